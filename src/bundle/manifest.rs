@@ -1,0 +1,417 @@
+//! The manifest: the signed description of one bundle (format `custody-bundle/v1`).
+//!
+//! Field meanings are normative in `docs/format.md`; the JSON schema is
+//! `schemas/manifest.v1.schema.json`. The manifest is written once, pretty-printed, and its
+//! exact bytes are both the tar member `manifest.json` and the DSSE payload.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{BundleId, EntryId, Sha256};
+
+/// The format tag every v1 manifest carries.
+pub const FORMAT_V1: &str = "custody-bundle/v1";
+/// DSSE payload type of a manifest.
+pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.custody.manifest.v1+json";
+
+/// The whole manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT_V1`].
+    pub format: String,
+    /// What happened and the identifiers that tie it together.
+    pub incident: Incident,
+    /// Who collected, where, when.
+    pub collector: Collector,
+    /// The key that signs this manifest (also named by the DSSE envelope).
+    pub signer: Signer,
+    /// Collected files, sorted by `path`, unique paths.
+    pub entries: Vec<Entry>,
+    /// The completeness checklist.
+    pub completeness: Completeness,
+    /// The custody journal: every collection event, hash-chained.
+    pub journal: Vec<JournalEvent>,
+    /// RFC 6962 Merkle tree head over `entries` (see [`crate::bundle::merkle`]).
+    pub merkle_root: Sha256,
+    /// The ledger head this store had when the bundle was sealed (`null`: empty ledger or no store).
+    pub ledger_prev: Option<LedgerLink>,
+    /// When the bundle was sealed.
+    pub sealed_at: DateTime<Utc>,
+    /// What the collector derived from the evidence (identifiers' sources, linkage, index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<serde_json::Value>,
+}
+
+/// Incident facts supplied by the responder or derived from the evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// One item per [`IdentName`], in the canonical order.
+    pub identifiers: Vec<Identifier>,
+    /// Triage category, if the responder gave one.
+    pub category: Option<Category>,
+    /// Whether the side effect happened.
+    pub side_effect: SideEffect,
+    /// Free-text responder notes, in the order given.
+    pub notes: Vec<String>,
+}
+
+/// The identifiers every incident record should carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentName {
+    /// OTLP trace id.
+    TraceId,
+    /// Conversation / session id.
+    SessionId,
+    /// The agent.
+    AgentId,
+    /// The principal the tool calls ran as.
+    ToolPrincipal,
+    /// The approval that should have gated the action.
+    ApprovalId,
+    /// The deployed config/policy bundle.
+    BundleId,
+    /// The change that deployed it.
+    ChangeId,
+    /// The rollout wave.
+    RolloutWave,
+    /// The idempotency key of the side-effecting call.
+    IdempotencyKey,
+}
+
+impl IdentName {
+    /// All names, canonical order.
+    pub const ALL: [IdentName; 9] = [
+        IdentName::TraceId,
+        IdentName::SessionId,
+        IdentName::AgentId,
+        IdentName::ToolPrincipal,
+        IdentName::ApprovalId,
+        IdentName::BundleId,
+        IdentName::ChangeId,
+        IdentName::RolloutWave,
+        IdentName::IdempotencyKey,
+    ];
+
+    /// snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IdentName::TraceId => "trace_id",
+            IdentName::SessionId => "session_id",
+            IdentName::AgentId => "agent_id",
+            IdentName::ToolPrincipal => "tool_principal",
+            IdentName::ApprovalId => "approval_id",
+            IdentName::BundleId => "bundle_id",
+            IdentName::ChangeId => "change_id",
+            IdentName::RolloutWave => "rollout_wave",
+            IdentName::IdempotencyKey => "idempotency_key",
+        }
+    }
+}
+
+impl fmt::Display for IdentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether something on the checklist is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Found, with its source.
+    Present,
+    /// Not found: explicitly missing.
+    Missing,
+    /// Declared not applicable by the responder.
+    NotApplicable,
+}
+
+/// One incident identifier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Identifier {
+    /// Which identifier.
+    pub name: IdentName,
+    /// Present, missing or not applicable.
+    pub status: Status,
+    /// The value, when present.
+    pub value: Option<String>,
+    /// Where the value came from (`flag`, `spec`, or an evidence record).
+    pub sources: Vec<IdentSource>,
+    /// Other values seen for the same identifier in incident records: a finding, not a pick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictingValue>,
+}
+
+/// Where an identifier value was found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentSource {
+    /// `flag`, `spec` or `record`.
+    pub origin: String,
+    /// Entry path for `record` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// 1-based line, where the format has lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Byte offset of the record in the blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The field that carried the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A second value for a single-valued identifier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictingValue {
+    /// The other value.
+    pub value: String,
+    /// Where it was seen.
+    pub sources: Vec<IdentSource>,
+}
+
+/// Triage taxonomy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// A policy was bypassed.
+    PolicyBypass,
+    /// A side effect happened that was not authorized.
+    UnauthorizedSideEffect,
+    /// Egress to a host that is not allowed.
+    DangerousEgress,
+    /// A poisoned memory write.
+    MemoryContamination,
+    /// An approval was missing, bypassed or wrong.
+    ApprovalFailure,
+    /// The agent escaped an evaluation sandbox.
+    EvalEscape,
+    /// The agent pursued a goal against its instructions.
+    AgenticMisalignment,
+}
+
+impl Category {
+    /// All categories.
+    pub const ALL: [Category; 7] = [
+        Category::PolicyBypass,
+        Category::UnauthorizedSideEffect,
+        Category::DangerousEgress,
+        Category::MemoryContamination,
+        Category::ApprovalFailure,
+        Category::EvalEscape,
+        Category::AgenticMisalignment,
+    ];
+    /// snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Category::PolicyBypass => "policy_bypass",
+            Category::UnauthorizedSideEffect => "unauthorized_side_effect",
+            Category::DangerousEgress => "dangerous_egress",
+            Category::MemoryContamination => "memory_contamination",
+            Category::ApprovalFailure => "approval_failure",
+            Category::EvalEscape => "eval_escape",
+            Category::AgenticMisalignment => "agentic_misalignment",
+        }
+    }
+}
+
+/// A string that is not one of the known names.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} `{value}`; expected one of: {expected}")]
+pub struct UnknownName {
+    what: &'static str,
+    value: String,
+    expected: String,
+}
+
+impl FromStr for Category {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| UnknownName {
+            what: "category",
+            value: s.to_string(),
+            expected: Category::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Did the side effect happen? `unknown` is a first-class answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SideEffect {
+    /// It happened.
+    Happened,
+    /// It did not.
+    NotHappened,
+    /// Nobody can tell yet: do not repeat the action.
+    #[default]
+    Unknown,
+}
+
+impl SideEffect {
+    /// kebab-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SideEffect::Happened => "happened",
+            SideEffect::NotHappened => "not-happened",
+            SideEffect::Unknown => "unknown",
+        }
+    }
+}
+
+impl FromStr for SideEffect {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "happened" => Ok(SideEffect::Happened),
+            "not-happened" | "not_happened" => Ok(SideEffect::NotHappened),
+            "unknown" => Ok(SideEffect::Unknown),
+            _ => Err(UnknownName {
+                what: "side effect",
+                value: s.to_string(),
+                expected: "happened, not-happened, unknown".into(),
+            }),
+        }
+    }
+}
+
+/// Collector identity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Collector {
+    /// `custody`.
+    pub tool: String,
+    /// Tool version.
+    pub version: String,
+    /// Host name.
+    pub host: String,
+    /// User name.
+    pub user: String,
+    /// When collection started.
+    pub started_at: DateTime<Utc>,
+    /// When collection ended.
+    pub finished_at: DateTime<Utc>,
+}
+
+/// The signing key, as the manifest records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    /// SHA-256 of the SPKI DER, hex.
+    pub keyid: String,
+    /// SPKI PEM of the public key (not a trust anchor: trust comes from pinned keys).
+    pub public_key: String,
+}
+
+/// One collected file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Relative path inside the bundle's evidence tree (`/`-separated, no `..`).
+    pub path: String,
+    /// Evidence kind (traces, policy, approvals, memory, egress, logs, attachments, other…).
+    pub kind: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes: the blob `blobs/sha256/<hex>`.
+    pub sha256: Sha256,
+    /// Where it was read from (absolute path, or `-` for stdin).
+    pub source: String,
+    /// When it was read.
+    pub collected_at: DateTime<Utc>,
+}
+
+/// The completeness checklist.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Completeness {
+    /// True when no item is missing.
+    pub complete: bool,
+    /// Every required identifier and evidence kind.
+    pub items: Vec<CheckItem>,
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckItem {
+    /// `identifier` or `evidence`.
+    pub group: String,
+    /// Identifier name or evidence kind.
+    pub item: String,
+    /// Present / missing / not applicable.
+    pub status: Status,
+    /// The source when present, the reason when missing.
+    pub detail: String,
+}
+
+/// Journal event kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A file was read and sealed.
+    Collected,
+    /// A path was deliberately not collected (symlink, FIFO, device…).
+    Skipped,
+    /// A path could not be read.
+    Error,
+    /// A note (responder note, problem found in a record, …).
+    Note,
+}
+
+/// One custody journal event. `hash` = SHA-256 of the compact JSON of the event without
+/// `hash` (fields in this order, absent options omitted); `prev` = the previous event's
+/// `hash`, or 64 zeros for the first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JournalEvent {
+    /// 0-based position.
+    pub seq: u64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub event: EventKind,
+    /// Entry path (collected) or source path (others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Blob digest, for collected files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256>,
+    /// Size, for collected files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Human-readable detail (error text, skip reason, note).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Hash of the previous event.
+    pub prev: Sha256,
+    /// Hash of this event.
+    pub hash: Sha256,
+}
+
+/// A pointer to a ledger position.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerLink {
+    /// 1-based ledger position.
+    pub position: u64,
+    /// Hash of that ledger entry object.
+    pub entry: EntryId,
+    /// The bundle it names.
+    pub bundle: BundleId,
+}

@@ -1,0 +1,527 @@
+//! The bundle writer: a deterministic, streaming `tar` + `zstd` sealer.
+//!
+//! Two threads (plus zstd's workers) form a pipeline:
+//! * the **reader** opens each planned file (never following symlinks, never blocking on a
+//!   FIFO), hashes it with SHA-256 — small files straight into memory, large files in a first
+//!   pass over the open descriptor — and hands it on through a bounded channel;
+//! * the **writer** emits the tar member `blobs/sha256/<hex>` (a large file is re-read from
+//!   the same descriptor, checked against a fast XXH3 of the first pass so a file that changed
+//!   between passes is caught) into a multi-threaded zstd encoder, whose output is hashed on
+//!   its way to disk: that hash is the bundle's digest.
+//!
+//! Memory is bounded by the channel (at most `CHANNEL_DEPTH` small files of at most
+//! `SMALL_FILE` bytes) and zstd's window, whatever the input size. Entries are written in
+//! manifest order, each blob once; `manifest.json` and `manifest.dsse.json` close the archive.
+//! Owner, group, mode and mtime of every member are fixed, so the same evidence and clock give
+//! a byte-identical bundle.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread;
+
+use chrono::{DateTime, Utc};
+
+use super::dsse;
+use super::journal::Journal;
+use super::manifest::{
+    CheckItem, Collector, Completeness, Entry, EventKind, Incident, LedgerLink, Manifest, Signer, Status, FORMAT_V1,
+    MANIFEST_PAYLOAD_TYPE,
+};
+use super::merkle;
+use crate::clock::Clock;
+use crate::digest::{BundleId, Hasher, HashingWriter, Sha256};
+use crate::keys::SecretKey;
+
+/// Files up to this size are read into memory once; larger ones are read twice from the
+/// page cache (hash pass, then copy pass).
+pub const SMALL_FILE: u64 = 1 << 20;
+const CHANNEL_DEPTH: usize = 32;
+const COPY_BUF: usize = 1 << 20;
+
+/// Evidence kinds the checklist requires.
+pub const REQUIRED_KINDS: [&str; 6] = ["traces", "policy", "approvals", "memory", "egress", "logs"];
+
+/// Errors that stop sealing (problems with individual evidence files do not: they are
+/// recorded in the journal).
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// Writing the bundle failed.
+    #[error("cannot write the bundle: {0}")]
+    Output(#[source] io::Error),
+    /// Some files changed between the hash pass and the copy pass; the caller retries with
+    /// snapshots of those files.
+    #[error("{} file(s) changed while being sealed: {}", .0.len(), .0.join(", "))]
+    Changed(Vec<String>),
+    /// Nothing could be collected.
+    #[error("nothing could be collected: every source was missing, unreadable or skipped")]
+    NothingCollected,
+    /// The reader thread died.
+    #[error("internal error: the reader thread stopped unexpectedly")]
+    ReaderPanicked,
+}
+
+/// One file to collect.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// Path inside the bundle (`kind/...`), unique.
+    pub rel_path: String,
+    /// Evidence kind.
+    pub kind: String,
+    /// Where to read it.
+    pub source: PathBuf,
+    /// How to name the source in the manifest.
+    pub display_source: String,
+    /// Copy the file to a private snapshot first (set after it changed during a seal).
+    pub snapshot: bool,
+}
+
+/// An event recorded while planning (before reading), e.g. a skipped symlink.
+#[derive(Debug, Clone)]
+pub struct PlanEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Skipped, error or note.
+    pub event: EventKind,
+    /// The path concerned.
+    pub path: Option<String>,
+    /// Why.
+    pub detail: String,
+}
+
+/// Everything the sealer needs.
+pub struct SealInput<'a> {
+    /// Files, sorted by `rel_path`.
+    pub files: Vec<PlannedFile>,
+    /// Events from planning, journaled first.
+    pub plan_events: Vec<PlanEvent>,
+    /// Incident facts (identifiers, category, side effect, notes).
+    pub incident: Incident,
+    /// Items the responder declared not applicable.
+    pub not_applicable: Vec<String>,
+    /// The ledger head when sealing.
+    pub ledger_prev: Option<LedgerLink>,
+    /// Time source.
+    pub clock: &'a Clock,
+    /// Signing key.
+    pub key: &'a SecretKey,
+    /// zstd level.
+    pub level: i32,
+    /// zstd worker threads (0 = single-threaded).
+    pub workers: u32,
+    /// Called with each collected file's entry and bytes, for the analysis (optional).
+    pub observer: Option<&'a mut dyn Observer>,
+}
+
+/// Sees each collected file once, as the sealer reads it (used by the collector's analysis).
+pub trait Observer: Send {
+    /// A collected small file's bytes.
+    fn on_bytes(&mut self, entry: &Entry, data: &[u8]);
+    /// A collected large file: read it from `file` (positioned at 0) if you need it.
+    fn on_file(&mut self, entry: &Entry, file: &mut File);
+    /// After all files: the analysis to embed, and identifier updates.
+    fn finish(&mut self, incident: &mut Incident) -> Option<serde_json::Value>;
+}
+
+/// The result of a seal.
+#[derive(Debug)]
+pub struct Sealed {
+    /// SHA-256 of the bundle bytes.
+    pub id: BundleId,
+    /// Bundle size in bytes.
+    pub size: u64,
+    /// The manifest as signed.
+    pub manifest: Manifest,
+    /// Total evidence bytes read.
+    pub input_bytes: u64,
+}
+
+enum Payload {
+    Mem(Vec<u8>),
+    File { file: File, check: u64 },
+}
+
+enum Item {
+    Blob { idx: usize, payload: Payload, sha: Sha256, size: u64, at: DateTime<Utc> },
+    Failed { idx: usize, detail: String, at: DateTime<Utc> },
+    Skipped { idx: usize, detail: String, at: DateTime<Utc> },
+}
+
+/// Seal `input` into `out`, streaming. Returns the bundle id and manifest.
+pub fn seal<W: Write>(mut input: SealInput<'_>, out: W) -> Result<Sealed, SealError> {
+    let clock = input.clock;
+    let started_at = clock.now();
+    let mtime = started_at.timestamp().max(0) as u64;
+    let files = std::mem::take(&mut input.files);
+    let (tx, rx) = sync_channel::<Item>(CHANNEL_DEPTH);
+    let reader_files = files.clone();
+    let clock_copy = clock.clone();
+    let reader = thread::Builder::new()
+        .name("custody-read".into())
+        .spawn(move || read_all(reader_files, clock_copy, tx))
+        .map_err(SealError::Output)?;
+
+    let result = write_all(&mut input, &files, rx, out, started_at, mtime);
+    let _ = reader.join().map_err(|_| SealError::ReaderPanicked);
+    result
+}
+
+fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: std::sync::mpsc::SyncSender<Item>) {
+    let mut buf = vec![0u8; COPY_BUF];
+    for (idx, f) in files.iter().enumerate() {
+        let item = read_one(idx, f, &clock, &mut buf);
+        if tx.send(item).is_err() {
+            return;
+        }
+    }
+}
+
+fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    o.open(path)
+}
+
+fn read_one(idx: usize, f: &PlannedFile, clock: &Clock, buf: &mut [u8]) -> Item {
+    let at = clock.now();
+    let fail = |e: io::Error| Item::Failed { idx, detail: format!("cannot read {}: {e}", f.source.display()), at };
+    let mut file = match open_nofollow(&f.source) {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Item::Skipped { idx, detail: "symbolic link: recorded, not followed".into(), at }
+        }
+        Err(e) => return fail(e),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    if !meta.is_file() {
+        let what = describe_file_type(&meta);
+        return Item::Skipped { idx, detail: format!("{what}: not a regular file, not read"), at };
+    }
+    if f.snapshot {
+        return match snapshot(&mut file, buf) {
+            Ok((file, sha, size, check)) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
+            Err(e) => fail(e),
+        };
+    }
+    if meta.len() <= SMALL_FILE {
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        // Read to EOF: a file that grew since stat is kept whole.
+        match file.read_to_end(&mut data) {
+            Ok(_) => {
+                let sha = Sha256::of(&data);
+                let size = data.len() as u64;
+                Item::Blob { idx, payload: Payload::Mem(data), sha, size, at }
+            }
+            Err(e) => fail(e),
+        }
+    } else {
+        let mut h = Hasher::new();
+        let mut x = xxhash_rust::xxh3::Xxh3::new();
+        let mut n = 0u64;
+        loop {
+            match file.read(buf) {
+                Ok(0) => break,
+                Ok(k) => {
+                    h.update(&buf[..k]);
+                    x.update(&buf[..k]);
+                    n += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return fail(e),
+            }
+        }
+        if let Err(e) = file.seek(SeekFrom::Start(0)) {
+            return fail(e);
+        }
+        Item::Blob { idx, payload: Payload::File { file, check: x.digest() }, sha: h.finish(), size: n, at }
+    }
+}
+
+/// Copy a file into a private temporary snapshot, hashing on the way.
+fn snapshot(src: &mut File, buf: &mut [u8]) -> io::Result<(File, Sha256, u64, u64)> {
+    let mut tmp = tempfile::tempfile()?;
+    let mut h = Hasher::new();
+    let mut x = xxhash_rust::xxh3::Xxh3::new();
+    let mut n = 0u64;
+    loop {
+        let k = match src.read(buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        x.update(&buf[..k]);
+        tmp.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+    tmp.seek(SeekFrom::Start(0))?;
+    Ok((tmp, h.finish(), n, x.digest()))
+}
+
+fn describe_file_type(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_char_device() {
+            return "character device";
+        }
+        if t.is_block_device() {
+            return "block device";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+    }
+    if meta.is_dir() {
+        "directory"
+    } else if meta.file_type().is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
+}
+
+fn blob_header(name: &str, size: u64, mtime: u64) -> io::Result<tar::Header> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name)?;
+    h.set_size(size);
+    h.set_mode(0o444);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_username("custody")?;
+    h.set_groupname("custody")?;
+    h.set_cksum();
+    Ok(h)
+}
+
+fn pad(out: &mut dyn Write, len: u64) -> io::Result<()> {
+    let rem = (512 - (len % 512)) % 512;
+    out.write_all(&[0u8; 512][..rem as usize])
+}
+
+/// Name of a blob member.
+pub fn blob_member(sha: &Sha256) -> String {
+    format!("blobs/sha256/{}", sha.hex())
+}
+
+/// Name of the manifest member.
+pub const MANIFEST_MEMBER: &str = "manifest.json";
+/// Name of the envelope member.
+pub const ENVELOPE_MEMBER: &str = "manifest.dsse.json";
+
+fn write_all<W: Write>(
+    input: &mut SealInput<'_>,
+    files: &[PlannedFile],
+    rx: Receiver<Item>,
+    out: W,
+    started_at: DateTime<Utc>,
+    mtime: u64,
+) -> Result<Sealed, SealError> {
+    let clock = input.clock;
+    let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+    let mut enc = zstd::stream::write::Encoder::new(hashed, input.level).map_err(SealError::Output)?;
+    if input.workers > 0 {
+        enc.multithread(input.workers).map_err(SealError::Output)?;
+    }
+    enc.include_checksum(true).map_err(SealError::Output)?;
+
+    let mut journal = Journal::new();
+    for ev in &input.plan_events {
+        journal.push(ev.at, ev.event, ev.path.clone(), None, None, Some(ev.detail.clone()));
+    }
+    let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
+    let mut written: HashSet<Sha256> = HashSet::new();
+    let mut changed: Vec<String> = Vec::new();
+    let mut copy_buf = vec![0u8; COPY_BUF];
+    let mut input_bytes = 0u64;
+
+    for item in rx.iter() {
+        match item {
+            Item::Skipped { idx, detail, at } => {
+                journal.push(at, EventKind::Skipped, Some(files[idx].display_source.clone()), None, None, Some(detail));
+            }
+            Item::Failed { idx, detail, at } => {
+                journal.push(at, EventKind::Error, Some(files[idx].display_source.clone()), None, None, Some(detail));
+            }
+            Item::Blob { idx, payload, sha, size, at } => {
+                let f = &files[idx];
+                let entry = Entry {
+                    path: f.rel_path.clone(),
+                    kind: f.kind.clone(),
+                    size,
+                    sha256: sha,
+                    source: f.display_source.clone(),
+                    collected_at: at,
+                };
+                input_bytes += size;
+                let first = written.insert(sha);
+                match payload {
+                    Payload::Mem(data) => {
+                        if first {
+                            let h = blob_header(&blob_member(&sha), size, mtime).map_err(SealError::Output)?;
+                            enc.write_all(h.as_bytes()).map_err(SealError::Output)?;
+                            enc.write_all(&data).map_err(SealError::Output)?;
+                            pad(&mut enc, size).map_err(SealError::Output)?;
+                        }
+                        if let Some(o) = input.observer.as_deref_mut() {
+                            o.on_bytes(&entry, &data);
+                        }
+                    }
+                    Payload::File { mut file, check } => {
+                        if first {
+                            let h = blob_header(&blob_member(&sha), size, mtime).map_err(SealError::Output)?;
+                            enc.write_all(h.as_bytes()).map_err(SealError::Output)?;
+                            let mut x = xxhash_rust::xxh3::Xxh3::new();
+                            let mut left = size;
+                            while left > 0 {
+                                let want = left.min(copy_buf.len() as u64) as usize;
+                                let k = match file.read(&mut copy_buf[..want]) {
+                                    Ok(0) => break,
+                                    Ok(k) => k,
+                                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                                    Err(_) => break,
+                                };
+                                x.update(&copy_buf[..k]);
+                                enc.write_all(&copy_buf[..k]).map_err(SealError::Output)?;
+                                left -= k as u64;
+                            }
+                            if left > 0 || x.digest() != check {
+                                changed.push(f.rel_path.clone());
+                                // Keep the archive structurally complete; the seal is retried.
+                                let zeros = vec![0u8; left.min(COPY_BUF as u64) as usize];
+                                while left > 0 {
+                                    let k = left.min(zeros.len() as u64) as usize;
+                                    enc.write_all(&zeros[..k]).map_err(SealError::Output)?;
+                                    left -= k as u64;
+                                }
+                            }
+                            pad(&mut enc, size).map_err(SealError::Output)?;
+                        }
+                        if let Some(o) = input.observer.as_deref_mut() {
+                            if file.seek(SeekFrom::Start(0)).is_ok() {
+                                o.on_file(&entry, &mut file);
+                            }
+                        }
+                    }
+                }
+                journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
+                entries.push(entry);
+            }
+        }
+    }
+    if !changed.is_empty() {
+        return Err(SealError::Changed(changed));
+    }
+    if entries.is_empty() {
+        return Err(SealError::NothingCollected);
+    }
+
+    let mut incident = input.incident.clone();
+    let analysis = match input.observer.as_deref_mut() {
+        Some(o) => o.finish(&mut incident),
+        None => None,
+    };
+    for note in &incident.notes {
+        journal.push(clock.now(), EventKind::Note, None, None, None, Some(format!("responder note: {note}")));
+    }
+    let completeness = completeness(&incident, &entries, &input.not_applicable);
+    let merkle_root = merkle::root(&entries);
+    let finished_at = clock.now();
+    let manifest = Manifest {
+        format: FORMAT_V1.into(),
+        incident,
+        collector: Collector {
+            tool: "custody".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            host: crate::clock::host_name(),
+            user: crate::clock::user_name(),
+            started_at,
+            finished_at,
+        },
+        signer: Signer { keyid: input.key.id().to_string(), public_key: input.key.public.to_pem().unwrap_or_default() },
+        entries,
+        completeness,
+        journal: journal.into_events(),
+        merkle_root,
+        ledger_prev: input.ledger_prev.clone(),
+        sealed_at: finished_at,
+        analysis,
+    };
+    let manifest_bytes = manifest_to_bytes(&manifest);
+    let env = dsse::sign(MANIFEST_PAYLOAD_TYPE, &manifest_bytes, input.key);
+    let env_bytes = dsse::to_bytes(&env);
+    for (name, data) in [(MANIFEST_MEMBER, &manifest_bytes), (ENVELOPE_MEMBER, &env_bytes)] {
+        let h = blob_header(name, data.len() as u64, mtime).map_err(SealError::Output)?;
+        enc.write_all(h.as_bytes()).map_err(SealError::Output)?;
+        enc.write_all(data).map_err(SealError::Output)?;
+        pad(&mut enc, data.len() as u64).map_err(SealError::Output)?;
+    }
+    // End of archive: two zero blocks.
+    enc.write_all(&[0u8; 1024]).map_err(SealError::Output)?;
+    let hashed = enc.finish().map_err(SealError::Output)?;
+    let (mut bw, digest, size) = hashed.finish();
+    bw.flush().map_err(SealError::Output)?;
+    Ok(Sealed { id: BundleId(digest), size, manifest, input_bytes })
+}
+
+/// The exact bytes of `manifest.json`: pretty JSON and a final newline.
+pub fn manifest_to_bytes(m: &Manifest) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(m).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+/// Build the completeness checklist.
+pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[String]) -> Completeness {
+    let mut items = Vec::new();
+    let na = |item: &str| not_applicable.iter().any(|n| n == item);
+    for id in &incident.identifiers {
+        let (status, detail) = if id.status == Status::Present && id.value.is_some() {
+            let src = id
+                .sources
+                .first()
+                .map(|s| match (&s.path, &s.field) {
+                    (Some(p), Some(f)) => format!("{} ({p}, field {f})", s.origin),
+                    (Some(p), None) => format!("{} ({p})", s.origin),
+                    _ => s.origin.clone(),
+                })
+                .unwrap_or_else(|| "given".into());
+            (Status::Present, format!("{} from {src}", id.value.clone().unwrap_or_default()))
+        } else if na(id.name.as_str()) {
+            (Status::NotApplicable, "declared not applicable by the responder".into())
+        } else {
+            (Status::Missing, "not given and not found in the evidence".into())
+        };
+        items.push(CheckItem { group: "identifier".into(), item: id.name.as_str().into(), status, detail });
+    }
+    for kind in REQUIRED_KINDS {
+        let n = entries.iter().filter(|e| e.kind == kind).count();
+        let (status, detail) = if n > 0 {
+            (Status::Present, format!("{n} file(s)"))
+        } else if na(kind) {
+            (Status::NotApplicable, "declared not applicable by the responder".into())
+        } else {
+            (Status::Missing, format!("no {kind} evidence was collected"))
+        };
+        items.push(CheckItem { group: "evidence".into(), item: kind.into(), status, detail });
+    }
+    let complete = items.iter().all(|i| i.status != Status::Missing);
+    Completeness { complete, items }
+}

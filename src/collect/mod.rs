@@ -1,0 +1,240 @@
+//! Planning what to collect: incident directories, `--source KIND=PATH` files and
+//! directories (walked in sorted order), and standard input.
+//!
+//! Nothing is read here: this module decides *which* files go into the bundle and under which
+//! path and kind, and records what it deliberately leaves out (symbolic links unless asked to
+//! follow them, FIFOs, devices, sockets) and what it cannot reach (missing paths, unreadable
+//! directories) as journal events. Collected bytes are never changed by anything in custody.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::bundle::manifest::EventKind;
+use crate::bundle::write::{PlanEvent, PlannedFile};
+use crate::clock::Clock;
+
+/// The conventional sub-folders of an incident directory, each its own evidence kind.
+pub const INCIDENT_DIRS: [&str; 7] = ["traces", "policy", "approvals", "memory", "egress", "logs", "attachments"];
+
+/// Errors that stop planning.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// A `--source` argument is not `KIND=PATH`.
+    #[error(
+        "--source `{0}` is not KIND=PATH (for example logs=/var/log/agent/tool_calls.jsonl, or traces=- for stdin)"
+    )]
+    BadSource(String),
+    /// A kind name that cannot be used as a path component.
+    #[error("evidence kind `{0}` must be letters, digits, `-` or `_`")]
+    BadKind(String),
+    /// Standard input could not be spooled.
+    #[error("cannot read standard input into a temporary file: {0}")]
+    Stdin(#[source] std::io::Error),
+    /// Standard input given twice.
+    #[error("`-` (standard input) can be given only once")]
+    StdinTwice,
+}
+
+/// One `--source` argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    /// Evidence kind.
+    pub kind: String,
+    /// File, directory, or `-`.
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for SourceSpec {
+    type Err = CollectError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, path) = s.split_once('=').ok_or_else(|| CollectError::BadSource(s.into()))?;
+        if kind.is_empty() || path.is_empty() {
+            return Err(CollectError::BadSource(s.into()));
+        }
+        if !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(CollectError::BadKind(kind.into()));
+        }
+        Ok(SourceSpec { kind: kind.into(), path: PathBuf::from(path) })
+    }
+}
+
+/// What to collect.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Files, sorted by bundle path.
+    pub files: Vec<PlannedFile>,
+    /// What was left out and why.
+    pub events: Vec<PlanEvent>,
+    /// Standard input, spooled to a private temporary file (kept alive while sealing).
+    pub stdin_spool: Option<tempfile::NamedTempFile>,
+}
+
+struct Planner<'a> {
+    plan: Plan,
+    used: HashSet<String>,
+    follow: bool,
+    clock: &'a Clock,
+}
+
+impl Planner<'_> {
+    fn event(&mut self, event: EventKind, path: &Path, detail: String) {
+        self.plan.events.push(PlanEvent {
+            at: self.clock.now(),
+            event,
+            path: Some(path.display().to_string()),
+            detail,
+        });
+    }
+
+    fn add_file(&mut self, rel: String, kind: &str, source: PathBuf, display: String) {
+        let mut rel = rel;
+        if self.used.contains(&rel) {
+            let mut n = 2;
+            while self.used.contains(&format!("{rel}~{n}")) {
+                n += 1;
+            }
+            let renamed = format!("{rel}~{n}");
+            self.event(EventKind::Note, &source, format!("bundle path `{rel}` already taken; stored as `{renamed}`"));
+            rel = renamed;
+        }
+        self.used.insert(rel.clone());
+        self.plan.files.push(PlannedFile {
+            rel_path: rel,
+            kind: kind.into(),
+            source,
+            display_source: display,
+            snapshot: false,
+        });
+    }
+
+    /// Add `path` (file or directory) under bundle prefix `prefix`.
+    fn add_path(&mut self, path: &Path, kind: &str, prefix: &str) {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.event(EventKind::Error, path, format!("source is missing or unreadable: {e}"));
+                return;
+            }
+        };
+        if meta.file_type().is_symlink() && !self.follow {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|e| format!("(unreadable: {e})"));
+            self.event(
+                EventKind::Skipped,
+                path,
+                format!("symbolic link to `{target}`: recorded, not followed (use --follow-symlinks)"),
+            );
+            return;
+        }
+        let is_dir = if self.follow { path.is_dir() } else { meta.is_dir() };
+        if !is_dir {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            self.add_regular(path, rel, kind);
+            return;
+        }
+        let walker = walkdir::WalkDir::new(path).follow_links(self.follow).sort_by_file_name();
+        for item in walker {
+            let entry = match item {
+                Ok(e) => e,
+                Err(e) => {
+                    let p = e.path().map(Path::to_path_buf).unwrap_or_else(|| path.to_path_buf());
+                    self.event(EventKind::Error, &p, format!("cannot walk: {e}"));
+                    continue;
+                }
+            };
+            let ft = entry.file_type();
+            if ft.is_dir() {
+                continue;
+            }
+            let rel_inside = entry.path().strip_prefix(path).unwrap_or(entry.path());
+            let rel_str = rel_inside
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let rel = if prefix.is_empty() { rel_str } else { format!("{prefix}/{rel_str}") };
+            if ft.is_symlink() {
+                let target = std::fs::read_link(entry.path())
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_else(|e| format!("(unreadable: {e})"));
+                self.event(
+                    EventKind::Skipped,
+                    entry.path(),
+                    format!("symbolic link to `{target}`: recorded, not followed (use --follow-symlinks)"),
+                );
+                continue;
+            }
+            self.add_regular(entry.path(), rel, kind);
+        }
+    }
+
+    fn add_regular(&mut self, path: &Path, rel: String, kind: &str) {
+        let source =
+            if self.follow { path.canonicalize().unwrap_or_else(|_| path.to_path_buf()) } else { path.to_path_buf() };
+        let display = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+        if let Some(name) = path.file_name() {
+            if name.to_str().is_none() {
+                self.event(
+                    EventKind::Note,
+                    path,
+                    "file name is not valid UTF-8; its bundle path uses U+FFFD for the invalid bytes".into(),
+                );
+            }
+        }
+        self.add_file(rel, kind, source, display);
+    }
+}
+
+/// Plan the collection of an incident directory and extra sources.
+pub fn plan(
+    incident_dir: Option<&Path>,
+    sources: &[SourceSpec],
+    follow_symlinks: bool,
+    clock: &Clock,
+) -> Result<Plan, CollectError> {
+    let mut p = Planner { plan: Plan::default(), used: HashSet::new(), follow: follow_symlinks, clock };
+    if let Some(dir) = incident_dir {
+        match std::fs::read_dir(dir) {
+            Err(e) => p.event(EventKind::Error, dir, format!("incident directory is missing or unreadable: {e}")),
+            Ok(rd) => {
+                let mut children: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                children.sort();
+                for child in children {
+                    let name = child.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let kind = if INCIDENT_DIRS.contains(&name.as_str()) && child.is_dir() {
+                        name.clone()
+                    } else {
+                        "other".to_string()
+                    };
+                    let is_dir = std::fs::symlink_metadata(&child).map(|m| m.is_dir()).unwrap_or(false);
+                    if is_dir {
+                        p.add_path(&child, &kind, &name);
+                    } else {
+                        p.add_path(&child, &kind, "");
+                    }
+                }
+            }
+        }
+    }
+    for s in sources {
+        if s.path.as_os_str() == "-" {
+            if p.plan.stdin_spool.is_some() {
+                return Err(CollectError::StdinTwice);
+            }
+            let mut tmp = tempfile::NamedTempFile::new().map_err(CollectError::Stdin)?;
+            let mut stdin = std::io::stdin().lock();
+            std::io::copy(&mut stdin, &mut tmp).map_err(CollectError::Stdin)?;
+            tmp.flush().map_err(CollectError::Stdin)?;
+            let src = tmp.path().to_path_buf();
+            p.add_file(format!("{}/stdin", s.kind), &s.kind, src, "-".into());
+            p.plan.stdin_spool = Some(tmp);
+        } else {
+            p.add_path(&s.path, &s.kind, &s.kind);
+        }
+    }
+    p.plan.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(p.plan)
+}

@@ -1,0 +1,276 @@
+//! SHA-256 digests and the typed ids built on them.
+//!
+//! Every object custody names — a collected blob, a bundle file, a ledger entry, a signing
+//! key — is named by the SHA-256 of its bytes. [`Sha256`] is the one digest type; the typed
+//! wrappers ([`BlobId`], [`BundleId`], [`EntryId`]) keep a blob hash from being used where a
+//! bundle digest is expected. Text form: 64 lower-case hex digits, optionally prefixed with
+//! `sha256:` (parsing accepts both, display of a bundle uses the prefix).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::Digest as _;
+
+/// Why a digest string could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DigestError {
+    /// Not 64 hex digits (after an optional `sha256:` prefix).
+    #[error("`{0}` is not a SHA-256 digest: expected 64 hex digits, optionally prefixed with `sha256:`")]
+    Malformed(String),
+}
+
+/// A SHA-256 digest. Invariant: exactly 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256(pub [u8; 32]);
+
+impl Sha256 {
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        Sha256(sha2::Sha256::digest(data).into())
+    }
+
+    /// Lower-case hex, no prefix.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// `sha256:<hex>`.
+    pub fn prefixed(&self) -> String {
+        format!("sha256:{}", self.hex())
+    }
+
+    /// Parse 64 hex digits (either case), with or without the `sha256:` prefix.
+    pub fn parse(s: &str) -> Result<Self, DigestError> {
+        let h = s.strip_prefix("sha256:").unwrap_or(s);
+        if h.len() != 64 {
+            return Err(DigestError::Malformed(truncate_for_msg(s)));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(h, &mut out).map_err(|_| DigestError::Malformed(truncate_for_msg(s)))?;
+        Ok(Sha256(out))
+    }
+
+    /// Parse only the canonical form: 64 *lower-case* hex digits, no prefix. Used where a
+    /// digest is part of a name (tar entries, store keys) so that one object has one name.
+    pub fn parse_canonical_hex(s: &str) -> Option<Self> {
+        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Self::parse(s).ok()
+        } else {
+            None
+        }
+    }
+}
+
+fn truncate_for_msg(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl FromStr for Sha256 {
+    type Err = DigestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Sha256 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Sha256::parse_canonical_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom(DigestError::Malformed(truncate_for_msg(&s))))
+    }
+}
+
+macro_rules! typed_id {
+    ($(#[$m:meta])* $name:ident, $prefixed:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Sha256);
+
+        impl $name {
+            /// The underlying digest.
+            pub fn digest(&self) -> &Sha256 {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if $prefixed {
+                    write!(f, "sha256:{}", self.0.hex())
+                } else {
+                    f.write_str(&self.0.hex())
+                }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(sha256:{})", stringify!($name), self.0.hex())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DigestError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Sha256::parse(s).map($name)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// The SHA-256 of one collected file's bytes; names `blobs/sha256/<hex>` in a bundle.
+    BlobId,
+    false
+);
+typed_id!(
+    /// The SHA-256 of a whole bundle file (the compressed `.tar.zst` bytes).
+    BundleId,
+    true
+);
+typed_id!(
+    /// The SHA-256 of one ledger entry object's bytes.
+    EntryId,
+    true
+);
+
+/// Incremental SHA-256.
+#[derive(Clone, Default)]
+pub struct Hasher(sha2::Sha256);
+
+impl Hasher {
+    /// A fresh hasher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Feed bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    /// The digest of everything fed so far.
+    pub fn finish(self) -> Sha256 {
+        Sha256(self.0.finalize().into())
+    }
+}
+
+/// A writer that hashes and counts everything written through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wrap `inner`.
+    pub fn new(inner: W) -> Self {
+        Self { inner, hasher: Hasher::new(), count: 0 }
+    }
+    /// Bytes written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// The inner writer, the digest and the byte count.
+    pub fn finish(self) -> (W, Sha256, u64) {
+        (self.inner, self.hasher.finish(), self.count)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that hashes and counts everything read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wrap `inner`.
+    pub fn new(inner: R) -> Self {
+        Self { inner, hasher: Hasher::new(), count: 0 }
+    }
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// The digest of everything read so far and its length.
+    pub fn finish(self) -> (Sha256, u64) {
+        (self.hasher.finish(), self.count)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Hash everything `r` yields, in 1 MiB reads.
+pub fn hash_reader<R: Read>(mut r: R) -> io::Result<(Sha256, u64)> {
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((h.finish(), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_prefixed_and_bare_and_rejects_garbage() {
+        let d = Sha256::of(b"abc");
+        assert_eq!(d.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(Sha256::parse(&d.prefixed()).unwrap(), d);
+        assert_eq!(Sha256::parse(&d.hex().to_uppercase()).unwrap(), d);
+        assert!(Sha256::parse("sha256:abc").is_err());
+        assert!(Sha256::parse_canonical_hex(&d.hex().to_uppercase()).is_none());
+        assert_eq!(BundleId(d).to_string(), d.prefixed());
+        assert_eq!(BlobId(d).to_string(), d.hex());
+    }
+}

@@ -1,0 +1,162 @@
+//! `extract`: write a verified bundle's evidence files under a directory.
+//!
+//! The caller verifies first; extraction then re-reads the archive and streams each blob to a
+//! temporary file inside the target, checks its SHA-256 again (the file may have changed since
+//! verification), and links it to every entry path that names it. Paths come from a
+//! [`crate::read::envelope::CheckedManifest`] (relative, no `..`); every directory on the way
+//! is created by us or must be a real directory (never a symlink), and no existing file is
+//! ever overwritten. Nothing is written outside the target.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use crate::bundle::manifest::Manifest;
+use crate::digest::Sha256;
+use crate::read::archive::{read_archive, BlobVisitor, Limits};
+
+/// Extraction errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// I/O on the target.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Error.
+        source: std::io::Error,
+    },
+    /// A path component on the way is not a plain directory.
+    #[error("refusing to write through {0}: it is a symbolic link or not a directory")]
+    UnsafePath(PathBuf),
+    /// An entry path is not a plain relative path.
+    #[error("refusing entry path `{0}`: not a plain relative path")]
+    BadEntryPath(String),
+    /// A blob changed between verification and extraction.
+    #[error("blob {0} changed between verification and extraction; nothing of it was written")]
+    Changed(String),
+    /// Blobs the manifest names were not met while extracting.
+    #[error("{0} blob(s) named by the manifest were not extracted")]
+    Incomplete(usize),
+}
+
+/// Files written.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    /// Relative paths written, sorted.
+    pub files: Vec<String>,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+struct Writer<'a> {
+    dir: &'a Path,
+    targets: HashMap<Sha256, Vec<String>>,
+    current: Option<(tempfile::NamedTempFile, bool)>,
+    done: Extracted,
+    error: Option<ExtractError>,
+    remaining: usize,
+}
+
+fn safe_parent(dir: &Path, rel: &str) -> Result<PathBuf, ExtractError> {
+    let rel_path = Path::new(rel);
+    if !rel_path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(ExtractError::BadEntryPath(rel.into()));
+    }
+    let mut cur = dir.to_path_buf();
+    let comps: Vec<_> = rel_path.components().collect();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        cur.push(c.as_os_str());
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(ExtractError::UnsafePath(cur)),
+            Err(_) => fs::create_dir(&cur).map_err(|source| ExtractError::Io {
+                op: "cannot create directory",
+                path: cur.clone(),
+                source,
+            })?,
+        }
+    }
+    Ok(dir.join(rel_path))
+}
+
+impl BlobVisitor for Writer<'_> {
+    fn begin(&mut self, claimed: &Sha256, _size: u64) {
+        self.current = None;
+        if self.error.is_some() || !self.targets.contains_key(claimed) {
+            return;
+        }
+        match tempfile::Builder::new().prefix(".custody-extract-").tempfile_in(self.dir) {
+            Ok(t) => self.current = Some((t, true)),
+            Err(source) => {
+                self.error =
+                    Some(ExtractError::Io { op: "cannot create temporary file in", path: self.dir.into(), source })
+            }
+        }
+    }
+    fn chunk(&mut self, data: &[u8]) {
+        if let Some((t, ok)) = &mut self.current {
+            if *ok && t.write_all(data).is_err() {
+                *ok = false;
+            }
+        }
+    }
+    fn end(&mut self, claimed: &Sha256, actual: Option<Sha256>) {
+        let Some((t, ok)) = self.current.take() else { return };
+        if actual != Some(*claimed) || !ok {
+            self.error.get_or_insert(ExtractError::Changed(claimed.hex()));
+            return;
+        }
+        let Some(paths) = self.targets.remove(claimed) else { return };
+        self.remaining -= 1;
+        for rel in paths {
+            let dest = match safe_parent(self.dir, &rel) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    return;
+                }
+            };
+            if let Err(source) = fs::hard_link(t.path(), &dest) {
+                self.error.get_or_insert(ExtractError::Io {
+                    op: "cannot create (refusing to overwrite)",
+                    path: dest,
+                    source,
+                });
+                return;
+            }
+            self.done.bytes += fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+            self.done.files.push(rel);
+        }
+    }
+}
+
+/// Extract the blobs of a (previously verified) bundle read from `bundle` into `dir`.
+pub fn extract(bundle: &Path, manifest: &Manifest, dir: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
+    fs::create_dir_all(dir).map_err(|source| ExtractError::Io { op: "cannot create", path: dir.into(), source })?;
+    let meta =
+        fs::symlink_metadata(dir).map_err(|source| ExtractError::Io { op: "cannot stat", path: dir.into(), source })?;
+    if !meta.is_dir() {
+        return Err(ExtractError::UnsafePath(dir.into()));
+    }
+    let mut targets: HashMap<Sha256, Vec<String>> = HashMap::new();
+    for e in &manifest.entries {
+        targets.entry(e.sha256).or_default().push(e.path.clone());
+    }
+    let remaining = targets.len();
+    let mut w = Writer { dir, targets, current: None, done: Extracted::default(), error: None, remaining };
+    let file =
+        fs::File::open(bundle).map_err(|source| ExtractError::Io { op: "cannot open", path: bundle.into(), source })?;
+    let _scan = read_archive(file, limits, Some(&mut w));
+    if let Some(e) = w.error {
+        return Err(e);
+    }
+    if w.remaining > 0 {
+        return Err(ExtractError::Incomplete(w.remaining));
+    }
+    w.done.files.sort();
+    Ok(w.done)
+}

@@ -1,0 +1,491 @@
+//! Write-once evidence stores, through the `object_store` crate.
+//!
+//! Objects are named by content: a bundle lives at `bundles/<hex>.tar.zst` where `<hex>` is
+//! the SHA-256 of its bytes; ledger entries at `ledger/<position, 20 digits>.json`. Every
+//! write is create-only (`PutMode::Create`): an existing object is never overwritten. On the
+//! local store, files end up read-only (mode 0444) and bundles are written to a staging file
+//! in the store first, then hard-linked into place, so a partial bundle is never visible.
+//!
+//! This is the only module that knows `object_store`.
+
+pub mod ledger;
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::digest::{BundleId, HashingWriter};
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL cannot be used.
+    #[error("store URL `{url}` is not usable: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The backend could not be configured.
+    #[error("cannot open store `{url}`: {source}")]
+    Open {
+        /// The URL.
+        url: String,
+        /// The backend error.
+        source: object_store::Error,
+    },
+    /// An object-store operation failed.
+    #[error("store operation `{op}` on `{key}` failed: {source}")]
+    Op {
+        /// The operation.
+        op: &'static str,
+        /// The object key.
+        key: String,
+        /// The backend error.
+        source: object_store::Error,
+    },
+    /// A local file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// The operation.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An object already exists under a content-addressed name but holds other bytes.
+    #[error("store object `{key}` exists but its content does not match its name: the store has been altered")]
+    Conflict {
+        /// The key.
+        key: String,
+    },
+    /// Appending to the ledger kept losing races.
+    #[error("could not append to the ledger of {url}: lost the race for a position {attempts} times; retry later")]
+    LedgerContention {
+        /// The store.
+        url: String,
+        /// How often it tried.
+        attempts: usize,
+    },
+    /// An object is larger than the caller accepts.
+    #[error("store object `{key}` is {size} bytes, above the limit of {limit}")]
+    TooLarge {
+        /// The key.
+        key: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// The outcome of a create-only write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object was created.
+    Created,
+    /// An identical object was already there (content-addressed: a success).
+    AlreadyPresent,
+    /// A different object already holds that name (only for non-content-addressed keys).
+    Taken,
+}
+
+/// Bundles at most this large are uploaded with one create-only PUT.
+pub const SINGLE_PUT_LIMIT: u64 = 64 << 20;
+
+/// An evidence store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    url: String,
+    inner: Arc<dyn ObjectStore>,
+    local_root: Option<PathBuf>,
+}
+
+/// Where a bundle fetched from a store can be read.
+pub enum Fetched {
+    /// A file in the local store.
+    Local(PathBuf),
+    /// A downloaded temporary copy.
+    Temp(tempfile::NamedTempFile),
+}
+
+impl Fetched {
+    /// The file path.
+    pub fn path(&self) -> &FsPath {
+        match self {
+            Fetched::Local(p) => p,
+            Fetched::Temp(t) => t.path(),
+        }
+    }
+}
+
+/// The object key of a bundle.
+pub fn bundle_key(id: &BundleId) -> String {
+    format!("bundles/{}.tar.zst", id.digest().hex())
+}
+
+impl Store {
+    /// Open a store by URL: a plain path or `file:///abs/path` (local, created if missing),
+    /// `memory://` (in-process, for tests), or `s3://bucket/prefix`, `gs://…`, `az://…`
+    /// configured from the environment (`AWS_*`, …).
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("memory:") {
+            return Ok(Store::from_object_store(Arc::new(InMemory::new()), url));
+        }
+        let local = if let Some(rest) = url.strip_prefix("file://") {
+            if !rest.starts_with('/') {
+                return Err(StoreError::Url {
+                    url: url.into(),
+                    reason: "file:// URLs need an absolute path (file:///abs/path)",
+                });
+            }
+            Some(PathBuf::from(rest))
+        } else if url.contains("://") {
+            None
+        } else {
+            Some(PathBuf::from(url))
+        };
+        match local {
+            Some(p) => Store::open_local(&p, url),
+            None => Store::open_remote(url),
+        }
+    }
+
+    fn open_local(p: &FsPath, url: &str) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(p).map_err(|source| StoreError::Io {
+            op: "cannot create store directory",
+            path: p.into(),
+            source,
+        })?;
+        let root = p.canonicalize().map_err(|source| StoreError::Io {
+            op: "cannot resolve store directory",
+            path: p.into(),
+            source,
+        })?;
+        for sub in ["bundles", "ledger", ".staging"] {
+            let d = root.join(sub);
+            std::fs::create_dir_all(&d).map_err(|source| StoreError::Io { op: "cannot create", path: d, source })?;
+        }
+        let fs =
+            LocalFileSystem::new_with_prefix(&root).map_err(|source| StoreError::Open { url: url.into(), source })?;
+        Ok(Store { url: root.display().to_string(), inner: Arc::new(fs), local_root: Some(root) })
+    }
+
+    fn open_remote(url: &str) -> Result<Store, StoreError> {
+        let parsed =
+            url::Url::parse(url).map_err(|_| StoreError::Url { url: url.into(), reason: "not a valid URL" })?;
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let (store, prefix) =
+            object_store::parse_url_opts(&parsed, env.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())))
+                .map_err(|source| StoreError::Open { url: url.into(), source })?;
+        let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+            Arc::from(store)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
+        Ok(Store { url: url.into(), inner, local_root: None })
+    }
+
+    /// Wrap any object store (the library entry point for other backends).
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Store {
+        Store { url: url.into(), inner, local_root: None }
+    }
+
+    /// The store's URL (for a local store, its absolute directory).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The local directory, for local stores.
+    pub fn local_root(&self) -> Option<&FsPath> {
+        self.local_root.as_deref()
+    }
+
+    /// The underlying object store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// A human-readable location of `key`: a file path for local stores, `url/key` otherwise.
+    pub fn location(&self, key: &str) -> String {
+        match &self.local_root {
+            Some(r) => r.join(key).display().to_string(),
+            None => format!("{}/{}", self.url.trim_end_matches('/'), key),
+        }
+    }
+
+    /// A new staging file for a bundle being written (inside a local store, so that the
+    /// final hard link is atomic; the system temp dir otherwise).
+    pub fn staging_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+        let dir = match &self.local_root {
+            Some(r) => r.join(".staging"),
+            None => std::env::temp_dir(),
+        };
+        tempfile::Builder::new()
+            .prefix("bundle-")
+            .suffix(".partial")
+            .tempfile_in(&dir)
+            .map_err(|source| StoreError::Io { op: "cannot create staging file in", path: dir, source })
+    }
+
+    /// Store a sealed bundle, create-only. `staged` holds exactly the bundle bytes and `id`
+    /// is their SHA-256. An existing identical bundle is a success.
+    pub async fn put_bundle(&self, staged: tempfile::NamedTempFile, id: &BundleId) -> Result<PutOutcome, StoreError> {
+        let key = bundle_key(id);
+        staged.as_file().sync_all().map_err(|source| StoreError::Io {
+            op: "cannot sync",
+            path: staged.path().into(),
+            source,
+        })?;
+        if let Some(root) = &self.local_root {
+            let dest = root.join(&key);
+            match std::fs::hard_link(staged.path(), &dest) {
+                Ok(()) => {
+                    set_read_only(&dest)?;
+                    sync_dir(&root.join("bundles"));
+                    Ok(PutOutcome::Created)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let f = std::fs::File::open(&dest).map_err(|source| StoreError::Io {
+                        op: "cannot open",
+                        path: dest.clone(),
+                        source,
+                    })?;
+                    let (d, _) = crate::digest::hash_reader(f).map_err(|source| StoreError::Io {
+                        op: "cannot read",
+                        path: dest.clone(),
+                        source,
+                    })?;
+                    if d == *id.digest() {
+                        Ok(PutOutcome::AlreadyPresent)
+                    } else {
+                        Err(StoreError::Conflict { key })
+                    }
+                }
+                Err(source) => Err(StoreError::Io { op: "cannot link bundle into", path: dest, source }),
+            }
+        } else {
+            let size = staged.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+            if size <= SINGLE_PUT_LIMIT {
+                let mut data = Vec::with_capacity(size as usize);
+                let mut f = staged.reopen().map_err(|source| StoreError::Io {
+                    op: "cannot reopen",
+                    path: staged.path().into(),
+                    source,
+                })?;
+                f.read_to_end(&mut data).map_err(|source| StoreError::Io {
+                    op: "cannot read",
+                    path: staged.path().into(),
+                    source,
+                })?;
+                match self.create(&key, data).await? {
+                    PutOutcome::Taken => self.confirm_existing_bundle(&key, id).await,
+                    o => Ok(o),
+                }
+            } else {
+                self.put_large(staged, &key, id).await
+            }
+        }
+    }
+
+    async fn confirm_existing_bundle(&self, key: &str, id: &BundleId) -> Result<PutOutcome, StoreError> {
+        match self.fetch_to_temp(key).await? {
+            Some((_, d)) if d == *id.digest() => Ok(PutOutcome::AlreadyPresent),
+            _ => Err(StoreError::Conflict { key: key.into() }),
+        }
+    }
+
+    /// Multipart upload of a large bundle. Multipart uploads cannot be made conditional, so:
+    /// refuse if the key exists, upload, then re-read the object's digest.
+    async fn put_large(
+        &self,
+        staged: tempfile::NamedTempFile,
+        key: &str,
+        id: &BundleId,
+    ) -> Result<PutOutcome, StoreError> {
+        let path = Path::from(key);
+        if self.inner.head(&path).await.is_ok() {
+            return self.confirm_existing_bundle(key, id).await;
+        }
+        let upload = self.inner.put_multipart(&path).await.map_err(|source| StoreError::Op {
+            op: "put_multipart",
+            key: key.into(),
+            source,
+        })?;
+        let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, 16 << 20);
+        let mut f = staged.reopen().map_err(|source| StoreError::Io {
+            op: "cannot reopen",
+            path: staged.path().into(),
+            source,
+        })?;
+        let mut buf = vec![0u8; 8 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(|source| StoreError::Io {
+                op: "cannot read",
+                path: staged.path().into(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            w.wait_for_capacity(4).await.map_err(|source| StoreError::Op {
+                op: "upload part",
+                key: key.into(),
+                source,
+            })?;
+            w.write(&buf[..n]);
+        }
+        w.finish().await.map_err(|source| StoreError::Op {
+            op: "complete multipart upload",
+            key: key.into(),
+            source,
+        })?;
+        self.confirm_existing_bundle(key, id).await.map(|_| PutOutcome::Created)
+    }
+
+    /// Create `key` with `data` unless it exists. `Taken` if it does (the caller decides
+    /// whether the existing content is acceptable).
+    pub async fn create(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+        let path = Path::from(key);
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.inner.put_opts(&path, PutPayload::from(data), opts).await {
+            Ok(_) => {
+                if let Some(root) = &self.local_root {
+                    set_read_only(&root.join(key))?;
+                }
+                Ok(PutOutcome::Created)
+            }
+            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
+                Ok(PutOutcome::Taken)
+            }
+            Err(source) => Err(StoreError::Op { op: "put (create-only)", key: key.into(), source }),
+        }
+    }
+
+    /// Read a small object; `None` if it does not exist.
+    pub async fn get_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = Path::from(key);
+        let r = match self.inner.get(&path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(StoreError::Op { op: "get", key: key.into(), source }),
+        };
+        if r.meta.size > limit {
+            return Err(StoreError::TooLarge { key: key.into(), size: r.meta.size, limit });
+        }
+        let b = r.bytes().await.map_err(|source| StoreError::Op { op: "get", key: key.into(), source })?;
+        Ok(Some(b.to_vec()))
+    }
+
+    /// Does `key` exist? Its size if so.
+    pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match self.inner.head(&Path::from(key)).await {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StoreError::Op { op: "head", key: key.into(), source }),
+        }
+    }
+
+    /// List keys (and sizes) under `prefix`, sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let p = Path::from(prefix);
+        let mut v: Vec<(String, u64)> = self
+            .inner
+            .list(Some(&p))
+            .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect()
+            .await
+            .map_err(|source| StoreError::Op { op: "list", key: prefix.into(), source })?;
+        v.sort();
+        Ok(v)
+    }
+
+    /// Get a bundle for reading: the file itself in a local store, a downloaded temporary
+    /// copy otherwise. `None` if absent.
+    pub async fn fetch_bundle(&self, id: &BundleId) -> Result<Option<Fetched>, StoreError> {
+        let key = bundle_key(id);
+        if let Some(root) = &self.local_root {
+            let p = root.join(&key);
+            return Ok(p.is_file().then_some(Fetched::Local(p)));
+        }
+        Ok(self.fetch_to_temp(&key).await?.map(|(t, _)| Fetched::Temp(t)))
+    }
+
+    async fn fetch_to_temp(
+        &self,
+        key: &str,
+    ) -> Result<Option<(tempfile::NamedTempFile, crate::digest::Sha256)>, StoreError> {
+        let path = Path::from(key);
+        let r = match self.inner.get(&path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(StoreError::Op { op: "get", key: key.into(), source }),
+        };
+        let tmp = tempfile::NamedTempFile::new().map_err(|source| StoreError::Io {
+            op: "cannot create temp file in",
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let file =
+            tmp.reopen().map_err(|source| StoreError::Io { op: "cannot open", path: tmp.path().into(), source })?;
+        let mut w = HashingWriter::new(std::io::BufWriter::new(file));
+        let mut stream = r.into_stream();
+        while let Some(chunk) =
+            stream.try_next().await.map_err(|source| StoreError::Op { op: "get", key: key.into(), source })?
+        {
+            w.write_all(&chunk).map_err(|source| StoreError::Io {
+                op: "cannot write",
+                path: tmp.path().into(),
+                source,
+            })?;
+        }
+        let (mut bw, d, _) = w.finish();
+        bw.flush().map_err(|source| StoreError::Io { op: "cannot write", path: tmp.path().into(), source })?;
+        let mut f = bw.into_inner().map_err(|e| StoreError::Io {
+            op: "cannot write",
+            path: tmp.path().into(),
+            source: e.into_error(),
+        })?;
+        let _ = f.seek(SeekFrom::Start(0));
+        Ok(Some((tmp, d)))
+    }
+}
+
+fn set_read_only(p: &FsPath) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444)).map_err(|source| StoreError::Io {
+            op: "cannot make read-only",
+            path: p.into(),
+            source,
+        })?;
+    }
+    #[cfg(not(unix))]
+    {
+        let mut perm = std::fs::metadata(p)
+            .map_err(|source| StoreError::Io { op: "cannot stat", path: p.into(), source })?
+            .permissions();
+        perm.set_readonly(true);
+        std::fs::set_permissions(p, perm).map_err(|source| StoreError::Io {
+            op: "cannot make read-only",
+            path: p.into(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn sync_dir(d: &FsPath) {
+    if let Ok(f) = std::fs::File::open(d) {
+        let _ = f.sync_all();
+    }
+}

@@ -1,0 +1,740 @@
+//! The verifier: checks a bundle (and its place in a store's ledger) and collects every
+//! finding instead of stopping at the first.
+//!
+//! Order of work: the archive is read by [`crate::read::archive`] (bounded, strict), the
+//! envelope and manifest are parsed into checked types by [`crate::read::envelope`], and only
+//! then do the cryptographic and cross-reference checks run.
+
+pub mod report;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use chrono::Duration;
+use ed25519_dalek::Signature;
+
+use crate::bundle::dsse::pae;
+use crate::bundle::journal::{check_chain, ChainBreak};
+use crate::bundle::manifest::{EventKind, Manifest, MANIFEST_PAYLOAD_TYPE};
+use crate::bundle::merkle;
+use crate::bundle::write::{blob_member, ENVELOPE_MEMBER, MANIFEST_MEMBER};
+use crate::digest::{BundleId, HashingReader, Sha256};
+use crate::keys::PublicKey;
+use crate::read::archive::{read_archive, ArchiveProblem, BlobVisitor, Limits};
+use crate::read::envelope::{CheckedEnvelope, CheckedManifest};
+use crate::store::ledger::{self, StoredEntry};
+use crate::store::{bundle_key, Store, StoreError};
+pub use report::{Finding, FindingKind, Level, Report, Subject};
+
+/// Pinned public keys.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    keys: Vec<PublicKey>,
+}
+
+impl Trust {
+    /// Trust exactly these keys.
+    pub fn new(keys: Vec<PublicKey>) -> Self {
+        Trust { keys }
+    }
+    /// The key with this id.
+    pub fn find(&self, id: &Sha256) -> Option<&PublicKey> {
+        self.keys.iter().find(|k| k.id.0 == *id)
+    }
+    /// Is the set empty?
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Verification options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Archive limits.
+    pub limits: Limits,
+    /// Allowed clock skew between a bundle's `sealed_at` and ledger times.
+    pub max_skew: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { limits: Limits::default(), max_skew: Duration::minutes(5) }
+    }
+}
+
+/// The result of reading and checking one bundle stream.
+#[derive(Debug)]
+pub struct BundleCheck {
+    /// Every finding.
+    pub findings: Vec<Finding>,
+    /// Checks that ran.
+    pub ran: Vec<&'static str>,
+    /// Pass details.
+    pub details: Vec<(&'static str, String)>,
+    /// The manifest, if it parsed.
+    pub manifest: Option<Manifest>,
+    /// The signer.
+    pub signer: Option<report::SignerInfo>,
+    /// SHA-256 and size of the bundle bytes.
+    pub digest: BundleId,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+fn f(level: Level, kind: FindingKind, location: impl Into<String>, message: impl Into<String>) -> Finding {
+    Finding { level, kind, location: location.into(), message: message.into() }
+}
+
+fn err(kind: FindingKind, location: impl Into<String>, message: impl Into<String>) -> Finding {
+    f(Level::Error, kind, location, message)
+}
+
+/// Read and check one bundle from `r` (the `.tar.zst` bytes).
+pub fn check_bundle<R: Read>(
+    r: R,
+    trust: &Trust,
+    opts: &Options,
+    visitor: Option<&mut dyn BlobVisitor>,
+) -> BundleCheck {
+    let mut hr = HashingReader::new(r);
+    let scan = read_archive(&mut hr, &opts.limits, visitor);
+    // Hash whatever follows what the archive reader consumed, so the digest covers the file.
+    let _ = std::io::copy(&mut hr, &mut std::io::sink());
+    let (digest, size) = hr.finish();
+    let mut out = BundleCheck {
+        findings: Vec::new(),
+        ran: vec!["archive"],
+        details: Vec::new(),
+        manifest: None,
+        signer: None,
+        digest: BundleId(digest),
+        size,
+    };
+    let fs = &mut out.findings;
+    for p in &scan.problems {
+        let (kind, loc) = match p {
+            ArchiveProblem::Decompress { at, .. } => (FindingKind::ArchiveCorrupt, format!("decompressed offset {at}")),
+            ArchiveProblem::Truncated { member } => {
+                (FindingKind::ArchiveTruncated, member.clone().unwrap_or_else(|| "end of archive".into()))
+            }
+            ArchiveProblem::BadHeader { index, .. } => (FindingKind::ArchiveCorrupt, format!("member #{index}")),
+            ArchiveProblem::UnsupportedType { name, .. } => (FindingKind::UnsupportedMember, name.clone()),
+            ArchiveProblem::BadName { name, .. } => (FindingKind::BadMemberName, name.clone()),
+            ArchiveProblem::Duplicate { name } => (FindingKind::DuplicateMember, name.clone()),
+            ArchiveProblem::TooLarge { name, .. } => (FindingKind::MemberTooLarge, name.clone()),
+            ArchiveProblem::TrailingData => (FindingKind::TrailingData, "end of archive".into()),
+            ArchiveProblem::TooManyMembers { .. } => (FindingKind::TooManyMembers, "archive".into()),
+            ArchiveProblem::DecompressionBomb { .. } => (FindingKind::DecompressionBomb, "archive".into()),
+        };
+        fs.push(err(kind, loc, p.to_string()));
+    }
+    out.details.push(("archive", format!("well-formed ({} members, {} bytes)", scan.members.len(), size)));
+
+    // Member order: blobs first, then manifest.json, then manifest.dsse.json.
+    let pos = |n: &str| scan.members.iter().position(|m| m == n);
+    if let (Some(mi), Some(ei)) = (pos(MANIFEST_MEMBER), pos(ENVELOPE_MEMBER)) {
+        if !(mi + 1 == ei && ei + 1 == scan.members.len()) {
+            fs.push(err(
+                FindingKind::MemberOrder,
+                MANIFEST_MEMBER,
+                "manifest.json and manifest.dsse.json must be the last two members, in that order",
+            ));
+        }
+    }
+
+    // Envelope and manifest, parsed before any crypto.
+    out.ran.push("manifest");
+    let env = match &scan.envelope {
+        None => {
+            fs.push(err(
+                FindingKind::MissingEnvelope,
+                ENVELOPE_MEMBER,
+                "the signature envelope manifest.dsse.json is missing",
+            ));
+            None
+        }
+        Some(b) => match CheckedEnvelope::parse(b, MANIFEST_PAYLOAD_TYPE) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
+                None
+            }
+        },
+    };
+    let manifest = match &scan.manifest {
+        None => {
+            fs.push(err(FindingKind::MissingManifest, MANIFEST_MEMBER, "manifest.json is missing"));
+            None
+        }
+        Some(b) => match CheckedManifest::try_from(b.as_slice()) {
+            Ok(CheckedManifest(m)) => Some(m),
+            Err(e) => {
+                fs.push(err(FindingKind::ManifestInvalid, MANIFEST_MEMBER, e.to_string()));
+                None
+            }
+        },
+    };
+    if let (Some(e), Some(b)) = (&env, &scan.manifest) {
+        if e.payload != *b {
+            fs.push(err(
+                FindingKind::PayloadMismatch,
+                ENVELOPE_MEMBER,
+                "the signed payload is not byte-identical to manifest.json",
+            ));
+        }
+    }
+    out.details.push(("manifest", "parsed; signed payload equals manifest.json".into()));
+
+    // Signature and trust.
+    if let Some(e) = &env {
+        out.ran.push("signature");
+        out.ran.push("signer_trusted");
+        let embedded = manifest
+            .as_ref()
+            .and_then(|m| PublicKey::from_pem(&m.signer.public_key, std::path::Path::new("manifest signer")).ok());
+        if let Some(m) = &manifest {
+            if m.signer.keyid != e.keyid.hex() {
+                fs.push(err(
+                    FindingKind::SignerMismatch,
+                    ENVELOPE_MEMBER,
+                    format!("envelope keyid {} differs from the manifest's signer {}", e.keyid.hex(), m.signer.keyid),
+                ));
+            }
+            if let Some(k) = &embedded {
+                if k.id.0 != e.keyid {
+                    fs.push(err(
+                        FindingKind::SignerMismatch,
+                        MANIFEST_MEMBER,
+                        "the manifest's signer public key does not hash to the envelope keyid",
+                    ));
+                }
+            }
+        }
+        let trusted = trust.find(&e.keyid);
+        let key = trusted.cloned().or_else(|| embedded.filter(|k| k.id.0 == e.keyid));
+        let msg = pae(&e.payload_type, &e.payload);
+        match key {
+            Some(k) => {
+                if k.key.verify_strict(&msg, &Signature::from_bytes(&e.sig)).is_err() {
+                    fs.push(err(
+                        FindingKind::BadSignature,
+                        ENVELOPE_MEMBER,
+                        format!("the Ed25519 signature does not verify with key {}", e.keyid.hex()),
+                    ));
+                } else {
+                    out.details.push(("signature", format!("valid Ed25519 signature by key {}", e.keyid.hex())));
+                }
+            }
+            None => fs.push(err(
+                FindingKind::BadSignature,
+                ENVELOPE_MEMBER,
+                format!("no public key for keyid {} to check the signature with", e.keyid.hex()),
+            )),
+        }
+        match trusted {
+            Some(k) => out.details.push(("signer_trusted", format!("key {} pinned ({})", k.id, k.origin))),
+            None => fs.push(err(
+                FindingKind::UntrustedSigner,
+                ENVELOPE_MEMBER,
+                format!("signed by key {}, which is not trusted here; pin the signer's public key with --trusted-key PUB after checking it out of band", e.keyid.hex()),
+            )),
+        }
+        out.signer = Some(report::SignerInfo {
+            keyid: e.keyid.hex(),
+            trusted: trusted.is_some(),
+            trusted_as: trusted.map(|k| k.origin.clone()),
+        });
+    }
+
+    // Blob contents.
+    out.ran.push("blobs");
+    let mut by_name: HashMap<Sha256, &crate::read::archive::BlobMember> = HashMap::new();
+    for b in &scan.blobs {
+        if b.claimed != b.actual {
+            fs.push(err(
+                FindingKind::BlobHashMismatch,
+                blob_member(&b.claimed),
+                format!("content hashes to {}, not to its name", b.actual.hex()),
+            ));
+        }
+        by_name.entry(b.claimed).or_insert(b);
+    }
+    out.details.push(("blobs", format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())));
+
+    if let Some(m) = &manifest {
+        out.ran.extend(["entries", "journal", "merkle"]);
+        // Entries: sorted, unique, each mapped to a blob of the right size.
+        for w in m.entries.windows(2) {
+            if w[0].path == w[1].path {
+                fs.push(err(FindingKind::EntryDuplicate, &w[1].path, "this path is listed twice in the manifest"));
+            } else if w[0].path > w[1].path {
+                fs.push(err(FindingKind::EntriesUnsorted, &w[1].path, "manifest entries are not sorted by path"));
+            }
+        }
+        let mut expected_order: Vec<Sha256> = Vec::new();
+        let mut needed: HashSet<Sha256> = HashSet::new();
+        for e in &m.entries {
+            if needed.insert(e.sha256) {
+                expected_order.push(e.sha256);
+            }
+            match by_name.get(&e.sha256) {
+                None => fs.push(err(
+                    FindingKind::BlobMissing,
+                    &e.path,
+                    format!("its blob {} is not in the archive", blob_member(&e.sha256)),
+                )),
+                Some(b) if b.size != e.size => fs.push(err(
+                    FindingKind::BlobSizeMismatch,
+                    &e.path,
+                    format!("manifest says {} bytes, blob has {}", e.size, b.size),
+                )),
+                _ => {}
+            }
+        }
+        for b in &scan.blobs {
+            if !needed.contains(&b.claimed) {
+                fs.push(err(
+                    FindingKind::BlobExtra,
+                    blob_member(&b.claimed),
+                    "blob not referenced by any manifest entry",
+                ));
+            }
+        }
+        let actual_order: Vec<Sha256> = scan.blobs.iter().map(|b| b.claimed).filter(|c| needed.contains(c)).collect();
+        let mut dedup = HashSet::new();
+        let actual_order: Vec<Sha256> = actual_order.into_iter().filter(|c| dedup.insert(*c)).collect();
+        if actual_order.len() == expected_order.len() && actual_order != expected_order {
+            fs.push(err(
+                FindingKind::BlobOrder,
+                "blobs/",
+                "blob members are not in manifest order (the archive was reordered)",
+            ));
+        }
+        out.details.push((
+            "entries",
+            format!("{} entries ↔ {} blobs, none missing, extra or duplicated", m.entries.len(), expected_order.len()),
+        ));
+
+        // Journal.
+        for b in check_chain(&m.journal) {
+            let (i, what) = match b {
+                ChainBreak::Sequence { index, seq } => (index, format!("seq is {seq}, expected {index}")),
+                ChainBreak::Link { index } => (index, "prev does not equal the previous event's hash".into()),
+                ChainBreak::Content { index } => (index, "hash does not match the event's content".into()),
+            };
+            fs.push(err(FindingKind::JournalBroken, format!("journal[{i}]"), what));
+        }
+        let collected: HashMap<&str, (Option<Sha256>, Option<u64>)> = m
+            .journal
+            .iter()
+            .filter(|e| e.event == EventKind::Collected)
+            .filter_map(|e| e.path.as_deref().map(|p| (p, (e.sha256, e.size))))
+            .collect();
+        for e in &m.entries {
+            match collected.get(e.path.as_str()) {
+                Some((Some(s), Some(z))) if *s == e.sha256 && *z == e.size => {}
+                _ => fs.push(err(
+                    FindingKind::JournalMismatch,
+                    &e.path,
+                    "no matching `collected` event in the custody journal",
+                )),
+            }
+        }
+        if collected.len() != m.entries.len() {
+            fs.push(err(
+                FindingKind::JournalMismatch,
+                "journal",
+                format!("{} `collected` events for {} entries", collected.len(), m.entries.len()),
+            ));
+        }
+        out.details.push(("journal", format!("{} events, chain intact", m.journal.len())));
+
+        // Merkle root.
+        let root = merkle::root(&m.entries);
+        if root != m.merkle_root {
+            fs.push(err(
+                FindingKind::MerkleMismatch,
+                "merkle_root",
+                format!("recomputed root {} differs from the manifest's {}", root.hex(), m.merkle_root.hex()),
+            ));
+        }
+        out.details.push(("merkle", format!("root {} over {} entries", root.hex(), m.entries.len())));
+    }
+    out.manifest = manifest;
+    out
+}
+
+/// Verify a bundle file.
+pub fn verify_file(
+    path: &std::path::Path,
+    trust: &Trust,
+    opts: &Options,
+) -> Result<(Report, Option<Manifest>), std::io::Error> {
+    let file = std::fs::File::open(path)?;
+    let c = check_bundle(file, trust, opts, None);
+    let subject = Subject {
+        kind: "file".into(),
+        path: Some(path.display().to_string()),
+        bundle: Some(c.digest.to_string()),
+        size: Some(c.size),
+        store: None,
+    };
+    let mut ran = c.ran.clone();
+    ran.retain(|n| *n != "ledger");
+    let mut details = c.details.clone();
+    details.push(("ledger", "not checked: pass --store URL DIGEST to check the bundle's ledger position".into()));
+    let mut r = Report::build(subject, c.findings, &ran, &report::BUNDLE_CHECKS, &details);
+    r.signer = c.signer;
+    Ok((r, c.manifest))
+}
+
+/// Ledger findings for one bundle given the loaded ledger.
+fn ledger_findings(
+    entries: &[StoredEntry],
+    id: &BundleId,
+    manifest: Option<&Manifest>,
+    size: u64,
+    opts: &Options,
+) -> (Vec<Finding>, Option<report::LedgerInfo>) {
+    let mut fs = Vec::new();
+    let matching: Vec<&StoredEntry> =
+        entries.iter().filter(|e| matches!(&e.parsed, Ok((_, le)) if le.bundle == *id)).collect();
+    if matching.is_empty() {
+        fs.push(err(FindingKind::LedgerMissing, bundle_key(id), "the bundle is in the store but no ledger entry records it (run `custody store repair` to adopt it, or investigate)"));
+        return (fs, None);
+    }
+    if matching.len() > 1 {
+        let ps: Vec<String> = matching.iter().map(|e| e.position.to_string()).collect();
+        fs.push(err(
+            FindingKind::LedgerDuplicateBundle,
+            bundle_key(id),
+            format!("the bundle is recorded at several ledger positions ({}): a replay", ps.join(", ")),
+        ));
+    }
+    let me = matching[0];
+    let Ok((_, le)) = &me.parsed else { return (fs, None) };
+    let info = report::LedgerInfo {
+        position: me.position,
+        entry: me.id.to_string(),
+        length: entries.last().map(|e| e.position).unwrap_or(0),
+    };
+    if le.bundle_size != size {
+        fs.push(err(
+            FindingKind::LedgerBundleMismatch,
+            ledger::entry_key(me.position),
+            format!("ledger says {} bytes, bundle has {size}", le.bundle_size),
+        ));
+    }
+    if let Some(m) = manifest {
+        if le.sealed_at != m.sealed_at {
+            fs.push(err(
+                FindingKind::LedgerBundleMismatch,
+                ledger::entry_key(me.position),
+                "ledger sealed_at differs from the manifest's",
+            ));
+        }
+        if m.sealed_at > le.appended_at + opts.max_skew {
+            fs.push(err(
+                FindingKind::ClockSkew,
+                ledger::entry_key(me.position),
+                format!(
+                    "bundle sealed at {} but recorded at {}: more than the allowed skew",
+                    m.sealed_at, le.appended_at
+                ),
+            ));
+        }
+        if let Some(next) = entries.iter().find(|e| e.position == me.position + 1) {
+            if let Ok((_, ne)) = &next.parsed {
+                if m.sealed_at > ne.appended_at + opts.max_skew {
+                    fs.push(err(
+                        FindingKind::ClockSkew,
+                        ledger::entry_key(next.position),
+                        format!(
+                            "bundle sealed at {} is later than its ledger successor's time {}",
+                            m.sealed_at, ne.appended_at
+                        ),
+                    ));
+                }
+            }
+        }
+        match &m.ledger_prev {
+            Some(link) => {
+                let at = entries.iter().find(|e| e.position == link.position);
+                let ok = link.position < me.position
+                    && at.is_some_and(|e| {
+                        e.id == link.entry && matches!(&e.parsed, Ok((_, x)) if x.bundle == link.bundle)
+                    });
+                if !ok {
+                    fs.push(err(FindingKind::LedgerLinkMismatch, MANIFEST_MEMBER, format!("the manifest says the ledger head at sealing was position {} ({}), which does not match this ledger before position {}", link.position, link.entry, me.position)));
+                }
+            }
+            None => {
+                if me.position > 1 {
+                    fs.push(f(
+                        Level::Warning,
+                        FindingKind::LedgerLinkMismatch,
+                        MANIFEST_MEMBER,
+                        format!(
+                            "the manifest records an empty ledger at sealing, but the bundle sits at position {}",
+                            me.position
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    (fs, Some(info))
+}
+
+/// Verify one ledger entry's shape and signature against `trust`, and its link to `prev`.
+fn entry_findings(e: &StoredEntry, prev: Option<&StoredEntry>, trust: &Trust) -> Vec<Finding> {
+    let mut fs = Vec::new();
+    let key = ledger::entry_key(e.position);
+    match &e.parsed {
+        Err(p) => fs.push(err(FindingKind::LedgerEntryInvalid, &key, p.to_string())),
+        Ok((env, le)) => {
+            if le.position != e.position {
+                fs.push(err(
+                    FindingKind::LedgerPositionMismatch,
+                    &key,
+                    format!("the entry says position {}, but is stored at {}", le.position, e.position),
+                ));
+            }
+            match trust.find(&env.keyid) {
+                None => fs.push(err(
+                    FindingKind::LedgerUntrustedSigner,
+                    &key,
+                    format!("signed by untrusted key {}", env.keyid.hex()),
+                )),
+                Some(k) => {
+                    if k.key
+                        .verify_strict(&pae(&env.payload_type, &env.payload), &Signature::from_bytes(&env.sig))
+                        .is_err()
+                    {
+                        fs.push(err(FindingKind::LedgerBadSignature, &key, "the entry's signature does not verify"));
+                    }
+                }
+            }
+            let expected = prev.map(|p| p.id);
+            if le.prev != expected {
+                fs.push(err(
+                    FindingKind::LedgerLinkBroken,
+                    &key,
+                    "prev does not equal the hash of the previous ledger entry",
+                ));
+            }
+        }
+    }
+    fs
+}
+
+/// Verify a bundle in a store by digest, including its ledger position.
+pub async fn verify_in_store(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+) -> Result<(Report, Option<Manifest>), StoreError> {
+    let entries = ledger::load_all(store).await?;
+    let subject = Subject {
+        kind: "store".into(),
+        store: Some(store.url().into()),
+        bundle: Some(id.to_string()),
+        path: None,
+        size: None,
+    };
+    let Some(fetched) = store.fetch_bundle(id).await? else {
+        let fs = vec![err(FindingKind::BundleMissing, bundle_key(id), "no such bundle in the store")];
+        let r = Report::build(subject, fs, &[], &report::BUNDLE_CHECKS, &[]);
+        return Ok((r, None));
+    };
+    let (r, m) = verify_fetched(fetched.path(), id, &entries, trust, opts, subject)?;
+    Ok((r, m))
+}
+
+fn verify_fetched(
+    path: &std::path::Path,
+    id: &BundleId,
+    entries: &[StoredEntry],
+    trust: &Trust,
+    opts: &Options,
+    mut subject: Subject,
+) -> Result<(Report, Option<Manifest>), StoreError> {
+    let file =
+        std::fs::File::open(path).map_err(|source| StoreError::Io { op: "cannot open", path: path.into(), source })?;
+    let c = check_bundle(file, trust, opts, None);
+    let mut fs = c.findings;
+    if c.digest != *id {
+        fs.push(err(
+            FindingKind::BundleDigestMismatch,
+            bundle_key(id),
+            format!("the object's bytes hash to {}, not to its name", c.digest),
+        ));
+    }
+    let (lf, info) = ledger_findings(entries, id, c.manifest.as_ref(), c.size, opts);
+    fs.extend(lf);
+    if let Some(i) = &info {
+        if let Some(e) = entries.iter().find(|e| e.position == i.position) {
+            let prev = entries.iter().find(|p| p.position + 1 == e.position);
+            fs.extend(entry_findings(e, prev, trust));
+        }
+    }
+    subject.size = Some(c.size);
+    let mut ran = c.ran.clone();
+    ran.push("ledger");
+    let mut details = c.details.clone();
+    if let Some(i) = &info {
+        details.push(("ledger", format!("position {} of {}, links intact", i.position, i.length)));
+    }
+    let mut order: Vec<&'static str> = report::BUNDLE_CHECKS.to_vec();
+    order.insert(0, "bundle_digest");
+    ran.push("bundle_digest");
+    details.push(("bundle_digest", "object bytes hash to the object's name".into()));
+    let mut r = Report::build(subject, fs, &ran, &order, &details);
+    r.signer = c.signer;
+    r.ledger = info;
+    Ok((r, c.manifest))
+}
+
+/// Audit a whole ledger: contiguity, links, signatures, every bundle present and verified
+/// (`read_data = false` only checks presence and size).
+pub async fn verify_all(store: &Store, trust: &Trust, opts: &Options, read_data: bool) -> Result<Report, StoreError> {
+    let entries = ledger::load_all(store).await?;
+    let mut fs = Vec::new();
+    let mut lines = Vec::new();
+    let mut expected = 1u64;
+    let mut prev: Option<&StoredEntry> = None;
+    let mut seen_bundles: HashMap<BundleId, u64> = HashMap::new();
+    for e in &entries {
+        if e.position != expected {
+            fs.push(err(
+                FindingKind::LedgerGap,
+                ledger::entry_key(expected),
+                format!(
+                    "ledger positions jump from {} to {}: entries are missing",
+                    expected.saturating_sub(1),
+                    e.position
+                ),
+            ));
+        }
+        expected = e.position + 1;
+        fs.extend(entry_findings(e, prev.filter(|p| p.position + 1 == e.position), trust));
+        prev = Some(e);
+        let Ok((_, le)) = &e.parsed else { continue };
+        if let Some(first) = seen_bundles.insert(le.bundle, e.position) {
+            fs.push(err(
+                FindingKind::LedgerDuplicateBundle,
+                ledger::entry_key(e.position),
+                format!("bundle {} is already recorded at position {first}: a replay", le.bundle),
+            ));
+        }
+    }
+    for e in &entries {
+        let Ok((_, le)) = &e.parsed else { continue };
+        let (status, errors) = if read_data {
+            match store.fetch_bundle(&le.bundle).await? {
+                None => {
+                    fs.push(err(
+                        FindingKind::BundleMissing,
+                        bundle_key(&le.bundle),
+                        format!("ledger position {} names a bundle that is not in the store (deleted?)", e.position),
+                    ));
+                    ("missing", 1)
+                }
+                Some(fetched) => {
+                    let sub = Subject::default();
+                    let (r, _) = verify_fetched(fetched.path(), &le.bundle, &entries, trust, opts, sub)?;
+                    let mut errors = 0;
+                    for mut x in r.findings {
+                        if x.level == Level::Error {
+                            errors += 1;
+                        }
+                        // Duplicates are reported once by the ledger pass above.
+                        if x.kind == FindingKind::LedgerDuplicateBundle
+                            || x.kind.check() == "ledger"
+                                && x.location.starts_with("ledger/")
+                                && x.kind != FindingKind::ClockSkew
+                                && x.kind != FindingKind::LedgerBundleMismatch
+                        {
+                            continue;
+                        }
+                        x.location = format!("{} {}", le.bundle, x.location);
+                        fs.push(x);
+                    }
+                    (if errors == 0 { "intact" } else { "failed" }, errors)
+                }
+            }
+        } else {
+            match store.head(&bundle_key(&le.bundle)).await? {
+                None => {
+                    fs.push(err(
+                        FindingKind::BundleMissing,
+                        bundle_key(&le.bundle),
+                        format!("ledger position {} names a bundle that is not in the store (deleted?)", e.position),
+                    ));
+                    ("missing", 1)
+                }
+                Some(sz) if sz != le.bundle_size => {
+                    fs.push(err(
+                        FindingKind::LedgerBundleMismatch,
+                        bundle_key(&le.bundle),
+                        format!("object is {sz} bytes, ledger says {}", le.bundle_size),
+                    ));
+                    ("failed", 1)
+                }
+                Some(_) => ("present", 0),
+            }
+        };
+        lines.push(report::BundleLine {
+            position: e.position,
+            bundle: le.bundle.to_string(),
+            status: status.into(),
+            errors,
+        });
+    }
+    // Bundles nobody recorded: a crash between storing a bundle and appending its entry.
+    for (k, _) in store.list("bundles/").await? {
+        let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
+        match Sha256::parse_canonical_hex(hex) {
+            Some(d) if !seen_bundles.contains_key(&BundleId(d)) => fs.push(f(Level::Warning, FindingKind::UnreferencedBundle, k.clone(), "a bundle in the store that no ledger entry records (an interrupted preserve?); `custody store repair` adopts it")),
+            Some(_) => {}
+            None => fs.push(f(Level::Warning, FindingKind::UnreferencedBundle, k.clone(), "an object under bundles/ that is not named like a bundle")),
+        }
+    }
+    let subject = Subject { kind: "ledger".into(), store: Some(store.url().into()), ..Default::default() };
+    let order = ["ledger", "bundles"];
+    let n = entries.len();
+    let details = vec![
+        ("ledger", format!("{n} entries, contiguous from 1, every link and signature intact")),
+        (
+            "bundles",
+            format!(
+                "{n} bundle(s) {}",
+                if read_data { "present and verified" } else { "present with the recorded size (not re-hashed)" }
+            ),
+        ),
+    ];
+    let fs: Vec<Finding> = fs;
+    let mut r = Report::build(subject, fs.clone(), &order, &order, &details);
+    // Per-bundle failures belong to the `bundles` line.
+    let bundle_errors: usize = lines.iter().map(|l| l.errors).sum();
+    if let Some(c) = r.checks.iter_mut().find(|c| c.name == "bundles") {
+        if bundle_errors > 0 {
+            c.status = report::CheckStatus::Fail;
+            c.detail =
+                format!("{} of {n} bundle(s) failed or are missing", lines.iter().filter(|l| l.errors > 0).count());
+        }
+    }
+    if let Some(c) = r.checks.iter_mut().find(|c| c.name == "ledger") {
+        let ledger_errors = fs
+            .iter()
+            .filter(|x| x.level == Level::Error && x.kind.check() == "ledger" && x.location.starts_with("ledger/"))
+            .count();
+        if ledger_errors == 0 && c.status == report::CheckStatus::Fail {
+            c.status = report::CheckStatus::Pass;
+            c.detail = details[0].1.clone();
+        }
+    }
+    r.bundles = lines;
+    Ok(r)
+}

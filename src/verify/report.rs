@@ -1,0 +1,354 @@
+//! Findings, checks and the verify report (human checklist and JSON).
+//!
+//! The JSON form is `schemas/verify-report.v1.schema.json`; a compliance tool can archive it.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Verification fails.
+    Error,
+    /// Worth attention; verification still passes.
+    Warning,
+}
+
+/// What kind of problem a finding is. Each kind belongs to one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum FindingKind {
+    // archive
+    ArchiveCorrupt,
+    ArchiveTruncated,
+    UnsupportedMember,
+    BadMemberName,
+    DuplicateMember,
+    MemberTooLarge,
+    TrailingData,
+    DecompressionBomb,
+    TooManyMembers,
+    MemberOrder,
+    BundleDigestMismatch,
+    BundleMissing,
+    // manifest / envelope
+    MissingManifest,
+    MissingEnvelope,
+    ManifestInvalid,
+    EnvelopeInvalid,
+    PayloadMismatch,
+    // blobs / entries
+    BlobHashMismatch,
+    BlobMissing,
+    BlobSizeMismatch,
+    BlobExtra,
+    BlobOrder,
+    EntryDuplicate,
+    EntriesUnsorted,
+    // journal, merkle
+    JournalBroken,
+    JournalMismatch,
+    MerkleMismatch,
+    // signature
+    BadSignature,
+    SignerMismatch,
+    UntrustedSigner,
+    // ledger
+    LedgerMissing,
+    LedgerEntryInvalid,
+    LedgerLinkBroken,
+    LedgerGap,
+    LedgerDuplicateBundle,
+    LedgerPositionMismatch,
+    LedgerUntrustedSigner,
+    LedgerBadSignature,
+    LedgerBundleMismatch,
+    LedgerLinkMismatch,
+    ClockSkew,
+    UnreferencedBundle,
+    Rollback,
+}
+
+impl FindingKind {
+    /// The check this kind belongs to.
+    pub fn check(&self) -> &'static str {
+        use FindingKind::*;
+        match self {
+            ArchiveCorrupt | ArchiveTruncated | UnsupportedMember | BadMemberName | DuplicateMember
+            | MemberTooLarge | TrailingData | DecompressionBomb | TooManyMembers | MemberOrder => "archive",
+            BundleDigestMismatch | BundleMissing => "bundle_digest",
+            MissingManifest | MissingEnvelope | ManifestInvalid | EnvelopeInvalid | PayloadMismatch => "manifest",
+            BlobHashMismatch | BlobSizeMismatch => "blobs",
+            BlobMissing | BlobExtra | BlobOrder | EntryDuplicate | EntriesUnsorted => "entries",
+            JournalBroken | JournalMismatch => "journal",
+            MerkleMismatch => "merkle",
+            BadSignature | SignerMismatch => "signature",
+            UntrustedSigner => "signer_trusted",
+            LedgerMissing
+            | LedgerEntryInvalid
+            | LedgerLinkBroken
+            | LedgerGap
+            | LedgerDuplicateBundle
+            | LedgerPositionMismatch
+            | LedgerUntrustedSigner
+            | LedgerBadSignature
+            | LedgerBundleMismatch
+            | LedgerLinkMismatch
+            | ClockSkew
+            | UnreferencedBundle
+            | Rollback => "ledger",
+        }
+    }
+}
+
+/// One problem, with where it is.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    /// Error or warning.
+    pub level: Level,
+    /// What kind.
+    pub kind: FindingKind,
+    /// Where: a member name, entry path, journal position, ledger key…
+    pub location: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Passed.
+    Pass,
+    /// Passed with warnings.
+    Warn,
+    /// Failed.
+    Fail,
+    /// Not run (not applicable, or impossible after an earlier failure).
+    Skipped,
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    /// Check name.
+    pub name: &'static str,
+    /// Outcome.
+    pub status: CheckStatus,
+    /// A short explanation.
+    pub detail: String,
+}
+
+/// What was verified.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Subject {
+    /// `file`, `store` or `ledger`.
+    pub kind: String,
+    /// The bundle file, for `file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The store URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// The bundle digest (`sha256:<hex>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
+    /// Bundle size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// Who signed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SignerInfo {
+    /// Key id.
+    pub keyid: String,
+    /// Is it pinned?
+    pub trusted: bool,
+    /// Where the pinned key came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_as: Option<String>,
+}
+
+/// Ledger position of the bundle.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LedgerInfo {
+    /// 1-based position.
+    pub position: u64,
+    /// Entry id.
+    pub entry: String,
+    /// Ledger length.
+    pub length: u64,
+}
+
+/// Per-bundle line in a whole-ledger audit.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BundleLine {
+    /// Ledger position.
+    pub position: u64,
+    /// Bundle digest.
+    pub bundle: String,
+    /// `intact`, `failed`, `missing` or `present` (quick mode: not re-hashed).
+    pub status: String,
+    /// Error findings for this bundle.
+    pub errors: usize,
+}
+
+/// The verify report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// Always `custody-verify-report/v1`.
+    pub report: &'static str,
+    /// custody version.
+    pub tool_version: &'static str,
+    /// When.
+    pub verified_at: DateTime<Utc>,
+    /// What.
+    pub subject: Subject,
+    /// `intact` or `failed`.
+    pub verdict: &'static str,
+    /// The checklist.
+    pub checks: Vec<Check>,
+    /// Every finding.
+    pub findings: Vec<Finding>,
+    /// Signer, when a manifest envelope was read.
+    pub signer: Option<SignerInfo>,
+    /// Ledger position, when verified against a store.
+    pub ledger: Option<LedgerInfo>,
+    /// Per-bundle results of `--all`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<BundleLine>,
+}
+
+/// The checks of a single bundle, in display order.
+pub const BUNDLE_CHECKS: [&str; 9] =
+    ["archive", "manifest", "blobs", "entries", "journal", "merkle", "signature", "signer_trusted", "ledger"];
+
+impl Report {
+    /// Assemble a report from findings; `ran` lists the checks that ran (others are skipped),
+    /// `details` gives pass details per check.
+    pub fn build(
+        subject: Subject,
+        findings: Vec<Finding>,
+        ran: &[&'static str],
+        order: &[&'static str],
+        details: &[(&'static str, String)],
+    ) -> Report {
+        let mut checks = Vec::new();
+        for &name in order {
+            let errors = findings.iter().filter(|f| f.kind.check() == name && f.level == Level::Error).count();
+            let warns = findings.iter().filter(|f| f.kind.check() == name && f.level == Level::Warning).count();
+            let (status, detail) = if errors > 0 {
+                let first = findings
+                    .iter()
+                    .find(|f| f.kind.check() == name && f.level == Level::Error)
+                    .map(|f| f.message.clone())
+                    .unwrap_or_default();
+                (CheckStatus::Fail, if errors == 1 { first } else { format!("{errors} problems; first: {first}") })
+            } else if !ran.contains(&name) {
+                (
+                    CheckStatus::Skipped,
+                    details
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, d)| d.clone())
+                        .unwrap_or_else(|| "not run".into()),
+                )
+            } else if warns > 0 {
+                (CheckStatus::Warn, format!("{warns} warning(s)"))
+            } else {
+                (
+                    CheckStatus::Pass,
+                    details.iter().find(|(n, _)| *n == name).map(|(_, d)| d.clone()).unwrap_or_else(|| "ok".into()),
+                )
+            };
+            checks.push(Check { name, status, detail });
+        }
+        let failed = findings.iter().any(|f| f.level == Level::Error);
+        Report {
+            report: "custody-verify-report/v1",
+            tool_version: env!("CARGO_PKG_VERSION"),
+            verified_at: Utc::now(),
+            subject,
+            verdict: if failed { "failed" } else { "intact" },
+            checks,
+            findings,
+            signer: None,
+            ledger: None,
+            bundles: Vec::new(),
+        }
+    }
+
+    /// True when no error finding was made.
+    pub fn intact(&self) -> bool {
+        self.verdict == "intact"
+    }
+
+    /// The human checklist.
+    pub fn to_human(&self) -> String {
+        let mut s = String::new();
+        let what = match (&self.subject.bundle, &self.subject.path, &self.subject.store) {
+            (_, Some(p), _) => format!("bundle file {p}"),
+            (Some(b), None, Some(st)) => format!("bundle {b} in store {st}"),
+            (None, None, Some(st)) => format!("ledger of store {st}"),
+            _ => "bundle".into(),
+        };
+        let _ = writeln!(s, "custody verify: {what}");
+        if let (Some(b), Some(_)) = (&self.subject.bundle, &self.subject.path) {
+            let _ = writeln!(s, "  digest {b}");
+        }
+        for c in &self.checks {
+            let tag = match c.status {
+                CheckStatus::Pass => "  ok  ",
+                CheckStatus::Warn => " warn ",
+                CheckStatus::Fail => " FAIL ",
+                CheckStatus::Skipped => " skip ",
+            };
+            let _ = writeln!(s, "[{tag}] {:<15} {}", c.name, c.detail);
+        }
+        if let Some(sg) = &self.signer {
+            match (&sg.trusted, &sg.trusted_as) {
+                (true, Some(a)) => {
+                    let _ = writeln!(s, "signed by key {} (trusted: {a})", sg.keyid);
+                }
+                _ => {
+                    let _ = writeln!(s, "signed by key {} (NOT trusted)", sg.keyid);
+                }
+            }
+        }
+        if let Some(l) = &self.ledger {
+            let _ = writeln!(s, "ledger position {} of {} (entry {})", l.position, l.length, l.entry);
+        }
+        if !self.bundles.is_empty() {
+            let _ = writeln!(s, "bundles:");
+            for b in &self.bundles {
+                let _ = writeln!(s, "  #{:<5} {} {}", b.position, b.bundle, b.status);
+            }
+        }
+        if !self.findings.is_empty() {
+            let _ = writeln!(s, "findings:");
+            for f in &self.findings {
+                let lvl = if f.level == Level::Error { "error" } else { "warning" };
+                let _ = writeln!(
+                    s,
+                    "  {lvl} [{}] at {}: {}",
+                    serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                    f.location,
+                    f.message
+                );
+            }
+        }
+        let errors = self.findings.iter().filter(|f| f.level == Level::Error).count();
+        let warns = self.findings.len() - errors;
+        if self.intact() {
+            let _ = writeln!(s, "RESULT: INTACT ({warns} warning(s))");
+        } else {
+            let _ = writeln!(s, "RESULT: FAILED ({errors} error(s), {warns} warning(s)) — do not rely on this evidence until the findings are explained");
+        }
+        s
+    }
+}
