@@ -1,0 +1,7 @@
+//! The one integration-test binary: each module below is a group of tests of the built
+//! `custody` binary and library (shared helpers in `util`).
+
+mod util;
+
+mod roundtrip;
+mod tamper;
