@@ -382,7 +382,7 @@ fn bundle_resigned_by_another_key_is_detected() {
     // The attacker's story: the side effect "did not happen".
     man.incident.side_effect = custody::bundle::manifest::SideEffect::NotHappened;
     // Case 1: manifest still names the original signer; envelope signed by mallory.
-    let bytes = manifest_bytes(&serde_json::to_value(&man).unwrap());
+    let bytes = manifest_bytes(&man);
     let (mm, me) = signed_manifest_members(&members[j], &bytes, &k2);
     let mut t = members.clone();
     t[j] = mm;
@@ -393,7 +393,7 @@ fn bundle_resigned_by_another_key_is_detected() {
     // Case 2: a fully consistent re-sign (manifest names mallory): only trust stops it.
     man.signer.keyid = k2.id().to_string();
     man.signer.public_key = k2.public.to_pem().unwrap();
-    let bytes = manifest_bytes(&serde_json::to_value(&man).unwrap());
+    let bytes = manifest_bytes(&man);
     let (mm, me) = signed_manifest_members(&members[j], &bytes, &k2);
     let mut t = members.clone();
     t[j] = mm;
@@ -404,7 +404,7 @@ fn bundle_resigned_by_another_key_is_detected() {
     let k1 = custody::keys::SecretKey::load(&env.key()).unwrap();
     let mut man: custody::bundle::manifest::Manifest = serde_json::from_slice(&members[j].data).unwrap();
     man.incident.notes.push("added later by the key holder".into());
-    let bytes = manifest_bytes(&serde_json::to_value(&man).unwrap());
+    let bytes = manifest_bytes(&man);
     let (mm, me) = signed_manifest_members(&members[j], &bytes, &k1);
     let mut t = members.clone();
     t[j] = mm;

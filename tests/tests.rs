@@ -3,6 +3,8 @@
 
 mod util;
 
+mod determinism;
+mod extract;
 mod interop;
 mod roundtrip;
 mod tamper;

@@ -421,8 +421,8 @@ pub fn signed_manifest_members(like: &Member, manifest: &[u8], key: &custody::ke
     (m, e)
 }
 
-/// Pretty-print a manifest value the way custody does (pretty JSON + newline).
-pub fn manifest_bytes(v: &Value) -> Vec<u8> {
+/// Pretty-print a manifest the way custody does (pretty JSON + newline).
+pub fn manifest_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut b = serde_json::to_vec_pretty(v).unwrap();
     b.push(b'\n');
     b
@@ -439,4 +439,48 @@ pub fn require_tool(name: &str) {
 pub fn sh(cmd: &mut Command) -> (i32, Vec<u8>, String) {
     let o = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     (o.status.code().unwrap_or(-1), o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// Edit the manifest of a bundle with `edit`, then make it fully consistent again (journal
+/// chain re-hashed, Merkle root recomputed) and sign it with `key`: a bundle that only the
+/// checks of what `edit` changed can reject. Returns the new member list.
+pub fn reseal(
+    members: &[Member],
+    key: &custody::keys::SecretKey,
+    edit: impl FnOnce(&mut custody::bundle::manifest::Manifest),
+) -> Vec<Member> {
+    use custody::bundle::{journal, merkle};
+    let j = member_index(members, "manifest.json");
+    let mut man: custody::bundle::manifest::Manifest = serde_json::from_slice(&members[j].data).unwrap();
+    edit(&mut man);
+    let mut prev = journal::GENESIS;
+    for ev in &mut man.journal {
+        ev.prev = prev;
+        ev.hash = journal::event_hash(ev);
+        prev = ev.hash;
+    }
+    man.merkle_root = merkle::root(&man.entries);
+    let bytes = manifest_bytes(&man);
+    let (mm, me) = signed_manifest_members(&members[j], &bytes, key);
+    let mut out = members.to_vec();
+    out[j] = mm;
+    out[member_index(members, "manifest.dsse.json")] = me;
+    out
+}
+
+/// Rename entry `from` to `to` in a manifest, in the entries and in the journal.
+pub fn rename_entry(man: &mut custody::bundle::manifest::Manifest, from: &str, to: &str) {
+    let mut hit = false;
+    for e in &mut man.entries {
+        if e.path == from {
+            e.path = to.to_string();
+            hit = true;
+        }
+    }
+    assert!(hit, "no entry {from}");
+    for ev in &mut man.journal {
+        if ev.path.as_deref() == Some(from) {
+            ev.path = Some(to.to_string());
+        }
+    }
 }
