@@ -3,8 +3,10 @@
 
 mod util;
 
+mod cli;
 mod determinism;
 mod extract;
 mod interop;
 mod roundtrip;
+mod schemas;
 mod tamper;

@@ -380,9 +380,9 @@ pub fn tar_build(members: &[Member]) -> Vec<u8> {
         out.extend_from_slice(&m.header);
         out.extend_from_slice(&m.data);
         let pad = (512 - m.data.len() % 512) % 512;
-        out.extend(std::iter::repeat_n(0u8, pad));
+        out.extend(std::iter::repeat(0u8).take(pad));
     }
-    out.extend(std::iter::repeat_n(0u8, 1024));
+    out.extend(std::iter::repeat(0u8).take(1024));
     out
 }
 
