@@ -1,0 +1,83 @@
+//! The command line's contract: exit codes (0 ok, 1 findings, 2 usage/operational error),
+//! error messages that say what is wrong and what to do, and no stray stdout on errors.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::*;
+
+#[track_caller]
+fn usage_error(env: &Env, args: &[&str], says: &str) {
+    let o = env.run(args);
+    o.expect(2);
+    assert!(o.stderr.contains(says), "{args:?}: stderr should say `{says}`:\n{}", o.stderr);
+    assert!(o.stdout.trim().is_empty(), "{args:?}: nothing on stdout on error, got:\n{}", o.stdout);
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let env = Env::new();
+    let h = env.run(&["--help"]);
+    h.expect(0);
+    for cmd in ["keygen", "preserve", "verify", "show", "extract", "list"] {
+        assert!(h.stdout.contains(cmd), "--help lists {cmd}");
+        env.run(&[cmd, "--help"]).expect(0);
+    }
+    let v = env.run(&["--version"]);
+    v.expect(0);
+    assert!(v.stdout.contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_reason() {
+    let env = Env::new();
+    let fx = fixture_dir();
+    let fx = fx.to_str().unwrap();
+    usage_error(&env, &["frobnicate"], "unrecognized subcommand");
+    usage_error(&env, &["verify"], "verify needs a BUNDLE_FILE");
+    usage_error(&env, &["verify", "--all"], "--store");
+    usage_error(&env, &["verify", "/no/such/bundle.tar.zst"], "does not exist");
+    usage_error(&env, &["verify", "--store", env.store().to_str().unwrap(), "not-a-digest"], "must be a bundle digest");
+    usage_error(&env, &["preserve", "--incident-dir", fx, "--category", "oops"], "policy_bypass");
+    usage_error(&env, &["preserve", "--incident-dir", fx, "--side-effect", "maybe"], "not-happened");
+    usage_error(&env, &["preserve", "--source", "no-equals-sign"], "KIND=PATH");
+    usage_error(&env, &["preserve", "--source", "bad/kind=x"], "letters, digits");
+    usage_error(&env, &["preserve", "--incident-dir", fx, "--level", "99"], "99");
+    // Nothing was created by any of these.
+    assert!(!env.key().exists(), "a usage error must not create the default key");
+}
+
+#[test]
+fn keys_are_never_overwritten_and_loose_modes_are_refused() {
+    let env = Env::new();
+    let k = env.path("k.key");
+    env.run(&["keygen".as_ref(), "--out".as_ref(), k.as_os_str()]).expect(0);
+    let before = fs::read(&k).unwrap();
+    let again = env.run(&["keygen".as_ref(), "--out".as_ref(), k.as_os_str()]);
+    again.expect(2);
+    assert!(again.stderr.contains("refusing to overwrite"), "{}", again.stderr);
+    assert_eq!(fs::read(&k).unwrap(), before);
+
+    fs::set_permissions(&k, fs::Permissions::from_mode(0o644)).unwrap();
+    let fx = fixture_dir();
+    let o = env.run(&["preserve", "--incident-dir", fx.to_str().unwrap(), "--key", k.to_str().unwrap()]);
+    o.expect(2);
+    assert!(o.stderr.contains("chmod 600"), "the error says how to fix it: {}", o.stderr);
+    // Nothing was sealed with the refused key.
+    assert!(fs::read_dir(env.store().join("ledger")).map(|r| r.count()).unwrap_or(0) == 0);
+}
+
+#[test]
+fn verify_exit_codes_are_0_intact_1_findings_2_cannot_run() {
+    let (env, m) = made();
+    env.verify_file(&m.bundle, &m.pubkey).expect(0);
+    let bad = env.path("bad.tar.zst");
+    fs::write(&bad, b"not a bundle").unwrap();
+    env.verify_file(&bad, &m.pubkey).expect(1);
+    // A trusted key that is not a key: an operational error, not a verdict.
+    let not_key = env.path("not-a-key.pub");
+    fs::write(&not_key, b"hello").unwrap();
+    let o = env.verify_file(&m.bundle, &not_key);
+    o.expect(2);
+    assert!(o.stderr.contains("PUBLIC KEY"), "{}", o.stderr);
+}

@@ -1,0 +1,145 @@
+//! `extract` never writes outside its target directory and never overwrites: crafted bundles
+//! whose *validly signed, otherwise consistent* manifests name `../` and absolute paths, a
+//! symlink planted in the target, a tampered bundle, and existing files.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Build a resealed variant of the fixture bundle where README.md is called `path`, signed
+/// by the bundle's own (trusted) key.
+fn crafted(env: &Env, m: &Made, name: &str, path: &str) -> std::path::PathBuf {
+    let key = custody::keys::SecretKey::load(&env.key()).unwrap();
+    let members = reseal(&bundle_members(&m.bundle), &key, |man| rename_entry(man, "README.md", path));
+    let p = env.path(name);
+    write_bundle(&p, &members);
+    p
+}
+
+#[test]
+fn resealing_helper_control_a_benign_rename_verifies_and_extracts() {
+    // Proves the crafted bundles below differ from a valid one only by their path.
+    let (env, m) = made();
+    let ok = crafted(&env, &m, "benign.tar.zst", "0-README.md");
+    env.verify_file(&ok, &m.pubkey).expect(0);
+    let to = env.path("out");
+    env.run(&["extract", s(&ok), "--to", s(&to)]).expect(0);
+    assert_eq!(fs::read(to.join("0-README.md")).unwrap(), fs::read(fixture_dir().join("README.md")).unwrap());
+}
+
+#[test]
+fn extract_refuses_dotdot_and_absolute_entry_paths() {
+    let (env, m) = made();
+    let root = env.path("area");
+    let to = root.join("to");
+    fs::create_dir_all(&to).unwrap();
+    let abs_target = root.join("abs-escape.md");
+    let cases = [
+        ("dotdot.tar.zst", "../escape.md".to_string(), root.join("escape.md")),
+        ("dotdot-deep.tar.zst", "../../deep-escape.md".to_string(), env.tmp.path().join("deep-escape.md")),
+        ("absolute.tar.zst", abs_target.display().to_string(), abs_target.clone()),
+    ];
+    for (name, path, outside) in &cases {
+        let b = crafted(&env, &m, name, path);
+        // verify names the path problem.
+        let v = env.verify_file(&b, &m.pubkey);
+        v.expect(1);
+        let r = v.json();
+        let msgs = serde_json::to_string(&r["findings"]).unwrap();
+        assert!(msgs.contains("not allowed"), "{name}: the finding explains the path: {msgs}");
+        // extract refuses, writes nothing anywhere.
+        let x = env.run(&["extract", s(&b), "--to", s(&to), "--trusted-key", s(&m.pubkey)]);
+        x.expect(1);
+        assert!(!outside.exists(), "{name}: wrote {}", outside.display());
+        assert!(files_under(&to).is_empty(), "{name}: wrote into the target although it refused");
+    }
+}
+
+/// Defence in depth: the library's `extract` checks paths itself, even if handed a manifest
+/// that never went through the verifier.
+#[test]
+fn library_extract_checks_paths_itself() {
+    let (env, m) = made();
+    let members = bundle_members(&m.bundle);
+    let man0: custody::bundle::manifest::Manifest =
+        serde_json::from_slice(&member(&members, "manifest.json").data).unwrap();
+    let root = env.path("lib");
+    let to = root.join("to");
+    fs::create_dir_all(&to).unwrap();
+    let limits = custody::read::archive::Limits::default();
+    let abs = root.join("abs-escape.md");
+    for bad in ["../escape.md", abs.to_str().unwrap(), "a/../../escape2.md", "./x.md"] {
+        let mut man = man0.clone();
+        rename_entry(&mut man, "README.md", bad);
+        let r = custody::extract::extract(&m.bundle, &man, &to, &limits);
+        assert!(matches!(r, Err(custody::extract::ExtractError::BadEntryPath(_))), "{bad}: {r:?}");
+    }
+    assert!(!root.join("escape.md").exists());
+    assert!(!root.join("escape2.md").exists());
+    assert!(!abs.exists());
+}
+
+#[test]
+fn extract_refuses_to_write_through_a_symlink_planted_in_the_target() {
+    let (env, m) = made();
+    let to = env.path("to");
+    let outside = env.path("outside");
+    fs::create_dir_all(&to).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, to.join("traces")).unwrap();
+    let x = env.run(&["extract", s(&m.bundle), "--to", s(&to)]);
+    assert_ne!(x.code, 0, "extract wrote through a symlink: {}", x.stdout);
+    assert!(x.stderr.contains("symbolic link"), "{}", x.stderr);
+    assert!(fs::read_dir(&outside).unwrap().next().is_none(), "something was written through the symlink");
+    // The target itself being a symlink is refused too.
+    let link_to = env.path("link-to");
+    std::os::unix::fs::symlink(&outside, &link_to).unwrap();
+    let x = env.run(&["extract", s(&m.bundle), "--to", s(&link_to)]);
+    assert_ne!(x.code, 0, "extract wrote through a symlinked target: {}", x.stdout);
+    assert!(fs::read_dir(&outside).unwrap().next().is_none());
+}
+
+#[test]
+fn extract_of_a_tampered_bundle_writes_nothing_and_exits_1() {
+    let (env, m) = made();
+    let mut members = bundle_members(&m.bundle);
+    let i = members.iter().position(|x| x.name().starts_with("blobs/")).unwrap();
+    members[i].data[0] ^= 0x01;
+    let bad = env.path("bad.tar.zst");
+    write_bundle(&bad, &members);
+    let to = env.path("to");
+    let x = env.run(&["extract", s(&bad), "--to", s(&to)]);
+    x.expect(1);
+    assert!(x.stderr.contains("refusing to extract"), "{}", x.stderr);
+    assert!(!to.exists() || files_under(&to).is_empty(), "a tampered bundle wrote files");
+    // And a bundle by an untrusted signer.
+    let stranger = Env::new();
+    let x = stranger.run(&["extract", s(&m.bundle), "--to", s(&to)]);
+    x.expect(1);
+    assert!(!to.exists() || files_under(&to).is_empty());
+}
+
+#[test]
+fn extract_never_overwrites_an_existing_file() {
+    let (env, m) = made();
+    let to = env.path("to");
+    fs::create_dir_all(to.join("logs")).unwrap();
+    let precious = to.join("logs/tool_calls.jsonl");
+    fs::write(&precious, b"do not touch").unwrap();
+    let x = env.run(&["extract", s(&m.bundle), "--to", s(&to)]);
+    assert_ne!(x.code, 0, "extract overwrote an existing file: {}", x.stdout);
+    assert!(x.stderr.contains("logs/tool_calls.jsonl"), "the error names the file: {}", x.stderr);
+    assert_eq!(fs::read(&precious).unwrap(), b"do not touch");
+    // Extracting twice into the same directory: the second run refuses, the first's files stay.
+    let to2 = env.path("to2");
+    env.run(&["extract", s(&m.bundle), "--to", s(&to2)]).expect(0);
+    let before = files_under(&to2);
+    let again = env.run(&["extract", s(&m.bundle), "--to", s(&to2)]);
+    assert_ne!(again.code, 0);
+    assert_eq!(files_under(&to2), before);
+}
