@@ -169,6 +169,18 @@ impl S3Admin {
         method: http::Method,
         url: url::Url,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
+        self.send_body(op, method, url, Bytes::new(), HeaderMap::new()).await
+    }
+
+    /// Send one signed request with a body and extra headers (same retries).
+    async fn send_body(
+        &self,
+        op: &'static str,
+        method: http::Method,
+        url: url::Url,
+        body: Bytes,
+        extra: HeaderMap,
+    ) -> Result<(u16, HeaderMap, Bytes), LockError> {
         let cred = self.credentials.get_credential().await.map_err(LockError::Credentials)?;
         let mut attempt = 0;
         loop {
@@ -176,8 +188,9 @@ impl S3Admin {
             let mut req: HttpRequest = http::Request::builder()
                 .method(method.clone())
                 .uri(url.as_str())
-                .body(HttpRequestBody::empty())
+                .body(HttpRequestBody::from(body.clone()))
                 .map_err(|_| LockError::Request { url: url.to_string() })?;
+            req.headers_mut().extend(extra.clone());
             AwsAuthorizer::new(&cred, "s3", &self.region)
                 .try_authorize(&mut req, None)
                 .map_err(|source| LockError::Sign { url: url.to_string(), source })?;
@@ -223,6 +236,32 @@ impl S3Admin {
             404 => Ok(None),
             s => Err(Self::unexpected("HEAD", &url, s, &body)),
         }
+    }
+
+    /// Set `key`'s retention (`PUT ?retention`, with the SHA-256 checksum S3 requires). Used
+    /// after a multipart upload when the server did not apply the lock headers of its
+    /// CreateMultipartUpload (moto does not; AWS does).
+    pub async fn put_retention(&self, key: &str, r: &Retention, now: DateTime<Utc>) -> Result<(), LockError> {
+        use base64::Engine as _;
+        let url = self.url_for(Some(key), Some("retention"))?;
+        let until = retain_until(r, now).format("%Y-%m-%dT%H:%M:%SZ");
+        let body = format!(
+            "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>",
+            r.mode.header_value()
+        );
+        let digest = crate::digest::Sha256::of(body.as_bytes());
+        let mut h = HeaderMap::new();
+        h.insert(CHECKSUM_ALGO_HEADER, HeaderValue::from_static("SHA256"));
+        if let Ok(v) = HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(digest.0)) {
+            h.insert("x-amz-checksum-sha256", v);
+        }
+        h.insert("content-type", HeaderValue::from_static("application/xml"));
+        let (status, _, resp) =
+            self.send_body("PUT ?retention", http::Method::PUT, url.clone(), body.into(), h).await?;
+        if status != 200 && status != 204 {
+            return Err(Self::unexpected("PUT ?retention", &url, status, &resp));
+        }
+        Ok(())
     }
 
     /// The bucket's Object Lock configuration (`GET ?object-lock`); not enabled when the

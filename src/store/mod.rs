@@ -518,7 +518,14 @@ impl Store {
             key: key.into(),
             source,
         })?;
-        self.confirm_existing_bundle(key, id).await.map(|_| PutOutcome::Created)
+        let outcome = self.confirm_existing_bundle(key, id).await.map(|_| PutOutcome::Created)?;
+        // Some servers ignore the lock headers of a multipart upload: lock it explicitly.
+        if let (Some(admin), Some(r)) = (&self.admin, &self.retention) {
+            if let Some(ObjectRetention { mode: None, .. }) = admin.object_retention(key).await? {
+                admin.put_retention(key, r, chrono::Utc::now()).await?;
+            }
+        }
+        Ok(outcome)
     }
 
     /// Create `key` with `data` unless it exists. `AlreadyPresent` if it holds exactly `data`
