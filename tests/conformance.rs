@@ -84,6 +84,68 @@ async fn conformance(label: &str, make: impl Fn(&str) -> Store) {
     assert!(again.existing && again.position == 2, "{label}: {again:?}");
     assert_eq!(ledger::positions(&s).await.unwrap().len(), 3, "{label}: a duplicate entry was written");
 
+    // Many writers racing for positions: every append gets its own position, one chain.
+    let s = make("race");
+    let mut tasks = Vec::new();
+    for i in 0..24u8 {
+        let (s, key) = (s.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            ledger::append(&s, &BundleId(Sha256::of(&[b'r', i])), 1, sealed, &key, chrono::Utc::now).await
+        }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap().unwrap_or_else(|e| panic!("{label}: racing append failed: {e}")).0);
+    }
+    got.sort();
+    assert_eq!(got, (1..=24).collect::<Vec<u64>>(), "{label}: racing appends");
+    let all = ledger::load_all(&s).await.unwrap();
+    for w in all.windows(2) {
+        assert_eq!(w[1].parsed.as_ref().unwrap().1.prev, Some(w[0].id), "{label}: race broke the chain");
+    }
+
+    // An unreferenced bundle (a preserve killed before its ledger entry) is adopted exactly
+    // once, even by several repairs at the same time.
+    let src = make("adopt-src");
+    let req =
+        PreserveRequest { incident_dir: Some(incident(tmp.path(), &format!("{label}-orphan"))), ..Default::default() };
+    let p = preserve(&src, key.clone(), req, Clock::system()).await.unwrap();
+    let bytes = std::fs::read(src.fetch_bundle(&p.bundle).await.unwrap().unwrap().path()).unwrap();
+    let s = make("adopt");
+    assert_eq!(s.put_bundle(stage(&s, &bytes).await, &p.bundle).await.unwrap(), PutOutcome::Created);
+    let trust = Trust::new(vec![key.public.clone()]);
+    let r = verify::verify_all(&s, &trust, &verify::Options::default(), true).await.unwrap();
+    assert!(r.intact(), "{label}: {}", r.to_human());
+    assert!(r.findings.iter().any(|f| f.kind == FindingKind::UnreferencedBundle), "{label}: {}", r.to_human());
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, key) = (s.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            custody::preserve::adopt_unreferenced(&s, &key, std::time::Duration::ZERO, &Clock::system()).await
+        }));
+    }
+    for t in tasks {
+        for a in t.await.unwrap().unwrap() {
+            assert_eq!(a.result, Ok(1), "{label}: adoption");
+        }
+    }
+    assert_eq!(ledger::positions(&s).await.unwrap(), vec![1], "{label}: adopted more than once");
+    let r = verify::verify_all(&s, &trust, &verify::Options::default(), true).await.unwrap();
+    // (On S3 without --retention, unlocked objects are warned about; nothing else may be.)
+    assert!(
+        r.intact() && r.findings.iter().all(|f| f.kind == FindingKind::RetentionMissing),
+        "{label}: {}",
+        r.to_human()
+    );
+    // A bundle signed by a key we do not hold is not adopted.
+    let other = SecretKey::generate(&tmp.path().join(format!("other-{label}.key"))).unwrap();
+    let s2 = make("adopt-foreign");
+    s2.put_bundle(stage(&s2, &bytes).await, &p.bundle).await.unwrap();
+    let done =
+        custody::preserve::adopt_unreferenced(&s2, &other, std::time::Duration::ZERO, &Clock::system()).await.unwrap();
+    assert!(matches!(&done[..], [a] if a.result.is_err()), "{label}: {done:?}");
+    assert!(ledger::positions(&s2).await.unwrap().is_empty(), "{label}: a foreign bundle was adopted");
+
     // 8 concurrent preserves: all succeed, one unbroken chain, each bundle exactly once.
     let s = make("concurrent");
     let mut tasks = Vec::new();
