@@ -251,6 +251,11 @@ impl Store {
         if let Some(a) = opts.allow_http {
             client = client.with_config(ClientConfigKey::AllowHttp, a.to_string());
         }
+        // The side-request client must not carry the lock headers: reqwest would add them
+        // unsigned, and S3 rejects unsigned x-amz-* headers.
+        let open_err = |source| StoreError::Open { url: url.into(), source };
+        let http = ReqwestConnector::default().connect(&client).map_err(open_err)?;
+        let plain = client.clone();
         if let Some(r) = opts.retention()? {
             client = client.with_default_headers(lock::write_headers(&r, chrono::Utc::now()));
             builder = builder.with_checksum_algorithm(Checksum::SHA256);
@@ -259,13 +264,12 @@ impl Store {
             .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
         let region = builder.get_config_value(&AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into());
-        let open_err = |source| StoreError::Open { url: url.into(), source };
-        let http = ReqwestConnector::default().connect(&client).map_err(open_err)?;
         let s3 = builder
             .with_bucket_name(bucket)
             .with_region(&region)
             .with_client_options(client)
             .with_retry(opts.retry_config())
+            .with_http_connector(WithoutDefaultHeaders(plain))
             .build()
             .map_err(open_err)?;
         let admin = S3Admin::new(http, s3.credentials().clone(), &region, endpoint.as_deref(), bucket, &prefix)?;
@@ -668,6 +672,23 @@ impl Store {
         })?;
         let _ = f.seek(SeekFrom::Start(0));
         Ok(Some((tmp, d)))
+    }
+}
+
+/// Builds the S3 HTTP client from options *without* the lock headers. `object_store` adds
+/// its default headers to most requests before signing them, but its reqwest client would
+/// also add them, unsigned, to the requests it does not (ListObjectsV2): S3 rejects a request
+/// with an unsigned `x-amz-*` header. With this connector, the lock headers travel only where
+/// they are signed.
+#[derive(Debug)]
+struct WithoutDefaultHeaders(object_store::ClientOptions);
+
+impl object_store::client::HttpConnector for WithoutDefaultHeaders {
+    fn connect(
+        &self,
+        _with_defaults: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        object_store::client::HttpConnector::connect(&object_store::client::ReqwestConnector::default(), &self.0)
     }
 }
 

@@ -182,6 +182,8 @@ pub struct RequestHead {
     pub method: String,
     /// Path and query.
     pub target: String,
+    /// The whole request head (request line and headers).
+    pub head: String,
 }
 
 type Rule = dyn Fn(&RequestHead, usize) -> Action + Send + Sync;
@@ -260,8 +262,11 @@ fn handle(
     };
     let text = String::from_utf8_lossy(&head[..split]).into_owned();
     let mut first = text.lines().next().unwrap_or("").split_whitespace();
-    let req =
-        RequestHead { method: first.next().unwrap_or("").to_string(), target: first.next().unwrap_or("").to_string() };
+    let req = RequestHead {
+        method: first.next().unwrap_or("").to_string(),
+        target: first.next().unwrap_or("").to_string(),
+        head: text.clone(),
+    };
     let n = seen.fetch_add(1, Ordering::SeqCst);
     let action = rule(&req, n);
     if action != Action::Forward {
