@@ -74,6 +74,8 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Open a store with the environment's settings only (commands without store flags).
+#[allow(dead_code)]
 fn open_store(url: Option<&str>) -> Result<Store> {
     open_store_with(url, &cli::StoreConfigArgs::default())
 }
@@ -193,11 +195,15 @@ enum Target {
 }
 
 fn target(t: &str, store: Option<&str>) -> Result<Target> {
+    target_with(t, store, &cli::StoreConfigArgs::default())
+}
+
+fn target_with(t: &str, store: Option<&str>, config: &cli::StoreConfigArgs) -> Result<Target> {
     match store {
         Some(url) => {
             let d = Sha256::parse(t)
                 .with_context(|| format!("with --store, `{t}` must be a bundle digest (sha256:<hex> or <hex>)"))?;
-            Ok(Target::Stored(open_store(Some(url))?, BundleId(d)))
+            Ok(Target::Stored(open_store_with(Some(url), config)?, BundleId(d)))
         }
         None => {
             let p = PathBuf::from(t);
@@ -250,7 +256,7 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
         let Some(t) = a.target.as_deref() else {
             bail!("verify needs a BUNDLE_FILE, or --store URL with a DIGEST or --all")
         };
-        verify_target(&rt, &target(t, a.store.as_deref())?, &trust)?.report
+        verify_target(&rt, &target_with(t, a.store.as_deref(), &a.config)?, &trust)?.report
     };
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })

@@ -92,13 +92,13 @@ fn s3_object_lock_is_set_reported_and_a_locked_version_cannot_be_deleted() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("COMPLIANCE until"), "{}", text(&o));
 
-    // Governance is reported as such.
+    // Governance, from a store config file, is reported as such.
     let dir2 = incident(home.path(), "gov");
-    let o = run(
-        home.path(),
-        &env,
-        &preserve_args("s3://locked/gov", &dir2, &["--retention", "1", "--lock-mode", "governance"]),
-    );
+    let cfg = home.path().join("store.json");
+    std::fs::write(&cfg, br#"{"retention_days": 1, "lock_mode": "governance", "max_retries": 3}"#).unwrap();
+    let mut env_cfg = env.clone();
+    env_cfg.push(("CUSTODY_STORE_CONFIG", cfg.display().to_string()));
+    let o = run(home.path(), &env_cfg, &preserve_args("s3://locked/gov", &dir2, &[]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = run(home.path(), &env, &["verify", "--store", "s3://locked/gov", "--all", "--json"]);
     assert!(json(&o)["retention"].as_array().unwrap().iter().all(|l| l["mode"] == "GOVERNANCE"), "{}", text(&o));
