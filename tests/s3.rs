@@ -469,3 +469,27 @@ fn s3_every_x_amz_header_is_signed_including_the_lock_headers() {
     }
     assert!(lock_puts >= 2, "bundle and ledger PUTs must carry the lock headers ({lock_puts} seen)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_create_whose_answer_was_lost_is_already_present_not_taken() {
+    // The server performs the first PUT but the client is told 503; the client's retry meets
+    // 412. That is this very write: `AlreadyPresent`. Other bytes at the key stay `Taken`.
+    let moto = Moto::start();
+    moto.create_bucket("lost", false);
+    let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let f2 = first.clone();
+    let proxy = FaultProxy::start(moto.addr, move |req, _| {
+        if req.method == "PUT" && f2.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            Action::ForwardThen503
+        } else {
+            Action::Forward
+        }
+    });
+    let opts = Moto::options(&proxy.endpoint);
+    let store = custody::store::Store::open_with("s3://lost/ev", &opts).unwrap();
+    let out = store.create("ledger/00000000000000000001.json", b"entry one".to_vec()).await.unwrap();
+    assert!(!first.load(std::sync::atomic::Ordering::SeqCst), "the lost answer was not injected");
+    assert_eq!(out, custody::store::PutOutcome::AlreadyPresent);
+    let out = store.create("ledger/00000000000000000001.json", b"entry two".to_vec()).await.unwrap();
+    assert_eq!(out, custody::store::PutOutcome::Taken);
+}
