@@ -33,6 +33,105 @@ pub enum Command {
     Extract(ExtractArgs),
     /// List a store's ledger, oldest first.
     List(ListArgs),
+    /// Set up and maintain a store: `init` checks its promises, `repair` adopts unreferenced bundles.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Print a signed checkpoint of the store's ledger head (JSON) to keep somewhere else;
+    /// `verify --store URL --all --checkpoint FILE` later detects a rollback or fork.
+    Checkpoint(CheckpointArgs),
+}
+
+/// Object-store settings: the standard environment variables (AWS_ENDPOINT / AWS_ENDPOINT_URL,
+/// AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP, …) apply; a store
+/// config file and these flags override them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreConfigArgs {
+    /// A JSON store config file (keys: endpoint, region, allow_http, retention_days, lock_mode,
+    /// max_retries, retry_timeout_secs). Default: $CUSTODY_STORE_CONFIG.
+    #[arg(long, value_name = "FILE")]
+    pub store_config: Option<PathBuf>,
+    /// S3 endpoint URL (MinIO, Ceph RGW, a local test server…); overrides AWS_ENDPOINT.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region; overrides AWS_REGION.
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint; overrides AWS_ALLOW_HTTP.
+    #[arg(long)]
+    pub s3_allow_http: bool,
+    /// Lock every object written for DAYS days (S3 Object Lock). Without it, the bucket's
+    /// default retention (if any) applies.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention: Option<u32>,
+    /// Object Lock mode with --retention: compliance (nobody can shorten or delete) or
+    /// governance (privileged users can). Default: compliance.
+    #[arg(long, value_name = "MODE", value_parser = ["compliance", "governance"])]
+    pub lock_mode: Option<String>,
+    /// Retries per request on transient errors (5xx, timeouts, resets). Default: 10.
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<usize>,
+}
+
+/// `store` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Check a store: Object Lock enabled, versioning, default retention, conditional writes
+    /// honoured, writes come back locked. Exit 1 and say which promise fails.
+    Init(StoreInitArgs),
+    /// Adopt unreferenced bundles (left by an interrupted preserve): verify each with the
+    /// signing key, then record it in the ledger.
+    Repair(StoreRepairArgs),
+}
+
+/// `store init`.
+#[derive(Debug, Args)]
+pub struct StoreInitArgs {
+    /// Store URL (s3://bucket/prefix, a path, memory://).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `store repair`.
+#[derive(Debug, Args)]
+pub struct StoreRepairArgs {
+    /// Store URL.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// Signing key: only bundles signed by it are adopted. Default: as for preserve.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Only adopt bundles older than SECS seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub min_age: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// Signing key. Default: as for preserve.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Also write the checkpoint to FILE (create-only).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `keygen`.
@@ -65,6 +164,12 @@ pub struct PreserveArgs {
     /// created on first use.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// Adopt unreferenced bundles (of interrupted preserves) older than SECS seconds first.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub adopt_min_age: u64,
     /// An incident directory with the conventional sub-folders traces/ policy/ approvals/
     /// memory/ egress/ logs/ attachments/ (other files are kept as kind `other`).
     #[arg(long, value_name = "DIR")]
@@ -138,6 +243,13 @@ pub struct VerifyArgs {
     /// With --all: check presence and size only, do not re-hash bundle contents.
     #[arg(long, requires = "all")]
     pub quick: bool,
+    /// With --all: compare the ledger with a checkpoint from `custody checkpoint` (detects a
+    /// rollback to an older head, or a rewritten ledger).
+    #[arg(long, value_name = "FILE", requires = "all")]
+    pub checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
     /// A pinned signer public key (SPKI PEM; repeatable). Default: the local default key.
     #[arg(long, value_name = "PUB")]
     pub trusted_key: Vec<PathBuf>,
@@ -189,6 +301,9 @@ pub struct ListArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub store: StoreArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -18,7 +18,8 @@ use custody::clock::Clock;
 use custody::digest::{BundleId, Sha256};
 use custody::keys::{pub_path_for, PublicKey, SecretKey};
 use custody::preserve::{preserve, PreserveRequest};
-use custody::store::Store;
+use custody::store::config::StoreOptions;
+use custody::store::{Backend, Store};
 use custody::verify::{self, Trust};
 
 use cli::{Cli, Command};
@@ -60,8 +61,11 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => cmd_verify(a),
         Command::Show(a) => cmd_show(a),
         Command::Extract(a) => cmd_extract(a),
+        Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
+        Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
+        Command::Checkpoint(a) => cmd_checkpoint(a),
         Command::List(a) => {
-            let store = open_store(a.store.store.as_deref())?;
+            let store = open_store_with(a.store.store.as_deref(), &a.config)?;
             let rt = runtime()?;
             let entries = rt.block_on(custody::store::ledger::load_all(&store))?;
             output::list(&store, &entries, a.json)?;
@@ -70,9 +74,34 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Open a store with the environment's settings only (commands without store flags).
+#[allow(dead_code)]
 fn open_store(url: Option<&str>) -> Result<Store> {
+    open_store_with(url, &cli::StoreConfigArgs::default())
+}
+
+/// Store options: `--store-config FILE` (else $CUSTODY_STORE_CONFIG), overridden by flags.
+fn store_options(c: &cli::StoreConfigArgs) -> Result<StoreOptions> {
+    let base = match &c.store_config {
+        Some(p) => StoreOptions::from_file(p)?,
+        None => StoreOptions::from_env()?,
+    };
+    let flags = StoreOptions {
+        endpoint: c.s3_endpoint.clone(),
+        region: c.s3_region.clone(),
+        allow_http: c.s3_allow_http.then_some(true),
+        retention_days: c.retention,
+        lock_mode: c.lock_mode.as_deref().map(str::parse).transpose()?,
+        max_retries: c.max_retries,
+        retry_timeout_secs: None,
+    };
+    Ok(base.merged(flags))
+}
+
+fn open_store_with(url: Option<&str>, c: &cli::StoreConfigArgs) -> Result<Store> {
     let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
-    Store::open(&url).with_context(|| format!("cannot open store {url}"))
+    let opts = store_options(c)?;
+    Store::open_with(&url, &opts).with_context(|| format!("cannot open store {url}"))
 }
 
 /// Load the signing key, creating the default one on first use.
@@ -134,7 +163,10 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         (IdentName::IdempotencyKey, &a.idempotency_key),
     ];
     let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
-    let store = open_store(a.store.store.as_deref())?;
+    let store = open_store_with(a.store.store.as_deref(), &a.config)?;
+    if store.backend() == Backend::S3 && store.retention().is_none() {
+        eprintln!("custody: no --retention given: relying on the bucket's default retention (check it with `custody store init {}`)", store.url());
+    }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
     let req = PreserveRequest {
         incident_dir: a.incident_dir.clone(),
@@ -146,13 +178,13 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         not_applicable: a.not_applicable.clone(),
         follow_symlinks: a.follow_symlinks,
         level: a.level,
+        adopt_min_age: Some(std::time::Duration::from_secs(a.adopt_min_age)),
         ..Default::default()
     };
     let rt = runtime()?;
     let started = std::time::Instant::now();
-    let done = rt
-        .block_on(preserve(&store, key.clone(), req, Clock::from_env()))
-        .context("preserve failed; nothing was recorded in the ledger")?;
+    let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env())).context("preserve failed")?;
+    output::adoptions(&done.adopted);
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
     Ok(0)
 }
@@ -163,11 +195,15 @@ enum Target {
 }
 
 fn target(t: &str, store: Option<&str>) -> Result<Target> {
+    target_with(t, store, &cli::StoreConfigArgs::default())
+}
+
+fn target_with(t: &str, store: Option<&str>, config: &cli::StoreConfigArgs) -> Result<Target> {
     match store {
         Some(url) => {
             let d = Sha256::parse(t)
                 .with_context(|| format!("with --store, `{t}` must be a bundle digest (sha256:<hex> or <hex>)"))?;
-            Ok(Target::Stored(open_store(Some(url))?, BundleId(d)))
+            Ok(Target::Stored(open_store_with(Some(url), config)?, BundleId(d)))
         }
         None => {
             let p = PathBuf::from(t);
@@ -210,16 +246,68 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
     let report = if a.all {
-        let store = open_store(a.store.as_deref())?;
-        rt.block_on(verify::verify_all(&store, &trust, &verify::Options::default(), !a.quick))?
+        let store = open_store_with(a.store.as_deref(), &a.config)?;
+        let cp = match &a.checkpoint {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read checkpoint {}", p.display()))?),
+            None => None,
+        };
+        rt.block_on(verify::verify_all_with(&store, &trust, &verify::Options::default(), !a.quick, cp.as_deref()))?
     } else {
         let Some(t) = a.target.as_deref() else {
             bail!("verify needs a BUNDLE_FILE, or --store URL with a DIGEST or --all")
         };
-        verify_target(&rt, &target(t, a.store.as_deref())?, &trust)?.report
+        verify_target(&rt, &target_with(t, a.store.as_deref(), &a.config)?, &trust)?.report
     };
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })
+}
+
+fn cmd_store_init(a: cli::StoreInitArgs) -> Result<u8> {
+    let store = open_store_with(Some(&a.url), &a.config)?;
+    let rt = runtime()?;
+    let checks = rt.block_on(custody::store::inspect::inspect(&store))?;
+    output::store_checks(&store, &checks, a.json)?;
+    let broken = checks.iter().any(|c| c.status == custody::store::inspect::Promise::Broken);
+    Ok(if broken { 1 } else { 0 })
+}
+
+fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
+    let store = open_store_with(Some(&a.url), &a.config)?;
+    let key = load_or_create_key(a.key.as_deref())?;
+    let rt = runtime()?;
+    let done = rt.block_on(custody::preserve::adopt_unreferenced(
+        &store,
+        &key,
+        std::time::Duration::from_secs(a.min_age),
+        &Clock::from_env(),
+    ))?;
+    output::repaired(&store, &done, a.json)?;
+    Ok(if done.iter().all(|d| d.result.is_ok()) { 0 } else { 1 })
+}
+
+fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
+    let store = open_store_with(a.store.store.as_deref(), &a.config)?;
+    let key = load_or_create_key(a.key.as_deref())?;
+    let rt = runtime()?;
+    let (cp, bytes) = rt.block_on(custody::store::checkpoint::take(&store, &key, chrono::Utc::now()))?;
+    if let Some(p) = &a.out {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+            .with_context(|| format!("cannot create checkpoint file {} (it must not exist)", p.display()))?;
+        f.write_all(&bytes).with_context(|| format!("cannot write {}", p.display()))?;
+        f.sync_all().with_context(|| format!("cannot sync {}", p.display()))?;
+    }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
+    eprintln!(
+        "custody: checkpoint of {} at position {} signed by {}; keep it outside the store and audit later with `custody verify --store URL --all --checkpoint FILE`",
+        store.url(),
+        cp.position,
+        key.id()
+    );
+    Ok(0)
 }
 
 fn cmd_show(a: cli::ShowArgs) -> Result<u8> {

@@ -258,3 +258,65 @@ pub fn extracted(dir: &Path, r: &Report, done: &custody::extract::Extracted, jso
     println!("extracted {} file(s), {} bytes, into {}", done.files.len(), done.bytes, dir.display());
     Ok(())
 }
+
+/// Report adoptions made before a preserve (stderr: stdout holds the preserve's own output).
+pub fn adoptions(done: &[custody::preserve::Adoption]) {
+    for d in done {
+        match &d.result {
+            Ok(p) => eprintln!("custody: adopted unreferenced bundle {} at ledger position {p}", d.bundle),
+            Err(why) => eprintln!("custody: left unreferenced bundle {} alone: {why}", d.bundle),
+        }
+    }
+}
+
+/// `store init`.
+pub fn store_checks(store: &Store, checks: &[custody::store::inspect::StoreCheck], json: bool) -> Result<()> {
+    use custody::store::inspect::Promise;
+    let broken = checks.iter().filter(|c| c.status == Promise::Broken).count();
+    if json {
+        return print_json(&json!({
+            "store": store.url(),
+            "checks": checks,
+            "verdict": if broken == 0 { "ok" } else { "broken" },
+        }));
+    }
+    println!("custody store init: {}", store.url());
+    for c in checks {
+        let tag = match c.status {
+            Promise::Kept => "  ok  ",
+            Promise::Broken => " FAIL ",
+            Promise::NotApplicable => "  n/a ",
+        };
+        println!("[{tag}] {:<19} {}", c.name, c.detail);
+    }
+    if broken == 0 {
+        println!("RESULT: the store keeps every promise custody relies on");
+    } else {
+        println!("RESULT: {broken} promise(s) broken — evidence written here is not protected as custody says");
+    }
+    Ok(())
+}
+
+/// `store repair`.
+pub fn repaired(store: &Store, done: &[custody::preserve::Adoption], json: bool) -> Result<()> {
+    if json {
+        let items: Vec<Value> = done
+            .iter()
+            .map(|d| match &d.result {
+                Ok(p) => json!({"bundle": d.bundle.to_string(), "adopted": true, "position": p}),
+                Err(why) => json!({"bundle": d.bundle.to_string(), "adopted": false, "reason": why}),
+            })
+            .collect();
+        return print_json(&json!({"store": store.url(), "unreferenced": items}));
+    }
+    if done.is_empty() {
+        println!("no unreferenced bundles in {}", store.url());
+    }
+    for d in done {
+        match &d.result {
+            Ok(p) => println!("adopted {} at ledger position {p}", d.bundle),
+            Err(why) => println!("NOT adopted {}: {why}", d.bundle),
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,9 @@
 //! A bundle is sealed into a staging file, made durable, and only then linked into place
 //! (create-only); its ledger entry is appended last. A preserve interrupted at any point
 //! leaves either nothing visible or a complete bundle (which `verify --all` reports as
-//! unreferenced until a ledger entry records it).
+//! unreferenced until a ledger entry records it). Such a bundle is adopted — verified with the
+//! signer's key, then recorded — by the next preserve (once it is older than a grace period,
+//! so that bundles of preserves still in flight are left to them) or by `custody store repair`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +31,24 @@ pub enum PreserveError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Storing the bundle failed: nothing was written to the ledger.
+    #[error("the bundle {bundle} was NOT stored and nothing was written to the ledger: {source}")]
+    BundleNotStored {
+        /// The sealed bundle.
+        bundle: BundleId,
+        /// Why.
+        source: StoreError,
+    },
+    /// The bundle is stored, but its ledger entry could not be written.
+    #[error("the bundle {bundle} IS stored at {location}, but its ledger entry was NOT written: {source}; run `custody store repair` on this store to record it")]
+    NotRecorded {
+        /// The bundle.
+        bundle: BundleId,
+        /// Where it is.
+        location: String,
+        /// Why.
+        source: StoreError,
+    },
     /// The sealing thread died.
     #[error("internal error: the sealing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -57,7 +77,12 @@ pub struct PreserveRequest {
     pub level: i32,
     /// zstd workers.
     pub workers: u32,
+    /// Adopt unreferenced bundles older than this before preserving (`None`: do not).
+    pub adopt_min_age: Option<std::time::Duration>,
 }
+
+/// Default grace period before a preserve adopts someone else's unreferenced bundle.
+pub const ADOPT_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Default for PreserveRequest {
     fn default() -> Self {
@@ -72,6 +97,7 @@ impl Default for PreserveRequest {
             follow_symlinks: false,
             level: 3,
             workers: default_workers(),
+            adopt_min_age: Some(ADOPT_GRACE),
         }
     }
 }
@@ -100,6 +126,81 @@ pub struct Preserved {
     pub outcome: PutOutcome,
     /// The manifest.
     pub manifest: Manifest,
+    /// Unreferenced bundles found (and adopted or not) before this preserve.
+    pub adopted: Vec<Adoption>,
+}
+
+/// What happened to one unreferenced bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adoption {
+    /// The bundle.
+    pub bundle: BundleId,
+    /// `Ok(position)` when recorded (by us or by a concurrent writer), `Err(reason)` when left alone.
+    pub result: Result<u64, String>,
+}
+
+/// Find bundles no ledger entry records, older than `min_age`, verify each with `key`'s
+/// public key, and record the intact ones in the ledger. A bundle signed by another key or
+/// failing verification is left alone (`verify --all` keeps reporting it).
+pub async fn adopt_unreferenced(
+    store: &Store,
+    key: &SecretKey,
+    min_age: std::time::Duration,
+    clock: &Clock,
+) -> Result<Vec<Adoption>, StoreError> {
+    let entries = ledger::load_all(store).await?;
+    let recorded: std::collections::HashSet<BundleId> =
+        entries.iter().filter_map(|e| e.parsed.as_ref().ok().map(|(_, le)| le.bundle)).collect();
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or(chrono::Duration::zero());
+    let mut out = Vec::new();
+    for (k, _, modified) in store.list_meta("bundles/").await? {
+        let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
+        let Some(d) = crate::digest::Sha256::parse_canonical_hex(hex) else { continue };
+        let id = BundleId(d);
+        if recorded.contains(&id) || modified > cutoff {
+            continue;
+        }
+        let Some(fetched) = store.fetch_bundle(&id).await? else { continue };
+        let path = fetched.path().to_path_buf();
+        let trust = crate::verify::Trust::new(vec![key.public.clone()]);
+        let check = tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&path)
+                .map(|f| crate::verify::check_bundle(f, &trust, &crate::verify::Options::default(), None))
+        })
+        .await;
+        drop(fetched);
+        let c = match check {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                out.push(Adoption { bundle: id, result: Err(format!("cannot read it: {e}")) });
+                continue;
+            }
+            Err(e) => {
+                out.push(Adoption { bundle: id, result: Err(format!("verification task failed: {e}")) });
+                continue;
+            }
+        };
+        let errors: Vec<String> = c
+            .findings
+            .iter()
+            .filter(|f| f.level == crate::verify::Level::Error)
+            .map(|f| format!("{}: {}", f.location, f.message))
+            .collect();
+        let reason = if c.digest != id {
+            Some(format!("its bytes hash to {}, not to its name", c.digest))
+        } else if !errors.is_empty() {
+            Some(format!("it does not verify with key {}: {}", key.public.id, errors[0]))
+        } else {
+            None
+        };
+        let (Some(m), None) = (&c.manifest, reason.clone()) else {
+            out.push(Adoption { bundle: id, result: Err(reason.unwrap_or_else(|| "no manifest".into())) });
+            continue;
+        };
+        let a = ledger::append_unique(store, &id, c.size, m.sealed_at, key, || clock.now(), Some(0)).await?;
+        out.push(Adoption { bundle: id, result: Ok(a.position) });
+    }
+    Ok(out)
 }
 
 /// Build the incident section from the responder's input.
@@ -147,6 +248,10 @@ pub async fn preserve(
             (req.incident_dir.clone(), req.sources.clone(), req.follow_symlinks, clock.clone());
         tokio::task::spawn_blocking(move || collect::plan(dir.as_deref(), &sources, follow, &clock)).await??
     };
+    let adopted = match req.adopt_min_age {
+        Some(age) => adopt_unreferenced(store, &key, age, &clock).await?,
+        None => Vec::new(),
+    };
     let head = ledger::head(store).await?;
     let incident = incident_from(&req);
     let mut files = plan.files.clone();
@@ -191,12 +296,17 @@ pub async fn preserve(
         }
     };
     drop(plan.stdin_spool);
-    let outcome = store.put_bundle(staged, &sealed.id).await?;
+    let outcome = store
+        .put_bundle(staged, &sealed.id)
+        .await
+        .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source })?;
     let location = store.location(&crate::store::bundle_key(&sealed.id));
+    test_pause("after-bundle");
     // Identical evidence and clock give an identical bundle; do not record it twice.
     if outcome == PutOutcome::AlreadyPresent {
         if let Some(e) = ledger::load_all(store)
-            .await?
+            .await
+            .map_err(|source| PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source })?
             .into_iter()
             .find(|e| matches!(&e.parsed, Ok((_, le)) if le.bundle == sealed.id))
         {
@@ -209,11 +319,24 @@ pub async fn preserve(
                 entry: e.id,
                 outcome,
                 manifest: sealed.manifest,
+                adopted,
             });
         }
     }
-    let (position, entry) =
-        ledger::append(store, &sealed.id, sealed.size, sealed.manifest.sealed_at, &key, || clock.now()).await?;
+    // Only a writer that adopted this very bundle since we read the head can have recorded it.
+    let since = head.as_ref().map(|h| h.position).unwrap_or(0);
+    let appended = ledger::append_unique(
+        store,
+        &sealed.id,
+        sealed.size,
+        sealed.manifest.sealed_at,
+        &key,
+        || clock.now(),
+        Some(since),
+    )
+    .await
+    .map_err(|source| PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source })?;
+    let (position, entry) = (appended.position, appended.entry);
     Ok(Preserved {
         bundle: sealed.id,
         size: sealed.size,
@@ -223,5 +346,16 @@ pub async fn preserve(
         entry,
         outcome,
         manifest: sealed.manifest,
+        adopted,
     })
+}
+
+/// Test hook for crash tests: with `CUSTODY_TEST_PAUSE=<point>`, announce the point on stderr
+/// and sleep there (so a test can kill the process at a known step). Points: `after-bundle`
+/// (bundle stored, ledger entry not yet written).
+fn test_pause(point: &str) {
+    if std::env::var("CUSTODY_TEST_PAUSE").is_ok_and(|v| v == point) {
+        eprintln!("custody: test pause at {point}");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
 }

@@ -162,9 +162,47 @@ pub async fn append(
     key: &SecretKey,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<(u64, EntryId), StoreError> {
+    append_unique(store, bundle, bundle_size, sealed_at, key, now, None).await.map(|a| (a.position, a.entry))
+}
+
+/// Where an append put (or found) a bundle's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// 1-based position.
+    pub position: u64,
+    /// Entry id.
+    pub entry: EntryId,
+    /// True when another writer had already recorded the bundle (nothing was written).
+    pub existing: bool,
+}
+
+/// Append a record for `bundle` unless one already exists after position `since`
+/// (`Some(0)`: anywhere; `None`: do not look). Before each attempt, the entries appended since
+/// the last look are read, so two writers racing to record the same bundle end with one
+/// record: the loser of the race for a position sees the winner's entry and stops.
+pub async fn append_unique(
+    store: &Store,
+    bundle: &BundleId,
+    bundle_size: u64,
+    sealed_at: DateTime<Utc>,
+    key: &SecretKey,
+    now: impl Fn() -> DateTime<Utc>,
+    since: Option<u64>,
+) -> Result<Appended, StoreError> {
+    let mut checked = since;
     for attempt in 0..MAX_APPEND_ATTEMPTS {
         let h = head(store).await?;
-        let position = h.as_ref().map(|h| h.position + 1).unwrap_or(1);
+        let top = h.as_ref().map(|h| h.position).unwrap_or(0);
+        if let Some(c) = checked {
+            for n in positions(store).await?.into_iter().filter(|&n| n > c && n <= top) {
+                let Some(bytes) = store.get_small(&entry_key(n), MAX_ENTRY).await? else { continue };
+                if matches!(parse_entry(&bytes), Ok((_, e)) if e.bundle == *bundle) {
+                    return Ok(Appended { position: n, entry: EntryId(Sha256::of(&bytes)), existing: true });
+                }
+            }
+            checked = Some(top.max(c));
+        }
+        let position = top + 1;
         let entry = LedgerEntry {
             format: LEDGER_FORMAT.into(),
             position,
@@ -180,13 +218,21 @@ pub async fn append(
         let bytes = dsse::to_bytes(&env);
         let id = EntryId(Sha256::of(&bytes));
         match store.create(&entry_key(position), bytes).await? {
-            PutOutcome::Created | PutOutcome::AlreadyPresent => return Ok((position, id)),
+            PutOutcome::Created | PutOutcome::AlreadyPresent => {
+                return Ok(Appended { position, entry: id, existing: false })
+            }
             PutOutcome::Taken => {
                 // Back off a little (jittered by attempt) before re-reading the head.
-                let ms = 2u64.saturating_mul(1 + (attempt as u64 % 16));
+                let ms = 2u64.saturating_mul(1 + (attempt as u64 % 16)) + jitter_ms();
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             }
         }
     }
     Err(StoreError::LedgerContention { url: store.url().into(), attempts: MAX_APPEND_ATTEMPTS })
+}
+
+fn jitter_ms() -> u64 {
+    let mut b = [0u8; 1];
+    let _ = rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut b);
+    u64::from(b[0] % 16)
 }

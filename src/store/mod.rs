@@ -6,9 +6,19 @@
 //! local store, files end up read-only (mode 0444) and bundles are written to a staging file
 //! in the store first, then hard-linked into place, so a partial bundle is never visible.
 //!
+//! S3 stores (`s3://bucket/prefix`) are configured by the standard `AWS_*` environment
+//! variables plus [`config::StoreOptions`] (a config file and command-line overrides); every
+//! request is retried with exponential backoff on transient errors, and with a retention every
+//! write carries S3 Object Lock headers ([`lock`]). `gs://` and `az://` go through
+//! `object_store`'s own URL parsing and environment variables.
+//!
 //! This is the only module that knows `object_store`.
 
+pub mod checkpoint;
+pub mod config;
+pub mod inspect;
 pub mod ledger;
+pub mod lock;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
@@ -21,6 +31,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::digest::{BundleId, HashingWriter};
+use config::{ConfigError, Retention, StoreOptions};
+use lock::{LockError, ObjectRetention, S3Admin};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +87,12 @@ pub enum StoreError {
         /// How often it tried.
         attempts: usize,
     },
+    /// The store configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A signed side request (Object Lock, versioning) failed.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// An object is larger than the caller accepts.
     #[error("store object `{key}` is {size} bytes, above the limit of {limit}")]
     TooLarge {
@@ -101,12 +119,40 @@ pub enum PutOutcome {
 /// Bundles at most this large are uploaded with one create-only PUT.
 pub const SINGLE_PUT_LIMIT: u64 = 64 << 20;
 
+/// Which kind of backend a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A local directory.
+    Local,
+    /// In-process memory.
+    Memory,
+    /// S3 or an S3-compatible server.
+    S3,
+    /// Another `object_store` backend (GCS, Azure, …).
+    Other,
+}
+
+/// What a store can say about an object's retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionState {
+    /// The backend has no object lock (local, memory, or not S3): the reason.
+    Unsupported(&'static str),
+    /// The object does not exist.
+    Absent,
+    /// The server's answer.
+    Object(ObjectRetention),
+}
+
 /// An evidence store.
 #[derive(Debug, Clone)]
 pub struct Store {
     url: String,
     inner: Arc<dyn ObjectStore>,
     local_root: Option<PathBuf>,
+    backend: Backend,
+    admin: Option<Arc<S3Admin>>,
+    retention: Option<Retention>,
+    single_put_limit: u64,
 }
 
 /// Where a bundle fetched from a store can be read.
@@ -136,9 +182,19 @@ impl Store {
     /// Open a store by URL: a plain path or `file:///abs/path` (local, created if missing),
     /// `memory://` (in-process, for tests), or `s3://bucket/prefix`, `gs://…`, `az://…`
     /// configured from the environment (`AWS_*`, …).
+    ///
+    /// The options come from `$CUSTODY_STORE_CONFIG` (if set); see [`Store::open_with`].
     pub fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, &StoreOptions::from_env()?)
+    }
+
+    /// Open a store by URL with explicit options (endpoint, region, retention, retries…).
+    pub fn open_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let retention = opts.retention()?;
         if url.starts_with("memory:") {
-            return Ok(Store::from_object_store(Arc::new(InMemory::new()), url));
+            let mut s = Store::from_object_store(Arc::new(InMemory::new()), url);
+            s.backend = Backend::Memory;
+            return Ok(s);
         }
         let local = if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
@@ -153,10 +209,79 @@ impl Store {
         } else {
             Some(PathBuf::from(url))
         };
-        match local {
-            Some(p) => Store::open_local(&p, url),
-            None => Store::open_remote(url),
+        let mut store = match local {
+            Some(p) => Store::open_local(&p, url)?,
+            None if url.starts_with("s3://") || url.starts_with("s3a://") => Store::open_s3(url, opts)?,
+            None => Store::open_remote(url)?,
+        };
+        store.retention = retention;
+        Ok(store)
+    }
+
+    fn open_s3(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+        use object_store::client::{HttpConnector, ReqwestConnector};
+        use object_store::{ClientConfigKey, ClientOptions};
+        let parsed =
+            url::Url::parse(url).map_err(|_| StoreError::Url { url: url.into(), reason: "not a valid URL" })?;
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or(StoreError::Url { url: url.into(), reason: "an S3 URL needs a bucket: s3://bucket/prefix" })?;
+        let prefix = parsed.path().trim_matches('/').to_string();
+        // The standard AWS_* variables, split into client options and S3 options.
+        let mut builder = AmazonS3Builder::new();
+        let mut client = ClientOptions::new();
+        for (k, v) in std::env::vars() {
+            if !k.starts_with("AWS_") {
+                continue;
+            }
+            match k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                Ok(AmazonS3ConfigKey::Client(ck)) => client = client.with_config(ck, v),
+                Ok(key) => builder = builder.with_config(key, v),
+                Err(_) => {}
+            }
         }
+        if let Some(e) = &opts.endpoint {
+            builder = builder.with_endpoint(e);
+        }
+        if let Some(r) = &opts.region {
+            builder = builder.with_region(r);
+        }
+        if let Some(a) = opts.allow_http {
+            client = client.with_config(ClientConfigKey::AllowHttp, a.to_string());
+        }
+        // The side-request client must not carry the lock headers: reqwest would add them
+        // unsigned, and S3 rejects unsigned x-amz-* headers.
+        let open_err = |source| StoreError::Open { url: url.into(), source };
+        let http = ReqwestConnector::default().connect(&client).map_err(open_err)?;
+        let plain = client.clone();
+        if let Some(r) = opts.retention()? {
+            client = client.with_default_headers(lock::write_headers(&r, chrono::Utc::now()));
+            builder = builder.with_checksum_algorithm(Checksum::SHA256);
+        }
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        let region = builder.get_config_value(&AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into());
+        let s3 = builder
+            .with_bucket_name(bucket)
+            .with_region(&region)
+            .with_client_options(client)
+            .with_retry(opts.retry_config())
+            .with_http_connector(WithoutDefaultHeaders(plain))
+            .build()
+            .map_err(open_err)?;
+        let admin = S3Admin::new(http, s3.credentials().clone(), &region, endpoint.as_deref(), bucket, &prefix)?;
+        let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, Path::from(prefix.as_str())))
+        };
+        let mut store = Store::from_object_store(inner, url);
+        store.backend = Backend::S3;
+        store.admin = Some(Arc::new(admin));
+        Ok(store)
     }
 
     fn open_local(p: &FsPath, url: &str) -> Result<Store, StoreError> {
@@ -176,7 +301,10 @@ impl Store {
         }
         let fs =
             LocalFileSystem::new_with_prefix(&root).map_err(|source| StoreError::Open { url: url.into(), source })?;
-        Ok(Store { url: root.display().to_string(), inner: Arc::new(fs), local_root: Some(root) })
+        let mut s = Store::from_object_store(Arc::new(fs), root.display().to_string());
+        s.local_root = Some(root);
+        s.backend = Backend::Local;
+        Ok(s)
     }
 
     fn open_remote(url: &str) -> Result<Store, StoreError> {
@@ -191,12 +319,58 @@ impl Store {
         } else {
             Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
         };
-        Ok(Store { url: url.into(), inner, local_root: None })
+        let mut s = Store::from_object_store(inner, url);
+        s.backend = Backend::Other;
+        Ok(s)
     }
 
     /// Wrap any object store (the library entry point for other backends).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Store {
-        Store { url: url.into(), inner, local_root: None }
+        Store {
+            url: url.into(),
+            inner,
+            local_root: None,
+            backend: Backend::Other,
+            admin: None,
+            retention: None,
+            single_put_limit: SINGLE_PUT_LIMIT,
+        }
+    }
+
+    /// Bundles larger than `bytes` are uploaded in parts (default [`SINGLE_PUT_LIMIT`]).
+    pub fn with_single_put_limit(mut self, bytes: u64) -> Store {
+        self.single_put_limit = bytes.max(1);
+        self
+    }
+
+    /// The backend kind.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The retention requested on every write (`None`: the bucket default, if any).
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention
+    }
+
+    /// The signed side-request client, for S3 stores.
+    pub fn s3_admin(&self) -> Option<&S3Admin> {
+        self.admin.as_deref()
+    }
+
+    /// What the server says about `key`'s Object Lock retention.
+    pub async fn object_retention(&self, key: &str) -> Result<RetentionState, StoreError> {
+        match (&self.admin, self.backend) {
+            (Some(a), _) => Ok(match a.object_retention(key).await? {
+                Some(r) => RetentionState::Object(r),
+                None => RetentionState::Absent,
+            }),
+            (None, Backend::Local) => Ok(RetentionState::Unsupported(
+                "local store: files are read-only (0444) but not locked; the owner or root can delete them",
+            )),
+            (None, Backend::Memory) => Ok(RetentionState::Unsupported("memory store: nothing survives the process")),
+            (None, _) => Ok(RetentionState::Unsupported("retention is only read from S3 stores")),
+        }
     }
 
     /// The store's URL (for a local store, its absolute directory).
@@ -274,7 +448,7 @@ impl Store {
             }
         } else {
             let size = staged.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-            if size <= SINGLE_PUT_LIMIT {
+            if size <= self.single_put_limit {
                 let mut data = Vec::with_capacity(size as usize);
                 let mut f = staged.reopen().map_err(|source| StoreError::Io {
                     op: "cannot reopen",
@@ -348,25 +522,50 @@ impl Store {
             key: key.into(),
             source,
         })?;
-        self.confirm_existing_bundle(key, id).await.map(|_| PutOutcome::Created)
+        let outcome = self.confirm_existing_bundle(key, id).await.map(|_| PutOutcome::Created)?;
+        // Some servers ignore the lock headers of a multipart upload: lock it explicitly.
+        if let (Some(admin), Some(r)) = (&self.admin, &self.retention) {
+            if let Some(ObjectRetention { mode: None, .. }) = admin.object_retention(key).await? {
+                admin.put_retention(key, r, chrono::Utc::now()).await?;
+            }
+        }
+        Ok(outcome)
     }
 
-    /// Create `key` with `data` unless it exists. `Taken` if it does (the caller decides
-    /// whether the existing content is acceptable).
+    /// Create `key` with `data` unless it exists. `AlreadyPresent` if it holds exactly `data`
+    /// (for instance because an earlier attempt of this very write succeeded although its
+    /// answer was lost), `Taken` if it holds something else. Transient failures are retried
+    /// by the client; a request that still fails is retried twice more here.
     pub async fn create(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
         let path = Path::from(key);
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.inner.put_opts(&path, PutPayload::from(data), opts).await {
-            Ok(_) => {
-                if let Some(root) = &self.local_root {
-                    set_read_only(&root.join(key))?;
+        let payload = PutPayload::from(data);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+            match self.inner.put_opts(&path, payload.clone(), opts).await {
+                Ok(_) => {
+                    if let Some(root) = &self.local_root {
+                        set_read_only(&root.join(key))?;
+                    }
+                    return Ok(PutOutcome::Created);
                 }
-                Ok(PutOutcome::Created)
+                Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
+                    let limit = payload.content_length() as u64;
+                    return match self.get_small(key, limit).await {
+                        Ok(Some(existing)) if existing.as_slice() == flatten(&payload).as_slice() => {
+                            Ok(PutOutcome::AlreadyPresent)
+                        }
+                        Ok(_) | Err(StoreError::TooLarge { .. }) => Ok(PutOutcome::Taken),
+                        Err(e) => Err(e),
+                    };
+                }
+                Err(source) if attempt < 3 && is_transient(&source) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+                    let _ = source;
+                }
+                Err(source) => return Err(StoreError::Op { op: "put (create-only)", key: key.into(), source }),
             }
-            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
-                Ok(PutOutcome::Taken)
-            }
-            Err(source) => Err(StoreError::Op { op: "put (create-only)", key: key.into(), source }),
         }
     }
 
@@ -401,6 +600,23 @@ impl Store {
             .inner
             .list(Some(&p))
             .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect()
+            .await
+            .map_err(|source| StoreError::Op { op: "list", key: prefix.into(), source })?;
+        v.sort();
+        Ok(v)
+    }
+
+    /// List keys, sizes and modification times under `prefix`, sorted by key.
+    pub async fn list_meta(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, u64, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        let p = Path::from(prefix);
+        let mut v: Vec<(String, u64, chrono::DateTime<chrono::Utc>)> = self
+            .inner
+            .list(Some(&p))
+            .map_ok(|m| (m.location.to_string(), m.size, m.last_modified))
             .try_collect()
             .await
             .map_err(|source| StoreError::Op { op: "list", key: prefix.into(), source })?;
@@ -457,6 +673,46 @@ impl Store {
         let _ = f.seek(SeekFrom::Start(0));
         Ok(Some((tmp, d)))
     }
+}
+
+/// Builds the S3 HTTP client from options *without* the lock headers. `object_store` adds
+/// its default headers to most requests before signing them, but its reqwest client would
+/// also add them, unsigned, to the requests it does not (ListObjectsV2): S3 rejects a request
+/// with an unsigned `x-amz-*` header. With this connector, the lock headers travel only where
+/// they are signed.
+#[derive(Debug)]
+struct WithoutDefaultHeaders(object_store::ClientOptions);
+
+impl object_store::client::HttpConnector for WithoutDefaultHeaders {
+    fn connect(
+        &self,
+        _with_defaults: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        object_store::client::HttpConnector::connect(&object_store::client::ReqwestConnector::default(), &self.0)
+    }
+}
+
+fn flatten(p: &PutPayload) -> Vec<u8> {
+    let mut v = Vec::with_capacity(p.content_length());
+    for chunk in p.iter() {
+        v.extend_from_slice(chunk);
+    }
+    v
+}
+
+/// Errors worth another attempt: everything but answers that will not change.
+fn is_transient(e: &object_store::Error) -> bool {
+    !matches!(
+        e,
+        object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. }
+            | object_store::Error::NotFound { .. }
+            | object_store::Error::NotImplemented { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::InvalidPath { .. }
+    )
 }
 
 fn set_read_only(p: &FsPath) -> Result<(), StoreError> {

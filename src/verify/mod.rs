@@ -548,8 +548,77 @@ pub async fn verify_in_store(
         let r = Report::build(subject, fs, &[], &report::BUNDLE_CHECKS, &[]);
         return Ok((r, None));
     };
-    let (r, m) = verify_fetched(fetched.path(), id, &entries, trust, opts, subject)?;
+    let (mut r, m) = verify_fetched(fetched.path(), id, &entries, trust, opts, subject)?;
+    let mut keys = vec![bundle_key(id)];
+    if let Some(l) = &r.ledger {
+        keys.push(ledger::entry_key(l.position));
+    }
+    add_retention(store, &keys, &mut r).await;
     Ok((r, m))
+}
+
+/// Read the Object Lock state of `keys` (S3 stores only) into the report: one line per
+/// object, a `retention` check, and a warning for each object that is not (or no longer)
+/// locked. Retention is evidence about the store, not about the bundle: it never fails the
+/// verdict.
+async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
+    if store.s3_admin().is_none() {
+        return;
+    }
+    let now = chrono::Utc::now();
+    let mut fs = Vec::new();
+    let mut lines = Vec::new();
+    let mut earliest: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
+    let mut locked = 0usize;
+    for k in keys {
+        match store.object_retention(k).await {
+            Ok(crate::store::RetentionState::Object(o)) => {
+                lines.push(report::RetentionLine {
+                    key: k.clone(),
+                    mode: o.mode.clone(),
+                    retain_until: o.retain_until.clone(),
+                });
+                match (&o.mode, o.until()) {
+                    (Some(mode), Some(until)) if until > now => {
+                        locked += 1;
+                        if earliest.as_ref().map_or(true, |(e, _)| until < *e) {
+                            earliest = Some((until, mode.clone()));
+                        }
+                    }
+                    (Some(_), Some(until)) => fs.push(f(
+                        Level::Warning,
+                        FindingKind::RetentionMissing,
+                        k,
+                        format!("its Object Lock retention ended on {until}: it can now be deleted"),
+                    )),
+                    _ => fs.push(f(
+                        Level::Warning,
+                        FindingKind::RetentionMissing,
+                        k,
+                        "the server reports no Object Lock retention for this object: it can be deleted or overwritten by anyone allowed to (preserve with --retention DAYS, or set a default retention on the bucket)",
+                    )),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => fs.push(f(
+                Level::Warning,
+                FindingKind::RetentionMissing,
+                k,
+                format!("cannot read its Object Lock retention: {e}"),
+            )),
+        }
+    }
+    let detail = match &earliest {
+        Some((until, mode)) if locked == keys.len() => {
+            format!("{locked} object(s) locked; earliest release {until} ({mode})")
+        }
+        _ => format!("{locked} of {} object(s) locked", keys.len()),
+    };
+    let status = if fs.is_empty() { report::CheckStatus::Pass } else { report::CheckStatus::Warn };
+    let detail = if fs.is_empty() { detail } else { format!("{detail}; {} warning(s)", fs.len()) };
+    r.checks.push(report::Check { name: "retention", status, detail });
+    r.findings.extend(fs);
+    r.retention = lines;
 }
 
 fn verify_fetched(
@@ -599,8 +668,24 @@ fn verify_fetched(
 /// Audit a whole ledger: contiguity, links, signatures, every bundle present and verified
 /// (`read_data = false` only checks presence and size).
 pub async fn verify_all(store: &Store, trust: &Trust, opts: &Options, read_data: bool) -> Result<Report, StoreError> {
+    verify_all_with(store, trust, opts, read_data, None).await
+}
+
+/// [`verify_all`], and compare the ledger with a checkpoint file's bytes (taken earlier by
+/// `custody checkpoint`): a ledger shorter than the checkpoint is a rollback, another entry
+/// at its position a fork. The checkpoint must be signed by a trusted key.
+pub async fn verify_all_with(
+    store: &Store,
+    trust: &Trust,
+    opts: &Options,
+    read_data: bool,
+    checkpoint: Option<&[u8]>,
+) -> Result<Report, StoreError> {
     let entries = ledger::load_all(store).await?;
     let mut fs = Vec::new();
+    if let Some(bytes) = checkpoint {
+        fs.extend(checkpoint_findings(&entries, bytes, trust));
+    }
     let mut lines = Vec::new();
     let mut expected = 1u64;
     let mut prev: Option<&StoredEntry> = None;
@@ -728,7 +813,11 @@ pub async fn verify_all(store: &Store, trust: &Trust, opts: &Options, read_data:
     if let Some(c) = r.checks.iter_mut().find(|c| c.name == "ledger") {
         let ledger_errors = fs
             .iter()
-            .filter(|x| x.level == Level::Error && x.kind.check() == "ledger" && x.location.starts_with("ledger/"))
+            .filter(|x| {
+                x.level == Level::Error
+                    && x.kind.check() == "ledger"
+                    && (x.location.starts_with("ledger/") || x.location.starts_with("checkpoint"))
+            })
             .count();
         if ledger_errors == 0 && c.status == report::CheckStatus::Fail {
             c.status = report::CheckStatus::Pass;
@@ -736,5 +825,71 @@ pub async fn verify_all(store: &Store, trust: &Trust, opts: &Options, read_data:
         }
     }
     r.bundles = lines;
+    if store.s3_admin().is_some() {
+        let mut keys: Vec<String> = Vec::new();
+        for e in &entries {
+            keys.push(ledger::entry_key(e.position));
+            if let Ok((_, le)) = &e.parsed {
+                keys.push(bundle_key(&le.bundle));
+            }
+        }
+        add_retention(store, &keys, &mut r).await;
+    }
     Ok(r)
+}
+
+/// Check a checkpoint's signature and compare the ledger with it.
+fn checkpoint_findings(entries: &[StoredEntry], bytes: &[u8], trust: &Trust) -> Vec<Finding> {
+    use crate::store::checkpoint::{self, Comparison};
+    let mut fs = Vec::new();
+    let (env, cp) = match checkpoint::parse(bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            fs.push(err(
+                FindingKind::LedgerEntryInvalid,
+                "checkpoint",
+                format!("{e}: cannot compare the ledger with it"),
+            ));
+            return fs;
+        }
+    };
+    match trust.find(&env.keyid) {
+        None => fs.push(err(
+            FindingKind::LedgerUntrustedSigner,
+            "checkpoint",
+            format!("the checkpoint is signed by untrusted key {}; pin it with --trusted-key", env.keyid.hex()),
+        )),
+        Some(k) => {
+            if k.key.verify_strict(&pae(&env.payload_type, &env.payload), &Signature::from_bytes(&env.sig)).is_err() {
+                fs.push(err(
+                    FindingKind::LedgerBadSignature,
+                    "checkpoint",
+                    "the checkpoint's signature does not verify",
+                ));
+            }
+        }
+    }
+    match checkpoint::compare(entries, &cp) {
+        Comparison::Consistent => {}
+        Comparison::RolledBack { now } => fs.push(err(
+            FindingKind::Rollback,
+            ledger::entry_key(cp.position),
+            format!(
+                "the ledger has {now} entries, but a checkpoint taken at {} recorded {}: entries were removed (a rollback to an older head)",
+                cp.created_at, cp.position
+            ),
+        )),
+        Comparison::Forked { found } => fs.push(err(
+            FindingKind::Rollback,
+            ledger::entry_key(cp.position),
+            format!(
+                "the checkpoint taken at {} recorded entry {} at position {}, but the ledger holds {} there: the ledger was rewritten (a fork)",
+                cp.created_at,
+                cp.entry.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
+                cp.position,
+                found.map(|e| e.to_string()).unwrap_or_else(|| "nothing".into())
+            ),
+        )),
+    }
+    fs
 }

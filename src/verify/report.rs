@@ -71,6 +71,8 @@ pub enum FindingKind {
     ClockSkew,
     UnreferencedBundle,
     Rollback,
+    // retention (object lock)
+    RetentionMissing,
 }
 
 impl FindingKind {
@@ -101,6 +103,7 @@ impl FindingKind {
             | ClockSkew
             | UnreferencedBundle
             | Rollback => "ledger",
+            RetentionMissing => "retention",
         }
     }
 }
@@ -198,6 +201,17 @@ pub struct BundleLine {
     pub errors: usize,
 }
 
+/// Object Lock state of one stored object, as the server reported it (S3 stores).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RetentionLine {
+    /// Object key.
+    pub key: String,
+    /// `COMPLIANCE`, `GOVERNANCE`, or null when the object is not locked.
+    pub mode: Option<String>,
+    /// Retain-until date, as the server sent it.
+    pub retain_until: Option<String>,
+}
+
 /// The verify report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
@@ -222,6 +236,9 @@ pub struct Report {
     /// Per-bundle results of `--all`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bundles: Vec<BundleLine>,
+    /// Object Lock state of each object checked (S3 stores only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retention: Vec<RetentionLine>,
 }
 
 /// The checks of a single bundle, in display order.
@@ -280,6 +297,7 @@ impl Report {
             signer: None,
             ledger: None,
             bundles: Vec::new(),
+            retention: Vec::new(),
         }
     }
 
@@ -327,6 +345,18 @@ impl Report {
             let _ = writeln!(s, "bundles:");
             for b in &self.bundles {
                 let _ = writeln!(s, "  #{:<5} {} {}", b.position, b.bundle, b.status);
+            }
+        }
+        if !self.retention.is_empty() {
+            let _ = writeln!(s, "retention:");
+            for r in &self.retention {
+                let _ = writeln!(
+                    s,
+                    "  {} {} until {}",
+                    r.key,
+                    r.mode.as_deref().unwrap_or("NOT LOCKED"),
+                    r.retain_until.as_deref().unwrap_or("-")
+                );
             }
         }
         if !self.findings.is_empty() {

@@ -1,0 +1,176 @@
+//! `custody store init`: check that a store keeps the promises custody relies on, and say
+//! plainly which one fails.
+//!
+//! For S3: the bucket is reachable and listable, Object Lock is enabled, versioning is on,
+//! a default retention exists (or custody sends one), conditional writes are honoured (a
+//! create-only write of the same key twice must be refused the second time), and a write
+//! comes back locked. Local and memory stores only get the conditional-write probe; they
+//! cannot lock anything, which is said too.
+
+use serde::Serialize;
+
+use super::{Backend, PutOutcome, RetentionState, Store, StoreError};
+
+/// Outcome of one promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Promise {
+    /// Kept.
+    Kept,
+    /// Broken: evidence is not protected the way custody says.
+    Broken,
+    /// Not applicable to this backend (explained).
+    NotApplicable,
+}
+
+/// One checked promise.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoreCheck {
+    /// Short name.
+    pub name: &'static str,
+    /// Kept or broken.
+    pub status: Promise,
+    /// What was seen, and what to do when broken.
+    pub detail: String,
+}
+
+fn check(name: &'static str, ok: bool, detail: impl Into<String>) -> StoreCheck {
+    StoreCheck { name, status: if ok { Promise::Kept } else { Promise::Broken }, detail: detail.into() }
+}
+
+/// Key of the probe object (the probe is written create-only and, on a locked bucket,
+/// stays until its retention ends: a few bytes per `store init`).
+pub fn probe_key(now: chrono::DateTime<chrono::Utc>) -> String {
+    format!(".custody/probe-{}-{:08x}.txt", now.format("%Y%m%dT%H%M%S%.6fZ"), std::process::id())
+}
+
+/// Check `store`'s promises.
+pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
+    let mut out = Vec::new();
+    // Reachable and listable.
+    match store.list("ledger/").await {
+        Ok(v) => out.push(check("reachable", true, format!("listed the ledger ({} entries)", v.len()))),
+        Err(e) => {
+            out.push(check("reachable", false, format!("cannot list the store: {e}")));
+            return Ok(out);
+        }
+    }
+    if let Some(admin) = store.s3_admin() {
+        let lock = admin.bucket_lock().await;
+        match &lock {
+            Ok(l) if l.enabled => out.push(check("object_lock", true, "Object Lock is enabled on the bucket")),
+            Ok(_) => out.push(check(
+                "object_lock",
+                false,
+                "Object Lock is NOT enabled on the bucket: objects can be deleted or overwritten by any credential allowed to; create the bucket with Object Lock enabled (see docs/storage.md)",
+            )),
+            Err(e) => out.push(check("object_lock", false, format!("cannot read the Object Lock configuration: {e}"))),
+        }
+        match admin.versioning().await {
+            Ok(Some(v)) if v == "Enabled" => out.push(check("versioning", true, "versioning is enabled")),
+            Ok(v) => out.push(check(
+                "versioning",
+                false,
+                format!(
+                    "versioning is {}: an overwrite would replace evidence instead of adding a version; enable versioning",
+                    v.unwrap_or_else(|| "not enabled".into())
+                ),
+            )),
+            Err(e) => out.push(check("versioning", false, format!("cannot read the versioning status: {e}"))),
+        }
+        let default = lock.as_ref().ok().and_then(|l| {
+            l.default_mode.as_ref().map(|m| {
+                let period = match (l.default_days, l.default_years) {
+                    (Some(d), _) => format!("{d} day(s)"),
+                    (_, Some(y)) => format!("{y} year(s)"),
+                    _ => "an unknown period".into(),
+                };
+                format!("{m} for {period}")
+            })
+        });
+        match (default, store.retention()) {
+            (Some(d), Some(r)) => out.push(check(
+                "default_retention",
+                true,
+                format!(
+                    "bucket default retention {d}; custody also sends {} for {} day(s) on every write",
+                    r.mode.header_value(),
+                    r.days
+                ),
+            )),
+            (Some(d), None) => out.push(check(
+                "default_retention",
+                true,
+                format!("bucket default retention {d}: custody relies on it (no --retention given)"),
+            )),
+            (None, Some(r)) => out.push(check(
+                "default_retention",
+                true,
+                format!(
+                    "no bucket default retention, but custody sends {} for {} day(s) on every write",
+                    r.mode.header_value(),
+                    r.days
+                ),
+            )),
+            (None, None) => out.push(check(
+                "default_retention",
+                false,
+                "no bucket default retention and no --retention: objects are written WITHOUT a lock; set a default retention on the bucket or preserve with --retention DAYS",
+            )),
+        }
+    } else {
+        let why = match store.backend() {
+            Backend::Local => "local store: files are made read-only (0444), but the owner or root can still delete them; use S3 with Object Lock for retention",
+            Backend::Memory => "memory store: nothing survives the process",
+            _ => "Object Lock checks are implemented for S3 only; check this backend's immutability settings yourself",
+        };
+        out.push(StoreCheck { name: "object_lock", status: Promise::NotApplicable, detail: why.into() });
+    }
+    // Conditional writes: create the same key twice; the second must be refused.
+    let key = probe_key(chrono::Utc::now());
+    let body = format!("custody store init probe {key}\n").into_bytes();
+    let first = store.create(&key, body.clone()).await;
+    let second = store.create(&key, b"a different body\n".to_vec()).await;
+    match (first, second) {
+        (Ok(PutOutcome::Created), Ok(PutOutcome::Taken)) => out.push(check(
+            "conditional_writes",
+            true,
+            format!("a second create-only write of {key} was refused"),
+        )),
+        (Ok(PutOutcome::Created), Ok(_)) => out.push(check(
+            "conditional_writes",
+            false,
+            "the server ACCEPTED a create-only write over an existing object: If-None-Match is not honoured, two writers could both claim one ledger position (a fork); use a server that supports conditional writes",
+        )),
+        (Err(e), _) | (_, Err(e)) => {
+            out.push(check("conditional_writes", false, format!("create-only probe write failed: {e}")))
+        }
+        (Ok(o), _) => out.push(check(
+            "conditional_writes",
+            false,
+            format!("the probe {key} already existed ({o:?}); run store init again"),
+        )),
+    }
+    // The probe comes back locked (when custody asks for retention or the bucket has a default).
+    if store.s3_admin().is_some() {
+        match store.object_retention(&key).await {
+            Ok(RetentionState::Object(o)) if o.mode.is_some() => out.push(check(
+                "lock_applied",
+                true,
+                format!(
+                    "a write comes back locked: {} until {}",
+                    o.mode.unwrap_or_default(),
+                    o.retain_until.unwrap_or_else(|| "?".into())
+                ),
+            )),
+            Ok(RetentionState::Object(_)) => out.push(check(
+                "lock_applied",
+                false,
+                "the probe object came back WITHOUT a lock: evidence written now would not be protected",
+            )),
+            Ok(_) => out.push(check("lock_applied", false, "the probe object could not be found after writing it")),
+            Err(e) => out.push(check("lock_applied", false, format!("cannot read the probe's retention: {e}"))),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,368 @@
+//! Test fixtures for the storage tiers: a real S3-protocol server (`moto_server`) on a free
+//! loopback port, a loopback fault-injection proxy in front of it, raw HTTP for bucket setup
+//! (moto does not check signatures), and helpers to run the `custody` binary.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use custody::store::config::StoreOptions;
+use custody::store::Store;
+
+/// Credentials moto accepts (it does not check them).
+pub const KEY_ID: &str = "custody-test";
+/// Secret.
+pub const SECRET: &str = "custody-test-secret";
+/// Region.
+pub const REGION: &str = "us-east-1";
+
+static ENV: Once = Once::new();
+
+/// Library use of S3 stores reads credentials from the environment: set test ones once.
+pub fn set_aws_env() {
+    ENV.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
+        std::env::set_var("AWS_REGION", REGION);
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        std::env::remove_var("AWS_PROFILE");
+    });
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `moto_server` process, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The address.
+    pub addr: SocketAddr,
+}
+
+impl Moto {
+    /// Start `moto_server -H 127.0.0.1 -p PORT` and wait until it answers. Panics with
+    /// install instructions when `moto_server` is not on PATH: this tier is never skipped.
+    pub fn start() -> Moto {
+        set_aws_env();
+        for _ in 0..5 {
+            let port = free_port();
+            let child = match Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            {
+                Ok(c) => c,
+                Err(e) => panic!(
+                    "cannot start `moto_server` ({e}): the S3 test tier needs it on PATH.\n\
+                     Install it with:  python3 -m pip install 'moto[server]'\n\
+                     (.ci/run does this; the S3 tests are never skipped)"
+                ),
+            };
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut m = Moto { child, endpoint: format!("http://{addr}"), addr };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = m.child.try_wait() {
+                    break; // port taken by someone else: try another
+                }
+                if let Ok((200, _, _)) = raw_http(addr, "GET", "/", &[], b"") {
+                    return m;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = m.child.kill();
+            let _ = m.child.wait();
+        }
+        panic!("moto_server did not become ready on a loopback port within 30 s");
+    }
+
+    /// Create a bucket; with `lock`, Object Lock enabled (which also enables versioning).
+    pub fn create_bucket(&self, name: &str, lock: bool) {
+        let h: &[(&str, &str)] = if lock { &[("x-amz-bucket-object-lock-enabled", "true")] } else { &[] };
+        let (status, _, body) = raw_http(self.addr, "PUT", &format!("/{name}"), h, b"").unwrap();
+        assert_eq!(status, 200, "create bucket {name}: {}", String::from_utf8_lossy(&body));
+    }
+
+    /// Store options pointing at `endpoint` (the server, or a proxy in front of it).
+    pub fn options(endpoint: &str) -> StoreOptions {
+        StoreOptions {
+            endpoint: Some(endpoint.into()),
+            region: Some(REGION.into()),
+            allow_http: Some(true),
+            ..Default::default()
+        }
+    }
+
+    /// Open `s3://bucket/prefix` on this server.
+    pub fn store(&self, bucket: &str, prefix: &str, opts: StoreOptions) -> Store {
+        let o = Moto::options(&self.endpoint).merged(opts);
+        Store::open_with(&format!("s3://{bucket}/{prefix}"), &o).unwrap()
+    }
+
+    /// Environment for a `custody` child process talking to `endpoint`.
+    pub fn env(endpoint: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ENDPOINT", endpoint.into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One plain HTTP/1.1 request with `Connection: close`: (status, head, body).
+pub fn raw_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String, Vec<u8>)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // moto refuses anonymous deletes, but does not check signatures: any SigV4-shaped header passes.
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={KEY_ID}/20260101/{REGION}/s3/aws4_request, SignedHeaders=host, Signature=00"
+    );
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = buf.get(split + 4..).unwrap_or_default().to_vec();
+    Ok((status, head, body))
+}
+
+/// What the proxy does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Pass it through.
+    Forward,
+    /// Close the connection without answering (a reset).
+    Drop,
+    /// Answer 503 Slow Down without forwarding.
+    Fail503,
+    /// Forward it (the server acts on it) but answer 503 to the client: the "lost answer".
+    ForwardThen503,
+}
+
+/// The first line and headers of a request, as seen by the proxy.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// The whole request head (request line and headers).
+    pub head: String,
+}
+
+type Rule = dyn Fn(&RequestHead, usize) -> Action + Send + Sync;
+
+/// A loopback TCP proxy in front of an HTTP server that can drop or fail requests.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    stop: Arc<AtomicBool>,
+    /// Requests seen.
+    pub seen: Arc<AtomicUsize>,
+    /// Requests not forwarded or answered falsely.
+    pub faults: Arc<AtomicUsize>,
+    addr: SocketAddr,
+}
+
+impl FaultProxy {
+    /// Start a proxy to `upstream`; `rule(head, n)` decides for the n-th request (0-based).
+    pub fn start(upstream: SocketAddr, rule: impl Fn(&RequestHead, usize) -> Action + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let faults = Arc::new(AtomicUsize::new(0));
+        let rule: Arc<Rule> = Arc::new(rule);
+        let (stop2, seen2, faults2) = (stop.clone(), seen.clone(), faults.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (rule, seen, faults) = (rule.clone(), seen2.clone(), faults2.clone());
+                        std::thread::spawn(move || {
+                            let _ = handle(client, upstream, &*rule, &seen, &faults);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy { endpoint: format!("http://{addr}"), stop, seen, faults, addr }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn handle(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    rule: &Rule,
+    seen: &AtomicUsize,
+    faults: &AtomicUsize,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // Read the request head.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 4096];
+    let split = loop {
+        let n = client.read(&mut byte)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&byte[..n]);
+        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if head.len() > 64 * 1024 {
+            return Ok(());
+        }
+    };
+    let text = String::from_utf8_lossy(&head[..split]).into_owned();
+    let mut first = text.lines().next().unwrap_or("").split_whitespace();
+    let req = RequestHead {
+        method: first.next().unwrap_or("").to_string(),
+        target: first.next().unwrap_or("").to_string(),
+        head: text.clone(),
+    };
+    let n = seen.fetch_add(1, Ordering::SeqCst);
+    let action = rule(&req, n);
+    if action != Action::Forward {
+        faults.fetch_add(1, Ordering::SeqCst);
+    }
+    const SLOW_DOWN: &[u8] = b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: 94\r\nConnection: close\r\n\r\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate (proxy)</Message></Error>";
+    match action {
+        Action::Drop => {
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
+        Action::Fail503 => {
+            // Drain what the client sends of the body (best effort), then answer.
+            client.set_read_timeout(Some(Duration::from_millis(50)))?;
+            let _ = client.read(&mut byte);
+            client.write_all(SLOW_DOWN)?;
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
+        Action::Forward | Action::ForwardThen503 => {
+            let mut up = TcpStream::connect(upstream)?;
+            up.write_all(&head)?;
+            let mut c2 = client.try_clone()?;
+            let mut u2 = up.try_clone()?;
+            let pump = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut u2);
+                let _ = u2.shutdown(Shutdown::Write);
+            });
+            if action == Action::Forward {
+                let _ = std::io::copy(&mut up, &mut client);
+            } else {
+                // The server acted on the request; the client never hears about it.
+                let _ = std::io::copy(&mut up, &mut std::io::sink());
+                client.write_all(SLOW_DOWN)?;
+            }
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = pump.join();
+            Ok(())
+        }
+    }
+}
+
+/// The `custody` binary.
+pub fn custody() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custody"));
+    c.env_remove("CUSTODY_STORE").env_remove("CUSTODY_KEY").env_remove("CUSTODY_STORE_CONFIG");
+    c
+}
+
+/// Run `custody` with `home` as CUSTODY_HOME and extra env.
+pub fn run(home: &Path, env: &[(&str, String)], args: &[&str]) -> Output {
+    let mut c = custody();
+    c.env("CUSTODY_HOME", home).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// stdout + stderr as text.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A small incident directory with a few evidence files (distinct content via `tag`).
+pub fn incident(dir: &Path, tag: &str) -> PathBuf {
+    let d = dir.join(format!("incident-{tag}"));
+    for (sub, name, body) in [
+        ("traces", "trace.jsonl", format!("{{\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"tag\":\"{tag}\"}}\n")),
+        ("policy", "decisions.jsonl", format!("{{\"decision\":\"deny\",\"tag\":\"{tag}\"}}\n")),
+        ("logs", "tool-calls.log", format!("call refund_ticket id=42 tag={tag}\n")),
+    ] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+        std::fs::write(d.join(sub).join(name), body).unwrap();
+    }
+    d
+}
+
+/// A file of `mib` MiB of incompressible pseudo-random bytes.
+pub fn random_file(path: &Path, mib: usize, seed: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x = seed | 1;
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for chunk in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        f.write_all(&buf).unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// A JSON document from stdout.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(o)))
+}
