@@ -14,7 +14,7 @@
 //! not, and returns the `analysis` object of the manifest ([`AnalysisDoc`], schema
 //! `schemas/analysis.v1.schema.json`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -40,6 +40,10 @@ const QUEUE_DEPTH: usize = 16;
 const DETECT_HEAD: usize = 16 * 1024;
 /// Evidence sources listed per identifier in the manifest's `incident.identifiers[].sources`.
 const MAX_MANIFEST_SOURCES: usize = 20;
+/// Sources listed one by one in `analysis.sources` (the rest are counted).
+const MAX_LISTED_SOURCES: usize = 1000;
+/// Record problems named one by one in the journal note (all are in `analysis.problems`).
+const MAX_NOTED_PROBLEMS: usize = 50;
 
 /// A `--format SELECTOR=FORMAT` override: the selector is a bundle path
 /// (`logs/tool_calls.jsonl`), a folder of bundle paths (`logs` or `logs/`), or an evidence kind.
@@ -195,8 +199,13 @@ pub struct AnalysisDoc {
     pub format: &'static str,
     /// The field mapping in force.
     pub field_mapping: MappingInfo,
-    /// How each collected file was scanned.
+    /// How each listed source was scanned (every override is listed).
     pub formats: Vec<SourceFormat>,
+    /// Files scanned per format, over all sources.
+    pub format_counts: BTreeMap<String, u64>,
+    /// Sources not listed in `sources`/`formats` (neither incident records nor problems,
+    /// beyond the first MAX_LISTED_SOURCES).
+    pub sources_omitted: u64,
     /// The engine's result: seeds, identifiers (every value, every place), linkage, index,
     /// side-effect hint, record problems, per-source summaries, counters.
     #[serde(flatten)]
@@ -399,7 +408,32 @@ fn na(config: &ObserveConfig, item: &str) -> bool {
 }
 
 fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
-    let ScanOutput { analysis, formats, seen } = out;
+    let ScanOutput { mut analysis, formats, seen } = out;
+    // Bounded per-source lists: sources that hold incident records or problems first, then
+    // the others in bundle order, up to MAX_LISTED_SOURCES; the rest are counted.
+    let mut format_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for f in &formats {
+        *format_counts.entry(f.format.as_str().to_string()).or_default() += 1;
+    }
+    let total_sources = analysis.sources.len();
+    let mut keep: Vec<usize> = (0..total_sources)
+        .filter(|&i| analysis.sources[i].incident_records > 0 || analysis.sources[i].problems > 0)
+        .take(MAX_LISTED_SOURCES)
+        .collect();
+    for i in 0..total_sources {
+        if keep.len() >= MAX_LISTED_SOURCES {
+            break;
+        }
+        if !keep.contains(&i) {
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    let kept_paths: BTreeSet<String> = keep.iter().map(|&i| analysis.sources[i].source_path.clone()).collect();
+    analysis.sources = keep.iter().map(|&i| analysis.sources[i].clone()).collect();
+    let sources_omitted = (total_sources - analysis.sources.len()) as u64;
+    let formats: Vec<SourceFormat> =
+        formats.into_iter().filter(|f| f.origin == "override" || kept_paths.contains(&f.path)).collect();
     // Identifiers: evidence merged with the responder's values.
     for id in incident.identifiers.iter_mut() {
         let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == to_engine(id.name)) else { continue };
@@ -512,11 +546,33 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
         });
     }
 
+    // The sealer journals the incident's notes: this puts the record-level problems (the
+    // file-level ones are journaled by the planner and the sealer) into the hash-chained journal.
+    if !analysis.problems.is_empty() {
+        let listed: Vec<String> = analysis
+            .problems
+            .iter()
+            .take(MAX_NOTED_PROBLEMS)
+            .map(|p| {
+                let at = p.line.map(|l| format!(":{l}")).or(p.offset.map(|o| format!("@{o}"))).unwrap_or_default();
+                format!("{}{at} {}", p.source_path, problem_type(&p.problem))
+            })
+            .collect();
+        let more = analysis.problems.len() - listed.len() + analysis.problems_omitted as usize;
+        incident.notes.push(format!(
+            "custody analysis: {} record problem(s) in the evidence (sealed unchanged; details in analysis.problems): {}{}",
+            analysis.problems.len() + analysis.problems_omitted as usize,
+            listed.join("; "),
+            if more > 0 { format!("; +{more} more") } else { String::new() }
+        ));
+    }
     let checklist = checklist(config, &analysis, &side_effect, &evidence_problems);
     AnalysisDoc {
         format: ANALYSIS_FORMAT_V1,
         field_mapping: config.mapping.clone(),
         formats,
+        format_counts,
+        sources_omitted,
         analysis,
         side_effect,
         checklist,
