@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-fn corpus_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("custody-corpus-{}", std::process::id()));
+fn corpus_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("custody-corpus-{}-{label}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-incident-corpus.py");
     let out = Command::new("python3")
@@ -33,7 +33,7 @@ fn answer_key(dir: &std::path::Path) -> PathBuf {
 
 #[test]
 fn corpus_trace_id_recovers_all_nine_identifiers() {
-    let dir = corpus_dir();
+    let dir = corpus_dir("engine");
     let incident: serde_json::Value =
         serde_json::from_slice(&std::fs::read(answer_key(&dir)).expect("incident.json")).expect("incident json");
     let trace = incident["trace_id"].as_str().expect("trace").to_string();
@@ -109,7 +109,7 @@ fn corpus_trace_id_recovers_all_nine_identifiers() {
 /// --json`, then `custody show --json`: the manifest's identifiers equal incident.json's.
 #[test]
 fn corpus_preserve_from_trace_id_recovers_all_nine_identifiers_in_the_manifest() {
-    let dir = corpus_dir();
+    let dir = corpus_dir("cli");
     let incident: serde_json::Value =
         serde_json::from_slice(&std::fs::read(answer_key(&dir)).expect("incident.json")).expect("incident json");
     let trace = incident["trace_id"].as_str().expect("trace");
@@ -128,6 +128,118 @@ fn corpus_preserve_from_trace_id_recovers_all_nine_identifiers_in_the_manifest()
     let a = &show["manifest"]["analysis"];
     crate::collector_util::assert_schema("analysis.v1.schema.json", a);
     assert!(a["index"].as_array().map(Vec::len) > Some(10));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(answer_key(&dir));
+}
+
+/// Runs the preserve path's observer (pre-filter, own thread, re-reads) over `files`
+/// (relative path, bytes on disk), large files through `on_file` as the sealer does.
+fn observe_files(dir: &std::path::Path, trace: &str) -> custody::collect::observe::AnalysisDoc {
+    use custody::bundle::manifest::{Entry, IdentName as M};
+    use custody::bundle::write::Observer;
+    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.to_string())]).expect("start");
+    for p in common::walk(dir) {
+        let rel = p.strip_prefix(dir).unwrap().display().to_string();
+        let bytes = std::fs::read(&p).unwrap();
+        let entry = Entry {
+            path: rel.clone(),
+            kind: rel.split('/').next().unwrap().to_string(),
+            size: bytes.len() as u64,
+            sha256: custody::digest::Sha256::of(&bytes),
+            source: p.display().to_string(),
+            collected_at: chrono::Utc::now(),
+        };
+        if bytes.len() as u64 <= custody::bundle::write::SMALL_FILE {
+            obs.on_bytes(&entry, &bytes);
+        } else {
+            obs.on_file(&entry, &mut std::fs::File::open(&p).unwrap());
+        }
+    }
+    let mut inc = custody::preserve::incident_from(&Default::default());
+    obs.finish(&mut inc).expect("analysis");
+    obs.doc.take().expect("doc")
+}
+
+/// Every file's path relative to `dir`, for comparing index entries across runs.
+fn index_set(entries: &[custody::collect::analyze::IndexEntry], dir: &std::path::Path) -> Vec<(String, u64, u64)> {
+    let prefix = format!("{}/", dir.display());
+    let mut v: Vec<(String, u64, u64)> = entries
+        .iter()
+        .map(|e| (e.at.source_path.trim_start_matches(&prefix).to_string(), e.at.offset, e.at.len))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The pre-filter skips lines without any linked value; lines skipped before a value was
+/// linked are read again. The result equals parsing every line: here the large file is
+/// scanned first, holding lines of the incident's session only, and the session is linked to
+/// the trace only by a later file.
+#[test]
+fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut big = String::new();
+    let mut n = 0;
+    while big.len() < (3 << 20) {
+        n += 1;
+        if n % 1000 == 7 {
+            big.push_str(&format!(
+                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\",\"tool_principal\":\"svc@p\"}}\n"
+            ));
+        } else {
+            big.push_str(&format!(
+                "{{\"session_id\":\"bg-{}\",\"tool\":\"read\",\"pad\":\"{}\"}}\n",
+                n % 50,
+                "x".repeat(100)
+            ));
+        }
+    }
+    big.push_str("{\"session_id\": broken\n");
+    std::fs::write(dir.path().join("a-calls.jsonl"), &big).unwrap();
+    // The idempotency keys lead to a third file, read before the link is known too.
+    std::fs::write(
+        dir.path().join("b-link.jsonl"),
+        format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-late\"}}\n"),
+    )
+    .unwrap();
+    let doc = observe_files(dir.path(), trace);
+    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
+    common::feed_dir(&mut an, dir.path(), &FieldMapping::default());
+    let plain = an.finish();
+    let got = index_set(&doc.analysis.index, dir.path());
+    assert_eq!(got, index_set(&plain.index, dir.path()));
+    assert!(got.iter().filter(|e| e.0 == "a-calls.jsonl").count() > 2, "{got:?}");
+    for (a, b) in doc.analysis.identifiers.iter().zip(plain.identifiers.iter()) {
+        let va: Vec<&str> = a.values.iter().map(|v| v.value.as_str()).collect();
+        let vb: Vec<&str> = b.values.iter().map(|v| v.value.as_str()).collect();
+        assert_eq!(va, vb, "{}", a.ident);
+    }
+    // The malformed last line is reported once, as without the filter.
+    assert_eq!(doc.analysis.problems.len(), 1, "{:?}", doc.analysis.problems);
+    assert_eq!(plain.problems.len(), 1);
+}
+
+/// On the generated corpus the preserve path's analysis equals the engine's plain scan.
+#[test]
+fn corpus_observer_with_prefilter_equals_parsing_every_line() {
+    let dir = corpus_dir("observer");
+    let incident: serde_json::Value = serde_json::from_slice(&std::fs::read(answer_key(&dir)).unwrap()).unwrap();
+    let trace = incident["trace_id"].as_str().unwrap();
+    let doc = observe_files(&dir, trace);
+    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
+    common::feed_dir(&mut an, &dir, &FieldMapping::default());
+    let plain = an.finish();
+    assert_eq!(index_set(&doc.analysis.index, &dir), index_set(&plain.index, &dir));
+    for (a, b) in doc.analysis.identifiers.iter().zip(plain.identifiers.iter()) {
+        assert_eq!((a.status, &a.value), (b.status, &b.value), "{}", a.ident);
+        let ra: Vec<u64> = a.values.iter().map(|v| v.records).collect();
+        let rb: Vec<u64> = b.values.iter().map(|v| v.records).collect();
+        assert_eq!(ra, rb, "{}", a.ident);
+    }
+    assert_eq!(doc.analysis.linkage.tool_calls.len(), plain.linkage.tool_calls.len());
+    assert_eq!(doc.analysis.linkage.egress, plain.linkage.egress);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(answer_key(&dir));
 }

@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 
 use super::analyze::{
-    detect, scan, Analysis, Analyzer, FieldMapping, Format, IdentName as EngineIdent, IdentStatus, Problem,
-    SideEffectStatus,
+    detect, scan_filtered, Analysis, Analyzer, FieldMapping, Format, IdentName as EngineIdent, IdentStatus, LineFilter,
+    Problem, ScanLimits, SideEffectStatus,
 };
 use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
 use crate::bundle::write::Observer;
@@ -40,6 +40,10 @@ const QUEUE_DEPTH: usize = 16;
 const DETECT_HEAD: usize = 16 * 1024;
 /// Evidence sources listed per identifier in the manifest's `incident.identifiers[].sources`.
 const MAX_MANIFEST_SOURCES: usize = 20;
+/// Most linked values searched for by the line pre-filter; beyond, every line is parsed.
+const MAX_NEEDLE_VALUES: usize = 4096;
+/// Most large files kept open for re-reading; later ones are parsed whole.
+const MAX_KEPT_FILES: usize = 256;
 /// Sources listed one by one in `analysis.sources` (the rest are counted).
 const MAX_LISTED_SOURCES: usize = 1000;
 /// Record problems named one by one in the journal note (all are in `analysis.problems`).
@@ -296,21 +300,77 @@ impl Observer for AnalysisObserver {
 }
 
 /// Reads a shared descriptor with positional reads (the sealer's offset is not moved).
-struct PositionalReader {
-    file: File,
+struct PositionalReader<F> {
+    file: F,
     pos: u64,
     cancel: Arc<AtomicBool>,
 }
 
-impl Read for PositionalReader {
+impl<F: std::borrow::Borrow<File>> Read for PositionalReader<F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "analysis cancelled"));
         }
-        let n = self.file.read_at(buf, self.pos)?;
+        let n = self.file.borrow().read_at(buf, self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
+}
+
+/// A large file kept open (its duplicated descriptor) for re-reading when the incident's
+/// linked values grow after it was scanned with the pre-filter.
+struct Filtered {
+    file: File,
+    source: super::analyze::SourceId,
+    format: Format,
+    /// The linked values the file was last scanned for.
+    values: BTreeSet<(EngineIdent, String)>,
+    /// Every line has been parsed.
+    done: bool,
+}
+
+/// Byte patterns that find a value in raw evidence: the value itself and, for trace ids, the
+/// upper-case hex and base64 forms exporters write.
+fn needles(ident: EngineIdent, value: &str) -> Vec<Vec<u8>> {
+    let mut v = vec![value.as_bytes().to_vec()];
+    if ident == EngineIdent::TraceId && value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        v.push(value.to_ascii_uppercase().into_bytes());
+        if let Ok(raw) = hex::decode(value) {
+            use base64::Engine as _;
+            v.push(base64::engine::general_purpose::STANDARD.encode(raw).into_bytes());
+        }
+    }
+    v
+}
+
+fn matcher(values: &BTreeSet<(EngineIdent, String)>) -> Option<aho_corasick::AhoCorasick> {
+    let pats: Vec<Vec<u8>> = values.iter().flat_map(|(i, v)| needles(*i, v)).filter(|p| !p.is_empty()).collect();
+    if pats.is_empty() {
+        return None;
+    }
+    aho_corasick::AhoCorasick::new(pats).ok()
+}
+
+/// Wants lines holding one of `want` (all lines when `None`) and none of `seen` (lines
+/// already parsed on an earlier pass).
+struct NeedleFilter {
+    want: Option<aho_corasick::AhoCorasick>,
+    seen: Option<aho_corasick::AhoCorasick>,
+    first_pass: bool,
+}
+
+impl LineFilter for NeedleFilter {
+    fn wants(&mut self, line: &[u8]) -> bool {
+        let hit = self.want.as_ref().map_or(true, |m| m.is_match(line));
+        hit && !self.seen.as_ref().is_some_and(|m| m.is_match(line))
+    }
+    fn validate_unwanted(&self) -> bool {
+        self.first_pass
+    }
+}
+
+fn linked(an: &Analyzer) -> Option<BTreeSet<(EngineIdent, String)>> {
+    an.linked_values(MAX_NEEDLE_VALUES).map(|v| v.into_iter().collect())
 }
 
 fn scan_worker(
@@ -323,13 +383,18 @@ fn scan_worker(
     let mut an = Analyzer::new(&seeds);
     let mut formats = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut kept: Vec<Filtered> = Vec::new();
+    let limits = ScanLimits::default();
     for job in rx.iter() {
         if cancel.load(Ordering::Relaxed) {
             continue;
         }
-        let (entry, mut reader): (Entry, Box<dyn Read>) = match job {
-            Job::Bytes { entry, data } => (entry, Box::new(io::Cursor::new(data))),
-            Job::File { entry, file } => (entry, Box::new(PositionalReader { file, pos: 0, cancel: cancel.clone() })),
+        let (entry, mut reader, fd): (Entry, Box<dyn Read>, Option<File>) = match job {
+            Job::Bytes { entry, data } => (entry, Box::new(io::Cursor::new(data)), None),
+            Job::File { entry, file } => {
+                let fd = file.try_clone().ok();
+                (entry, Box::new(PositionalReader { file, pos: 0, cancel: cancel.clone() }), fd)
+            }
         };
         seen.insert(entry.path.clone());
         let mut head = Vec::with_capacity(DETECT_HEAD);
@@ -345,15 +410,66 @@ fn scan_worker(
             continue;
         }
         let input = io::Cursor::new(head).chain(reader);
-        let r = scan(format, input, &mapping, &mut |rec| an.push(id, rec));
+        // Large files get the pre-filter (they can be re-read through their descriptor);
+        // small files are parsed whole.
+        let values = match fd.as_ref() {
+            Some(_) if kept.len() < MAX_KEPT_FILES && format != Format::Opaque => linked(&an),
+            _ => None,
+        };
+        let mut filter = values.as_ref().map(|v| NeedleFilter { want: matcher(v), seen: None, first_pass: true });
+        let r = scan_filtered(
+            format,
+            input,
+            &mapping,
+            &limits,
+            filter.as_mut().map(|f| f as &mut dyn LineFilter),
+            &mut |rec| an.push(id, rec),
+        );
         let bytes_scanned = match r {
-            Ok(s) => s.bytes_scanned,
+            Ok(s) => {
+                if let (Some(values), Some(file), true) = (values, fd, s.filtered > 0) {
+                    kept.push(Filtered { file, source: id, format, values, done: false });
+                }
+                s.bytes_scanned
+            }
             Err(e) => {
                 an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
                 0
             }
         };
         formats.push(SourceFormat { path: entry.path, format, origin: origin.into(), bytes_scanned });
+    }
+    // Lines skipped by the pre-filter are read again for the values linked since.
+    while !cancel.load(Ordering::Relaxed) {
+        let now = linked(&an);
+        let mut again = false;
+        for k in kept.iter_mut() {
+            let want = match &now {
+                Some(v) if v.is_subset(&k.values) => continue,
+                Some(v) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
+                None => None,
+            };
+            again = true;
+            let mut filter =
+                NeedleFilter { want: want.as_ref().and_then(matcher), seen: matcher(&k.values), first_pass: false };
+            let input = PositionalReader { file: &k.file, pos: 0, cancel: cancel.clone() };
+            let id = k.source;
+            let _ = scan_filtered(k.format, input, &mapping, &limits, Some(&mut filter), &mut |rec| {
+                // Problems were reported on the first pass.
+                if rec.problem.is_none() {
+                    an.push(id, rec)
+                }
+            });
+            match &now {
+                Some(v) => k.values.clone_from(v),
+                // Every line was parsed: nothing is left to re-read.
+                None => k.done = true,
+            }
+        }
+        kept.retain(|k| !k.done);
+        if !again {
+            break;
+        }
     }
     ScanOutput { analysis: an.finish(), formats, seen }
 }

@@ -634,7 +634,10 @@ impl Analyzer {
     /// Expands the seeds to a fixpoint and builds the report.
     pub fn finish(mut self) -> Analysis {
         let (matched, rounds) = self.expand();
-        let incident: Vec<usize> = matched.iter().enumerate().filter_map(|(i, m)| m.then_some(i)).collect();
+        let mut incident: Vec<usize> = matched.iter().enumerate().filter_map(|(i, m)| m.then_some(i)).collect();
+        // Report order follows the evidence (source, offset), not the order records were
+        // pushed in (a pre-filter may push some records on a second pass).
+        incident.sort_by_key(|&i| self.records.get(i).map(|r| (r.source, r.offset)).unwrap_or_default());
         let identifiers = self.identifier_reports(&incident);
         let linkage = self.linkage(&incident);
         let side_effect_hint = side_effect_hint(&linkage.tool_calls);
@@ -1019,6 +1022,45 @@ impl Analyzer {
             }
         }
         set
+    }
+
+    /// The values that currently pull records into the incident: the seeds and, to a
+    /// fixpoint over the records pushed so far, the link-key values of matching records
+    /// (expansion limits not applied, so this is a superset of what [`Analyzer::finish`]
+    /// uses). `None` when there are more than `max` of them. A line pre-filter that parses
+    /// every line holding one of these values, and re-reads skipped lines when the set
+    /// grows, gives the same analysis as parsing every line.
+    pub fn linked_values(&self, max: usize) -> Option<Vec<(IdentName, String)>> {
+        let seed_idents: HashSet<IdentName> = self.seeds.iter().map(|s| s.0).collect();
+        let mut postings: HashMap<(IdentName, u32), Vec<usize>> = HashMap::new();
+        for (rid, r) in self.records.iter().enumerate() {
+            for o in r.obs.iter() {
+                if o.ident.is_link_key() || seed_idents.contains(&o.ident) {
+                    postings.entry((o.ident, o.value)).or_default().push(rid);
+                }
+            }
+        }
+        let mut matched = vec![false; self.records.len()];
+        let mut visited: HashSet<(IdentName, u32)> = self.seeds.iter().copied().collect();
+        let mut frontier: Vec<(IdentName, u32)> = self.seeds.clone();
+        while let Some(key) = frontier.pop() {
+            for &rid in postings.get(&key).into_iter().flatten() {
+                if std::mem::replace(&mut matched[rid], true) {
+                    continue;
+                }
+                for o in self.records[rid].obs.iter().filter(|o| o.ident.is_link_key()) {
+                    if visited.insert((o.ident, o.value)) {
+                        if visited.len() > max {
+                            return None;
+                        }
+                        frontier.push((o.ident, o.value));
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(IdentName, String)> = visited.into_iter().map(|(i, v)| (i, self.strings.get(v))).collect();
+        out.sort();
+        Some(out)
     }
 
     /// Looks up whether `value` of `ident` was seen in any record (any session).

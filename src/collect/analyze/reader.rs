@@ -157,8 +157,7 @@ impl<R: Read> ByteSource<R> {
     pub(crate) fn next_line(&mut self, max: usize) -> LineEvent {
         let mut searched = 0usize;
         loop {
-            let found =
-                self.buffered().get(searched..).and_then(|b| b.iter().position(|c| *c == b'\n')).map(|p| p + searched);
+            let found = self.buffered().get(searched..).and_then(|b| memchr::memchr(b'\n', b)).map(|p| p + searched);
             if let Some(nl) = found {
                 if nl > max {
                     let offset = self.offset;
@@ -200,7 +199,7 @@ impl<R: Read> ByteSource<R> {
         let mut len: u64 = 0;
         loop {
             let buffered = self.end - self.pos;
-            let nl = self.buffered().iter().position(|c| *c == b'\n');
+            let nl = memchr::memchr(b'\n', self.buffered());
             match nl {
                 Some(p) => {
                     len += p as u64;

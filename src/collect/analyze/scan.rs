@@ -61,6 +61,8 @@ pub struct ScanSummary {
     pub problems: u64,
     /// Whether a UTF-8 byte-order mark was skipped.
     pub bom: bool,
+    /// Valid lines a [`LineFilter`] said were of no interest: validated, not parsed.
+    pub filtered: u64,
 }
 
 /// Scans `input` as `format` with default limits, calling `on_record` for every item and
@@ -95,12 +97,40 @@ fn read_prefix<R: Read>(input: &mut R, n: usize) -> Result<Vec<u8>, ScanError> {
     Ok(head)
 }
 
+/// A cheap look at a line's raw bytes before it is parsed (see [`scan_filtered`]).
+pub trait LineFilter {
+    /// Whether the line may hold something of interest and must be parsed fully.
+    fn wants(&mut self, line: &[u8]) -> bool;
+    /// Whether an unwanted line is still checked (valid UTF-8, valid JSON or a recognised
+    /// access-log line) so that its defects are reported: `true` on a first pass, `false`
+    /// when re-reading an input whose problems were reported already.
+    fn validate_unwanted(&self) -> bool {
+        true
+    }
+}
+
 /// Scans with explicit limits. See [`scan`].
 pub fn scan_with_limits<R: Read>(
+    format: Format,
+    input: R,
+    mapping: &FieldMapping,
+    limits: &ScanLimits,
+    on_record: &mut dyn FnMut(Record),
+) -> Result<ScanSummary, ScanError> {
+    scan_filtered(format, input, mapping, limits, None, on_record)
+}
+
+/// Like [`scan_with_limits`], with a line pre-filter: in line-delimited inputs, a line the
+/// filter does not want is not parsed into items. On a first pass it is still validated
+/// (cheaply, without building a JSON tree), and a defective line goes through the normal
+/// path so that its problem is reported exactly as without the filter. Such skipped lines
+/// are counted in [`ScanSummary::filtered`]. Documents (one value per input) are always parsed.
+pub fn scan_filtered<R: Read>(
     format: Format,
     mut input: R,
     mapping: &FieldMapping,
     limits: &ScanLimits,
+    filter: Option<&mut dyn LineFilter>,
     on_record: &mut dyn FnMut(Record),
 ) -> Result<ScanSummary, ScanError> {
     let mut summary = ScanSummary {
@@ -112,6 +142,7 @@ pub fn scan_with_limits<R: Read>(
         records: 0,
         problems: 0,
         bom: false,
+        filtered: 0,
     };
     if format == Format::Opaque {
         return Ok(summary);
@@ -133,7 +164,7 @@ pub fn scan_with_limits<R: Read>(
         }
     };
     let mut ctx =
-        Ctx { format, mapping, limits, decompressed: compression.is_some(), summary: &mut summary, on_record };
+        Ctx { format, mapping, limits, decompressed: compression.is_some(), summary: &mut summary, on_record, filter };
     let mut src = ByteSource::new(reader);
     if src.peek(3) == b"\xEF\xBB\xBF" {
         src.skip_buffered(3);
@@ -189,16 +220,17 @@ impl<R: Read> Read for CapFlag<R> {
     }
 }
 
-struct Ctx<'a, 'm> {
+struct Ctx<'a, 'm, 'f> {
     format: Format,
     mapping: &'m FieldMapping,
     limits: &'m ScanLimits,
     decompressed: bool,
     summary: &'a mut ScanSummary,
     on_record: &'a mut dyn FnMut(Record),
+    filter: Option<&'f mut dyn LineFilter>,
 }
 
-impl Ctx<'_, '_> {
+impl Ctx<'_, '_, '_> {
     fn problem(&mut self, offset: u64, len: u64, line: Option<u64>, problem: Problem) {
         let mut r = Record::new(offset, len, line, self.decompressed);
         r.problem = Some(problem);
@@ -328,7 +360,7 @@ fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
     }
 }
 
-fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_>, src: &mut ByteSource<R>, base: u64) {
+fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base: u64) {
     let text = ctx.summary.layout == Layout::Text;
     let max = ctx.limits.max_line;
     loop {
@@ -349,20 +381,37 @@ fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_>, src: &mut ByteSource<R>, base: u64
                     continue;
                 };
                 let last = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).unwrap_or(first);
-                let trimmed = bytes.get(first..=last).unwrap_or_default().to_vec();
+                let trimmed = bytes.get(first..=last).unwrap_or_default();
                 let off = base + offset + first as u64;
                 let tlen = trimmed.len() as u64;
-                if text && trimmed.first() != Some(&b'{') {
-                    ctx.text_line(&trimmed, off, tlen, line);
+                let is_text = text && trimmed.first() != Some(&b'{');
+                if let Some(f) = ctx.filter.as_deref_mut() {
+                    if !f.wants(trimmed) && (!f.validate_unwanted() || line_is_clean(is_text, trimmed)) {
+                        ctx.summary.filtered += 1;
+                        continue;
+                    }
+                }
+                if is_text {
+                    ctx.text_line(trimmed, off, tlen, line);
                 } else {
-                    ctx.json(&trimmed, off, tlen, line);
+                    ctx.json(trimmed, off, tlen, line);
                 }
             }
         }
     }
 }
 
-fn scan_document<R: Read>(ctx: &mut Ctx<'_, '_>, src: &mut ByteSource<R>) {
+/// Whether a line would be read without a problem: valid UTF-8 and valid JSON (checked
+/// without building a tree), or a recognised access-log line.
+fn line_is_clean(is_text: bool, line: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else { return false };
+    if is_text {
+        return is_envoy_text(line) || is_squid(line);
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+fn scan_document<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>) {
     let start = src.offset();
     match src.read_all(ctx.limits.max_document) {
         Err(total) => {
