@@ -225,7 +225,24 @@ fn print_analysis(a: &Value) {
     if chain.is_empty() {
         println!("  (no two identifiers seen together in incident records)");
     }
-    for e in &chain {
+    // The playbook's chain first; every other pair is in --json.
+    const MAIN: [(&str, &str); 7] = [
+        ("trace_id", "session_id"),
+        ("session_id", "agent_id"),
+        ("session_id", "bundle_id"),
+        ("bundle_id", "rollout_wave"),
+        ("bundle_id", "change_id"),
+        ("session_id", "approval_id"),
+        ("approval_id", "idempotency_key"),
+    ];
+    let main: Vec<&Value> = chain
+        .iter()
+        .filter(|e| MAIN.iter().any(|(f, t)| e["from"] == *f && e["to"] == *t))
+        .collect();
+    if main.len() < chain.len() {
+        println!("  ({} other identifier pair(s) seen together: see show --json)", chain.len() - main.len());
+    }
+    for e in main {
         println!(
             "  {} {} → {} {}  ({} record(s))",
             s(&e["from"]),
@@ -244,14 +261,14 @@ fn print_analysis(a: &Value) {
     println!("approval path ({} step(s)):", approvals.len());
     for p in &approvals {
         println!(
-            "  {} {} tool {} decision {} by {}  [{}:{}]",
+            "  {} {} tool {} decision {} by {}  [{}{}]",
             o(&p["at"]["timestamp"]),
             o(&p["approval_id"]),
             o(&p["tool"]),
             o(&p["decision"]),
             o(&p["approver"]),
             s(&p["at"]["source_path"]),
-            p["at"]["line"].as_u64().map(|l| l.to_string()).unwrap_or_else(|| p["at"]["offset"].to_string())
+            p["at"]["line"].as_u64().map(|l| format!(":{l}")).unwrap_or_else(|| format!("@{}", p["at"]["offset"]))
         );
     }
     println!(

@@ -243,3 +243,39 @@ fn corpus_observer_with_prefilter_equals_parsing_every_line() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(answer_key(&dir));
 }
+
+/// A large file that grew after the sealer read it: only the sealed bytes (the entry's
+/// size) are analysed, so the index never cites bytes outside the sealed blob.
+#[test]
+fn bytes_appended_after_sealing_are_not_analysed() {
+    use custody::bundle::manifest::{Entry, IdentName as M};
+    use custody::bundle::write::Observer;
+    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let path = dir.path().join("calls.jsonl");
+    let mut text = String::new();
+    while text.len() < (2 << 20) {
+        text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n", "x".repeat(64)));
+    }
+    let sealed = text.len() as u64;
+    text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-appended-later\"}}\n"));
+    std::fs::write(&path, &text).unwrap();
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
+    let entry = Entry {
+        path: "logs/calls.jsonl".into(),
+        kind: "logs".into(),
+        size: sealed,
+        sha256: custody::digest::Sha256::of(&text.as_bytes()[..sealed as usize]),
+        source: path.display().to_string(),
+        collected_at: chrono::Utc::now(),
+    };
+    obs.on_file(&entry, &mut std::fs::File::open(&path).unwrap());
+    let mut inc = custody::preserve::incident_from(&Default::default());
+    obs.finish(&mut inc).unwrap();
+    let doc = obs.doc.take().unwrap();
+    let sessions: Vec<&str> =
+        doc.analysis.identifiers[IdentName::SessionId.position()].values.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(sessions, ["sess-sealed"]);
+    assert!(doc.analysis.index.iter().all(|e| e.at.offset + e.at.len <= sealed));
+}

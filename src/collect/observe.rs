@@ -303,6 +303,8 @@ impl Observer for AnalysisObserver {
 struct PositionalReader<F> {
     file: F,
     pos: u64,
+    /// The sealed size: bytes appended after the sealer read the file are not analysed.
+    limit: u64,
     cancel: Arc<AtomicBool>,
 }
 
@@ -311,7 +313,12 @@ impl<F: std::borrow::Borrow<File>> Read for PositionalReader<F> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "analysis cancelled"));
         }
-        let n = self.file.borrow().read_at(buf, self.pos)?;
+        let left = self.limit.saturating_sub(self.pos);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.borrow().read_at(&mut buf[..want], self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -327,6 +334,8 @@ struct Filtered {
     values: BTreeSet<(EngineIdent, String)>,
     /// Every line has been parsed.
     done: bool,
+    /// The sealed size.
+    size: u64,
 }
 
 /// Byte patterns that find a value in raw evidence: the value itself and, for trace ids, the
@@ -393,7 +402,8 @@ fn scan_worker(
             Job::Bytes { entry, data } => (entry, Box::new(io::Cursor::new(data)), None),
             Job::File { entry, file } => {
                 let fd = file.try_clone().ok();
-                (entry, Box::new(PositionalReader { file, pos: 0, cancel: cancel.clone() }), fd)
+                let limit = entry.size;
+                (entry, Box::new(PositionalReader { file, pos: 0, limit, cancel: cancel.clone() }), fd)
             }
         };
         seen.insert(entry.path.clone());
@@ -428,7 +438,7 @@ fn scan_worker(
         let bytes_scanned = match r {
             Ok(s) => {
                 if let (Some(values), Some(file), true) = (values, fd, s.filtered > 0) {
-                    kept.push(Filtered { file, source: id, format, values, done: false });
+                    kept.push(Filtered { file, source: id, format, values, done: false, size: entry.size });
                 }
                 s.bytes_scanned
             }
@@ -452,7 +462,7 @@ fn scan_worker(
             again = true;
             let mut filter =
                 NeedleFilter { want: want.as_ref().and_then(matcher), seen: matcher(&k.values), first_pass: false };
-            let input = PositionalReader { file: &k.file, pos: 0, cancel: cancel.clone() };
+            let input = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: cancel.clone() };
             let id = k.source;
             let _ = scan_filtered(k.format, input, &mapping, &limits, Some(&mut filter), &mut |rec| {
                 // Problems were reported on the first pass.
