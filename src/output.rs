@@ -235,10 +235,8 @@ fn print_analysis(a: &Value) {
         ("session_id", "approval_id"),
         ("approval_id", "idempotency_key"),
     ];
-    let main: Vec<&Value> = chain
-        .iter()
-        .filter(|e| MAIN.iter().any(|(f, t)| e["from"] == *f && e["to"] == *t))
-        .collect();
+    let main: Vec<&Value> =
+        chain.iter().filter(|e| MAIN.iter().any(|(f, t)| e["from"] == *f && e["to"] == *t)).collect();
     if main.len() < chain.len() {
         println!("  ({} other identifier pair(s) seen together: see show --json)", chain.len() - main.len());
     }

@@ -152,7 +152,7 @@ fn flag_disagreeing_with_evidence_wins_and_the_conflict_is_listed() {
 #[test]
 fn two_bundle_ids_for_one_session_are_a_finding_not_a_pick() {
     let home = tmp();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/collector/conflict");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/collector/two-bundle-ids-one-session");
     let (_, show) =
         preserve_and_show(home.path(), &["--source", &format!("policy={}", s(&dir)), "--session-id", "sess-conflict"]);
     let b = ident(&show, "bundle_id");
@@ -226,7 +226,7 @@ fn field_map_flag_maps_custom_field_names() {
     // With it, the session, principal and idempotency key are found in the mapped fields.
     let (_, show) = preserve_and_show(
         home.path(),
-        &["--source", &src, "--trace-id", TRACE, "--field-map", &s(&base.join("mapping.toml"))],
+        &["--source", &src, "--trace-id", TRACE, "--field-map", &s(&base.join("custom-fields-mapping.toml"))],
     );
     let sid = ident(&show, "session_id");
     assert_eq!(sid["value"], "sess-fixture-0001");
@@ -236,11 +236,15 @@ fn field_map_flag_maps_custom_field_names() {
     let fm = &show["manifest"]["analysis"]["field_mapping"];
     assert_eq!(fm["origin"], "flag");
     // The mapping file lives outside the evidence: it is sealed too, as kind `spec`.
-    assert!(show["manifest"]["entries"].as_array().unwrap().iter().any(|e| e["path"] == "spec/mapping.toml"));
+    assert!(show["manifest"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["path"] == "spec/custom-fields-mapping.toml"));
     // A JSON mapping works the same.
     let (_, show) = preserve_and_show(
         home.path(),
-        &["--source", &src, "--trace-id", TRACE, "--field-map", &s(&base.join("mapping.json"))],
+        &["--source", &src, "--trace-id", TRACE, "--field-map", &s(&base.join("custom-fields-mapping.json"))],
     );
     assert_eq!(ident(&show, "session_id")["value"], "sess-fixture-0001");
     // A broken mapping given explicitly is a usage error (exit 2) naming the file.
@@ -378,8 +382,8 @@ fn bad_inputs_are_sealed_or_recorded_and_nothing_crashes() {
         .map(|p| (p["path"].as_str().unwrap().to_string(), p["problem"].as_str().unwrap().to_string()))
         .collect();
     let has = |path: &str, kind: &str| problems.iter().any(|(p, k)| p.contains(path) && k == kind);
-    assert!(has("logs/malformed.jsonl:2", "malformed_json"), "{problems:?}");
-    assert!(has("logs/malformed.jsonl:4", "truncated"), "{problems:?}");
+    assert!(has("logs/malformed-and-truncated-lines.jsonl:2", "malformed_json"), "{problems:?}");
+    assert!(has("logs/malformed-and-truncated-lines.jsonl:4", "truncated"), "{problems:?}");
     assert!(has("logs/invalid-utf8.jsonl", "invalid_utf8"), "{problems:?}");
     assert!(has("logs/huge-single-line.jsonl:2", "line_too_long"), "{problems:?}");
     assert_eq!(ident(&show, "session_id")["value"], "sess-bad-inputs");
@@ -387,7 +391,7 @@ fn bad_inputs_are_sealed_or_recorded_and_nothing_crashes() {
     assert!(has("dangling", "skipped") && has("pipe", "not_collected"));
     assert!(has("/dev/null", "not_collected") && has("/proc/self/mem", "not_collected"));
     assert!(has("/nonexistent/evidence.jsonl", "unreadable"));
-    assert!(note.contains("logs/malformed.jsonl:2 malformed_json"), "{note}");
+    assert!(note.contains("logs/malformed-and-truncated-lines.jsonl:2 malformed_json"), "{note}");
     let readable = a["checklist"].as_array().unwrap().iter().find(|i| i["item"] == "evidence_readable").unwrap();
     assert_eq!(readable["status"], "missing");
     // BOM + CRLF: the record is read and its identifiers found.
@@ -409,7 +413,14 @@ fn bad_inputs_are_sealed_or_recorded_and_nothing_crashes() {
     assert_eq!(empty["size"], 0);
     // The human output lists every problem by path.
     let human = custody(home.path(), &["show", &loc]);
-    for want in ["/proc/self/mem", "/dev/null", "pipe", "dangling", "logs/malformed.jsonl:2", "line_too_long"] {
+    for want in [
+        "/proc/self/mem",
+        "/dev/null",
+        "pipe",
+        "dangling",
+        "logs/malformed-and-truncated-lines.jsonl:2",
+        "line_too_long",
+    ] {
         assert!(human.stdout.contains(want), "show lacks {want}:\n{}", human.stdout);
     }
 }

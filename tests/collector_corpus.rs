@@ -256,7 +256,10 @@ fn bytes_appended_after_sealing_are_not_analysed() {
     let path = dir.path().join("calls.jsonl");
     let mut text = String::new();
     while text.len() < (2 << 20) {
-        text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n", "x".repeat(64)));
+        text.push_str(&format!(
+            "{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n",
+            "x".repeat(64)
+        ));
     }
     let sealed = text.len() as u64;
     text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-appended-later\"}}\n"));

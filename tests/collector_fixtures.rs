@@ -60,7 +60,8 @@ fn otlp_base64_trace_ids_and_genai_attributes() {
 
 #[test]
 fn otlp_logs_jsonl_vendor_session_attributes_and_empty_trace_id() {
-    let (fmt, records, _) = scan_file(&fx("otlp/logs.otlp.jsonl"), None, &FieldMapping::default());
+    let (fmt, records, _) =
+        scan_file(&fx("otlp/logs-vendor-session-empty-trace-id.otlp.jsonl"), None, &FieldMapping::default());
     assert_eq!(fmt, Format::OtlpJsonl);
     assert_eq!(records.len(), 3);
     assert_eq!(records.iter().map(|r| r.line).collect::<Vec<_>>(), vec![Some(1), Some(2), Some(3)]);
@@ -78,7 +79,7 @@ fn otlp_logs_jsonl_vendor_session_attributes_and_empty_trace_id() {
 
 #[test]
 fn opa_console_lines_with_top_level_revision() {
-    let (fmt, records, _) = scan_file(&fx("opa/console.jsonl"), None, &FieldMapping::default());
+    let (fmt, records, _) = scan_file(&fx("opa/console-top-level-revision.jsonl"), None, &FieldMapping::default());
     assert_eq!(fmt, Format::OpaJsonl);
     assert_eq!(records.len(), 2);
     let first = &records[0];
@@ -96,7 +97,7 @@ fn opa_console_lines_with_top_level_revision() {
 
 #[test]
 fn gzipped_opa_upload_is_scanned_through_the_decompressor() {
-    let path = fx("opa/upload.json.gz");
+    let path = fx("opa/upload-gzip-bundle-revision.json.gz");
     assert_eq!(common::detect_file(&path), Format::OpaUpload);
     let (_, records, summary) = scan_file(&path, None, &FieldMapping::default());
     assert_eq!(summary.compression, Some(Compression::Gzip));
@@ -111,7 +112,7 @@ fn gzipped_opa_upload_is_scanned_through_the_decompressor() {
 
 #[test]
 fn zstd_jsonl_is_scanned_with_decompressed_offsets() {
-    let path = fx("generic/tool-calls.jsonl.zst");
+    let path = fx("generic/tool-calls-zstd-compressed.jsonl.zst");
     assert_eq!(common::detect_file(&path), Format::Jsonl);
     let (_, records, summary) = scan_file(&path, None, &FieldMapping::default());
     assert_eq!(summary.compression, Some(Compression::Zstd));
@@ -130,7 +131,7 @@ fn zstd_jsonl_is_scanned_with_decompressed_offsets() {
 
 #[test]
 fn approval_records_and_run_state_interruptions() {
-    let (fmt, records, _) = scan_file(&fx("approvals/approvals.jsonl"), None, &FieldMapping::default());
+    let (fmt, records, _) = scan_file(&fx("approvals/generic-approval-records.jsonl"), None, &FieldMapping::default());
     assert_eq!(fmt, Format::ApprovalJsonl);
     assert!(
         matches!(&records[0].facts[0], Fact::Approval { approval_id: Some(a), tool: Some(t), decision: Some(d), approver: Some(p), .. }
@@ -180,7 +181,7 @@ fn user_field_mapping_from_toml_and_json() {
     // Without the mapping the custom fields are invisible.
     let (_, plain, _) = scan_file(&path, None, &FieldMapping::default());
     assert!(values(&plain, IdentName::SessionId).is_empty());
-    for m in ["generic/mapping.toml", "generic/mapping.json"] {
+    for m in ["generic/custom-fields-mapping.toml", "generic/custom-fields-mapping.json"] {
         let mapping = FieldMapping::load(&fx(m)).expect("mapping");
         let (_, records, _) = scan_file(&path, None, &mapping);
         assert_eq!(values(&records, IdentName::SessionId), vec![S, "sess-other"]);
@@ -203,7 +204,8 @@ fn pretty_printed_memory_document() {
 
 #[test]
 fn malformed_and_truncated_lines_are_reported_and_scanning_continues() {
-    let (fmt, records, summary) = scan_file(&fx("bad/malformed.jsonl"), None, &FieldMapping::default());
+    let (fmt, records, summary) =
+        scan_file(&fx("bad/malformed-and-truncated-lines.jsonl"), None, &FieldMapping::default());
     assert_eq!(fmt, Format::Jsonl);
     assert_eq!(summary.lines, 4);
     assert_eq!(records.len(), 4);
@@ -214,7 +216,7 @@ fn malformed_and_truncated_lines_are_reported_and_scanning_continues() {
     assert!(matches!(records[3].problem, Some(Problem::Truncated { .. })));
     assert_eq!(
         records[3].offset + records[3].len,
-        std::fs::metadata(fx("bad/malformed.jsonl")).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(fx("bad/malformed-and-truncated-lines.jsonl")).map(|m| m.len()).unwrap_or(0)
     );
 }
 
@@ -391,7 +393,11 @@ fn analyze_dir(
 
 #[test]
 fn conflicting_bundle_ids_for_one_session_are_reported_not_picked() {
-    let a = analyze_dir("conflict", &[(IdentName::SessionId, "sess-conflict".into())], &FieldMapping::default());
+    let a = analyze_dir(
+        "two-bundle-ids-one-session",
+        &[(IdentName::SessionId, "sess-conflict".into())],
+        &FieldMapping::default(),
+    );
     let b = &a.identifiers[IdentName::BundleId.position()];
     assert_eq!(b.status, IdentStatus::Conflict);
     assert_eq!(b.value, None);
@@ -406,7 +412,7 @@ fn conflicting_bundle_ids_for_one_session_are_reported_not_picked() {
 
 #[test]
 fn fixpoint_over_all_fixtures_isolates_the_incident_from_noise() {
-    let mapping = FieldMapping::load(&fx("generic/mapping.toml")).expect("mapping");
+    let mapping = FieldMapping::load(&fx("generic/custom-fields-mapping.toml")).expect("mapping");
     let mut an = Analyzer::new(&[(IdentName::TraceId, T1.to_uppercase())]);
     for dir in ["otlp", "opa", "approvals", "egress", "generic"] {
         common::feed_dir(&mut an, &fx(dir), &mapping);
@@ -461,7 +467,7 @@ fn fixpoint_over_all_fixtures_isolates_the_incident_from_noise() {
     // Index entries: sorted per source, matched_by set, decompressed flagged.
     assert!(a.index.iter().all(|e| !e.matched_by.is_empty()));
     assert!(a.index.iter().any(|e| e.at.decompressed && e.at.source_path.ends_with(".zst")));
-    assert!(a.index.iter().any(|e| e.at.source_path.ends_with("upload.json.gz")));
+    assert!(a.index.iter().any(|e| e.at.source_path.ends_with("upload-gzip-bundle-revision.json.gz")));
 }
 
 #[test]
