@@ -552,3 +552,20 @@ fn directory_with_100k_files_is_sealed() {
     assert!(a["sources"].as_array().unwrap().iter().any(|s| s["source_path"] == "memory/m077777.json"));
     assert_eq!(a["format_counts"]["json"], 100_000);
 }
+
+#[test]
+fn analysis_is_deterministic_so_bundles_stay_byte_identical() {
+    let (a, b) = (tmp(), tmp());
+    let key = a.path().join("k.key");
+    assert_eq!(custody(a.path(), &["keygen", "--out", &s(&key)]).code, 0);
+    let digest = |home: &Path| {
+        let r = crate::collector_util::custody_env(
+            home,
+            &["preserve", "--json", "--key", &s(&key), "--incident-dir", &s(&fixture_incident()), "--trace-id", TRACE],
+            &[("SOURCE_DATE_EPOCH", "1763700000")],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.json()["bundle"].as_str().unwrap().to_string()
+    };
+    assert_eq!(digest(a.path()), digest(b.path()));
+}

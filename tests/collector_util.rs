@@ -105,8 +105,14 @@ impl Run {
 
 /// Runs the real `custody` binary with its home (key, store) in `home`.
 pub fn custody(home: &Path, args: &[&str]) -> Run {
+    custody_env(home, args, &[])
+}
+
+/// [`custody`] with extra environment variables.
+pub fn custody_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
         .args(args)
+        .envs(env.iter().copied())
         .env("CUSTODY_HOME", home)
         .env_remove("CUSTODY_STORE")
         .env_remove("CUSTODY_KEY")
