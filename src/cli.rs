@@ -217,9 +217,30 @@ pub struct PreserveArgs {
     /// Declare a checklist item not applicable (an identifier name or evidence kind; repeatable).
     #[arg(long, value_name = "ITEM")]
     pub not_applicable: Vec<String>,
+    /// The incident needed no approval: the approval path, approval_id and approvals evidence
+    /// are not applicable.
+    #[arg(long)]
+    pub no_approval_path: bool,
     /// Follow symbolic links (default: record them, do not follow).
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Scan SELECTOR as FORMAT instead of detecting it: SELECTOR is a bundle path
+    /// (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is otlp,
+    /// otlp-jsonl, opa, opa-jsonl, runstate, approvals, envoy, envoy-json, squid, jsonl, json
+    /// or opaque (repeatable).
+    #[arg(long = "format", value_name = "SELECTOR=FORMAT")]
+    pub formats: Vec<String>,
+    /// Field-mapping file (TOML, or JSON if named *.json): which fields hold which identifier.
+    /// Default: custody-fields.toml at the incident directory's root, if there is one.
+    #[arg(long, value_name = "FILE")]
+    pub field_map: Option<PathBuf>,
+    /// Incident spec file (TOML): sources, formats, field mapping, identifiers, category,
+    /// side effect, notes. Flags win over the spec. Its bytes are sealed (kind `spec`).
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Do not analyze the evidence (no identifier discovery, linkage or index): seal only.
+    #[arg(long)]
+    pub no_analyze: bool,
     /// zstd compression level.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,

@@ -148,8 +148,16 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     for s in &a.source {
         sources.push(s.parse()?);
     }
-    if a.incident_dir.is_none() && sources.is_empty() {
-        bail!("nothing to preserve: give --incident-dir DIR and/or --source KIND=PATH");
+    if a.incident_dir.is_none() && sources.is_empty() && a.spec.is_none() {
+        bail!("nothing to preserve: give --incident-dir DIR, --source KIND=PATH and/or --spec FILE");
+    }
+    let mut formats = Vec::new();
+    for f in &a.formats {
+        formats.push(f.parse()?);
+    }
+    let mut not_applicable = a.not_applicable.clone();
+    if a.no_approval_path {
+        not_applicable.extend(["approval_path", "approval_id", "approvals"].map(String::from));
     }
     let ids = [
         (IdentName::TraceId, &a.trace_id),
@@ -175,10 +183,14 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         category,
         side_effect,
         notes: a.note.clone(),
-        not_applicable: a.not_applicable.clone(),
+        not_applicable,
         follow_symlinks: a.follow_symlinks,
         level: a.level,
         adopt_min_age: Some(std::time::Duration::from_secs(a.adopt_min_age)),
+        formats,
+        field_map: a.field_map.clone(),
+        spec: a.spec.clone(),
+        analyze: !a.no_analyze,
         ..Default::default()
     };
     let rt = runtime()?;

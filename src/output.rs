@@ -75,6 +75,10 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             "completeness": m.completeness,
             "side_effect": m.incident.side_effect,
             "problems": problems(m),
+            "identifiers": m.incident.identifiers,
+            "checklist": m.analysis.as_ref().map(|a| a["checklist"].clone()),
+            "evidence_problems": m.analysis.as_ref().map(|a| a["evidence_problems"].clone()),
+            "side_effect_warning": side_effect_warning(m),
             "elapsed_ms": elapsed.as_millis() as u64,
         }));
     }
@@ -93,21 +97,16 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
         human_size(p.size),
         elapsed.as_secs_f64()
     );
+    print_identifiers(m, 3);
     print_checklist(m);
-    let probs = problems(m);
-    if !probs.is_empty() {
-        println!("problems recorded in the custody journal ({}):", probs.len());
-        for e in m.journal.iter().filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped)) {
-            println!(
-                "  {:<8} {}: {}",
-                format!("{:?}", e.event).to_lowercase(),
-                e.path.as_deref().unwrap_or("-"),
-                e.detail.as_deref().unwrap_or("")
-            );
-        }
-    }
-    if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
+    print_problems(m);
+    if let Some(w) = side_effect_warning(m) {
+        eprintln!("custody: WARNING: side effect unknown — {w}");
+        println!("side effect: UNKNOWN — {w}");
+    } else if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
         println!("side effect: UNKNOWN — do not repeat the action until its outcome is established");
+    } else {
+        println!("side effect: {}", m.incident.side_effect.as_str());
     }
     println!("verify:  custody verify --store {} {}", store.url(), p.bundle);
     Ok(())
@@ -130,6 +129,185 @@ fn print_checklist(m: &Manifest) {
         };
         println!("  {mark} {:<10} {:<16} {word}{}", i.group, i.item, i.detail);
     }
+    if let Some(items) = m.analysis.as_ref().and_then(|a| a["checklist"].as_array()) {
+        for i in items {
+            let (mark, word) = match i["status"].as_str() {
+                Some("present") => ("[x]", ""),
+                Some("not_applicable") => ("[-]", "n/a: "),
+                _ => ("[ ]", "NO: "),
+            };
+            println!(
+                "  {mark} {:<10} {:<22} {word}{}",
+                "linkage",
+                i["item"].as_str().unwrap_or("?"),
+                i["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+fn side_effect_warning(m: &Manifest) -> Option<String> {
+    m.analysis.as_ref().and_then(|a| a["side_effect"]["warning"].as_str()).map(String::from)
+}
+
+fn print_identifiers(m: &Manifest, max_sources: usize) {
+    println!("identifiers:");
+    for id in &m.incident.identifiers {
+        let src = |sources: &[custody::bundle::manifest::IdentSource]| {
+            let mut v: Vec<String> = sources
+                .iter()
+                .take(max_sources)
+                .map(|s| match (&s.path, s.line, &s.field) {
+                    (Some(p), Some(l), Some(f)) => format!("{p}:{l} {f}"),
+                    (Some(p), None, Some(f)) => format!("{p}@{} {f}", s.offset.unwrap_or(0)),
+                    (Some(p), _, None) => p.clone(),
+                    _ => s.origin.clone(),
+                })
+                .collect();
+            if sources.len() > max_sources {
+                v.push(format!("+{} more", sources.len() - max_sources));
+            }
+            v.join("; ")
+        };
+        match (&id.value, id.status) {
+            (Some(v), Status::Present) => println!("  {:<16} {v}  ← {}", id.name.as_str(), src(&id.sources)),
+            (_, Status::NotApplicable) => println!("  {:<16} not applicable", id.name.as_str()),
+            _ if !id.conflicts.is_empty() => println!("  {:<16} CONFLICT (no value picked)", id.name.as_str()),
+            _ => println!("  {:<16} MISSING", id.name.as_str()),
+        }
+        for c in &id.conflicts {
+            println!("  {:<16} CONFLICT: {}  ← {}", "", c.value, src(&c.sources));
+        }
+    }
+}
+
+fn print_problems(m: &Manifest) {
+    let journal: Vec<_> =
+        m.journal.iter().filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped)).collect();
+    if !journal.is_empty() {
+        println!("problems recorded in the custody journal ({}):", journal.len());
+        for e in journal {
+            println!(
+                "  {:<8} {}: {}",
+                format!("{:?}", e.event).to_lowercase(),
+                e.path.as_deref().unwrap_or("-"),
+                e.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let recs: Vec<&Value> = m
+        .analysis
+        .as_ref()
+        .and_then(|a| a["evidence_problems"].as_array())
+        .map(|v| v.iter().filter(|p| !matches!(p["problem"].as_str(), Some("unreadable" | "skipped"))).collect())
+        .unwrap_or_default();
+    if !recs.is_empty() {
+        println!("evidence problems found by the analysis ({}):", recs.len());
+        for p in recs {
+            println!(
+                "  {:<14} {}: {}",
+                p["problem"].as_str().unwrap_or("?"),
+                p["path"].as_str().unwrap_or("-"),
+                p["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+fn print_analysis(a: &Value) {
+    let s = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| "?".into());
+    let o = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| "-".into());
+    if let Some(fm) = a.get("field_mapping") {
+        println!("field map  {} {}", s(&fm["origin"]), fm["path"].as_str().unwrap_or(""));
+    }
+    println!("linkage chain:");
+    let chain = a["linkage"]["chain"].as_array().cloned().unwrap_or_default();
+    if chain.is_empty() {
+        println!("  (no two identifiers seen together in incident records)");
+    }
+    // The playbook's chain first; every other pair is in --json.
+    const MAIN: [(&str, &str); 7] = [
+        ("trace_id", "session_id"),
+        ("session_id", "agent_id"),
+        ("session_id", "bundle_id"),
+        ("bundle_id", "rollout_wave"),
+        ("bundle_id", "change_id"),
+        ("session_id", "approval_id"),
+        ("approval_id", "idempotency_key"),
+    ];
+    let main: Vec<&Value> =
+        chain.iter().filter(|e| MAIN.iter().any(|(f, t)| e["from"] == *f && e["to"] == *t)).collect();
+    if main.len() < chain.len() {
+        println!("  ({} other identifier pair(s) seen together: see show --json)", chain.len() - main.len());
+    }
+    for e in main {
+        println!(
+            "  {} {} → {} {}  ({} record(s))",
+            s(&e["from"]),
+            s(&e["from_value"]),
+            s(&e["to"]),
+            s(&e["to_value"]),
+            e["records"]
+        );
+    }
+    let principals = a["linkage"]["principals"].as_array().cloned().unwrap_or_default();
+    println!("principal per tool ({}):", principals.len());
+    for p in &principals {
+        println!("  {:<20} as {}  ({} call(s))", s(&p["tool"]), o(&p["principal"]), p["calls"]);
+    }
+    let approvals = a["linkage"]["approvals"].as_array().cloned().unwrap_or_default();
+    println!("approval path ({} step(s)):", approvals.len());
+    for p in &approvals {
+        println!(
+            "  {} {} tool {} decision {} by {}  [{}{}]",
+            o(&p["at"]["timestamp"]),
+            o(&p["approval_id"]),
+            o(&p["tool"]),
+            o(&p["decision"]),
+            o(&p["approver"]),
+            s(&p["at"]["source_path"]),
+            p["at"]["line"].as_u64().map(|l| format!(":{l}")).unwrap_or_else(|| format!("@{}", p["at"]["offset"]))
+        );
+    }
+    println!(
+        "memory     {} access(es), {} read(s), {} write(s)",
+        a["linkage"]["memory"].as_array().map(Vec::len).unwrap_or(0),
+        a["linkage"]["memory_reads"],
+        a["linkage"]["memory_writes"]
+    );
+    for m in a["linkage"]["memory"].as_array().into_iter().flatten() {
+        println!("  {} {} {}", o(&m["at"]["timestamp"]), o(&m["op"]), o(&m["memory_id"]));
+    }
+    let egress = a["linkage"]["egress"].as_array().cloned().unwrap_or_default();
+    println!("egress destinations observed ({}):", egress.len());
+    for e in &egress {
+        println!(
+            "  {:<32} {} request(s), methods {}, statuses {}",
+            s(&e["destination"]),
+            e["requests"],
+            e["methods"],
+            e["statuses"]
+        );
+    }
+    let index = a["index"].as_array().map(Vec::len).unwrap_or(0);
+    println!(
+        "index      {index} incident record(s){} from {} source(s); {} record(s) scanned",
+        match a["index_omitted"].as_u64() {
+            Some(n) if n > 0 => format!(" (+{n} not listed)"),
+            _ => String::new(),
+        },
+        a["sources"]
+            .as_array()
+            .map(|v| v.iter().filter(|s| s["incident_records"].as_u64() > Some(0)).count())
+            .unwrap_or(0),
+        a["stats"]["records_seen"]
+    );
+    for src in a["sources"].as_array().into_iter().flatten().filter(|s| s["incident_records"].as_u64() > Some(0)) {
+        println!("  {:>6}  {} ({})", src["incident_records"], s(&src["source_path"]), s(&src["format"]));
+    }
+    if let Some(w) = a["side_effect"]["warning"].as_str() {
+        println!("WARNING    side effect unknown — {w}");
+    }
 }
 
 pub fn report(r: &Report, json: bool) -> Result<()> {
@@ -143,7 +321,7 @@ pub fn report(r: &Report, json: bool) -> Result<()> {
 pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     if json {
         return print_json(
-            &json!({"bundle": r.subject.bundle, "verdict": r.verdict, "manifest": m, "verification": r}),
+            &json!({"bundle": r.subject.bundle, "verdict": r.verdict, "manifest": m, "problems": m.map(problems), "verification": r}),
         );
     }
     let Some(m) = m else {
@@ -168,28 +346,7 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     }
     println!("category   {}", m.incident.category.map(|c| c.as_str()).unwrap_or("(not given)"));
     println!("side effect {}", m.incident.side_effect.as_str());
-    println!("identifiers:");
-    for id in &m.incident.identifiers {
-        match (&id.value, id.status) {
-            (Some(v), Status::Present) => {
-                let src: Vec<String> = id
-                    .sources
-                    .iter()
-                    .map(|s| match (&s.path, s.line, &s.field) {
-                        (Some(p), Some(l), Some(f)) => format!("{p}:{l} {f}"),
-                        (Some(p), None, Some(f)) => format!("{p} {f}"),
-                        (Some(p), _, None) => p.clone(),
-                        _ => s.origin.clone(),
-                    })
-                    .collect();
-                println!("  {:<16} {v}  ← {}", id.name.as_str(), src.join("; "));
-            }
-            _ => println!("  {:<16} MISSING", id.name.as_str()),
-        }
-        for c in &id.conflicts {
-            println!("  {:<16} CONFLICT: also {}", "", c.value);
-        }
-    }
+    print_identifiers(m, 5);
     for n in &m.incident.notes {
         println!("note       {n}");
     }
@@ -198,18 +355,12 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     for e in &m.entries {
         println!("  {:<12} {:>10}  {}  {}", e.kind, e.size, &e.sha256.hex()[..16], e.path);
     }
-    let probs: Vec<_> = m.journal.iter().filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped)).collect();
-    println!("journal    {} event(s), {} problem(s)", m.journal.len(), probs.len());
-    for e in probs {
-        println!(
-            "  {:<8} {}: {}",
-            format!("{:?}", e.event).to_lowercase(),
-            e.path.as_deref().unwrap_or("-"),
-            e.detail.as_deref().unwrap_or("")
-        );
-    }
+    println!("journal    {} event(s)", m.journal.len());
+    print_problems(m);
     if let Some(a) = &m.analysis {
-        println!("analysis   {}", serde_json::to_string(a).unwrap_or_default().chars().take(200).collect::<String>());
+        print_analysis(a);
+    } else {
+        println!("analysis   none (sealed with --no-analyze)");
     }
     Ok(())
 }

@@ -10,9 +10,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::bundle::manifest::EventKind;
 use crate::bundle::manifest::{Category, IdentName, IdentSource, Identifier, Incident, Manifest, SideEffect, Status};
+use crate::bundle::write::PlanEvent;
 use crate::bundle::write::{seal, SealError, SealInput, Sealed};
 use crate::clock::Clock;
+use crate::collect::analyze::{FieldMapping, MappingError};
+use crate::collect::observe::{AnalysisObserver, EvidenceProblem, FormatOverride, MappingInfo, ObserveConfig};
+use crate::collect::spec::{Spec, SpecError};
 use crate::collect::{self, CollectError, SourceSpec};
 use crate::digest::{BundleId, EntryId};
 use crate::keys::SecretKey;
@@ -37,7 +42,7 @@ pub enum PreserveError {
         /// The sealed bundle.
         bundle: BundleId,
         /// Why.
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// The bundle is stored, but its ledger entry could not be written.
     #[error("the bundle {bundle} IS stored at {location}, but its ledger entry was NOT written: {source}; run `custody store repair` on this store to record it")]
@@ -47,8 +52,20 @@ pub enum PreserveError {
         /// Where it is.
         location: String,
         /// Why.
-        source: StoreError,
+        source: Box<StoreError>,
     },
+    /// The incident spec file is unusable.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The `--field-map` file is unusable.
+    #[error("{0} (fix the file or leave out --field-map)")]
+    Mapping(#[from] MappingError),
+    /// A value in the spec file is invalid.
+    #[error("incident spec: {0}")]
+    SpecValue(String),
+    /// The analysis thread could not be started.
+    #[error("cannot start the analysis thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// The sealing thread died.
     #[error("internal error: the sealing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -79,6 +96,15 @@ pub struct PreserveRequest {
     pub workers: u32,
     /// Adopt unreferenced bundles older than this before preserving (`None`: do not).
     pub adopt_min_age: Option<std::time::Duration>,
+    /// Per-source format overrides (`--format SELECTOR=FORMAT`).
+    pub formats: Vec<FormatOverride>,
+    /// A field-mapping file (`--field-map`); else `custody-fields.toml` at the incident
+    /// directory's root is used when present.
+    pub field_map: Option<PathBuf>,
+    /// An incident spec file (`--spec`), sealed as an entry of kind `spec`.
+    pub spec: Option<PathBuf>,
+    /// Run the analysis (identifiers, linkage, index) while sealing (`--no-analyze` turns it off).
+    pub analyze: bool,
 }
 
 /// Default grace period before a preserve adopts someone else's unreferenced bundle.
@@ -98,6 +124,10 @@ impl Default for PreserveRequest {
             level: 3,
             workers: default_workers(),
             adopt_min_age: Some(ADOPT_GRACE),
+            formats: Vec::new(),
+            field_map: None,
+            spec: None,
+            analyze: true,
         }
     }
 }
@@ -236,14 +266,156 @@ pub fn incident_from(req: &PreserveRequest) -> Incident {
     Incident { identifiers, category: req.category, side_effect: req.side_effect, notes: req.notes.clone() }
 }
 
+/// Fold an incident spec into the request: flags win, the spec fills in what they left out.
+/// Returns the names of the identifiers the spec supplied.
+pub fn apply_spec(req: &mut PreserveRequest) -> Result<Vec<IdentName>, PreserveError> {
+    let Some(path) = req.spec.clone() else { return Ok(Vec::new()) };
+    let (spec, _bytes) = Spec::load(&path)?;
+    let bad =
+        |what: &str, e: &dyn std::fmt::Display| PreserveError::SpecValue(format!("{}: {what}: {e}", path.display()));
+    if req.incident_dir.is_none() {
+        req.incident_dir = spec.incident_dir.clone();
+    }
+    for s in &spec.sources {
+        let parsed: SourceSpec = format!("{}={}", s.kind, s.path.display()).parse().map_err(|e| bad("source", &e))?;
+        req.sources.push(parsed);
+        if let Some(f) = &s.format {
+            let o: FormatOverride = format!("{}={f}", s.kind).parse().map_err(|e| bad("format", &e))?;
+            // Flags given on the command line come later and win.
+            req.formats.insert(0, o);
+        }
+    }
+    for (sel, f) in &spec.formats {
+        let o: FormatOverride = format!("{sel}={f}").parse().map_err(|e| bad("formats", &e))?;
+        req.formats.insert(0, o);
+    }
+    let mut from_spec = Vec::new();
+    for (name, value) in &spec.identifiers {
+        let n = IdentName::ALL
+            .into_iter()
+            .find(|i| i.as_str() == name.as_str())
+            .ok_or_else(|| bad("identifiers", &format!("unknown identifier `{name}`")))?;
+        if !req.identifiers.iter().any(|(g, _)| *g == n) {
+            req.identifiers.push((n, value.clone()));
+            from_spec.push(n);
+        }
+    }
+    if req.category.is_none() {
+        if let Some(c) = &spec.category {
+            req.category = Some(c.parse().map_err(|e| bad("category", &e))?);
+        }
+    }
+    if req.side_effect == SideEffect::Unknown {
+        if let Some(se) = &spec.side_effect {
+            req.side_effect = se.parse().map_err(|e| bad("side_effect", &e))?;
+        }
+    }
+    let mut notes = spec.notes.clone();
+    notes.append(&mut req.notes);
+    req.notes = notes;
+    req.not_applicable.extend(spec.not_applicable.iter().cloned());
+    req.follow_symlinks |= spec.follow_symlinks;
+    if req.field_map.is_none() {
+        req.field_map = spec.field_map.clone();
+    }
+    req.sources.push(SourceSpec { kind: "spec".into(), path: path.clone() });
+    Ok(from_spec)
+}
+
+fn file_sha256(path: &std::path::Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| crate::digest::Sha256::of(&b).hex())
+}
+
+/// Choose the field mapping: `--field-map` (or the spec's `field_map`), else the spec's
+/// inline `[fields]`, else `custody-fields.toml` at the incident directory's root, else the
+/// built-in names. Problems with the automatic file are journal events, not errors.
+fn choose_mapping(
+    req: &mut PreserveRequest,
+    field_map_from_flag: bool,
+    events: &mut Vec<PlanEvent>,
+    clock: &Clock,
+) -> Result<MappingInfo, PreserveError> {
+    if let Some(p) = req.field_map.clone() {
+        let mapping = FieldMapping::load(&p)?;
+        let inside = req
+            .incident_dir
+            .as_ref()
+            .and_then(|d| d.canonicalize().ok())
+            .zip(p.canonicalize().ok())
+            .is_some_and(|(d, f)| f.starts_with(d));
+        if !inside && !req.sources.iter().any(|s| s.path == p) {
+            req.sources.push(SourceSpec { kind: "spec".into(), path: p.clone() });
+        }
+        return Ok(MappingInfo {
+            origin: if field_map_from_flag { "flag" } else { "spec" }.into(),
+            path: Some(p.display().to_string()),
+            sha256: file_sha256(&p),
+            mapping,
+        });
+    }
+    if let Some(spec_path) = &req.spec {
+        if let Ok((spec, _)) = Spec::load(spec_path) {
+            if let Some(text) = spec.inline_mapping() {
+                let mapping = FieldMapping::from_toml_str(&text)?;
+                return Ok(MappingInfo {
+                    origin: "spec".into(),
+                    path: Some(spec_path.display().to_string()),
+                    sha256: file_sha256(spec_path),
+                    mapping,
+                });
+            }
+        }
+    }
+    if let Some(dir) = &req.incident_dir {
+        let p = dir.join(AUTO_FIELD_MAP);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+            let shown = std::path::absolute(&p).unwrap_or_else(|_| p.clone()).display().to_string();
+            match FieldMapping::load(&p) {
+                Ok(mapping) => {
+                    events.push(PlanEvent {
+                        at: clock.now(),
+                        event: EventKind::Note,
+                        path: Some(shown.clone()),
+                        detail: format!("field mapping {AUTO_FIELD_MAP} found at the incident directory's root: used for the analysis (sealed as evidence too)"),
+                    });
+                    return Ok(MappingInfo {
+                        origin: "incident_dir".into(),
+                        path: Some(shown),
+                        sha256: file_sha256(&p),
+                        mapping,
+                    });
+                }
+                Err(e) => events.push(PlanEvent {
+                    at: clock.now(),
+                    event: EventKind::Error,
+                    path: Some(shown),
+                    detail: format!("{e}; the analysis uses the built-in field names only"),
+                }),
+            }
+        }
+    }
+    Ok(MappingInfo::default())
+}
+
+/// The field-mapping file picked up automatically at the root of an incident directory.
+pub const AUTO_FIELD_MAP: &str = "custody-fields.toml";
+
 /// Preserve an incident into `store`, signed with `key`.
 pub async fn preserve(
     store: &Store,
     key: Arc<SecretKey>,
-    req: PreserveRequest,
+    mut req: PreserveRequest,
     clock: Clock,
 ) -> Result<Preserved, PreserveError> {
-    let plan = {
+    let field_map_from_flag = req.field_map.is_some();
+    let from_spec = apply_spec(&mut req)?;
+    let mut mapping_events = Vec::new();
+    let mapping = if req.analyze {
+        choose_mapping(&mut req, field_map_from_flag, &mut mapping_events, &clock)?
+    } else {
+        MappingInfo::default()
+    };
+    let mut plan = {
         let (dir, sources, follow, clock) =
             (req.incident_dir.clone(), req.sources.clone(), req.follow_symlinks, clock.clone());
         tokio::task::spawn_blocking(move || collect::plan(dir.as_deref(), &sources, follow, &clock)).await??
@@ -252,8 +424,31 @@ pub async fn preserve(
         Some(age) => adopt_unreferenced(store, &key, age, &clock).await?,
         None => Vec::new(),
     };
+    plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
-    let incident = incident_from(&req);
+    let mut incident = incident_from(&req);
+    for id in incident.identifiers.iter_mut().filter(|i| from_spec.contains(&i.name)) {
+        for s in id.sources.iter_mut() {
+            s.origin = "spec".into();
+        }
+    }
+    let observe = req.analyze.then(|| ObserveConfig {
+        mapping,
+        formats: req.formats.clone(),
+        planned: plan.files.iter().map(|f| (f.rel_path.clone(), f.display_source.clone())).collect(),
+        plan_problems: plan
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped))
+            .map(|e| EvidenceProblem {
+                path: e.path.clone().unwrap_or_else(|| "-".into()),
+                problem: if e.event == EventKind::Error { "unreadable".into() } else { "skipped".into() },
+                detail: e.detail.clone(),
+            })
+            .collect(),
+        not_applicable: req.not_applicable.clone(),
+    });
+    let seeds = req.identifiers.clone();
     let mut files = plan.files.clone();
     let mut attempt = 0;
     let (sealed, staged): (Sealed, tempfile::NamedTempFile) = loop {
@@ -269,7 +464,12 @@ pub async fn preserve(
         let (incident, na, link, key2, clock2) =
             (incident.clone(), req.not_applicable.clone(), head.as_ref().map(|h| h.link()), key.clone(), clock.clone());
         let (level, workers) = (req.level, req.workers);
+        let (observe, seeds) = (observe.clone(), seeds.clone());
         let r = tokio::task::spawn_blocking(move || {
+            let mut observer = match observe {
+                Some(cfg) => Some(AnalysisObserver::start(cfg, &seeds).map_err(PreserveError::Thread)?),
+                None => None,
+            };
             let input = SealInput {
                 files: input_files,
                 plan_events: events,
@@ -280,11 +480,11 @@ pub async fn preserve(
                 key: &key2,
                 level,
                 workers,
-                observer: None,
+                observer: observer.as_mut().map(|o| o as &mut dyn crate::bundle::write::Observer),
             };
-            seal(input, out)
+            Ok::<_, PreserveError>(seal(input, out))
         })
-        .await?;
+        .await??;
         match r {
             Ok(s) => break (s, staged),
             Err(SealError::Changed(paths)) if attempt < 3 => {
@@ -299,14 +499,18 @@ pub async fn preserve(
     let outcome = store
         .put_bundle(staged, &sealed.id)
         .await
-        .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source })?;
+        .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source: Box::new(source) })?;
     let location = store.location(&crate::store::bundle_key(&sealed.id));
     test_pause("after-bundle");
     // Identical evidence and clock give an identical bundle; do not record it twice.
     if outcome == PutOutcome::AlreadyPresent {
         if let Some(e) = ledger::load_all(store)
             .await
-            .map_err(|source| PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source })?
+            .map_err(|source| PreserveError::NotRecorded {
+                bundle: sealed.id,
+                location: location.clone(),
+                source: Box::new(source),
+            })?
             .into_iter()
             .find(|e| matches!(&e.parsed, Ok((_, le)) if le.bundle == sealed.id))
         {
@@ -335,7 +539,11 @@ pub async fn preserve(
         Some(since),
     )
     .await
-    .map_err(|source| PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source })?;
+    .map_err(|source| PreserveError::NotRecorded {
+        bundle: sealed.id,
+        location: location.clone(),
+        source: Box::new(source),
+    })?;
     let (position, entry) = (appended.position, appended.entry);
     Ok(Preserved {
         bundle: sealed.id,

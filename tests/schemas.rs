@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-const SCHEMAS: [&str; 7] = [
+const SCHEMAS: [&str; 8] = [
+    "analysis.v1.schema.json",
     "manifest.v1.schema.json",
     "verify-report.v1.schema.json",
     "preserve.v1.schema.json",

@@ -1,9 +1,14 @@
 //! The one integration-test binary: each module below is a group of tests of the built
-//! `custody` binary and library (shared helpers in `util` and `store_util`).
+//! `custody` binary and library (shared helpers in `util`, `store_util` and `collector_util`).
 
 mod util;
 
 mod cli;
+mod collector_cli;
+mod collector_corpus;
+mod collector_fixtures;
+mod collector_samples;
+mod collector_util;
 mod conformance;
 mod determinism;
 mod extract;

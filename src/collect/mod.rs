@@ -6,6 +6,10 @@
 //! follow them, FIFOs, devices, sockets) and what it cannot reach (missing paths, unreadable
 //! directories) as journal events. Collected bytes are never changed by anything in custody.
 
+pub mod analyze;
+pub mod observe;
+pub mod spec;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};

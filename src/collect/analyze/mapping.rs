@@ -1,0 +1,265 @@
+//! Field mapping: which JSON fields hold which identifier. A mapping file (TOML or JSON)
+//! lists, per identifier, dotted paths tried in order before the built-in defaults.
+
+use super::ids::push_obs;
+use super::types::{IdentName, Observation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Most path segments followed in a dotted path.
+const MAX_PATH_SEGMENTS: usize = 32;
+/// Largest mapping file accepted.
+const MAX_MAPPING_BYTES: u64 = 1024 * 1024;
+
+/// Error loading a field mapping.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The file could not be read.
+    #[error("cannot read field mapping {path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than the mapping size limit.
+    #[error("field mapping {path} is larger than {limit} bytes")]
+    TooLarge {
+        /// File path.
+        path: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// Invalid TOML.
+    #[error("invalid TOML field mapping: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// Invalid JSON.
+    #[error("invalid JSON field mapping: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Which fields hold which identifier.
+///
+/// ```toml
+/// use_defaults = true            # optional, default true
+/// [fields]
+/// session_id = ["session_id", "x-session-id"]
+/// tool_principal = ["tool_principal", "input.principal"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMapping {
+    /// User paths per identifier, tried first, in order.
+    #[serde(default)]
+    pub fields: BTreeMap<IdentName, Vec<String>>,
+    /// Whether the built-in common names are tried after the user paths.
+    #[serde(default = "default_true")]
+    pub use_defaults: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for FieldMapping {
+    fn default() -> Self {
+        FieldMapping { fields: BTreeMap::new(), use_defaults: true }
+    }
+}
+
+/// Built-in field names per identifier, in priority order.
+pub(crate) fn default_fields(ident: IdentName) -> &'static [&'static str] {
+    match ident {
+        IdentName::TraceId => &["trace_id", "traceId", "trace.id", "traceID", "otel.trace_id", "input.trace_id"],
+        IdentName::SessionId => &[
+            "session_id",
+            "sessionId",
+            "session.id",
+            "gen_ai.conversation.id",
+            "conversation_id",
+            "conversationId",
+            "x-session-id",
+            "x_session_id",
+            "langfuse.session.id",
+            "langsmith.trace.session_id",
+            "mcp.session.id",
+            "input.session_id",
+            "input.sessionId",
+        ],
+        IdentName::AgentId => {
+            &["agent_id", "agentId", "gen_ai.agent.id", "agent.id", "gen_ai.agent.name", "agent.name", "input.agent_id"]
+        }
+        IdentName::ToolPrincipal => {
+            &["tool_principal", "toolPrincipal", "principal", "enduser.id", "input.tool_principal", "input.principal"]
+        }
+        IdentName::ApprovalId => &["approval_id", "approvalId", "input.approval_id"],
+        IdentName::BundleId => &["bundle_id", "bundleId", "deployment.bundle_id", "deployment.id", "input.bundle_id"],
+        IdentName::ChangeId => &["change_id", "changeId", "vcs.change.id", "input.change_id"],
+        IdentName::RolloutWave => &["rollout_wave", "rolloutWave", "deployment.rollout_wave", "input.rollout_wave"],
+        IdentName::IdempotencyKey => &[
+            "idempotency_key",
+            "idempotencyKey",
+            "idempotency-key",
+            "Idempotency-Key",
+            "x-idempotency-key",
+            "arguments.idempotency_key",
+            "input.idempotency_key",
+        ],
+    }
+}
+
+impl FieldMapping {
+    /// Parses a TOML mapping.
+    pub fn from_toml_str(text: &str) -> Result<Self, MappingError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Parses a JSON mapping (`{"fields": {"session_id": ["…"]}}`).
+    pub fn from_json_str(text: &str) -> Result<Self, MappingError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// Loads a mapping file; `.json` files are JSON, everything else TOML.
+    pub fn load(path: &Path) -> Result<Self, MappingError> {
+        let shown = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|source| MappingError::Read { path: shown.clone(), source })?;
+        if meta.len() > MAX_MAPPING_BYTES {
+            return Err(MappingError::TooLarge { path: shown, limit: MAX_MAPPING_BYTES });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read { path: shown, source })?;
+        let is_json = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if is_json {
+            Self::from_json_str(&text)
+        } else {
+            Self::from_toml_str(&text)
+        }
+    }
+
+    /// Field paths for `ident`: the user's first, then (unless disabled) the defaults.
+    pub fn candidates(&self, ident: IdentName) -> impl Iterator<Item = &str> + '_ {
+        let user = self.fields.get(&ident).into_iter().flat_map(|v| v.iter().map(String::as_str));
+        let defaults: &'static [&'static str] = if self.use_defaults { default_fields(ident) } else { &[] };
+        user.chain(defaults.iter().copied())
+    }
+
+    /// Extracts the identifiers of a JSON object: per identifier, the first candidate path
+    /// holding a non-empty scalar wins.
+    pub(crate) fn extract(&self, value: &Value, obs: &mut Vec<Observation>) {
+        for ident in IdentName::ALL {
+            for path in self.candidates(ident) {
+                if let Some(s) = lookup(value, path).and_then(scalar_string) {
+                    if !s.trim().is_empty() {
+                        push_obs(obs, ident, &s, path);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Extracts identifiers from a flat attribute list (OTLP attributes), recording the
+    /// field as `prefix` + key.
+    pub(crate) fn extract_attrs(&self, attrs: &[(&str, String)], prefix: &str, obs: &mut Vec<Observation>) {
+        for ident in IdentName::ALL {
+            for path in self.candidates(ident) {
+                if let Some((k, v)) = attrs.iter().find(|(k, _)| *k == path) {
+                    if !v.trim().is_empty() {
+                        push_obs(obs, ident, v, &format!("{prefix}{k}"));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves a dotted path. A key that itself contains dots (`session.id`, flat attribute
+/// maps) is matched before descending, so `a.b.c` finds `{"a.b":{"c":1}}` and
+/// `{"a":{"b.c":1}}` as well as `{"a":{"b":{"c":1}}}`. Numeric segments index arrays.
+pub(crate) fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    lookup_depth(value, path, 0)
+}
+
+fn lookup_depth<'v>(value: &'v Value, path: &str, depth: usize) -> Option<&'v Value> {
+    if depth > MAX_PATH_SEGMENTS {
+        return None;
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(v) = map.get(path) {
+                return Some(v);
+            }
+            for (i, _) in path.match_indices('.') {
+                let head = path.get(..i)?;
+                let rest = path.get(i + 1..)?;
+                if let Some(child) = map.get(head) {
+                    if let Some(found) = lookup_depth(child, rest, depth + 1) {
+                        return Some(found);
+                    }
+                }
+            }
+            None
+        }
+        Value::Array(items) => {
+            let (head, rest) = match path.split_once('.') {
+                Some((h, r)) => (h, Some(r)),
+                None => (path, None),
+            };
+            let idx: usize = head.parse().ok()?;
+            let child = items.get(idx)?;
+            match rest {
+                Some(r) => lookup_depth(child, r, depth + 1),
+                None => Some(child),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A scalar rendered as a string: strings as is, numbers and booleans in JSON form.
+pub(crate) fn scalar_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// First of `paths` that resolves to a non-empty scalar.
+pub(crate) fn first_string(value: &Value, paths: &[&str]) -> Option<String> {
+    paths.iter().filter_map(|p| lookup(value, p).and_then(scalar_string)).find(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_json_mappings_parse() {
+        let m = FieldMapping::from_toml_str(
+            "[fields]\nsession_id = [\"x-session-id\"]\ntool_principal = [\"input.principal\"]\n",
+        )
+        .unwrap_or_default();
+        assert_eq!(m.candidates(IdentName::SessionId).next(), Some("x-session-id"));
+        assert!(m.use_defaults);
+        let j = FieldMapping::from_json_str(r#"{"fields":{"change_id":["meta.chg"]},"use_defaults":false}"#);
+        let j = j.unwrap_or_default();
+        assert_eq!(j.candidates(IdentName::ChangeId).collect::<Vec<_>>(), vec!["meta.chg"]);
+        assert!(FieldMapping::from_toml_str("[fields]\nnot_an_ident = [\"x\"]\n").is_err());
+    }
+
+    #[test]
+    fn dotted_lookup_handles_flat_and_nested_keys() {
+        let v: Value =
+            serde_json::json!({"a.b": {"c": 1}, "x": {"y.z": "s"}, "arr": [{"k": "v"}], "session.id": "flat"});
+        assert_eq!(lookup(&v, "a.b.c"), Some(&serde_json::json!(1)));
+        assert_eq!(lookup(&v, "x.y.z"), Some(&serde_json::json!("s")));
+        assert_eq!(lookup(&v, "arr.0.k"), Some(&serde_json::json!("v")));
+        assert_eq!(lookup(&v, "session.id"), Some(&serde_json::json!("flat")));
+        assert_eq!(lookup(&v, "arr.9.k"), None);
+    }
+}

@@ -1,0 +1,449 @@
+//! Streaming scan of one input: decompression, layout choice (lines or one document),
+//! bounded line reading, and dispatch to the format readers. Emits one [`Record`] per item.
+
+use super::approvals::approval_items;
+use super::egress::{envoy_json_item, envoy_text_item, squid_item};
+use super::format::{detect, is_envoy_text, is_squid, sniff_compression, Compression, Format};
+use super::generic::{generic_items, Item};
+use super::mapping::FieldMapping;
+use super::opa::opa_items;
+use super::otlp::{flat_attribute_item, is_flat_attribute_map, otlp_items};
+use super::reader::{ByteSource, Capped, LineEvent};
+use super::types::{Layout, Problem, Record, ScanError};
+use serde::Serialize;
+use serde_json::Value;
+use std::cell::Cell;
+use std::io::{self, Cursor, Read};
+use std::rc::Rc;
+
+/// How much of the head is examined to choose the layout.
+const LAYOUT_HEAD: usize = 64 * 1024;
+/// How much of the head [`scan_auto`] reads for format detection.
+const DETECT_HEAD: usize = 16 * 1024;
+
+/// Resource limits of a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanLimits {
+    /// Longest line parsed; longer lines are skipped and reported.
+    pub max_line: usize,
+    /// Largest single document parsed whole.
+    pub max_document: usize,
+    /// Most decompressed bytes scanned from one compressed input.
+    pub max_decompressed: u64,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        ScanLimits {
+            max_line: 16 * 1024 * 1024,
+            max_document: 256 * 1024 * 1024,
+            max_decompressed: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a scan saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanSummary {
+    /// Format scanned as.
+    pub format: Format,
+    /// How the input was delimited.
+    pub layout: Layout,
+    /// Compression the input was read through.
+    pub compression: Option<Compression>,
+    /// Bytes scanned (decompressed bytes for compressed input).
+    pub bytes_scanned: u64,
+    /// Lines seen (line layouts).
+    pub lines: u64,
+    /// Records emitted (including problem records).
+    pub records: u64,
+    /// Records that carry a problem.
+    pub problems: u64,
+    /// Whether a UTF-8 byte-order mark was skipped.
+    pub bom: bool,
+    /// Valid lines a [`LineFilter`] said were of no interest: validated, not parsed.
+    pub filtered: u64,
+}
+
+/// Scans `input` as `format` with default limits, calling `on_record` for every item and
+/// every problem. Compressed input (gzip, zstd) is decompressed transparently.
+pub fn scan<R: Read>(
+    format: Format,
+    input: R,
+    mapping: &FieldMapping,
+    on_record: &mut dyn FnMut(Record),
+) -> Result<ScanSummary, ScanError> {
+    scan_with_limits(format, input, mapping, &ScanLimits::default(), on_record)
+}
+
+/// Detects the format from the head of `input` (unless `format_override` is given), then
+/// scans it. The summary's `format` says which format was used.
+pub fn scan_auto<R: Read>(
+    name_hint: &str,
+    format_override: Option<Format>,
+    mut input: R,
+    mapping: &FieldMapping,
+    on_record: &mut dyn FnMut(Record),
+) -> Result<ScanSummary, ScanError> {
+    let head = read_prefix(&mut input, DETECT_HEAD)?;
+    let format = format_override.unwrap_or_else(|| detect(name_hint, &head));
+    scan(format, Cursor::new(head).chain(input), mapping, on_record)
+}
+
+fn read_prefix<R: Read>(input: &mut R, n: usize) -> Result<Vec<u8>, ScanError> {
+    let mut head = Vec::with_capacity(n);
+    let mut limited = input.take(n as u64);
+    limited.read_to_end(&mut head).map_err(|source| ScanError::Io { offset: 0, source })?;
+    Ok(head)
+}
+
+/// A cheap look at a line's raw bytes before it is parsed (see [`scan_filtered`]).
+pub trait LineFilter {
+    /// Whether the line may hold something of interest and must be parsed fully.
+    fn wants(&mut self, line: &[u8]) -> bool;
+    /// Whether an unwanted line is still checked (valid UTF-8, valid JSON or a recognised
+    /// access-log line) so that its defects are reported: `true` on a first pass, `false`
+    /// when re-reading an input whose problems were reported already.
+    fn validate_unwanted(&self) -> bool {
+        true
+    }
+}
+
+/// Scans with explicit limits. See [`scan`].
+pub fn scan_with_limits<R: Read>(
+    format: Format,
+    input: R,
+    mapping: &FieldMapping,
+    limits: &ScanLimits,
+    on_record: &mut dyn FnMut(Record),
+) -> Result<ScanSummary, ScanError> {
+    scan_filtered(format, input, mapping, limits, None, on_record)
+}
+
+/// Like [`scan_with_limits`], with a line pre-filter: in line-delimited inputs, a line the
+/// filter does not want is not parsed into items. On a first pass it is still validated
+/// (cheaply, without building a JSON tree), and a defective line goes through the normal
+/// path so that its problem is reported exactly as without the filter. Such skipped lines
+/// are counted in [`ScanSummary::filtered`]. Documents (one value per input) are always parsed.
+pub fn scan_filtered<R: Read>(
+    format: Format,
+    mut input: R,
+    mapping: &FieldMapping,
+    limits: &ScanLimits,
+    filter: Option<&mut dyn LineFilter>,
+    on_record: &mut dyn FnMut(Record),
+) -> Result<ScanSummary, ScanError> {
+    let mut summary = ScanSummary {
+        format,
+        layout: Layout::None,
+        compression: None,
+        bytes_scanned: 0,
+        lines: 0,
+        records: 0,
+        problems: 0,
+        bom: false,
+        filtered: 0,
+    };
+    if format == Format::Opaque {
+        return Ok(summary);
+    }
+    let prefix = read_prefix(&mut input, 4)?;
+    let compression = sniff_compression(&prefix);
+    summary.compression = compression;
+    let raw = Cursor::new(prefix).chain(input);
+    let cap_hit = Rc::new(Cell::new(false));
+    let reader: Box<dyn Read + '_> = match compression {
+        None => Box::new(raw),
+        Some(Compression::Gzip) => Box::new(CapFlag::new(
+            Capped::new(flate2::read::MultiGzDecoder::new(raw), limits.max_decompressed),
+            Rc::clone(&cap_hit),
+        )),
+        Some(Compression::Zstd) => {
+            let dec = zstd::stream::read::Decoder::new(raw).map_err(|source| ScanError::Io { offset: 0, source })?;
+            Box::new(CapFlag::new(Capped::new(dec, limits.max_decompressed), Rc::clone(&cap_hit)))
+        }
+    };
+    let mut ctx =
+        Ctx { format, mapping, limits, decompressed: compression.is_some(), summary: &mut summary, on_record, filter };
+    let mut src = ByteSource::new(reader);
+    if src.peek(3) == b"\xEF\xBB\xBF" {
+        src.skip_buffered(3);
+        ctx.summary.bom = true;
+    }
+    let layout = choose_layout(format, &mut src);
+    ctx.summary.layout = layout;
+    match layout {
+        Layout::Document => scan_document(&mut ctx, &mut src),
+        Layout::Lines | Layout::Text => scan_lines(&mut ctx, &mut src, 0),
+        Layout::None => {}
+    }
+    let end = src.offset();
+    ctx.summary.bytes_scanned = end;
+    if let Some(err) = src.error.take() {
+        if !ctx.decompressed {
+            return Err(ScanError::Io { offset: end, source: err });
+        }
+        let problem = if err.kind() == io::ErrorKind::UnexpectedEof {
+            Problem::Truncated { detail: format!("compressed stream ends early: {err}") }
+        } else {
+            Problem::DecompressionFailed { message: err.to_string() }
+        };
+        ctx.problem(end, 0, None, problem);
+    }
+    drop(src.into_inner());
+    if cap_hit.get() {
+        let limit = limits.max_decompressed;
+        ctx.problem(end, 0, None, Problem::DecompressedLimit { limit });
+    }
+    Ok(summary)
+}
+
+/// Forwards reads and publishes the cap flag of a [`Capped`] reader.
+struct CapFlag<R> {
+    inner: Capped<R>,
+    flag: Rc<Cell<bool>>,
+}
+
+impl<R: Read> CapFlag<R> {
+    fn new(inner: Capped<R>, flag: Rc<Cell<bool>>) -> Self {
+        CapFlag { inner, flag }
+    }
+}
+
+impl<R: Read> Read for CapFlag<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.inner.hit {
+            self.flag.set(true);
+        }
+        Ok(n)
+    }
+}
+
+struct Ctx<'a, 'm, 'f> {
+    format: Format,
+    mapping: &'m FieldMapping,
+    limits: &'m ScanLimits,
+    decompressed: bool,
+    summary: &'a mut ScanSummary,
+    on_record: &'a mut dyn FnMut(Record),
+    filter: Option<&'f mut dyn LineFilter>,
+}
+
+impl Ctx<'_, '_, '_> {
+    fn problem(&mut self, offset: u64, len: u64, line: Option<u64>, problem: Problem) {
+        let mut r = Record::new(offset, len, line, self.decompressed);
+        r.problem = Some(problem);
+        self.summary.records += 1;
+        self.summary.problems += 1;
+        (self.on_record)(r);
+    }
+
+    fn items(&mut self, offset: u64, len: u64, line: Option<u64>, items: Vec<Item>) {
+        if items.is_empty() {
+            self.summary.records += 1;
+            (self.on_record)(Record::new(offset, len, line, self.decompressed));
+            return;
+        }
+        for (i, it) in items.into_iter().enumerate() {
+            let mut r = Record::new(offset, len, line, self.decompressed);
+            r.item = u32::try_from(i).unwrap_or(u32::MAX);
+            r.observations = it.observations;
+            r.facts = it.facts;
+            r.timestamp = it.timestamp;
+            self.summary.records += 1;
+            (self.on_record)(r);
+        }
+    }
+
+    /// Parses one JSON text (a line or a document) and emits its items or its problem.
+    fn json(&mut self, bytes: &[u8], offset: u64, len: u64, line: Option<u64>) {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid_up_to = e.valid_up_to() as u64;
+                self.problem(offset, len, line, Problem::InvalidUtf8 { valid_up_to });
+                return;
+            }
+        };
+        match serde_json::from_str::<Value>(text) {
+            Ok(v) => {
+                let items = json_items(self.format, &v, self.mapping);
+                self.items(offset, len, line, items);
+            }
+            Err(e) => {
+                let problem = if e.is_eof() {
+                    Problem::Truncated { detail: format!("JSON value cut short: {e}") }
+                } else {
+                    Problem::MalformedJson { message: e.to_string() }
+                };
+                self.problem(offset, len, line, problem);
+            }
+        }
+    }
+
+    /// Handles one text access-log line.
+    fn text_line(&mut self, bytes: &[u8], offset: u64, len: u64, line: Option<u64>) {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            let valid_up_to = std::str::from_utf8(bytes).err().map(|e| e.valid_up_to() as u64).unwrap_or(0);
+            self.problem(offset, len, line, Problem::InvalidUtf8 { valid_up_to });
+            return;
+        };
+        let item = if is_envoy_text(bytes) {
+            envoy_text_item(text)
+        } else if is_squid(bytes) {
+            squid_item(text)
+        } else {
+            None
+        };
+        match item {
+            Some(it) => self.items(offset, len, line, vec![it]),
+            None => self.problem(offset, len, line, Problem::UnrecognisedLine),
+        }
+    }
+}
+
+/// Items of a parsed JSON value, by format.
+fn json_items(format: Format, v: &Value, mapping: &FieldMapping) -> Vec<Item> {
+    let mut out = Vec::new();
+    match format {
+        Format::OtlpJson | Format::OtlpJsonl => otlp_items(v, mapping, &mut out),
+        Format::OpaUpload | Format::OpaJsonl => opa_items(v, mapping, &mut out),
+        Format::AgentsRunState | Format::ApprovalJsonl => approval_items(v, mapping, &mut out),
+        Format::EnvoyJson | Format::EnvoyText | Format::SquidNative => match v {
+            Value::Array(list) => out.extend(list.iter().map(|e| envoy_json_item(e, mapping))),
+            _ => out.push(envoy_json_item(v, mapping)),
+        },
+        Format::Jsonl | Format::Json => {
+            if v.get("resourceSpans").is_some() || v.get("resourceLogs").is_some() {
+                otlp_items(v, mapping, &mut out);
+            } else if is_flat_attribute_map(v) {
+                out.push(flat_attribute_item(v, mapping));
+            } else {
+                generic_items(v, mapping, &mut out);
+            }
+        }
+        Format::Opaque => {}
+    }
+    out
+}
+
+/// Lines or one document, from the format and the head of the content.
+fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
+    match format {
+        Format::Opaque => return Layout::None,
+        Format::EnvoyText | Format::SquidNative | Format::EnvoyJson => return Layout::Text,
+        _ => {}
+    }
+    let head = src.peek(LAYOUT_HEAD);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let body = head.get(start..).unwrap_or_default();
+    match body.first() {
+        None => return Layout::Lines,
+        Some(b'[') => return Layout::Document,
+        _ => {}
+    }
+    match body.iter().position(|b| *b == b'\n') {
+        Some(nl) => {
+            let first = body.get(..nl).unwrap_or_default();
+            if serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok() {
+                Layout::Lines
+            } else {
+                Layout::Document
+            }
+        }
+        None if head.len() < LAYOUT_HEAD => Layout::Lines, // whole input is one line
+        None => match format {
+            Format::OtlpJson | Format::OpaUpload | Format::AgentsRunState | Format::Json => Layout::Document,
+            _ => Layout::Lines,
+        },
+    }
+}
+
+fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base: u64) {
+    let text = ctx.summary.layout == Layout::Text;
+    let max = ctx.limits.max_line;
+    loop {
+        match src.next_line(max) {
+            LineEvent::Eof => break,
+            LineEvent::TooLong { offset, len } => {
+                ctx.summary.lines += 1;
+                let line = Some(ctx.summary.lines);
+                let problem = Problem::LineTooLong { len, limit: max as u64 };
+                ctx.problem(base + offset, len, line, problem);
+            }
+            LineEvent::Line { offset } => {
+                ctx.summary.lines += 1;
+                let line = Some(ctx.summary.lines);
+                let bytes = src.line_bytes();
+                // Trim surrounding whitespace but keep offsets exact.
+                let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+                    continue;
+                };
+                let last = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).unwrap_or(first);
+                let trimmed = bytes.get(first..=last).unwrap_or_default();
+                let off = base + offset + first as u64;
+                let tlen = trimmed.len() as u64;
+                let is_text = text && trimmed.first() != Some(&b'{');
+                if let Some(f) = ctx.filter.as_deref_mut() {
+                    if !f.wants(trimmed) && (!f.validate_unwanted() || line_is_clean(is_text, trimmed)) {
+                        ctx.summary.filtered += 1;
+                        continue;
+                    }
+                }
+                if is_text {
+                    ctx.text_line(trimmed, off, tlen, line);
+                } else {
+                    ctx.json(trimmed, off, tlen, line);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a line would be read without a problem: valid UTF-8 and valid JSON (checked
+/// without building a tree), or a recognised access-log line.
+fn line_is_clean(is_text: bool, line: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else { return false };
+    if is_text {
+        return is_envoy_text(line) || is_squid(line);
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+fn scan_document<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>) {
+    let start = src.offset();
+    match src.read_all(ctx.limits.max_document) {
+        Err(total) => {
+            let limit = ctx.limits.max_document as u64;
+            ctx.problem(start, total, None, Problem::DocumentTooLarge { limit });
+        }
+        Ok(bytes) => {
+            let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+                return;
+            };
+            let last = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).unwrap_or(first);
+            let doc = bytes.get(first..=last).unwrap_or_default();
+            let off = start + first as u64;
+            // Several concatenated values (JSON Lines that looked like a document)?
+            let single = serde_json::from_slice::<serde::de::IgnoredAny>(doc);
+            match single {
+                Err(e) if e.to_string().starts_with("trailing characters") || some_line_parses(doc) => {
+                    ctx.summary.layout = Layout::Lines;
+                    let mut inner = ByteSource::new(&bytes[..]);
+                    scan_lines(ctx, &mut inner, start);
+                }
+                _ => ctx.json(doc, off, doc.len() as u64, None),
+            }
+        }
+    }
+}
+
+/// Whether any of the first lines of `doc` is a complete JSON object or array on its own:
+/// then an unparsable "document" is really JSON Lines with a bad line, and is re-read line
+/// by line so that one bad line does not hide the others.
+fn some_line_parses(doc: &[u8]) -> bool {
+    doc.split(|b| *b == b'\n').map(|l| l.trim_ascii()).filter(|l| l.len() > 1).take(100).any(|l| {
+        matches!(l.first(), Some(b'{') | Some(b'[')) && serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok()
+    })
+}

@@ -1,0 +1,843 @@
+//! The sealer's [`Observer`] that runs the analysis engine ([`super::analyze`]) on every
+//! collected file, on its own thread, and merges the result into the manifest.
+//!
+//! The sealer calls the observer on its writer thread (which feeds zstd), so nothing heavy
+//! happens in the callbacks: small files are copied into a bounded channel, large files are
+//! handed over as a `try_clone()`d descriptor that the scan thread reads with positional reads
+//! (`read_at`), so the sealer's file offset is never disturbed. Nothing here writes to a
+//! collected file; every record the analysis cites is named by the blob's SHA-256 from the
+//! [`Entry`] the sealer computed.
+//!
+//! [`AnalysisObserver::finish`] joins the scan thread, merges the evidence with the
+//! responder's identifiers (a flag value that disagrees with the evidence stays the value, and
+//! the disagreement is listed as a conflict), decides the side effect when the responder did
+//! not, and returns the `analysis` object of the manifest ([`AnalysisDoc`], schema
+//! `schemas/analysis.v1.schema.json`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+
+use super::analyze::{
+    detect, scan_filtered, Analysis, Analyzer, FieldMapping, Format, IdentName as EngineIdent, IdentStatus, LineFilter,
+    Problem, ScanLimits, SideEffectStatus,
+};
+use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
+use crate::bundle::write::Observer;
+
+/// Format tag of the `analysis` object.
+pub const ANALYSIS_FORMAT_V1: &str = "custody-analysis/v1";
+/// Small files queued for scanning at once (each at most the sealer's small-file size).
+const QUEUE_DEPTH: usize = 16;
+/// How much of a file's head is used for format detection.
+const DETECT_HEAD: usize = 16 * 1024;
+/// Evidence sources listed per identifier in the manifest's `incident.identifiers[].sources`.
+const MAX_MANIFEST_SOURCES: usize = 20;
+/// Most linked values searched for by the line pre-filter; beyond, every line is parsed.
+const MAX_NEEDLE_VALUES: usize = 4096;
+/// Most large files kept open for re-reading; later ones are parsed whole.
+const MAX_KEPT_FILES: usize = 256;
+/// Sources listed one by one in `analysis.sources` (the rest are counted).
+const MAX_LISTED_SOURCES: usize = 1000;
+/// Record problems named one by one in the journal note (all are in `analysis.problems`).
+const MAX_NOTED_PROBLEMS: usize = 50;
+
+/// A `--format SELECTOR=FORMAT` override: the selector is a bundle path
+/// (`logs/tool_calls.jsonl`), a folder of bundle paths (`logs` or `logs/`), or an evidence kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormatOverride {
+    /// Bundle path, folder or kind.
+    pub selector: String,
+    /// Format to scan as.
+    pub format: Format,
+}
+
+/// Error parsing a `--format` argument.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatOverrideError {
+    /// Not `SELECTOR=FORMAT`.
+    #[error("--format `{0}` is not SELECTOR=FORMAT (for example logs/tool_calls.jsonl=jsonl or egress=envoy)")]
+    Syntax(String),
+    /// Unknown format name.
+    #[error("--format `{arg}`: {source}")]
+    Format {
+        /// The argument.
+        arg: String,
+        /// Why the format name was rejected.
+        #[source]
+        source: super::analyze::FormatParseError,
+    },
+}
+
+impl std::str::FromStr for FormatOverride {
+    type Err = FormatOverrideError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (sel, fmt) = s.rsplit_once('=').ok_or_else(|| FormatOverrideError::Syntax(s.into()))?;
+        let sel = sel.trim().trim_end_matches('/');
+        if sel.is_empty() {
+            return Err(FormatOverrideError::Syntax(s.into()));
+        }
+        let format = fmt.parse().map_err(|source| FormatOverrideError::Format { arg: s.into(), source })?;
+        Ok(FormatOverride { selector: sel.into(), format })
+    }
+}
+
+/// The override that applies to an entry: an exact path beats a folder, a longer folder beats
+/// a shorter one, and a kind comes last.
+pub fn override_for(overrides: &[FormatOverride], path: &str, kind: &str) -> Option<Format> {
+    let mut best: Option<(usize, Format)> = None;
+    for o in overrides {
+        let rank = if o.selector == path {
+            usize::MAX
+        } else if path.starts_with(&o.selector) && path.as_bytes().get(o.selector.len()) == Some(&b'/') {
+            o.selector.len() + 1
+        } else if o.selector == kind {
+            0
+        } else {
+            continue;
+        };
+        if best.map_or(true, |(r, _)| rank >= r) {
+            best = Some((rank, o.format));
+        }
+    }
+    best.map(|(_, f)| f)
+}
+
+/// Where the field mapping came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MappingInfo {
+    /// `default` (built-in names only), `incident_dir` (custody-fields.toml picked up
+    /// automatically), `flag` (`--field-map`), or `spec` (the incident spec file).
+    pub origin: String,
+    /// The mapping file, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// SHA-256 of the mapping file's bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The mapping in force.
+    pub mapping: FieldMapping,
+}
+
+impl Default for MappingInfo {
+    fn default() -> Self {
+        MappingInfo { origin: "default".into(), path: None, sha256: None, mapping: FieldMapping::default() }
+    }
+}
+
+/// A file-level problem known before sealing (missing path, dangling symlink, FIFO…).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvidenceProblem {
+    /// The path concerned (source path, or bundle path when collected).
+    pub path: String,
+    /// `missing`, `unreadable`, `skipped`, `not_collected` or a record problem type.
+    pub problem: String,
+    /// What happened.
+    pub detail: String,
+}
+
+/// Everything the observer needs to know beyond the files.
+#[derive(Debug, Clone, Default)]
+pub struct ObserveConfig {
+    /// The field mapping and where it came from.
+    pub mapping: MappingInfo,
+    /// Per-source format overrides.
+    pub formats: Vec<FormatOverride>,
+    /// Files planned (`rel_path`, display source): one not seen by the observer was not
+    /// collected (its error is in the journal).
+    pub planned: Vec<(String, String)>,
+    /// Problems already known from planning.
+    pub plan_problems: Vec<EvidenceProblem>,
+    /// Checklist items the responder declared not applicable.
+    pub not_applicable: Vec<String>,
+}
+
+/// How the side effect status was decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideEffectDecision {
+    /// The status recorded in `incident.side_effect`.
+    pub status: SideEffect,
+    /// `responder` (given), `evidence` (the engine's hint), or `default` (nothing known).
+    pub origin: String,
+    /// The warning against repeating a write whose outcome is not visible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// One line of the playbook's linkage checklist (identifiers and evidence kinds are in the
+/// manifest's `completeness`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkCheck {
+    /// Item name.
+    pub item: String,
+    /// Present, missing or not applicable.
+    pub status: Status,
+    /// What was found, or why it is missing.
+    pub detail: String,
+}
+
+/// How one collected file was scanned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceFormat {
+    /// Bundle path.
+    pub path: String,
+    /// Format scanned as.
+    pub format: Format,
+    /// `detected` or `override`.
+    pub origin: String,
+    /// Bytes scanned (decompressed bytes for compressed input).
+    pub bytes_scanned: u64,
+}
+
+/// The manifest's `analysis` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisDoc {
+    /// Always [`ANALYSIS_FORMAT_V1`].
+    pub format: &'static str,
+    /// The field mapping in force.
+    pub field_mapping: MappingInfo,
+    /// How each listed source was scanned (every override is listed).
+    pub formats: Vec<SourceFormat>,
+    /// Files scanned per format, over all sources.
+    pub format_counts: BTreeMap<String, u64>,
+    /// Sources not listed in `sources`/`formats` (neither incident records nor problems,
+    /// beyond the first MAX_LISTED_SOURCES).
+    pub sources_omitted: u64,
+    /// The engine's result: seeds, identifiers (every value, every place), linkage, index,
+    /// side-effect hint, record problems, per-source summaries, counters.
+    #[serde(flatten)]
+    pub analysis: Analysis,
+    /// How the side effect was decided.
+    pub side_effect: SideEffectDecision,
+    /// The linkage checklist.
+    pub checklist: Vec<LinkCheck>,
+    /// Every evidence problem: file-level (planning, not collected) and record-level.
+    pub evidence_problems: Vec<EvidenceProblem>,
+}
+
+enum Job {
+    Bytes { entry: Entry, data: Vec<u8> },
+    File { entry: Entry, file: File },
+}
+
+struct ScanOutput {
+    analysis: Analysis,
+    formats: Vec<SourceFormat>,
+    seen: BTreeSet<String>,
+}
+
+/// The collector's observer: scans on its own thread, merges at [`Observer::finish`].
+pub struct AnalysisObserver {
+    config: ObserveConfig,
+    tx: Option<SyncSender<Job>>,
+    worker: Option<JoinHandle<ScanOutput>>,
+    cancel: Arc<AtomicBool>,
+    /// The merged result, kept for printing after the seal.
+    pub doc: Option<AnalysisDoc>,
+}
+
+impl AnalysisObserver {
+    /// Start the scan thread. `seeds` are the responder's identifiers.
+    pub fn start(config: ObserveConfig, seeds: &[(IdentName, String)]) -> io::Result<Self> {
+        let seeds: Vec<(EngineIdent, String)> = seeds.iter().map(|(n, v)| (to_engine(*n), v.clone())).collect();
+        let (tx, rx) = sync_channel::<Job>(QUEUE_DEPTH);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (mapping, formats, c2) = (config.mapping.mapping.clone(), config.formats.clone(), cancel.clone());
+        let worker = std::thread::Builder::new()
+            .name("custody-analyze".into())
+            .spawn(move || scan_worker(rx, seeds, mapping, formats, c2))?;
+        Ok(AnalysisObserver { config, tx: Some(tx), worker: Some(worker), cancel, doc: None })
+    }
+
+    fn send(&mut self, job: Job) {
+        if let Some(tx) = &self.tx {
+            if tx.send(job).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+}
+
+impl Drop for AnalysisObserver {
+    fn drop(&mut self) {
+        // A seal that is abandoned (retried) does not wait for the scan to finish.
+        self.cancel.store(true, Ordering::Relaxed);
+        self.tx = None;
+    }
+}
+
+impl Observer for AnalysisObserver {
+    fn on_bytes(&mut self, entry: &Entry, data: &[u8]) {
+        self.send(Job::Bytes { entry: entry.clone(), data: data.to_vec() });
+    }
+
+    fn on_file(&mut self, entry: &Entry, file: &mut File) {
+        match file.try_clone() {
+            Ok(file) => self.send(Job::File { entry: entry.clone(), file }),
+            Err(e) => self.config.plan_problems.push(EvidenceProblem {
+                path: entry.path.clone(),
+                problem: "not_analyzed".into(),
+                detail: format!("sealed, but cannot be analyzed: duplicating its descriptor failed: {e}"),
+            }),
+        }
+    }
+
+    fn finish(&mut self, incident: &mut Incident) -> Option<serde_json::Value> {
+        self.tx = None;
+        let out = self.worker.take()?.join().ok()?;
+        let doc = merge(&self.config, out, incident);
+        let value = serde_json::to_value(&doc).ok();
+        self.doc = Some(doc);
+        value
+    }
+}
+
+/// Reads a shared descriptor with positional reads (the sealer's offset is not moved).
+struct PositionalReader<F> {
+    file: F,
+    pos: u64,
+    /// The sealed size: bytes appended after the sealer read the file are not analysed.
+    limit: u64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl<F: std::borrow::Borrow<File>> Read for PositionalReader<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "analysis cancelled"));
+        }
+        let left = self.limit.saturating_sub(self.pos);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.borrow().read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A large file kept open (its duplicated descriptor) for re-reading when the incident's
+/// linked values grow after it was scanned with the pre-filter.
+struct Filtered {
+    file: File,
+    source: super::analyze::SourceId,
+    format: Format,
+    /// The linked values the file was last scanned for.
+    values: BTreeSet<(EngineIdent, String)>,
+    /// Every line has been parsed.
+    done: bool,
+    /// The sealed size.
+    size: u64,
+}
+
+/// Byte patterns that find a value in raw evidence: the value itself and, for trace ids, the
+/// upper-case hex and base64 forms exporters write.
+fn needles(ident: EngineIdent, value: &str) -> Vec<Vec<u8>> {
+    let mut v = vec![value.as_bytes().to_vec()];
+    if ident == EngineIdent::TraceId && value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        v.push(value.to_ascii_uppercase().into_bytes());
+        if let Ok(raw) = hex::decode(value) {
+            use base64::Engine as _;
+            v.push(base64::engine::general_purpose::STANDARD.encode(raw).into_bytes());
+        }
+    }
+    v
+}
+
+/// Finds any of a set of byte patterns: the SIMD "Teddy" searcher for small sets (fast on
+/// hex-heavy logs), an Aho-Corasick automaton otherwise.
+enum Matcher {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(aho_corasick::AhoCorasick),
+}
+
+impl Matcher {
+    fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            Matcher::Packed(s) => s.find(hay).is_some(),
+            Matcher::Automaton(a) => a.is_match(hay),
+        }
+    }
+}
+
+fn matcher(values: &BTreeSet<(EngineIdent, String)>) -> Option<Matcher> {
+    let pats: Vec<Vec<u8>> = values.iter().flat_map(|(i, v)| needles(*i, v)).filter(|p| !p.is_empty()).collect();
+    if pats.is_empty() {
+        return None;
+    }
+    if let Some(s) = aho_corasick::packed::Config::new().builder().extend(&pats).build() {
+        return Some(Matcher::Packed(s));
+    }
+    aho_corasick::AhoCorasick::new(pats).ok().map(Matcher::Automaton)
+}
+
+/// Wants lines holding one of `want` (all lines when `None`) and none of `seen` (lines
+/// already parsed on an earlier pass).
+struct NeedleFilter {
+    want: Option<Matcher>,
+    seen: Option<Matcher>,
+    first_pass: bool,
+}
+
+impl LineFilter for NeedleFilter {
+    fn wants(&mut self, line: &[u8]) -> bool {
+        let hit = self.want.as_ref().map_or(true, |m| m.is_match(line));
+        hit && !self.seen.as_ref().is_some_and(|m| m.is_match(line))
+    }
+    fn validate_unwanted(&self) -> bool {
+        self.first_pass
+    }
+}
+
+fn linked(an: &Analyzer) -> Option<BTreeSet<(EngineIdent, String)>> {
+    an.linked_values(MAX_NEEDLE_VALUES).map(|v| v.into_iter().collect())
+}
+
+fn scan_worker(
+    rx: Receiver<Job>,
+    seeds: Vec<(EngineIdent, String)>,
+    mapping: FieldMapping,
+    overrides: Vec<FormatOverride>,
+    cancel: Arc<AtomicBool>,
+) -> ScanOutput {
+    let mut an = Analyzer::new(&seeds);
+    let mut formats = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut kept: Vec<Filtered> = Vec::new();
+    let limits = ScanLimits::default();
+    for job in rx.iter() {
+        if cancel.load(Ordering::Relaxed) {
+            continue;
+        }
+        let (entry, mut reader, fd): (Entry, Box<dyn Read>, Option<File>) = match job {
+            Job::Bytes { entry, data } => (entry, Box::new(io::Cursor::new(data)), None),
+            Job::File { entry, file } => {
+                let fd = file.try_clone().ok();
+                let limit = entry.size;
+                (entry, Box::new(PositionalReader { file, pos: 0, limit, cancel: cancel.clone() }), fd)
+            }
+        };
+        seen.insert(entry.path.clone());
+        let mut head = Vec::with_capacity(DETECT_HEAD);
+        let head_err = (&mut reader).take(DETECT_HEAD as u64).read_to_end(&mut head).err();
+        let (format, origin) = match override_for(&overrides, &entry.path, &entry.kind) {
+            Some(f) => (f, "override"),
+            None => (detect(&entry.path, &head), "detected"),
+        };
+        let id = an.begin_source(&entry.path, &entry.sha256.hex(), &entry.kind, format);
+        if let Some(e) = head_err {
+            an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
+            formats.push(SourceFormat { path: entry.path, format, origin: origin.into(), bytes_scanned: 0 });
+            continue;
+        }
+        let input = io::Cursor::new(head).chain(reader);
+        // Large files get the pre-filter (they can be re-read through their descriptor);
+        // small files are parsed whole.
+        let values = match fd.as_ref() {
+            Some(_) if kept.len() < MAX_KEPT_FILES && format != Format::Opaque => linked(&an),
+            _ => None,
+        };
+        let mut filter = values.as_ref().map(|v| NeedleFilter { want: matcher(v), seen: None, first_pass: true });
+        let r = scan_filtered(
+            format,
+            input,
+            &mapping,
+            &limits,
+            filter.as_mut().map(|f| f as &mut dyn LineFilter),
+            &mut |rec| an.push(id, rec),
+        );
+        let bytes_scanned = match r {
+            Ok(s) => {
+                if let (Some(values), Some(file), true) = (values, fd, s.filtered > 0) {
+                    kept.push(Filtered { file, source: id, format, values, done: false, size: entry.size });
+                }
+                s.bytes_scanned
+            }
+            Err(e) => {
+                an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
+                0
+            }
+        };
+        formats.push(SourceFormat { path: entry.path, format, origin: origin.into(), bytes_scanned });
+    }
+    // Lines skipped by the pre-filter are read again for the values linked since.
+    while !cancel.load(Ordering::Relaxed) {
+        let now = linked(&an);
+        let mut again = false;
+        for k in kept.iter_mut() {
+            let want = match &now {
+                Some(v) if v.is_subset(&k.values) => continue,
+                Some(v) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
+                None => None,
+            };
+            again = true;
+            let mut filter =
+                NeedleFilter { want: want.as_ref().and_then(matcher), seen: matcher(&k.values), first_pass: false };
+            let input = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: cancel.clone() };
+            let id = k.source;
+            let _ = scan_filtered(k.format, input, &mapping, &limits, Some(&mut filter), &mut |rec| {
+                // Problems were reported on the first pass.
+                if rec.problem.is_none() {
+                    an.push(id, rec)
+                }
+            });
+            match &now {
+                Some(v) => k.values.clone_from(v),
+                // Every line was parsed: nothing is left to re-read.
+                None => k.done = true,
+            }
+        }
+        kept.retain(|k| !k.done);
+        if !again {
+            break;
+        }
+    }
+    ScanOutput { analysis: an.finish(), formats, seen }
+}
+
+/// The engine's identifier type for a manifest identifier.
+pub fn to_engine(n: IdentName) -> EngineIdent {
+    EngineIdent::ALL[IdentName::ALL.iter().position(|m| *m == n).unwrap_or(0)]
+}
+
+fn problem_type(p: &Problem) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+        .unwrap_or_else(|| "problem".into())
+}
+
+fn problem_detail(p: &Problem) -> String {
+    match p {
+        Problem::MalformedJson { message } => format!("malformed JSON: {message}"),
+        Problem::InvalidUtf8 { valid_up_to } => format!("invalid UTF-8 after {valid_up_to} valid bytes"),
+        Problem::Truncated { detail } => format!("truncated: {detail}"),
+        Problem::LineTooLong { len, limit } => {
+            format!("line of {len} bytes is longer than the {limit}-byte limit: sealed, not parsed")
+        }
+        Problem::DocumentTooLarge { limit } => format!("document larger than {limit} bytes: sealed, not parsed"),
+        Problem::DecompressedLimit { limit } => format!("decompressed past {limit} bytes: the rest was not scanned"),
+        Problem::DecompressionFailed { message } => format!("decompression failed: {message}"),
+        Problem::UnrecognisedLine => "line does not match the access-log layout".into(),
+        Problem::StateLimit { limit } => format!("analyzer kept {limit} records; later ones were counted only"),
+        Problem::ExpansionLimit { ident, limit } => format!("stopped linking {ident} after {limit} values"),
+        Problem::ReadFailed { message } => format!("reading for analysis failed: {message}"),
+    }
+}
+
+/// The principal of the side-effecting call: the one principal of the writes that carry an
+/// idempotency key, else the one principal of all writes; `None` when that is not unique.
+fn write_principal(a: &Analysis) -> Option<String> {
+    let writes = &a.side_effect_hint.as_ref()?.writes;
+    let unique = |keyed: bool| {
+        let ps: BTreeSet<&str> = writes
+            .iter()
+            .filter(|w| !keyed || w.call.idempotency_key.is_some())
+            .filter_map(|w| w.call.principal.as_deref())
+            .collect();
+        (ps.len() == 1).then(|| ps.into_iter().next().map(String::from)).flatten()
+    };
+    unique(true).or_else(|| unique(false))
+}
+
+fn na(config: &ObserveConfig, item: &str) -> bool {
+    config.not_applicable.iter().any(|n| n == item)
+}
+
+fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
+    let ScanOutput { mut analysis, formats, seen } = out;
+    // Bounded per-source lists: sources that hold incident records or problems first, then
+    // the others in bundle order, up to MAX_LISTED_SOURCES; the rest are counted.
+    let mut format_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for f in &formats {
+        *format_counts.entry(f.format.as_str().to_string()).or_default() += 1;
+    }
+    let total_sources = analysis.sources.len();
+    let mut keep: Vec<usize> = (0..total_sources)
+        .filter(|&i| analysis.sources[i].incident_records > 0 || analysis.sources[i].problems > 0)
+        .take(MAX_LISTED_SOURCES)
+        .collect();
+    for i in 0..total_sources {
+        if keep.len() >= MAX_LISTED_SOURCES {
+            break;
+        }
+        if !keep.contains(&i) {
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    let kept_paths: BTreeSet<String> = keep.iter().map(|&i| analysis.sources[i].source_path.clone()).collect();
+    analysis.sources = keep.iter().map(|&i| analysis.sources[i].clone()).collect();
+    let sources_omitted = (total_sources - analysis.sources.len()) as u64;
+    let formats: Vec<SourceFormat> =
+        formats.into_iter().filter(|f| f.origin == "override" || kept_paths.contains(&f.path)).collect();
+    // Identifiers: evidence merged with the responder's values.
+    for id in incident.identifiers.iter_mut() {
+        let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == to_engine(id.name)) else { continue };
+        let place_sources = |value: &str| -> Vec<IdentSource> {
+            rep.values
+                .iter()
+                .filter(|v| v.value == value)
+                .flat_map(|v| v.places.iter())
+                .take(MAX_MANIFEST_SOURCES)
+                .map(|p| IdentSource {
+                    origin: "record".into(),
+                    path: Some(p.at.source_path.clone()),
+                    line: p.at.line,
+                    offset: Some(p.at.offset),
+                    field: Some(p.field.clone()),
+                })
+                .collect()
+        };
+        let conflict = |value: &str| ConflictingValue { value: value.to_string(), sources: place_sources(value) };
+        let given = id.value.clone().filter(|_| id.status == Status::Present);
+        match given {
+            Some(g) => {
+                let norm = super::analyze::normalize_ident(to_engine(id.name), &g).map(|(v, _)| v).unwrap_or(g);
+                id.sources.extend(place_sources(&norm));
+                let found = rep.values.iter().any(|v| v.value == norm);
+                let single = to_engine(id.name).is_single_valued();
+                for v in &rep.values {
+                    if v.value != norm && (single || !found) {
+                        id.conflicts.push(conflict(&v.value));
+                    }
+                }
+            }
+            None => match rep.status {
+                IdentStatus::Present | IdentStatus::Multiple => {
+                    let v = rep
+                        .value
+                        .clone()
+                        .or_else(|| (id.name == IdentName::ToolPrincipal).then(|| write_principal(&analysis)).flatten())
+                        .or_else(|| rep.values.first().map(|v| v.value.clone()));
+                    if let Some(v) = v {
+                        id.status = Status::Present;
+                        id.sources = place_sources(&v);
+                        id.value = Some(v);
+                    }
+                }
+                IdentStatus::Conflict => {
+                    // A finding, not a pick: no value, every competing value listed.
+                    id.status = Status::Missing;
+                    id.value = None;
+                    id.conflicts = rep.values.iter().map(|v| conflict(&v.value)).collect();
+                }
+                IdentStatus::NotObserved | IdentStatus::Missing => {}
+            },
+        }
+    }
+
+    // Side effect: the responder's word, else the evidence.
+    let hint = analysis.side_effect_hint.as_ref();
+    let side_effect = if incident.side_effect != SideEffect::Unknown {
+        SideEffectDecision { status: incident.side_effect, origin: "responder".into(), warning: None }
+    } else {
+        match hint {
+            Some(h) => {
+                let status = match h.status {
+                    SideEffectStatus::Committed => SideEffect::Happened,
+                    SideEffectStatus::NotCommitted => SideEffect::NotHappened,
+                    SideEffectStatus::Unknown => SideEffect::Unknown,
+                };
+                let warning = (h.status == SideEffectStatus::Unknown).then(|| h.warning.clone());
+                SideEffectDecision { status, origin: "evidence".into(), warning }
+            }
+            None => SideEffectDecision { status: SideEffect::Unknown, origin: "default".into(), warning: None },
+        }
+    };
+    incident.side_effect = side_effect.status;
+    if let Some(w) = &side_effect.warning {
+        incident.notes.push(format!("custody analysis: side effect unknown — {w}"));
+    }
+
+    // Evidence problems: planning, files not collected, records.
+    let mut evidence_problems = config.plan_problems.clone();
+    for (rel, display) in &config.planned {
+        if !seen.contains(rel) {
+            evidence_problems.push(EvidenceProblem {
+                path: display.clone(),
+                problem: "not_collected".into(),
+                detail: format!(
+                    "planned as `{rel}` but not sealed (unreadable or not a regular file: see the journal)"
+                ),
+            });
+        }
+    }
+    for p in &analysis.problems {
+        let at = match (p.line, p.offset) {
+            (Some(l), _) => format!(":{l}"),
+            (None, Some(o)) => format!("@{o}"),
+            _ => String::new(),
+        };
+        evidence_problems.push(EvidenceProblem {
+            path: format!("{}{at}", p.source_path),
+            problem: problem_type(&p.problem),
+            detail: problem_detail(&p.problem),
+        });
+    }
+    if analysis.problems_omitted > 0 {
+        evidence_problems.push(EvidenceProblem {
+            path: "-".into(),
+            problem: "problems_omitted".into(),
+            detail: format!("{} more record problem(s) not listed", analysis.problems_omitted),
+        });
+    }
+
+    // The sealer journals the incident's notes: this puts the record-level problems (the
+    // file-level ones are journaled by the planner and the sealer) into the hash-chained journal.
+    if !analysis.problems.is_empty() {
+        let listed: Vec<String> = analysis
+            .problems
+            .iter()
+            .take(MAX_NOTED_PROBLEMS)
+            .map(|p| {
+                let at = p.line.map(|l| format!(":{l}")).or(p.offset.map(|o| format!("@{o}"))).unwrap_or_default();
+                format!("{}{at} {}", p.source_path, problem_type(&p.problem))
+            })
+            .collect();
+        let more = analysis.problems.len() - listed.len() + analysis.problems_omitted as usize;
+        incident.notes.push(format!(
+            "custody analysis: {} record problem(s) in the evidence (sealed unchanged; details in analysis.problems): {}{}",
+            analysis.problems.len() + analysis.problems_omitted as usize,
+            listed.join("; "),
+            if more > 0 { format!("; +{more} more") } else { String::new() }
+        ));
+    }
+    let checklist = checklist(config, &analysis, &side_effect, &evidence_problems);
+    AnalysisDoc {
+        format: ANALYSIS_FORMAT_V1,
+        field_mapping: config.mapping.clone(),
+        formats,
+        format_counts,
+        sources_omitted,
+        analysis,
+        side_effect,
+        checklist,
+        evidence_problems,
+    }
+}
+
+fn checklist(
+    config: &ObserveConfig,
+    a: &Analysis,
+    side: &SideEffectDecision,
+    problems: &[EvidenceProblem],
+) -> Vec<LinkCheck> {
+    let mut items = Vec::new();
+    let mut push = |item: &str, ok: Option<String>, why_missing: String| {
+        let (status, detail) = match ok {
+            Some(d) => (Status::Present, d),
+            None if na(config, item) => (Status::NotApplicable, "declared not applicable by the responder".into()),
+            None => (Status::Missing, why_missing),
+        };
+        items.push(LinkCheck { item: item.into(), status, detail });
+    };
+    let edge = |from: EngineIdent, to: EngineIdent| {
+        a.linkage
+            .chain
+            .iter()
+            .filter(|e| (e.from == from && e.to == to) || (e.from == to && e.to == from))
+            .map(|e| {
+                if e.from == from {
+                    format!("{} → {}", e.from_value, e.to_value)
+                } else {
+                    format!("{} → {}", e.to_value, e.from_value)
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    for (name, from, to) in [
+        ("trace_to_session", EngineIdent::TraceId, EngineIdent::SessionId),
+        ("session_to_bundle", EngineIdent::SessionId, EngineIdent::BundleId),
+        ("bundle_to_rollout_wave", EngineIdent::BundleId, EngineIdent::RolloutWave),
+    ] {
+        let e = edge(from, to);
+        push(
+            name,
+            (!e.is_empty()).then(|| e.join(", ")),
+            format!("no incident record carries both a {from} and a {to}"),
+        );
+    }
+    let with_principal = a.linkage.tool_calls.iter().filter(|t| t.principal.is_some()).count();
+    let calls = a.linkage.tool_calls.len();
+    push(
+        "tool_call_principals",
+        (calls > 0 && with_principal == calls).then(|| format!("{calls} tool call(s), each with its principal")),
+        if calls == 0 {
+            "no tool call found in the incident records".into()
+        } else {
+            format!("{} of {calls} tool call(s) show no principal", calls - with_principal)
+        },
+    );
+    let decided = a.linkage.approvals.iter().filter(|s| s.decision.is_some()).count();
+    push(
+        "approval_path",
+        (!a.linkage.approvals.is_empty()).then(|| {
+            let ds: BTreeSet<&str> = a.linkage.approvals.iter().filter_map(|s| s.decision.as_deref()).collect();
+            format!(
+                "{} approval step(s), {decided} with a decision ({})",
+                a.linkage.approvals.len(),
+                ds.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        }),
+        "no approval record found for the incident (use --no-approval-path if the action needed none)".into(),
+    );
+    push(
+        "policy_decisions",
+        (!a.linkage.decisions.is_empty()).then(|| format!("{} decision(s)", a.linkage.decisions.len())),
+        "no policy decision found for the incident".into(),
+    );
+    push(
+        "memory_records",
+        (!a.linkage.memory.is_empty()).then(|| {
+            format!(
+                "{} access(es): {} read(s), {} write(s)",
+                a.linkage.memory.len(),
+                a.linkage.memory_reads,
+                a.linkage.memory_writes
+            )
+        }),
+        "no memory record read or written by the incident was found".into(),
+    );
+    let allowed = a
+        .sources
+        .iter()
+        .filter(|s| {
+            s.kind == "egress" || matches!(s.format, Format::EnvoyJson | Format::EnvoyText | Format::SquidNative)
+        })
+        .count();
+    push(
+        "allowed_egress_data",
+        (allowed > 0).then(|| format!("{allowed} egress log(s) scanned")),
+        "no egress/proxy log was collected, so the allowed egress cannot be checked".into(),
+    );
+    push(
+        "egress_observed",
+        (!a.linkage.egress.is_empty()).then(|| {
+            a.linkage.egress.iter().map(|e| format!("{} ×{}", e.destination, e.requests)).collect::<Vec<_>>().join(", ")
+        }),
+        "no egress request of the incident was observed".into(),
+    );
+    push(
+        "side_effect",
+        (side.status != SideEffect::Unknown).then(|| format!("{} (from the {})", side.status.as_str(), side.origin)),
+        match &side.warning {
+            Some(w) => format!("unknown: {w}"),
+            None => "unknown: nothing shows whether the action took effect".into(),
+        },
+    );
+    push(
+        "evidence_readable",
+        problems.is_empty().then(|| "every planned file was sealed and every record parsed".into()),
+        format!("{} evidence problem(s): see evidence_problems", problems.len()),
+    );
+    items
+}

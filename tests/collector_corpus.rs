@@ -1,0 +1,284 @@
+//! End-to-end test on the generated incident corpus: from the trace id alone, all nine
+//! identifiers of incident.json are recovered, and every index entry points at bytes that
+//! really hold the trace or session id.
+
+use crate::collector_util as common;
+
+use custody::collect::analyze::{Analyzer, FieldMapping, IdentName, IdentStatus, SideEffectStatus};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+fn corpus_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("custody-corpus-{}-{label}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-incident-corpus.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .args(["--mib", "8", "--memory-files", "200"])
+        .output()
+        .expect("run make-incident-corpus.py");
+    assert!(out.status.success(), "corpus generator failed: {out:?}");
+    // incident.json is the answer key: it holds all nine identifiers, so it must not be
+    // part of the evidence the analysis sees.
+    std::fs::rename(dir.join("incident.json"), answer_key(&dir)).expect("move incident.json out");
+    dir
+}
+
+fn answer_key(dir: &std::path::Path) -> PathBuf {
+    dir.with_extension("incident.json")
+}
+
+#[test]
+fn corpus_trace_id_recovers_all_nine_identifiers() {
+    let dir = corpus_dir("engine");
+    let incident: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(answer_key(&dir)).expect("incident.json")).expect("incident json");
+    let trace = incident["trace_id"].as_str().expect("trace").to_string();
+    let session = incident["session_id"].as_str().expect("session").to_string();
+
+    let mapping = FieldMapping::default();
+    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.clone())]);
+    let t0 = Instant::now();
+    let bytes = common::feed_dir(&mut an, &dir, &mapping);
+    let scan_secs = t0.elapsed().as_secs_f64();
+    let analysis = an.finish();
+    let total_secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "corpus: {bytes} bytes scanned in {scan_secs:.3}s ({:.1} MB/s), analysis total {total_secs:.3}s, {} incident records",
+        bytes as f64 / 1e6 / scan_secs,
+        analysis.stats.incident_records
+    );
+
+    for ident in IdentName::ALL {
+        let rep = analysis.identifiers.iter().find(|r| r.ident == ident).expect("report per ident");
+        let want = incident[ident.as_str()].as_str().expect("value in incident.json");
+        assert_eq!(rep.status, IdentStatus::Present, "{ident}: {rep:?}");
+        assert_eq!(rep.value.as_deref(), Some(want), "{ident}");
+        assert!(!rep.values.is_empty() && !rep.values[0].places.is_empty());
+    }
+    // The background bundle never leaks into the incident.
+    let bundle = &analysis.identifiers[IdentName::BundleId.position()];
+    assert!(bundle.values.iter().all(|v| v.value != "bundle-2026.11.2"));
+
+    // Linkage: trace → session edge, tool calls, approvals, egress, memory.
+    assert!(analysis.linkage.chain.iter().any(|e| e.from == IdentName::TraceId
+        && e.from_value == trace
+        && e.to == IdentName::SessionId
+        && e.to_value == session));
+    assert!(!analysis.linkage.tool_calls.is_empty());
+    assert!(!analysis.linkage.approvals.is_empty());
+    assert!(!analysis.linkage.egress.is_empty());
+    assert!(!analysis.linkage.decisions.is_empty());
+    assert!(analysis.linkage.memory_reads + analysis.linkage.memory_writes > 0);
+    let hint = analysis.side_effect_hint.as_ref().expect("writes seen");
+    assert!(hint.idempotency_keys.iter().any(|k| k == incident["idempotency_key"].as_str().unwrap_or("")));
+    if hint.status == SideEffectStatus::Unknown {
+        assert!(hint.warning.starts_with("do not repeat"));
+    }
+
+    // Index: non-empty, and each slice holds the trace or session id.
+    assert!(analysis.index.len() > 10);
+    for e in &analysis.index {
+        assert!(!e.at.decompressed);
+        let mut f = std::fs::File::open(&e.at.source_path).expect("open");
+        f.seek(SeekFrom::Start(e.at.offset)).expect("seek");
+        let mut buf = vec![0u8; e.at.len as usize];
+        f.read_exact(&mut buf).expect("read slice");
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.contains(&trace) || text.contains(&session), "index entry {e:?} does not hold the incident ids");
+    }
+    // Every source kind contributes.
+    for kind in ["traces", "policy", "approvals", "memory", "egress", "logs"] {
+        assert!(
+            analysis.index.iter().any(|e| e.at.source_path.contains(&format!("/{kind}/"))),
+            "no index entry from {kind}"
+        );
+    }
+    // Attachments are opaque and never scanned.
+    assert!(analysis.sources.iter().filter(|s| s.source_path.contains("/attachments/")).all(|s| s.records == 0));
+    let json = serde_json::to_string(&analysis).expect("serialize");
+    assert!(json.contains("\"trace_id\""));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(answer_key(&dir));
+}
+
+/// The whole path through the binary: `custody preserve --incident-dir CORPUS --trace-id T
+/// --json`, then `custody show --json`: the manifest's identifiers equal incident.json's.
+#[test]
+fn corpus_preserve_from_trace_id_recovers_all_nine_identifiers_in_the_manifest() {
+    let dir = corpus_dir("cli");
+    let incident: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(answer_key(&dir)).expect("incident.json")).expect("incident json");
+    let trace = incident["trace_id"].as_str().expect("trace");
+    let home = tempfile::tempdir().expect("home");
+    let (p, show) = crate::collector_util::preserve_and_show(
+        home.path(),
+        &["--incident-dir", &dir.display().to_string(), "--trace-id", trace],
+    );
+    assert!(p["files"].as_u64() > Some(100));
+    for ident in IdentName::ALL {
+        let id = crate::collector_util::ident(&show, ident.as_str());
+        assert_eq!(id["status"], "present", "{ident}: {id}");
+        assert_eq!(id["value"], incident[ident.as_str()], "{ident}: {id}");
+        assert!(id.get("conflicts").is_none(), "{ident}: {id}");
+    }
+    let a = &show["manifest"]["analysis"];
+    crate::collector_util::assert_schema("analysis.v1.schema.json", a);
+    assert!(a["index"].as_array().map(Vec::len) > Some(10));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(answer_key(&dir));
+}
+
+/// Runs the preserve path's observer (pre-filter, own thread, re-reads) over `files`
+/// (relative path, bytes on disk), large files through `on_file` as the sealer does.
+fn observe_files(dir: &std::path::Path, trace: &str) -> custody::collect::observe::AnalysisDoc {
+    use custody::bundle::manifest::{Entry, IdentName as M};
+    use custody::bundle::write::Observer;
+    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.to_string())]).expect("start");
+    for p in common::walk(dir) {
+        let rel = p.strip_prefix(dir).unwrap().display().to_string();
+        let bytes = std::fs::read(&p).unwrap();
+        let entry = Entry {
+            path: rel.clone(),
+            kind: rel.split('/').next().unwrap().to_string(),
+            size: bytes.len() as u64,
+            sha256: custody::digest::Sha256::of(&bytes),
+            source: p.display().to_string(),
+            collected_at: chrono::Utc::now(),
+        };
+        if bytes.len() as u64 <= custody::bundle::write::SMALL_FILE {
+            obs.on_bytes(&entry, &bytes);
+        } else {
+            obs.on_file(&entry, &mut std::fs::File::open(&p).unwrap());
+        }
+    }
+    let mut inc = custody::preserve::incident_from(&Default::default());
+    obs.finish(&mut inc).expect("analysis");
+    obs.doc.take().expect("doc")
+}
+
+/// Every file's path relative to `dir`, for comparing index entries across runs.
+fn index_set(entries: &[custody::collect::analyze::IndexEntry], dir: &std::path::Path) -> Vec<(String, u64, u64)> {
+    let prefix = format!("{}/", dir.display());
+    let mut v: Vec<(String, u64, u64)> = entries
+        .iter()
+        .map(|e| (e.at.source_path.trim_start_matches(&prefix).to_string(), e.at.offset, e.at.len))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The pre-filter skips lines without any linked value; lines skipped before a value was
+/// linked are read again. The result equals parsing every line: here the large file is
+/// scanned first, holding lines of the incident's session only, and the session is linked to
+/// the trace only by a later file.
+#[test]
+fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut big = String::new();
+    let mut n = 0;
+    while big.len() < (3 << 20) {
+        n += 1;
+        if n % 1000 == 7 {
+            big.push_str(&format!(
+                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\",\"tool_principal\":\"svc@p\"}}\n"
+            ));
+        } else {
+            big.push_str(&format!(
+                "{{\"session_id\":\"bg-{}\",\"tool\":\"read\",\"pad\":\"{}\"}}\n",
+                n % 50,
+                "x".repeat(100)
+            ));
+        }
+    }
+    big.push_str("{\"session_id\": broken\n");
+    std::fs::write(dir.path().join("a-calls.jsonl"), &big).unwrap();
+    // The idempotency keys lead to a third file, read before the link is known too.
+    std::fs::write(
+        dir.path().join("b-link.jsonl"),
+        format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-late\"}}\n"),
+    )
+    .unwrap();
+    let doc = observe_files(dir.path(), trace);
+    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
+    common::feed_dir(&mut an, dir.path(), &FieldMapping::default());
+    let plain = an.finish();
+    let got = index_set(&doc.analysis.index, dir.path());
+    assert_eq!(got, index_set(&plain.index, dir.path()));
+    assert!(got.iter().filter(|e| e.0 == "a-calls.jsonl").count() > 2, "{got:?}");
+    for (a, b) in doc.analysis.identifiers.iter().zip(plain.identifiers.iter()) {
+        let va: Vec<&str> = a.values.iter().map(|v| v.value.as_str()).collect();
+        let vb: Vec<&str> = b.values.iter().map(|v| v.value.as_str()).collect();
+        assert_eq!(va, vb, "{}", a.ident);
+    }
+    // The malformed last line is reported once, as without the filter.
+    assert_eq!(doc.analysis.problems.len(), 1, "{:?}", doc.analysis.problems);
+    assert_eq!(plain.problems.len(), 1);
+}
+
+/// On the generated corpus the preserve path's analysis equals the engine's plain scan.
+#[test]
+fn corpus_observer_with_prefilter_equals_parsing_every_line() {
+    let dir = corpus_dir("observer");
+    let incident: serde_json::Value = serde_json::from_slice(&std::fs::read(answer_key(&dir)).unwrap()).unwrap();
+    let trace = incident["trace_id"].as_str().unwrap();
+    let doc = observe_files(&dir, trace);
+    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
+    common::feed_dir(&mut an, &dir, &FieldMapping::default());
+    let plain = an.finish();
+    assert_eq!(index_set(&doc.analysis.index, &dir), index_set(&plain.index, &dir));
+    for (a, b) in doc.analysis.identifiers.iter().zip(plain.identifiers.iter()) {
+        assert_eq!((a.status, &a.value), (b.status, &b.value), "{}", a.ident);
+        let ra: Vec<u64> = a.values.iter().map(|v| v.records).collect();
+        let rb: Vec<u64> = b.values.iter().map(|v| v.records).collect();
+        assert_eq!(ra, rb, "{}", a.ident);
+    }
+    assert_eq!(doc.analysis.linkage.tool_calls.len(), plain.linkage.tool_calls.len());
+    assert_eq!(doc.analysis.linkage.egress, plain.linkage.egress);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(answer_key(&dir));
+}
+
+/// A large file that grew after the sealer read it: only the sealed bytes (the entry's
+/// size) are analysed, so the index never cites bytes outside the sealed blob.
+#[test]
+fn bytes_appended_after_sealing_are_not_analysed() {
+    use custody::bundle::manifest::{Entry, IdentName as M};
+    use custody::bundle::write::Observer;
+    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let path = dir.path().join("calls.jsonl");
+    let mut text = String::new();
+    while text.len() < (2 << 20) {
+        text.push_str(&format!(
+            "{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n",
+            "x".repeat(64)
+        ));
+    }
+    let sealed = text.len() as u64;
+    text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-appended-later\"}}\n"));
+    std::fs::write(&path, &text).unwrap();
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
+    let entry = Entry {
+        path: "logs/calls.jsonl".into(),
+        kind: "logs".into(),
+        size: sealed,
+        sha256: custody::digest::Sha256::of(&text.as_bytes()[..sealed as usize]),
+        source: path.display().to_string(),
+        collected_at: chrono::Utc::now(),
+    };
+    obs.on_file(&entry, &mut std::fs::File::open(&path).unwrap());
+    let mut inc = custody::preserve::incident_from(&Default::default());
+    obs.finish(&mut inc).unwrap();
+    let doc = obs.doc.take().unwrap();
+    let sessions: Vec<&str> =
+        doc.analysis.identifiers[IdentName::SessionId.position()].values.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(sessions, ["sess-sealed"]);
+    assert!(doc.analysis.index.iter().all(|e| e.at.offset + e.at.len <= sealed));
+}
