@@ -1,0 +1,3 @@
+mod hostile;
+mod tamper_matrix;
+mod verify_support;
