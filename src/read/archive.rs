@@ -680,3 +680,48 @@ fn check_trailing<R: Read>(src: &mut Src<R>, scan: &mut ArchiveScan, buf: &mut [
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header the writer builds (as `bundle::write::blob_header` does, with the tar crate).
+    fn writer_header(name: &str, size: u64, mtime: u64) -> [u8; 512] {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(size);
+        h.set_mode(0o444);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(mtime);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_username("custody").unwrap();
+        h.set_groupname("custody").unwrap();
+        h.set_cksum();
+        *h.as_bytes()
+    }
+
+    #[test]
+    fn canonical_header_is_what_the_writer_emits_including_base256_sizes() {
+        let blob = format!("blobs/sha256/{}", "ab".repeat(32));
+        for name in [blob.as_str(), "manifest.json", "manifest.dsse.json"] {
+            for size in [0, 1, 511, 512, 9, 8_589_934_591, 8_589_934_592, 10 << 30, u64::MAX >> 1] {
+                for mtime in [0, 1_763_800_000] {
+                    let w = writer_header(name, size, mtime);
+                    assert_eq!(canonical_header(name.as_bytes(), size, mtime), Some(w), "{name} {size} {mtime}");
+                    assert_eq!(numeric(&w[124..136]), Ok(size));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_refuses_negative_and_out_of_range_base256() {
+        assert_eq!(numeric(&[0xff; 12]), Err("negative (base-256)"));
+        let mut f = [0u8; 12];
+        f[0] = 0x81;
+        assert!(numeric(&f).is_err());
+        assert_eq!(numeric(b"00000000017\0"), Ok(15));
+        assert!(numeric(b"0000000001z\0").is_err());
+    }
+}
