@@ -550,6 +550,14 @@ fn verify_needs_no_private_key_and_nothing_prints_or_stores_one() {
     let r = verify_file(&file, &home, &pubkey, &[]);
     assert_eq!(r.code, 0, "verify with an empty CUSTODY_HOME and only --trusted-key: {}", r.stdout);
     assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "verify created nothing in the home (no key)");
+    // --expect-digest binds the file's bytes: the right digest passes, another one fails.
+    let right = w.bundles[0].id.to_string();
+    let r2 = verify_file(&file, &home, &pubkey, &["--expect-digest", &right]);
+    assert_eq!(r2.code, 0, "{}", r2.stdout);
+    let wrong = w.bundles[1].id.to_string();
+    let r2 = verify_file(&file, &home, &pubkey, &["--expect-digest", &wrong]);
+    assert_eq!(r2.code, 1, "{}", r2.stdout);
+    assert!(r2.kinds.iter().any(|k| k == "bundle_digest_mismatch"), "{:?}", r2.kinds);
     // The private key appears in no output and in no stored object.
     let mut outputs = vec![r.stdout, r.stderr];
     let chome = dir.path().join("home");
