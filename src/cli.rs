@@ -274,6 +274,15 @@ pub struct VerifyArgs {
     /// A pinned signer public key (SPKI PEM; repeatable). Default: the local default key.
     #[arg(long, value_name = "PUB")]
     pub trusted_key: Vec<PathBuf>,
+    /// Allowed clock difference between the sealing host and the ledger's appending host: a
+    /// bundle's sealed_at may be later than its own or its successor's ledger time by at most
+    /// this (e.g. 30s, 5m, 2h; at most 7d).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = custody::verify::parse_skew)]
+    pub max_skew: chrono::Duration,
+    /// For a bundle file: the SHA-256 it must have (sha256:<hex>, from the ledger or the
+    /// preserve output). Binds the compressed bytes themselves, not only the signed archive.
+    #[arg(long, value_name = "DIGEST", conflicts_with = "store")]
+    pub expect_digest: Option<String>,
     /// Print the JSON report instead of the checklist.
     #[arg(long)]
     pub json: bool,

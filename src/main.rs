@@ -25,6 +25,19 @@ use custody::verify::{self, Trust};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    let code = main_inner();
+    // Resource diagnostics for the hostile-input tests: the process's peak resident memory.
+    if std::env::var_os("CUSTODY_REPORT_PEAK_RSS").is_some() {
+        if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
+            if let Some(l) = s.lines().find(|l| l.starts_with("VmHWM:")) {
+                eprintln!("custody: peak rss {}", l.trim_start_matches("VmHWM:").trim());
+            }
+        }
+    }
+    code
+}
+
+fn main_inner() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -239,7 +252,16 @@ struct Verified {
 }
 
 fn verify_target(rt: &tokio::runtime::Runtime, t: &Target, trust: &Trust) -> Result<Verified> {
-    let opts = verify::Options::default();
+    verify_target_with(rt, t, trust, &verify::Options::default())
+}
+
+fn verify_target_with(
+    rt: &tokio::runtime::Runtime,
+    t: &Target,
+    trust: &Trust,
+    opts: &verify::Options,
+) -> Result<Verified> {
+    let opts = opts.clone();
     Ok(match t {
         Target::File(p) => {
             let (report, manifest) =
@@ -257,18 +279,26 @@ fn verify_target(rt: &tokio::runtime::Runtime, t: &Target, trust: &Trust) -> Res
 fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
+    let expected_digest = match a.expect_digest.as_deref() {
+        Some(d) => Some(BundleId(
+            Sha256::parse(d)
+                .with_context(|| format!("--expect-digest `{d}` is not a digest (sha256:<hex> or <hex>)"))?,
+        )),
+        None => None,
+    };
+    let opts = verify::Options { max_skew: a.max_skew, expected_digest, ..verify::Options::default() };
     let report = if a.all {
         let store = open_store_with(a.store.as_deref(), &a.config)?;
         let cp = match &a.checkpoint {
             Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read checkpoint {}", p.display()))?),
             None => None,
         };
-        rt.block_on(verify::verify_all_with(&store, &trust, &verify::Options::default(), !a.quick, cp.as_deref()))?
+        rt.block_on(verify::verify_all_with(&store, &trust, &opts, !a.quick, cp.as_deref()))?
     } else {
         let Some(t) = a.target.as_deref() else {
             bail!("verify needs a BUNDLE_FILE, or --store URL with a DIGEST or --all")
         };
-        verify_target(&rt, &target_with(t, a.store.as_deref(), &a.config)?, &trust)?.report
+        verify_target_with(&rt, &target_with(t, a.store.as_deref(), &a.config)?, &trust, &opts)?.report
     };
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })

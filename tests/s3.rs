@@ -414,14 +414,13 @@ fn s3_checkpoint_detects_a_rollback_and_a_rewritten_ledger() {
     assert!(f["message"].as_str().unwrap().contains("fork"), "{f}");
 
     // A tampered checkpoint is refused.
-    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
+    // Written in custody's canonical envelope form, so only the signature check can refuse it.
+    let mut doc: custody::bundle::dsse::Envelope = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
     let forged = serde_json::json!({"format":"custody-checkpoint/v1","store":url,"position":1,"entry":null,"bundle":null,"created_at":"2026-01-01T00:00:00Z"});
-    doc["payload"] = serde_json::Value::String(base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        serde_json::to_vec(&forged).unwrap(),
-    ));
+    doc.payload =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_vec(&forged).unwrap());
     let bad = home.path().join("forged.json");
-    std::fs::write(&bad, serde_json::to_vec(&doc).unwrap()).unwrap();
+    std::fs::write(&bad, custody::bundle::dsse::to_bytes(&doc)).unwrap();
     let o = verify_cp(&bad);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("signature does not verify"), "{}", text(&o));

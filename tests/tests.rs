@@ -1,5 +1,6 @@
 //! The one integration-test binary: each module below is a group of tests of the built
-//! `custody` binary and library (shared helpers in `util`, `store_util` and `collector_util`).
+//! `custody` binary and library (shared helpers in `util`, `store_util`, `collector_util` and
+//! `verify_support`).
 
 mod util;
 
@@ -12,9 +13,12 @@ mod collector_util;
 mod conformance;
 mod determinism;
 mod extract;
+mod hostile;
 mod interop;
 mod roundtrip;
 mod s3;
 mod schemas;
 mod store_util;
 mod tamper;
+mod tamper_matrix;
+mod verify_support;

@@ -7,6 +7,15 @@
 //! headers, path escapes, duplicate names, oversized members, bad header checksums,
 //! truncation, trailing data and decompression bombs.
 //!
+//! The reader is *canonical*: every byte of the decompressed archive must be exactly what the
+//! writer produces (see `docs/format-reader-rules.md`). Each header must equal the header
+//! custody writes for that name, size and the archive's single mtime (mode 0444, uid/gid 0,
+//! uname/gname `custody`, ustar magic and version, no prefix, no link name, zero device
+//! numbers, checksum as 7 octal digits and NUL); padding is zeros; the archive ends with
+//! exactly two zero blocks and nothing else; the zstd stream is exactly one frame with a
+//! content checksum and no dictionary, followed by nothing. Any other byte is reported, so a
+//! flip that would leave the parsed meaning unchanged is still caught.
+//!
 //! Memory is bounded: blob contents are streamed through SHA-256 (never buffered), only the
 //! manifest and envelope members are kept, each under a size cap, and the zstd window is
 //! capped (`window_log_max`). Nothing here panics on any input.
@@ -38,8 +47,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_manifest: 64 << 20,
-            max_envelope: 96 << 20,
+            max_manifest: crate::read::envelope::MAX_MANIFEST as u64,
+            max_envelope: crate::read::envelope::MAX_ENVELOPE as u64,
             max_members: 2_000_000,
             window_log_max: 27,
             bomb_floor: 1 << 30,
@@ -129,6 +138,25 @@ pub enum ArchiveProblem {
         /// The limit.
         limit: usize,
     },
+    /// A header or padding byte differs from what custody writes.
+    NonCanonical {
+        /// Member index.
+        index: usize,
+        /// Member name (lossy).
+        name: String,
+        /// The first field that differs (`mode`, `uid`, `mtime`, `uname`, `padding`, …).
+        field: &'static str,
+    },
+    /// The zstd framing is not the single checksummed frame custody writes.
+    Frame {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Bytes follow the (single) zstd frame.
+    TrailingCompressed {
+        /// How many.
+        bytes: u64,
+    },
     /// The decompressed stream grows far beyond any plausible compression ratio.
     DecompressionBomb {
         /// Decompressed bytes read when stopped.
@@ -159,7 +187,17 @@ impl std::fmt::Display for ArchiveProblem {
             ArchiveProblem::TooLarge { name, size, limit } => {
                 write!(f, "member `{name}` declares {size} bytes, above the limit of {limit}")
             }
-            ArchiveProblem::TrailingData => write!(f, "non-zero data follows the end-of-archive marker"),
+            ArchiveProblem::TrailingData => {
+                write!(f, "data follows the end-of-archive marker (custody ends the archive with exactly two zero blocks)")
+            }
+            ArchiveProblem::NonCanonical { index, name, field } => write!(
+                f,
+                "member #{index} `{name}`: its {field} is not what custody writes (non-canonical archive bytes: the archive was altered or not made by custody)"
+            ),
+            ArchiveProblem::Frame { reason } => write!(f, "the zstd framing is not custody's: {reason}"),
+            ArchiveProblem::TrailingCompressed { bytes } => {
+                write!(f, "{bytes} byte(s) follow the zstd frame (an appended frame or garbage)")
+            }
             ArchiveProblem::TooManyMembers { limit } => write!(f, "more than {limit} members"),
             ArchiveProblem::DecompressionBomb { decompressed, compressed } => write!(
                 f,
@@ -192,6 +230,8 @@ pub struct ArchiveScan {
     pub members: Vec<String>,
     /// Structural problems.
     pub problems: Vec<ArchiveProblem>,
+    /// The mtime shared by every member header (custody writes `collector.started_at`).
+    pub mtime: Option<u64>,
     /// Decompressed bytes read.
     pub decompressed_bytes: u64,
     /// Compressed bytes read.
@@ -220,8 +260,11 @@ enum Stop {
     Bomb,
 }
 
+/// The compressed input: the peeked frame header, then the rest, counted.
+type Compressed<R> = BufReader<Counting<io::Chain<io::Cursor<Vec<u8>>, R>>>;
+
 struct Src<R: Read> {
-    r: BufReader<zstd::stream::read::Decoder<'static, BufReader<Counting<R>>>>,
+    r: BufReader<zstd::stream::read::Decoder<'static, Compressed<R>>>,
     out: u64,
     compressed: Rc<Cell<u64>>,
     limits: Limits,
@@ -249,21 +292,114 @@ impl<R: Read> Src<R> {
     }
 }
 
-fn octal(field: &[u8]) -> Option<u64> {
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        return None; // base-256: never written by custody
+/// A numeric header field: octal digits (optionally space/NUL padded), or the positive
+/// base-256 form custody's tar writer uses for values of 8^11 and more. `Err` says why not.
+fn numeric(field: &[u8]) -> Result<u64, &'static str> {
+    match field.first() {
+        Some(0xff) => return Err("negative (base-256)"),
+        Some(b) if b & 0x80 != 0 => {
+            if *b != 0x80 || field.len() < 9 || field[1..field.len() - 8].iter().any(|&x| x != 0) {
+                return Err("base-256 value out of range");
+            }
+            let mut v = 0u64;
+            for &x in &field[field.len() - 8..] {
+                v = (v << 8) | x as u64;
+            }
+            return Ok(v);
+        }
+        _ => {}
     }
     let s: Vec<u8> = field.iter().copied().take_while(|&b| b != 0).collect();
-    let t = std::str::from_utf8(&s).ok()?.trim_matches(' ');
+    let t = std::str::from_utf8(&s).map_err(|_| "not octal")?.trim_matches(' ');
     if t.is_empty() {
-        return Some(0);
+        return Ok(0);
     }
-    u64::from_str_radix(t, 8).ok()
+    u64::from_str_radix(t, 8).map_err(|_| "not octal")
 }
 
 fn cstr(field: &[u8]) -> &[u8] {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
     &field[..end]
+}
+
+/// Write `v` into a 12-byte numeric field the way custody's writer does: 11 octal digits and a
+/// NUL below 8^11, else `0x80`, three zero bytes and 8 big-endian bytes.
+fn put_numeric12(dst: &mut [u8], v: u64) {
+    if v < 8_589_934_592 {
+        dst[..11].copy_from_slice(format!("{v:011o}").as_bytes());
+        dst[11] = 0;
+    } else {
+        dst[..4].copy_from_slice(&[0x80, 0, 0, 0]);
+        dst[4..12].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// The exact header custody writes for a regular member `name` (shorter than 100 bytes).
+pub fn canonical_header(name: &[u8], size: u64, mtime: u64) -> Option<[u8; 512]> {
+    if name.is_empty() || name.len() >= 100 || name.contains(&0) {
+        return None;
+    }
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    h[100..108].copy_from_slice(b"0000444\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    put_numeric12(&mut h[124..136], size);
+    put_numeric12(&mut h[136..148], mtime);
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[265..272].copy_from_slice(b"custody");
+    h[297..304].copy_from_slice(b"custody");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u64 = h.iter().map(|&b| b as u64).sum();
+    h[148..156].copy_from_slice(format!("{sum:07o}\0").as_bytes());
+    Some(h)
+}
+
+/// The name of the ustar field holding byte `i` of a header block.
+fn field_at(i: usize) -> &'static str {
+    match i {
+        0..=99 => "name",
+        100..=107 => "mode",
+        108..=115 => "uid",
+        116..=123 => "gid",
+        124..=135 => "size",
+        136..=147 => "mtime",
+        148..=155 => "checksum",
+        156 => "type flag",
+        157..=256 => "link name",
+        257..=262 => "magic",
+        263..=264 => "version",
+        265..=296 => "uname",
+        297..=328 => "gname",
+        329..=336 => "devmajor",
+        337..=344 => "devminor",
+        345..=499 => "prefix",
+        _ => "header padding",
+    }
+}
+
+/// Check the zstd frame header custody writes: the zstd magic, a content checksum, no
+/// dictionary, reserved bit clear.
+fn frame_problem(head: &[u8]) -> Option<&'static str> {
+    if head.len() < 5 {
+        return Some("shorter than a zstd frame header");
+    }
+    if head[..4] != [0x28, 0xb5, 0x2f, 0xfd] {
+        return Some("does not start with a zstd frame (wrong magic, or a skippable frame)");
+    }
+    let fhd = head[4];
+    if fhd & 0x04 == 0 {
+        return Some("the frame carries no content checksum");
+    }
+    if fhd & 0x03 != 0 {
+        return Some("the frame names a dictionary");
+    }
+    if fhd & 0x08 != 0 {
+        return Some("a reserved frame header bit is set");
+    }
+    None
 }
 
 /// Classify a member name.
@@ -287,11 +423,28 @@ pub fn classify(name: &str) -> Result<MemberKind, &'static str> {
 }
 
 /// Read a bundle archive from `r` (the compressed bytes).
-pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn BlobVisitor>) -> ArchiveScan {
+pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut dyn BlobVisitor>) -> ArchiveScan {
     let mut scan = ArchiveScan::default();
+    // Peek at the frame header (custody's is 6 bytes; 5 decide).
+    let mut head = [0u8; 5];
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
+                return scan;
+            }
+        }
+    }
+    if let Some(reason) = frame_problem(&head[..got]) {
+        scan.problems.push(ArchiveProblem::Frame { reason });
+    }
     let compressed = Rc::new(Cell::new(0u64));
-    let counting = Counting { inner: r, count: compressed.clone() };
-    let mut dec = match zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, counting)) {
+    let counting = Counting { inner: io::Cursor::new(head[..got].to_vec()).chain(r), count: compressed.clone() };
+    let mut dec = match zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 16, counting)) {
         Ok(d) => d,
         Err(e) => {
             scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
@@ -302,11 +455,13 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
         scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
         return scan;
     }
-    let mut src = Src { r: BufReader::with_capacity(1 << 20, dec), out: 0, compressed, limits: limits.clone() };
+    let dec = dec.single_frame();
+    let mut src = Src { r: BufReader::with_capacity(1 << 16, dec), out: 0, compressed, limits: limits.clone() };
     let mut seen: HashSet<String> = HashSet::new();
     let mut block = [0u8; 512];
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 1 << 16];
     let mut index = 0usize;
+    let mut clean_end = false;
 
     let stop_to_problem = |stop: Stop, member: Option<String>, src: &Src<R>| match stop {
         Stop::Eof => ArchiveProblem::Truncated { member },
@@ -321,18 +476,15 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
             break;
         }
         if block.iter().all(|&b| b == 0) {
-            // End marker: a second zero block, then nothing but zero padding.
+            // End marker: exactly a second zero block, then the end of the stream.
             match src.fill(&mut block) {
-                Ok(()) if block.iter().all(|&b| b == 0) => {}
+                Ok(()) if block.iter().all(|&b| b == 0) => clean_end = check_trailing(&mut src, &mut scan, &mut buf),
                 Ok(()) => scan.problems.push(ArchiveProblem::TrailingData),
-                Err(Stop::Eof) => {} // one zero block then EOF: tolerated (some writers)
                 Err(stop) => {
                     let p = stop_to_problem(stop, None, &src);
                     scan.problems.push(p);
-                    break;
                 }
             }
-            check_trailing(&mut src, &mut scan, &mut buf);
             break;
         }
         if scan.members.len() >= limits.max_members {
@@ -342,7 +494,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
         let this = index;
         index += 1;
         // Checksum.
-        let stored = octal(&block[148..156]);
+        let stored = numeric(&block[148..156]).ok();
         let mut sum: u64 = 0;
         for (i, b) in block.iter().enumerate() {
             sum += if (148..156).contains(&i) { 32 } else { *b as u64 };
@@ -351,18 +503,26 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
             scan.problems.push(ArchiveProblem::BadHeader { index: this, reason: "header checksum mismatch".into() });
             break; // cannot trust the size field: stop here
         }
-        let Some(size) = octal(&block[124..136]) else {
-            scan.problems.push(ArchiveProblem::BadHeader { index: this, reason: "size field is not octal".into() });
-            break;
+        let size = match numeric(&block[124..136]) {
+            Ok(s) => s,
+            Err(why) => {
+                scan.problems.push(ArchiveProblem::BadHeader { index: this, reason: format!("size field is {why}") });
+                break;
+            }
         };
+        let mtime = numeric(&block[136..148]).ok();
+        if this == 0 {
+            scan.mtime = mtime;
+        }
+        let name_field = cstr(&block[0..100]);
         let mut raw_name = Vec::new();
         let prefix = cstr(&block[345..500]);
         if &block[257..263] == b"ustar\0" && !prefix.is_empty() {
             raw_name.extend_from_slice(prefix);
             raw_name.push(b'/');
         }
-        raw_name.extend_from_slice(cstr(&block[0..100]));
-        let name_lossy = String::from_utf8_lossy(&raw_name).into_owned();
+        raw_name.extend_from_slice(name_field);
+        let name_lossy = String::from_utf8_lossy(&raw_name).chars().take(300).collect::<String>();
         let typeflag = block[156];
         scan.members.push(name_lossy.clone());
 
@@ -385,6 +545,28 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
                     }
                 },
             }
+            // Every byte of an accepted member's header must be the one custody writes.
+            let expected = match (scan.mtime, kind.is_some()) {
+                (Some(m), true) => canonical_header(name_field, size, m),
+                _ => None,
+            };
+            match expected {
+                Some(h) if h == block => {}
+                Some(h) => {
+                    let at = (0..512).find(|&i| h[i] != block[i]).unwrap_or(0);
+                    scan.problems.push(ArchiveProblem::NonCanonical {
+                        index: this,
+                        name: name_lossy.clone(),
+                        field: field_at(at),
+                    });
+                }
+                None if kind.is_some() => scan.problems.push(ArchiveProblem::NonCanonical {
+                    index: this,
+                    name: name_lossy.clone(),
+                    field: if scan.mtime.is_none() { "mtime" } else { "name" },
+                }),
+                None => {}
+            }
         }
         let limit = match kind {
             Some(MemberKind::Manifest) => limits.max_manifest,
@@ -395,7 +577,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
             scan.problems.push(ArchiveProblem::TooLarge { name: name_lossy.clone(), size, limit });
             break; // refusing to read it; nothing after it can be trusted to be reached in bounded time
         }
-        let padded = size.div_ceil(512) * 512;
+        let padded = size.div_ceil(512).saturating_mul(512);
         let result = match &kind {
             Some(MemberKind::Blob(claimed)) => {
                 if let Some(v) = visitor.as_deref_mut() {
@@ -429,14 +611,36 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
             None => stream(&mut src, size, &mut buf, |_| {}),
         };
         let result = result.and_then(|_| skip(&mut src, padded - size));
-        if let Err(stop) = result {
-            let p = stop_to_problem(stop, Some(name_lossy), &src);
-            scan.problems.push(p);
-            break;
+        match result {
+            Err(stop) => {
+                let p = stop_to_problem(stop, Some(name_lossy), &src);
+                scan.problems.push(p);
+                break;
+            }
+            Ok(false) => {
+                scan.problems.push(ArchiveProblem::NonCanonical { index: this, name: name_lossy, field: "padding" })
+            }
+            Ok(true) => {}
         }
     }
     scan.decompressed_bytes = src.out;
     scan.compressed_bytes = src.compressed.get();
+    if clean_end {
+        // The frame ended with the archive; nothing may follow it in the file.
+        let mut inner = src.r.into_inner().finish();
+        let mut extra = 0u64;
+        loop {
+            match inner.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => extra += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        if extra > 0 {
+            scan.problems.push(ArchiveProblem::TrailingCompressed { bytes: extra });
+        }
+    }
     scan
 }
 
@@ -450,29 +654,74 @@ fn stream<R: Read>(src: &mut Src<R>, mut left: u64, buf: &mut [u8], mut f: impl 
     Ok(())
 }
 
-fn skip<R: Read>(src: &mut Src<R>, n: u64) -> Result<(), Stop> {
+/// Read `n` (< 512) padding bytes; `Ok(false)` if any is not zero.
+fn skip<R: Read>(src: &mut Src<R>, n: u64) -> Result<bool, Stop> {
     let mut pad = [0u8; 512];
-    src.fill(&mut pad[..n as usize])
+    let pad = &mut pad[..n.min(512) as usize];
+    src.fill(pad)?;
+    Ok(pad.iter().all(|&b| b == 0))
 }
 
-fn check_trailing<R: Read>(src: &mut Src<R>, scan: &mut ArchiveScan, buf: &mut [u8]) {
-    // Writers may pad to a record size (GNU tar: 10 KiB); allow up to 1 MiB of zeros.
-    let mut seen = 0u64;
+/// After the end marker the decompressed stream must end. Returns true when it does.
+fn check_trailing<R: Read>(src: &mut Src<R>, scan: &mut ArchiveScan, buf: &mut [u8]) -> bool {
+    // Read a little past the marker: any byte at all is trailing data (custody writes none).
     loop {
-        match src.r.read(buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                seen += n as u64;
-                if buf[..n].iter().any(|&b| b != 0) || seen > (1 << 20) {
-                    scan.problems.push(ArchiveProblem::TrailingData);
-                    return;
-                }
+        match src.r.read(&mut buf[..512]) {
+            Ok(0) => return true,
+            Ok(_) => {
+                scan.problems.push(ArchiveProblem::TrailingData);
+                return false;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                scan.problems.push(ArchiveProblem::Decompress { at: src.out + seen, message: e.to_string() });
-                return;
+                scan.problems.push(ArchiveProblem::Decompress { at: src.out, message: e.to_string() });
+                return false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header the writer builds (as `bundle::write::blob_header` does, with the tar crate).
+    fn writer_header(name: &str, size: u64, mtime: u64) -> [u8; 512] {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(size);
+        h.set_mode(0o444);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(mtime);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_username("custody").unwrap();
+        h.set_groupname("custody").unwrap();
+        h.set_cksum();
+        *h.as_bytes()
+    }
+
+    #[test]
+    fn canonical_header_is_what_the_writer_emits_including_base256_sizes() {
+        let blob = format!("blobs/sha256/{}", "ab".repeat(32));
+        for name in [blob.as_str(), "manifest.json", "manifest.dsse.json"] {
+            for size in [0, 1, 511, 512, 9, 8_589_934_591, 8_589_934_592, 10 << 30, u64::MAX >> 1] {
+                for mtime in [0, 1_763_800_000] {
+                    let w = writer_header(name, size, mtime);
+                    assert_eq!(canonical_header(name.as_bytes(), size, mtime), Some(w), "{name} {size} {mtime}");
+                    assert_eq!(numeric(&w[124..136]), Ok(size));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_refuses_negative_and_out_of_range_base256() {
+        assert_eq!(numeric(&[0xff; 12]), Err("negative (base-256)"));
+        let mut f = [0u8; 12];
+        f[0] = 0x81;
+        assert!(numeric(&f).is_err());
+        assert_eq!(numeric(b"00000000017\0"), Ok(15));
+        assert!(numeric(b"0000000001z\0").is_err());
     }
 }

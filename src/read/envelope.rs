@@ -1,13 +1,14 @@
 //! Parsing untrusted DSSE envelopes and manifests into checked types, before any crypto.
 //!
-//! [`CheckedEnvelope`] is built by `TryFrom<&[u8]>`: size-capped, strict JSON (no unknown
-//! fields), canonical padded base64 only, exactly one signature, a 64-hex key id and a 64-byte
-//! signature. [`CheckedManifest`] parses the manifest with the same strictness and validates
+//! [`CheckedEnvelope`] is built by [`CheckedEnvelope::parse`]: size-capped, strict JSON (no
+//! unknown fields), canonical padded base64 only, exactly one signature, a 64-hex key id and a
+//! 64-byte signature — and byte-for-byte the serialization custody writes (pretty JSON, two-space
+//! indent, fields in order, final newline). The signature covers only the payload, so without
+//! that last rule a whitespace or escape change in the envelope would go unnoticed. [`CheckedManifest`] parses the manifest with the same strictness and validates
 //! entry paths, so later checks work on typed values only.
 
 use base64::Engine as _;
 
-use crate::bundle::dsse::Envelope;
 use crate::bundle::manifest::Manifest;
 use crate::digest::Sha256;
 
@@ -60,6 +61,16 @@ pub enum ParseError {
     /// Unknown format.
     #[error("manifest format is `{0}`; this custody reads `custody-bundle/v1`")]
     Format(String),
+    /// Valid, but not byte-for-byte what custody writes.
+    #[error(
+        "{what} is not in custody's canonical form (first difference at byte {offset}): it was re-encoded or altered"
+    )]
+    NonCanonical {
+        /// What.
+        what: &'static str,
+        /// Offset of the first differing byte.
+        offset: usize,
+    },
     /// A bad entry path.
     #[error("manifest entry path `{path}` is not allowed: {reason}")]
     EntryPath {
@@ -83,10 +94,51 @@ pub struct CheckedEnvelope {
     pub sig: [u8; 64],
 }
 
-/// Largest envelope accepted.
-pub const MAX_ENVELOPE: usize = 96 << 20;
-/// Largest manifest accepted.
-pub const MAX_MANIFEST: usize = 64 << 20;
+/// Largest envelope accepted (base64 of the largest manifest, plus room for the rest).
+pub const MAX_ENVELOPE: usize = 48 << 20;
+/// Largest manifest accepted. Together with [`MAX_ENVELOPE`] and [`MAX_JSON_VALUES_COST`] this
+/// keeps the verifier's peak memory under 256 MiB on any input (`tests/hostile.rs` measures it).
+pub const MAX_MANIFEST: usize = 32 << 20;
+/// Bound on the in-memory size of a parsed manifest, estimated before parsing as its length
+/// plus 48 bytes per JSON value (a parsed value costs up to that much more than its text:
+/// `[[],[],…]` is 3 bytes of text but 32 bytes of `serde_json::Value` per element).
+pub const MAX_JSON_VALUES_COST: usize = 96 << 20;
+
+/// Estimate of the memory a JSON text costs once parsed: its length plus 48 bytes for every
+/// value (counted as `[`, `{`, `,` and `:` outside strings, plus one).
+pub fn json_cost(bytes: &[u8]) -> usize {
+    let (mut in_str, mut esc, mut values) = (false, false, 1usize);
+    for &b in bytes {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'{' | b',' | b':' => values += 1,
+                _ => {}
+            }
+        }
+    }
+    bytes.len().saturating_add(values.saturating_mul(48))
+}
+
+/// The envelope as read, borrowing the (large) payload text from the input when it has no
+/// escapes, which canonical envelopes never have.
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope<'a> {
+    #[serde(rename = "payloadType")]
+    payload_type: String,
+    #[serde(borrow)]
+    payload: std::borrow::Cow<'a, str>,
+    signatures: Vec<crate::bundle::dsse::EnvelopeSignature>,
+}
 
 impl CheckedEnvelope {
     /// Parse and check `bytes`, requiring `payload_type`.
@@ -94,7 +146,7 @@ impl CheckedEnvelope {
         if bytes.len() > MAX_ENVELOPE {
             return Err(ParseError::TooLarge { what: "envelope", size: bytes.len(), limit: MAX_ENVELOPE });
         }
-        let env: Envelope =
+        let env: RawEnvelope<'_> =
             serde_json::from_slice(bytes).map_err(|source| ParseError::Json { what: "envelope", source })?;
         if env.payload_type != payload_type {
             return Err(ParseError::PayloadType {
@@ -106,14 +158,58 @@ impl CheckedEnvelope {
             return Err(ParseError::SignatureCount(env.signatures.len()));
         }
         let b64 = base64::engine::general_purpose::STANDARD;
-        let payload = b64.decode(&env.payload).map_err(|source| ParseError::Base64 { field: "payload", source })?;
+        let payload =
+            b64.decode(env.payload.as_bytes()).map_err(|source| ParseError::Base64 { field: "payload", source })?;
         let s = &env.signatures[0];
         let keyid = Sha256::parse_canonical_hex(&s.keyid)
             .ok_or_else(|| ParseError::KeyId(s.keyid.chars().take(100).collect()))?;
         let sig_bytes = b64.decode(&s.sig).map_err(|source| ParseError::Base64 { field: "signature", source })?;
         let sig: [u8; 64] =
             sig_bytes.as_slice().try_into().map_err(|_| ParseError::SignatureLength(sig_bytes.len()))?;
+        if let Some(offset) = first_difference(&env, bytes) {
+            return Err(ParseError::NonCanonical { what: "envelope", offset });
+        }
         Ok(CheckedEnvelope { payload_type: env.payload_type, payload, keyid, sig })
+    }
+}
+
+/// Compares what is written to it with `expected`, without allocating.
+struct Compare<'a> {
+    expected: &'a [u8],
+    at: usize,
+    diff: Option<usize>,
+}
+
+impl std::io::Write for Compare<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.diff.is_none() {
+            let end = (self.at + buf.len()).min(self.expected.len());
+            let have = &self.expected[self.at..end];
+            if let Some(i) = have.iter().zip(buf).position(|(a, b)| a != b) {
+                self.diff = Some(self.at + i);
+            } else if have.len() < buf.len() {
+                self.diff = Some(end);
+            }
+        }
+        self.at += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where `bytes` first differs from custody's serialization of `env` (`dsse::to_bytes`).
+fn first_difference(env: &RawEnvelope<'_>, bytes: &[u8]) -> Option<usize> {
+    let mut c = Compare { expected: bytes, at: 0, diff: None };
+    if serde_json::to_writer_pretty(&mut c, env).is_err() {
+        return Some(0);
+    }
+    let _ = std::io::Write::write_all(&mut c, b"\n");
+    match c.diff {
+        Some(d) => Some(d),
+        None if c.at != bytes.len() => Some(c.at.min(bytes.len())),
+        None => None,
     }
 }
 
@@ -154,6 +250,14 @@ impl TryFrom<&[u8]> for CheckedManifest {
     fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
         if bytes.len() > MAX_MANIFEST {
             return Err(ParseError::TooLarge { what: "manifest", size: bytes.len(), limit: MAX_MANIFEST });
+        }
+        let cost = json_cost(bytes);
+        if cost > MAX_JSON_VALUES_COST {
+            return Err(ParseError::TooLarge {
+                what: "manifest (parsed size estimate)",
+                size: cost,
+                limit: MAX_JSON_VALUES_COST,
+            });
         }
         // serde_json caps nesting at 128 levels and rejects invalid UTF-8 and overflowing integers.
         let m: Manifest =

@@ -52,14 +52,44 @@ impl Trust {
 pub struct Options {
     /// Archive limits.
     pub limits: Limits,
-    /// Allowed clock skew between a bundle's `sealed_at` and ledger times.
+    /// Allowed clock skew between a bundle's times and ledger times (the sealing host's and
+    /// the appending host's clocks may differ). Used by the ledger checks:
+    /// * `sealed_at` may be later than its own entry's, or its successor's, `appended_at` by at
+    ///   most this much;
+    /// * an entry that lies between the bundle's recorded ledger head and its own position must
+    ///   have been appended no earlier than `collector.started_at - max_skew` (otherwise the
+    ///   sealer would have seen it as the head: the bundle was not sealed against this ledger).
     pub max_skew: Duration,
+    /// The digest the bundle file must have (from the ledger, a ticket, a custody form). A
+    /// bundle verified in a store is always checked against its name; for a bare file this is
+    /// the only thing that binds the compressed bytes themselves (see `docs/threat-model.md`).
+    pub expected_digest: Option<BundleId>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { limits: Limits::default(), max_skew: Duration::minutes(5) }
+        Options { limits: Limits::default(), max_skew: Duration::minutes(5), expected_digest: None }
     }
+}
+
+/// Why a `--max-skew` value was rejected.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a duration: use a number with a unit s, m, h or d (e.g. 30s, 5m, 2h), at most 7d")]
+pub struct SkewError(String);
+
+/// Parse a skew such as `90s`, `5m`, `2h`, `1d` (a bare number is seconds; at most 7 days).
+pub fn parse_skew(s: &str) -> Result<Duration, SkewError> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        Some((i, 'd')) => (&t[..i], 86_400),
+        _ => (t, 1),
+    };
+    let n: i64 = num.parse().map_err(|_| SkewError(s.into()))?;
+    let secs = n.checked_mul(mult).filter(|v| (0..=7 * 86_400).contains(v)).ok_or_else(|| SkewError(s.into()))?;
+    Ok(Duration::seconds(secs))
 }
 
 /// The result of reading and checking one bundle stream.
@@ -111,6 +141,15 @@ pub fn check_bundle<R: Read>(
         size,
     };
     let fs = &mut out.findings;
+    if let Some(want) = &opts.expected_digest {
+        if *want != out.digest {
+            fs.push(err(
+                FindingKind::BundleDigestMismatch,
+                "bundle file",
+                format!("the file's bytes hash to {}, not to the expected {want}", out.digest),
+            ));
+        }
+    }
     for p in &scan.problems {
         let (kind, loc) = match p {
             ArchiveProblem::Decompress { at, .. } => (FindingKind::ArchiveCorrupt, format!("decompressed offset {at}")),
@@ -125,6 +164,11 @@ pub fn check_bundle<R: Read>(
             ArchiveProblem::TrailingData => (FindingKind::TrailingData, "end of archive".into()),
             ArchiveProblem::TooManyMembers { .. } => (FindingKind::TooManyMembers, "archive".into()),
             ArchiveProblem::DecompressionBomb { .. } => (FindingKind::DecompressionBomb, "archive".into()),
+            ArchiveProblem::NonCanonical { index, name, .. } => {
+                (FindingKind::NonCanonical, format!("member #{index} ({name})"))
+            }
+            ArchiveProblem::Frame { .. } => (FindingKind::ArchiveCorrupt, "zstd frame".into()),
+            ArchiveProblem::TrailingCompressed { .. } => (FindingKind::TrailingData, "after the zstd frame".into()),
         };
         fs.push(err(kind, loc, p.to_string()));
     }
@@ -174,6 +218,18 @@ pub fn check_bundle<R: Read>(
             }
         },
     };
+    if let (Some(m), Some(t)) = (&manifest, scan.mtime) {
+        if m.collector.started_at.timestamp().max(0) as u64 != t {
+            fs.push(err(
+                FindingKind::NonCanonical,
+                "member #0",
+                format!(
+                    "tar members carry mtime {t}, but custody writes the manifest's collector.started_at ({})",
+                    m.collector.started_at.timestamp()
+                ),
+            ));
+        }
+    }
     if let (Some(e), Some(b)) = (&env, &scan.manifest) {
         if e.payload != *b {
             fs.push(err(
@@ -212,9 +268,9 @@ pub fn check_bundle<R: Read>(
         }
         let trusted = trust.find(&e.keyid);
         let key = trusted.cloned().or_else(|| embedded.filter(|k| k.id.0 == e.keyid));
-        let msg = pae(&e.payload_type, &e.payload);
         match key {
             Some(k) => {
+                let msg = pae(&e.payload_type, &e.payload);
                 if k.key.verify_strict(&msg, &Signature::from_bytes(&e.sig)).is_err() {
                     fs.push(err(
                         FindingKind::BadSignature,
@@ -457,7 +513,12 @@ fn ledger_findings(
                 }
             }
         }
-        match &m.ledger_prev {
+        // Where the bundle may sit: right after the head it recorded when sealing, or later only
+        // if every entry in between was appended while it was being sealed (a concurrent
+        // preserve, or `store repair` of an interrupted one). An entry in between that is older
+        // than the sealing means the sealer must have seen it: the bundle was not sealed against
+        // this ledger (replayed from another ledger or position, or the ledger was rewritten).
+        let (from, link_ok) = match &m.ledger_prev {
             Some(link) => {
                 let at = entries.iter().find(|e| e.position == link.position);
                 let ok = link.position < me.position
@@ -467,19 +528,43 @@ fn ledger_findings(
                 if !ok {
                     fs.push(err(FindingKind::LedgerLinkMismatch, MANIFEST_MEMBER, format!("the manifest says the ledger head at sealing was position {} ({}), which does not match this ledger before position {}", link.position, link.entry, me.position)));
                 }
+                (link.position + 1, ok)
             }
-            None => {
-                if me.position > 1 {
-                    fs.push(f(
-                        Level::Warning,
-                        FindingKind::LedgerLinkMismatch,
-                        MANIFEST_MEMBER,
-                        format!(
-                            "the manifest records an empty ledger at sealing, but the bundle sits at position {}",
-                            me.position
-                        ),
-                    ));
-                }
+            None => (1, true),
+        };
+        if link_ok && from < me.position {
+            let earliest = m.collector.started_at - opts.max_skew;
+            let stale: Vec<u64> = entries
+                .iter()
+                .filter(|e| e.position >= from && e.position < me.position)
+                .filter(|e| !matches!(&e.parsed, Ok((_, x)) if x.appended_at >= earliest))
+                .map(|e| e.position)
+                .collect();
+            let head = if from == 1 { "an empty ledger".to_string() } else { format!("position {}", from - 1) };
+            if stale.is_empty() {
+                fs.push(f(
+                    Level::Warning,
+                    FindingKind::LedgerLinkMismatch,
+                    MANIFEST_MEMBER,
+                    format!(
+                        "the bundle was sealed against {head} but sits at position {}: entries {from}..{} were appended while it was being sealed (a concurrent preserve)",
+                        me.position,
+                        me.position - 1
+                    ),
+                ));
+            } else {
+                let ps: Vec<String> = stale.iter().map(|p| p.to_string()).collect();
+                fs.push(err(
+                    FindingKind::LedgerLinkMismatch,
+                    MANIFEST_MEMBER,
+                    format!(
+                        "the bundle was sealed against {head} but sits at position {}, and entries {} were appended before its sealing began ({}, allowed skew {}s): the bundle was not sealed against this ledger (a replay, or a rewritten ledger)",
+                        me.position,
+                        ps.join(", "),
+                        m.collector.started_at,
+                        opts.max_skew.num_seconds()
+                    ),
+                ));
             }
         }
     }

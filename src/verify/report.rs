@@ -33,6 +33,7 @@ pub enum FindingKind {
     DecompressionBomb,
     TooManyMembers,
     MemberOrder,
+    NonCanonical,
     BundleDigestMismatch,
     BundleMissing,
     // manifest / envelope
@@ -81,7 +82,9 @@ impl FindingKind {
         use FindingKind::*;
         match self {
             ArchiveCorrupt | ArchiveTruncated | UnsupportedMember | BadMemberName | DuplicateMember
-            | MemberTooLarge | TrailingData | DecompressionBomb | TooManyMembers | MemberOrder => "archive",
+            | MemberTooLarge | TrailingData | DecompressionBomb | TooManyMembers | MemberOrder | NonCanonical => {
+                "archive"
+            }
             BundleDigestMismatch | BundleMissing => "bundle_digest",
             MissingManifest | MissingEnvelope | ManifestInvalid | EnvelopeInvalid | PayloadMismatch => "manifest",
             BlobHashMismatch | BlobSizeMismatch => "blobs",

@@ -341,10 +341,10 @@ impl Member {
     pub fn fix_checksum(&mut self) {
         self.header[148..156].fill(b' ');
         let sum: u64 = self.header.iter().map(|&b| b as u64).sum();
-        let s = format!("{sum:06o}");
-        self.header[148..154].copy_from_slice(s.as_bytes());
-        self.header[154] = 0;
-        self.header[155] = b' ';
+        // As custody (tar-rs) writes it: 7 octal digits and a NUL.
+        let s = format!("{sum:07o}");
+        self.header[148..155].copy_from_slice(s.as_bytes());
+        self.header[155] = 0;
     }
 }
 
