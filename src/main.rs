@@ -136,6 +136,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
     let store = open_store(a.store.store.as_deref())?;
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
+    let progress = custody::progress::Progress::stderr("preserve", 0, 0, a.quiet);
     let req = PreserveRequest {
         incident_dir: a.incident_dir.clone(),
         sources,
@@ -146,13 +147,14 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         not_applicable: a.not_applicable.clone(),
         follow_symlinks: a.follow_symlinks,
         level: a.level,
+        progress: progress.clone(),
         ..Default::default()
     };
     let rt = runtime()?;
     let started = std::time::Instant::now();
-    let done = rt
-        .block_on(preserve(&store, key.clone(), req, Clock::from_env()))
-        .context("preserve failed; nothing was recorded in the ledger")?;
+    let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env()));
+    progress.finish();
+    let done = done.context("preserve failed; nothing was recorded in the ledger")?;
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
     Ok(0)
 }
@@ -209,6 +211,11 @@ fn verify_target(rt: &tokio::runtime::Runtime, t: &Target, trust: &Trust) -> Res
 fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
+    let total = match (&a.target, &a.store) {
+        (Some(t), None) => std::fs::metadata(t).map(|m| m.len()).unwrap_or(0),
+        _ => 0,
+    };
+    let meter = custody::progress::Progress::stderr("verify", total, 0, a.quiet).install_global();
     let report = if a.all {
         let store = open_store(a.store.as_deref())?;
         rt.block_on(verify::verify_all(&store, &trust, &verify::Options::default(), !a.quick))?
@@ -218,6 +225,7 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
         };
         verify_target(&rt, &target(t, a.store.as_deref())?, &trust)?.report
     };
+    drop(meter);
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::bundle::manifest::{Category, IdentName, IdentSource, Identifier, Incident, Manifest, SideEffect, Status};
-use crate::bundle::write::{seal, SealError, SealInput, Sealed};
+use crate::bundle::write::{seal_with_progress, SealError, SealInput, Sealed};
 use crate::clock::Clock;
 use crate::collect::{self, CollectError, SourceSpec};
 use crate::digest::{BundleId, EntryId};
@@ -57,6 +57,8 @@ pub struct PreserveRequest {
     pub level: i32,
     /// zstd workers.
     pub workers: u32,
+    /// Progress meter (disabled by default).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for PreserveRequest {
@@ -72,6 +74,7 @@ impl Default for PreserveRequest {
             follow_symlinks: false,
             level: 3,
             workers: default_workers(),
+            progress: crate::progress::Progress::disabled(),
         }
     }
 }
@@ -148,6 +151,10 @@ pub async fn preserve(
         tokio::task::spawn_blocking(move || collect::plan(dir.as_deref(), &sources, follow, &clock)).await??
     };
     let head = ledger::head(store).await?;
+    if req.progress.is_enabled() {
+        let bytes = plan.files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
+        req.progress.add_totals(bytes, plan.files.len() as u64);
+    }
     let incident = incident_from(&req);
     let mut files = plan.files.clone();
     let mut attempt = 0;
@@ -163,7 +170,7 @@ pub async fn preserve(
         let events = plan.events.clone();
         let (incident, na, link, key2, clock2) =
             (incident.clone(), req.not_applicable.clone(), head.as_ref().map(|h| h.link()), key.clone(), clock.clone());
-        let (level, workers) = (req.level, req.workers);
+        let (level, workers, progress) = (req.level, req.workers, req.progress.clone());
         let r = tokio::task::spawn_blocking(move || {
             let input = SealInput {
                 files: input_files,
@@ -177,7 +184,7 @@ pub async fn preserve(
                 workers,
                 observer: None,
             };
-            seal(input, out)
+            seal_with_progress(input, out, &progress)
         })
         .await?;
         match r {
@@ -190,6 +197,7 @@ pub async fn preserve(
             Err(e) => return Err(e.into()),
         }
     };
+    req.progress.finish();
     drop(plan.stdin_spool);
     let outcome = store.put_bundle(staged, &sealed.id).await?;
     let location = store.location(&crate::store::bundle_key(&sealed.id));

@@ -221,7 +221,7 @@ enum Stop {
 }
 
 struct Src<R: Read> {
-    r: BufReader<zstd::stream::read::Decoder<'static, BufReader<Counting<R>>>>,
+    r: super::pipeline::Decoder<BufReader<Counting<R>>>,
     out: u64,
     compressed: Rc<Cell<u64>>,
     limits: Limits,
@@ -291,7 +291,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
     let mut scan = ArchiveScan::default();
     let compressed = Rc::new(Cell::new(0u64));
     let counting = Counting { inner: r, count: compressed.clone() };
-    let mut dec = match zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, counting)) {
+    let mut dec = match super::pipeline::Decoder::new(BufReader::with_capacity(1 << 20, counting)) {
         Ok(d) => d,
         Err(e) => {
             scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
@@ -302,7 +302,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits, mut visitor: Option<&mut dyn
         scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
         return scan;
     }
-    let mut src = Src { r: BufReader::with_capacity(1 << 20, dec), out: 0, compressed, limits: limits.clone() };
+    let mut src = Src { r: dec, out: 0, compressed, limits: limits.clone() };
     let mut seen: HashSet<String> = HashSet::new();
     let mut block = [0u8; 512];
     let mut buf = vec![0u8; 1 << 20];
