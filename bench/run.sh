@@ -40,8 +40,10 @@ done
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 (cd "$REPO" && cargo build --release --locked -q && cargo build --release --locked -q --example bench-ledger)
-BIN="$TARGET_DIR/release/custody"
+BIN="${CUSTODY_BENCH_BIN:-$TARGET_DIR/release/custody}"  # override to compare builds
 LEDGER_GEN="$TARGET_DIR/release/examples/bench-ledger"
+Q=--quiet  # older builds (CUSTODY_BENCH_BIN) may predate --quiet
+"$BIN" preserve --help | grep -q -- --quiet || Q=
 
 mkdir -p "$WORK"
 export CUSTODY_HOME="$WORK/home"
@@ -56,16 +58,16 @@ corpus() { # DIR MIB [extra args]
   fi
 }
 
-# run LABEL CMD...: one timed run; appends "wall rss_kib" to $WORK/LABEL.times
+# run LABEL CMD...: one timed run; appends "wall rss_kib user sys" to $WORK/LABEL.times
 run() {
   local label="$1"; shift
-  /usr/bin/time -f "%e %M" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err" || {
+  /usr/bin/time -f "%e %M %U %S" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err" || {
     echo "bench: $label failed:" >&2; cat "$WORK/.err" >&2; exit 1; }
   cat "$WORK/.t" >> "$WORK/$label.times"
 }
 
-median() { # LABEL column(1=wall,2=rss)
-  awk -v c="$2" '{print $c}' "$WORK/$1.times" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+median() { # LABEL column(1=wall,2=rss,5=cpu)
+  awk -v c="$2" '{$5 = $3 + $4; print $c}' "$WORK/$1.times" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
 maxcol() { awk -v c="$2" 'BEGIN{m=0} {if ($c>m) m=$c} END {print m}' "$WORK/$1.times"; }
 
@@ -74,13 +76,13 @@ warm() { find "$1" -type f -print0 | xargs -0 cat >/dev/null; }
 ROWS=()
 row() { # name custody_label baseline_label input_bytes goal_ratio
   local name="$1" c="$2" b="$3" bytes="$4" goal="$5"
-  local cw bw cr br
-  cw=$(median "$c" 1); cr=$(maxcol "$c" 2)
-  bw=$(median "$b" 1); br=$(maxcol "$b" 2)
-  ROWS+=("$(awk -v n="$name" -v cw="$cw" -v bw="$bw" -v cr="$cr" -v br="$br" -v by="$bytes" -v g="$goal" 'BEGIN {
+  local cw bw cr br cc bc
+  cw=$(median "$c" 1); cr=$(maxcol "$c" 2); cc=$(median "$c" 5)
+  bw=$(median "$b" 1); br=$(maxcol "$b" 2); bc=$(median "$b" 5)
+  ROWS+=("$(awk -v n="$name" -v cw="$cw" -v bw="$bw" -v cr="$cr" -v br="$br" -v cc="$cc" -v bc="$bc" -v by="$bytes" -v g="$goal" 'BEGIN {
     r = cw / bw;
-    printf "%-9s %8.2f s %8.1f MiB/s %7.1f MiB | %8.2f s %8.1f MiB/s %7.1f MiB | %5.2fx  goal <= %.2fx %s",
-      n, cw, by/1048576/cw, cr/1024, bw, by/1048576/bw, br/1024, r, g, (r <= g ? "met" : "MISSED") }')")
+    printf "%-9s %7.2f s %7.1f MiB/s %6.1f MiB %6.2f s | %7.2f s %7.1f MiB/s %6.1f MiB %6.2f s | %5.2fx  goal <= %.2fx %s",
+      n, cw, by/1048576/cw, cr/1024, cc, bw, by/1048576/bw, br/1024, bc, r, g, (r <= g ? "met" : "MISSED") }')")
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/Mem:/ {print $2}') RAM"
@@ -97,13 +99,13 @@ IN1=$(du -sb "$C1" | cut -f1)
 rm -f "$WORK"/*.times
 for i in $(seq "$RUNS"); do
   rm -rf "$WORK/store-p"
-  run preserve "$BIN" preserve --quiet --store "$WORK/store-p" --incident-dir "$C1"
+  run preserve "$BIN" preserve $Q --store "$WORK/store-p" --incident-dir "$C1"
   run tarzstd bash -c "tar -cf - -C '$C1' . | zstd -3 -T0 -q -f -o '$WORK/base.tar.zst'"
 done
 BUNDLE=$(ls "$WORK"/store-p/bundles/*.tar.zst)
 PUB="$CUSTODY_HOME/keys/default.key.pub"
 for i in $(seq "$RUNS"); do
-  run verify "$BIN" verify --quiet "$BUNDLE" --trusted-key "$PUB"
+  run verify "$BIN" verify $Q "$BUNDLE" --trusted-key "$PUB"
   run unzstdsha bash -c "zstd -dc '$WORK/base.tar.zst' | openssl dgst -sha256"
 done
 row preserve preserve tarzstd "$IN1" 1.0
@@ -121,7 +123,7 @@ warm "$SMALL"
 INS=$(du -sb --apparent-size "$SMALL" | cut -f1)
 for i in $(seq "$RUNS"); do
   rm -rf "$WORK/store-s"
-  run small "$BIN" preserve --quiet --store "$WORK/store-s" --incident-dir "$SMALL"
+  run small "$BIN" preserve $Q --store "$WORK/store-s" --incident-dir "$SMALL"
   run smalltar bash -c "tar -cf - -C '$SMALL' . | zstd -3 -T0 -q -f -o '$WORK/small.tar.zst'"
 done
 row small small smalltar "$INS" 1.5
@@ -135,7 +137,7 @@ if [ ! -f "$LS/ledger/00000000000000010000.json" ]; then
 fi
 LPUB="$WORK/store-ledger-10k-bench-ledger.key.pub"
 for i in $(seq "$RUNS"); do
-  run ledger "$BIN" verify --quiet --store "$LS" --all --quick --trusted-key "$LPUB"
+  run ledger "$BIN" verify $Q --store "$LS" --all --quick --trusted-key "$LPUB"
 done
 LW=$(median ledger 1)
 
@@ -144,11 +146,11 @@ if [ "$BIG" = 1 ]; then
   C4="$WORK/corpus-4096m"
   corpus "$C4" 4096
   rm -rf "$WORK/store-big"
-  run bigpreserve "$BIN" preserve --quiet --store "$WORK/store-big" --incident-dir "$C4"
-  run bigverify "$BIN" verify --quiet "$(ls "$WORK"/store-big/bundles/*.tar.zst)" --trusted-key "$PUB"
+  run bigpreserve "$BIN" preserve $Q --store "$WORK/store-big" --incident-dir "$C4"
+  run bigverify "$BIN" verify $Q "$(ls "$WORK"/store-big/bundles/*.tar.zst)" --trusted-key "$PUB"
 fi
 
-echo "target    |         custody: wall, throughput, peak RSS |        baseline: wall, throughput, peak RSS | ratio"
+echo "target    | custody: median wall, throughput, peak RSS, median CPU | baseline: the same              | wall ratio"
 for r in "${ROWS[@]}"; do echo "$r"; done
 awk -v c="$CS" -v b="$BS" 'BEGIN { printf "size      custody bundle %d bytes, tar|zstd %d bytes: %+.2f%% (goal: within 3%%) %s\n", c, b, (c/b-1)*100, ((c/b-1)*100 <= 3 ? "met" : "MISSED") }'
 awk -v w="$LW" 'BEGIN { printf "ledger    verify --store --all --quick over 10000 entries: %.2f s (goal: < 5 s) %s\n", w, (w < 5 ? "met" : "MISSED") }'
