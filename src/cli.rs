@@ -247,6 +247,9 @@ pub struct PreserveArgs {
     /// Print a JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// No progress line on stderr (it is only drawn when stderr is a terminal anyway).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `verify`.
@@ -286,6 +289,9 @@ pub struct VerifyArgs {
     /// Print the JSON report instead of the checklist.
     #[arg(long)]
     pub json: bool,
+    /// No progress line on stderr (it is only drawn when stderr is a terminal anyway).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// `show`.

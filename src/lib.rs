@@ -28,6 +28,7 @@ pub mod digest;
 pub mod extract;
 pub mod keys;
 pub mod preserve;
+pub mod progress;
 pub mod read;
 pub mod store;
 pub mod verify;

@@ -189,6 +189,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         eprintln!("custody: no --retention given: relying on the bucket's default retention (check it with `custody store init {}`)", store.url());
     }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
+    let progress = custody::progress::Progress::stderr("preserve", 0, 0, a.quiet);
     let req = PreserveRequest {
         incident_dir: a.incident_dir.clone(),
         sources,
@@ -204,11 +205,14 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         field_map: a.field_map.clone(),
         spec: a.spec.clone(),
         analyze: !a.no_analyze,
+        progress: progress.clone(),
         ..Default::default()
     };
     let rt = runtime()?;
     let started = std::time::Instant::now();
-    let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env())).context("preserve failed")?;
+    let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env()));
+    progress.finish();
+    let done = done.context("preserve failed")?;
     output::adoptions(&done.adopted);
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
     Ok(0)
@@ -287,6 +291,11 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
         None => None,
     };
     let opts = verify::Options { max_skew: a.max_skew, expected_digest, ..verify::Options::default() };
+    let total = match (&a.target, &a.store) {
+        (Some(t), None) => std::fs::metadata(t).map(|m| m.len()).unwrap_or(0),
+        _ => 0,
+    };
+    let meter = custody::progress::Progress::stderr("verify", total, 0, a.quiet).install_global();
     let report = if a.all {
         let store = open_store_with(a.store.as_deref(), &a.config)?;
         let cp = match &a.checkpoint {
@@ -300,6 +309,7 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
         };
         verify_target_with(&rt, &target_with(t, a.store.as_deref(), &a.config)?, &trust, &opts)?.report
     };
+    drop(meter);
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })
 }

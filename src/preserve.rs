@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::bundle::manifest::EventKind;
 use crate::bundle::manifest::{Category, IdentName, IdentSource, Identifier, Incident, Manifest, SideEffect, Status};
 use crate::bundle::write::PlanEvent;
-use crate::bundle::write::{seal, SealError, SealInput, Sealed};
+use crate::bundle::write::{seal_with_progress, SealError, SealInput, Sealed};
 use crate::clock::Clock;
 use crate::collect::analyze::{FieldMapping, MappingError};
 use crate::collect::observe::{AnalysisObserver, EvidenceProblem, FormatOverride, MappingInfo, ObserveConfig};
@@ -105,6 +105,8 @@ pub struct PreserveRequest {
     pub spec: Option<PathBuf>,
     /// Run the analysis (identifiers, linkage, index) while sealing (`--no-analyze` turns it off).
     pub analyze: bool,
+    /// Progress meter (disabled by default).
+    pub progress: crate::progress::Progress,
 }
 
 /// Default grace period before a preserve adopts someone else's unreferenced bundle.
@@ -128,6 +130,7 @@ impl Default for PreserveRequest {
             field_map: None,
             spec: None,
             analyze: true,
+            progress: crate::progress::Progress::disabled(),
         }
     }
 }
@@ -426,6 +429,10 @@ pub async fn preserve(
     };
     plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
+    if req.progress.is_enabled() {
+        let bytes = plan.files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
+        req.progress.add_totals(bytes, plan.files.len() as u64);
+    }
     let mut incident = incident_from(&req);
     for id in incident.identifiers.iter_mut().filter(|i| from_spec.contains(&i.name)) {
         for s in id.sources.iter_mut() {
@@ -463,7 +470,7 @@ pub async fn preserve(
         let events = plan.events.clone();
         let (incident, na, link, key2, clock2) =
             (incident.clone(), req.not_applicable.clone(), head.as_ref().map(|h| h.link()), key.clone(), clock.clone());
-        let (level, workers) = (req.level, req.workers);
+        let (level, workers, progress) = (req.level, req.workers, req.progress.clone());
         let (observe, seeds) = (observe.clone(), seeds.clone());
         let r = tokio::task::spawn_blocking(move || {
             let mut observer = match observe {
@@ -482,7 +489,7 @@ pub async fn preserve(
                 workers,
                 observer: observer.as_mut().map(|o| o as &mut dyn crate::bundle::write::Observer),
             };
-            Ok::<_, PreserveError>(seal(input, out))
+            Ok::<_, PreserveError>(seal_with_progress(input, out, &progress))
         })
         .await??;
         match r {
@@ -495,6 +502,7 @@ pub async fn preserve(
             Err(e) => return Err(e.into()),
         }
     };
+    req.progress.finish();
     drop(plan.stdin_spool);
     let outcome = store
         .put_bundle(staged, &sealed.id)

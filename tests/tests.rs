@@ -18,6 +18,7 @@ mod interop;
 mod roundtrip;
 mod s3;
 mod schemas;
+mod sealing_pipeline;
 mod store_util;
 mod tamper;
 mod tamper_matrix;

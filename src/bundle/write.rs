@@ -1,25 +1,35 @@
 //! The bundle writer: a deterministic, streaming `tar` + `zstd` sealer.
 //!
-//! Two threads (plus zstd's workers) form a pipeline:
+//! Two threads (plus zstd's workers) form a pipeline, so that hashing and compression run on
+//! both cores at once and every evidence byte is SHA-256-hashed exactly once:
 //! * the **reader** opens each planned file (never following symlinks, never blocking on a
-//!   FIFO), hashes it with SHA-256 — small files straight into memory, large files in a first
-//!   pass over the open descriptor — and hands it on through a bounded channel;
+//!   FIFO) and hashes it with SHA-256 in cache-sized reads — small files straight into memory,
+//!   large files in a first pass over the open descriptor (together with a fast XXH3) — and
+//!   hands them on in batches through a bounded channel;
 //! * the **writer** emits the tar member `blobs/sha256/<hex>` (a large file is re-read from
-//!   the same descriptor, checked against a fast XXH3 of the first pass so a file that changed
-//!   between passes is caught) into a multi-threaded zstd encoder, whose output is hashed on
-//!   its way to disk: that hash is the bundle's digest.
+//!   the same descriptor, from the page cache, and checked against the XXH3 of the first pass
+//!   so a file that changed between passes is caught) into a multi-threaded zstd encoder,
+//!   whose output is hashed on its way to disk: that hash is the bundle's digest. Small
+//!   members are staged and handed to zstd in large writes, so 100 000 tiny files cost
+//!   hundreds of encoder calls, not hundreds of thousands. At the end the manifest is
+//!   compressed while its signature is computed on another thread.
 //!
-//! Memory is bounded by the channel (at most `CHANNEL_DEPTH` small files of at most
-//! `SMALL_FILE` bytes) and zstd's window, whatever the input size. Entries are written in
-//! manifest order, each blob once; `manifest.json` and `manifest.dsse.json` close the archive.
-//! Owner, group, mode and mtime of every member are fixed, so the same evidence and clock give
-//! a byte-identical bundle.
+//! The tar header of a blob names its SHA-256, so a blob's bytes can only be written after
+//! the whole file was hashed: that is why large files are read twice (the second read is a
+//! page-cache copy; the SHA-256 is not repeated).
+//!
+//! Memory is bounded whatever the input size: at most `CHANNEL_DEPTH` batches of at most
+//! about `BATCH_BYTES` (+ one file of at most `SMALL_FILE`) are in flight, and zstd's buffers
+//! are fixed by `ZSTD_JOB_SIZE` and the worker count. Entries are written in manifest order,
+//! each blob once; `manifest.json` and `manifest.dsse.json` close the archive. Owner, group,
+//! mode and mtime of every member are fixed, and zstd's multi-threaded output does not depend
+//! on timing, so the same evidence and clock give a byte-identical bundle.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 
 use chrono::{DateTime, Utc};
@@ -34,12 +44,25 @@ use super::merkle;
 use crate::clock::Clock;
 use crate::digest::{BundleId, Hasher, HashingWriter, Sha256};
 use crate::keys::SecretKey;
+use crate::progress::Progress;
 
 /// Files up to this size are read into memory once; larger ones are read twice from the
 /// page cache (hash pass, then copy pass).
 pub const SMALL_FILE: u64 = 1 << 20;
-const CHANNEL_DEPTH: usize = 32;
-const COPY_BUF: usize = 1 << 20;
+/// Read size of both passes: small enough that a chunk is still in the L2 cache when it is
+/// hashed (SHA-256 runs ~35% faster on cache-resident data than on 4 MiB chunks).
+const READ_BUF: usize = 256 << 10;
+/// The reader hands files over in batches of at most this many bytes…
+const BATCH_BYTES: u64 = 1 << 20;
+/// …or this many files (whichever comes first; a large file ends a batch).
+const BATCH_FILES: usize = 512;
+/// Batches in flight between reader and writer.
+const CHANNEL_DEPTH: usize = 4;
+/// Small members are gathered into writes of about this size before they reach zstd.
+const STAGE: usize = 256 << 10;
+/// zstd multi-threading job size. zstd's default at level 3 is 8 MiB, which with two workers
+/// keeps ~100 MiB of job buffers allocated; 4 MiB halves that for a ratio change of <0.5%.
+pub const ZSTD_JOB_SIZE: u32 = 4 << 20;
 
 /// Evidence kinds the checklist requires.
 pub const REQUIRED_KINDS: [&str; 6] = ["traces", "policy", "approvals", "memory", "egress", "logs"];
@@ -58,8 +81,8 @@ pub enum SealError {
     /// Nothing could be collected.
     #[error("nothing could be collected: every source was missing, unreadable or skipped")]
     NothingCollected,
-    /// The reader thread died.
-    #[error("internal error: the reader thread stopped unexpectedly")]
+    /// The reader (or signing) thread died.
+    #[error("internal error: a sealing thread stopped unexpectedly")]
     ReaderPanicked,
 }
 
@@ -150,12 +173,21 @@ enum Item {
 }
 
 /// Seal `input` into `out`, streaming. Returns the bundle id and manifest.
-pub fn seal<W: Write>(mut input: SealInput<'_>, out: W) -> Result<Sealed, SealError> {
+pub fn seal<W: Write>(input: SealInput<'_>, out: W) -> Result<Sealed, SealError> {
+    seal_with_progress(input, out, &Progress::disabled())
+}
+
+/// [`seal`], counting collected files and bytes on `progress`.
+pub fn seal_with_progress<W: Write>(
+    mut input: SealInput<'_>,
+    out: W,
+    progress: &Progress,
+) -> Result<Sealed, SealError> {
     let clock = input.clock;
     let started_at = clock.now();
     let mtime = started_at.timestamp().max(0) as u64;
     let files = std::mem::take(&mut input.files);
-    let (tx, rx) = sync_channel::<Item>(CHANNEL_DEPTH);
+    let (tx, rx) = sync_channel::<Vec<Item>>(CHANNEL_DEPTH);
     let reader_files = files.clone();
     let clock_copy = clock.clone();
     let reader = thread::Builder::new()
@@ -163,18 +195,38 @@ pub fn seal<W: Write>(mut input: SealInput<'_>, out: W) -> Result<Sealed, SealEr
         .spawn(move || read_all(reader_files, clock_copy, tx))
         .map_err(SealError::Output)?;
 
-    let result = write_all(&mut input, &files, rx, out, started_at, mtime);
-    let _ = reader.join().map_err(|_| SealError::ReaderPanicked);
-    result
+    let result = write_all(&mut input, &files, rx, out, started_at, mtime, progress);
+    let joined = reader.join();
+    match (result, joined) {
+        (Ok(_), Err(_)) => Err(SealError::ReaderPanicked),
+        (r, _) => r,
+    }
 }
 
-fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: std::sync::mpsc::SyncSender<Item>) {
-    let mut buf = vec![0u8; COPY_BUF];
+fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: SyncSender<Vec<Item>>) {
+    let mut buf = vec![0u8; READ_BUF];
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0u64;
     for (idx, f) in files.iter().enumerate() {
         let item = read_one(idx, f, &clock, &mut buf);
-        if tx.send(item).is_err() {
-            return;
+        let ends_batch = match &item {
+            Item::Blob { payload: Payload::Mem(d), .. } => {
+                batch_bytes += d.len() as u64;
+                batch_bytes >= BATCH_BYTES
+            }
+            Item::Blob { payload: Payload::File { .. }, .. } => true,
+            _ => false,
+        };
+        batch.push(item);
+        if ends_batch || batch.len() >= BATCH_FILES {
+            if tx.send(std::mem::take(&mut batch)).is_err() {
+                return;
+            }
+            batch_bytes = 0;
         }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
     }
 }
 
@@ -296,10 +348,10 @@ fn describe_file_type(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-fn blob_header(name: &str, size: u64, mtime: u64) -> io::Result<tar::Header> {
+/// The fixed part of every member header: ustar, mode 0444, owner custody/custody (0/0),
+/// regular file, mtime = seal start.
+fn header_template(mtime: u64) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
-    h.set_path(name)?;
-    h.set_size(size);
     h.set_mode(0o444);
     h.set_uid(0);
     h.set_gid(0);
@@ -307,13 +359,57 @@ fn blob_header(name: &str, size: u64, mtime: u64) -> io::Result<tar::Header> {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_username("custody")?;
     h.set_groupname("custody")?;
+    Ok(h)
+}
+
+fn member_header(template: &tar::Header, name: &str, size: u64) -> io::Result<tar::Header> {
+    let mut h = template.clone();
+    h.set_path(name)?;
+    h.set_size(size);
     h.set_cksum();
     Ok(h)
 }
 
-fn pad(out: &mut dyn Write, len: u64) -> io::Result<()> {
-    let rem = (512 - (len % 512)) % 512;
-    out.write_all(&[0u8; 512][..rem as usize])
+fn padding(len: u64) -> &'static [u8] {
+    const ZEROS: [u8; 512] = [0u8; 512];
+    &ZEROS[..((512 - (len % 512)) % 512) as usize]
+}
+
+/// Gathers small writes into large ones before they reach the encoder.
+struct Staged<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Staged<W> {
+    fn small(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.buf.len() + data.len() > STAGE {
+            self.flush_stage()?;
+        }
+        if data.len() >= STAGE {
+            self.inner.write_all(data)
+        } else {
+            self.buf.extend_from_slice(data);
+            Ok(())
+        }
+    }
+    fn large(&mut self, data: &[u8]) -> io::Result<()> {
+        self.flush_stage()?;
+        self.inner.write_all(data)
+    }
+    fn flush_stage(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+    fn member(&mut self, template: &tar::Header, name: &str, data: &[u8]) -> io::Result<()> {
+        let h = member_header(template, name, data.len() as u64)?;
+        self.small(h.as_bytes())?;
+        self.small(data)?;
+        self.small(padding(data.len() as u64))
+    }
 }
 
 /// Name of a blob member.
@@ -329,36 +425,42 @@ pub const ENVELOPE_MEMBER: &str = "manifest.dsse.json";
 fn write_all<W: Write>(
     input: &mut SealInput<'_>,
     files: &[PlannedFile],
-    rx: Receiver<Item>,
+    rx: Receiver<Vec<Item>>,
     out: W,
     started_at: DateTime<Utc>,
     mtime: u64,
+    progress: &Progress,
 ) -> Result<Sealed, SealError> {
     let clock = input.clock;
     let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
     let mut enc = zstd::stream::write::Encoder::new(hashed, input.level).map_err(SealError::Output)?;
     if input.workers > 0 {
         enc.multithread(input.workers).map_err(SealError::Output)?;
+        enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE)).map_err(SealError::Output)?;
     }
     enc.include_checksum(true).map_err(SealError::Output)?;
+    let mut enc = Staged { inner: enc, buf: Vec::with_capacity(STAGE) };
+    let template = header_template(mtime).map_err(SealError::Output)?;
 
     let mut journal = Journal::new();
     for ev in &input.plan_events {
         journal.push(ev.at, ev.event, ev.path.clone(), None, None, Some(ev.detail.clone()));
     }
     let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
-    let mut written: HashSet<Sha256> = HashSet::new();
+    let mut written: HashSet<Sha256> = HashSet::with_capacity(files.len());
     let mut changed: Vec<String> = Vec::new();
-    let mut copy_buf = vec![0u8; COPY_BUF];
+    let mut copy_buf = vec![0u8; READ_BUF];
     let mut input_bytes = 0u64;
 
-    for item in rx.iter() {
+    for item in rx.iter().flatten() {
         match item {
             Item::Skipped { idx, detail, at } => {
                 journal.push(at, EventKind::Skipped, Some(files[idx].display_source.clone()), None, None, Some(detail));
+                progress.add_files(1);
             }
             Item::Failed { idx, detail, at } => {
                 journal.push(at, EventKind::Error, Some(files[idx].display_source.clone()), None, None, Some(detail));
+                progress.add_files(1);
             }
             Item::Blob { idx, payload, sha, size, at } => {
                 let f = &files[idx];
@@ -375,19 +477,17 @@ fn write_all<W: Write>(
                 match payload {
                     Payload::Mem(data) => {
                         if first {
-                            let h = blob_header(&blob_member(&sha), size, mtime).map_err(SealError::Output)?;
-                            enc.write_all(h.as_bytes()).map_err(SealError::Output)?;
-                            enc.write_all(&data).map_err(SealError::Output)?;
-                            pad(&mut enc, size).map_err(SealError::Output)?;
+                            enc.member(&template, &blob_member(&sha), &data).map_err(SealError::Output)?;
                         }
                         if let Some(o) = input.observer.as_deref_mut() {
                             o.on_bytes(&entry, &data);
                         }
+                        progress.add_bytes(size);
                     }
                     Payload::File { mut file, check } => {
                         if first {
-                            let h = blob_header(&blob_member(&sha), size, mtime).map_err(SealError::Output)?;
-                            enc.write_all(h.as_bytes()).map_err(SealError::Output)?;
+                            let h = member_header(&template, &blob_member(&sha), size).map_err(SealError::Output)?;
+                            enc.small(h.as_bytes()).map_err(SealError::Output)?;
                             let mut x = xxhash_rust::xxh3::Xxh3::new();
                             let mut left = size;
                             while left > 0 {
@@ -399,20 +499,23 @@ fn write_all<W: Write>(
                                     Err(_) => break,
                                 };
                                 x.update(&copy_buf[..k]);
-                                enc.write_all(&copy_buf[..k]).map_err(SealError::Output)?;
+                                enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
                                 left -= k as u64;
+                                progress.add_bytes(k as u64);
                             }
                             if left > 0 || x.digest() != check {
                                 changed.push(f.rel_path.clone());
                                 // Keep the archive structurally complete; the seal is retried.
-                                let zeros = vec![0u8; left.min(COPY_BUF as u64) as usize];
+                                copy_buf.fill(0);
                                 while left > 0 {
-                                    let k = left.min(zeros.len() as u64) as usize;
-                                    enc.write_all(&zeros[..k]).map_err(SealError::Output)?;
+                                    let k = left.min(copy_buf.len() as u64) as usize;
+                                    enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
                                     left -= k as u64;
                                 }
                             }
-                            pad(&mut enc, size).map_err(SealError::Output)?;
+                            enc.small(padding(size)).map_err(SealError::Output)?;
+                        } else {
+                            progress.add_bytes(size);
                         }
                         if let Some(o) = input.observer.as_deref_mut() {
                             if file.seek(SeekFrom::Start(0)).is_ok() {
@@ -421,6 +524,7 @@ fn write_all<W: Write>(
                         }
                     }
                 }
+                progress.add_files(1);
                 journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
                 entries.push(entry);
             }
@@ -444,6 +548,7 @@ fn write_all<W: Write>(
     let completeness = completeness(&incident, &entries, &input.not_applicable);
     let merkle_root = merkle::root(&entries);
     let finished_at = clock.now();
+    let key: &SecretKey = input.key;
     let manifest = Manifest {
         format: FORMAT_V1.into(),
         incident,
@@ -455,7 +560,7 @@ fn write_all<W: Write>(
             started_at,
             finished_at,
         },
-        signer: Signer { keyid: input.key.id().to_string(), public_key: input.key.public.to_pem().unwrap_or_default() },
+        signer: Signer { keyid: key.id().to_string(), public_key: key.public.to_pem().unwrap_or_default() },
         entries,
         completeness,
         journal: journal.into_events(),
@@ -465,17 +570,22 @@ fn write_all<W: Write>(
         analysis,
     };
     let manifest_bytes = manifest_to_bytes(&manifest);
-    let env = dsse::sign(MANIFEST_PAYLOAD_TYPE, &manifest_bytes, input.key);
-    let env_bytes = dsse::to_bytes(&env);
-    for (name, data) in [(MANIFEST_MEMBER, &manifest_bytes), (ENVELOPE_MEMBER, &env_bytes)] {
-        let h = blob_header(name, data.len() as u64, mtime).map_err(SealError::Output)?;
-        enc.write_all(h.as_bytes()).map_err(SealError::Output)?;
-        enc.write_all(data).map_err(SealError::Output)?;
-        pad(&mut enc, data.len() as u64).map_err(SealError::Output)?;
-    }
+    // Sign (SHA-512 over the whole manifest, twice) while zstd compresses the manifest.
+    let signed = thread::scope(|s| {
+        let signer = s.spawn(|| dsse::to_bytes(&dsse::sign(MANIFEST_PAYLOAD_TYPE, &manifest_bytes, key)));
+        let wrote = enc.member(&template, MANIFEST_MEMBER, &manifest_bytes);
+        (wrote, signer.join())
+    });
+    let env_bytes = match signed {
+        (Err(e), _) => return Err(SealError::Output(e)),
+        (Ok(()), Err(_)) => return Err(SealError::ReaderPanicked),
+        (Ok(()), Ok(b)) => b,
+    };
+    enc.member(&template, ENVELOPE_MEMBER, &env_bytes).map_err(SealError::Output)?;
     // End of archive: two zero blocks.
-    enc.write_all(&[0u8; 1024]).map_err(SealError::Output)?;
-    let hashed = enc.finish().map_err(SealError::Output)?;
+    enc.small(&[0u8; 1024]).map_err(SealError::Output)?;
+    enc.flush_stage().map_err(SealError::Output)?;
+    let hashed = enc.inner.finish().map_err(SealError::Output)?;
     let (mut bw, digest, size) = hashed.finish();
     bw.flush().map_err(SealError::Output)?;
     Ok(Sealed { id: BundleId(digest), size, manifest, input_bytes })

@@ -264,7 +264,7 @@ enum Stop {
 type Compressed<R> = BufReader<Counting<io::Chain<io::Cursor<Vec<u8>>, R>>>;
 
 struct Src<R: Read> {
-    r: BufReader<zstd::stream::read::Decoder<'static, Compressed<R>>>,
+    r: super::pipeline::Decoder<Compressed<R>>,
     out: u64,
     compressed: Rc<Cell<u64>>,
     limits: Limits,
@@ -444,7 +444,8 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
     }
     let compressed = Rc::new(Cell::new(0u64));
     let counting = Counting { inner: io::Cursor::new(head[..got].to_vec()).chain(r), count: compressed.clone() };
-    let mut dec = match zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 16, counting)) {
+    // Decompression runs on a background thread (see `pipeline`), hashing on this one.
+    let mut dec = match super::pipeline::Decoder::new(BufReader::with_capacity(1 << 20, counting)) {
         Ok(d) => d,
         Err(e) => {
             scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
@@ -456,7 +457,7 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
         return scan;
     }
     let dec = dec.single_frame();
-    let mut src = Src { r: BufReader::with_capacity(1 << 16, dec), out: 0, compressed, limits: limits.clone() };
+    let mut src = Src { r: dec, out: 0, compressed, limits: limits.clone() };
     let mut seen: HashSet<String> = HashSet::new();
     let mut block = [0u8; 512];
     let mut buf = vec![0u8; 1 << 16];
@@ -627,16 +628,7 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
     scan.compressed_bytes = src.compressed.get();
     if clean_end {
         // The frame ended with the archive; nothing may follow it in the file.
-        let mut inner = src.r.into_inner().finish();
-        let mut extra = 0u64;
-        loop {
-            match inner.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => extra += n as u64,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
+        let extra = src.r.trailing_compressed();
         if extra > 0 {
             scan.problems.push(ArchiveProblem::TrailingCompressed { bytes: extra });
         }

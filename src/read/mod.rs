@@ -4,3 +4,4 @@
 
 pub mod archive;
 pub mod envelope;
+pub mod pipeline;

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# custody benchmark: custody against the shell pipelines a responder would use instead.
+#
+# Generates the corpora (with ../shared/bench/make-incident-corpus.py), then runs custody and
+# the baseline alternately RUNS times per target and prints, per target: median wall time,
+# throughput, peak RSS, and the ratio custody/baseline next to the goal.
+#
+#   preserve   1 GiB corpus   custody preserve           vs  tar -cf - DIR | zstd -3 -T0 -o X.tar.zst
+#   verify     1 GiB corpus   custody verify BUNDLE      vs  zstd -dc X.tar.zst | openssl dgst -sha256
+#   small      100k files     custody preserve           vs  tar | zstd -3 -T0   (1-4 KiB files)
+#   ledger     10k entries    custody verify --store --all --quick   (goal: < 5 s)
+#   big        4 GiB corpus   peak RSS of preserve and verify (with --big; goal: <= 128 MiB)
+#
+# usage: bench/run.sh [--runs N] [--mib N] [--big] [--work DIR] [--keep]
+# Corpora and stores live in --work (default ${TMPDIR:-/tmp}/custody-bench), never in the repo;
+# they are reused between invocations (delete the directory to regenerate). Timings are
+# machine- and load-dependent: record `nproc`, the CPU and `uptime` with the numbers.
+set -euo pipefail
+
+RUNS=3
+MIB=1024
+BIG=0
+WORK="${TMPDIR:-/tmp}/custody-bench"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --mib) MIB="$2"; shift 2 ;;
+    --big) BIG=1; shift ;;
+    --work) WORK="$2"; shift 2 ;;
+    *) echo "usage: bench/run.sh [--runs N] [--mib N] [--big] [--work DIR]" >&2; exit 2 ;;
+  esac
+done
+
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+GEN="${CUSTODY_CORPUS_GEN:-$REPO/../shared/bench/make-incident-corpus.py}"
+[ -f "$GEN" ] || { echo "bench: corpus generator not found at $GEN (set CUSTODY_CORPUS_GEN)" >&2; exit 2; }
+for tool in tar zstd openssl python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
+done
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+(cd "$REPO" && cargo build --release --locked -q && cargo build --release --locked -q --example bench-ledger)
+BIN="${CUSTODY_BENCH_BIN:-$TARGET_DIR/release/custody}"  # override to compare builds
+LEDGER_GEN="$TARGET_DIR/release/examples/bench-ledger"
+Q=--quiet  # older builds (CUSTODY_BENCH_BIN) may predate --quiet
+"$BIN" preserve --help | grep -q -- --quiet || Q=
+
+mkdir -p "$WORK"
+export CUSTODY_HOME="$WORK/home"
+unset CUSTODY_STORE CUSTODY_KEY SOURCE_DATE_EPOCH
+
+corpus() { # DIR MIB [extra args]
+  local dir="$1" mib="$2"; shift 2
+  if [ ! -f "$dir/incident.json" ]; then
+    echo "bench: generating $dir ($mib MiB)" >&2
+    rm -rf "$dir"
+    python3 "$GEN" "$dir" --mib "$mib" "$@" >/dev/null
+  fi
+}
+
+# run LABEL CMD...: one timed run; appends "wall rss_kib user sys" to $WORK/LABEL.times
+run() {
+  local label="$1"; shift
+  /usr/bin/time -f "%e %M %U %S" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err" || {
+    echo "bench: $label failed:" >&2; cat "$WORK/.err" >&2; exit 1; }
+  cat "$WORK/.t" >> "$WORK/$label.times"
+}
+
+median() { # LABEL column(1=wall,2=rss,5=cpu)
+  awk -v c="$2" '{$5 = $3 + $4; print $c}' "$WORK/$1.times" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+maxcol() { awk -v c="$2" 'BEGIN{m=0} {if ($c>m) m=$c} END {print m}' "$WORK/$1.times"; }
+
+warm() { find "$1" -type f -print0 | xargs -0 cat >/dev/null; }
+
+ROWS=()
+row() { # name custody_label baseline_label input_bytes goal_ratio
+  local name="$1" c="$2" b="$3" bytes="$4" goal="$5"
+  local cw bw cr br cc bc
+  cw=$(median "$c" 1); cr=$(maxcol "$c" 2); cc=$(median "$c" 5)
+  bw=$(median "$b" 1); br=$(maxcol "$b" 2); bc=$(median "$b" 5)
+  ROWS+=("$(awk -v n="$name" -v cw="$cw" -v bw="$bw" -v cr="$cr" -v br="$br" -v cc="$cc" -v bc="$bc" -v by="$bytes" -v g="$goal" 'BEGIN {
+    r = cw / bw;
+    printf "%-9s %7.2f s %7.1f MiB/s %6.1f MiB %6.2f s | %7.2f s %7.1f MiB/s %6.1f MiB %6.2f s | %5.2fx  goal <= %.2fx %s",
+      n, cw, by/1048576/cw, cr/1024, cc, bw, by/1048576/bw, br/1024, bc, r, g, (r <= g ? "met" : "MISSED") }')")
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/Mem:/ {print $2}') RAM"
+echo "tools:   $(zstd --version | head -1 | sed 's/\*//g'); $(tar --version | head -1); $(openssl version)"
+echo "load:    $(uptime | sed 's/.*load average/load average/')  (before)"
+echo "runs:    $RUNS per target, alternating custody / baseline"
+echo
+
+# --- 1 GiB corpus: preserve and verify ------------------------------------------------------
+C1="$WORK/corpus-${MIB}m"
+corpus "$C1" "$MIB"
+warm "$C1"
+IN1=$(du -sb "$C1" | cut -f1)
+rm -f "$WORK"/*.times
+for i in $(seq "$RUNS"); do
+  rm -rf "$WORK/store-p"
+  run preserve "$BIN" preserve $Q --store "$WORK/store-p" --incident-dir "$C1"
+  run tarzstd bash -c "tar -cf - -C '$C1' . | zstd -3 -T0 -q -f -o '$WORK/base.tar.zst'"
+done
+BUNDLE=$(ls "$WORK"/store-p/bundles/*.tar.zst)
+PUB="$CUSTODY_HOME/keys/default.key.pub"
+for i in $(seq "$RUNS"); do
+  run verify "$BIN" verify $Q "$BUNDLE" --trusted-key "$PUB"
+  run unzstdsha bash -c "zstd -dc '$WORK/base.tar.zst' | openssl dgst -sha256"
+done
+row preserve preserve tarzstd "$IN1" 1.0
+row verify verify unzstdsha "$IN1" 0.8
+CS=$(stat -c %s "$BUNDLE"); BS=$(stat -c %s "$WORK/base.tar.zst")
+
+# --- 100k small files ---------------------------------------------------------------------
+SRC="$WORK/corpus-small-src"
+SMALL="$WORK/corpus-small-100k"
+if [ ! -d "$SMALL/memory" ]; then
+  corpus "$SRC" 400 --memory-files 0
+  python3 "$REPO/bench/make-small-files.py" "$SRC" "$SMALL" --files 100000 >/dev/null
+fi
+warm "$SMALL"
+INS=$(du -sb --apparent-size "$SMALL" | cut -f1)
+for i in $(seq "$RUNS"); do
+  rm -rf "$WORK/store-s"
+  run small "$BIN" preserve $Q --store "$WORK/store-s" --incident-dir "$SMALL"
+  run smalltar bash -c "tar -cf - -C '$SMALL' . | zstd -3 -T0 -q -f -o '$WORK/small.tar.zst'"
+done
+row small small smalltar "$INS" 1.5
+
+# --- 10k ledger entries ---------------------------------------------------------------------
+LS="$WORK/store-ledger-10k"
+if [ ! -f "$LS/ledger/00000000000000010000.json" ]; then
+  rm -rf "$LS" "$WORK"/store-ledger-10k-bench-ledger.key*
+  echo "bench: generating 10k ledger entries" >&2
+  "$LEDGER_GEN" "$LS" 10000 >/dev/null
+fi
+LPUB="$WORK/store-ledger-10k-bench-ledger.key.pub"
+for i in $(seq "$RUNS"); do
+  run ledger "$BIN" verify $Q --store "$LS" --all --quick --trusted-key "$LPUB"
+done
+LW=$(median ledger 1)
+
+# --- 4 GiB corpus: peak RSS -----------------------------------------------------------------
+if [ "$BIG" = 1 ]; then
+  C4="$WORK/corpus-4096m"
+  corpus "$C4" 4096
+  rm -rf "$WORK/store-big"
+  run bigpreserve "$BIN" preserve $Q --store "$WORK/store-big" --incident-dir "$C4"
+  run bigverify "$BIN" verify $Q "$(ls "$WORK"/store-big/bundles/*.tar.zst)" --trusted-key "$PUB"
+fi
+
+echo "target    | custody: median wall, throughput, peak RSS, median CPU | baseline: the same              | wall ratio"
+for r in "${ROWS[@]}"; do echo "$r"; done
+awk -v c="$CS" -v b="$BS" 'BEGIN { printf "size      custody bundle %d bytes, tar|zstd %d bytes: %+.2f%% (goal: within 3%%) %s\n", c, b, (c/b-1)*100, ((c/b-1)*100 <= 3 ? "met" : "MISSED") }'
+awk -v w="$LW" 'BEGIN { printf "ledger    verify --store --all --quick over 10000 entries: %.2f s (goal: < 5 s) %s\n", w, (w < 5 ? "met" : "MISSED") }'
+awk -v p="$(maxcol preserve 2)" -v v="$(maxcol verify 2)" 'BEGIN { printf "rss 1GiB  preserve %.1f MiB, verify %.1f MiB (goal: <= 128 MiB) %s\n", p/1024, v/1024, (p <= 131072 && v <= 131072 ? "met" : "MISSED") }'
+if [ "$BIG" = 1 ]; then
+  awk -v p="$(maxcol bigpreserve 2)" -v v="$(maxcol bigverify 2)" -v w="$(median bigpreserve 1)" -v x="$(median bigverify 1)" 'BEGIN { printf "rss 4GiB  preserve %.1f MiB (%.1f s), verify %.1f MiB (%.1f s) (goal: <= 128 MiB) %s\n", p/1024, w, v/1024, x, (p <= 131072 && v <= 131072 ? "met" : "MISSED") }'
+fi
+echo "load:    $(uptime | sed 's/.*load average/load average/')  (after)"

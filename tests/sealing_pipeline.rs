@@ -1,0 +1,125 @@
+//! The streaming sealer and the pipelined reader, end to end through the binary: many small
+//! files (several reader batches), large files (two-pass copy), determinism, and the progress
+//! line staying silent when stderr is not a terminal.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn custody(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .env("CUSTODY_HOME", home)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("CUSTODY_STORE")
+        .env_remove("CUSTODY_KEY")
+        .output()
+        .expect("run custody")
+}
+
+/// An incident directory with more small files than one reader batch holds, a file just
+/// above the in-memory threshold, a multi-chunk large file and two identical files.
+fn make_incident(dir: &Path) {
+    let mem = dir.join("memory");
+    std::fs::create_dir_all(&mem).unwrap();
+    for i in 0..700 {
+        let body = format!("{{\"memory_id\":\"mem-{i:06}\",\"content\":\"{}\"}}\n", "x".repeat(i % 97));
+        std::fs::write(mem.join(format!("m{i:04}.json")), body).unwrap();
+    }
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut big = Vec::new();
+    let mut i = 0u64;
+    while big.len() < (5 << 20) + 123 {
+        big.extend_from_slice(format!("{{\"seq\":{i},\"v\":{}}}\n", i.wrapping_mul(2654435761) % 1000003).as_bytes());
+        i += 1;
+    }
+    std::fs::write(logs.join("tool_calls.jsonl"), &big).unwrap();
+    std::fs::write(logs.join("just_above_threshold.log"), vec![b'a'; (1 << 20) + 1]).unwrap();
+    std::fs::write(logs.join("copy_of_memory.json"), std::fs::read(mem.join("m0001.json")).unwrap()).unwrap();
+}
+
+fn no_progress_line(stderr: &[u8], label: &str) {
+    let s = String::from_utf8_lossy(stderr);
+    assert!(!s.contains('\r') && !s.contains("\x1b[2K"), "progress redraws on a non-terminal stderr: {s:?}");
+    assert!(!s.contains(&format!("{label}: ")), "a progress line on a non-terminal stderr: {s:?}");
+}
+
+#[test]
+fn many_small_and_large_files_seal_deterministically_and_verify_intact_without_progress_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let inc = tmp.path().join("incident");
+    make_incident(&inc);
+    let inc_s = inc.to_str().unwrap();
+
+    let mut bundles = Vec::new();
+    for store in ["store-a", "store-b"] {
+        let store = tmp.path().join(store);
+        let out = custody(&home, &["preserve", "--store", store.to_str().unwrap(), "--incident-dir", inc_s, "--json"]);
+        assert!(out.status.success(), "preserve failed: {}", String::from_utf8_lossy(&out.stderr));
+        no_progress_line(&out.stderr, "preserve");
+        let b: Vec<_> = std::fs::read_dir(store.join("bundles")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(b.len(), 1);
+        bundles.push(std::fs::read(&b[0]).unwrap());
+
+        let out = custody(&home, &["verify", "--store", store.to_str().unwrap(), "--all"]);
+        assert!(out.status.success(), "verify --all failed: {}", String::from_utf8_lossy(&out.stdout));
+        no_progress_line(&out.stderr, "verify");
+    }
+    assert!(bundles[0] == bundles[1], "same evidence and clock must give byte-identical bundles");
+
+    // The bundle file itself, through the pipelined decoder.
+    let file = tmp.path().join("b.tar.zst");
+    std::fs::write(&file, &bundles[0]).unwrap();
+    let out = custody(&home, &["verify", file.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "verify failed: {}", String::from_utf8_lossy(&out.stdout));
+    no_progress_line(&out.stderr, "verify");
+
+    // Every evidence byte comes back out.
+    let to = tmp.path().join("out");
+    let out = custody(&home, &["extract", file.to_str().unwrap(), "--to", to.to_str().unwrap()]);
+    assert!(out.status.success(), "extract failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut found = 0;
+    for e in walk(&to) {
+        let name = e.file_name().unwrap().to_str().unwrap().to_string();
+        if name == "tool_calls.jsonl" {
+            assert!(std::fs::read(&e).unwrap() == std::fs::read(inc.join("logs/tool_calls.jsonl")).unwrap());
+            found += 1;
+        }
+        if name == "m0699.json" {
+            assert!(std::fs::read(&e).unwrap() == std::fs::read(inc.join("memory/m0699.json")).unwrap());
+            found += 1;
+        }
+    }
+    assert_eq!(found, 2, "extracted files not found under {}", to.display());
+}
+
+#[test]
+fn quiet_flag_is_accepted_by_preserve_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let store = tmp.path().join("store");
+    let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/duplicate-ticket");
+    let out = custody(
+        &home,
+        &["preserve", "--quiet", "--store", store.to_str().unwrap(), "--incident-dir", inc.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "preserve --quiet failed: {}", String::from_utf8_lossy(&out.stderr));
+    no_progress_line(&out.stderr, "preserve");
+    let out = custody(&home, &["verify", "-q", "--store", store.to_str().unwrap(), "--all"]);
+    assert!(out.status.success(), "verify -q failed: {}", String::from_utf8_lossy(&out.stdout));
+    no_progress_line(&out.stderr, "verify");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
