@@ -114,6 +114,56 @@ impl IdentName {
     }
 }
 
+impl IdentName {
+    /// Whether a value of this identifier found in an incident record pulls further records
+    /// into the incident. Only identifiers that are specific to one incident link records;
+    /// shared attributes (agent, principal, bundle, change, wave) are reported but never
+    /// widen the match set, because background traffic shares them.
+    pub fn is_link_key(self) -> bool {
+        matches!(self, IdentName::TraceId | IdentName::SessionId | IdentName::ApprovalId | IdentName::IdempotencyKey)
+    }
+
+    /// Whether the incident is expected to have exactly one value of this identifier; two
+    /// different values are then reported as a conflict. Traces, approvals and idempotency
+    /// keys may legitimately be several per incident, and so may principals: each tool call
+    /// runs as its own service account (the linkage lists the principal per tool call).
+    pub fn is_single_valued(self) -> bool {
+        !matches!(
+            self,
+            IdentName::TraceId | IdentName::ToolPrincipal | IdentName::ApprovalId | IdentName::IdempotencyKey
+        )
+    }
+
+    /// Position in [`IdentName::ALL`].
+    pub fn position(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Error parsing an identifier name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown identifier name `{name}` (expected one of trace_id, session_id, agent_id, tool_principal, approval_id, bundle_id, change_id, rollout_wave, idempotency_key)")]
+pub struct IdentParseError {
+    /// The rejected input.
+    pub name: String,
+}
+
+impl FromStr for IdentName {
+    type Err = IdentParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        IdentName::ALL
+            .iter()
+            .copied()
+            .find(|i| i.as_str() == norm)
+            .ok_or_else(|| IdentParseError { name: s.to_string() })
+    }
+}
+
 impl fmt::Display for IdentName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 
 use super::analyze::{
-    detect, scan_filtered, Analysis, Analyzer, FieldMapping, Format, IdentName as EngineIdent, IdentStatus, LineFilter,
-    Problem, ScanLimits, SideEffectStatus,
+    detect, scan_filtered, Analysis, Analyzer, FieldMapping, Format, IdentStatus, LineFilter, Problem, ScanLimits,
+    SideEffectStatus,
 };
 use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
 use crate::bundle::write::Observer;
@@ -246,7 +246,7 @@ pub struct AnalysisObserver {
 impl AnalysisObserver {
     /// Start the scan thread. `seeds` are the responder's identifiers.
     pub fn start(config: ObserveConfig, seeds: &[(IdentName, String)]) -> io::Result<Self> {
-        let seeds: Vec<(EngineIdent, String)> = seeds.iter().map(|(n, v)| (to_engine(*n), v.clone())).collect();
+        let seeds: Vec<(IdentName, String)> = seeds.to_vec();
         let (tx, rx) = sync_channel::<Job>(QUEUE_DEPTH);
         let cancel = Arc::new(AtomicBool::new(false));
         let (mapping, formats, c2) = (config.mapping.mapping.clone(), config.formats.clone(), cancel.clone());
@@ -331,7 +331,7 @@ struct Filtered {
     source: super::analyze::SourceId,
     format: Format,
     /// The linked values the file was last scanned for.
-    values: BTreeSet<(EngineIdent, String)>,
+    values: BTreeSet<(IdentName, String)>,
     /// Every line has been parsed.
     done: bool,
     /// The sealed size.
@@ -340,9 +340,9 @@ struct Filtered {
 
 /// Byte patterns that find a value in raw evidence: the value itself and, for trace ids, the
 /// upper-case hex and base64 forms exporters write.
-fn needles(ident: EngineIdent, value: &str) -> Vec<Vec<u8>> {
+fn needles(ident: IdentName, value: &str) -> Vec<Vec<u8>> {
     let mut v = vec![value.as_bytes().to_vec()];
-    if ident == EngineIdent::TraceId && value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if ident == IdentName::TraceId && value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         v.push(value.to_ascii_uppercase().into_bytes());
         if let Ok(raw) = hex::decode(value) {
             use base64::Engine as _;
@@ -368,7 +368,7 @@ impl Matcher {
     }
 }
 
-fn matcher(values: &BTreeSet<(EngineIdent, String)>) -> Option<Matcher> {
+fn matcher(values: &BTreeSet<(IdentName, String)>) -> Option<Matcher> {
     let pats: Vec<Vec<u8>> = values.iter().flat_map(|(i, v)| needles(*i, v)).filter(|p| !p.is_empty()).collect();
     if pats.is_empty() {
         return None;
@@ -397,13 +397,13 @@ impl LineFilter for NeedleFilter {
     }
 }
 
-fn linked(an: &Analyzer) -> Option<BTreeSet<(EngineIdent, String)>> {
+fn linked(an: &Analyzer) -> Option<BTreeSet<(IdentName, String)>> {
     an.linked_values(MAX_NEEDLE_VALUES).map(|v| v.into_iter().collect())
 }
 
 fn scan_worker(
     rx: Receiver<Job>,
-    seeds: Vec<(EngineIdent, String)>,
+    seeds: Vec<(IdentName, String)>,
     mapping: FieldMapping,
     overrides: Vec<FormatOverride>,
     cancel: Arc<AtomicBool>,
@@ -503,11 +503,6 @@ fn scan_worker(
     ScanOutput { analysis: an.finish(), formats, seen }
 }
 
-/// The engine's identifier type for a manifest identifier.
-pub fn to_engine(n: IdentName) -> EngineIdent {
-    EngineIdent::ALL[IdentName::ALL.iter().position(|m| *m == n).unwrap_or(0)]
-}
-
 fn problem_type(p: &Problem) -> String {
     serde_json::to_value(p)
         .ok()
@@ -581,7 +576,7 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
         formats.into_iter().filter(|f| f.origin == "override" || kept_paths.contains(&f.path)).collect();
     // Identifiers: evidence merged with the responder's values.
     for id in incident.identifiers.iter_mut() {
-        let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == to_engine(id.name)) else { continue };
+        let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == id.name) else { continue };
         let place_sources = |value: &str| -> Vec<IdentSource> {
             rep.values
                 .iter()
@@ -601,10 +596,10 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
         let given = id.value.clone().filter(|_| id.status == Status::Present);
         match given {
             Some(g) => {
-                let norm = super::analyze::normalize_ident(to_engine(id.name), &g).map(|(v, _)| v).unwrap_or(g);
+                let norm = super::analyze::normalize_ident(id.name, &g).map(|(v, _)| v).unwrap_or(g);
                 id.sources.extend(place_sources(&norm));
                 let found = rep.values.iter().any(|v| v.value == norm);
-                let single = to_engine(id.name).is_single_valued();
+                let single = id.name.is_single_valued();
                 for v in &rep.values {
                     if v.value != norm && (single || !found) {
                         id.conflicts.push(conflict(&v.value));
@@ -740,7 +735,7 @@ fn checklist(
         };
         items.push(LinkCheck { item: item.into(), status, detail });
     };
-    let edge = |from: EngineIdent, to: EngineIdent| {
+    let edge = |from: IdentName, to: IdentName| {
         a.linkage
             .chain
             .iter()
@@ -755,9 +750,9 @@ fn checklist(
             .collect::<Vec<_>>()
     };
     for (name, from, to) in [
-        ("trace_to_session", EngineIdent::TraceId, EngineIdent::SessionId),
-        ("session_to_bundle", EngineIdent::SessionId, EngineIdent::BundleId),
-        ("bundle_to_rollout_wave", EngineIdent::BundleId, EngineIdent::RolloutWave),
+        ("trace_to_session", IdentName::TraceId, IdentName::SessionId),
+        ("session_to_bundle", IdentName::SessionId, IdentName::BundleId),
+        ("bundle_to_rollout_wave", IdentName::BundleId, IdentName::RolloutWave),
     ] {
         let e = edge(from, to);
         push(
