@@ -4,6 +4,7 @@
 
 mod util;
 
+mod big_manifest;
 mod cli;
 mod collector_cli;
 mod collector_corpus;

@@ -33,10 +33,17 @@ pub struct EnvelopeSignature {
     pub sig: String,
 }
 
+/// The bytes of `PAE(payload_type, payload)` that come before the payload, for a payload of
+/// `payload_len` bytes: a reader can put them in front of the payload in one buffer and verify
+/// the signature without copying the payload again.
+pub fn pae_header(payload_type: &str, payload_len: u64) -> Vec<u8> {
+    format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload_len).into_bytes()
+}
+
 /// Pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(payload.len() + payload_type.len() + 32);
-    v.extend_from_slice(format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).as_bytes());
+    v.extend_from_slice(&pae_header(payload_type, payload.len() as u64));
     v.extend_from_slice(payload);
     v
 }

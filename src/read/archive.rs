@@ -17,7 +17,9 @@
 //! flip that would leave the parsed meaning unchanged is still caught.
 //!
 //! Memory is bounded: blob contents are streamed through SHA-256 (never buffered), only the
-//! manifest and envelope members are kept, each under a size cap, and the zstd window is
+//! manifest is kept (under a size cap, behind its DSSE PAE header); the envelope that follows
+//! it is checked against it as it streams and only its small tail is kept (an envelope with no
+//! manifest before it, or one that deviates, is buffered under a small cap), and the zstd window is
 //! capped (`window_log_max`). Nothing here panics on any input.
 
 use std::cell::Cell;
@@ -25,15 +27,20 @@ use std::collections::HashSet;
 use std::io::{self, BufReader, Read};
 use std::rc::Rc;
 
+use crate::bundle::manifest::MANIFEST_PAYLOAD_TYPE;
 use crate::digest::{Hasher, Sha256};
+use crate::read::envelope::{EnvelopeMember, EnvelopeStream};
 
 /// Resource limits for reading an archive.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest accepted `manifest.json`.
     pub max_manifest: u64,
-    /// Largest accepted `manifest.dsse.json`.
+    /// Largest accepted `manifest.dsse.json` when `manifest.json` came before it (it is then
+    /// checked as it streams, see [`crate::read::envelope::EnvelopeStream`]).
     pub max_envelope: u64,
+    /// Largest accepted `manifest.dsse.json` with no `manifest.json` before it (buffered whole).
+    pub max_buffered_envelope: u64,
     /// Most members accepted.
     pub max_members: usize,
     /// zstd window log cap (27 = 128 MiB, as the zstd CLI's default).
@@ -49,6 +56,7 @@ impl Default for Limits {
         Limits {
             max_manifest: crate::read::envelope::MAX_MANIFEST as u64,
             max_envelope: crate::read::envelope::MAX_ENVELOPE as u64,
+            max_buffered_envelope: crate::read::envelope::MAX_BUFFERED_ENVELOPE as u64,
             max_members: 2_000_000,
             window_log_max: 27,
             bomb_floor: 1 << 30,
@@ -207,6 +215,25 @@ impl std::fmt::Display for ArchiveProblem {
     }
 }
 
+/// The `manifest.json` member, read into one buffer behind the DSSE pre-authentication header
+/// for [`MANIFEST_PAYLOAD_TYPE`], so its signature is checked without copying it again.
+#[derive(Debug, Clone)]
+pub struct ManifestBytes {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl ManifestBytes {
+    /// The manifest bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+    /// `PAE(MANIFEST_PAYLOAD_TYPE, manifest)`: what the envelope's signature covers.
+    pub fn pae(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
 /// Receives blob contents as they stream by (used by `extract`).
 pub trait BlobVisitor {
     /// A blob member starts.
@@ -223,9 +250,10 @@ pub struct ArchiveScan {
     /// Blob members in archive order.
     pub blobs: Vec<BlobMember>,
     /// `manifest.json` bytes (the first one, if several).
-    pub manifest: Option<Vec<u8>>,
-    /// `manifest.dsse.json` bytes (the first one, if several).
-    pub envelope: Option<Vec<u8>>,
+    pub manifest: Option<ManifestBytes>,
+    /// `manifest.dsse.json` (the first one, if several): streamed against the manifest when it
+    /// came first, else buffered.
+    pub envelope: Option<EnvelopeMember>,
     /// Every member name in order.
     pub members: Vec<String>,
     /// Structural problems.
@@ -571,7 +599,8 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
         }
         let limit = match kind {
             Some(MemberKind::Manifest) => limits.max_manifest,
-            Some(MemberKind::Envelope) => limits.max_envelope,
+            Some(MemberKind::Envelope) if scan.manifest.is_some() => limits.max_envelope,
+            Some(MemberKind::Envelope) => limits.max_buffered_envelope,
             _ => u64::MAX,
         };
         if size > limit {
@@ -600,15 +629,36 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
                 }
                 r
             }
-            Some(k @ (MemberKind::Manifest | MemberKind::Envelope)) => {
-                let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+            Some(MemberKind::Manifest) if scan.manifest.is_none() => {
+                // `size` is at most `max_manifest` here: reserve it all at once (no growth copies).
+                let mut data = crate::bundle::dsse::pae_header(MANIFEST_PAYLOAD_TYPE, size);
+                let start = data.len();
+                data.reserve_exact(size as usize);
                 let r = stream(&mut src, size, &mut buf, |chunk| data.extend_from_slice(chunk));
-                let slot = if *k == MemberKind::Manifest { &mut scan.manifest } else { &mut scan.envelope };
-                if r.is_ok() && slot.is_none() {
-                    *slot = Some(data);
+                if r.is_ok() {
+                    scan.manifest = Some(ManifestBytes { buf: data, start });
                 }
                 r
             }
+            Some(MemberKind::Envelope) if scan.envelope.is_none() => {
+                let (r, member) = match &scan.manifest {
+                    Some(m) => {
+                        let mut check = EnvelopeStream::new(m.bytes(), MANIFEST_PAYLOAD_TYPE, size);
+                        let r = stream(&mut src, size, &mut buf, |chunk| check.feed(chunk));
+                        (r, check.finish())
+                    }
+                    None => {
+                        let mut data = Vec::with_capacity(size as usize);
+                        let r = stream(&mut src, size, &mut buf, |chunk| data.extend_from_slice(chunk));
+                        (r, EnvelopeMember::Buffered(data))
+                    }
+                };
+                if r.is_ok() {
+                    scan.envelope = Some(member);
+                }
+                r
+            }
+            Some(MemberKind::Manifest | MemberKind::Envelope) => stream(&mut src, size, &mut buf, |_| {}),
             None => stream(&mut src, size, &mut buf, |_| {}),
         };
         let result = result.and_then(|_| skip(&mut src, padded - size));

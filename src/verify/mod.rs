@@ -21,7 +21,7 @@ use crate::bundle::write::{blob_member, ENVELOPE_MEMBER, MANIFEST_MEMBER};
 use crate::digest::{BundleId, HashingReader, Sha256};
 use crate::keys::PublicKey;
 use crate::read::archive::{read_archive, ArchiveProblem, BlobVisitor, Limits};
-use crate::read::envelope::{CheckedEnvelope, CheckedManifest};
+use crate::read::envelope::{CheckedEnvelope, CheckedManifest, EnvelopeMember};
 use crate::store::ledger::{self, StoredEntry};
 use crate::store::{bundle_key, Store, StoreError};
 pub use report::{Finding, FindingKind, Level, Report, Subject};
@@ -127,7 +127,7 @@ pub fn check_bundle<R: Read>(
     visitor: Option<&mut dyn BlobVisitor>,
 ) -> BundleCheck {
     let mut hr = HashingReader::new(r);
-    let scan = read_archive(&mut hr, &opts.limits, visitor);
+    let mut scan = read_archive(&mut hr, &opts.limits, visitor);
     // Hash whatever follows what the archive reader consumed, so the digest covers the file.
     let _ = std::io::copy(&mut hr, &mut std::io::sink());
     let (digest, size) = hr.finish();
@@ -188,7 +188,11 @@ pub fn check_bundle<R: Read>(
 
     // Envelope and manifest, parsed before any crypto.
     out.ran.push("manifest");
-    let env = match &scan.envelope {
+    // The manifest bytes (behind their PAE header) are held until the signature is checked,
+    // then dropped; a streamed envelope was already checked against them and holds no payload.
+    let man_bytes = scan.manifest.take();
+    let mut payload_is_manifest = false;
+    let env = match scan.envelope.take() {
         None => {
             fs.push(err(
                 FindingKind::MissingEnvelope,
@@ -197,20 +201,38 @@ pub fn check_bundle<R: Read>(
             ));
             None
         }
-        Some(b) => match CheckedEnvelope::parse(b, MANIFEST_PAYLOAD_TYPE) {
+        Some(EnvelopeMember::Buffered(b)) => match CheckedEnvelope::parse(&b, MANIFEST_PAYLOAD_TYPE) {
             Ok(e) => Some(e),
             Err(e) => {
                 fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
                 None
             }
         },
+        Some(EnvelopeMember::Streamed(Ok(e))) => {
+            payload_is_manifest = true;
+            Some(e)
+        }
+        Some(EnvelopeMember::Streamed(Err(e))) => {
+            fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
+            None
+        }
+        Some(EnvelopeMember::PayloadDiffers { offset }) => {
+            fs.push(err(
+                FindingKind::PayloadMismatch,
+                ENVELOPE_MEMBER,
+                format!(
+                    "the signed payload is not byte-identical to manifest.json (the envelope's base64 differs at byte {offset}); the envelope is too large to be read any further, so its signature was not checked"
+                ),
+            ));
+            None
+        }
     };
-    let manifest = match &scan.manifest {
+    let manifest = match &man_bytes {
         None => {
             fs.push(err(FindingKind::MissingManifest, MANIFEST_MEMBER, "manifest.json is missing"));
             None
         }
-        Some(b) => match CheckedManifest::try_from(b.as_slice()) {
+        Some(b) => match CheckedManifest::try_from(b.bytes()) {
             Ok(CheckedManifest(m)) => Some(m),
             Err(e) => {
                 fs.push(err(FindingKind::ManifestInvalid, MANIFEST_MEMBER, e.to_string()));
@@ -230,8 +252,8 @@ pub fn check_bundle<R: Read>(
             ));
         }
     }
-    if let (Some(e), Some(b)) = (&env, &scan.manifest) {
-        if e.payload != *b {
+    if let (Some(e), Some(b)) = (&env, &man_bytes) {
+        if !payload_is_manifest && e.payload != b.bytes() {
             fs.push(err(
                 FindingKind::PayloadMismatch,
                 ENVELOPE_MEMBER,
@@ -270,8 +292,15 @@ pub fn check_bundle<R: Read>(
         let key = trusted.cloned().or_else(|| embedded.filter(|k| k.id.0 == e.keyid));
         match key {
             Some(k) => {
-                let msg = pae(&e.payload_type, &e.payload);
-                if k.key.verify_strict(&msg, &Signature::from_bytes(&e.sig)).is_err() {
+                let owned;
+                let msg: &[u8] = match &man_bytes {
+                    Some(b) if payload_is_manifest => b.pae(),
+                    _ => {
+                        owned = pae(&e.payload_type, &e.payload);
+                        &owned
+                    }
+                };
+                if k.key.verify_strict(msg, &Signature::from_bytes(&e.sig)).is_err() {
                     fs.push(err(
                         FindingKind::BadSignature,
                         ENVELOPE_MEMBER,
@@ -301,6 +330,8 @@ pub fn check_bundle<R: Read>(
             trusted_as: trusted.map(|k| k.origin.clone()),
         });
     }
+
+    drop(man_bytes);
 
     // Blob contents.
     out.ran.push("blobs");

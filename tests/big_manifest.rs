@@ -1,0 +1,149 @@
+//! Bundles with very large manifests (many files): the verifier checks the envelope as it
+//! streams and the signature over the manifest in place, so an incident of 100k files verifies,
+//! under [`RSS_LIMIT_KIB`] of peak resident memory, and a hostile manifest at the caps stays
+//! under [`HOSTILE_RSS_LIMIT_KIB`].
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::verify_support::*;
+
+/// The bound for a real bundle of 100k files (~70 MB manifest; measured ~140 MiB).
+const RSS_LIMIT_KIB: u64 = 256 * 1024;
+/// The stated bound for a hostile manifest at the caps: the manifest bytes (<= 160 MiB) plus
+/// the parsed manifest (estimated <= 320 MiB, and at most the text again for its strings plus
+/// ~32 bytes per value) plus the zstd window and buffers. Measured ~377 MiB.
+const HOSTILE_RSS_LIMIT_KIB: u64 = 448 * 1024;
+const MTIME: u64 = 1_763_800_000;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_custody")
+}
+
+struct Run {
+    code: i32,
+    kinds: Vec<String>,
+    peak_kib: u64,
+    stdout: String,
+    stderr: String,
+}
+
+fn verify(file: &Path, home: &Path, pubkey: &Path) -> Run {
+    let out = Command::new(bin())
+        .arg("verify")
+        .arg(file)
+        .arg("--json")
+        .arg("--trusted-key")
+        .arg(pubkey)
+        .env("CUSTODY_HOME", home)
+        .env("CUSTODY_REPORT_PEAK_RSS", "1")
+        .output()
+        .expect("run custody");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    let kinds = json["findings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["kind"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let peak_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("custody: peak rss "))
+        .and_then(|s| s.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    Run { code: out.status.code().unwrap_or(-1), kinds, peak_kib, stdout, stderr }
+}
+
+#[test]
+fn regression_hundred_thousand_file_bundle_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("memory");
+    for i in 0..100_000u32 {
+        let d = src.join(format!("d{:03}", i / 1000));
+        if i % 1000 == 0 {
+            std::fs::create_dir_all(&d).unwrap();
+        }
+        std::fs::write(d.join(format!("m{i:06}.json")), format!("{{\"id\":{i}}}\n")).unwrap();
+    }
+    let home = dir.path().join("home");
+    let out = Command::new(bin())
+        .args(["preserve", "--source"])
+        .arg(format!("memory={}", src.display()))
+        .arg("--json")
+        .env("CUSTODY_HOME", &home)
+        .env("SOURCE_DATE_EPOCH", MTIME.to_string())
+        .output()
+        .expect("run custody preserve");
+    assert_eq!(out.status.code(), Some(0), "preserve: {}", String::from_utf8_lossy(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).expect("preserve --json");
+    let bundle = Path::new(p["location"].as_str().expect("location")).to_path_buf();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let tar = zstd::decode_all(bytes.as_slice()).unwrap();
+    let members = split(&tar);
+    let man = members.iter().find(|m| m.name == "manifest.json").expect("manifest.json");
+    let man_len = man.data.len();
+    // The manifest is far above the 32 MiB the verifier used to accept.
+    assert!(man.data.len() > 48 << 20, "manifest.json is {} bytes", man.data.len());
+    let m: serde_json::Value = serde_json::from_slice(&man.data).unwrap();
+    assert_eq!(m["entries"].as_array().map(Vec::len), Some(100_000));
+    assert!(m.get("analysis").is_some_and(|a| !a.is_null()), "the collector's analysis is in the manifest");
+    drop((m, members, tar, bytes));
+
+    let r = verify(&bundle, &home, &home.join("keys/default.key.pub"));
+    assert_eq!(r.code, 0, "verify must pass: {:?}\n{}\n{}", r.kinds, r.stderr, &r.stdout[..r.stdout.len().min(2000)]);
+    assert!(r.kinds.is_empty(), "{:?}", r.kinds);
+    assert!(r.peak_kib < RSS_LIMIT_KIB, "peak RSS {} KiB", r.peak_kib);
+    eprintln!("100k files: manifest.json {man_len} bytes, verify peak RSS {} KiB", r.peak_kib);
+}
+
+/// A manifest at the cap whose envelope is its canonical, validly signed envelope (so it is
+/// streamed and the signature is checked in place), but which does not parse: the parser gets
+/// to the end of a huge `analysis` value before failing.
+#[test]
+fn a_manifest_at_the_cap_with_its_signed_envelope_stays_under_the_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = custody::keys::SecretKey::generate(&dir.path().join("k")).unwrap();
+    let cap = custody::read::envelope::MAX_MANIFEST;
+    let cost_cap = custody::read::envelope::MAX_JSON_VALUES_COST;
+    // A long string, then as many `[]` values as the parse-cost bound still admits.
+    let values = (cost_cap - cap) / 96 - 16; // `,[]` counts two values (`,` and `[`)
+    let mut man = b"{\"analysis\": [\"".to_vec();
+    man.resize(cap - values * 3 - 64, b'a');
+    man.extend_from_slice(b"\"");
+    for _ in 0..values {
+        man.extend_from_slice(b",[]");
+    }
+    man.extend_from_slice(b"], \"format\": \"custody-bundle/v1\"}\n");
+    assert!(man.len() <= cap, "{} > {cap}", man.len());
+    assert!(man.len() > cap - (1 << 20));
+    let cost = custody::read::envelope::json_cost(&man);
+    assert!(cost <= cost_cap && cost > cost_cap - (4 << 20), "cost {cost}");
+    let env = custody::bundle::dsse::to_bytes(&custody::bundle::dsse::sign(
+        custody::bundle::manifest::MANIFEST_PAYLOAD_TYPE,
+        &man,
+        &key,
+    ));
+    let ev = b"evidence\n".to_vec();
+    let blob = member(&format!("blobs/sha256/{}", custody::digest::Sha256::of(&ev).hex()), ev, MTIME);
+    let f = dir.path().join("cap.tar.zst");
+    std::fs::write(
+        &f,
+        zst(&join(&[blob, member("manifest.json", man, MTIME), member("manifest.dsse.json", env.clone(), MTIME)])),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("home")).unwrap();
+    let r = verify(&f, &dir.path().join("home"), &dir.path().join("k.pub"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.kinds.iter().any(|k| k == "manifest_invalid"), "{:?}", r.kinds);
+    // The envelope streamed and its signature, checked in place over the manifest, is valid.
+    assert!(!r.kinds.iter().any(|k| k == "bad_signature" || k == "envelope_invalid" || k == "payload_mismatch"));
+    assert!(!r.kinds.iter().any(|k| k == "member_too_large"), "{:?}", r.kinds);
+    assert!(r.peak_kib < HOSTILE_RSS_LIMIT_KIB, "peak RSS {} KiB", r.peak_kib);
+    eprintln!(
+        "manifest {} MiB at the cap ({values} values, parse cost {} MiB) + its envelope {} MiB: peak RSS {} KiB",
+        cap >> 20,
+        cost >> 20,
+        env.len() >> 20,
+        r.peak_kib
+    );
+}
