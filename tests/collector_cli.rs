@@ -569,3 +569,25 @@ fn analysis_is_deterministic_so_bundles_stay_byte_identical() {
     };
     assert_eq!(digest(a.path()), digest(b.path()));
 }
+
+#[test]
+fn regression_analysis_notes_were_journaled_as_responder_notes() {
+    // The analysis appends its own notes ("custody analysis: side effect unknown …"); the
+    // journal used to label every note "responder note:", putting words in the responder's mouth.
+    let home = tmp();
+    let (_, show) = preserve_and_show(
+        home.path(),
+        &["--incident-dir", &s(&fixture_incident()), "--trace-id", TRACE, "--note", "seen by on-call"],
+    );
+    let notes: Vec<String> = show["manifest"]["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "note")
+        .filter_map(|e| e["detail"].as_str().map(String::from))
+        .collect();
+    assert!(notes.iter().any(|n| n == "responder note: seen by on-call"), "{notes:?}");
+    let analysis: Vec<&String> = notes.iter().filter(|n| n.contains("custody analysis:")).collect();
+    assert!(!analysis.is_empty(), "the fixture's unknown side effect yields an analysis note: {notes:?}");
+    assert!(analysis.iter().all(|n| n.starts_with("custody analysis:")), "{analysis:?}");
+}

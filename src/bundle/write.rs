@@ -542,8 +542,12 @@ fn write_all<W: Write>(
         Some(o) => o.finish(&mut incident),
         None => None,
     };
-    for note in &incident.notes {
-        journal.push(clock.now(), EventKind::Note, None, None, None, Some(format!("responder note: {note}")));
+    // The responder's notes come first; the observer may append its own (self-labelled
+    // "custody analysis: …"), which must not be journaled as the responder's words.
+    let responder_notes = input.incident.notes.len();
+    for (i, note) in incident.notes.iter().enumerate() {
+        let detail = if i < responder_notes { format!("responder note: {note}") } else { note.clone() };
+        journal.push(clock.now(), EventKind::Note, None, None, None, Some(detail));
     }
     let completeness = completeness(&incident, &entries, &input.not_applicable);
     let merkle_root = merkle::root(&entries);
