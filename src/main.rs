@@ -87,12 +87,6 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Open a store with the environment's settings only (commands without store flags).
-#[allow(dead_code)]
-fn open_store(url: Option<&str>) -> Result<Store> {
-    open_store_with(url, &cli::StoreConfigArgs::default())
-}
-
 /// Store options: `--store-config FILE` (else $CUSTODY_STORE_CONFIG), overridden by flags.
 fn store_options(c: &cli::StoreConfigArgs) -> Result<StoreOptions> {
     let base = match &c.store_config {
