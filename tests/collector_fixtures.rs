@@ -358,20 +358,7 @@ fn garbage_never_panics() {
         b"\xef\xbb\xbf".to_vec(),
         b"\r\n\r\n".to_vec(),
     ];
-    let formats = [
-        Format::OtlpJson,
-        Format::OtlpJsonl,
-        Format::OpaUpload,
-        Format::OpaJsonl,
-        Format::AgentsRunState,
-        Format::ApprovalJsonl,
-        Format::EnvoyText,
-        Format::EnvoyJson,
-        Format::SquidNative,
-        Format::Jsonl,
-        Format::Json,
-        Format::Opaque,
-    ];
+    let formats = Format::ALL;
     for input in &inputs {
         let _ = custody::collect::analyze::detect("x", input);
         for f in formats {

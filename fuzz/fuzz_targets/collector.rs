@@ -7,26 +7,11 @@ use libfuzzer_sys::fuzz_target;
 
 use custody::collect::analyze::{detect, scan, scan_auto, Analyzer, FieldMapping, Format, IdentName};
 
-const FORMATS: [Format; 12] = [
-    Format::OtlpJson,
-    Format::OtlpJsonl,
-    Format::OpaUpload,
-    Format::OpaJsonl,
-    Format::AgentsRunState,
-    Format::ApprovalJsonl,
-    Format::EnvoyText,
-    Format::EnvoyJson,
-    Format::SquidNative,
-    Format::Jsonl,
-    Format::Json,
-    Format::Opaque,
-];
-
 fuzz_target!(|data: &[u8]| {
     let mapping = FieldMapping::default();
     let _ = detect("input", data);
     let mut analyzer = Analyzer::new(&[(IdentName::TraceId, "4bf92f3577b34da6a3ce929d0e0e4736".to_string())]);
-    for f in FORMATS {
+    for f in Format::ALL {
         let src = analyzer.begin_source("input", "00", "logs", f);
         let _ = scan(f, data, &mapping, &mut |r| analyzer.push(src, r));
     }

@@ -40,6 +40,22 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in declaration order.
+    pub const ALL: [Format; 12] = [
+        Format::OtlpJson,
+        Format::OtlpJsonl,
+        Format::OpaUpload,
+        Format::OpaJsonl,
+        Format::AgentsRunState,
+        Format::ApprovalJsonl,
+        Format::EnvoyText,
+        Format::EnvoyJson,
+        Format::SquidNative,
+        Format::Jsonl,
+        Format::Json,
+        Format::Opaque,
+    ];
+
     /// Stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
