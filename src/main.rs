@@ -241,12 +241,10 @@ fn target_with(t: &str, store: Option<&str>, config: &cli::StoreConfigArgs) -> R
     }
 }
 
-/// A verified target: the report, the manifest if it parsed, and where the bytes are.
+/// A verified target: the report and the manifest if it parsed.
 struct Verified {
     report: verify::Report,
     manifest: Option<custody::bundle::manifest::Manifest>,
-    file: Option<PathBuf>,
-    fetched: Option<custody::store::Fetched>,
 }
 
 fn verify_target(rt: &tokio::runtime::Runtime, t: &Target, trust: &Trust) -> Result<Verified> {
@@ -264,12 +262,11 @@ fn verify_target_with(
         Target::File(p) => {
             let (report, manifest) =
                 verify::verify_file(p, trust, &opts).with_context(|| format!("cannot read {}", p.display()))?;
-            Verified { report, manifest, file: Some(p.clone()), fetched: None }
+            Verified { report, manifest }
         }
         Target::Stored(store, id) => {
             let (report, manifest) = rt.block_on(verify::verify_in_store(store, id, trust, &opts))?;
-            let fetched = rt.block_on(store.fetch_bundle(id))?;
-            Verified { report, manifest, file: None, fetched }
+            Verified { report, manifest }
         }
     })
 }
@@ -367,14 +364,24 @@ fn cmd_show(a: cli::ShowArgs) -> Result<u8> {
 fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
-    let Verified { report, manifest, file, fetched } =
-        verify_target(&rt, &target(&a.target, a.store.as_deref())?, &trust)?;
+    let t = target(&a.target, a.store.as_deref())?;
+    let Verified { report, manifest } = verify_target(&rt, &t, &trust)?;
     let (Some(m), true) = (&manifest, report.intact()) else {
         eprint!("{}", report.to_human());
         eprintln!("custody: refusing to extract: the bundle did not verify (nothing was written)");
         return Ok(1);
     };
-    let path = file.or_else(|| fetched.as_ref().map(|f| f.path().to_path_buf())).context("bundle disappeared")?;
+    // Only extract needs the bytes again (verify/show do not fetch twice). Extraction
+    // re-hashes every blob, so an object swapped since verification writes nothing.
+    let fetched = match &t {
+        Target::File(_) => None,
+        Target::Stored(store, id) => rt.block_on(store.fetch_bundle(id))?,
+    };
+    let path = match (&t, &fetched) {
+        (Target::File(p), _) => p.clone(),
+        (Target::Stored(..), Some(f)) => f.path().to_path_buf(),
+        (Target::Stored(store, id), None) => bail!("bundle {id} disappeared from {} after verification", store.url()),
+    };
     let done = custody::extract::extract(&path, m, &a.to, &verify::Options::default().limits)?;
     output::extracted(&a.to, &report, &done, a.json)?;
     Ok(0)
