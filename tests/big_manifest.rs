@@ -20,40 +20,6 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_custody")
 }
 
-struct Run {
-    code: i32,
-    kinds: Vec<String>,
-    peak_kib: u64,
-    stdout: String,
-    stderr: String,
-}
-
-fn verify(file: &Path, home: &Path, pubkey: &Path) -> Run {
-    let out = Command::new(bin())
-        .arg("verify")
-        .arg(file)
-        .arg("--json")
-        .arg("--trusted-key")
-        .arg(pubkey)
-        .env("CUSTODY_HOME", home)
-        .env("CUSTODY_REPORT_PEAK_RSS", "1")
-        .output()
-        .expect("run custody");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-    let kinds = json["findings"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|f| f["kind"].as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let peak_kib = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("custody: peak rss "))
-        .and_then(|s| s.trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(u64::MAX);
-    Run { code: out.status.code().unwrap_or(-1), kinds, peak_kib, stdout, stderr }
-}
-
 #[test]
 fn regression_hundred_thousand_file_bundle_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,7 +55,7 @@ fn regression_hundred_thousand_file_bundle_verifies() {
     assert!(m.get("analysis").is_some_and(|a| !a.is_null()), "the collector's analysis is in the manifest");
     drop((m, members, tar, bytes));
 
-    let r = verify(&bundle, &home, &home.join("keys/default.key.pub"));
+    let r = verify_file(&bundle, &home, &home.join("keys/default.key.pub"), &[]);
     assert_eq!(r.code, 0, "verify must pass: {:?}\n{}\n{}", r.kinds, r.stderr, &r.stdout[..r.stdout.len().min(2000)]);
     assert!(r.kinds.is_empty(), "{:?}", r.kinds);
     assert!(r.peak_kib < RSS_LIMIT_KIB, "peak RSS {} KiB", r.peak_kib);
@@ -132,7 +98,7 @@ fn a_manifest_at_the_cap_with_its_signed_envelope_stays_under_the_memory_bound()
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("home")).unwrap();
-    let r = verify(&f, &dir.path().join("home"), &dir.path().join("k.pub"));
+    let r = verify_file(&f, &dir.path().join("home"), &dir.path().join("k.pub"), &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.kinds.iter().any(|k| k == "manifest_invalid"), "{:?}", r.kinds);
     // The envelope streamed and its signature, checked in place over the manifest, is valid.

@@ -378,47 +378,6 @@ impl ReplaceFirst for Vec<u8> {
     }
 }
 
-struct Run {
-    code: i32,
-    kinds: Vec<String>,
-    messages: Vec<String>,
-    peak_kib: u64,
-    stdout: String,
-    stderr: String,
-}
-
-/// `custody verify FILE --json` with an empty home and a pinned key.
-fn verify_file(file: &Path, home: &Path, pubkey: &Path, extra: &[&str]) -> Run {
-    let out = Command::new(bin())
-        .arg("verify")
-        .arg(file)
-        .arg("--json")
-        .arg("--trusted-key")
-        .arg(pubkey)
-        .args(extra)
-        .env("CUSTODY_HOME", home)
-        .env("CUSTODY_REPORT_PEAK_RSS", "1")
-        .output()
-        .expect("run custody");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-    let findings = json["findings"].as_array().cloned().unwrap_or_default();
-    let peak_kib = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("custody: peak rss "))
-        .and_then(|s| s.trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(u64::MAX);
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        kinds: findings.iter().filter_map(|f| f["kind"].as_str().map(String::from)).collect(),
-        messages: findings.iter().filter_map(|f| f["message"].as_str().map(String::from)).collect(),
-        peak_kib,
-        stdout,
-        stderr,
-    }
-}
-
 struct Env {
     dir: tempfile::TempDir,
     pubkey: PathBuf,

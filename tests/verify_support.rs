@@ -235,3 +235,45 @@ pub fn errors(fs: &[Finding]) -> Vec<&Finding> {
 pub fn kind_name(f: &Finding) -> String {
     serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
+
+/// What `custody verify FILE --json` said, and its peak RSS (`CUSTODY_REPORT_PEAK_RSS`).
+pub struct Run {
+    pub code: i32,
+    pub kinds: Vec<String>,
+    pub messages: Vec<String>,
+    pub peak_kib: u64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `custody verify FILE --json` with an empty home and a pinned key.
+pub fn verify_file(file: &std::path::Path, home: &std::path::Path, pubkey: &std::path::Path, extra: &[&str]) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .arg("verify")
+        .arg(file)
+        .arg("--json")
+        .arg("--trusted-key")
+        .arg(pubkey)
+        .args(extra)
+        .env("CUSTODY_HOME", home)
+        .env("CUSTODY_REPORT_PEAK_RSS", "1")
+        .output()
+        .expect("run custody");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    let findings = json["findings"].as_array().cloned().unwrap_or_default();
+    let peak_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("custody: peak rss "))
+        .and_then(|s| s.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        kinds: findings.iter().filter_map(|f| f["kind"].as_str().map(String::from)).collect(),
+        messages: findings.iter().filter_map(|f| f["message"].as_str().map(String::from)).collect(),
+        peak_kib,
+        stdout,
+        stderr,
+    }
+}
