@@ -67,7 +67,7 @@ fn main() {
         let mut inc =
             Incident { identifiers: Vec::new(), category: None, side_effect: SideEffect::Unknown, notes: vec![] };
         inc.identifiers = custody::preserve::incident_from(&Default::default()).identifiers;
-        let _ = obs.finish(&mut inc);
+        let _ = obs.finish(&mut inc, &mut std::io::sink());
         ids = inc.identifiers.iter().map(|i| (i.name.to_string(), format!("{:?}", i.value))).collect();
     }
     let secs = t0.elapsed().as_secs_f64();

@@ -353,10 +353,17 @@ fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Largest `analysis.json` that `show` loads to print (the analyzer's lists are capped, so real
+/// ones stay far below this).
+const SHOW_MAX_ANALYSIS: u64 = 512 << 20;
+
 fn cmd_show(a: cli::ShowArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
-    let v = verify_target(&rt, &target(&a.target, a.store.as_deref())?, &trust)?;
+    // show prints the analysis too: keep analysis.json's bytes (checked against the manifest).
+    let mut opts = verify::Options::default();
+    opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+    let v = verify_target_with(&rt, &target(&a.target, a.store.as_deref())?, &trust, &opts)?;
     output::show(&v.report, v.manifest.as_ref(), a.json)?;
     Ok(if v.manifest.is_some() { 0 } else { 1 })
 }

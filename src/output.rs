@@ -60,6 +60,7 @@ fn problems(m: &Manifest) -> Vec<Value> {
 
 pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duration, json: bool) -> Result<()> {
     let m = &p.manifest;
+    let a = p.analysis_summary.as_ref();
     if json {
         return print_json(&json!({
             "bundle": p.bundle.to_string(),
@@ -76,9 +77,9 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             "side_effect": m.incident.side_effect,
             "problems": problems(m),
             "identifiers": m.incident.identifiers,
-            "checklist": m.analysis.as_ref().map(|a| a["checklist"].clone()),
-            "evidence_problems": m.analysis.as_ref().map(|a| a["evidence_problems"].clone()),
-            "side_effect_warning": side_effect_warning(m),
+            "checklist": a.map(|a| a["checklist"].clone()),
+            "evidence_problems": a.map(|a| a["evidence_problems"].clone()),
+            "side_effect_warning": side_effect_warning(a),
             "elapsed_ms": elapsed.as_millis() as u64,
         }));
     }
@@ -98,9 +99,9 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
         elapsed.as_secs_f64()
     );
     print_identifiers(m, 3);
-    print_checklist(m);
-    print_problems(m);
-    if let Some(w) = side_effect_warning(m) {
+    print_checklist(m, a);
+    print_problems(m, a);
+    if let Some(w) = side_effect_warning(a) {
         eprintln!("custody: WARNING: side effect unknown — {w}");
         println!("side effect: UNKNOWN — {w}");
     } else if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
@@ -112,7 +113,8 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
     Ok(())
 }
 
-fn print_checklist(m: &Manifest) {
+/// `a`: the analysis (a v1 manifest's, a v2 bundle's `analysis.json`, or preserve's summary).
+fn print_checklist(m: &Manifest, a: Option<&Value>) {
     let c = &m.completeness;
     let present = c.items.iter().filter(|i| i.status == Status::Present).count();
     println!("completeness: {present} of {} present{}", c.items.len(), if c.complete { "" } else { " — NOT complete" });
@@ -129,7 +131,7 @@ fn print_checklist(m: &Manifest) {
         };
         println!("  {mark} {:<10} {:<16} {word}{}", i.group, i.item, i.detail);
     }
-    if let Some(items) = m.analysis.as_ref().and_then(|a| a["checklist"].as_array()) {
+    if let Some(items) = a.and_then(|a| a["checklist"].as_array()) {
         for i in items {
             let (mark, word) = match i["status"].as_str() {
                 Some("present") => ("[x]", ""),
@@ -146,8 +148,8 @@ fn print_checklist(m: &Manifest) {
     }
 }
 
-fn side_effect_warning(m: &Manifest) -> Option<String> {
-    m.analysis.as_ref().and_then(|a| a["side_effect"]["warning"].as_str()).map(String::from)
+fn side_effect_warning(a: Option<&Value>) -> Option<String> {
+    a.and_then(|a| a["side_effect"]["warning"].as_str()).map(String::from)
 }
 
 fn print_identifiers(m: &Manifest, max_sources: usize) {
@@ -181,7 +183,7 @@ fn print_identifiers(m: &Manifest, max_sources: usize) {
     }
 }
 
-fn print_problems(m: &Manifest) {
+fn print_problems(m: &Manifest, a: Option<&Value>) {
     let journal: Vec<_> =
         m.journal.iter().filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped)).collect();
     if !journal.is_empty() {
@@ -195,9 +197,7 @@ fn print_problems(m: &Manifest) {
             );
         }
     }
-    let recs: Vec<&Value> = m
-        .analysis
-        .as_ref()
+    let recs: Vec<&Value> = a
         .and_then(|a| a["evidence_problems"].as_array())
         .map(|v| v.iter().filter(|p| !matches!(p["problem"].as_str(), Some("unreadable" | "skipped"))).collect())
         .unwrap_or_default();
@@ -350,13 +350,13 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     for n in &m.incident.notes {
         println!("note       {n}");
     }
-    print_checklist(m);
+    print_checklist(m, m.analysis.as_ref());
     println!("entries ({}), merkle root {}:", m.entries.len(), m.merkle_root);
     for e in &m.entries {
         println!("  {:<12} {:>10}  {}  {}", e.kind, e.size, &e.sha256.hex()[..16], e.path);
     }
     println!("journal    {} event(s)", m.journal.len());
-    print_problems(m);
+    print_problems(m, m.analysis.as_ref());
     if let Some(a) = &m.analysis {
         print_analysis(a);
     } else {

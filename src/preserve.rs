@@ -159,6 +159,9 @@ pub struct Preserved {
     pub outcome: PutOutcome,
     /// The manifest.
     pub manifest: Manifest,
+    /// A summary of the sealed analysis (`checklist`, `evidence_problems`, `side_effect`), if
+    /// it ran.
+    pub analysis_summary: Option<serde_json::Value>,
     /// Unreferenced bundles found (and adopted or not) before this preserve.
     pub adopted: Vec<Adoption>,
 }
@@ -531,6 +534,7 @@ pub async fn preserve(
                 entry: e.id,
                 outcome,
                 manifest: sealed.manifest,
+                analysis_summary: sealed.analysis_summary,
                 adopted,
             });
         }
@@ -562,6 +566,7 @@ pub async fn preserve(
         entry,
         outcome,
         manifest: sealed.manifest,
+        analysis_summary: sealed.analysis_summary,
         adopted,
     })
 }

@@ -157,7 +157,7 @@ fn observe_files(dir: &std::path::Path, trace: &str) -> custody::collect::observ
         }
     }
     let mut inc = custody::preserve::incident_from(&Default::default());
-    obs.finish(&mut inc).expect("analysis");
+    obs.finish(&mut inc, &mut std::io::sink()).unwrap().expect("analysis");
     obs.doc.take().expect("doc")
 }
 
@@ -275,7 +275,7 @@ fn bytes_appended_after_sealing_are_not_analysed() {
     };
     obs.on_file(&entry, &mut std::fs::File::open(&path).unwrap());
     let mut inc = custody::preserve::incident_from(&Default::default());
-    obs.finish(&mut inc).unwrap();
+    obs.finish(&mut inc, &mut std::io::sink()).unwrap().expect("analysis");
     let doc = obs.doc.take().unwrap();
     let sessions: Vec<&str> =
         doc.analysis.identifiers[IdentName::SessionId.position()].values.iter().map(|v| v.value.as_str()).collect();

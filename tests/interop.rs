@@ -78,7 +78,7 @@ fn gnu_tar_and_zstd_open_a_bundle_and_sha256sum_matches_every_blob() {
     let mut top: Vec<String> =
         fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     top.sort();
-    assert_eq!(top, ["blobs", "manifest.dsse.json", "manifest.json"]);
+    assert_eq!(top, ["analysis.json", "blobs", "manifest.dsse.json", "manifest.json"]);
 }
 
 #[test]
@@ -92,13 +92,23 @@ fn openssl_recipe_verifies_the_signature_and_rejects_a_flipped_manifest() {
     // One byte of manifest.json flipped (tar and zstd kept well-formed): openssl fails.
     let mut members = bundle_members(&m.bundle);
     let j = member_index(&members, "manifest.json");
-    let at = String::from_utf8_lossy(&members[j].data).find("\"host\": \"").unwrap() + 9;
+    let at = String::from_utf8_lossy(&members[j].data).find("\"host\":\"").unwrap() + 8;
     members[j].data[at] ^= 0x01;
     let bad = env.path("flipped.tar.zst");
     write_bundle(&bad, &members);
     let (code, out) = openssl_recipe(&bad, &m.pubkey);
     assert_ne!(code, 0, "openssl accepted a flipped manifest:\n{out}");
     assert!(!out.contains("Signature Verified Successfully"), "{out}");
+
+    // One byte of analysis.json flipped: the recipe's digest check fails.
+    let mut members = bundle_members(&m.bundle);
+    let a = member_index(&members, "analysis.json");
+    members[a].data[10] ^= 0x01;
+    let bad = env.path("analysis-flipped.tar.zst");
+    write_bundle(&bad, &members);
+    let (code, out) = openssl_recipe(&bad, &m.pubkey);
+    assert_ne!(code, 0, "the recipe accepted a flipped analysis.json:\n{out}");
+    assert!(out.contains("BAD analysis.json"), "{out}");
 
     // Another key's public key: openssl fails too.
     let other = env.path("other.key");

@@ -293,7 +293,20 @@ fn the_manifest_schema_rejects_what_the_reader_rejects() {
         ("an unknown top-level field", Box::new(|v| v["extra"] = json!(true))),
         ("an unknown entry field", Box::new(|v| v["entries"][0]["mode"] = json!(420))),
         ("an unknown journal field", Box::new(|v| v["journal"][0]["who"] = json!("x"))),
-        ("another format", Box::new(|v| v["format"] = json!("custody-bundle/v2"))),
+        ("another format", Box::new(|v| v["format"] = json!("custody-bundle/v3"))),
+        (
+            "a v1 manifest naming an analysis member",
+            Box::new(|v| {
+                v["format"] = json!("custody-bundle/v1");
+                v["analysis_ref"] = json!({"member": "analysis.json", "sha256": "ab".repeat(32), "size": 1});
+            }),
+        ),
+        (
+            "an analysis member of another name",
+            Box::new(|v| {
+                v["analysis_ref"] = json!({"member": "x.json", "sha256": "ab".repeat(32), "size": 1});
+            }),
+        ),
         ("an upper-case digest", Box::new(|v| v["merkle_root"] = json!("AB".repeat(32)))),
         (
             "a prefixed blob digest",
@@ -308,13 +321,12 @@ fn the_manifest_schema_rejects_what_the_reader_rejects() {
         let mut v = man.clone();
         edit(&mut v);
         assert_invalid("manifest.v1.schema.json", &v, why);
-        // The Rust reader agrees for the structural ones (deny_unknown_fields, enums).
-        if !why.contains("format") {
-            assert!(
-                serde_json::from_value::<custody::bundle::manifest::Manifest>(v).is_err(),
-                "the reader accepts {why} but the schema does not"
-            );
-        }
+        // The Rust reader agrees (deny_unknown_fields, enums, the format's own fields).
+        let bytes = serde_json::to_vec(&v).unwrap();
+        assert!(
+            custody::read::envelope::CheckedManifest::try_from(bytes.as_slice()).is_err(),
+            "the reader accepts {why} but the schema does not"
+        );
     }
 }
 

@@ -150,7 +150,7 @@ fn byte_flip_in_manifest_json_is_detected() {
     let j = member_index(&members, "manifest.json");
     let text = String::from_utf8(members[j].data.clone()).unwrap();
     // A flip that keeps the JSON valid (inside the host name) and one that breaks it.
-    let host_at = text.find("\"host\": \"").unwrap() + 9;
+    let host_at = text.find("\"host\":\"").unwrap() + 8;
     for (what, at, kind) in
         [("string", host_at, "payload_mismatch"), ("syntax", text.find('{').unwrap(), "payload_mismatch")]
     {
@@ -180,7 +180,9 @@ fn byte_flip_in_the_envelope_is_detected() {
     let flip_b64 = |c: u8| if c == b'A' { b'B' } else { b'A' };
     for (what, at, kind) in [
         ("sig", sig_at, "bad_signature"),
-        ("payload", payload_at, "payload_mismatch"),
+        // The payload is the signed statement (v2): a flip inside its manifest digest leaves
+        // no valid statement.
+        ("payload", payload_at, "envelope_invalid"),
         ("keyid", keyid_at, "signer_mismatch"),
     ] {
         let mut t = members.clone();
@@ -241,10 +243,42 @@ fn member_removed_is_detected() {
         (blob.as_str(), "blob_missing"),
         ("manifest.json", "missing_manifest"),
         ("manifest.dsse.json", "missing_envelope"),
+        ("analysis.json", "analysis_mismatch"),
     ] {
         let t: Vec<Member> = members.iter().filter(|x| x.name() != name).cloned().collect();
         assert_members_caught(&env, &m, &format!("removed-{}.tar.zst", name.replace('/', "_")), &t, kind);
     }
+}
+
+#[test]
+fn analysis_member_edited_swapped_or_smuggled_in_is_detected() {
+    let (env, m) = made();
+    let members = bundle_members(&m.bundle);
+    let a = member_index(&members, "analysis.json");
+    // Edited (still valid JSON, same size): its digest no longer matches the signed manifest.
+    let mut t = members.clone();
+    let text = String::from_utf8(t[a].data.clone()).unwrap();
+    let at = text.find("\"status\":\"").unwrap() + 10;
+    t[a].data[at] ^= 0x01;
+    assert_members_caught(&env, &m, "analysis-edited.tar.zst", &t, "analysis_mismatch");
+    // Swapped for another bundle's analysis (a different incident's).
+    let other = env.preserve_fixture(&["--trace-id", "4bf92f3577b34da6a3ce929d0e0e4736"]);
+    let theirs = bundle_members(&other.bundle);
+    let mut t = members.clone();
+    t[a] = theirs[member_index(&theirs, "analysis.json")].clone();
+    assert_members_caught(&env, &m, "analysis-swapped.tar.zst", &t, "analysis_mismatch");
+    // Smuggled into a bundle sealed without analysis, right where it would go.
+    let bare = env.preserve_fixture(&["--no-analyze"]);
+    let mut t = bundle_members(&bare.bundle);
+    assert!(t.iter().all(|x| x.name() != "analysis.json"));
+    let j = member_index(&t, "manifest.json");
+    t.insert(j, members[a].clone());
+    assert_members_caught(&env, &m, "analysis-smuggled.tar.zst", &t, "analysis_mismatch");
+    // Moved after the manifest: the order rule names it.
+    let mut t = members.clone();
+    let moved = t.remove(a);
+    t.insert(t.len() - 1, moved);
+    assert_members_caught(&env, &m, "analysis-moved.tar.zst", &t, "member_order");
 }
 
 #[test]

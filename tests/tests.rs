@@ -11,6 +11,7 @@ mod collector_corpus;
 mod collector_fixtures;
 mod collector_samples;
 mod collector_util;
+mod compat;
 mod conformance;
 mod determinism;
 mod extract;

@@ -1,8 +1,11 @@
-//! The manifest: the signed description of one bundle (format `custody-bundle/v1`).
+//! The manifest: the signed description of one bundle (formats `custody-bundle/v2`, written,
+//! and `custody-bundle/v1`, still read).
 //!
 //! Field meanings are normative in `docs/format.md`; the JSON schema is
-//! `schemas/manifest.v1.schema.json`. The manifest is written once, pretty-printed, and its
-//! exact bytes are both the tar member `manifest.json` and the DSSE payload.
+//! `schemas/manifest.v1.schema.json` (it covers both formats). A v2 manifest is compact JSON;
+//! the DSSE envelope signs a small [`ManifestStatement`] naming its SHA-256 and size, and the
+//! collector's analysis is a member of its own (`analysis.json`) named by [`AnalysisRef`]. A v1
+//! manifest was pretty-printed, embedded its analysis, and was itself the DSSE payload.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,16 +15,58 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{BundleId, EntryId, Sha256};
 
-/// The format tag every v1 manifest carries.
+/// The format tag of v1 manifests (read, no longer written).
 pub const FORMAT_V1: &str = "custody-bundle/v1";
-/// DSSE payload type of a manifest.
+/// The format tag of the manifests custody writes.
+pub const FORMAT_V2: &str = "custody-bundle/v2";
+/// DSSE payload type of a v1 envelope, whose payload is the manifest itself.
 pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.custody.manifest.v1+json";
+/// DSSE payload type of a v2 envelope, whose payload is a [`ManifestStatement`].
+pub const STATEMENT_PAYLOAD_TYPE: &str = "application/vnd.custody.manifest-statement.v2+json";
+
+/// What a v2 envelope signs: the manifest's digest and size (compact JSON, fields in this
+/// order, no final newline). Signing this instead of the manifest keeps the envelope a few
+/// hundred bytes whatever the number of files, and lets a reader hash the manifest as it
+/// streams instead of holding it twice.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestStatement {
+    /// Always [`FORMAT_V2`].
+    pub format: String,
+    /// SHA-256 of `manifest.json`'s exact bytes.
+    pub manifest_sha256: Sha256,
+    /// Size of `manifest.json` in bytes.
+    pub manifest_size: u64,
+}
+
+impl ManifestStatement {
+    /// The statement's exact bytes (what is signed, inside the DSSE PAE).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Name of the analysis member of a v2 bundle.
+pub const ANALYSIS_MEMBER: &str = "analysis.json";
+
+/// Where a v2 bundle's analysis is: the member [`ANALYSIS_MEMBER`], whose exact bytes (compact
+/// JSON of `schemas/analysis.v1.schema.json`, then a newline) have this digest and size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisRef {
+    /// Always [`ANALYSIS_MEMBER`].
+    pub member: String,
+    /// SHA-256 of the member's bytes.
+    pub sha256: Sha256,
+    /// Its size in bytes.
+    pub size: u64,
+}
 
 /// The whole manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Always [`FORMAT_V1`].
+    /// [`FORMAT_V2`] (written) or [`FORMAT_V1`] (read).
     pub format: String,
     /// What happened and the identifiers that tie it together.
     pub incident: Incident,
@@ -41,9 +86,12 @@ pub struct Manifest {
     pub ledger_prev: Option<LedgerLink>,
     /// When the bundle was sealed.
     pub sealed_at: DateTime<Utc>,
-    /// What the collector derived from the evidence (identifiers' sources, linkage, index).
+    /// v1 only: what the collector derived from the evidence, embedded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<serde_json::Value>,
+    /// v2 only: the analysis member (identifiers' sources, linkage, index), by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_ref: Option<AnalysisRef>,
 }
 
 /// Incident facts supplied by the responder or derived from the evidence.

@@ -11,8 +11,9 @@
 //!   so a file that changed between passes is caught) into a multi-threaded zstd encoder,
 //!   whose output is hashed on its way to disk: that hash is the bundle's digest. Small
 //!   members are staged and handed to zstd in large writes, so 100 000 tiny files cost
-//!   hundreds of encoder calls, not hundreds of thousands. At the end the manifest is
-//!   compressed while its signature is computed on another thread.
+//!   hundreds of encoder calls, not hundreds of thousands. At the end the analysis (if any)
+//!   is spooled to an unnamed temporary file and copied in as `analysis.json`, then the compact
+//!   manifest and the envelope signing its digest close the archive (format v2).
 //!
 //! The tar header of a blob names its SHA-256, so a blob's bytes can only be written after
 //! the whole file was hashed: that is why large files are read twice (the second read is a
@@ -21,7 +22,7 @@
 //! Memory is bounded whatever the input size: at most `CHANNEL_DEPTH` batches of at most
 //! about `BATCH_BYTES` (+ one file of at most `SMALL_FILE`) are in flight, and zstd's buffers
 //! are fixed by `ZSTD_JOB_SIZE` and the worker count. Entries are written in manifest order,
-//! each blob once; `manifest.json` and `manifest.dsse.json` close the archive. Owner, group,
+//! each blob once; `analysis.json`, `manifest.json` and `manifest.dsse.json` close the archive. Owner, group,
 //! mode and mtime of every member are fixed, and zstd's multi-threaded output does not depend
 //! on timing, so the same evidence and clock give a byte-identical bundle.
 
@@ -37,8 +38,8 @@ use chrono::{DateTime, Utc};
 use super::dsse;
 use super::journal::Journal;
 use super::manifest::{
-    CheckItem, Collector, Completeness, Entry, EventKind, Incident, LedgerLink, Manifest, Signer, Status, FORMAT_V1,
-    MANIFEST_PAYLOAD_TYPE,
+    AnalysisRef, CheckItem, Collector, Completeness, Entry, EventKind, Incident, LedgerLink, Manifest,
+    ManifestStatement, Signer, Status, ANALYSIS_MEMBER, FORMAT_V2, STATEMENT_PAYLOAD_TYPE,
 };
 use super::merkle;
 use crate::clock::Clock;
@@ -144,8 +145,10 @@ pub trait Observer: Send {
     fn on_bytes(&mut self, entry: &Entry, data: &[u8]);
     /// A collected large file: read it from `file` (positioned at 0) if you need it.
     fn on_file(&mut self, entry: &Entry, file: &mut File);
-    /// After all files: the analysis to embed, and identifier updates.
-    fn finish(&mut self, incident: &mut Incident) -> Option<serde_json::Value>;
+    /// After all files: update the incident's identifiers, write the analysis document
+    /// (JSON, one line) to `out` and return a small summary of it for the caller's report
+    /// (`Ok(None)`, with nothing written: no analysis).
+    fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>>;
 }
 
 /// The result of a seal.
@@ -157,6 +160,8 @@ pub struct Sealed {
     pub size: u64,
     /// The manifest as signed.
     pub manifest: Manifest,
+    /// The observer's summary of the analysis sealed as `analysis.json`, if any.
+    pub analysis_summary: Option<serde_json::Value>,
     /// Total evidence bytes read.
     pub input_bytes: u64,
 }
@@ -538,10 +543,35 @@ fn write_all<W: Write>(
     }
 
     let mut incident = input.incident.clone();
-    let analysis = match input.observer.as_deref_mut() {
-        Some(o) => o.finish(&mut incident),
-        None => None,
-    };
+    // The analysis is spooled to an unnamed temporary file (it can be tens of MB), then copied
+    // into the archive and hashed on the way, so the digest covers exactly the sealed bytes.
+    let mut analysis_ref = None;
+    let mut analysis_summary = None;
+    if let Some(o) = input.observer.as_deref_mut() {
+        let spool = tempfile::tempfile().map_err(SealError::Output)?;
+        let mut w = BufWriter::with_capacity(STAGE, spool);
+        let summary = o.finish(&mut incident, &mut w).map_err(SealError::Output)?;
+        if summary.is_some() {
+            w.write_all(b"\n").map_err(SealError::Output)?;
+            let mut spool = w.into_inner().map_err(|e| SealError::Output(e.into_error()))?;
+            let size = spool.stream_position().map_err(SealError::Output)?;
+            spool.seek(SeekFrom::Start(0)).map_err(SealError::Output)?;
+            let h = member_header(&template, ANALYSIS_MEMBER, size).map_err(SealError::Output)?;
+            enc.small(h.as_bytes()).map_err(SealError::Output)?;
+            let mut hasher = Hasher::new();
+            let mut left = size;
+            while left > 0 {
+                let want = left.min(copy_buf.len() as u64) as usize;
+                spool.read_exact(&mut copy_buf[..want]).map_err(SealError::Output)?;
+                hasher.update(&copy_buf[..want]);
+                enc.large(&copy_buf[..want]).map_err(SealError::Output)?;
+                left -= want as u64;
+            }
+            enc.small(padding(size)).map_err(SealError::Output)?;
+            analysis_ref = Some(AnalysisRef { member: ANALYSIS_MEMBER.into(), sha256: hasher.finish(), size });
+            analysis_summary = summary;
+        }
+    }
     // The responder's notes come first; the observer may append its own (self-labelled
     // "custody analysis: …"), which must not be journaled as the responder's words.
     let responder_notes = input.incident.notes.len();
@@ -554,7 +584,7 @@ fn write_all<W: Write>(
     let finished_at = clock.now();
     let key: &SecretKey = input.key;
     let manifest = Manifest {
-        format: FORMAT_V1.into(),
+        format: FORMAT_V2.into(),
         incident,
         collector: Collector {
             tool: "custody".into(),
@@ -571,20 +601,13 @@ fn write_all<W: Write>(
         merkle_root,
         ledger_prev: input.ledger_prev.clone(),
         sealed_at: finished_at,
-        analysis,
+        analysis: None,
+        analysis_ref,
     };
     let manifest_bytes = manifest_to_bytes(&manifest);
-    // Sign (SHA-512 over the whole manifest, twice) while zstd compresses the manifest.
-    let signed = thread::scope(|s| {
-        let signer = s.spawn(|| dsse::to_bytes(&dsse::sign(MANIFEST_PAYLOAD_TYPE, &manifest_bytes, key)));
-        let wrote = enc.member(&template, MANIFEST_MEMBER, &manifest_bytes);
-        (wrote, signer.join())
-    });
-    let env_bytes = match signed {
-        (Err(e), _) => return Err(SealError::Output(e)),
-        (Ok(()), Err(_)) => return Err(SealError::ReaderPanicked),
-        (Ok(()), Ok(b)) => b,
-    };
+    enc.member(&template, MANIFEST_MEMBER, &manifest_bytes).map_err(SealError::Output)?;
+    let env_bytes = sign_manifest(&manifest_bytes, key);
+    drop(manifest_bytes);
     enc.member(&template, ENVELOPE_MEMBER, &env_bytes).map_err(SealError::Output)?;
     // End of archive: two zero blocks.
     enc.small(&[0u8; 1024]).map_err(SealError::Output)?;
@@ -592,12 +615,23 @@ fn write_all<W: Write>(
     let hashed = enc.inner.finish().map_err(SealError::Output)?;
     let (mut bw, digest, size) = hashed.finish();
     bw.flush().map_err(SealError::Output)?;
-    Ok(Sealed { id: BundleId(digest), size, manifest, input_bytes })
+    Ok(Sealed { id: BundleId(digest), size, manifest, analysis_summary, input_bytes })
 }
 
-/// The exact bytes of `manifest.json`: pretty JSON and a final newline.
+/// The bytes of `manifest.dsse.json` for `manifest_bytes`: a DSSE envelope over the
+/// [`ManifestStatement`] naming the manifest's SHA-256 and size, signed by `key`.
+pub fn sign_manifest(manifest_bytes: &[u8], key: &SecretKey) -> Vec<u8> {
+    let statement = ManifestStatement {
+        format: FORMAT_V2.into(),
+        manifest_sha256: Sha256::of(manifest_bytes),
+        manifest_size: manifest_bytes.len() as u64,
+    };
+    dsse::to_bytes(&dsse::sign(STATEMENT_PAYLOAD_TYPE, &statement.to_bytes(), key))
+}
+
+/// The exact bytes of `manifest.json`: compact JSON and a final newline.
 pub fn manifest_to_bytes(m: &Manifest) -> Vec<u8> {
-    let mut v = serde_json::to_vec_pretty(m).unwrap_or_default();
+    let mut v = serde_json::to_vec(m).unwrap_or_default();
     v.push(b'\n');
     v
 }

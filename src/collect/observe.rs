@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -289,13 +289,19 @@ impl Observer for AnalysisObserver {
         }
     }
 
-    fn finish(&mut self, incident: &mut Incident) -> Option<serde_json::Value> {
+    fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>> {
         self.tx = None;
-        let out = self.worker.take()?.join().ok()?;
-        let doc = merge(&self.config, out, incident);
-        let value = serde_json::to_value(&doc).ok();
+        let Some(worker) = self.worker.take() else { return Ok(None) };
+        let Ok(scanned) = worker.join() else { return Ok(None) };
+        let doc = merge(&self.config, scanned, incident);
+        serde_json::to_writer(&mut *out, &doc)?;
+        let summary = serde_json::json!({
+            "checklist": doc.checklist,
+            "evidence_problems": doc.evidence_problems,
+            "side_effect": doc.side_effect,
+        });
         self.doc = Some(doc);
-        value
+        Ok(Some(summary))
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The bundle is a zstd stream holding a POSIX ustar archive. This reader accepts only what
 //! the writer produces — regular-file members named `blobs/sha256/<64 lower-case hex>`,
-//! `manifest.json` and `manifest.dsse.json` — and reports everything else as an
+//! `analysis.json`, `manifest.json` and `manifest.dsse.json` — and reports everything else as an
 //! [`ArchiveProblem`] instead of failing: links, devices, directories, PAX/GNU extension
 //! headers, path escapes, duplicate names, oversized members, bad header checksums,
 //! truncation, trailing data and decompression bombs.
@@ -16,8 +16,8 @@
 //! content checksum and no dictionary, followed by nothing. Any other byte is reported, so a
 //! flip that would leave the parsed meaning unchanged is still caught.
 //!
-//! Memory is bounded: blob contents are streamed through SHA-256 (never buffered), only the
-//! manifest is kept (under a size cap, behind its DSSE PAE header); the envelope that follows
+//! Memory is bounded: blob contents and `analysis.json` are streamed through SHA-256 (the
+//! analysis is kept only when asked, under [`Limits::keep_analysis`]), only the manifest is kept (under a size cap, behind its DSSE PAE header); the envelope that follows
 //! it is checked against it as it streams and only its small tail is kept (an envelope with no
 //! manifest before it, or one that deviates, is buffered under a small cap), and the zstd window is
 //! capped (`window_log_max`). Nothing here panics on any input.
@@ -49,6 +49,9 @@ pub struct Limits {
     pub bomb_floor: u64,
     /// Largest plausible decompressed/compressed ratio past `bomb_floor`.
     pub max_ratio: u64,
+    /// Keep the bytes of an `analysis.json` member up to this size (0: only hash it; `show`
+    /// sets it, `verify` does not). A larger one is still hashed, just not kept.
+    pub keep_analysis: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +64,7 @@ impl Default for Limits {
             window_log_max: 27,
             bomb_floor: 1 << 30,
             max_ratio: 2000,
+            keep_analysis: 0,
         }
     }
 }
@@ -70,6 +74,8 @@ impl Default for Limits {
 pub enum MemberKind {
     /// `blobs/sha256/<hex>`, with the digest its name claims.
     Blob(Sha256),
+    /// `analysis.json` (format v2).
+    Analysis,
     /// `manifest.json`.
     Manifest,
     /// `manifest.dsse.json`.
@@ -216,14 +222,32 @@ impl std::fmt::Display for ArchiveProblem {
 }
 
 /// The `manifest.json` member, read into one buffer behind the DSSE pre-authentication header
-/// for [`MANIFEST_PAYLOAD_TYPE`], so its signature is checked without copying it again.
+/// for [`MANIFEST_PAYLOAD_TYPE`], so a v1 signature is checked without copying it again.
 #[derive(Debug, Clone)]
 pub struct ManifestBytes {
     buf: Vec<u8>,
     start: usize,
+    sha256: Sha256,
+}
+
+/// The `analysis.json` member as read.
+#[derive(Debug, Clone)]
+pub struct AnalysisMember {
+    /// 0-based member index in the archive.
+    pub index: usize,
+    /// SHA-256 of its bytes.
+    pub sha256: Sha256,
+    /// Its size.
+    pub size: u64,
+    /// Its bytes, when [`Limits::keep_analysis`] allowed keeping them.
+    pub bytes: Option<Vec<u8>>,
 }
 
 impl ManifestBytes {
+    /// SHA-256 of the manifest bytes (what a v2 envelope's statement names).
+    pub fn sha256(&self) -> Sha256 {
+        self.sha256
+    }
     /// The manifest bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.buf[self.start..]
@@ -249,6 +273,8 @@ pub trait BlobVisitor {
 pub struct ArchiveScan {
     /// Blob members in archive order.
     pub blobs: Vec<BlobMember>,
+    /// `analysis.json` (the first one, if several).
+    pub analysis: Option<AnalysisMember>,
     /// `manifest.json` bytes (the first one, if several).
     pub manifest: Option<ManifestBytes>,
     /// `manifest.dsse.json` (the first one, if several): streamed against the manifest when it
@@ -440,6 +466,7 @@ pub fn classify(name: &str) -> Result<MemberKind, &'static str> {
     }
     match name {
         "manifest.json" => Ok(MemberKind::Manifest),
+        "analysis.json" => Ok(MemberKind::Analysis),
         "manifest.dsse.json" => Ok(MemberKind::Envelope),
         _ => match name.strip_prefix("blobs/sha256/") {
             Some(h) => {
@@ -634,9 +661,27 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
                 let mut data = crate::bundle::dsse::pae_header(MANIFEST_PAYLOAD_TYPE, size);
                 let start = data.len();
                 data.reserve_exact(size as usize);
-                let r = stream(&mut src, size, &mut buf, |chunk| data.extend_from_slice(chunk));
+                let mut h = Hasher::new();
+                let r = stream(&mut src, size, &mut buf, |chunk| {
+                    h.update(chunk);
+                    data.extend_from_slice(chunk)
+                });
                 if r.is_ok() {
-                    scan.manifest = Some(ManifestBytes { buf: data, start });
+                    scan.manifest = Some(ManifestBytes { buf: data, start, sha256: h.finish() });
+                }
+                r
+            }
+            Some(MemberKind::Analysis) if scan.analysis.is_none() => {
+                let mut h = Hasher::new();
+                let mut kept = (size <= limits.keep_analysis).then(|| Vec::with_capacity(size as usize));
+                let r = stream(&mut src, size, &mut buf, |chunk| {
+                    h.update(chunk);
+                    if let Some(k) = kept.as_mut() {
+                        k.extend_from_slice(chunk);
+                    }
+                });
+                if r.is_ok() {
+                    scan.analysis = Some(AnalysisMember { index: this, sha256: h.finish(), size, bytes: kept });
                 }
                 r
             }
@@ -658,7 +703,9 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
                 }
                 r
             }
-            Some(MemberKind::Manifest | MemberKind::Envelope) => stream(&mut src, size, &mut buf, |_| {}),
+            Some(MemberKind::Manifest | MemberKind::Envelope | MemberKind::Analysis) => {
+                stream(&mut src, size, &mut buf, |_| {})
+            }
             None => stream(&mut src, size, &mut buf, |_| {}),
         };
         let result = result.and_then(|_| skip(&mut src, padded - size));
@@ -746,7 +793,7 @@ mod tests {
     #[test]
     fn canonical_header_is_what_the_writer_emits_including_base256_sizes() {
         let blob = format!("blobs/sha256/{}", "ab".repeat(32));
-        for name in [blob.as_str(), "manifest.json", "manifest.dsse.json"] {
+        for name in [blob.as_str(), "analysis.json", "manifest.json", "manifest.dsse.json"] {
             for size in [0, 1, 511, 512, 9, 8_589_934_591, 8_589_934_592, 10 << 30, u64::MAX >> 1] {
                 for mtime in [0, 1_763_800_000] {
                     let w = writer_header(name, size, mtime);

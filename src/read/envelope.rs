@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 
-use crate::bundle::manifest::Manifest;
+use crate::bundle::manifest::{Manifest, ManifestStatement, ANALYSIS_MEMBER};
 use crate::digest::Sha256;
 
 /// Why an envelope or manifest was rejected.
@@ -38,8 +38,8 @@ pub enum ParseError {
     PayloadType {
         /// Found.
         found: String,
-        /// Expected.
-        expected: &'static str,
+        /// Expected (one of, joined by ` or `).
+        expected: String,
     },
     /// Not exactly one signature.
     #[error("envelope has {0} signatures; custody envelopes carry exactly one")]
@@ -59,8 +59,19 @@ pub enum ParseError {
     #[error("signature is {0} bytes; Ed25519 signatures are 64")]
     SignatureLength(usize),
     /// Unknown format.
-    #[error("manifest format is `{0}`; this custody reads `custody-bundle/v1`")]
+    #[error("manifest format is `{0}`; this custody reads `custody-bundle/v1` and `custody-bundle/v2`")]
     Format(String),
+    /// A field that the manifest's format does not have.
+    #[error("a `{format}` manifest has no field `{field}`")]
+    FieldNotInFormat {
+        /// The field.
+        field: &'static str,
+        /// The manifest's format.
+        format: &'static str,
+    },
+    /// A v2 statement that is not what custody writes.
+    #[error("the signed statement is not valid: {0}")]
+    Statement(&'static str),
     /// Valid, but not byte-for-byte what custody writes.
     #[error(
         "{what} is not in custody's canonical form (first difference at byte {offset}): it was re-encoded or altered"
@@ -147,15 +158,20 @@ struct RawEnvelope<'a> {
 impl CheckedEnvelope {
     /// Parse and check `bytes`, requiring `payload_type`.
     pub fn parse(bytes: &[u8], payload_type: &'static str) -> Result<Self, ParseError> {
+        Self::parse_one_of(bytes, &[payload_type])
+    }
+
+    /// Parse and check `bytes`, requiring one of `payload_types`.
+    pub fn parse_one_of(bytes: &[u8], payload_types: &[&'static str]) -> Result<Self, ParseError> {
         if bytes.len() > MAX_ENVELOPE {
             return Err(ParseError::TooLarge { what: "envelope", size: bytes.len(), limit: MAX_ENVELOPE });
         }
         let env: RawEnvelope<'_> =
             serde_json::from_slice(bytes).map_err(|source| ParseError::Json { what: "envelope", source })?;
-        if env.payload_type != payload_type {
+        if !payload_types.contains(&env.payload_type.as_str()) {
             return Err(ParseError::PayloadType {
                 found: env.payload_type.chars().take(100).collect(),
-                expected: payload_type,
+                expected: payload_types.join(" or "),
             });
         }
         if env.signatures.len() != 1 {
@@ -266,14 +282,51 @@ impl TryFrom<&[u8]> for CheckedManifest {
         // serde_json caps nesting at 128 levels and rejects invalid UTF-8 and overflowing integers.
         let m: Manifest =
             serde_json::from_slice(bytes).map_err(|source| ParseError::Json { what: "manifest", source })?;
-        if m.format != crate::bundle::manifest::FORMAT_V1 {
-            return Err(ParseError::Format(m.format.chars().take(100).collect()));
+        use crate::bundle::manifest::{FORMAT_V1, FORMAT_V2};
+        match m.format.as_str() {
+            FORMAT_V1 if m.analysis_ref.is_some() => {
+                return Err(ParseError::FieldNotInFormat { field: "analysis_ref", format: FORMAT_V1 })
+            }
+            FORMAT_V2 if m.analysis.is_some() => {
+                return Err(ParseError::FieldNotInFormat { field: "analysis", format: FORMAT_V2 })
+            }
+            FORMAT_V2 if m.analysis_ref.as_ref().is_some_and(|a| a.member != ANALYSIS_MEMBER) => {
+                return Err(ParseError::FieldNotInFormat {
+                    field: "analysis_ref.member other than analysis.json",
+                    format: FORMAT_V2,
+                })
+            }
+            FORMAT_V1 | FORMAT_V2 => {}
+            other => return Err(ParseError::Format(other.chars().take(100).collect())),
         }
         for e in &m.entries {
             check_entry_path(&e.path)
                 .map_err(|reason| ParseError::EntryPath { path: e.path.chars().take(200).collect(), reason })?;
         }
         Ok(CheckedManifest(m))
+    }
+}
+
+/// The statement a v2 envelope signs, parsed strictly: no unknown fields, format
+/// `custody-bundle/v2`, and byte for byte what custody writes (compact JSON, fields in order).
+#[derive(Debug, Clone)]
+pub struct CheckedStatement(pub ManifestStatement);
+
+impl TryFrom<&[u8]> for CheckedStatement {
+    type Error = ParseError;
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        if bytes.len() > 4096 {
+            return Err(ParseError::TooLarge { what: "signed statement", size: bytes.len(), limit: 4096 });
+        }
+        let st: ManifestStatement =
+            serde_json::from_slice(bytes).map_err(|source| ParseError::Json { what: "signed statement", source })?;
+        if st.format != crate::bundle::manifest::FORMAT_V2 {
+            return Err(ParseError::Statement("its format is not `custody-bundle/v2`"));
+        }
+        if st.to_bytes() != bytes {
+            return Err(ParseError::Statement("its bytes are not custody's compact serialization"));
+        }
+        Ok(CheckedStatement(st))
     }
 }
 
@@ -553,5 +606,34 @@ mod tests {
         let n = bad_tail.len();
         bad_tail[n - 3] = b' ';
         assert!(matches!(stream(&man, &bad_tail, big, 5), EnvelopeMember::Streamed(Err(_))));
+    }
+
+    #[test]
+    fn a_statement_must_be_custodys_exact_compact_v2_serialization() {
+        let st = ManifestStatement {
+            format: crate::bundle::manifest::FORMAT_V2.into(),
+            manifest_sha256: Sha256::of(b"m"),
+            manifest_size: 1,
+        };
+        let good = st.to_bytes();
+        assert!(CheckedStatement::try_from(good.as_slice()).is_ok());
+        let text = String::from_utf8(good).unwrap();
+        for (why, bad) in [
+            ("a space", text.replacen(":", ": ", 1)),
+            ("a final newline", format!("{text}\n")),
+            (
+                "fields reordered",
+                text.replacen("{\"format\":\"custody-bundle/v2\",", "{", 1).replacen(
+                    "}",
+                    ",\"format\":\"custody-bundle/v2\"}",
+                    1,
+                ),
+            ),
+            ("format v1", text.replace("custody-bundle/v2", "custody-bundle/v1")),
+            ("an unknown field", text.replacen("}", ",\"x\":1}", 1)),
+            ("an upper-case digest", text.replace(&Sha256::of(b"m").hex(), &Sha256::of(b"m").hex().to_uppercase())),
+        ] {
+            assert!(CheckedStatement::try_from(bad.as_bytes()).is_err(), "accepted {why}: {bad}");
+        }
     }
 }

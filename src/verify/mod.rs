@@ -15,13 +15,15 @@ use ed25519_dalek::Signature;
 
 use crate::bundle::dsse::pae;
 use crate::bundle::journal::{check_chain, ChainBreak};
-use crate::bundle::manifest::{EventKind, Manifest, MANIFEST_PAYLOAD_TYPE};
+use crate::bundle::manifest::{
+    EventKind, Manifest, ANALYSIS_MEMBER, FORMAT_V1, FORMAT_V2, MANIFEST_PAYLOAD_TYPE, STATEMENT_PAYLOAD_TYPE,
+};
 use crate::bundle::merkle;
 use crate::bundle::write::{blob_member, ENVELOPE_MEMBER, MANIFEST_MEMBER};
 use crate::digest::{BundleId, HashingReader, Sha256};
 use crate::keys::PublicKey;
 use crate::read::archive::{read_archive, ArchiveProblem, BlobVisitor, Limits};
-use crate::read::envelope::{CheckedEnvelope, CheckedManifest, EnvelopeMember};
+use crate::read::envelope::{CheckedEnvelope, CheckedManifest, CheckedStatement, EnvelopeMember};
 use crate::store::ledger::{self, StoredEntry};
 use crate::store::{bundle_key, Store, StoreError};
 pub use report::{Finding, FindingKind, Level, Report, Subject};
@@ -174,7 +176,8 @@ pub fn check_bundle<R: Read>(
     }
     out.details.push(("archive", format!("well-formed ({} members, {} bytes)", scan.members.len(), size)));
 
-    // Member order: blobs first, then manifest.json, then manifest.dsse.json.
+    // Member order: blobs first, then analysis.json (v2, optional), manifest.json and
+    // manifest.dsse.json.
     let pos = |n: &str| scan.members.iter().position(|m| m == n);
     if let (Some(mi), Some(ei)) = (pos(MANIFEST_MEMBER), pos(ENVELOPE_MEMBER)) {
         if !(mi + 1 == ei && ei + 1 == scan.members.len()) {
@@ -183,6 +186,15 @@ pub fn check_bundle<R: Read>(
                 MANIFEST_MEMBER,
                 "manifest.json and manifest.dsse.json must be the last two members, in that order",
             ));
+        }
+        if let Some(ai) = pos(ANALYSIS_MEMBER) {
+            if ai + 1 != mi {
+                fs.push(err(
+                    FindingKind::MemberOrder,
+                    ANALYSIS_MEMBER,
+                    "analysis.json must come right before manifest.json",
+                ));
+            }
         }
     }
 
@@ -201,13 +213,15 @@ pub fn check_bundle<R: Read>(
             ));
             None
         }
-        Some(EnvelopeMember::Buffered(b)) => match CheckedEnvelope::parse(&b, MANIFEST_PAYLOAD_TYPE) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
-                None
+        Some(EnvelopeMember::Buffered(b)) => {
+            match CheckedEnvelope::parse_one_of(&b, &[STATEMENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE]) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
+                    None
+                }
             }
-        },
+        }
         Some(EnvelopeMember::Streamed(Ok(e))) => {
             payload_is_manifest = true;
             Some(e)
@@ -252,8 +266,41 @@ pub fn check_bundle<R: Read>(
             ));
         }
     }
+    // What the signature covers: v1 signs the manifest itself, v2 a statement of its digest.
+    let v2 = manifest.as_ref().is_some_and(|m| m.format == FORMAT_V2);
     if let (Some(e), Some(b)) = (&env, &man_bytes) {
-        if !payload_is_manifest && e.payload != b.bytes() {
+        let statement = e.payload_type == STATEMENT_PAYLOAD_TYPE;
+        if manifest.is_some() && statement != v2 {
+            fs.push(err(
+                FindingKind::EnvelopeInvalid,
+                ENVELOPE_MEMBER,
+                format!(
+                    "the envelope's payload type {} does not belong to a {} manifest (v1 signs the manifest itself, v2 a statement of its SHA-256)",
+                    e.payload_type,
+                    if v2 { FORMAT_V2 } else { FORMAT_V1 }
+                ),
+            ));
+        }
+        if statement {
+            match CheckedStatement::try_from(e.payload.as_slice()) {
+                Err(x) => fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, x.to_string())),
+                Ok(CheckedStatement(st)) => {
+                    if st.manifest_sha256 != b.sha256() || st.manifest_size != b.bytes().len() as u64 {
+                        fs.push(err(
+                            FindingKind::PayloadMismatch,
+                            ENVELOPE_MEMBER,
+                            format!(
+                                "the signed statement names a manifest of {} bytes with SHA-256 {}, but manifest.json is {} bytes with SHA-256 {}: the manifest was altered or swapped",
+                                st.manifest_size,
+                                st.manifest_sha256.hex(),
+                                b.bytes().len(),
+                                b.sha256().hex()
+                            ),
+                        ));
+                    }
+                }
+            }
+        } else if !payload_is_manifest && e.payload != b.bytes() {
             fs.push(err(
                 FindingKind::PayloadMismatch,
                 ENVELOPE_MEMBER,
@@ -261,7 +308,14 @@ pub fn check_bundle<R: Read>(
             ));
         }
     }
-    out.details.push(("manifest", "parsed; signed payload equals manifest.json".into()));
+    out.details.push((
+        "manifest",
+        if v2 {
+            "parsed; the signed statement names manifest.json's SHA-256 and size".into()
+        } else {
+            "parsed; signed payload equals manifest.json".into()
+        },
+    ));
 
     // Signature and trust.
     if let Some(e) = &env {
@@ -332,6 +386,59 @@ pub fn check_bundle<R: Read>(
     }
 
     drop(man_bytes);
+
+    // The analysis member (v2): exactly the bytes the signed manifest names.
+    let analysis_ref = manifest.as_ref().and_then(|m| m.analysis_ref.clone());
+    let mut analysis_bytes = None;
+    match (&analysis_ref, scan.analysis.take()) {
+        (None, None) => out.details.push((
+            "analysis",
+            if manifest.as_ref().is_some_and(|m| m.analysis.is_some()) {
+                "embedded in the v1 manifest (covered by its signature)".into()
+            } else {
+                "none (sealed with --no-analyze)".into()
+            },
+        )),
+        (Some(r), Some(a)) => {
+            out.ran.push("analysis");
+            if r.sha256 != a.sha256 || r.size != a.size {
+                fs.push(err(
+                    FindingKind::AnalysisMismatch,
+                    ANALYSIS_MEMBER,
+                    format!(
+                        "analysis.json is {} bytes with SHA-256 {}, but the manifest names {} bytes with SHA-256 {}: it was altered or swapped",
+                        a.size,
+                        a.sha256.hex(),
+                        r.size,
+                        r.sha256.hex()
+                    ),
+                ));
+            } else {
+                out.details.push(("analysis", format!("{} bytes, SHA-256 matches the manifest", a.size)));
+                analysis_bytes = a.bytes;
+            }
+        }
+        (Some(_), None) => {
+            out.ran.push("analysis");
+            fs.push(err(
+                FindingKind::AnalysisMismatch,
+                ANALYSIS_MEMBER,
+                "the manifest names an analysis.json member, but the archive has none (it was removed)",
+            ));
+        }
+        (None, Some(_)) => {
+            out.ran.push("analysis");
+            fs.push(err(
+                FindingKind::AnalysisMismatch,
+                ANALYSIS_MEMBER,
+                if manifest.is_some() {
+                    "the archive has an analysis.json member that the manifest does not name (it was added)"
+                } else {
+                    "the archive has an analysis.json member but no readable manifest names it"
+                },
+            ));
+        }
+    }
 
     // Blob contents.
     out.ran.push("blobs");
@@ -446,6 +553,20 @@ pub fn check_bundle<R: Read>(
             ));
         }
         out.details.push(("merkle", format!("root {} over {} entries", root.hex(), m.entries.len())));
+    }
+    // A v2 manifest in memory carries its verified analysis.json in `analysis` when the caller
+    // asked for it (`Limits::keep_analysis`), so callers see one shape for v1 and v2.
+    let mut manifest = manifest;
+    if let (Some(m), Some(bytes)) = (manifest.as_mut(), analysis_bytes) {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => m.analysis = Some(v),
+            Err(e) => out.findings.push(f(
+                Level::Warning,
+                FindingKind::AnalysisMismatch,
+                ANALYSIS_MEMBER,
+                format!("analysis.json matches the manifest but is not JSON ({e}); it is not shown"),
+            )),
+        }
     }
     out.manifest = manifest;
     out

@@ -42,6 +42,8 @@ pub enum FindingKind {
     ManifestInvalid,
     EnvelopeInvalid,
     PayloadMismatch,
+    /// `analysis.json` does not match the manifest's `analysis_ref` (or one is missing).
+    AnalysisMismatch,
     // blobs / entries
     BlobHashMismatch,
     BlobMissing,
@@ -87,6 +89,7 @@ impl FindingKind {
             }
             BundleDigestMismatch | BundleMissing => "bundle_digest",
             MissingManifest | MissingEnvelope | ManifestInvalid | EnvelopeInvalid | PayloadMismatch => "manifest",
+            AnalysisMismatch => "analysis",
             BlobHashMismatch | BlobSizeMismatch => "blobs",
             BlobMissing | BlobExtra | BlobOrder | EntryDuplicate | EntriesUnsorted => "entries",
             JournalBroken | JournalMismatch => "journal",
@@ -245,8 +248,18 @@ pub struct Report {
 }
 
 /// The checks of a single bundle, in display order.
-pub const BUNDLE_CHECKS: [&str; 9] =
-    ["archive", "manifest", "blobs", "entries", "journal", "merkle", "signature", "signer_trusted", "ledger"];
+pub const BUNDLE_CHECKS: [&str; 10] = [
+    "archive",
+    "manifest",
+    "analysis",
+    "blobs",
+    "entries",
+    "journal",
+    "merkle",
+    "signature",
+    "signer_trusted",
+    "ledger",
+];
 
 impl Report {
     /// Assemble a report from findings; `ran` lists the checks that ran (others are skipped),

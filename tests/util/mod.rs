@@ -413,17 +413,17 @@ pub fn make_writable(p: &Path) {
 }
 
 /// Re-sign a manifest with `key` and return (manifest.json member, manifest.dsse.json member)
-/// ready to replace the originals: the envelope is built with the library's DSSE signer.
+/// ready to replace the originals: the envelope is built with the library's signer (format
+/// v2: a DSSE envelope over the statement of the manifest's SHA-256 and size).
 pub fn signed_manifest_members(like: &Member, manifest: &[u8], key: &custody::keys::SecretKey) -> (Member, Member) {
-    let env = custody::bundle::dsse::sign(custody::bundle::manifest::MANIFEST_PAYLOAD_TYPE, manifest, key);
     let m = Member::new_like(like, "manifest.json", manifest.to_vec());
-    let e = Member::new_like(like, "manifest.dsse.json", custody::bundle::dsse::to_bytes(&env));
+    let e = Member::new_like(like, "manifest.dsse.json", custody::bundle::write::sign_manifest(manifest, key));
     (m, e)
 }
 
-/// Pretty-print a manifest the way custody does (pretty JSON + newline).
+/// Serialize a manifest the way custody does (compact JSON + newline).
 pub fn manifest_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    let mut b = serde_json::to_vec_pretty(v).unwrap();
+    let mut b = serde_json::to_vec(v).unwrap();
     b.push(b'\n');
     b
 }
