@@ -33,7 +33,16 @@ impl Sha256 {
 
     /// Lower-case hex, no prefix.
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        // A table lookup per nibble: `hex::encode` goes through a char iterator, which showed
+        // up at ~4% of a 100k-file seal (every digest is written in the manifest and journal).
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 0x0f) as usize];
+        }
+        // Always ASCII, so never the (empty) fallback.
+        String::from_utf8(out.to_vec()).unwrap_or_default()
     }
 
     /// `sha256:<hex>`.
@@ -272,5 +281,10 @@ mod tests {
         assert!(Sha256::parse_canonical_hex(&d.hex().to_uppercase()).is_none());
         assert_eq!(BundleId(d).to_string(), d.prefixed());
         assert_eq!(BlobId(d).to_string(), d.hex());
+        // The table encoder agrees with the hex crate on every byte value.
+        for block in 0..8u8 {
+            let d = Sha256(std::array::from_fn(|i| block * 32 + i as u8));
+            assert_eq!(d.hex(), hex::encode(d.0));
+        }
     }
 }
