@@ -413,6 +413,7 @@ pub async fn preserve(
     mut req: PreserveRequest,
     clock: Clock,
 ) -> Result<Preserved, PreserveError> {
+    let mut phases = Phases::new();
     let field_map_from_flag = req.field_map.is_some();
     let from_spec = apply_spec(&mut req)?;
     let mut mapping_events = Vec::new();
@@ -426,12 +427,14 @@ pub async fn preserve(
             (req.incident_dir.clone(), req.sources.clone(), req.follow_symlinks, clock.clone());
         tokio::task::spawn_blocking(move || collect::plan(dir.as_deref(), &sources, follow, &clock)).await??
     };
+    phases.mark("plan");
     let adopted = match req.adopt_min_age {
         Some(age) => adopt_unreferenced(store, &key, age, &clock).await?,
         None => Vec::new(),
     };
     plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
+    phases.mark("adopt+head");
     if req.progress.is_enabled() {
         let bytes = plan.files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
         req.progress.add_totals(bytes, plan.files.len() as u64);
@@ -464,11 +467,11 @@ pub async fn preserve(
     let (sealed, staged): (Sealed, tempfile::NamedTempFile) = loop {
         attempt += 1;
         let staged = store.staging_file()?;
-        let out = staged.reopen().map_err(|source| StoreError::Io {
+        let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
             op: "cannot open staging file",
             path: staged.path().into(),
             source,
-        })?;
+        })?);
         let input_files = files.clone();
         let events = plan.events.clone();
         let (incident, na, link, key2, clock2) =
@@ -506,11 +509,13 @@ pub async fn preserve(
         }
     };
     req.progress.finish();
+    phases.mark("seal");
     drop(plan.stdin_spool);
     let outcome = store
         .put_bundle(staged, &sealed.id)
         .await
         .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source: Box::new(source) })?;
+    phases.mark("store");
     let location = store.location(&crate::store::bundle_key(&sealed.id));
     test_pause("after-bundle");
     // Identical evidence and clock give an identical bundle; do not record it twice.
@@ -557,6 +562,7 @@ pub async fn preserve(
         source: Box::new(source),
     })?;
     let (position, entry) = (appended.position, appended.entry);
+    phases.mark("ledger");
     Ok(Preserved {
         bundle: sealed.id,
         size: sealed.size,
@@ -569,6 +575,26 @@ pub async fn preserve(
         analysis_summary: sealed.analysis_summary,
         adopted,
     })
+}
+
+/// With `CUSTODY_TIMINGS=1`, the wall time of each phase of a preserve on stderr (for the
+/// benchmark notes in docs/performance.md; nothing else reads it).
+struct Phases {
+    on: bool,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases { on: std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1"), last: std::time::Instant::now() }
+    }
+    fn mark(&mut self, phase: &str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            eprintln!("custody: timing {phase:<10} {:>8.3} s", (now - self.last).as_secs_f64());
+            self.last = now;
+        }
+    }
 }
 
 /// Test hook for crash tests: with `CUSTODY_TEST_PAUSE=<point>`, announce the point on stderr
