@@ -178,12 +178,12 @@ enum Item {
 }
 
 /// Seal `input` into `out`, streaming. Returns the bundle id and manifest.
-pub fn seal<W: Write>(input: SealInput<'_>, out: W) -> Result<Sealed, SealError> {
+pub fn seal<W: Write + Send>(input: SealInput<'_>, out: W) -> Result<Sealed, SealError> {
     seal_with_progress(input, out, &Progress::disabled())
 }
 
 /// [`seal`], counting collected files and bytes on `progress`.
-pub fn seal_with_progress<W: Write>(
+pub fn seal_with_progress<W: Write + Send>(
     mut input: SealInput<'_>,
     out: W,
     progress: &Progress,
@@ -200,11 +200,36 @@ pub fn seal_with_progress<W: Write>(
         .spawn(move || read_all(reader_files, clock_copy, tx))
         .map_err(SealError::Output)?;
 
-    let result = write_all(&mut input, &files, rx, out, started_at, mtime, progress);
+    // The compressor (this writer and the zstd workers it starts, which inherit its nice value)
+    // runs on its own thread at a slightly lower priority than the reader: a large file can
+    // only be written once the reader has hashed all of it, so on a busy 2-core machine the
+    // reader must not be starved by compression it gates (see docs/performance.md).
+    let result = thread::scope(|s| {
+        thread::Builder::new()
+            .name("custody-seal".into())
+            .spawn_scoped(s, || {
+                lower_priority(COMPRESSOR_NICE);
+                write_all(&mut input, &files, rx, out, started_at, mtime, progress)
+            })
+            .map_err(SealError::Output)?
+            .join()
+            .map_err(|_| SealError::ReaderPanicked)?
+    });
     let joined = reader.join();
     match (result, joined) {
         (Ok(_), Err(_)) => Err(SealError::ReaderPanicked),
         (r, _) => r,
+    }
+}
+
+/// How much nicer than the reader the compressor threads run.
+const COMPRESSOR_NICE: i32 = 4;
+
+/// Make the calling thread `by` nicer (best effort: a failure changes only scheduling).
+fn lower_priority(by: i32) {
+    let tid = Some(rustix::thread::gettid());
+    if let Ok(p) = rustix::process::getpriority_process(tid) {
+        let _ = rustix::process::setpriority_process(tid, (p + by).min(19));
     }
 }
 
@@ -457,83 +482,113 @@ fn write_all<W: Write>(
     let mut copy_buf = vec![0u8; READ_BUF];
     let mut input_bytes = 0u64;
 
-    for item in rx.iter().flatten() {
-        match item {
-            Item::Skipped { idx, detail, at } => {
-                journal.push(at, EventKind::Skipped, Some(files[idx].display_source.clone()), None, None, Some(detail));
-                progress.add_files(1);
-            }
-            Item::Failed { idx, detail, at } => {
-                journal.push(at, EventKind::Error, Some(files[idx].display_source.clone()), None, None, Some(detail));
-                progress.add_files(1);
-            }
-            Item::Blob { idx, payload, sha, size, at } => {
-                let f = &files[idx];
-                let entry = Entry {
-                    path: f.rel_path.clone(),
-                    kind: f.kind.clone(),
-                    size,
-                    sha256: sha,
-                    source: f.display_source.clone(),
-                    collected_at: at,
-                };
-                input_bytes += size;
-                let first = written.insert(sha);
-                match payload {
-                    Payload::Mem(data) => {
-                        if first {
-                            enc.member(&template, &blob_member(&sha), &data).map_err(SealError::Output)?;
-                        }
-                        if let Some(o) = input.observer.as_deref_mut() {
-                            o.on_bytes(&entry, &data);
-                        }
-                        progress.add_bytes(size);
-                    }
-                    Payload::File { mut file, check } => {
-                        if first {
-                            let h = member_header(&template, &blob_member(&sha), size).map_err(SealError::Output)?;
-                            enc.small(h.as_bytes()).map_err(SealError::Output)?;
-                            let mut x = xxhash_rust::xxh3::Xxh3::new();
-                            let mut left = size;
-                            while left > 0 {
-                                let want = left.min(copy_buf.len() as u64) as usize;
-                                let k = match file.read(&mut copy_buf[..want]) {
-                                    Ok(0) => break,
-                                    Ok(k) => k,
-                                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                                    Err(_) => break,
-                                };
-                                x.update(&copy_buf[..k]);
-                                enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
-                                left -= k as u64;
-                                progress.add_bytes(k as u64);
+    // With CUSTODY_TIMINGS=1: how long the writer waited for the reader (a large file cannot be
+    // written before it is fully hashed), for docs/performance.md.
+    let timings = std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1");
+    let mut waited = std::time::Duration::ZERO;
+    let recv = |waited: &mut std::time::Duration| {
+        let t = std::time::Instant::now();
+        let r = rx.recv().ok();
+        *waited += t.elapsed();
+        r
+    };
+    while let Some(batch) = recv(&mut waited) {
+        for item in batch {
+            match item {
+                Item::Skipped { idx, detail, at } => {
+                    journal.push(
+                        at,
+                        EventKind::Skipped,
+                        Some(files[idx].display_source.clone()),
+                        None,
+                        None,
+                        Some(detail),
+                    );
+                    progress.add_files(1);
+                }
+                Item::Failed { idx, detail, at } => {
+                    journal.push(
+                        at,
+                        EventKind::Error,
+                        Some(files[idx].display_source.clone()),
+                        None,
+                        None,
+                        Some(detail),
+                    );
+                    progress.add_files(1);
+                }
+                Item::Blob { idx, payload, sha, size, at } => {
+                    let f = &files[idx];
+                    let entry = Entry {
+                        path: f.rel_path.clone(),
+                        kind: f.kind.clone(),
+                        size,
+                        sha256: sha,
+                        source: f.display_source.clone(),
+                        collected_at: at,
+                    };
+                    input_bytes += size;
+                    let first = written.insert(sha);
+                    match payload {
+                        Payload::Mem(data) => {
+                            if first {
+                                enc.member(&template, &blob_member(&sha), &data).map_err(SealError::Output)?;
                             }
-                            if left > 0 || x.digest() != check {
-                                changed.push(f.rel_path.clone());
-                                // Keep the archive structurally complete; the seal is retried.
-                                copy_buf.fill(0);
-                                while left > 0 {
-                                    let k = left.min(copy_buf.len() as u64) as usize;
-                                    enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
-                                    left -= k as u64;
-                                }
+                            if let Some(o) = input.observer.as_deref_mut() {
+                                o.on_bytes(&entry, &data);
                             }
-                            enc.small(padding(size)).map_err(SealError::Output)?;
-                        } else {
                             progress.add_bytes(size);
                         }
-                        if let Some(o) = input.observer.as_deref_mut() {
-                            if file.seek(SeekFrom::Start(0)).is_ok() {
-                                o.on_file(&entry, &mut file);
+                        Payload::File { mut file, check } => {
+                            if first {
+                                let h =
+                                    member_header(&template, &blob_member(&sha), size).map_err(SealError::Output)?;
+                                enc.small(h.as_bytes()).map_err(SealError::Output)?;
+                                let mut x = xxhash_rust::xxh3::Xxh3::new();
+                                let mut left = size;
+                                while left > 0 {
+                                    let want = left.min(copy_buf.len() as u64) as usize;
+                                    let k = match file.read(&mut copy_buf[..want]) {
+                                        Ok(0) => break,
+                                        Ok(k) => k,
+                                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                                        Err(_) => break,
+                                    };
+                                    x.update(&copy_buf[..k]);
+                                    enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
+                                    left -= k as u64;
+                                    progress.add_bytes(k as u64);
+                                }
+                                if left > 0 || x.digest() != check {
+                                    changed.push(f.rel_path.clone());
+                                    // Keep the archive structurally complete; the seal is retried.
+                                    copy_buf.fill(0);
+                                    while left > 0 {
+                                        let k = left.min(copy_buf.len() as u64) as usize;
+                                        enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
+                                        left -= k as u64;
+                                    }
+                                }
+                                enc.small(padding(size)).map_err(SealError::Output)?;
+                            } else {
+                                progress.add_bytes(size);
+                            }
+                            if let Some(o) = input.observer.as_deref_mut() {
+                                if file.seek(SeekFrom::Start(0)).is_ok() {
+                                    o.on_file(&entry, &mut file);
+                                }
                             }
                         }
                     }
+                    progress.add_files(1);
+                    journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
+                    entries.push(entry);
                 }
-                progress.add_files(1);
-                journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
-                entries.push(entry);
             }
         }
+    }
+    if timings {
+        eprintln!("custody: timing seal: the writer waited {:.3} s for the reader", waited.as_secs_f64());
     }
     if !changed.is_empty() {
         return Err(SealError::Changed(changed));
