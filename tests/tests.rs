@@ -24,4 +24,5 @@ mod sealing_pipeline;
 mod store_util;
 mod tamper;
 mod tamper_matrix;
+mod verify_pipeline;
 mod verify_support;

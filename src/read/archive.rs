@@ -24,12 +24,13 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::rc::Rc;
 
 use crate::bundle::manifest::MANIFEST_PAYLOAD_TYPE;
 use crate::digest::{Hasher, Sha256};
 use crate::read::envelope::{EnvelopeMember, EnvelopeStream};
+use crate::read::pipeline::{digest_of, Decoder, InputDigest};
 
 /// Resource limits for reading an archive.
 #[derive(Debug, Clone)]
@@ -290,6 +291,10 @@ pub struct ArchiveScan {
     pub decompressed_bytes: u64,
     /// Compressed bytes read.
     pub compressed_bytes: u64,
+    /// SHA-256 and length of the whole input, every byte to its end (also after a problem
+    /// stopped the reading): the bundle digest. Computed on the decompression thread over the
+    /// same buffers it decodes (see `pipeline`).
+    pub input: InputDigest,
 }
 
 struct Counting<R> {
@@ -314,11 +319,12 @@ enum Stop {
     Bomb,
 }
 
-/// The compressed input: the peeked frame header, then the rest, counted.
-type Compressed<R> = BufReader<Counting<io::Chain<io::Cursor<Vec<u8>>, R>>>;
+/// The compressed input: the peeked frame header, then the rest, counted (read in large
+/// chunks by the pipeline, so not buffered here).
+type Compressed<R> = Counting<io::Chain<io::Cursor<Vec<u8>>, R>>;
 
 struct Src<R: Read> {
-    r: super::pipeline::Decoder<Compressed<R>>,
+    r: Decoder<Compressed<R>>,
     out: u64,
     compressed: Rc<Cell<u64>>,
     limits: Limits,
@@ -490,6 +496,7 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
+                scan.input = digest_of(&head[..got], r);
                 return scan;
             }
         }
@@ -499,19 +506,9 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
     }
     let compressed = Rc::new(Cell::new(0u64));
     let counting = Counting { inner: io::Cursor::new(head[..got].to_vec()).chain(r), count: compressed.clone() };
-    // Decompression runs on a background thread (see `pipeline`), hashing on this one.
-    let mut dec = match super::pipeline::Decoder::new(BufReader::with_capacity(1 << 20, counting)) {
-        Ok(d) => d,
-        Err(e) => {
-            scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
-            return scan;
-        }
-    };
-    if let Err(e) = dec.window_log_max(limits.window_log_max) {
-        scan.problems.push(ArchiveProblem::Decompress { at: 0, message: e.to_string() });
-        return scan;
-    }
-    let dec = dec.single_frame();
+    // Decompression and the input digest run on a background thread (see `pipeline`), member
+    // hashing on this one.
+    let dec = Decoder::new(counting).window_log_max(limits.window_log_max).single_frame();
     let mut src = Src { r: dec, out: 0, compressed, limits: limits.clone() };
     let mut seen: HashSet<String> = HashSet::new();
     let mut block = [0u8; 512];
@@ -723,12 +720,11 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
     }
     scan.decompressed_bytes = src.out;
     scan.compressed_bytes = src.compressed.get();
-    if clean_end {
-        // The frame ended with the archive; nothing may follow it in the file.
-        let extra = src.r.trailing_compressed();
-        if extra > 0 {
-            scan.problems.push(ArchiveProblem::TrailingCompressed { bytes: extra });
-        }
+    let end = src.r.finish();
+    scan.input = end.digest;
+    // The frame ended with the archive; nothing may follow it in the file.
+    if clean_end && end.trailing > 0 {
+        scan.problems.push(ArchiveProblem::TrailingCompressed { bytes: end.trailing });
     }
     scan
 }

@@ -20,7 +20,7 @@ use crate::bundle::manifest::{
 };
 use crate::bundle::merkle;
 use crate::bundle::write::{blob_member, ENVELOPE_MEMBER, MANIFEST_MEMBER};
-use crate::digest::{BundleId, HashingReader, Sha256};
+use crate::digest::{BundleId, Sha256};
 use crate::keys::PublicKey;
 use crate::read::archive::{read_archive, ArchiveProblem, BlobVisitor, Limits};
 use crate::read::envelope::{CheckedEnvelope, CheckedManifest, CheckedStatement, EnvelopeMember};
@@ -128,11 +128,9 @@ pub fn check_bundle<R: Read>(
     opts: &Options,
     visitor: Option<&mut dyn BlobVisitor>,
 ) -> BundleCheck {
-    let mut hr = HashingReader::new(r);
-    let mut scan = read_archive(&mut hr, &opts.limits, visitor);
-    // Hash whatever follows what the archive reader consumed, so the digest covers the file.
-    let _ = std::io::copy(&mut hr, &mut std::io::sink());
-    let (digest, size) = hr.finish();
+    // The reader hashes the whole file (on its decompression thread), to its end.
+    let mut scan = read_archive(r, &opts.limits, visitor);
+    let (digest, size) = (scan.input.sha256, scan.input.bytes);
     let mut out = BundleCheck {
         findings: Vec::new(),
         ran: vec!["archive"],
