@@ -123,3 +123,88 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The sealer renders the entries' and the journal's JSON while it seals and splices them into
+/// `manifest.json` at the end; the result must be byte for byte what serializing the manifest
+/// writes (file names and notes with quotes, backslashes, control characters and non-ASCII
+/// text; skipped and collected events; responder notes; the analysis reference).
+#[test]
+fn spliced_manifest_json_is_byte_identical_to_serializing_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let inc = tmp.path().join("incident");
+    let logs = inc.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    for name in ["plain.jsonl", "quote \"and\" back\\slash.log", "tab\tand\u{1}ctl.log", "ünïcødé ✓.json"] {
+        std::fs::write(logs.join(name), format!("{{\"trace_id\":\"{}\",\"n\":\"{name}\"}}\n", "ab".repeat(16)))
+            .unwrap();
+    }
+    std::os::unix::fs::symlink("/nonexistent/target", logs.join("dangling")).unwrap();
+    let store = tmp.path().join("store");
+    let out = custody(
+        &home,
+        &[
+            "preserve",
+            "--store",
+            store.to_str().unwrap(),
+            "--incident-dir",
+            inc.to_str().unwrap(),
+            "--trace-id",
+            &"ab".repeat(16),
+            "--note",
+            "responder: \"quoted\" \\ ✓ \u{7}",
+        ],
+    );
+    assert!(out.status.success(), "preserve failed: {}", String::from_utf8_lossy(&out.stderr));
+    let bundle = std::fs::read_dir(store.join("bundles")).unwrap().next().unwrap().unwrap().path();
+    let dec = zstd::stream::read::Decoder::new(std::fs::File::open(&bundle).unwrap()).unwrap();
+    let mut ar = tar::Archive::new(dec);
+    let mut raw = None;
+    for m in ar.entries().unwrap() {
+        let mut m = m.unwrap();
+        if m.path().unwrap().to_str() == Some("manifest.json") {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut m, &mut v).unwrap();
+            raw = Some(v);
+        }
+    }
+    let raw = raw.expect("manifest.json in the bundle");
+    let m: custody::bundle::manifest::Manifest = serde_json::from_slice(&raw).unwrap();
+    assert!(m.journal.iter().any(|e| e.detail.as_deref().is_some_and(|d| d.contains("symbolic link"))));
+    assert!(m.journal.iter().any(|e| e.detail.as_deref().is_some_and(|d| d.contains("\"quoted\""))));
+    assert_eq!(m.entries.len(), 4);
+    assert!(m.analysis_ref.is_some());
+    assert!(
+        custody::bundle::write::manifest_to_bytes(&m) == raw,
+        "the spliced manifest.json differs from the serialized manifest"
+    );
+    // …and it holds the real chain: every event's hash is its content's, linked to the last.
+    assert!(custody::bundle::journal::check_chain(&m.journal).is_empty(), "the spliced journal's chain is broken");
+    let out = custody(&home, &["verify", "--store", store.to_str().unwrap(), "--all"]);
+    assert!(out.status.success(), "verify failed: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Regression: a file named with a backslash (legal on Unix) was sealed under that bundle
+/// path, which the verifier rejects (a separator on Windows), so `preserve` produced a bundle
+/// its own `verify` failed. The bundle path now maps it (U+FF3C), the entry keeps the real
+/// source path and the journal says so.
+#[test]
+fn regression_file_name_with_backslash_made_a_bundle_that_failed_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let inc = tmp.path().join("incident");
+    std::fs::create_dir_all(inc.join("logs")).unwrap();
+    std::fs::write(inc.join("logs").join("C:\\agent\\run.log"), b"evidence\n").unwrap();
+    let store = tmp.path().join("store");
+    let (s, i) = (store.to_str().unwrap(), inc.to_str().unwrap());
+    let out = custody(&home, &["preserve", "--store", s, "--incident-dir", i, "--no-analyze", "--json"]);
+    assert!(out.status.success(), "preserve failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = custody(&home, &["verify", "--store", s, "--all"]);
+    assert!(out.status.success(), "verify failed: {}", String::from_utf8_lossy(&out.stdout));
+    let bundle = std::fs::read_dir(store.join("bundles")).unwrap().next().unwrap().unwrap().path();
+    let out = custody(&home, &["show", "--json", bundle.to_str().unwrap()]);
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(show.contains("logs/C:\u{ff3c}agent\u{ff3c}run.log"), "mapped bundle path missing: {show}");
+    assert!(show.contains("C:\\\\agent\\\\run.log"), "the real source path must be kept: {show}");
+    assert!(show.contains("is not allowed (contains a backslash)"), "no journal note: {show}");
+}

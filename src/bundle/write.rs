@@ -472,7 +472,11 @@ fn write_all<W: Write>(
     let mut enc = Staged { inner: enc, buf: Vec::with_capacity(STAGE) };
     let template = header_template(mtime).map_err(SealError::Output)?;
 
-    let mut journal = Journal::new();
+    // The entries' and the journal's JSON are rendered as they are produced, while the zstd
+    // workers compress, instead of serializing them all after the last blob (~0.1 s per
+    // 100 000 files on the critical path); `manifest_bytes_rendered` splices them in.
+    let mut journal = Journal::rendering();
+    let mut entries_json: Vec<u8> = Vec::new();
     for ev in &input.plan_events {
         journal.push(ev.at, ev.event, ev.path.clone(), None, None, Some(ev.detail.clone()));
     }
@@ -582,6 +586,11 @@ fn write_all<W: Write>(
                     }
                     progress.add_files(1);
                     journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
+                    if !entries_json.is_empty() {
+                        entries_json.push(b',');
+                    }
+                    // Serializing strings, integers and timestamps into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut entries_json, &entry);
                     entries.push(entry);
                 }
             }
@@ -590,6 +599,7 @@ fn write_all<W: Write>(
     if timings {
         eprintln!("custody: timing seal: the writer waited {:.3} s for the reader", waited.as_secs_f64());
     }
+    let tail_started = std::time::Instant::now();
     if !changed.is_empty() {
         return Err(SealError::Changed(changed));
     }
@@ -638,6 +648,7 @@ fn write_all<W: Write>(
     let merkle_root = merkle::root(&entries);
     let finished_at = clock.now();
     let key: &SecretKey = input.key;
+    let journal_json = journal.json().map(<[u8]>::to_vec).unwrap_or_default();
     let manifest = Manifest {
         format: FORMAT_V2.into(),
         incident,
@@ -659,7 +670,9 @@ fn write_all<W: Write>(
         analysis: None,
         analysis_ref,
     };
-    let manifest_bytes = manifest_to_bytes(&manifest);
+    let manifest_bytes = manifest_bytes_rendered(&manifest, &entries_json, &journal_json);
+    drop((entries_json, journal_json));
+    debug_assert_eq!(manifest_bytes, manifest_to_bytes(&manifest));
     enc.member(&template, MANIFEST_MEMBER, &manifest_bytes).map_err(SealError::Output)?;
     let env_bytes = sign_manifest(&manifest_bytes, key);
     drop(manifest_bytes);
@@ -670,6 +683,10 @@ fn write_all<W: Write>(
     let hashed = enc.inner.finish().map_err(SealError::Output)?;
     let (mut bw, digest, size) = hashed.finish();
     bw.flush().map_err(SealError::Output)?;
+    if timings {
+        let tail = tail_started.elapsed().as_secs_f64();
+        eprintln!("custody: timing seal: analysis, manifest, envelope and end of stream {tail:.3} s");
+    }
     Ok(Sealed { id: BundleId(digest), size, manifest, analysis_summary, input_bytes })
 }
 
@@ -689,6 +706,44 @@ pub fn manifest_to_bytes(m: &Manifest) -> Vec<u8> {
     let mut v = serde_json::to_vec(m).unwrap_or_default();
     v.push(b'\n');
     v
+}
+
+/// [`manifest_to_bytes`] of `m`, with the JSON of `m.entries` and `m.journal` given already
+/// rendered (each without its enclosing brackets, as [`Journal::json`] renders): the fields
+/// are written in `Manifest`'s declaration order, exactly as its derived `Serialize` writes
+/// them (the unit test `rendered_manifest_is_byte_identical_to_serde` holds the two together).
+fn manifest_bytes_rendered(m: &Manifest, entries_json: &[u8], journal_json: &[u8]) -> Vec<u8> {
+    fn field<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        // Serializing the manifest's plain data into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    let mut out = Vec::with_capacity(entries_json.len() + journal_json.len() + 64 * 1024);
+    out.extend_from_slice(b"{\"format\":");
+    let _ = serde_json::to_writer(&mut out, &m.format);
+    field(&mut out, "incident", &m.incident);
+    field(&mut out, "collector", &m.collector);
+    field(&mut out, "signer", &m.signer);
+    out.extend_from_slice(b",\"entries\":[");
+    out.extend_from_slice(entries_json);
+    out.push(b']');
+    field(&mut out, "completeness", &m.completeness);
+    out.extend_from_slice(b",\"journal\":[");
+    out.extend_from_slice(journal_json);
+    out.push(b']');
+    field(&mut out, "merkle_root", &m.merkle_root);
+    field(&mut out, "ledger_prev", &m.ledger_prev);
+    field(&mut out, "sealed_at", &m.sealed_at);
+    if let Some(a) = &m.analysis {
+        field(&mut out, "analysis", a);
+    }
+    if let Some(a) = &m.analysis_ref {
+        field(&mut out, "analysis_ref", a);
+    }
+    out.extend_from_slice(b"}\n");
+    out
 }
 
 /// Build the completeness checklist.

@@ -12,6 +12,7 @@ pub mod spec;
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::manifest::EventKind;
@@ -93,6 +94,15 @@ impl Planner<'_> {
 
     fn add_file(&mut self, rel: String, kind: &str, source: PathBuf, display: String) {
         let mut rel = rel;
+        if let Err(why) = crate::read::envelope::check_entry_path(&rel) {
+            let safe = safe_bundle_path(&rel);
+            self.event(
+                EventKind::Note,
+                &source,
+                format!("bundle path `{rel}` is not allowed ({why}); stored as `{safe}` (its source path is kept in the entry)"),
+            );
+            rel = safe;
+        }
         if self.used.contains(&rel) {
             let mut n = 2;
             while self.used.contains(&format!("{rel}~{n}")) {
@@ -142,7 +152,12 @@ impl Planner<'_> {
         // The absolute form of the walked root, once (`std::path::absolute` per file costs a
         // getcwd each for a relative root: ~10% of planning 100 000 files).
         let abs_root = std::path::absolute(path).ok();
-        let walker = walkdir::WalkDir::new(path).follow_links(self.follow).sort_by_file_name();
+        // Sorted by file name, compared as whole paths: siblings share their parent's prefix,
+        // so the order is `sort_by_file_name`'s, without parsing two paths' components per
+        // comparison (that was 40% of planning 100 000 files).
+        let walker = walkdir::WalkDir::new(path)
+            .follow_links(self.follow)
+            .sort_by(|a, b| a.path().as_os_str().cmp(b.path().as_os_str()));
         for item in walker {
             let entry = match item {
                 Ok(e) => e,
@@ -156,13 +171,26 @@ impl Planner<'_> {
             if ft.is_dir() {
                 continue;
             }
-            let rel_inside = entry.path().strip_prefix(path).unwrap_or(entry.path());
-            let rel_str = rel_inside
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            let rel = if prefix.is_empty() { rel_str } else { format!("{prefix}/{rel_str}") };
+            let rel_inside = strip_root(entry.path(), path);
+            // A walked path has no `.` components or repeated separators: valid UTF-8 is
+            // already the bundle-relative form.
+            let rel_str = match rel_inside.to_str() {
+                Some(s) => s.to_owned(),
+                None => rel_inside
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            };
+            let rel = if prefix.is_empty() {
+                rel_str
+            } else {
+                let mut r = String::with_capacity(prefix.len() + 1 + rel_str.len());
+                r.push_str(prefix);
+                r.push('/');
+                r.push_str(&rel_str);
+                r
+            };
             if ft.is_symlink() {
                 let target = std::fs::read_link(entry.path())
                     .map(|t| t.display().to_string())
@@ -174,7 +202,14 @@ impl Planner<'_> {
                 );
                 continue;
             }
-            let abs = abs_root.as_ref().map(|r| r.join(rel_inside));
+            let abs = abs_root.as_ref().map(|r| {
+                let mut a = r.clone().into_os_string();
+                if !a.as_bytes().ends_with(b"/") {
+                    a.push("/");
+                }
+                a.push(rel_inside.as_os_str());
+                PathBuf::from(a)
+            });
             self.add_regular(entry.path(), rel, kind, abs);
         }
     }
@@ -183,9 +218,14 @@ impl Planner<'_> {
     fn add_regular(&mut self, path: &Path, rel: String, kind: &str, abs: Option<PathBuf>) {
         let source =
             if self.follow { path.canonicalize().unwrap_or_else(|_| path.to_path_buf()) } else { path.to_path_buf() };
-        let display =
-            abs.or_else(|| std::path::absolute(path).ok()).unwrap_or_else(|| path.to_path_buf()).display().to_string();
-        if let Some(name) = path.file_name() {
+        let display = abs
+            .or_else(|| std::path::absolute(path).ok())
+            .unwrap_or_else(|| path.to_path_buf())
+            .into_os_string()
+            .into_string()
+            .unwrap_or_else(|p| Path::new(&p).display().to_string());
+        // Only a lossily converted bundle path can hold U+FFFD for a non-UTF-8 name.
+        if let Some(name) = path.file_name().filter(|_| rel.contains('\u{fffd}')) {
             if name.to_str().is_none() {
                 self.event(
                     EventKind::Note,
@@ -196,6 +236,44 @@ impl Planner<'_> {
         }
         self.add_file(rel, kind, source, display);
     }
+}
+
+/// `path` relative to the walked `root` it was found under. walkdir builds every path as
+/// `root.join(…)`, so the prefix is stripped as bytes (component-wise `strip_prefix` was 18%
+/// of planning 100 000 files), falling back to `strip_prefix` for anything unexpected.
+fn strip_root<'a>(path: &'a Path, root: &Path) -> &'a Path {
+    let (p, r) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+    if let Some(rest) = p.strip_prefix(r) {
+        let rest = if r.ends_with(b"/") { Some(rest) } else { rest.strip_prefix(b"/") };
+        if let Some(rest) = rest.filter(|x| !x.is_empty() && !x.starts_with(b"/")) {
+            return Path::new(std::ffi::OsStr::from_bytes(rest));
+        }
+    }
+    path.strip_prefix(root).unwrap_or(path)
+}
+
+/// A bundle path the verifier accepts ([`crate::read::envelope::check_entry_path`]) for a
+/// file whose own relative path it would reject: a backslash (legal in a Unix file name, a
+/// separator when extracted on Windows) becomes U+FF3C `＼`; empty, `.` and `..` components
+/// become `_`; a path longer than the limit keeps its first 200 bytes and ends with the
+/// SHA-256 of the whole path. Collisions with other files are resolved by the caller.
+fn safe_bundle_path(rel: &str) -> String {
+    let mut out: String = rel
+        .replace('\\', "\u{ff3c}")
+        .replace('\0', "\u{fffd}")
+        .split('/')
+        .map(|c| if c.is_empty() || c == "." || c == ".." { "_" } else { c })
+        .collect::<Vec<_>>()
+        .join("/");
+    if crate::read::envelope::check_entry_path(&out).is_err() {
+        let mut cut = 200.min(out.len());
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out = format!("{}…{}", &out[..cut], crate::digest::Sha256::of(rel.as_bytes()).hex());
+        out = out.split('/').map(|c| if c.is_empty() { "_" } else { c }).collect::<Vec<_>>().join("/");
+    }
+    out
 }
 
 /// Plan the collection of an incident directory and extra sources.
@@ -247,4 +325,45 @@ pub fn plan(
     }
     p.plan.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(p.plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{safe_bundle_path, strip_root};
+    use crate::read::envelope::check_entry_path;
+    use std::path::Path;
+
+    #[test]
+    fn strip_root_is_strip_prefix_for_walked_paths() {
+        for (root, path, rel) in [
+            ("corpus", "corpus/memory/a.json", "memory/a.json"),
+            ("corpus/", "corpus/memory/a.json", "memory/a.json"),
+            ("./c", "./c/x", "x"),
+            ("/abs/c", "/abs/c/d/e", "d/e"),
+            ("c", "cx/y", "cx/y"),
+            ("c", "c", ""),
+        ] {
+            let got = strip_root(Path::new(path), Path::new(root));
+            assert_eq!(got, Path::new(rel), "{root} {path}");
+            if let Ok(p) = Path::new(path).strip_prefix(root) {
+                if !p.as_os_str().is_empty() {
+                    assert_eq!(got, p);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn safe_bundle_path_makes_every_rejected_path_acceptable() {
+        assert_eq!(safe_bundle_path("logs/a\\b.log"), "logs/a\u{ff3c}b.log");
+        assert_eq!(safe_bundle_path("logs//./x/../y"), "logs/_/_/x/_/y");
+        let long = format!("logs/{}", "d/".repeat(3000));
+        let safe = safe_bundle_path(&long);
+        assert!(safe.len() < 400 && safe.starts_with("logs/d/"), "{safe}");
+        for p in ["a\\b", "/abs", "a//b", "..", "x/./y", &long, &"é".repeat(2100), "a\0b"] {
+            assert!(check_entry_path(p).is_err(), "{p} should be rejected");
+            let s = safe_bundle_path(p);
+            assert_eq!(check_entry_path(&s), Ok(()), "{p:?} mapped to {s:?}");
+        }
+    }
 }
