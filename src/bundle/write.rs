@@ -233,31 +233,118 @@ fn lower_priority(by: i32) {
     }
 }
 
-fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: SyncSender<Vec<Item>>) {
-    let mut buf = vec![0u8; READ_BUF];
-    let mut batch = Vec::new();
-    let mut batch_bytes = 0u64;
-    for (idx, f) in files.iter().enumerate() {
-        let item = read_one(idx, f, &clock, &mut buf);
-        let ends_batch = match &item {
-            Item::Blob { payload: Payload::Mem(d), .. } => {
-                batch_bytes += d.len() as u64;
-                batch_bytes >= BATCH_BYTES
-            }
-            Item::Blob { payload: Payload::File { .. }, .. } => true,
-            _ => false,
+/// Small-file bytes the reader may hold beyond the channel while it reads ahead.
+const AHEAD_BYTES: u64 = 8 << 20;
+/// Large files (each an open descriptor, no bytes) the reader may hold beyond the channel.
+const AHEAD_FILES: usize = 64;
+/// While hashing a large file, finished batches are offered to the writer every this many
+/// reads (1 MiB).
+const OFFER_EVERY: usize = 4;
+
+/// The reader's side of the channel: finished items are grouped into batches, batches the
+/// writer cannot take yet are held (bounded by [`AHEAD_BYTES`] and [`AHEAD_FILES`]) so that
+/// the reader runs ahead — above all through large files, which cost only a descriptor —
+/// instead of blocking on a full channel. The writer must write a large file after
+/// everything before it and cannot start it before it is hashed; reading ahead lets that hash
+/// overlap the compression of the files before it.
+struct Outbox {
+    tx: SyncSender<Vec<Item>>,
+    batch: Vec<Item>,
+    batch_bytes: u64,
+    ready: std::collections::VecDeque<(Vec<Item>, u64, usize)>,
+    held_bytes: u64,
+    held_files: usize,
+}
+
+/// The writer is gone (it failed or finished early): the reader stops.
+struct Gone;
+
+impl Outbox {
+    fn push(&mut self, item: Item) -> Result<(), Gone> {
+        let (bytes, large) = match &item {
+            Item::Blob { payload: Payload::Mem(d), .. } => (d.len() as u64, 0),
+            Item::Blob { payload: Payload::File { .. }, .. } => (0, 1),
+            _ => (0, 0),
         };
-        batch.push(item);
-        if ends_batch || batch.len() >= BATCH_FILES {
-            if tx.send(std::mem::take(&mut batch)).is_err() {
-                return;
-            }
-            batch_bytes = 0;
+        self.batch.push(item);
+        self.batch_bytes += bytes;
+        self.held_bytes += bytes;
+        self.held_files += large;
+        if large > 0 || self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_FILES {
+            self.seal_batch();
+        }
+        self.offer()?;
+        while self.held_bytes > AHEAD_BYTES || self.held_files > AHEAD_FILES {
+            self.send_blocking()?;
+        }
+        Ok(())
+    }
+
+    fn seal_batch(&mut self) {
+        if !self.batch.is_empty() {
+            let large =
+                self.batch.iter().filter(|i| matches!(i, Item::Blob { payload: Payload::File { .. }, .. })).count();
+            self.ready.push_back((std::mem::take(&mut self.batch), self.batch_bytes, large));
+            self.batch_bytes = 0;
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
+
+    /// Hands over as many held batches as the channel takes without blocking.
+    fn offer(&mut self) -> Result<(), Gone> {
+        while let Some((b, bytes, large)) = self.ready.pop_front() {
+            match self.tx.try_send(b) {
+                Ok(()) => {
+                    self.held_bytes -= bytes;
+                    self.held_files -= large;
+                }
+                Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                    self.ready.push_front((b, bytes, large));
+                    return Ok(());
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(Gone),
+            }
+        }
+        Ok(())
     }
+
+    fn send_blocking(&mut self) -> Result<(), Gone> {
+        if self.ready.is_empty() {
+            self.seal_batch();
+        }
+        let Some((b, bytes, large)) = self.ready.pop_front() else { return Ok(()) };
+        self.tx.send(b).map_err(|_| Gone)?;
+        self.held_bytes -= bytes;
+        self.held_files -= large;
+        Ok(())
+    }
+
+    fn finish(mut self) {
+        self.seal_batch();
+        while !self.ready.is_empty() {
+            if self.send_blocking().is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: SyncSender<Vec<Item>>) {
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out = Outbox {
+        tx,
+        batch: Vec::new(),
+        batch_bytes: 0,
+        ready: std::collections::VecDeque::new(),
+        held_bytes: 0,
+        held_files: 0,
+    };
+    for (idx, f) in files.iter().enumerate() {
+        let item = read_one(idx, f, &clock, &mut buf, &mut out);
+        if item.and_then(|item| out.push(item)).is_err() {
+            return;
+        }
+    }
+    out.finish();
 }
 
 fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
@@ -271,62 +358,68 @@ fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
     o.open(path)
 }
 
-fn read_one(idx: usize, f: &PlannedFile, clock: &Clock, buf: &mut [u8]) -> Item {
+/// Reads one planned file. While it hashes a large file, `out` is offered the batches it
+/// holds every [`OFFER_EVERY`] reads, so the writer does not starve behind a long hash.
+fn read_one(idx: usize, f: &PlannedFile, clock: &Clock, buf: &mut [u8], out: &mut Outbox) -> Result<Item, Gone> {
     let at = clock.now();
     let fail = |e: io::Error| Item::Failed { idx, detail: format!("cannot read {}: {e}", f.source.display()), at };
     let mut file = match open_nofollow(&f.source) {
         Ok(file) => file,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Item::Skipped { idx, detail: "symbolic link: recorded, not followed".into(), at }
+            return Ok(Item::Skipped { idx, detail: "symbolic link: recorded, not followed".into(), at })
         }
-        Err(e) => return fail(e),
+        Err(e) => return Ok(fail(e)),
     };
     let meta = match file.metadata() {
         Ok(m) => m,
-        Err(e) => return fail(e),
+        Err(e) => return Ok(fail(e)),
     };
     if !meta.is_file() {
         let what = describe_file_type(&meta);
-        return Item::Skipped { idx, detail: format!("{what}: not a regular file, not read"), at };
+        return Ok(Item::Skipped { idx, detail: format!("{what}: not a regular file, not read"), at });
     }
     if f.snapshot {
-        return match snapshot(&mut file, buf) {
+        return Ok(match snapshot(&mut file, buf) {
             Ok((file, sha, size, check)) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
             Err(e) => fail(e),
-        };
+        });
     }
     if meta.len() <= SMALL_FILE {
         let mut data = Vec::with_capacity(meta.len() as usize);
         // Read to EOF: a file that grew since stat is kept whole.
-        match file.read_to_end(&mut data) {
+        return Ok(match file.read_to_end(&mut data) {
             Ok(_) => {
                 let sha = Sha256::of(&data);
                 let size = data.len() as u64;
                 Item::Blob { idx, payload: Payload::Mem(data), sha, size, at }
             }
             Err(e) => fail(e),
-        }
-    } else {
-        let mut h = Hasher::new();
-        let mut x = xxhash_rust::xxh3::Xxh3::new();
-        let mut n = 0u64;
-        loop {
-            match file.read(buf) {
-                Ok(0) => break,
-                Ok(k) => {
-                    h.update(&buf[..k]);
-                    x.update(&buf[..k]);
-                    n += k as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return fail(e),
-            }
-        }
-        if let Err(e) = file.seek(SeekFrom::Start(0)) {
-            return fail(e);
-        }
-        Item::Blob { idx, payload: Payload::File { file, check: x.digest() }, sha: h.finish(), size: n, at }
+        });
     }
+    let mut h = Hasher::new();
+    let mut x = xxhash_rust::xxh3::Xxh3::new();
+    let mut n = 0u64;
+    let mut reads = 0usize;
+    loop {
+        match file.read(buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                x.update(&buf[..k]);
+                n += k as u64;
+                reads += 1;
+                if reads % OFFER_EVERY == 0 {
+                    out.offer()?;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(fail(e)),
+        }
+    }
+    if let Err(e) = file.seek(SeekFrom::Start(0)) {
+        return Ok(fail(e));
+    }
+    Ok(Item::Blob { idx, payload: Payload::File { file, check: x.digest() }, sha: h.finish(), size: n, at })
 }
 
 /// Copy a file into a private temporary snapshot, hashing on the way.
@@ -782,4 +875,58 @@ pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[St
     }
     let complete = items.iter().all(|i| i.status != Status::Missing);
     Completeness { complete, items }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader's outbox hands items over in order, reads ahead past a full channel, and
+    /// holds at most AHEAD_BYTES of small files and AHEAD_FILES large ones beyond it.
+    #[test]
+    fn outbox_keeps_order_and_bounds_what_it_holds() {
+        let (tx, rx) = sync_channel::<Vec<Item>>(1);
+        let consumer = thread::spawn(move || {
+            let mut seen = Vec::new();
+            for batch in rx.iter() {
+                thread::sleep(std::time::Duration::from_millis(1));
+                seen.extend(batch.iter().map(|i| match i {
+                    Item::Blob { idx, .. } | Item::Failed { idx, .. } | Item::Skipped { idx, .. } => *idx,
+                }));
+            }
+            seen
+        });
+        let mut out = Outbox {
+            tx,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            ready: std::collections::VecDeque::new(),
+            held_bytes: 0,
+            held_files: 0,
+        };
+        let at = Utc::now();
+        let (mut max_bytes, mut max_files, mut ran_ahead) = (0, 0, false);
+        for idx in 0..600 {
+            let item = match idx % 3 {
+                0 => Item::Blob { idx, payload: Payload::Mem(vec![0; 300 << 10]), sha: Sha256([0; 32]), size: 0, at },
+                1 => Item::Blob {
+                    idx,
+                    payload: Payload::File { file: tempfile::tempfile().unwrap(), check: 0 },
+                    sha: Sha256([0; 32]),
+                    size: 0,
+                    at,
+                },
+                _ => Item::Failed { idx, detail: String::new(), at },
+            };
+            assert!(out.push(item).is_ok());
+            ran_ahead |= !out.ready.is_empty();
+            max_bytes = max_bytes.max(out.held_bytes);
+            max_files = max_files.max(out.held_files);
+        }
+        out.finish();
+        let seen = consumer.join().unwrap();
+        assert_eq!(seen, (0..600).collect::<Vec<_>>(), "items must reach the writer in plan order");
+        assert!(ran_ahead, "the reader never read ahead of a full channel");
+        assert!(max_bytes <= AHEAD_BYTES && max_files <= AHEAD_FILES, "held {max_bytes} bytes, {max_files} files");
+    }
 }
