@@ -402,13 +402,14 @@ fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base:
 }
 
 /// Whether a line would be read without a problem: valid UTF-8 and valid JSON (checked
-/// without building a tree), or a recognised access-log line.
+/// byte by byte, without building a tree: [`super::jsoncheck::is_valid_json`]), or a
+/// recognised access-log line. A `false` only sends the line down the exact path, which
+/// reports its problem (or parses it, when the quick check was merely conservative).
 fn line_is_clean(is_text: bool, line: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(line) else { return false };
     if is_text {
-        return is_envoy_text(line) || is_squid(line);
+        return std::str::from_utf8(line).is_ok() && (is_envoy_text(line) || is_squid(line));
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    super::jsoncheck::is_valid_json(line)
 }
 
 fn scan_document<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>) {
