@@ -170,13 +170,20 @@ pub fn add_global_files(n: u64) {
 
 fn draw_loop(s: &Shared) {
     let mut err = std::io::stderr();
+    // The first frame is drawn at once (the responder sees the totals immediately), then at
+    // most every REDRAW.
+    let mut first = true;
     loop {
-        let stopped = match s.stop.lock() {
-            Ok(g) => match s.wake.wait_timeout_while(g, REDRAW, |stop| !*stop) {
-                Ok((g, _)) => *g,
+        let stopped = if std::mem::take(&mut first) {
+            s.stop.lock().map(|g| *g).unwrap_or(true)
+        } else {
+            match s.stop.lock() {
+                Ok(g) => match s.wake.wait_timeout_while(g, REDRAW, |stop| !*stop) {
+                    Ok((g, _)) => *g,
+                    Err(_) => true,
+                },
                 Err(_) => true,
-            },
-            Err(_) => true,
+            }
         };
         if stopped {
             break;

@@ -208,3 +208,48 @@ fn regression_file_name_with_backslash_made_a_bundle_that_failed_verify() {
     assert!(show.contains("C:\\\\agent\\\\run.log"), "the real source path must be kept: {show}");
     assert!(show.contains("is not allowed (contains a backslash)"), "no journal note: {show}");
 }
+
+/// Runs `custody ARGS` with stdin, stdout and stderr on a pseudo-terminal (util-linux
+/// `script`), returning everything the terminal received.
+fn custody_on_a_terminal(home: &Path, args: &[&str]) -> String {
+    let mut cmd = vec![env!("CARGO_BIN_EXE_custody").to_string()];
+    cmd.extend(args.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))));
+    let out = Command::new("script")
+        .args(["-qefc", &cmd.join(" "), "/dev/null"])
+        .env("CUSTODY_HOME", home)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("CUSTODY_STORE")
+        .env_remove("CUSTODY_KEY")
+        .output()
+        .expect("run custody under script(1) (util-linux)");
+    assert!(out.status.success(), "custody on a terminal failed: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// On a terminal, preserve and verify draw a progress line (bytes, files, totals) on stderr and
+/// erase it when done; `--quiet` draws nothing.
+#[test]
+fn progress_line_is_drawn_and_erased_on_a_terminal_and_quiet_silences_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let inc = tmp.path().join("incident");
+    make_incident(&inc);
+    let (store, i) = (tmp.path().join("store"), inc.to_str().unwrap());
+    let s = store.to_str().unwrap();
+
+    let tty = custody_on_a_terminal(&home, &["preserve", "--store", s, "--incident-dir", i]);
+    assert!(tty.contains("\r\x1b[2Kpreserve: "), "no progress line on a terminal: {tty:?}");
+    assert!(tty.contains(" files"), "the progress line counts files: {tty:?}");
+    assert!(
+        tty.contains("\r\x1b[2K\r\nsealed") || tty.contains("\r\x1b[2Ksealed"),
+        "the line is erased first: {tty:?}"
+    );
+
+    let tty = custody_on_a_terminal(&home, &["verify", "--store", s, "--all"]);
+    assert!(tty.contains("\r\x1b[2Kverify: "), "no progress line for verify: {tty:?}");
+
+    let tty = custody_on_a_terminal(&home, &["preserve", "--quiet", "--store", s, "--incident-dir", i]);
+    assert!(!tty.contains("\x1b[2K") && !tty.contains("\rpreserve: "), "--quiet must draw nothing: {tty:?}");
+    let tty = custody_on_a_terminal(&home, &["verify", "--quiet", "--store", s, "--all"]);
+    assert!(!tty.contains("\x1b[2K") && !tty.contains("\rverify: "), "--quiet must draw nothing: {tty:?}");
+}
