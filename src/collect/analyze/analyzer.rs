@@ -130,6 +130,7 @@ struct SourceInfo {
     kind: String,
     format: Format,
     records: u64,
+    lines: u64,
     problems: u64,
 }
 
@@ -146,6 +147,9 @@ pub struct Analyzer {
     problems: Vec<SourceProblem>,
     problems_omitted: u64,
     state_limit_reported: bool,
+    lines_seen: u64,
+    /// Bumped for every kept record that can change [`Analyzer::linked_values`].
+    link_generation: u64,
 }
 
 /// Where something was found.
@@ -430,8 +434,11 @@ pub struct SourceSummary {
     pub kind: String,
     /// Format scanned as.
     pub format: Format,
-    /// Records received.
+    /// Records received (items parsed, plus problem records).
     pub records: u64,
+    /// Lines read (line layouts; 0 for a document), whether parsed into records or only
+    /// validated.
+    pub lines: u64,
     /// Records in the incident index.
     pub incident_records: u64,
     /// Problem records.
@@ -450,8 +457,10 @@ pub struct Seed {
 /// Counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnalysisStats {
-    /// Records received.
+    /// Records received (items parsed, plus problem records).
     pub records_seen: u64,
+    /// Lines read over all sources, whether parsed into records or only validated.
+    pub lines_seen: u64,
     /// Records kept for expansion (those with identifiers).
     pub records_kept: u64,
     /// Records with identifiers dropped at the state limit.
@@ -519,7 +528,30 @@ impl Analyzer {
             problems: Vec::new(),
             problems_omitted: 0,
             state_limit_reported: false,
+            lines_seen: 0,
+            link_generation: 0,
         }
+    }
+
+    /// Whether the analysis has a seed to search from (a seed whose value does not normalise,
+    /// such as an all-zero trace id, is no seed).
+    pub fn has_seeds(&self) -> bool {
+        !self.seeds.is_empty()
+    }
+
+    /// Changes whenever a record was kept that may change [`Analyzer::linked_values`] (one with
+    /// a link-key observation, or an observation of a seeded identifier): a caller can cache
+    /// that set and recompute it only when this value changed.
+    pub fn link_generation(&self) -> u64 {
+        self.link_generation
+    }
+
+    /// Counts `lines` read from `source` (parsed or only validated).
+    pub fn add_lines(&mut self, source: SourceId, lines: u64) {
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.lines += lines;
+        }
+        self.lines_seen += lines;
     }
 
     /// Registers a source; records are then pushed with [`Analyzer::push`].
@@ -531,6 +563,7 @@ impl Analyzer {
             kind: kind.to_string(),
             format,
             records: 0,
+            lines: 0,
             problems: 0,
         });
         SourceId(id)
@@ -619,6 +652,9 @@ impl Analyzer {
             })
             .collect();
         let facts: Vec<CFact> = record.facts.iter().map(|f| compact(st, f)).collect();
+        if obs.iter().any(|o| o.ident.is_link_key() || self.seeds.iter().any(|s| s.0 == o.ident)) {
+            self.link_generation += 1;
+        }
         self.records.push(Stored {
             source: source.0,
             offset: record.offset,
@@ -652,6 +688,7 @@ impl Analyzer {
                 kind: s.kind.clone(),
                 format: s.format,
                 records: s.records,
+                lines: s.lines,
                 incident_records: per_source.get(&(i as u32)).copied().unwrap_or(0),
                 problems: s.problems,
             })
@@ -668,6 +705,7 @@ impl Analyzer {
             sources,
             stats: AnalysisStats {
                 records_seen: self.records_seen,
+                lines_seen: self.lines_seen,
                 records_kept: self.records.len() as u64,
                 records_dropped: self.records_dropped,
                 incident_records: incident.len() as u64,
