@@ -200,7 +200,7 @@ pub struct SourceFormat {
     /// Format scanned as.
     pub format: Format,
     /// `detected` or `override`.
-    pub origin: String,
+    pub origin: &'static str,
     /// Bytes scanned (decompressed bytes for compressed input).
     pub bytes_scanned: u64,
 }
@@ -274,7 +274,6 @@ struct ScanOutput {
     mode: AnalysisMode,
     analysis: Analysis,
     formats: Vec<SourceFormat>,
-    seen: BTreeSet<String>,
 }
 
 /// The collector's observer: scans on its own thread, merges at [`Observer::finish`].
@@ -516,7 +515,6 @@ struct Worker {
     overrides: Vec<FormatOverride>,
     limits: ScanLimits,
     formats: Vec<SourceFormat>,
-    seen: BTreeSet<String>,
     kept: Vec<Filtered>,
     /// [`Analyzer::linked_values`] at a [`Analyzer::link_generation`]: recomputed only when
     /// records with link-key observations have arrived since.
@@ -546,7 +544,6 @@ impl Worker {
 
     /// A small file, from memory.
     fn scan_bytes(&mut self, meta: Meta, data: &[u8]) {
-        self.seen.insert(meta.path.clone());
         let head = data.get(..data.len().min(DETECT_HEAD)).unwrap_or_default();
         let (format, origin) = self.format_of(&meta, head);
         let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), &meta.kind, format);
@@ -567,12 +564,11 @@ impl Worker {
                 0
             }
         };
-        self.formats.push(SourceFormat { path: meta.path, format, origin: origin.into(), bytes_scanned });
+        self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned });
     }
 
     /// A large file, through its duplicated descriptor.
     fn scan_file(&mut self, meta: Meta, file: File) {
-        self.seen.insert(meta.path.clone());
         let fd = file.try_clone().ok();
         let mut reader = PositionalReader { file, pos: 0, limit: meta.size, cancel: self.cancel.clone() };
         let mut head = Vec::with_capacity(DETECT_HEAD);
@@ -581,7 +577,7 @@ impl Worker {
         let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), &meta.kind, format);
         if let Some(e) = head_err {
             self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
-            self.formats.push(SourceFormat { path: meta.path, format, origin: origin.into(), bytes_scanned: 0 });
+            self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned: 0 });
             return;
         }
         let input = io::Cursor::new(head).chain(reader);
@@ -615,7 +611,7 @@ impl Worker {
                 0
             }
         };
-        self.formats.push(SourceFormat { path: meta.path, format, origin: origin.into(), bytes_scanned });
+        self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned });
     }
 
     /// Lines skipped by the pre-filter are read again for the values linked since, until
@@ -674,7 +670,6 @@ fn scan_worker(
         overrides,
         limits: ScanLimits::default(),
         formats: Vec::new(),
-        seen: BTreeSet::new(),
         kept: Vec::new(),
         linked: None,
         cancel,
@@ -697,7 +692,7 @@ fn scan_worker(
     if w.mode == AnalysisMode::Search {
         w.reread();
     }
-    ScanOutput { mode, analysis: w.an.finish(), formats: w.formats, seen: w.seen }
+    ScanOutput { mode, analysis: w.an.finish(), formats: w.formats }
 }
 
 fn problem_type(p: &Problem) -> String {
@@ -745,7 +740,23 @@ fn na(config: &ObserveConfig, item: &str) -> bool {
 }
 
 fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
-    let ScanOutput { mode, mut analysis, formats, seen } = out;
+    let ScanOutput { mode, mut analysis, formats } = out;
+    // Planned files the observer never saw were not collected (their errors are journaled).
+    let not_collected: Vec<EvidenceProblem> = {
+        let seen: std::collections::HashSet<&str> = formats.iter().map(|f| f.path.as_str()).collect();
+        config
+            .planned
+            .iter()
+            .filter(|(rel, _)| !seen.contains(rel.as_str()))
+            .map(|(rel, display)| EvidenceProblem {
+                path: display.clone(),
+                problem: "not_collected".into(),
+                detail: format!(
+                    "planned as `{rel}` but not sealed (unreadable or not a regular file: see the journal)"
+                ),
+            })
+            .collect()
+    };
     // Bounded per-source lists: sources that hold incident records or problems first, then
     // the others in bundle order, up to MAX_LISTED_SOURCES; the rest are counted.
     let mut format_counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -766,11 +777,11 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
         }
     }
     keep.sort_unstable();
-    let kept_paths: BTreeSet<String> = keep.iter().map(|&i| analysis.sources[i].source_path.clone()).collect();
+    let kept_paths: BTreeSet<Arc<str>> = keep.iter().map(|&i| analysis.sources[i].source_path.clone()).collect();
     analysis.sources = keep.iter().map(|&i| analysis.sources[i].clone()).collect();
     let sources_omitted = (total_sources - analysis.sources.len()) as u64;
     let formats: Vec<SourceFormat> =
-        formats.into_iter().filter(|f| f.origin == "override" || kept_paths.contains(&f.path)).collect();
+        formats.into_iter().filter(|f| f.origin == "override" || kept_paths.contains(f.path.as_str())).collect();
     // Identifiers: evidence merged with the responder's values.
     for id in incident.identifiers.iter_mut() {
         let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == id.name) else { continue };
@@ -782,7 +793,7 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
                 .take(MAX_MANIFEST_SOURCES)
                 .map(|p| IdentSource {
                     origin: "record".into(),
-                    path: Some(p.at.source_path.clone()),
+                    path: Some(p.at.source_path.to_string()),
                     line: p.at.line,
                     offset: Some(p.at.offset),
                     field: Some(p.field.clone()),
@@ -852,17 +863,7 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
 
     // Evidence problems: planning, files not collected, records.
     let mut evidence_problems = config.plan_problems.clone();
-    for (rel, display) in &config.planned {
-        if !seen.contains(rel) {
-            evidence_problems.push(EvidenceProblem {
-                path: display.clone(),
-                problem: "not_collected".into(),
-                detail: format!(
-                    "planned as `{rel}` but not sealed (unreadable or not a regular file: see the journal)"
-                ),
-            });
-        }
-    }
+    evidence_problems.extend(not_collected);
     for p in &analysis.problems {
         let at = match (p.line, p.offset) {
             (Some(l), _) => format!(":{l}"),

@@ -125,8 +125,8 @@ struct Stored {
 }
 
 struct SourceInfo {
-    path: String,
-    blob_sha256: String,
+    path: Arc<str>,
+    blob_sha256: Arc<str>,
     kind: String,
     format: Format,
     records: u64,
@@ -152,13 +152,21 @@ pub struct Analyzer {
     link_generation: u64,
 }
 
+/// Serializes a shared string (the path and blob hash of a source are shared by every
+/// [`SourceRef`] into it: tens of thousands in a large incident).
+fn shared_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
 /// Where something was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRef {
     /// Source file path as given by the caller.
-    pub source_path: String,
+    #[serde(serialize_with = "shared_str")]
+    pub source_path: Arc<str>,
     /// SHA-256 of the source blob as given by the caller.
-    pub blob_sha256: String,
+    #[serde(serialize_with = "shared_str")]
+    pub blob_sha256: Arc<str>,
     /// Byte offset of the line or document.
     pub offset: u64,
     /// Length in bytes.
@@ -410,7 +418,8 @@ pub struct SideEffectHint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceProblem {
     /// Source path.
-    pub source_path: String,
+    #[serde(serialize_with = "shared_str")]
+    pub source_path: Arc<str>,
     /// Byte offset (when known).
     pub offset: Option<u64>,
     /// Length in bytes (when known).
@@ -427,9 +436,11 @@ pub struct SourceProblem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceSummary {
     /// Path.
-    pub source_path: String,
+    #[serde(serialize_with = "shared_str")]
+    pub source_path: Arc<str>,
     /// Blob hash.
-    pub blob_sha256: String,
+    #[serde(serialize_with = "shared_str")]
+    pub blob_sha256: Arc<str>,
     /// Caller's kind label.
     pub kind: String,
     /// Format scanned as.
@@ -558,8 +569,8 @@ impl Analyzer {
     pub fn begin_source(&mut self, source_path: &str, blob_sha256: &str, kind: &str, format: Format) -> SourceId {
         let id = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
         self.sources.push(SourceInfo {
-            path: source_path.to_string(),
-            blob_sha256: blob_sha256.to_string(),
+            path: Arc::from(source_path),
+            blob_sha256: Arc::from(blob_sha256),
             kind: kind.to_string(),
             format,
             records: 0,
@@ -606,7 +617,7 @@ impl Analyzer {
             self.problems_omitted += 1;
             return;
         }
-        let source_path = self.sources.get(source as usize).map(|s| s.path.clone()).unwrap_or_default();
+        let source_path = self.sources.get(source as usize).map_or_else(|| Arc::from(""), |s| Arc::clone(&s.path));
         self.problems.push(SourceProblem { source_path, offset, len, line, decompressed, problem });
     }
 
@@ -678,14 +689,13 @@ impl Analyzer {
         let linkage = self.linkage(&incident);
         let side_effect_hint = side_effect_hint(&linkage.tool_calls);
         let (index, index_omitted, per_source) = self.index(&incident);
-        let sources = self
-            .sources
-            .iter()
+        let sources = std::mem::take(&mut self.sources)
+            .into_iter()
             .enumerate()
             .map(|(i, s)| SourceSummary {
-                source_path: s.path.clone(),
-                blob_sha256: s.blob_sha256.clone(),
-                kind: s.kind.clone(),
+                source_path: s.path,
+                blob_sha256: s.blob_sha256,
+                kind: s.kind,
                 format: s.format,
                 records: s.records,
                 lines: s.lines,
@@ -782,7 +792,7 @@ impl Analyzer {
         for p in pending_problems {
             if self.problems.len() < self.limits.max_problems {
                 self.problems.push(SourceProblem {
-                    source_path: String::new(),
+                    source_path: Arc::from(""),
                     offset: None,
                     len: None,
                     line: None,
@@ -799,8 +809,8 @@ impl Analyzer {
     fn source_ref(&self, r: &Stored) -> SourceRef {
         let src = self.sources.get(r.source as usize);
         SourceRef {
-            source_path: src.map(|s| s.path.clone()).unwrap_or_default(),
-            blob_sha256: src.map(|s| s.blob_sha256.clone()).unwrap_or_default(),
+            source_path: src.map_or_else(|| Arc::from(""), |s| Arc::clone(&s.path)),
+            blob_sha256: src.map_or_else(|| Arc::from(""), |s| Arc::clone(&s.blob_sha256)),
             offset: r.offset,
             len: r.len,
             line: r.line,
@@ -883,6 +893,25 @@ impl Analyzer {
         let mut principals: BTreeMap<(Option<u32>, u32), u64> = BTreeMap::new();
         let mut egress: HashMap<u32, EgressDestination> = HashMap::new();
         let max = self.limits.max_list;
+        // Lists sized exactly: these can hold tens of thousands of entries, and growing them
+        // by doubling leaves up to half of each unused at the analysis' peak of memory.
+        let mut counts = [0usize; 4];
+        for r in incident.iter().filter_map(|&rid| self.records.get(rid)) {
+            for f in r.facts.iter() {
+                let i = match f {
+                    CFact::ToolCall { .. } => 0,
+                    CFact::Decision { .. } => 1,
+                    CFact::Approval { .. } => 2,
+                    CFact::Memory { .. } => 3,
+                    CFact::Egress { .. } => continue,
+                };
+                counts[i] += 1;
+            }
+        }
+        link.tool_calls.reserve_exact(counts[0].min(max));
+        link.decisions.reserve_exact(counts[1].min(max));
+        link.approvals.reserve_exact(counts[2].min(max));
+        link.memory.reserve_exact(counts[3].min(max));
         let mut last_line: Option<(u32, u64)> = None;
         for &rid in incident {
             let Some(r) = self.records.get(rid) else {
@@ -1015,9 +1044,22 @@ impl Analyzer {
         link
     }
 
+    /// `incident` is sorted by (source, offset): the items of one line or document are
+    /// adjacent and become one entry.
     fn index(&self, incident: &[usize]) -> (Vec<IndexEntry>, u64, HashMap<u32, u64>) {
         let link_values: HashSet<(IdentName, u32)> = self.matched_values(incident);
-        let mut entries: BTreeMap<(u32, u64), IndexEntry> = BTreeMap::new();
+        let key_of = |rid: usize| self.records.get(rid).map(|r| (r.source, r.offset));
+        let mut lines = 0usize;
+        let mut prev = None;
+        for &rid in incident {
+            let key = key_of(rid);
+            if key.is_some() && key != prev {
+                lines += 1;
+            }
+            prev = key;
+        }
+        let mut entries: Vec<IndexEntry> = Vec::with_capacity(lines.min(self.limits.max_list));
+        let mut last: Option<(u32, u64)> = None;
         let mut omitted = 0u64;
         let mut per_source: HashMap<u32, u64> = HashMap::new();
         for &rid in incident {
@@ -1027,26 +1069,29 @@ impl Analyzer {
             let by: Vec<IdentName> =
                 r.obs.iter().filter(|o| link_values.contains(&(o.ident, o.value))).map(|o| o.ident).collect();
             let key = (r.source, r.offset);
-            if let Some(e) = entries.get_mut(&key) {
-                for i in by {
-                    if !e.matched_by.contains(&i) {
-                        e.matched_by.push(i);
+            if last == Some(key) {
+                if let Some(e) = entries.last_mut() {
+                    for i in by {
+                        if !e.matched_by.contains(&i) {
+                            e.matched_by.push(i);
+                        }
                     }
+                    e.matched_by.sort();
                 }
-                e.matched_by.sort();
                 continue;
             }
             if entries.len() >= self.limits.max_list {
                 omitted += 1;
                 continue;
             }
+            last = Some(key);
             *per_source.entry(r.source).or_default() += 1;
             let mut by = by;
             by.sort();
             by.dedup();
-            entries.insert(key, IndexEntry { at: self.source_ref(r), matched_by: by });
+            entries.push(IndexEntry { at: self.source_ref(r), matched_by: by });
         }
-        (entries.into_values().collect(), omitted, per_source)
+        (entries, omitted, per_source)
     }
 
     /// Seed values plus link-key values of incident records.
@@ -1182,11 +1227,11 @@ fn classify(outcome: Option<&str>) -> SideEffectStatus {
 }
 
 fn side_effect_hint(calls: &[ToolCallLink]) -> Option<SideEffectHint> {
-    let writes: Vec<WriteOutcome> = calls
-        .iter()
-        .filter(|c| c.idempotency_key.is_some() || looks_like_write(&c.tool))
-        .map(|c| WriteOutcome { call: c.clone(), status: classify(c.outcome.as_deref()) })
-        .collect();
+    let is_write = |c: &&ToolCallLink| c.idempotency_key.is_some() || looks_like_write(&c.tool);
+    let mut writes: Vec<WriteOutcome> = Vec::with_capacity(calls.iter().filter(is_write).count());
+    writes.extend(
+        calls.iter().filter(is_write).map(|c| WriteOutcome { call: c.clone(), status: classify(c.outcome.as_deref()) }),
+    );
     if writes.is_empty() {
         return None;
     }
