@@ -150,6 +150,9 @@ pub struct Analyzer {
     lines_seen: u64,
     /// Bumped for every kept record that can change [`Analyzer::linked_values`].
     link_generation: u64,
+    /// The values of the last [`Analyzer::linked_values`] (`None`: not computed, or over its
+    /// limit), to tell whether a new record can change them.
+    linked_last: Option<HashSet<(IdentName, u32)>>,
 }
 
 /// Serializes a shared string (the path and blob hash of a source are shared by every
@@ -541,6 +544,7 @@ impl Analyzer {
             state_limit_reported: false,
             lines_seen: 0,
             link_generation: 0,
+            linked_last: None,
         }
     }
 
@@ -550,9 +554,12 @@ impl Analyzer {
         !self.seeds.is_empty()
     }
 
-    /// Changes whenever a record was kept that may change [`Analyzer::linked_values`] (one with
-    /// a link-key observation, or an observation of a seeded identifier): a caller can cache
-    /// that set and recompute it only when this value changed.
+    /// Changes whenever a record was kept that may change [`Analyzer::linked_values`]: one that
+    /// holds a value linked at the last call and brings a link-key value not linked yet (any
+    /// record with a link-key or seeded-identifier observation before the first call). A
+    /// record holding no linked value matches nothing new, and one whose link-key values are
+    /// all linked already adds nothing: the fixpoint stays. A caller can cache the set and
+    /// recompute it only when this value changed.
     pub fn link_generation(&self) -> u64 {
         self.link_generation
     }
@@ -663,7 +670,14 @@ impl Analyzer {
             })
             .collect();
         let facts: Vec<CFact> = record.facts.iter().map(|f| compact(st, f)).collect();
-        if obs.iter().any(|o| o.ident.is_link_key() || self.seeds.iter().any(|s| s.0 == o.ident)) {
+        let changes_links = match &self.linked_last {
+            Some(linked) => {
+                obs.iter().any(|o| linked.contains(&(o.ident, o.value)))
+                    && obs.iter().any(|o| o.ident.is_link_key() && !linked.contains(&(o.ident, o.value)))
+            }
+            None => obs.iter().any(|o| o.ident.is_link_key() || self.seeds.iter().any(|s| s.0 == o.ident)),
+        };
+        if changes_links {
             self.link_generation += 1;
         }
         self.records.push(Stored {
@@ -1113,7 +1127,17 @@ impl Analyzer {
     /// uses). `None` when there are more than `max` of them. A line pre-filter that parses
     /// every line holding one of these values, and re-reads skipped lines when the set
     /// grows, gives the same analysis as parsing every line.
-    pub fn linked_values(&self, max: usize) -> Option<Vec<(IdentName, String)>> {
+    pub fn linked_values(&mut self, max: usize) -> Option<Vec<(IdentName, String)>> {
+        self.linked_last = None;
+        let visited = self.linked_ids(max)?;
+        let mut out: Vec<(IdentName, String)> = visited.iter().map(|&(i, v)| (i, self.strings.get(v))).collect();
+        out.sort();
+        self.linked_last = Some(visited);
+        Some(out)
+    }
+
+    /// [`Analyzer::linked_values`] as interned ids.
+    fn linked_ids(&self, max: usize) -> Option<HashSet<(IdentName, u32)>> {
         let seed_idents: HashSet<IdentName> = self.seeds.iter().map(|s| s.0).collect();
         let mut postings: HashMap<(IdentName, u32), Vec<usize>> = HashMap::new();
         for (rid, r) in self.records.iter().enumerate() {
@@ -1141,9 +1165,7 @@ impl Analyzer {
                 }
             }
         }
-        let mut out: Vec<(IdentName, String)> = visited.into_iter().map(|(i, v)| (i, self.strings.get(v))).collect();
-        out.sort();
-        Some(out)
+        Some(visited)
     }
 
     /// Looks up whether `value` of `ident` was seen in any record (any session).
