@@ -1294,3 +1294,53 @@ fn side_effect_hint(calls: &[ToolCallLink]) -> Option<SideEffectHint> {
     };
     Some(SideEffectHint { status, idempotency_keys: keys, writes, warning })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(offset: u64, obs: &[(IdentName, &str)]) -> Record {
+        let mut r = Record::new(offset, 1, Some(offset + 1), false);
+        r.observations = obs
+            .iter()
+            .map(|(ident, value)| super::super::types::Observation {
+                ident: *ident,
+                value: (*value).to_string(),
+                raw: None,
+                field: ident.as_str().to_string(),
+            })
+            .collect();
+        r
+    }
+
+    /// The linked set is recomputed only after a record that can change it: one holding a
+    /// linked value and bringing a link-key value not linked yet.
+    #[test]
+    fn link_generation_changes_only_when_the_linked_values_can() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
+        let src = an.begin_source("a.jsonl", "sha", "logs", Format::Jsonl);
+        an.push(src, rec(0, &[(IdentName::TraceId, trace), (IdentName::SessionId, "s-1")]));
+        let linked = an.linked_values(100).unwrap_or_default();
+        assert!(linked.contains(&(IdentName::SessionId, "s-1".to_string())), "{linked:?}");
+        let g = an.link_generation();
+        // Another session, no linked value: cannot join the incident.
+        an.push(src, rec(1, &[(IdentName::SessionId, "s-other"), (IdentName::ApprovalId, "apr-x")]));
+        // A linked value, but every link-key value already linked (agent ids do not link).
+        an.push(src, rec(2, &[(IdentName::SessionId, "s-1"), (IdentName::AgentId, "agent")]));
+        assert_eq!(an.link_generation(), g);
+        // A linked value bringing a new link-key value: the set grows.
+        an.push(src, rec(3, &[(IdentName::SessionId, "s-1"), (IdentName::ApprovalId, "apr-1")]));
+        assert_ne!(an.link_generation(), g);
+        let linked = an.linked_values(100).unwrap_or_default();
+        assert!(linked.contains(&(IdentName::ApprovalId, "apr-1".to_string())), "{linked:?}");
+        assert!(!linked.contains(&(IdentName::ApprovalId, "apr-x".to_string())), "{linked:?}");
+        // Through the new value, the earlier record of "s-other" is not reached (it holds no
+        // linked value), and a later one holding apr-1 links its session.
+        let g = an.link_generation();
+        an.push(src, rec(4, &[(IdentName::ApprovalId, "apr-1"), (IdentName::SessionId, "s-2")]));
+        assert_ne!(an.link_generation(), g);
+        let linked = an.linked_values(100).unwrap_or_default();
+        assert!(linked.contains(&(IdentName::SessionId, "s-2".to_string())), "{linked:?}");
+    }
+}
