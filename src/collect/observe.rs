@@ -42,6 +42,10 @@ const QUEUE_DEPTH: usize = 16;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Most files in one batch.
 const BATCH_FILES: usize = 256;
+/// How much nicer than the caller the scan thread runs: as nice as the sealer's compressor
+/// threads, so that on a busy 2-core machine it shares the CPU with compression instead of
+/// taking it first (seedless preserve of 100 000 small files: 2.2-2.6 s -> 2.1 s wall).
+const ANALYZE_NICE: i32 = 4;
 /// Emptied batches kept for reuse (more are freed).
 const SPARE_BATCHES: usize = 4;
 /// How much of a file's head is used for format detection.
@@ -662,6 +666,7 @@ fn scan_worker(
     overrides: Vec<FormatOverride>,
     cancel: Arc<AtomicBool>,
 ) -> ScanOutput {
+    lower_priority(ANALYZE_NICE);
     let an = Analyzer::new(&seeds);
     // Without a seed nothing can be linked: validate every line, parse nothing, no re-reads.
     let mode = if an.has_seeds() { AnalysisMode::Search } else { AnalysisMode::ValidateOnly };
@@ -1054,4 +1059,12 @@ fn checklist(
         format!("{} evidence problem(s): see evidence_problems", problems.len()),
     );
     items
+}
+
+/// Makes the calling thread `by` nicer (best effort: a failure changes only scheduling).
+fn lower_priority(by: i32) {
+    let tid = Some(rustix::thread::gettid());
+    if let Ok(p) = rustix::process::getpriority_process(tid) {
+        let _ = rustix::process::setpriority_process(tid, (p + by).min(19));
+    }
 }
