@@ -583,3 +583,104 @@ fn regression_analysis_notes_were_journaled_as_responder_notes() {
     assert!(!analysis.is_empty(), "the fixture's unknown side effect yields an analysis note: {notes:?}");
     assert!(analysis.iter().all(|n| n.starts_with("custody analysis:")), "{analysis:?}");
 }
+
+/// Without an identifier there is nothing to search from: the analysis only validates every
+/// line and document (no record is parsed or kept), yet every defect is flagged exactly as in
+/// a search, with its path and line, and nothing claims an identifier was "not found".
+#[test]
+fn seedless_preserve_validates_without_parsing_records() {
+    let home = tmp();
+    let dir = tmp();
+    let logs = dir.path().join("logs");
+    let memory = dir.path().join("memory");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::create_dir(&memory).unwrap();
+    let bad = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/collector/bad");
+    for f in std::fs::read_dir(&bad).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, logs.join(p.file_name().unwrap())).unwrap();
+    }
+    // A large file (read through the sealer's descriptor, not from memory) with a malformed
+    // line near its end.
+    let mut big = String::new();
+    let mut n = 0u64;
+    while big.len() < (3 << 20) {
+        n += 1;
+        big.push_str(&format!(
+            "{{\"trace_id\":\"{TRACE}\",\"session_id\":\"sess-{}\",\"tool\":\"read\",\"pad\":\"{}\"}}\n",
+            n % 7,
+            "x".repeat(120)
+        ));
+    }
+    big.push_str("{\"session_id\": broken\n");
+    let broken_line = n + 1;
+    std::fs::write(logs.join("big-calls.jsonl"), &big).unwrap();
+    // Documents: a valid one and one cut short.
+    std::fs::write(
+        memory.join("mem-ok.json"),
+        format!("{{\n  \"memory_id\": \"m-1\",\n  \"trace_id\": \"{TRACE}\"\n}}\n"),
+    )
+    .unwrap();
+    std::fs::write(memory.join("mem-cut.json"), "{\n  \"memory_id\": \"m-2\",\n  \"op\": \"wri").unwrap();
+
+    let (p, show) = preserve_and_show(home.path(), &["--incident-dir", &s(dir.path())]);
+    let m = &show["manifest"];
+    let a = &m["analysis"];
+    assert_schema("analysis.v1.schema.json", a);
+    assert_eq!(a["mode"], "validate_only");
+    // Nothing was parsed into records: only problem records were seen.
+    let stats = &a["stats"];
+    assert_eq!(stats["records_kept"], 0, "{stats}");
+    assert_eq!(stats["incident_records"], 0, "{stats}");
+    assert_eq!(stats["records_seen"], a["problems"].as_array().unwrap().len() as u64, "{stats}");
+    assert!(stats["lines_seen"].as_u64().unwrap() > n, "{stats}");
+    let big_src = a["sources"].as_array().unwrap().iter().find(|s| s["source_path"] == "logs/big-calls.jsonl").unwrap();
+    assert_eq!(big_src["lines"], broken_line, "{big_src}");
+    assert_eq!(big_src["records"], 1, "only the problem record: {big_src}");
+    assert!(a["index"].as_array().unwrap().is_empty());
+    // Every defect is flagged with its path and line.
+    let problems = |a: &serde_json::Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = a["evidence_problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["path"].as_str().unwrap().to_string(), p["problem"].as_str().unwrap().to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let got = problems(a);
+    let has = |path: &str, kind: &str| got.iter().any(|(p, k)| p == path && k == kind);
+    assert!(has(&format!("logs/big-calls.jsonl:{broken_line}"), "malformed_json"), "{got:?}");
+    assert!(has("logs/malformed-and-truncated-lines.jsonl:2", "malformed_json"), "{got:?}");
+    assert!(has("logs/malformed-and-truncated-lines.jsonl:4", "truncated"), "{got:?}");
+    assert!(got.iter().any(|(p, k)| p.starts_with("logs/invalid-utf8.jsonl:") && k == "invalid_utf8"), "{got:?}");
+    assert!(got.iter().any(|(p, k)| p.starts_with("memory/mem-cut.json") && k == "truncated"), "{got:?}");
+    assert!(!got.iter().any(|(p, _)| p.starts_with("memory/mem-ok.json")), "{got:?}");
+    // The same problems as a search from the trace id finds.
+    let home2 = tmp();
+    let (_, searched) = preserve_and_show(home2.path(), &["--incident-dir", &s(dir.path()), "--trace-id", TRACE]);
+    let sa = &searched["manifest"]["analysis"];
+    assert_eq!(sa["mode"], "search");
+    assert!(sa["stats"]["records_kept"].as_u64() > Some(0));
+    assert_eq!(got, problems(sa));
+    // Honest wording: the identifiers were not searched for, so none is "not found".
+    let items = m["completeness"]["items"].as_array().unwrap();
+    for i in items.iter().filter(|i| i["group"] == "identifier") {
+        assert_eq!(i["status"], "missing", "{i}");
+        let d = i["detail"].as_str().unwrap();
+        assert!(d.contains("validated but not searched") && d.contains("--trace-id"), "{i}");
+    }
+    let check = |item: &str| a["checklist"].as_array().unwrap().iter().find(|i| i["item"] == item).unwrap().clone();
+    assert!(check("trace_to_session")["detail"].as_str().unwrap().contains("not searched"));
+    assert_eq!(check("evidence_readable")["status"], "missing");
+    assert!(m["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"] == "note" && e["detail"].as_str().unwrap_or("").contains("no identifier given")));
+    let human = custody(home.path(), &["show", p["location"].as_str().unwrap()]);
+    assert!(human.stdout.contains("validated but not searched"), "{}", human.stdout);
+    assert!(!human.stdout.contains("not found in the evidence"), "{}", human.stdout);
+    assert!(human.stdout.contains(&format!("logs/big-calls.jsonl:{broken_line}")), "{}", human.stdout);
+}

@@ -83,7 +83,7 @@ fn corpus_trace_id_recovers_all_nine_identifiers() {
     assert!(analysis.index.len() > 10);
     for e in &analysis.index {
         assert!(!e.at.decompressed);
-        let mut f = std::fs::File::open(&e.at.source_path).expect("open");
+        let mut f = std::fs::File::open(&*e.at.source_path).expect("open");
         f.seek(SeekFrom::Start(e.at.offset)).expect("seek");
         let mut buf = vec![0u8; e.at.len as usize];
         f.read_exact(&mut buf).expect("read slice");

@@ -152,7 +152,17 @@ pub trait Observer: Send {
     /// (JSON, one line) to `out` and return a small summary of it for the caller's report
     /// (`Ok(None)`, with nothing written: no analysis).
     fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>>;
+    /// The completeness detail of an identifier that was not given and has no value: whether
+    /// the evidence was searched for it.
+    fn missing_identifier_detail(&self) -> &'static str {
+        NOT_FOUND_IN_EVIDENCE
+    }
 }
+
+/// Completeness detail of an identifier not given and not found by the observer's search.
+pub const NOT_FOUND_IN_EVIDENCE: &str = "not given and not found in the evidence";
+/// Completeness detail of an identifier not given when nothing analysed the evidence.
+const NOT_ANALYZED: &str = "not given (the evidence was not analyzed, so it was not searched)";
 
 /// The result of a seal.
 #[derive(Debug)]
@@ -740,7 +750,8 @@ fn write_all<W: Write>(
         let detail = if i < responder_notes { format!("responder note: {note}") } else { note.clone() };
         journal.push(clock.now(), EventKind::Note, None, None, None, Some(detail));
     }
-    let completeness = completeness(&incident, &entries, &input.not_applicable);
+    let missing = input.observer.as_deref().map_or(NOT_ANALYZED, |o| o.missing_identifier_detail());
+    let completeness = completeness(&incident, &entries, &input.not_applicable, missing);
     let merkle_root = merkle::root(&entries);
     let finished_at = clock.now();
     let key: &SecretKey = input.key;
@@ -843,7 +854,8 @@ fn manifest_bytes_rendered(m: &Manifest, entries_json: &[u8], journal_json: &[u8
 }
 
 /// Build the completeness checklist.
-pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[String]) -> Completeness {
+/// `missing`: the detail of an identifier neither given nor found.
+pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[String], missing: &str) -> Completeness {
     let mut items = Vec::new();
     let na = |item: &str| not_applicable.iter().any(|n| n == item);
     for id in &incident.identifiers {
@@ -861,7 +873,7 @@ pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[St
         } else if na(id.name.as_str()) {
             (Status::NotApplicable, "declared not applicable by the responder".into())
         } else {
-            (Status::Missing, "not given and not found in the evidence".into())
+            (Status::Missing, missing.into())
         };
         items.push(CheckItem { group: "identifier".into(), item: id.name.as_str().into(), status, detail });
     }

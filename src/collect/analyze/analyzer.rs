@@ -125,11 +125,12 @@ struct Stored {
 }
 
 struct SourceInfo {
-    path: String,
-    blob_sha256: String,
+    path: Arc<str>,
+    blob_sha256: Arc<str>,
     kind: String,
     format: Format,
     records: u64,
+    lines: u64,
     problems: u64,
 }
 
@@ -146,15 +147,29 @@ pub struct Analyzer {
     problems: Vec<SourceProblem>,
     problems_omitted: u64,
     state_limit_reported: bool,
+    lines_seen: u64,
+    /// Bumped for every kept record that can change [`Analyzer::linked_values`].
+    link_generation: u64,
+    /// The values of the last [`Analyzer::linked_values`] (`None`: not computed, or over its
+    /// limit), to tell whether a new record can change them.
+    linked_last: Option<HashSet<(IdentName, u32)>>,
+}
+
+/// Serializes a shared string (the path and blob hash of a source are shared by every
+/// [`SourceRef`] into it: tens of thousands in a large incident).
+fn shared_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
 }
 
 /// Where something was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRef {
     /// Source file path as given by the caller.
-    pub source_path: String,
+    #[serde(serialize_with = "shared_str")]
+    pub source_path: Arc<str>,
     /// SHA-256 of the source blob as given by the caller.
-    pub blob_sha256: String,
+    #[serde(serialize_with = "shared_str")]
+    pub blob_sha256: Arc<str>,
     /// Byte offset of the line or document.
     pub offset: u64,
     /// Length in bytes.
@@ -406,7 +421,8 @@ pub struct SideEffectHint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceProblem {
     /// Source path.
-    pub source_path: String,
+    #[serde(serialize_with = "shared_str")]
+    pub source_path: Arc<str>,
     /// Byte offset (when known).
     pub offset: Option<u64>,
     /// Length in bytes (when known).
@@ -423,15 +439,20 @@ pub struct SourceProblem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceSummary {
     /// Path.
-    pub source_path: String,
+    #[serde(serialize_with = "shared_str")]
+    pub source_path: Arc<str>,
     /// Blob hash.
-    pub blob_sha256: String,
+    #[serde(serialize_with = "shared_str")]
+    pub blob_sha256: Arc<str>,
     /// Caller's kind label.
     pub kind: String,
     /// Format scanned as.
     pub format: Format,
-    /// Records received.
+    /// Records received (items parsed, plus problem records).
     pub records: u64,
+    /// Lines read (line layouts; 0 for a document), whether parsed into records or only
+    /// validated.
+    pub lines: u64,
     /// Records in the incident index.
     pub incident_records: u64,
     /// Problem records.
@@ -450,8 +471,10 @@ pub struct Seed {
 /// Counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnalysisStats {
-    /// Records received.
+    /// Records received (items parsed, plus problem records).
     pub records_seen: u64,
+    /// Lines read over all sources, whether parsed into records or only validated.
+    pub lines_seen: u64,
     /// Records kept for expansion (those with identifiers).
     pub records_kept: u64,
     /// Records with identifiers dropped at the state limit.
@@ -519,18 +542,46 @@ impl Analyzer {
             problems: Vec::new(),
             problems_omitted: 0,
             state_limit_reported: false,
+            lines_seen: 0,
+            link_generation: 0,
+            linked_last: None,
         }
+    }
+
+    /// Whether the analysis has a seed to search from (a seed whose value does not normalise,
+    /// such as an all-zero trace id, is no seed).
+    pub fn has_seeds(&self) -> bool {
+        !self.seeds.is_empty()
+    }
+
+    /// Changes whenever a record was kept that may change [`Analyzer::linked_values`]: one that
+    /// holds a value linked at the last call and brings a link-key value not linked yet (any
+    /// record with a link-key or seeded-identifier observation before the first call). A
+    /// record holding no linked value matches nothing new, and one whose link-key values are
+    /// all linked already adds nothing: the fixpoint stays. A caller can cache the set and
+    /// recompute it only when this value changed.
+    pub fn link_generation(&self) -> u64 {
+        self.link_generation
+    }
+
+    /// Counts `lines` read from `source` (parsed or only validated).
+    pub fn add_lines(&mut self, source: SourceId, lines: u64) {
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.lines += lines;
+        }
+        self.lines_seen += lines;
     }
 
     /// Registers a source; records are then pushed with [`Analyzer::push`].
     pub fn begin_source(&mut self, source_path: &str, blob_sha256: &str, kind: &str, format: Format) -> SourceId {
         let id = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
         self.sources.push(SourceInfo {
-            path: source_path.to_string(),
-            blob_sha256: blob_sha256.to_string(),
+            path: Arc::from(source_path),
+            blob_sha256: Arc::from(blob_sha256),
             kind: kind.to_string(),
             format,
             records: 0,
+            lines: 0,
             problems: 0,
         });
         SourceId(id)
@@ -573,7 +624,7 @@ impl Analyzer {
             self.problems_omitted += 1;
             return;
         }
-        let source_path = self.sources.get(source as usize).map(|s| s.path.clone()).unwrap_or_default();
+        let source_path = self.sources.get(source as usize).map_or_else(|| Arc::from(""), |s| Arc::clone(&s.path));
         self.problems.push(SourceProblem { source_path, offset, len, line, decompressed, problem });
     }
 
@@ -619,6 +670,16 @@ impl Analyzer {
             })
             .collect();
         let facts: Vec<CFact> = record.facts.iter().map(|f| compact(st, f)).collect();
+        let changes_links = match &self.linked_last {
+            Some(linked) => {
+                obs.iter().any(|o| linked.contains(&(o.ident, o.value)))
+                    && obs.iter().any(|o| o.ident.is_link_key() && !linked.contains(&(o.ident, o.value)))
+            }
+            None => obs.iter().any(|o| o.ident.is_link_key() || self.seeds.iter().any(|s| s.0 == o.ident)),
+        };
+        if changes_links {
+            self.link_generation += 1;
+        }
         self.records.push(Stored {
             source: source.0,
             offset: record.offset,
@@ -642,16 +703,16 @@ impl Analyzer {
         let linkage = self.linkage(&incident);
         let side_effect_hint = side_effect_hint(&linkage.tool_calls);
         let (index, index_omitted, per_source) = self.index(&incident);
-        let sources = self
-            .sources
-            .iter()
+        let sources = std::mem::take(&mut self.sources)
+            .into_iter()
             .enumerate()
             .map(|(i, s)| SourceSummary {
-                source_path: s.path.clone(),
-                blob_sha256: s.blob_sha256.clone(),
-                kind: s.kind.clone(),
+                source_path: s.path,
+                blob_sha256: s.blob_sha256,
+                kind: s.kind,
                 format: s.format,
                 records: s.records,
+                lines: s.lines,
                 incident_records: per_source.get(&(i as u32)).copied().unwrap_or(0),
                 problems: s.problems,
             })
@@ -668,6 +729,7 @@ impl Analyzer {
             sources,
             stats: AnalysisStats {
                 records_seen: self.records_seen,
+                lines_seen: self.lines_seen,
                 records_kept: self.records.len() as u64,
                 records_dropped: self.records_dropped,
                 incident_records: incident.len() as u64,
@@ -744,7 +806,7 @@ impl Analyzer {
         for p in pending_problems {
             if self.problems.len() < self.limits.max_problems {
                 self.problems.push(SourceProblem {
-                    source_path: String::new(),
+                    source_path: Arc::from(""),
                     offset: None,
                     len: None,
                     line: None,
@@ -761,8 +823,8 @@ impl Analyzer {
     fn source_ref(&self, r: &Stored) -> SourceRef {
         let src = self.sources.get(r.source as usize);
         SourceRef {
-            source_path: src.map(|s| s.path.clone()).unwrap_or_default(),
-            blob_sha256: src.map(|s| s.blob_sha256.clone()).unwrap_or_default(),
+            source_path: src.map_or_else(|| Arc::from(""), |s| Arc::clone(&s.path)),
+            blob_sha256: src.map_or_else(|| Arc::from(""), |s| Arc::clone(&s.blob_sha256)),
             offset: r.offset,
             len: r.len,
             line: r.line,
@@ -845,6 +907,25 @@ impl Analyzer {
         let mut principals: BTreeMap<(Option<u32>, u32), u64> = BTreeMap::new();
         let mut egress: HashMap<u32, EgressDestination> = HashMap::new();
         let max = self.limits.max_list;
+        // Lists sized exactly: these can hold tens of thousands of entries, and growing them
+        // by doubling leaves up to half of each unused at the analysis' peak of memory.
+        let mut counts = [0usize; 4];
+        for r in incident.iter().filter_map(|&rid| self.records.get(rid)) {
+            for f in r.facts.iter() {
+                let i = match f {
+                    CFact::ToolCall { .. } => 0,
+                    CFact::Decision { .. } => 1,
+                    CFact::Approval { .. } => 2,
+                    CFact::Memory { .. } => 3,
+                    CFact::Egress { .. } => continue,
+                };
+                counts[i] += 1;
+            }
+        }
+        link.tool_calls.reserve_exact(counts[0].min(max));
+        link.decisions.reserve_exact(counts[1].min(max));
+        link.approvals.reserve_exact(counts[2].min(max));
+        link.memory.reserve_exact(counts[3].min(max));
         let mut last_line: Option<(u32, u64)> = None;
         for &rid in incident {
             let Some(r) = self.records.get(rid) else {
@@ -977,9 +1058,22 @@ impl Analyzer {
         link
     }
 
+    /// `incident` is sorted by (source, offset): the items of one line or document are
+    /// adjacent and become one entry.
     fn index(&self, incident: &[usize]) -> (Vec<IndexEntry>, u64, HashMap<u32, u64>) {
         let link_values: HashSet<(IdentName, u32)> = self.matched_values(incident);
-        let mut entries: BTreeMap<(u32, u64), IndexEntry> = BTreeMap::new();
+        let key_of = |rid: usize| self.records.get(rid).map(|r| (r.source, r.offset));
+        let mut lines = 0usize;
+        let mut prev = None;
+        for &rid in incident {
+            let key = key_of(rid);
+            if key.is_some() && key != prev {
+                lines += 1;
+            }
+            prev = key;
+        }
+        let mut entries: Vec<IndexEntry> = Vec::with_capacity(lines.min(self.limits.max_list));
+        let mut last: Option<(u32, u64)> = None;
         let mut omitted = 0u64;
         let mut per_source: HashMap<u32, u64> = HashMap::new();
         for &rid in incident {
@@ -989,26 +1083,29 @@ impl Analyzer {
             let by: Vec<IdentName> =
                 r.obs.iter().filter(|o| link_values.contains(&(o.ident, o.value))).map(|o| o.ident).collect();
             let key = (r.source, r.offset);
-            if let Some(e) = entries.get_mut(&key) {
-                for i in by {
-                    if !e.matched_by.contains(&i) {
-                        e.matched_by.push(i);
+            if last == Some(key) {
+                if let Some(e) = entries.last_mut() {
+                    for i in by {
+                        if !e.matched_by.contains(&i) {
+                            e.matched_by.push(i);
+                        }
                     }
+                    e.matched_by.sort();
                 }
-                e.matched_by.sort();
                 continue;
             }
             if entries.len() >= self.limits.max_list {
                 omitted += 1;
                 continue;
             }
+            last = Some(key);
             *per_source.entry(r.source).or_default() += 1;
             let mut by = by;
             by.sort();
             by.dedup();
-            entries.insert(key, IndexEntry { at: self.source_ref(r), matched_by: by });
+            entries.push(IndexEntry { at: self.source_ref(r), matched_by: by });
         }
-        (entries.into_values().collect(), omitted, per_source)
+        (entries, omitted, per_source)
     }
 
     /// Seed values plus link-key values of incident records.
@@ -1030,7 +1127,17 @@ impl Analyzer {
     /// uses). `None` when there are more than `max` of them. A line pre-filter that parses
     /// every line holding one of these values, and re-reads skipped lines when the set
     /// grows, gives the same analysis as parsing every line.
-    pub fn linked_values(&self, max: usize) -> Option<Vec<(IdentName, String)>> {
+    pub fn linked_values(&mut self, max: usize) -> Option<Vec<(IdentName, String)>> {
+        self.linked_last = None;
+        let visited = self.linked_ids(max)?;
+        let mut out: Vec<(IdentName, String)> = visited.iter().map(|&(i, v)| (i, self.strings.get(v))).collect();
+        out.sort();
+        self.linked_last = Some(visited);
+        Some(out)
+    }
+
+    /// [`Analyzer::linked_values`] as interned ids.
+    fn linked_ids(&self, max: usize) -> Option<HashSet<(IdentName, u32)>> {
         let seed_idents: HashSet<IdentName> = self.seeds.iter().map(|s| s.0).collect();
         let mut postings: HashMap<(IdentName, u32), Vec<usize>> = HashMap::new();
         for (rid, r) in self.records.iter().enumerate() {
@@ -1058,9 +1165,7 @@ impl Analyzer {
                 }
             }
         }
-        let mut out: Vec<(IdentName, String)> = visited.into_iter().map(|(i, v)| (i, self.strings.get(v))).collect();
-        out.sort();
-        Some(out)
+        Some(visited)
     }
 
     /// Looks up whether `value` of `ident` was seen in any record (any session).
@@ -1144,11 +1249,11 @@ fn classify(outcome: Option<&str>) -> SideEffectStatus {
 }
 
 fn side_effect_hint(calls: &[ToolCallLink]) -> Option<SideEffectHint> {
-    let writes: Vec<WriteOutcome> = calls
-        .iter()
-        .filter(|c| c.idempotency_key.is_some() || looks_like_write(&c.tool))
-        .map(|c| WriteOutcome { call: c.clone(), status: classify(c.outcome.as_deref()) })
-        .collect();
+    let is_write = |c: &&ToolCallLink| c.idempotency_key.is_some() || looks_like_write(&c.tool);
+    let mut writes: Vec<WriteOutcome> = Vec::with_capacity(calls.iter().filter(is_write).count());
+    writes.extend(
+        calls.iter().filter(is_write).map(|c| WriteOutcome { call: c.clone(), status: classify(c.outcome.as_deref()) }),
+    );
     if writes.is_empty() {
         return None;
     }
@@ -1188,4 +1293,54 @@ fn side_effect_hint(calls: &[ToolCallLink]) -> Option<SideEffectHint> {
         )
     };
     Some(SideEffectHint { status, idempotency_keys: keys, writes, warning })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(offset: u64, obs: &[(IdentName, &str)]) -> Record {
+        let mut r = Record::new(offset, 1, Some(offset + 1), false);
+        r.observations = obs
+            .iter()
+            .map(|(ident, value)| super::super::types::Observation {
+                ident: *ident,
+                value: (*value).to_string(),
+                raw: None,
+                field: ident.as_str().to_string(),
+            })
+            .collect();
+        r
+    }
+
+    /// The linked set is recomputed only after a record that can change it: one holding a
+    /// linked value and bringing a link-key value not linked yet.
+    #[test]
+    fn link_generation_changes_only_when_the_linked_values_can() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
+        let src = an.begin_source("a.jsonl", "sha", "logs", Format::Jsonl);
+        an.push(src, rec(0, &[(IdentName::TraceId, trace), (IdentName::SessionId, "s-1")]));
+        let linked = an.linked_values(100).unwrap_or_default();
+        assert!(linked.contains(&(IdentName::SessionId, "s-1".to_string())), "{linked:?}");
+        let g = an.link_generation();
+        // Another session, no linked value: cannot join the incident.
+        an.push(src, rec(1, &[(IdentName::SessionId, "s-other"), (IdentName::ApprovalId, "apr-x")]));
+        // A linked value, but every link-key value already linked (agent ids do not link).
+        an.push(src, rec(2, &[(IdentName::SessionId, "s-1"), (IdentName::AgentId, "agent")]));
+        assert_eq!(an.link_generation(), g);
+        // A linked value bringing a new link-key value: the set grows.
+        an.push(src, rec(3, &[(IdentName::SessionId, "s-1"), (IdentName::ApprovalId, "apr-1")]));
+        assert_ne!(an.link_generation(), g);
+        let linked = an.linked_values(100).unwrap_or_default();
+        assert!(linked.contains(&(IdentName::ApprovalId, "apr-1".to_string())), "{linked:?}");
+        assert!(!linked.contains(&(IdentName::ApprovalId, "apr-x".to_string())), "{linked:?}");
+        // Through the new value, the earlier record of "s-other" is not reached (it holds no
+        // linked value), and a later one holding apr-1 links its session.
+        let g = an.link_generation();
+        an.push(src, rec(4, &[(IdentName::ApprovalId, "apr-1"), (IdentName::SessionId, "s-2")]));
+        assert_ne!(an.link_generation(), g);
+        let linked = an.linked_values(100).unwrap_or_default();
+        assert!(linked.contains(&(IdentName::SessionId, "s-2".to_string())), "{linked:?}");
+    }
 }

@@ -2,9 +2,38 @@
 //! lines are skipped without being buffered), whole-document reads with a size limit, and
 //! a decompression cap.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 
 const CHUNK: usize = 256 * 1024;
+/// Buffers of [`CHUNK`] bytes kept per thread for the next [`ByteSource`]: a scan of many small
+/// files would otherwise allocate, zero and free a fresh buffer per file (page faults, and the
+/// allocator trimming and regrowing its heap, show up as system time).
+const SPARE_BUFFERS: usize = 4;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A [`CHUNK`]-sized buffer: a spare one of this thread, else a new one.
+fn take_buffer() -> Vec<u8> {
+    SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop())).unwrap_or_else(|| vec![0; CHUNK])
+}
+
+/// Keeps a buffer for the next [`ByteSource`] of this thread (only unenlarged ones: a buffer
+/// grown for a long line or a document is freed).
+fn give_back(buf: Vec<u8>) {
+    if buf.len() != CHUNK {
+        return;
+    }
+    SPARE.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < SPARE_BUFFERS {
+                s.push(buf);
+            }
+        }
+    });
+}
 
 /// A line (or a skipped over-long line) read from a [`ByteSource`].
 pub(crate) enum LineEvent {
@@ -48,7 +77,8 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-/// Buffered reader that tracks the absolute offset of every byte it hands out.
+/// Buffered reader that tracks the absolute offset of every byte it hands out. Its buffer is
+/// reused by the next `ByteSource` of the same thread (see [`SPARE_BUFFERS`]).
 pub(crate) struct ByteSource<R> {
     inner: R,
     buf: Vec<u8>,
@@ -67,7 +97,7 @@ impl<R: Read> ByteSource<R> {
     pub(crate) fn new(inner: R) -> Self {
         ByteSource {
             inner,
-            buf: vec![0; CHUNK],
+            buf: take_buffer(),
             pos: 0,
             end: 0,
             offset: 0,
@@ -76,10 +106,6 @@ impl<R: Read> ByteSource<R> {
             line_start: 0,
             line_len: 0,
         }
-    }
-
-    pub(crate) fn into_inner(self) -> R {
-        self.inner
     }
 
     /// Offset of the next unread byte.
@@ -251,6 +277,12 @@ impl<R: Read> ByteSource<R> {
                 return Ok(out);
             }
         }
+    }
+}
+
+impl<R> Drop for ByteSource<R> {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.buf));
     }
 }
 

@@ -107,6 +107,12 @@ pub trait LineFilter {
     fn validate_unwanted(&self) -> bool {
         true
     }
+    /// Whether a document (an input read as one JSON value) must be parsed into items. When
+    /// not, it is only validated like an unwanted line (a defective document still takes the
+    /// normal path and reports its problem). The default parses every document.
+    fn wants_document(&mut self, _doc: &[u8]) -> bool {
+        true
+    }
 }
 
 /// Scans with explicit limits. See [`scan`].
@@ -124,7 +130,9 @@ pub fn scan_with_limits<R: Read>(
 /// filter does not want is not parsed into items. On a first pass it is still validated
 /// (cheaply, without building a JSON tree), and a defective line goes through the normal
 /// path so that its problem is reported exactly as without the filter. Such skipped lines
-/// are counted in [`ScanSummary::filtered`]. Documents (one value per input) are always parsed.
+/// are counted in [`ScanSummary::filtered`]. Documents (one value per input) are parsed unless
+/// the filter's [`LineFilter::wants_document`] says otherwise (then they are validated the same
+/// way).
 pub fn scan_filtered<R: Read>(
     format: Format,
     mut input: R,
@@ -190,7 +198,7 @@ pub fn scan_filtered<R: Read>(
         };
         ctx.problem(end, 0, None, problem);
     }
-    drop(src.into_inner());
+    drop(src);
     if cap_hit.get() {
         let limit = limits.max_decompressed;
         ctx.problem(end, 0, None, Problem::DecompressedLimit { limit });
@@ -434,7 +442,15 @@ fn scan_document<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>) {
                     let mut inner = ByteSource::new(&bytes[..]);
                     scan_lines(ctx, &mut inner, start);
                 }
-                _ => ctx.json(doc, off, doc.len() as u64, None),
+                _ => {
+                    if let Some(f) = ctx.filter.as_deref_mut() {
+                        if !f.wants_document(doc) && line_is_clean(false, doc) {
+                            ctx.summary.filtered += 1;
+                            return;
+                        }
+                    }
+                    ctx.json(doc, off, doc.len() as u64, None)
+                }
             }
         }
     }
