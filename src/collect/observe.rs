@@ -386,9 +386,20 @@ impl Observer for AnalysisObserver {
         self.flush();
         self.tx = None;
         let Some(worker) = self.worker.take() else { return Ok(None) };
+        let t = std::time::Instant::now();
         let Ok(scanned) = worker.join() else { return Ok(None) };
+        let joined = t.elapsed();
         let doc = merge(&self.config, scanned, incident);
+        let merged = t.elapsed();
         serde_json::to_writer(&mut *out, &doc)?;
+        if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
+            eprintln!(
+                "custody: timing analysis: waited {:.3} s for the scan, merge {:.3} s, write {:.3} s",
+                joined.as_secs_f64(),
+                (merged - joined).as_secs_f64(),
+                (t.elapsed() - merged).as_secs_f64()
+            );
+        }
         let summary = serde_json::json!({
             "mode": doc.mode,
             "checklist": doc.checklist,
@@ -696,10 +707,21 @@ fn scan_worker(
             Job::File { meta, file } => w.scan_file(meta, file),
         }
     }
+    let timings = std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1");
+    let t = std::time::Instant::now();
     if w.mode == AnalysisMode::Search {
         w.reread();
     }
-    ScanOutput { mode, analysis: w.an.finish(), formats: w.formats }
+    let t_reread = t.elapsed();
+    let analysis = w.an.finish();
+    if timings {
+        eprintln!(
+            "custody: timing analysis after the last file: re-read {:.3} s, report {:.3} s",
+            t_reread.as_secs_f64(),
+            (t.elapsed() - t_reread).as_secs_f64()
+        );
+    }
+    ScanOutput { mode, analysis, formats: w.formats }
 }
 
 fn problem_type(p: &Problem) -> String {
