@@ -7,34 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-use custody::collect::analyze::is_valid_json;
-
-/// Nesting depth of arrays/objects outside strings (exact for valid JSON).
-fn nesting(data: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
-    for &c in data {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else {
-            match c {
-                b'"' => in_str = true,
-                b'[' | b'{' => {
-                    depth += 1;
-                    max = max.max(depth);
-                }
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-    }
-    max
-}
+use custody::collect::analyze::{is_valid_json, max_nesting};
 
 fuzz_target!(|data: &[u8]| {
     let fast = is_valid_json(data);
@@ -42,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     if fast {
         assert!(exact, "is_valid_json accepted what serde_json rejects: {:?}", String::from_utf8_lossy(data));
     }
-    if nesting(data) < 100 {
+    if max_nesting(data) < 100 {
         assert_eq!(fast, exact, "disagreement on {:?}", String::from_utf8_lossy(data));
     }
 });

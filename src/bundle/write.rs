@@ -273,6 +273,17 @@ struct Outbox {
 struct Gone;
 
 impl Outbox {
+    fn new(tx: SyncSender<Vec<Item>>) -> Self {
+        Outbox {
+            tx,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            ready: std::collections::VecDeque::new(),
+            held_bytes: 0,
+            held_files: 0,
+        }
+    }
+
     fn push(&mut self, item: Item) -> Result<(), Gone> {
         let (bytes, large) = match &item {
             Item::Blob { payload: Payload::Mem(d), .. } => (d.len() as u64, 0),
@@ -343,14 +354,7 @@ impl Outbox {
 
 fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: SyncSender<Vec<Item>>) {
     let mut buf = vec![0u8; READ_BUF];
-    let mut out = Outbox {
-        tx,
-        batch: Vec::new(),
-        batch_bytes: 0,
-        ready: std::collections::VecDeque::new(),
-        held_bytes: 0,
-        held_files: 0,
-    };
+    let mut out = Outbox::new(tx);
     for (idx, f) in files.iter().enumerate() {
         let item = read_one(idx, f, &clock, &mut buf, &mut out);
         if item.and_then(|item| out.push(item)).is_err() {
@@ -920,14 +924,7 @@ mod tests {
             }
             seen
         });
-        let mut out = Outbox {
-            tx,
-            batch: Vec::new(),
-            batch_bytes: 0,
-            ready: std::collections::VecDeque::new(),
-            held_bytes: 0,
-            held_files: 0,
-        };
+        let mut out = Outbox::new(tx);
         let at = Utc::now();
         let (mut max_bytes, mut max_files, mut ran_ahead) = (0, 0, false);
         for idx in 0..600 {

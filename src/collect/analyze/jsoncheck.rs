@@ -326,6 +326,36 @@ fn skip_escape(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// Nesting depth of arrays and objects outside strings (exact for valid JSON): the oracle the
+/// differential tests and the `jsoncheck` fuzz target use to tell the one case where
+/// [`is_valid_json`] may say `false` although serde_json accepts (deeper than 128 levels).
+#[doc(hidden)]
+pub fn max_nesting(b: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+    for &c in b {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else {
+            match c {
+                b'"' => in_str = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    max
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,40 +365,13 @@ mod tests {
         std::str::from_utf8(b).is_ok_and(|s| serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok())
     }
 
-    /// Nesting depth of arrays/objects outside strings (exact for valid JSON).
-    fn nesting(b: &[u8]) -> usize {
-        let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
-        for &c in b {
-            if in_str {
-                if esc {
-                    esc = false;
-                } else if c == b'\\' {
-                    esc = true;
-                } else if c == b'"' {
-                    in_str = false;
-                }
-            } else {
-                match c {
-                    b'"' => in_str = true,
-                    b'[' | b'{' => {
-                        depth += 1;
-                        max = max.max(depth);
-                    }
-                    b']' | b'}' => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
-            }
-        }
-        max
-    }
-
     /// Soundness always; equality unless the input nests deeper than `MAX_DEPTH`.
     fn check(b: &[u8]) {
         let fast = is_valid_json(b);
         let exact = serde_accepts(b);
         assert_eq!(fast, validate::<false>(b), "the general path disagrees with the plain one");
         assert!(!fast || exact, "unsound: true for {:?}", String::from_utf8_lossy(b));
-        if nesting(b) <= MAX_DEPTH {
+        if max_nesting(b) <= MAX_DEPTH {
             assert_eq!(fast, exact, "disagrees on {:?} ({:02x?})", String::from_utf8_lossy(b), b);
         }
     }
@@ -565,7 +568,7 @@ mod tests {
         for (open, close, per_level) in [(&b"["[..], &b"]"[..], 1), (b"{\"k\":", b"}", 1), (b"{\"k\":[", b"]}", 2)] {
             for levels in [1, 2, 63, 64, MAX_DEPTH / per_level - 1, MAX_DEPTH / per_level] {
                 let v = nested(levels, open, close);
-                assert!(nesting(&v) <= MAX_DEPTH);
+                assert!(max_nesting(&v) <= MAX_DEPTH);
                 assert!(
                     is_valid_json(&v) && serde_accepts(&v),
                     "{levels} levels of {:?}",
