@@ -10,6 +10,7 @@
 #   seedless   the same, custody preserve with no identifier given        vs  the same baseline
 #   verify     1 GiB corpus   custody verify BUNDLE      vs  zstd -dc X.tar.zst | openssl dgst -sha256
 #   small      100k files     custody preserve           vs  tar | zstd -3 -T0   (1-4 KiB files)
+#   small-na   the same, custody preserve --no-analyze
 #   ledger     10k entries    custody verify --store --all --quick   (goal: < 5 s)
 #   big        4 GiB corpus   peak RSS of preserve and verify (with --big; goal: <= 128 MiB)
 #
@@ -136,8 +137,11 @@ for i in $(seq "$RUNS"); do
   rm -rf "$WORK/store-s"
   run small "$BIN" preserve $Q --store "$WORK/store-s" --incident-dir "$SMALL"
   run smalltar bash -c "tar -cf - -C '$SMALL' . | zstd -3 -T0 -q -f -o '$WORK/small.tar.zst'"
+  rm -rf "$WORK/store-s"
+  run smallna "$BIN" preserve $Q --store "$WORK/store-s" --incident-dir "$SMALL" --no-analyze
 done
 row small small smalltar "$INS" 1.5
+row small-na smallna smalltar "$INS" 1.5
 
 # --- 10k ledger entries ---------------------------------------------------------------------
 LS="$WORK/store-ledger-10k"
@@ -159,6 +163,9 @@ if [ "$BIG" = 1 ]; then
   rm -rf "$WORK/store-big"
   T4=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["trace_id"])' "$C4/incident.json")
   run bigpreserve "$BIN" preserve $Q --store "$WORK/store-big" --incident-dir "$C4" --trace-id "$T4"
+  rm -rf "$WORK/store-big-na"
+  run bigpreservena "$BIN" preserve $Q --store "$WORK/store-big-na" --incident-dir "$C4" --no-analyze
+  rm -rf "$WORK/store-big-na"
   run bigverify "$BIN" verify $Q "$(ls "$WORK"/store-big/bundles/*.tar.zst)" --trusted-key "$PUB"
 fi
 
@@ -168,6 +175,7 @@ awk -v c="$CS" -v b="$BS" 'BEGIN { printf "size      custody bundle %d bytes, ta
 awk -v w="$LW" 'BEGIN { printf "ledger    verify --store --all --quick over 10000 entries: %.2f s (goal: < 5 s) %s\n", w, (w < 5 ? "met" : "MISSED") }'
 awk -v p="$(maxcol preserve 2)" -v v="$(maxcol verify 2)" 'BEGIN { printf "rss 1GiB  preserve (analysis on) %.1f MiB, verify %.1f MiB (goal: <= 128 MiB) %s\n", p/1024, v/1024, (p <= 131072 && v <= 131072 ? "met" : "MISSED") }'
 if [ "$BIG" = 1 ]; then
-  awk -v p="$(maxcol bigpreserve 2)" -v v="$(maxcol bigverify 2)" -v w="$(median bigpreserve 1)" -v x="$(median bigverify 1)" 'BEGIN { printf "rss 4GiB  preserve %.1f MiB (%.1f s), verify %.1f MiB (%.1f s) (goal: <= 128 MiB) %s\n", p/1024, w, v/1024, x, (p <= 131072 && v <= 131072 ? "met" : "MISSED") }'
+  awk -v p="$(maxcol bigpreserve 2)" -v v="$(maxcol bigverify 2)" -v w="$(median bigpreserve 1)" -v x="$(median bigverify 1)" 'BEGIN { printf "rss 4GiB  preserve (analysis on) %.1f MiB (%.1f s), verify %.1f MiB (%.1f s) (goal: <= 128 MiB) %s\n", p/1024, w, v/1024, x, (p <= 131072 && v <= 131072 ? "met" : "MISSED") }'
+  awk -v p="$(maxcol bigpreservena 2)" -v w="$(median bigpreservena 1)" 'BEGIN { printf "rss 4GiB  preserve --no-analyze %.1f MiB (%.1f s) (goal: <= 128 MiB) %s\n", p/1024, w, (p <= 131072 ? "met" : "MISSED") }'
 fi
 echo "load:    $(uptime | sed 's/.*load average/load average/')  (after)"
