@@ -413,6 +413,10 @@ fn read_one(idx: usize, f: &PlannedFile, clock: &Clock, buf: &mut [u8], out: &mu
             Err(e) => fail(e),
         });
     }
+    // The small files read since the last hand-over can go to the writer while this one is
+    // hashed (batches stay in file order).
+    out.seal_batch();
+    out.offer()?;
     let mut h = Hasher::new();
     let mut x = xxhash_rust::xxh3::Xxh3::new();
     let mut n = 0u64;
