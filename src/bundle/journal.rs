@@ -117,6 +117,12 @@ impl Journal {
     pub fn into_events(self) -> Vec<JournalEvent> {
         self.events
     }
+
+    /// The finished journal and, with [`Journal::rendering`], its rendered JSON (see
+    /// [`Journal::json`]), without copying either.
+    pub fn into_parts(self) -> (Vec<JournalEvent>, Option<Vec<u8>>) {
+        (self.events, self.json)
+    }
 }
 
 /// A break in a journal chain.
@@ -196,6 +202,9 @@ mod tests {
         rendered.extend_from_slice(j.json().unwrap());
         rendered.push(b']');
         assert_eq!(String::from_utf8(rendered).unwrap(), serde_json::to_string(j.events()).unwrap());
+        let json = j.json().unwrap().to_vec();
+        let (events, parts_json) = j.into_parts();
+        assert_eq!((events.len(), parts_json), (4, Some(json)));
         assert!(Journal::new().json().is_none());
     }
 }

@@ -764,7 +764,8 @@ fn write_all<W: Write>(
     let merkle_root = merkle::root(&entries);
     let finished_at = clock.now();
     let key: &SecretKey = input.key;
-    let journal_json = journal.json().map(<[u8]>::to_vec).unwrap_or_default();
+    let (journal, journal_json) = journal.into_parts();
+    let journal_json = journal_json.unwrap_or_default();
     let manifest = Manifest {
         format: FORMAT_V2.into(),
         incident,
@@ -779,7 +780,7 @@ fn write_all<W: Write>(
         signer: Signer { keyid: key.id().to_string(), public_key: key.public.to_pem().unwrap_or_default() },
         entries,
         completeness,
-        journal: journal.into_events(),
+        journal,
         merkle_root,
         ledger_prev: input.ledger_prev.clone(),
         sealed_at: finished_at,
@@ -835,7 +836,8 @@ pub fn manifest_to_bytes(m: &Manifest) -> Vec<u8> {
 /// [`manifest_to_bytes`] of `m`, with the JSON of `m.entries` and `m.journal` given already
 /// rendered (each without its enclosing brackets, as [`Journal::json`] renders): the fields
 /// are written in `Manifest`'s declaration order, exactly as its derived `Serialize` writes
-/// them (the unit test `rendered_manifest_is_byte_identical_to_serde` holds the two together).
+/// them (the integration test `spliced_manifest_json_is_byte_identical_to_serializing_the_manifest`
+/// and, in debug builds, a `debug_assert_eq!` in `write_all` hold the two together).
 fn manifest_bytes_rendered(m: &Manifest, entries_json: &[u8], journal_json: &[u8]) -> Vec<u8> {
     fn field<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
         out.extend_from_slice(b",\"");

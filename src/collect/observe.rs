@@ -60,9 +60,16 @@ const MAX_KEPT_FILES: usize = 256;
 const MAX_LISTED_SOURCES: usize = 1000;
 /// Record problems named one by one in the journal note (all are in `analysis.problems`).
 const MAX_NOTED_PROBLEMS: usize = 50;
+/// The text of [`NOT_SEARCHED`], as a literal so that `concat!` can build on it.
+macro_rules! not_searched {
+    () => {
+        "the evidence was validated but not searched: give --trace-id (or another identifier) to search it"
+    };
+}
 /// Why an item is missing in a validate-only run (no identifier given).
-pub const NOT_SEARCHED: &str =
-    "the evidence was validated but not searched: give --trace-id (or another identifier) to search it";
+pub const NOT_SEARCHED: &str = not_searched!();
+/// Completeness detail of an identifier neither given nor searched for.
+const NOT_GIVEN_NOT_SEARCHED: &str = concat!("not given; ", not_searched!());
 
 /// A `--format SELECTOR=FORMAT` override: the selector is a bundle path
 /// (`logs/tool_calls.jsonl`), a folder of bundle paths (`logs` or `logs/`), or an evidence kind.
@@ -353,7 +360,7 @@ impl Observer for AnalysisObserver {
         if self.searching {
             crate::bundle::write::NOT_FOUND_IN_EVIDENCE
         } else {
-            "not given; the evidence was validated but not searched: give --trace-id (or another identifier) to search it"
+            NOT_GIVEN_NOT_SEARCHED
         }
     }
 
