@@ -133,8 +133,9 @@ fn corpus_preserve_from_trace_id_recovers_all_nine_identifiers_in_the_manifest()
 }
 
 /// Runs the preserve path's observer (pre-filter, own thread, re-reads) over `files`
-/// (relative path, bytes on disk), large files through `on_file` as the sealer does.
-fn observe_files(dir: &std::path::Path, trace: &str) -> custody::collect::observe::AnalysisDoc {
+/// (relative path, bytes on disk), large files through `on_file` as the sealer does, and
+/// returns the analysis document it writes (what the bundle's `analysis.json` holds).
+fn observe_files(dir: &std::path::Path, trace: &str) -> serde_json::Value {
     use custody::bundle::manifest::{Entry, IdentName as M};
     use custody::bundle::write::Observer;
     use custody::collect::observe::{AnalysisObserver, ObserveConfig};
@@ -157,19 +158,43 @@ fn observe_files(dir: &std::path::Path, trace: &str) -> custody::collect::observ
         }
     }
     let mut inc = custody::preserve::incident_from(&Default::default());
-    obs.finish(&mut inc, &mut std::io::sink()).unwrap().expect("analysis");
-    obs.doc.take().expect("doc")
+    let mut doc = Vec::new();
+    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
+    let doc: serde_json::Value = serde_json::from_slice(&doc).expect("the analysis document is JSON");
+    crate::collector_util::assert_schema("analysis.v1.schema.json", &doc);
+    doc
 }
 
-/// Every file's path relative to `dir`, for comparing index entries across runs.
-fn index_set(entries: &[custody::collect::analyze::IndexEntry], dir: &std::path::Path) -> Vec<(String, u64, u64)> {
+/// The engine's analysis as the JSON it is sealed as.
+fn json(a: &custody::collect::analyze::Analysis) -> serde_json::Value {
+    serde_json::to_value(a).expect("serialize analysis")
+}
+
+/// Every index entry's (path relative to `dir`, offset, length), for comparing index
+/// entries across runs.
+fn index_set(analysis: &serde_json::Value, dir: &std::path::Path) -> Vec<(String, u64, u64)> {
     let prefix = format!("{}/", dir.display());
+    let entries = analysis["index"].as_array().expect("index");
     let mut v: Vec<(String, u64, u64)> = entries
         .iter()
-        .map(|e| (e.at.source_path.trim_start_matches(&prefix).to_string(), e.at.offset, e.at.len))
+        .map(|e| {
+            let path = e["source_path"].as_str().unwrap_or_default();
+            (path.trim_start_matches(&prefix).to_string(), e["offset"].as_u64().unwrap(), e["len"].as_u64().unwrap())
+        })
         .collect();
     v.sort();
     v
+}
+
+/// Each identifier's values (value, records), in report order.
+fn ident_values(analysis: &serde_json::Value) -> Vec<Vec<(String, u64)>> {
+    let ids = analysis["identifiers"].as_array().expect("identifiers");
+    ids.iter()
+        .map(|id| {
+            let values = id["values"].as_array().expect("values");
+            values.iter().map(|v| (v["value"].as_str().unwrap().to_string(), v["records"].as_u64().unwrap())).collect()
+        })
+        .collect()
 }
 
 /// The pre-filter skips lines without any linked value; lines skipped before a value was
@@ -207,18 +232,14 @@ fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
     let doc = observe_files(dir.path(), trace);
     let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
     common::feed_dir(&mut an, dir.path(), &FieldMapping::default());
-    let plain = an.finish();
-    let got = index_set(&doc.analysis.index, dir.path());
-    assert_eq!(got, index_set(&plain.index, dir.path()));
+    let plain = json(&an.finish());
+    let got = index_set(&doc, dir.path());
+    assert_eq!(got, index_set(&plain, dir.path()));
     assert!(got.iter().filter(|e| e.0 == "a-calls.jsonl").count() > 2, "{got:?}");
-    for (a, b) in doc.analysis.identifiers.iter().zip(plain.identifiers.iter()) {
-        let va: Vec<&str> = a.values.iter().map(|v| v.value.as_str()).collect();
-        let vb: Vec<&str> = b.values.iter().map(|v| v.value.as_str()).collect();
-        assert_eq!(va, vb, "{}", a.ident);
-    }
+    assert_eq!(ident_values(&doc), ident_values(&plain));
     // The malformed last line is reported once, as without the filter.
-    assert_eq!(doc.analysis.problems.len(), 1, "{:?}", doc.analysis.problems);
-    assert_eq!(plain.problems.len(), 1);
+    assert_eq!(doc["problems"].as_array().map(Vec::len), Some(1), "{}", doc["problems"]);
+    assert_eq!(plain["problems"].as_array().map(Vec::len), Some(1));
 }
 
 /// On the generated corpus the preserve path's analysis equals the engine's plain scan.
@@ -230,16 +251,18 @@ fn corpus_observer_with_prefilter_equals_parsing_every_line() {
     let doc = observe_files(&dir, trace);
     let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
     common::feed_dir(&mut an, &dir, &FieldMapping::default());
-    let plain = an.finish();
-    assert_eq!(index_set(&doc.analysis.index, &dir), index_set(&plain.index, &dir));
-    for (a, b) in doc.analysis.identifiers.iter().zip(plain.identifiers.iter()) {
-        assert_eq!((a.status, &a.value), (b.status, &b.value), "{}", a.ident);
-        let ra: Vec<u64> = a.values.iter().map(|v| v.records).collect();
-        let rb: Vec<u64> = b.values.iter().map(|v| v.records).collect();
-        assert_eq!(ra, rb, "{}", a.ident);
+    let plain = json(&an.finish());
+    assert_eq!(index_set(&doc, &dir), index_set(&plain, &dir));
+    let (ids, plain_ids) = (doc["identifiers"].as_array().unwrap(), plain["identifiers"].as_array().unwrap());
+    assert_eq!(ids.len(), plain_ids.len());
+    for (a, b) in ids.iter().zip(plain_ids) {
+        assert_eq!((&a["status"], &a["value"]), (&b["status"], &b["value"]), "{}", a["ident"]);
     }
-    assert_eq!(doc.analysis.linkage.tool_calls.len(), plain.linkage.tool_calls.len());
-    assert_eq!(doc.analysis.linkage.egress, plain.linkage.egress);
+    assert_eq!(ident_values(&doc), ident_values(&plain));
+    let calls = doc["linkage"]["tool_calls"].as_array().map(Vec::len);
+    assert!(calls > Some(0));
+    assert_eq!(calls, plain["linkage"]["tool_calls"].as_array().map(Vec::len));
+    assert_eq!(doc["linkage"]["egress"], plain["linkage"]["egress"]);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(answer_key(&dir));
 }
@@ -275,10 +298,13 @@ fn bytes_appended_after_sealing_are_not_analysed() {
     };
     obs.on_file(&entry, &mut std::fs::File::open(&path).unwrap());
     let mut inc = custody::preserve::incident_from(&Default::default());
-    obs.finish(&mut inc, &mut std::io::sink()).unwrap().expect("analysis");
-    let doc = obs.doc.take().unwrap();
-    let sessions: Vec<&str> =
-        doc.analysis.identifiers[IdentName::SessionId.position()].values.iter().map(|v| v.value.as_str()).collect();
+    let mut doc = Vec::new();
+    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let sessions: Vec<String> =
+        ident_values(&doc)[IdentName::SessionId.position()].iter().map(|(v, _)| v.clone()).collect();
     assert_eq!(sessions, ["sess-sealed"]);
-    assert!(doc.analysis.index.iter().all(|e| e.at.offset + e.at.len <= sealed));
+    let index = index_set(&doc, dir.path());
+    assert!(!index.is_empty());
+    assert!(index.iter().all(|(_, offset, len)| offset + len <= sealed), "{index:?}");
 }

@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 
 use super::analyze::{
-    detect, scan_filtered, Analysis, Analyzer, FieldMapping, Format, IdentStatus, LineFilter, Problem, ScanLimits,
+    detect, scan_filtered, Analyzer, FieldMapping, Format, IdentStatus, LineFilter, Problem, Report, ScanLimits,
     SideEffectStatus,
 };
 use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
@@ -230,7 +230,7 @@ pub enum AnalysisMode {
 }
 
 /// The manifest's `analysis` object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Serialize)]
 pub struct AnalysisDoc {
     /// Always [`ANALYSIS_FORMAT_V1`].
     pub format: &'static str,
@@ -246,9 +246,10 @@ pub struct AnalysisDoc {
     /// beyond the first MAX_LISTED_SOURCES).
     pub sources_omitted: u64,
     /// The engine's result: seeds, identifiers (every value, every place), linkage, index,
-    /// side-effect hint, record problems, per-source summaries, counters.
+    /// side-effect hint, record problems, per-source summaries, counters. Its long lists are
+    /// rendered as they are written.
     #[serde(flatten)]
-    pub analysis: Analysis,
+    pub analysis: Report,
     /// How the side effect was decided.
     pub side_effect: SideEffectDecision,
     /// The linkage checklist.
@@ -285,7 +286,7 @@ enum Job {
 
 struct ScanOutput {
     mode: AnalysisMode,
-    analysis: Analysis,
+    report: Report,
     formats: Vec<SourceFormat>,
 }
 
@@ -300,8 +301,6 @@ pub struct AnalysisObserver {
     cancel: Arc<AtomicBool>,
     /// Whether there is a seed to search from (else the run is validate-only).
     searching: bool,
-    /// The merged result, kept for printing after the seal.
-    pub doc: Option<AnalysisDoc>,
 }
 
 impl AnalysisObserver {
@@ -324,7 +323,6 @@ impl AnalysisObserver {
             worker: Some(worker),
             cancel,
             searching,
-            doc: None,
         })
     }
 
@@ -407,14 +405,12 @@ impl Observer for AnalysisObserver {
                 (t.elapsed() - merged).as_secs_f64()
             );
         }
-        let summary = serde_json::json!({
+        Ok(Some(serde_json::json!({
             "mode": doc.mode,
             "checklist": doc.checklist,
             "evidence_problems": doc.evidence_problems,
             "side_effect": doc.side_effect,
-        });
-        self.doc = Some(doc);
-        Ok(Some(summary))
+        })))
     }
 }
 
@@ -720,7 +716,7 @@ fn scan_worker(
         w.reread();
     }
     let t_reread = t.elapsed();
-    let analysis = w.an.finish();
+    let report = w.an.into_report();
     if timings {
         eprintln!(
             "custody: timing analysis after the last file: re-read {:.3} s, report {:.3} s",
@@ -728,7 +724,7 @@ fn scan_worker(
             (t.elapsed() - t_reread).as_secs_f64()
         );
     }
-    ScanOutput { mode, analysis, formats: w.formats }
+    ScanOutput { mode, report, formats: w.formats }
 }
 
 fn problem_type(p: &Problem) -> String {
@@ -758,15 +754,14 @@ fn problem_detail(p: &Problem) -> String {
 
 /// The principal of the side-effecting call: the one principal of the writes that carry an
 /// idempotency key, else the one principal of all writes; `None` when that is not unique.
-fn write_principal(a: &Analysis) -> Option<String> {
-    let writes = &a.side_effect_hint.as_ref()?.writes;
+fn write_principal(a: &Report) -> Option<String> {
     let unique = |keyed: bool| {
-        let ps: BTreeSet<&str> = writes
-            .iter()
+        let ps: BTreeSet<String> = a
+            .writes()
             .filter(|w| !keyed || w.call.idempotency_key.is_some())
-            .filter_map(|w| w.call.principal.as_deref())
+            .filter_map(|w| w.call.principal)
             .collect();
-        (ps.len() == 1).then(|| ps.into_iter().next().map(String::from)).flatten()
+        (ps.len() == 1).then(|| ps.into_iter().next()).flatten()
     };
     unique(true).or_else(|| unique(false))
 }
@@ -776,7 +771,7 @@ fn na(config: &ObserveConfig, item: &str) -> bool {
 }
 
 fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
-    let ScanOutput { mode, mut analysis, formats } = out;
+    let ScanOutput { mode, report: mut analysis, formats } = out;
     // Planned files the observer never saw were not collected (their errors are journaled).
     let not_collected: Vec<EvidenceProblem> = {
         let seen: std::collections::HashSet<&str> = formats.iter().map(|f| f.path.as_str()).collect();
@@ -877,18 +872,17 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
     }
 
     // Side effect: the responder's word, else the evidence.
-    let hint = analysis.side_effect_hint.as_ref();
     let side_effect = if incident.side_effect != SideEffect::Unknown {
         SideEffectDecision { status: incident.side_effect, origin: "responder".into(), warning: None }
     } else {
-        match hint {
-            Some(h) => {
-                let status = match h.status {
+        match analysis.side_effect() {
+            Some((hint, warning)) => {
+                let status = match hint {
                     SideEffectStatus::Committed => SideEffect::Happened,
                     SideEffectStatus::NotCommitted => SideEffect::NotHappened,
                     SideEffectStatus::Unknown => SideEffect::Unknown,
                 };
-                let warning = (h.status == SideEffectStatus::Unknown).then(|| h.warning.clone());
+                let warning = (hint == SideEffectStatus::Unknown).then(|| warning.to_string());
                 SideEffectDecision { status, origin: "evidence".into(), warning }
             }
             None => SideEffectDecision { status: SideEffect::Unknown, origin: "default".into(), warning: None },
@@ -965,7 +959,7 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
 fn checklist(
     config: &ObserveConfig,
     mode: AnalysisMode,
-    a: &Analysis,
+    a: &Report,
     side: &SideEffectDecision,
     problems: &[EvidenceProblem],
 ) -> Vec<LinkCheck> {
@@ -983,8 +977,7 @@ fn checklist(
         items.push(LinkCheck { item: item.into(), status, detail });
     };
     let edge = |from: IdentName, to: IdentName| {
-        a.linkage
-            .chain
+        a.chain()
             .iter()
             .filter(|e| (e.from == from && e.to == to) || (e.from == to && e.to == from))
             .map(|e| {
@@ -1008,8 +1001,7 @@ fn checklist(
             format!("no incident record carries both a {from} and a {to}"),
         );
     }
-    let with_principal = a.linkage.tool_calls.iter().filter(|t| t.principal.is_some()).count();
-    let calls = a.linkage.tool_calls.len();
+    let (calls, with_principal) = a.tool_call_counts();
     push(
         "tool_call_principals",
         (calls > 0 && with_principal == calls).then(|| format!("{calls} tool call(s), each with its principal")),
@@ -1019,14 +1011,12 @@ fn checklist(
             format!("{} of {calls} tool call(s) show no principal", calls - with_principal)
         },
     );
-    let decided = a.linkage.approvals.iter().filter(|s| s.decision.is_some()).count();
+    let (steps, decided, ds) = a.approval_counts();
     push(
         "approval_path",
-        (!a.linkage.approvals.is_empty()).then(|| {
-            let ds: BTreeSet<&str> = a.linkage.approvals.iter().filter_map(|s| s.decision.as_deref()).collect();
+        (steps > 0).then(|| {
             format!(
-                "{} approval step(s), {decided} with a decision ({})",
-                a.linkage.approvals.len(),
+                "{steps} approval step(s), {decided} with a decision ({})",
                 ds.into_iter().collect::<Vec<_>>().join(", ")
             )
         }),
@@ -1034,19 +1024,13 @@ fn checklist(
     );
     push(
         "policy_decisions",
-        (!a.linkage.decisions.is_empty()).then(|| format!("{} decision(s)", a.linkage.decisions.len())),
+        (a.decision_count() > 0).then(|| format!("{} decision(s)", a.decision_count())),
         "no policy decision found for the incident".into(),
     );
+    let (accesses, reads, writes) = a.memory_counts();
     push(
         "memory_records",
-        (!a.linkage.memory.is_empty()).then(|| {
-            format!(
-                "{} access(es): {} read(s), {} write(s)",
-                a.linkage.memory.len(),
-                a.linkage.memory_reads,
-                a.linkage.memory_writes
-            )
-        }),
+        (accesses > 0).then(|| format!("{accesses} access(es): {reads} read(s), {writes} write(s)")),
         "no memory record read or written by the incident was found".into(),
     );
     let allowed = a
@@ -1063,8 +1047,8 @@ fn checklist(
     );
     push(
         "egress_observed",
-        (!a.linkage.egress.is_empty()).then(|| {
-            a.linkage.egress.iter().map(|e| format!("{} ×{}", e.destination, e.requests)).collect::<Vec<_>>().join(", ")
+        (!a.egress().is_empty()).then(|| {
+            a.egress().iter().map(|e| format!("{} ×{}", e.destination, e.requests)).collect::<Vec<_>>().join(", ")
         }),
         "no egress request of the incident was observed".into(),
     );

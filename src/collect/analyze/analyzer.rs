@@ -7,7 +7,7 @@ use super::format::Format;
 use super::ids::normalize_ident;
 use super::types::{Fact, IdentName, Problem, Record};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Bounds on the analyzer's state and report sizes.
@@ -64,6 +64,9 @@ impl Interner {
     fn get(&self, id: u32) -> String {
         self.strings.get(id as usize).map(|s| s.to_string()).unwrap_or_default()
     }
+    fn as_str(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s)
+    }
     fn get_opt(&self, id: Option<u32>) -> Option<String> {
         id.map(|i| self.get(i))
     }
@@ -72,13 +75,19 @@ impl Interner {
     }
 }
 
+/// An observation, its strings interned: 16 bytes (`raw` is [`NO_STRING`] when absent).
 #[derive(Clone, Copy)]
 struct Obs {
     ident: IdentName,
     value: u32,
-    raw: Option<u32>,
+    raw: u32,
     field: u32,
 }
+
+/// An absent interned string in the compact forms ([`Obs::raw`], [`Stored::ts_len`]).
+const NO_STRING: u32 = u32::MAX;
+/// An absent line number in [`Stored::line`].
+const NO_LINE: u64 = u64::MAX;
 
 enum CFact {
     ToolCall {
@@ -113,13 +122,19 @@ enum CFact {
     },
 }
 
+/// A kept record, compact: a large incident keeps hundreds of thousands of these until its
+/// report is written. Its timestamp is a range of [`Analyzer::timestamps`] (no allocation
+/// per record).
 struct Stored {
     source: u32,
+    /// Length of the timestamp in [`Analyzer::timestamps`], or [`NO_STRING`].
+    ts_len: u32,
+    ts_start: u64,
     offset: u64,
     len: u64,
-    line: Option<u64>,
+    /// [`NO_LINE`] when the layout has no lines.
+    line: u64,
     decompressed: bool,
-    timestamp: Option<Box<str>>,
     obs: Box<[Obs]>,
     facts: Box<[CFact]>,
 }
@@ -142,6 +157,8 @@ pub struct Analyzer {
     strings: Interner,
     sources: Vec<SourceInfo>,
     records: Vec<Stored>,
+    /// The kept records' timestamps, one after the other.
+    timestamps: String,
     records_seen: u64,
     records_dropped: u64,
     problems: Vec<SourceProblem>,
@@ -537,6 +554,7 @@ impl Analyzer {
             strings,
             sources: Vec::new(),
             records: Vec::new(),
+            timestamps: String::new(),
             records_seen: 0,
             records_dropped: 0,
             problems: Vec::new(),
@@ -665,7 +683,7 @@ impl Analyzer {
             .map(|o| Obs {
                 ident: o.ident,
                 value: st.intern(&o.value),
-                raw: st.opt(&o.raw),
+                raw: st.opt(&o.raw).unwrap_or(NO_STRING),
                 field: st.intern(&o.field),
             })
             .collect();
@@ -680,36 +698,61 @@ impl Analyzer {
         if changes_links {
             self.link_generation += 1;
         }
+        let ts_start = self.timestamps.len() as u64;
+        let ts_len = match record.timestamp.as_deref().map(|t| (t, u32::try_from(t.len()))) {
+            Some((t, Ok(n))) if n != NO_STRING => {
+                self.timestamps.push_str(t);
+                n
+            }
+            // A "timestamp" of 4 GiB is no timestamp.
+            _ => NO_STRING,
+        };
         self.records.push(Stored {
             source: source.0,
+            ts_len,
+            ts_start,
             offset: record.offset,
             len: record.len,
-            line: record.line,
+            line: record.line.unwrap_or(NO_LINE),
             decompressed: record.decompressed,
-            timestamp: record.timestamp.map(String::into_boxed_str),
             obs: obs.into_boxed_slice(),
             facts: facts.into_boxed_slice(),
         });
     }
 
-    /// Expands the seeds to a fixpoint and builds the report.
-    pub fn finish(mut self) -> Analysis {
+    /// Expands the seeds to a fixpoint and builds the whole report in memory.
+    ///
+    /// Its lists can hold hundreds of thousands of entries; [`Analyzer::into_report`] gives the
+    /// same report with the long lists rendered one entry at a time when it is serialized.
+    pub fn finish(self) -> Analysis {
+        self.into_report().into_analysis()
+    }
+
+    /// Expands the seeds to a fixpoint and computes the report's small parts. The long lists
+    /// (the linkage's tool calls, approvals, decisions and memory accesses, the index, the
+    /// side-effect writes) stay compact references into the kept records until they are
+    /// rendered: entry by entry when the [`Report`] is serialized, or all at once by
+    /// [`Report::into_analysis`].
+    pub fn into_report(mut self) -> Report {
         let (matched, rounds) = self.expand();
         let mut incident: Vec<usize> = matched.iter().enumerate().filter_map(|(i, m)| m.then_some(i)).collect();
+        drop(matched);
         // Report order follows the evidence (source, offset), not the order records were
         // pushed in (a pre-filter may push some records on a second pass).
         incident.sort_by_key(|&i| self.records.get(i).map(|r| (r.source, r.offset)).unwrap_or_default());
         let identifiers = self.identifier_reports(&incident);
-        let linkage = self.linkage(&incident);
-        let side_effect_hint = side_effect_hint(&linkage.tool_calls);
+        let lists = self.linkage(&incident);
+        let hint = self.side_effect(&lists.tool_calls);
         let (index, index_omitted, per_source) = self.index(&incident);
-        let sources = std::mem::take(&mut self.sources)
-            .into_iter()
+        let sources = self
+            .sources
+            .iter_mut()
             .enumerate()
             .map(|(i, s)| SourceSummary {
-                source_path: s.path,
-                blob_sha256: s.blob_sha256,
-                kind: s.kind,
+                source_path: Arc::clone(&s.path),
+                blob_sha256: Arc::clone(&s.blob_sha256),
+                // Rendering needs only the path and hash of a source.
+                kind: std::mem::take(&mut s.kind),
                 format: s.format,
                 records: s.records,
                 lines: s.lines,
@@ -717,27 +760,29 @@ impl Analyzer {
                 problems: s.problems,
             })
             .collect();
-        Analysis {
+        let stats = AnalysisStats {
+            records_seen: self.records_seen,
+            lines_seen: self.lines_seen,
+            records_kept: self.records.len() as u64,
+            records_dropped: self.records_dropped,
+            incident_records: incident.len() as u64,
+            expansion_rounds: rounds,
+        };
+        self.linked_last = None;
+        Report {
             seeds: self.seed_raw.iter().map(|(ident, value)| Seed { ident: *ident, value: value.clone() }).collect(),
             identifiers,
-            linkage,
-            index,
             index_omitted,
-            side_effect_hint,
             problems: std::mem::take(&mut self.problems),
             problems_omitted: self.problems_omitted,
             sources,
-            stats: AnalysisStats {
-                records_seen: self.records_seen,
-                lines_seen: self.lines_seen,
-                records_kept: self.records.len() as u64,
-                records_dropped: self.records_dropped,
-                incident_records: incident.len() as u64,
-                expansion_rounds: rounds,
-            },
+            stats,
+            lists,
+            index,
+            hint,
+            an: self,
         }
     }
-
     /// Breadth-first expansion over link-key values; returns the matched records and the
     /// number of rounds.
     fn expand(&mut self) -> (Vec<bool>, u64) {
@@ -820,6 +865,15 @@ impl Analyzer {
         (matched, rounds)
     }
 
+    /// A kept record's timestamp.
+    fn timestamp(&self, r: &Stored) -> Option<&str> {
+        if r.ts_len == NO_STRING {
+            return None;
+        }
+        let start = usize::try_from(r.ts_start).ok()?;
+        self.timestamps.get(start..start.checked_add(r.ts_len as usize)?)
+    }
+
     fn source_ref(&self, r: &Stored) -> SourceRef {
         let src = self.sources.get(r.source as usize);
         SourceRef {
@@ -827,8 +881,8 @@ impl Analyzer {
             blob_sha256: src.map_or_else(|| Arc::from(""), |s| Arc::clone(&s.blob_sha256)),
             offset: r.offset,
             len: r.len,
-            line: r.line,
-            timestamp: r.timestamp.as_deref().map(str::to_string),
+            line: (r.line != NO_LINE).then_some(r.line),
+            timestamp: self.timestamp(r).map(str::to_string),
             decompressed: r.decompressed,
         }
     }
@@ -864,7 +918,7 @@ impl Analyzer {
                     acc.places.push(Place {
                         at: self.source_ref(r),
                         field: self.strings.get(o.field),
-                        raw: self.strings.get_opt(o.raw),
+                        raw: (o.raw != NO_STRING).then(|| self.strings.get(o.raw)),
                     });
                 } else {
                     acc.omitted += 1;
@@ -900,13 +954,13 @@ impl Analyzer {
         reports
     }
 
-    fn linkage(&self, incident: &[usize]) -> Linkage {
+    /// The linkage, its long lists as references sorted by time.
+    fn linkage(&self, incident: &[usize]) -> Lists {
         let s = &self.strings;
-        let mut link = Linkage::default();
+        let max = self.limits.max_list;
         let mut edges: BTreeMap<(IdentName, u32, IdentName, u32), u64> = BTreeMap::new();
         let mut principals: BTreeMap<(Option<u32>, u32), u64> = BTreeMap::new();
         let mut egress: HashMap<u32, EgressDestination> = HashMap::new();
-        let max = self.limits.max_list;
         // Lists sized exactly: these can hold tens of thousands of entries, and growing them
         // by doubling leaves up to half of each unused at the analysis' peak of memory.
         let mut counts = [0usize; 4];
@@ -922,10 +976,18 @@ impl Analyzer {
                 counts[i] += 1;
             }
         }
-        link.tool_calls.reserve_exact(counts[0].min(max));
-        link.decisions.reserve_exact(counts[1].min(max));
-        link.approvals.reserve_exact(counts[2].min(max));
-        link.memory.reserve_exact(counts[3].min(max));
+        let mut link = Lists {
+            chain: Vec::new(),
+            principals: Vec::new(),
+            egress: Vec::new(),
+            memory_reads: 0,
+            memory_writes: 0,
+            omitted: 0,
+            tool_calls: Vec::with_capacity(counts[0].min(max)),
+            decisions: Vec::with_capacity(counts[1].min(max)),
+            approvals: Vec::with_capacity(counts[2].min(max)),
+            memory: Vec::with_capacity(counts[3].min(max)),
+        };
         let mut last_line: Option<(u32, u64)> = None;
         for &rid in incident {
             let Some(r) = self.records.get(rid) else {
@@ -947,39 +1009,16 @@ impl Analyzer {
                     }
                 }
             }
-            let bundle = r.obs.iter().find(|o| o.ident == IdentName::BundleId).map(|o| s.get(o.value));
-            for f in r.facts.iter() {
+            for (fi, f) in r.facts.iter().enumerate() {
+                let at =
+                    FactAt { rid: u32::try_from(rid).unwrap_or(u32::MAX), fact: u32::try_from(fi).unwrap_or(u32::MAX) };
                 match f {
-                    CFact::ToolCall { tool, call_id, principal, idempotency_key, outcome } => {
+                    CFact::ToolCall { tool, principal, .. } => {
                         *principals.entry((*principal, *tool)).or_default() += 1;
-                        push_capped(&mut link.tool_calls, &mut link.omitted, max, || ToolCallLink {
-                            tool: s.get(*tool),
-                            call_id: s.get_opt(*call_id),
-                            principal: s.get_opt(*principal),
-                            idempotency_key: s.get_opt(*idempotency_key),
-                            outcome: s.get_opt(*outcome),
-                            at: self.source_ref(r),
-                        });
+                        push_capped(&mut link.tool_calls, &mut link.omitted, max, || at);
                     }
-                    CFact::Decision { decision_id, path, result } => {
-                        push_capped(&mut link.decisions, &mut link.omitted, max, || DecisionLink {
-                            decision_id: s.get_opt(*decision_id),
-                            path: s.get_opt(*path),
-                            result: s.get_opt(*result),
-                            bundle_id: bundle.clone(),
-                            at: self.source_ref(r),
-                        })
-                    }
-                    CFact::Approval { approval_id, tool, decision, approver, call_id } => {
-                        push_capped(&mut link.approvals, &mut link.omitted, max, || ApprovalStep {
-                            approval_id: s.get_opt(*approval_id),
-                            tool: s.get_opt(*tool),
-                            call_id: s.get_opt(*call_id),
-                            decision: s.get_opt(*decision),
-                            approver: s.get_opt(*approver),
-                            at: self.source_ref(r),
-                        })
-                    }
+                    CFact::Decision { .. } => push_capped(&mut link.decisions, &mut link.omitted, max, || at),
+                    CFact::Approval { .. } => push_capped(&mut link.approvals, &mut link.omitted, max, || at),
                     CFact::Egress { destination, method, status, bytes_sent, bytes_received } => {
                         if egress.len() >= max && !egress.contains_key(destination) {
                             link.omitted += 1;
@@ -1004,7 +1043,7 @@ impl Analyzer {
                         }
                         e.bytes_sent = e.bytes_sent.saturating_add(bytes_sent.unwrap_or(0));
                         e.bytes_received = e.bytes_received.saturating_add(bytes_received.unwrap_or(0));
-                        if let Some(ts) = r.timestamp.as_deref() {
+                        if let Some(ts) = self.timestamp(r) {
                             if e.first_seen.as_deref().map_or(true, |f| ts < f) {
                                 e.first_seen = Some(ts.to_string());
                             }
@@ -1013,20 +1052,16 @@ impl Analyzer {
                             }
                         }
                     }
-                    CFact::Memory { memory_id, op } => {
-                        let op_s = s.get_opt(*op);
-                        match op_s.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    CFact::Memory { op, .. } => {
+                        let op = op.map(|o| s.as_str(o).to_ascii_lowercase());
+                        match op.as_deref() {
                             Some("write" | "update" | "upsert" | "delete" | "insert" | "put" | "create" | "store") => {
                                 link.memory_writes += 1
                             }
                             Some(_) => link.memory_reads += 1,
                             None => {}
                         }
-                        push_capped(&mut link.memory, &mut link.omitted, max, || MemoryAccess {
-                            memory_id: s.get_opt(*memory_id),
-                            op: op_s.clone(),
-                            at: self.source_ref(r),
-                        });
+                        push_capped(&mut link.memory, &mut link.omitted, max, || at);
                     }
                 }
             }
@@ -1045,22 +1080,99 @@ impl Analyzer {
             .into_iter()
             .map(|((p, t), n)| PrincipalUse { principal: s.get_opt(p), tool: s.get(t), calls: n })
             .collect();
-        let by_time = |a: &SourceRef, b: &SourceRef| {
-            (&a.timestamp, &a.source_path, a.offset).cmp(&(&b.timestamp, &b.source_path, b.offset))
-        };
-        link.tool_calls.sort_by(|a, b| by_time(&a.at, &b.at));
-        link.approvals.sort_by(|a, b| by_time(&a.at, &b.at));
-        link.decisions.sort_by(|a, b| by_time(&a.at, &b.at));
-        link.memory.sort_by(|a, b| by_time(&a.at, &b.at));
+        // Stable sorts: entries of one time keep the evidence order.
+        let by_time = |a: &FactAt, b: &FactAt| self.time_key(*a).cmp(&self.time_key(*b));
+        link.tool_calls.sort_by(by_time);
+        link.approvals.sort_by(by_time);
+        link.decisions.sort_by(by_time);
+        link.memory.sort_by(by_time);
         let mut eg: Vec<EgressDestination> = egress.into_values().collect();
         eg.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.destination.cmp(&b.destination)));
         link.egress = eg;
         link
     }
 
+    /// A linkage list's order: timestamp, then source path, then offset.
+    fn time_key(&self, at: FactAt) -> (Option<&str>, &str, u64) {
+        match self.records.get(at.rid as usize) {
+            Some(r) => (self.timestamp(r), self.sources.get(r.source as usize).map_or("", |s| &s.path), r.offset),
+            None => (None, "", 0),
+        }
+    }
+
+    /// The record and fact `at` points to.
+    fn fact(&self, at: FactAt) -> Option<(&Stored, &CFact)> {
+        let r = self.records.get(at.rid as usize)?;
+        Some((r, r.facts.get(at.fact as usize)?))
+    }
+
+    /// The writes among the listed tool calls (a call with an idempotency key, or a tool
+    /// whose name reads as a write), their status, keys and warning.
+    fn side_effect(&self, calls: &[FactAt]) -> Option<HintSummary> {
+        let s = &self.strings;
+        // Per distinct tool and outcome, not per call: classifying allocates.
+        let mut write_tool: HashMap<u32, bool> = HashMap::new();
+        let mut status_of: HashMap<Option<u32>, SideEffectStatus> = HashMap::new();
+        let mut writes: Vec<(u32, SideEffectStatus)> = Vec::new();
+        let mut keys: BTreeSet<&str> = BTreeSet::new();
+        let mut unknown_tools: BTreeSet<&str> = BTreeSet::new();
+        let mut unknown_keys: BTreeSet<&str> = BTreeSet::new();
+        let mut unknown = 0u64;
+        for (i, at) in calls.iter().enumerate() {
+            let Some((_, CFact::ToolCall { tool, idempotency_key, outcome, .. })) = self.fact(*at) else {
+                continue;
+            };
+            let is_write = idempotency_key.is_some()
+                || *write_tool.entry(*tool).or_insert_with(|| looks_like_write(s.as_str(*tool)));
+            if !is_write {
+                continue;
+            }
+            let status = *status_of.entry(*outcome).or_insert_with(|| classify(outcome.map(|o| s.as_str(o))));
+            writes.push((u32::try_from(i).unwrap_or(u32::MAX), status));
+            if let Some(k) = idempotency_key {
+                keys.insert(s.as_str(*k));
+            }
+            if status == SideEffectStatus::Unknown {
+                unknown += 1;
+                unknown_tools.insert(s.as_str(*tool));
+                if let Some(k) = idempotency_key {
+                    unknown_keys.insert(s.as_str(*k));
+                }
+            }
+        }
+        if writes.is_empty() {
+            return None;
+        }
+        let (status, warning) = if unknown > 0 {
+            let keys_text = if unknown_keys.is_empty() {
+                "no idempotency key recorded".to_string()
+            } else {
+                format!("idempotency key(s) {}", unknown_keys.into_iter().collect::<Vec<_>>().join(", "))
+            };
+            (
+                SideEffectStatus::Unknown,
+                format!(
+                    "do not repeat {} ({keys_text}): the outcome of {unknown} write(s) is not visible in the evidence; verify in the target system whether they were applied before retrying",
+                    unknown_tools.into_iter().collect::<Vec<_>>().join(", "),
+                ),
+            )
+        } else if writes.iter().all(|w| w.1 == SideEffectStatus::NotCommitted) {
+            (
+                SideEffectStatus::NotCommitted,
+                "every write observed was rejected; none appears to have been applied".to_string(),
+            )
+        } else {
+            (
+                SideEffectStatus::Committed,
+                "writes were applied; do not repeat them without their original idempotency keys".to_string(),
+            )
+        };
+        Some(HintSummary { status, idempotency_keys: keys.into_iter().map(String::from).collect(), writes, warning })
+    }
+
     /// `incident` is sorted by (source, offset): the items of one line or document are
     /// adjacent and become one entry.
-    fn index(&self, incident: &[usize]) -> (Vec<IndexEntry>, u64, HashMap<u32, u64>) {
+    fn index(&self, incident: &[usize]) -> (Vec<IndexAt>, u64, HashMap<u32, u64>) {
         let link_values: HashSet<(IdentName, u32)> = self.matched_values(incident);
         let key_of = |rid: usize| self.records.get(rid).map(|r| (r.source, r.offset));
         let mut lines = 0usize;
@@ -1072,38 +1184,36 @@ impl Analyzer {
             }
             prev = key;
         }
-        let mut entries: Vec<IndexEntry> = Vec::with_capacity(lines.min(self.limits.max_list));
+        let mut entries: Vec<IndexAt> = Vec::with_capacity(lines.min(self.limits.max_list));
         let mut last: Option<(u32, u64)> = None;
+        let mut last_listed = false;
         let mut omitted = 0u64;
         let mut per_source: HashMap<u32, u64> = HashMap::new();
         for &rid in incident {
             let Some(r) = self.records.get(rid) else {
                 continue;
             };
-            let by: Vec<IdentName> =
-                r.obs.iter().filter(|o| link_values.contains(&(o.ident, o.value))).map(|o| o.ident).collect();
+            let by = r
+                .obs
+                .iter()
+                .filter(|o| link_values.contains(&(o.ident, o.value)))
+                .fold(0u16, |m, o| m | 1 << o.ident.index());
             let key = (r.source, r.offset);
             if last == Some(key) {
-                if let Some(e) = entries.last_mut() {
-                    for i in by {
-                        if !e.matched_by.contains(&i) {
-                            e.matched_by.push(i);
-                        }
-                    }
-                    e.matched_by.sort();
+                if let (true, Some(e)) = (last_listed, entries.last_mut()) {
+                    e.matched_by |= by;
                 }
                 continue;
             }
-            if entries.len() >= self.limits.max_list {
+            last = Some(key);
+            // Counted per line or document left out, as entries are.
+            last_listed = entries.len() < self.limits.max_list;
+            if !last_listed {
                 omitted += 1;
                 continue;
             }
-            last = Some(key);
             *per_source.entry(r.source).or_default() += 1;
-            let mut by = by;
-            by.sort();
-            by.dedup();
-            entries.push(IndexEntry { at: self.source_ref(r), matched_by: by });
+            entries.push(IndexAt { rid: u32::try_from(rid).unwrap_or(u32::MAX), matched_by: by });
         }
         (entries, omitted, per_source)
     }
@@ -1248,51 +1358,330 @@ fn classify(outcome: Option<&str>) -> SideEffectStatus {
     }
 }
 
-fn side_effect_hint(calls: &[ToolCallLink]) -> Option<SideEffectHint> {
-    let is_write = |c: &&ToolCallLink| c.idempotency_key.is_some() || looks_like_write(&c.tool);
-    let mut writes: Vec<WriteOutcome> = Vec::with_capacity(calls.iter().filter(is_write).count());
-    writes.extend(
-        calls.iter().filter(is_write).map(|c| WriteOutcome { call: c.clone(), status: classify(c.outcome.as_deref()) }),
-    );
-    if writes.is_empty() {
-        return None;
+/// A fact of a kept record: the record and the fact's position in it.
+#[derive(Debug, Clone, Copy)]
+struct FactAt {
+    rid: u32,
+    fact: u32,
+}
+
+/// An index entry before it is rendered: the first record of its line or document, and the
+/// identifiers it matched by (bit [`IdentName::index`]).
+#[derive(Debug, Clone, Copy)]
+struct IndexAt {
+    rid: u32,
+    matched_by: u16,
+}
+
+/// The linkage with its long lists as references, sorted by time.
+struct Lists {
+    chain: Vec<LinkEdge>,
+    principals: Vec<PrincipalUse>,
+    egress: Vec<EgressDestination>,
+    memory_reads: u64,
+    memory_writes: u64,
+    omitted: u64,
+    tool_calls: Vec<FactAt>,
+    approvals: Vec<FactAt>,
+    decisions: Vec<FactAt>,
+    memory: Vec<FactAt>,
+}
+
+/// The side-effect hint with its writes as positions in [`Lists::tool_calls`].
+struct HintSummary {
+    status: SideEffectStatus,
+    idempotency_keys: Vec<String>,
+    writes: Vec<(u32, SideEffectStatus)>,
+    warning: String,
+}
+
+/// The incident analysis, computed, with its long lists not yet rendered.
+///
+/// Serializing a `Report` writes exactly the JSON of the [`Analysis`] that
+/// [`Report::into_analysis`] would build (same fields, same order), but renders each entry
+/// of the linkage lists, the index and the side-effect writes as it is written: the memory
+/// a large incident's report needs is the compact records the analyzer kept, not a second,
+/// larger copy of them as strings (100 000 tool calls are ~50 MB as [`ToolCallLink`]s).
+pub struct Report {
+    an: Analyzer,
+    lists: Lists,
+    index: Vec<IndexAt>,
+    hint: Option<HintSummary>,
+    /// The seeds.
+    pub seeds: Vec<Seed>,
+    /// One report per identifier, in [`IdentName::ALL`] order.
+    pub identifiers: Vec<IdentifierReport>,
+    /// Index entries left out at the list limit.
+    pub index_omitted: u64,
+    /// Problems found in the inputs.
+    pub problems: Vec<SourceProblem>,
+    /// Problems not listed.
+    pub problems_omitted: u64,
+    /// Per-source summaries (a caller may list fewer: only these are serialized).
+    pub sources: Vec<SourceSummary>,
+    /// Counters.
+    pub stats: AnalysisStats,
+}
+
+/// Serializes the items of an iterator made on demand, as a JSON array.
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq((self.0)())
     }
-    let mut keys: Vec<String> = writes.iter().filter_map(|w| w.call.idempotency_key.clone()).collect();
-    keys.sort();
-    keys.dedup();
-    let unknown: Vec<&WriteOutcome> = writes.iter().filter(|w| w.status == SideEffectStatus::Unknown).collect();
-    let (status, warning) = if !unknown.is_empty() {
-        let mut tools: Vec<&str> = unknown.iter().map(|w| w.call.tool.as_str()).collect();
-        tools.sort();
-        tools.dedup();
-        let mut ukeys: Vec<&str> = unknown.iter().filter_map(|w| w.call.idempotency_key.as_deref()).collect();
-        ukeys.sort();
-        ukeys.dedup();
-        let keys_text = if ukeys.is_empty() {
-            "no idempotency key recorded".to_string()
-        } else {
-            format!("idempotency key(s) {}", ukeys.join(", "))
-        };
-        (
-            SideEffectStatus::Unknown,
-            format!(
-                "do not repeat {} ({keys_text}): the outcome of {} write(s) is not visible in the evidence; verify in the target system whether they were applied before retrying",
-                tools.join(", "),
-                unknown.len()
-            ),
-        )
-    } else if writes.iter().all(|w| w.status == SideEffectStatus::NotCommitted) {
-        (
-            SideEffectStatus::NotCommitted,
-            "every write observed was rejected; none appears to have been applied".to_string(),
-        )
-    } else {
-        (
-            SideEffectStatus::Committed,
-            "writes were applied; do not repeat them without their original idempotency keys".to_string(),
-        )
-    };
-    Some(SideEffectHint { status, idempotency_keys: keys, writes, warning })
+}
+
+impl Report {
+    fn tool_call(&self, at: FactAt) -> Option<ToolCallLink> {
+        let s = &self.an.strings;
+        match self.an.fact(at)? {
+            (r, CFact::ToolCall { tool, call_id, principal, idempotency_key, outcome }) => Some(ToolCallLink {
+                tool: s.get(*tool),
+                call_id: s.get_opt(*call_id),
+                principal: s.get_opt(*principal),
+                idempotency_key: s.get_opt(*idempotency_key),
+                outcome: s.get_opt(*outcome),
+                at: self.an.source_ref(r),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The linkage's tool calls, by time.
+    pub fn tool_calls(&self) -> impl Iterator<Item = ToolCallLink> + '_ {
+        self.lists.tool_calls.iter().filter_map(|at| self.tool_call(*at))
+    }
+
+    /// The approval path with decisions, by time.
+    pub fn approvals(&self) -> impl Iterator<Item = ApprovalStep> + '_ {
+        let s = &self.an.strings;
+        self.lists.approvals.iter().filter_map(move |at| match self.an.fact(*at)? {
+            (r, CFact::Approval { approval_id, tool, decision, approver, call_id }) => Some(ApprovalStep {
+                approval_id: s.get_opt(*approval_id),
+                tool: s.get_opt(*tool),
+                call_id: s.get_opt(*call_id),
+                decision: s.get_opt(*decision),
+                approver: s.get_opt(*approver),
+                at: self.an.source_ref(r),
+            }),
+            _ => None,
+        })
+    }
+
+    /// The policy decisions, by time.
+    pub fn decisions(&self) -> impl Iterator<Item = DecisionLink> + '_ {
+        let s = &self.an.strings;
+        self.lists.decisions.iter().filter_map(move |at| match self.an.fact(*at)? {
+            (r, CFact::Decision { decision_id, path, result }) => Some(DecisionLink {
+                decision_id: s.get_opt(*decision_id),
+                path: s.get_opt(*path),
+                result: s.get_opt(*result),
+                bundle_id: r.obs.iter().find(|o| o.ident == IdentName::BundleId).map(|o| s.get(o.value)),
+                at: self.an.source_ref(r),
+            }),
+            _ => None,
+        })
+    }
+
+    /// The memory records read or written, by time.
+    pub fn memory(&self) -> impl Iterator<Item = MemoryAccess> + '_ {
+        let s = &self.an.strings;
+        self.lists.memory.iter().filter_map(move |at| match self.an.fact(*at)? {
+            (r, CFact::Memory { memory_id, op }) => {
+                Some(MemoryAccess { memory_id: s.get_opt(*memory_id), op: s.get_opt(*op), at: self.an.source_ref(r) })
+            }
+            _ => None,
+        })
+    }
+
+    /// Every incident record (one entry per line or document), by source and offset.
+    pub fn index(&self) -> impl Iterator<Item = IndexEntry> + '_ {
+        self.index.iter().filter_map(|e| {
+            let r = self.an.records.get(e.rid as usize)?;
+            let matched_by = IdentName::ALL.into_iter().filter(|i| e.matched_by & (1 << i.index()) != 0).collect();
+            Some(IndexEntry { at: self.an.source_ref(r), matched_by })
+        })
+    }
+
+    /// The side-effecting calls among the tool calls, with their classified outcome.
+    pub fn writes(&self) -> impl Iterator<Item = WriteOutcome> + '_ {
+        self.hint.iter().flat_map(|h| h.writes.iter()).filter_map(|&(i, status)| {
+            let at = *self.lists.tool_calls.get(i as usize)?;
+            Some(WriteOutcome { call: self.tool_call(at)?, status })
+        })
+    }
+
+    /// Identifier pairs seen in the same record.
+    pub fn chain(&self) -> &[LinkEdge] {
+        &self.lists.chain
+    }
+
+    /// Egress destinations, most requests first.
+    pub fn egress(&self) -> &[EgressDestination] {
+        &self.lists.egress
+    }
+
+    /// Tool calls listed, and how many of them name their principal.
+    pub fn tool_call_counts(&self) -> (usize, usize) {
+        let with_principal = self
+            .lists
+            .tool_calls
+            .iter()
+            .filter(|at| matches!(self.an.fact(**at), Some((_, CFact::ToolCall { principal: Some(_), .. }))))
+            .count();
+        (self.lists.tool_calls.len(), with_principal)
+    }
+
+    /// Approval steps listed, how many carry a decision, and the distinct decisions.
+    pub fn approval_counts(&self) -> (usize, usize, BTreeSet<&str>) {
+        let decisions: Vec<&str> = self
+            .lists
+            .approvals
+            .iter()
+            .filter_map(|at| match self.an.fact(*at) {
+                Some((_, CFact::Approval { decision: Some(d), .. })) => Some(self.an.strings.as_str(*d)),
+                _ => None,
+            })
+            .collect();
+        let decided = decisions.len();
+        (self.lists.approvals.len(), decided, decisions.into_iter().collect())
+    }
+
+    /// Policy decisions listed.
+    pub fn decision_count(&self) -> usize {
+        self.lists.decisions.len()
+    }
+
+    /// Memory accesses listed, and the reads and writes among all of them.
+    pub fn memory_counts(&self) -> (usize, u64, u64) {
+        (self.lists.memory.len(), self.lists.memory_reads, self.lists.memory_writes)
+    }
+
+    /// The side-effect hint's status and warning, when writes were seen.
+    pub fn side_effect(&self) -> Option<(SideEffectStatus, &str)> {
+        self.hint.as_ref().map(|h| (h.status, h.warning.as_str()))
+    }
+
+    /// The side-effect hint, built in memory.
+    pub fn side_effect_hint(&self) -> Option<SideEffectHint> {
+        self.hint.as_ref().map(|h| SideEffectHint {
+            status: h.status,
+            idempotency_keys: h.idempotency_keys.clone(),
+            writes: self.writes().collect(),
+            warning: h.warning.clone(),
+        })
+    }
+
+    /// The linkage, built in memory.
+    pub fn linkage(&self) -> Linkage {
+        Linkage {
+            chain: self.lists.chain.clone(),
+            tool_calls: self.tool_calls().collect(),
+            principals: self.lists.principals.clone(),
+            approvals: self.approvals().collect(),
+            decisions: self.decisions().collect(),
+            memory: self.memory().collect(),
+            memory_reads: self.lists.memory_reads,
+            memory_writes: self.lists.memory_writes,
+            egress: self.lists.egress.clone(),
+            omitted: self.lists.omitted,
+        }
+    }
+
+    /// The whole [`Analysis`], built in memory.
+    pub fn into_analysis(self) -> Analysis {
+        let linkage = self.linkage();
+        let index = self.index().collect();
+        let side_effect_hint = self.side_effect_hint();
+        Analysis {
+            seeds: self.seeds,
+            identifiers: self.identifiers,
+            linkage,
+            index,
+            index_omitted: self.index_omitted,
+            side_effect_hint,
+            problems: self.problems,
+            problems_omitted: self.problems_omitted,
+            sources: self.sources,
+            stats: self.stats,
+        }
+    }
+}
+
+/// The same fields, in the same order, as [`Analysis`], [`Linkage`] and [`SideEffectHint`]
+/// (the test `report_serializes_as_the_analysis_it_builds` holds them to it).
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct LinkageView<'a, T, A, D, M> {
+            chain: &'a [LinkEdge],
+            tool_calls: T,
+            principals: &'a [PrincipalUse],
+            approvals: A,
+            decisions: D,
+            memory: M,
+            memory_reads: u64,
+            memory_writes: u64,
+            egress: &'a [EgressDestination],
+            omitted: u64,
+        }
+        #[derive(Serialize)]
+        struct HintView<'a, W> {
+            status: SideEffectStatus,
+            idempotency_keys: &'a [String],
+            writes: W,
+            warning: &'a str,
+        }
+        #[derive(Serialize)]
+        struct View<'a, L, X, H> {
+            seeds: &'a [Seed],
+            identifiers: &'a [IdentifierReport],
+            linkage: L,
+            index: X,
+            index_omitted: u64,
+            side_effect_hint: Option<H>,
+            problems: &'a [SourceProblem],
+            problems_omitted: u64,
+            sources: &'a [SourceSummary],
+            stats: &'a AnalysisStats,
+        }
+        let l = &self.lists;
+        View {
+            seeds: &self.seeds,
+            identifiers: &self.identifiers,
+            linkage: LinkageView {
+                chain: &l.chain,
+                tool_calls: Seq(|| self.tool_calls()),
+                principals: &l.principals,
+                approvals: Seq(|| self.approvals()),
+                decisions: Seq(|| self.decisions()),
+                memory: Seq(|| self.memory()),
+                memory_reads: l.memory_reads,
+                memory_writes: l.memory_writes,
+                egress: &l.egress,
+                omitted: l.omitted,
+            },
+            index: Seq(|| self.index()),
+            index_omitted: self.index_omitted,
+            side_effect_hint: self.hint.as_ref().map(|h| HintView {
+                status: h.status,
+                idempotency_keys: &h.idempotency_keys,
+                writes: Seq(|| self.writes()),
+                warning: &h.warning,
+            }),
+            problems: &self.problems,
+            problems_omitted: self.problems_omitted,
+            sources: &self.sources,
+            stats: &self.stats,
+        }
+        .serialize(ser)
+    }
 }
 
 #[cfg(test)]
@@ -1342,5 +1731,100 @@ mod tests {
         assert_ne!(an.link_generation(), g);
         let linked = an.linked_values(100).unwrap_or_default();
         assert!(linked.contains(&(IdentName::SessionId, "s-2".to_string())), "{linked:?}");
+    }
+
+    /// The report written entry by entry is the very JSON of the analysis built in memory:
+    /// every list (capped ones included), sorted by time, with items of one line merged.
+    #[test]
+    fn report_serializes_as_the_analysis_it_builds() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let limits = AnalyzerLimits { max_list: 3, ..AnalyzerLimits::default() };
+        let mut an = Analyzer::with_limits(&[(IdentName::TraceId, trace.to_string())], limits);
+        let logs = an.begin_source("logs/tool_calls.jsonl", "sha-a", "logs", Format::Jsonl);
+        let other = an.begin_source("policy/decisions.jsonl", "sha-b", "policy", Format::Jsonl);
+        let opt = |s: &str| Some(s.to_string());
+        for i in 0..5u64 {
+            let mut r = rec(i * 100, &[(IdentName::TraceId, trace), (IdentName::SessionId, "s-1")]);
+            // Out of time order, so the sort shows.
+            r.timestamp = opt(&format!("2026-11-30T12:00:0{}Z", 5 - i));
+            r.facts.push(Fact::ToolCall {
+                tool: if i % 2 == 0 { "create_ticket".into() } else { "search".into() },
+                call_id: opt(&format!("call-{i}")),
+                principal: (i != 1).then(|| "svc-bot".to_string()),
+                idempotency_key: (i == 2).then(|| "idem-1".to_string()),
+                outcome: [None, opt("200"), opt("timeout"), opt("403"), opt("ok")][i as usize].clone(),
+            });
+            an.push(logs, r);
+        }
+        for i in 0..4u64 {
+            let mut r = rec(
+                i * 10,
+                &[(IdentName::SessionId, "s-1"), (IdentName::BundleId, "bundle-7"), (IdentName::ApprovalId, "apr-1")],
+            );
+            r.timestamp = opt(&format!("2026-11-30T11:00:0{i}Z"));
+            r.facts.push(Fact::Decision {
+                decision_id: opt(&format!("d-{i}")),
+                path: opt("agent/allow"),
+                result: opt("true"),
+            });
+            r.facts.push(Fact::Approval {
+                approval_id: opt("apr-1"),
+                tool: opt("create_ticket"),
+                decision: (i > 0).then(|| "approved".to_string()),
+                approver: None,
+                call_id: None,
+            });
+            r.facts.push(Fact::Memory {
+                memory_id: opt(&format!("m-{i}")),
+                op: opt(if i == 0 { "WRITE" } else { "read" }),
+            });
+            r.facts.push(Fact::Egress {
+                destination: "api.tickets.internal".into(),
+                method: opt("POST"),
+                status: Some(201),
+                bytes_sent: Some(10),
+                bytes_received: None,
+            });
+            an.push(other, r.clone());
+            // A second item of the same line: one index entry.
+            r.facts.clear();
+            r.observations.truncate(1);
+            an.push(other, r);
+        }
+        // Not linked: in no list.
+        an.push(logs, rec(900, &[(IdentName::SessionId, "s-other")]));
+
+        let report = an.into_report();
+        let streamed = serde_json::to_vec(&report).expect("serialize report");
+        let (calls, with_principal) = report.tool_call_counts();
+        let (steps, decided, decisions) = report.approval_counts();
+        let decisions: Vec<String> = decisions.into_iter().map(String::from).collect();
+        let writes: Vec<WriteOutcome> = report.writes().collect();
+        let built = report.into_analysis();
+        assert_eq!(String::from_utf8_lossy(&streamed), serde_json::to_string(&built).expect("serialize analysis"));
+
+        // The lists hold what the records say, capped at 3, by time.
+        let l = &built.linkage;
+        assert_eq!((calls, with_principal), (3, 2));
+        let ids: Vec<_> = l.tool_calls.iter().map(|c| c.call_id.clone().unwrap_or_default()).collect();
+        assert_eq!(ids, ["call-2", "call-1", "call-0"]);
+        assert_eq!((steps, decided, decisions), (3, 2, vec!["approved".to_string()]));
+        assert_eq!(l.decisions.len(), 3);
+        assert_eq!(l.decisions[0].bundle_id.as_deref(), Some("bundle-7"));
+        assert_eq!((l.memory.len(), l.memory_reads, l.memory_writes), (3, 3, 1));
+        // 2 tool calls, 1 decision, 1 approval and 1 memory access over the cap.
+        assert_eq!(l.omitted, 5);
+        assert_eq!(l.egress.first().map(|e| e.requests), Some(4));
+        // Entries are lines: 2 lines of the logs and the 4 lines (2 items each) of the policy
+        // log are over the cap.
+        assert_eq!(built.index.len(), 3);
+        assert_eq!(built.index_omitted, 6);
+        assert!(built.index.iter().all(|e| e.matched_by.windows(2).all(|w| w[0] < w[1])));
+        let hint = built.side_effect_hint.as_ref().expect("writes were seen");
+        assert_eq!(hint.writes, writes);
+        assert_eq!(hint.writes.len(), 2);
+        assert_eq!(hint.status, SideEffectStatus::Unknown);
+        assert_eq!(hint.idempotency_keys, ["idem-1"]);
+        assert!(hint.warning.contains("do not repeat create_ticket (idempotency key(s) idem-1)"), "{}", hint.warning);
     }
 }

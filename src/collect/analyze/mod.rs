@@ -23,7 +23,7 @@ mod types;
 
 pub use analyzer::{
     Analysis, AnalysisStats, Analyzer, AnalyzerLimits, ApprovalStep, DecisionLink, EgressDestination, IdentStatus,
-    IdentValue, IdentifierReport, IndexEntry, LinkEdge, Linkage, MemoryAccess, Place, PrincipalUse, Seed,
+    IdentValue, IdentifierReport, IndexEntry, LinkEdge, Linkage, MemoryAccess, Place, PrincipalUse, Report, Seed,
     SideEffectHint, SideEffectStatus, SourceId, SourceProblem, SourceRef, SourceSummary, ToolCallLink, WriteOutcome,
 };
 pub use format::{detect, Compression, Format, FormatParseError};
