@@ -36,6 +36,13 @@ pub fn event_hash(e: &JournalEvent) -> Sha256 {
 
 /// The compact JSON of `e` without its `hash` field: the bytes [`event_hash`] hashes.
 fn body_bytes(e: &JournalEvent) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_body(e, &mut out);
+    out
+}
+
+/// Appends [`body_bytes`] of `e` to `out`.
+fn write_body(e: &JournalEvent, out: &mut Vec<u8>) {
     let body = Body {
         seq: e.seq,
         at: &e.at,
@@ -46,8 +53,8 @@ fn body_bytes(e: &JournalEvent) -> Vec<u8> {
         detail: &e.detail,
         prev: &e.prev,
     };
-    // Serializing plain structs of strings and integers cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+    // Serializing plain structs of strings and integers into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &body);
 }
 
 /// Builds a journal, chaining each new event to the last.
@@ -92,18 +99,25 @@ impl Journal {
         let prev = self.events.last().map(|e| e.hash).unwrap_or(GENESIS);
         let mut e =
             JournalEvent { seq: self.events.len() as u64, at, event, path, sha256, size, detail, prev, hash: GENESIS };
-        let body = body_bytes(&e);
-        e.hash = Sha256::of(&body);
-        if let Some(json) = self.json.as_mut() {
-            // `JournalEvent` serializes the body's fields in the same order with the same
-            // omissions, then `hash`: splice it in before the body's closing brace.
-            if !json.is_empty() {
-                json.push(b',');
+        match self.json.as_mut() {
+            Some(json) => {
+                // The body is serialized straight into the rendered JSON and hashed there;
+                // `JournalEvent` serializes the body's fields in the same order with the same
+                // omissions, then `hash`: spliced in before the body's closing brace.
+                if !json.is_empty() {
+                    json.push(b',');
+                }
+                let start = json.len();
+                write_body(&e, json);
+                e.hash = Sha256::of(&json[start..]);
+                if json.last() == Some(&b'}') {
+                    json.pop();
+                }
+                json.extend_from_slice(b",\"hash\":\"");
+                json.extend_from_slice(&e.hash.hex_bytes());
+                json.extend_from_slice(b"\"}");
             }
-            json.extend_from_slice(body.strip_suffix(b"}").unwrap_or(&body));
-            json.extend_from_slice(b",\"hash\":\"");
-            json.extend_from_slice(e.hash.hex().as_bytes());
-            json.extend_from_slice(b"\"}");
+            None => e.hash = event_hash(&e),
         }
         self.events.push(e);
     }
@@ -202,6 +216,9 @@ mod tests {
         rendered.extend_from_slice(j.json().unwrap());
         rendered.push(b']');
         assert_eq!(String::from_utf8(rendered).unwrap(), serde_json::to_string(j.events()).unwrap());
+        // The hashes computed over the JSON rendered in place are the events' real hashes.
+        assert!(check_chain(j.events()).is_empty());
+        assert_eq!(j.events()[3].hash, event_hash(&j.events()[3]));
         let json = j.json().unwrap().to_vec();
         let (events, parts_json) = j.into_parts();
         assert_eq!((events.len(), parts_json), (4, Some(json)));

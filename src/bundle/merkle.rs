@@ -22,6 +22,34 @@ pub fn leaf_input(e: &Entry) -> Vec<u8> {
     v
 }
 
+/// The leaf hash of one entry, `leaf_hash(&leaf_input(e))`, built in `scratch` (cleared
+/// first) instead of a fresh allocation: the sealer hashes each entry's leaf as it collects it.
+pub fn entry_leaf_hash(e: &Entry, scratch: &mut Vec<u8>) -> Sha256 {
+    scratch.clear();
+    scratch.push(0);
+    scratch.extend_from_slice(e.path.as_bytes());
+    scratch.push(0);
+    scratch.extend_from_slice(e.kind.as_bytes());
+    scratch.push(0);
+    scratch.extend_from_slice(decimal(e.size, &mut [0u8; 20]));
+    scratch.push(0);
+    scratch.extend_from_slice(&e.sha256.hex_bytes());
+    Sha256::of(scratch)
+}
+
+/// The decimal digits of `n`, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// Leaf hash of raw leaf input.
 pub fn leaf_hash(input: &[u8]) -> Sha256 {
     let mut h = Hasher::new();
@@ -61,6 +89,12 @@ fn mth(leaves: &[Sha256]) -> Sha256 {
 pub fn root(entries: &[Entry]) -> Sha256 {
     let leaves: Vec<Sha256> = entries.iter().map(|e| leaf_hash(&leaf_input(e))).collect();
     mth(&leaves)
+}
+
+/// The tree head over leaf hashes already computed (in manifest order):
+/// `root_of_leaves(leaf hashes of entries) == root(entries)`.
+pub fn root_of_leaves(leaves: &[Sha256]) -> Sha256 {
+    mth(leaves)
 }
 
 /// The audit path for leaf `index` (RFC 6962 §2.1.1), bottom-up.
@@ -146,6 +180,12 @@ mod tests {
             assert!(verify_inclusion(&leaf_hash(&leaf_input(&e[i])), i, e.len(), &p, &r), "leaf {i}");
             assert!(!verify_inclusion(&leaf_hash(&leaf_input(&e[(i + 1) % 7])), i, e.len(), &p, &r));
         }
+        let mut scratch = vec![9u8; 3];
+        let leaves: Vec<Sha256> = e.iter().map(|x| entry_leaf_hash(x, &mut scratch)).collect();
+        assert_eq!(leaves[3], leaf_hash(&leaf_input(&e[3])));
+        assert_eq!(root_of_leaves(&leaves), r);
+        let big = Entry { size: u64::MAX, ..entry(0) };
+        assert_eq!(entry_leaf_hash(&big, &mut scratch), leaf_hash(&leaf_input(&big)));
         let mut changed = e.clone();
         changed[3].size += 1;
         assert_ne!(root(&changed), r);
