@@ -102,7 +102,9 @@ impl FromStr for Sha256 {
 
 impl Serialize for Sha256 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.hex())
+        // On the stack: the sealer serializes several digests per collected file.
+        let hex = self.hex_bytes();
+        s.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
     }
 }
 

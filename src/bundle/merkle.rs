@@ -6,6 +6,7 @@
 //! head is SHA-256 of the empty string. An inclusion proof lets one entry be shown to belong
 //! to a signed manifest without disclosing the others.
 
+use super::journal::decimal;
 use super::manifest::Entry;
 use crate::digest::{Hasher, Sha256};
 
@@ -35,19 +36,6 @@ pub fn entry_leaf_hash(e: &Entry, scratch: &mut Vec<u8>) -> Sha256 {
     scratch.push(0);
     scratch.extend_from_slice(&e.sha256.hex_bytes());
     Sha256::of(scratch)
-}
-
-/// The decimal digits of `n`, written into the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 /// Leaf hash of raw leaf input.
@@ -91,10 +79,40 @@ pub fn root(entries: &[Entry]) -> Sha256 {
     mth(&leaves)
 }
 
-/// The tree head over leaf hashes already computed (in manifest order):
-/// `root_of_leaves(leaf hashes of entries) == root(entries)`.
-pub fn root_of_leaves(leaves: &[Sha256]) -> Sha256 {
-    mth(leaves)
+/// Builds the tree head leaf by leaf, as the sealer collects entries, in O(log n) memory:
+/// it keeps the roots of the perfect subtrees that cover the leaves so far, largest first
+/// (the binary decomposition of their number), merging two of a size as soon as they exist.
+/// RFC 6962's split at the largest power of two then makes the head the right fold of those
+/// roots: `MTH = node(T1, node(T2, … Tk))`. So nearly all node hashes are computed during the
+/// seal, not after its last file.
+#[derive(Debug, Default)]
+pub struct RootBuilder {
+    /// (subtree root, number of leaves), sizes strictly decreasing.
+    stack: Vec<(Sha256, u64)>,
+}
+
+impl RootBuilder {
+    /// Appends the next leaf hash (see [`entry_leaf_hash`]).
+    pub fn push(&mut self, leaf: Sha256) {
+        let mut node = (leaf, 1u64);
+        while let Some(&(left, size)) = self.stack.last() {
+            if size != node.1 {
+                break;
+            }
+            self.stack.pop();
+            node = (node_hash(&left, &node.0), size * 2);
+        }
+        self.stack.push(node);
+    }
+
+    /// The tree head over the leaves pushed so far (`root` of their entries).
+    pub fn root(&self) -> Sha256 {
+        let mut subtrees = self.stack.iter().rev();
+        match subtrees.next() {
+            None => Sha256::of(b""),
+            Some(&(last, _)) => subtrees.fold(last, |right, &(left, _)| node_hash(&left, &right)),
+        }
+    }
 }
 
 /// The audit path for leaf `index` (RFC 6962 §2.1.1), bottom-up.
@@ -183,7 +201,14 @@ mod tests {
         let mut scratch = vec![9u8; 3];
         let leaves: Vec<Sha256> = e.iter().map(|x| entry_leaf_hash(x, &mut scratch)).collect();
         assert_eq!(leaves[3], leaf_hash(&leaf_input(&e[3])));
-        assert_eq!(root_of_leaves(&leaves), r);
+        // Built leaf by leaf, the head is `root` for every size (perfect and not).
+        let many: Vec<Entry> = (0..70).map(entry).collect();
+        let mut b = RootBuilder::default();
+        assert_eq!(b.root(), root(&[]));
+        for n in 1..=many.len() {
+            b.push(entry_leaf_hash(&many[n - 1], &mut scratch));
+            assert_eq!(b.root(), root(&many[..n]), "{n} leaves");
+        }
         let big = Entry { size: u64::MAX, ..entry(0) };
         assert_eq!(entry_leaf_hash(&big, &mut scratch), leaf_hash(&leaf_input(&big)));
         let mut changed = e.clone();

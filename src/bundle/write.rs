@@ -37,7 +37,7 @@ use std::thread;
 use chrono::{DateTime, Utc};
 
 use super::dsse;
-use super::journal::Journal;
+use super::journal::{decimal, json_str, Journal};
 use super::manifest::{
     AnalysisRef, CheckItem, Collector, Completeness, Entry, EventKind, Incident, LedgerLink, Manifest,
     ManifestStatement, Signer, Status, ANALYSIS_MEMBER, FORMAT_V2, STATEMENT_PAYLOAD_TYPE,
@@ -390,10 +390,16 @@ struct DirCache {
 impl DirCache {
     fn open(&mut self, path: &std::path::Path) -> io::Result<File> {
         use rustix::fs::{Mode, OFlags};
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { return open_nofollow(path) };
-        if parent.as_os_str().is_empty() {
-            return open_nofollow(path);
-        }
+        use std::os::unix::ffi::OsStrExt;
+        // Split at the last `/` as bytes (no component parsing per file); anything unusual —
+        // no directory, the root, a name `.`, `..` or empty — is opened by its whole path.
+        let bytes = path.as_os_str().as_bytes();
+        let (parent, name) = match memchr::memrchr(b'/', bytes) {
+            Some(i) if i > 0 && !matches!(&bytes[i + 1..], b"" | b"." | b"..") => (&bytes[..i], &bytes[i + 1..]),
+            _ => return open_nofollow(path),
+        };
+        let parent = std::path::Path::new(std::ffi::OsStr::from_bytes(parent));
+        let name = std::ffi::OsStr::from_bytes(name);
         if self.dir.as_ref().map_or(true, |(p, _)| p.as_os_str() != parent.as_os_str()) {
             let fd = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok();
             self.dir = Some((parent.to_path_buf(), fd));
@@ -620,6 +626,25 @@ impl<W: Write> Staged<W> {
     }
 }
 
+/// Appends the JSON of `e` byte for byte as serde_json serializes an [`Entry`] (the unit test
+/// `manifest_pieces_are_the_serialized_manifest` holds them together), with `at_json` the JSON
+/// of `e.collected_at`, rendered once per file for its entry and its journal event.
+fn render_entry(out: &mut Vec<u8>, e: &Entry, at_json: &[u8]) {
+    out.extend_from_slice(b"{\"path\":");
+    json_str(out, &e.path);
+    out.extend_from_slice(b",\"kind\":");
+    json_str(out, &e.kind);
+    out.extend_from_slice(b",\"size\":");
+    out.extend_from_slice(decimal(e.size, &mut [0u8; 20]));
+    out.extend_from_slice(b",\"sha256\":\"");
+    out.extend_from_slice(&e.sha256.hex_bytes());
+    out.extend_from_slice(b"\",\"source\":");
+    json_str(out, &e.source);
+    out.extend_from_slice(b",\"collected_at\":");
+    out.extend_from_slice(at_json);
+    out.push(b'}');
+}
+
 /// Name of a blob member.
 pub fn blob_member(sha: &Sha256) -> String {
     format!("blobs/sha256/{}", sha.hex())
@@ -690,16 +715,25 @@ fn write_all<W: Write>(
     // The entries' and the journal's JSON are rendered as they are produced, while the zstd
     // workers compress, instead of serializing them all after the last blob (~0.1 s per
     // 100 000 files on the critical path); `manifest_pieces` splices them in.
-    let mut journal = Journal::rendering();
-    let mut entries_json: Vec<u8> = Vec::new();
+    // Their sizes are known closely in advance (~200 and ~330 bytes per file plus its names):
+    // reserved once instead of grown by doubling, which copies them and leaves the outgrown
+    // buffers behind in the heap.
+    let names: usize = files.iter().map(|f| f.rel_path.len() + f.kind.len() + f.display_source.len()).sum();
+    let paths: usize = files.iter().map(|f| f.rel_path.len()).sum();
+    let mut journal = Journal::rendering_with_capacity(
+        files.len() + input.plan_events.len() + input.incident.notes.len() + 16,
+        files.len() * 340 + paths + 64 * 1024,
+    );
+    let mut entries_json: Vec<u8> = Vec::with_capacity(files.len() * 200 + names + 1024);
     for ev in &input.plan_events {
         journal.push(ev.at, ev.event, ev.path.clone(), None, None, Some(ev.detail.clone()));
     }
     let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
     let mut written: SeenBlobs = SeenBlobs::with_capacity_and_hasher(files.len(), Default::default());
-    // Merkle leaf hashes, computed as the entries are collected (not after the last blob).
-    let mut leaves: Vec<Sha256> = Vec::with_capacity(files.len());
+    // The Merkle tree, built as the entries are collected (not after the last blob).
+    let mut tree = merkle::RootBuilder::default();
     let mut leaf_scratch: Vec<u8> = Vec::with_capacity(256);
+    let mut at_json: Vec<u8> = Vec::with_capacity(40);
     let mut changed: Vec<String> = Vec::new();
     let mut copy_buf = vec![0u8; READ_BUF];
     let mut input_bytes = 0u64;
@@ -805,13 +839,16 @@ fn write_all<W: Write>(
                         }
                     }
                     progress.add_files(1);
-                    journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
+                    // The timestamp is rendered once, for the entry and its journal event.
+                    at_json.clear();
+                    // Serializing a timestamp into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut at_json, &at);
+                    journal.push_collected(at, &at_json, entry.path.clone(), sha, size);
                     if !entries_json.is_empty() {
                         entries_json.push(b',');
                     }
-                    // Serializing strings, integers and timestamps into a Vec cannot fail.
-                    let _ = serde_json::to_writer(&mut entries_json, &entry);
-                    leaves.push(merkle::entry_leaf_hash(&entry, &mut leaf_scratch));
+                    render_entry(&mut entries_json, &entry, &at_json);
+                    tree.push(merkle::entry_leaf_hash(&entry, &mut leaf_scratch));
                     entries.push(entry);
                 }
             }
@@ -869,8 +906,7 @@ fn write_all<W: Write>(
     let missing = input.observer.as_deref().map_or(NOT_ANALYZED, |o| o.missing_identifier_detail());
     let t_analysis = tail_started.elapsed();
     let completeness = completeness(&incident, &entries, &input.not_applicable, missing);
-    let merkle_root = merkle::root_of_leaves(&leaves);
-    drop(leaves);
+    let merkle_root = tree.root();
     debug_assert_eq!(merkle_root, merkle::root(&entries));
     let finished_at = clock.now();
     let key: &SecretKey = input.key;
@@ -1179,6 +1215,11 @@ mod tests {
         }
         std::os::unix::fs::symlink(dir.path().join("a/1"), dir.path().join("b/link")).unwrap();
         let mut cache = DirCache::default();
+        let mut s = String::new();
+        cache.open(&dir.path().join("a/./1")).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "a1");
+        assert!(cache.open(&dir.path().join("a/.")).unwrap().metadata().unwrap().is_dir());
+        assert!(cache.open(&dir.path().join("a/")).unwrap().metadata().unwrap().is_dir());
         for rel in ["a/1", "a/2", "b/1", "a/2", "b/2"] {
             let mut s = String::new();
             cache.open(&dir.path().join(rel)).unwrap().read_to_string(&mut s).unwrap();
@@ -1217,7 +1258,7 @@ mod tests {
         journal.push(at, EventKind::Skipped, Some("/src/a link".into()), None, None, Some("symbolic link".into()));
         let mut entries = Vec::new();
         let mut entries_json = Vec::new();
-        for (i, path) in ["logs/a \"q\".log", "logs/ü\u{1}.jsonl", "memory/x"].into_iter().enumerate() {
+        for (i, path) in ["logs/a \"q\".log", "logs/ü\u{1}.jsonl", "memory/x", "o/b\\s\t"].into_iter().enumerate() {
             let e = Entry {
                 path: path.into(),
                 kind: path.split('/').next().unwrap().into(),
@@ -1226,11 +1267,15 @@ mod tests {
                 source: format!("/src/{path}"),
                 collected_at: at,
             };
-            journal.push(at, EventKind::Collected, Some(e.path.clone()), Some(e.sha256), Some(e.size), None);
+            let at_json = serde_json::to_vec(&at).unwrap();
+            journal.push_collected(at, &at_json, e.path.clone(), e.sha256, e.size);
             if !entries_json.is_empty() {
                 entries_json.push(b',');
             }
-            serde_json::to_writer(&mut entries_json, &e).unwrap();
+            let mut one = Vec::new();
+            render_entry(&mut one, &e, &at_json);
+            assert_eq!(one, serde_json::to_vec(&e).unwrap(), "entry {path:?}");
+            entries_json.extend_from_slice(&one);
             entries.push(e);
         }
         let incident = crate::preserve::incident_from(&crate::preserve::PreserveRequest {
