@@ -439,8 +439,15 @@ pub async fn preserve(
     // (each copy of 100 000 planned files was ~30 MB and 400 000 allocations).
     let mut files: Arc<[PlannedFile]> = std::mem::take(&mut plan.files).into();
     if req.progress.is_enabled() {
-        let bytes = files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
-        req.progress.add_totals(bytes, files.len() as u64);
+        req.progress.add_totals(0, files.len() as u64);
+        // The byte total takes an `lstat` per file (~0.1 s for 100 000 files): counted on
+        // the side while the seal starts, not before it (the meter shows no percentage
+        // until then). If the thread cannot be started, there is no byte total.
+        let (progress, files) = (req.progress.clone(), files.clone());
+        let _ = std::thread::Builder::new().name("custody-sizes".into()).spawn(move || {
+            let bytes = files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
+            progress.add_totals(bytes, 0);
+        });
     }
     let mut incident = incident_from(&req);
     for id in incident.identifiers.iter_mut().filter(|i| from_spec.contains(&i.name)) {
