@@ -13,7 +13,8 @@
 //!   members are staged and handed to zstd in large writes, so 100 000 tiny files cost
 //!   hundreds of encoder calls, not hundreds of thousands. At the end the analysis (if any)
 //!   is spooled to an unnamed temporary file and copied in as `analysis.json`, then the compact
-//!   manifest and the envelope signing its digest close the archive (format v2).
+//!   manifest (streamed from its pre-rendered pieces) and the envelope signing its digest
+//!   close the archive (format v2); these members are compressed at zstd level 1.
 //!
 //! The tar header of a blob names its SHA-256, so a blob's bytes can only be written after
 //! the whole file was hashed: that is why large files are read twice (the second read is a
@@ -379,9 +380,10 @@ fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
 
 /// Opens planned files relative to their directory, which is kept open (`O_PATH`) while
 /// consecutive files share it — the plan is sorted, so they do: the kernel then looks up one
-/// name per file instead of every component of its absolute path (a third of the reader's
-/// system time on 100 000 small files). The file itself is opened exactly as
-/// [`open_nofollow`] opens it; a directory that cannot be opened falls back to that.
+/// name per file instead of every component of its absolute path. The file itself is opened
+/// with [`open_nofollow`]'s flags; a path without a usable directory part, or a directory
+/// that cannot be opened, is opened by [`open_nofollow`] itself. (A directory replaced while
+/// its files are read is read from the one that was opened.)
 #[derive(Default)]
 struct DirCache {
     dir: Option<(PathBuf, Option<rustix::fd::OwnedFd>)>,
