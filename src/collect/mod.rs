@@ -349,9 +349,18 @@ fn rename_duplicates(plan: &mut Plan, event_pos: &[usize], clock: &Clock) {
         }
         used.insert(f.rel_path.clone());
     }
-    for (k, (pos, note)) in notes.into_iter().enumerate() {
-        plan.events.insert(pos + k, note);
+    // Merged in one pass (inserting each note would be quadratic when a whole directory is
+    // planned twice): a note planned after `pos` events goes before the event at `pos`.
+    let mut notes = notes.into_iter().peekable();
+    let mut events = Vec::with_capacity(plan.events.len() + notes.len());
+    for (i, ev) in std::mem::take(&mut plan.events).into_iter().enumerate() {
+        while let Some((_, note)) = notes.next_if(|(pos, _)| *pos <= i) {
+            events.push(note);
+        }
+        events.push(ev);
     }
+    events.extend(notes.map(|(_, note)| note));
+    plan.events = events;
 }
 
 #[cfg(test)]
@@ -362,7 +371,7 @@ mod tests {
 
     /// A bundle path planned twice: the later file (in planning order) is renamed `~2`, or
     /// `~3` when a real `~2` was planned before it, and a note naming it is journaled where it
-    /// was planned (after the skipped symlink found before it).
+    /// was planned (between the skipped symlinks found before and after it).
     #[test]
     fn paths_taken_twice_are_renamed_in_planning_order() {
         use super::{plan, SourceSpec};
@@ -376,7 +385,9 @@ mod tests {
         let extra = tmp.path().join("extra");
         std::fs::create_dir_all(&extra).unwrap();
         std::fs::write(extra.join("a.log"), "extra a").unwrap();
+        std::fs::write(extra.join("b.log"), "extra b").unwrap();
         std::os::unix::fs::symlink("/nowhere", extra.join("0-link")).unwrap();
+        std::os::unix::fs::symlink("/nowhere", extra.join("b-link")).unwrap();
         std::fs::write(extra.join("c.log"), "extra c").unwrap();
         let clock = crate::clock::Clock::system();
         let sources = [SourceSpec { kind: "logs".into(), path: extra.clone() }];
@@ -388,14 +399,18 @@ mod tests {
             ("logs/a.log~2", "a.log~2"),
             ("logs/a.log~3", "extra a"),
             ("logs/b.log", "b.log"),
+            ("logs/b.log~2", "extra b"),
             ("logs/c.log", "extra c"),
         ];
         assert_eq!(got, want.map(|(r, c)| (r, c.to_string())));
         let events: Vec<(EventKind, &str)> = p.events.iter().map(|e| (e.event, e.detail.as_str())).collect();
-        assert_eq!(events.len(), 2, "{events:?}");
-        assert_eq!(events[0].0, EventKind::Skipped);
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert_eq!((events[0].0, events[2].0), (EventKind::Skipped, EventKind::Skipped));
+        assert_eq!(p.events[0].path.as_deref(), Some(extra.join("0-link").to_str().unwrap()));
         assert_eq!(events[1], (EventKind::Note, "bundle path `logs/a.log` already taken; stored as `logs/a.log~3`"));
         assert_eq!(p.events[1].path.as_deref(), Some(extra.join("a.log").to_str().unwrap()));
+        assert_eq!(p.events[2].path.as_deref(), Some(extra.join("b-link").to_str().unwrap()));
+        assert_eq!(events[3], (EventKind::Note, "bundle path `logs/b.log` already taken; stored as `logs/b.log~2`"));
         // Without a duplicate, nothing is renamed and no note is written.
         let p = plan(Some(&inc), &[], false, &clock).unwrap();
         assert!(p.events.is_empty() && p.files.iter().all(|f| !f.rel_path.ends_with("~3")));
