@@ -50,7 +50,8 @@ fn main() -> Result<()> {
                 source: src.clone(),
                 display_source: src.display().to_string(),
                 snapshot: false,
-            }],
+            }]
+            .into(),
             plan_events: Vec::new(),
             incident: incident.clone(),
             not_applicable: Vec::new(),

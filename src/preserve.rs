@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use crate::bundle::manifest::EventKind;
 use crate::bundle::manifest::{Category, IdentName, IdentSource, Identifier, Incident, Manifest, SideEffect, Status};
-use crate::bundle::write::PlanEvent;
 use crate::bundle::write::{seal_with_progress, SealError, SealInput, Sealed};
+use crate::bundle::write::{PlanEvent, PlannedFile};
 use crate::clock::Clock;
 use crate::collect::analyze::{FieldMapping, MappingError};
 use crate::collect::observe::{AnalysisObserver, EvidenceProblem, FormatOverride, MappingInfo, ObserveConfig};
@@ -435,9 +435,19 @@ pub async fn preserve(
     plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
     phases.mark("adopt+head");
+    // One shared list of the planned files: the reader, the writer and every retry use it
+    // (each copy of 100 000 planned files was ~30 MB and 400 000 allocations).
+    let mut files: Arc<[PlannedFile]> = std::mem::take(&mut plan.files).into();
     if req.progress.is_enabled() {
-        let bytes = plan.files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
-        req.progress.add_totals(bytes, plan.files.len() as u64);
+        req.progress.add_totals(0, files.len() as u64);
+        // The byte total takes an `lstat` per file (~0.1 s for 100 000 files): counted on
+        // the side while the seal starts, not before it (the meter shows no percentage
+        // until then). If the thread cannot be started, there is no byte total.
+        let (progress, files) = (req.progress.clone(), files.clone());
+        let _ = std::thread::Builder::new().name("custody-sizes".into()).spawn(move || {
+            let bytes = files.iter().filter_map(|f| std::fs::symlink_metadata(&f.source).ok()).map(|m| m.len()).sum();
+            progress.add_totals(bytes, 0);
+        });
     }
     let mut incident = incident_from(&req);
     for id in incident.identifiers.iter_mut().filter(|i| from_spec.contains(&i.name)) {
@@ -445,24 +455,26 @@ pub async fn preserve(
             s.origin = "spec".into();
         }
     }
-    let observe = req.analyze.then(|| ObserveConfig {
-        mapping,
+    let plan_problems: Vec<EvidenceProblem> = plan
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped))
+        .map(|e| EvidenceProblem {
+            path: e.path.clone().unwrap_or_else(|| "-".into()),
+            problem: if e.event == EventKind::Error { "unreadable".into() } else { "skipped".into() },
+            detail: e.detail.clone(),
+        })
+        .collect();
+    // Built afresh for each attempt (rather than kept and cloned), so that only one copy of
+    // the planned paths is alive at a time.
+    let observe_config = |files: &[PlannedFile]| ObserveConfig {
+        mapping: mapping.clone(),
         formats: req.formats.clone(),
-        planned: plan.files.iter().map(|f| (f.rel_path.clone(), f.display_source.clone())).collect(),
-        plan_problems: plan
-            .events
-            .iter()
-            .filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped))
-            .map(|e| EvidenceProblem {
-                path: e.path.clone().unwrap_or_else(|| "-".into()),
-                problem: if e.event == EventKind::Error { "unreadable".into() } else { "skipped".into() },
-                detail: e.detail.clone(),
-            })
-            .collect(),
+        planned: files.iter().map(|f| (f.rel_path.clone(), f.display_source.clone())).collect(),
+        plan_problems: plan_problems.clone(),
         not_applicable: req.not_applicable.clone(),
-    });
+    };
     let seeds = req.identifiers.clone();
-    let mut files = plan.files.clone();
     let mut attempt = 0;
     let (sealed, staged): (Sealed, tempfile::NamedTempFile) = loop {
         attempt += 1;
@@ -477,7 +489,7 @@ pub async fn preserve(
         let (incident, na, link, key2, clock2) =
             (incident.clone(), req.not_applicable.clone(), head.as_ref().map(|h| h.link()), key.clone(), clock.clone());
         let (level, workers, progress) = (req.level, req.workers, req.progress.clone());
-        let (observe, seeds) = (observe.clone(), seeds.clone());
+        let (observe, seeds) = (req.analyze.then(|| observe_config(&files)), seeds.clone());
         let r = tokio::task::spawn_blocking(move || {
             let mut observer = match observe {
                 Some(cfg) => Some(AnalysisObserver::start(cfg, &seeds).map_err(PreserveError::Thread)?),
@@ -501,9 +513,10 @@ pub async fn preserve(
         match r {
             Ok(s) => break (s, staged),
             Err(SealError::Changed(paths)) if attempt < 3 => {
-                for f in files.iter_mut().filter(|f| paths.contains(&f.rel_path)) {
-                    f.snapshot = true;
-                }
+                files = files
+                    .iter()
+                    .map(|f| PlannedFile { snapshot: f.snapshot || paths.contains(&f.rel_path), ..f.clone() })
+                    .collect();
             }
             Err(e) => return Err(e.into()),
         }

@@ -36,6 +36,13 @@ pub fn event_hash(e: &JournalEvent) -> Sha256 {
 
 /// The compact JSON of `e` without its `hash` field: the bytes [`event_hash`] hashes.
 fn body_bytes(e: &JournalEvent) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_body(e, &mut out);
+    out
+}
+
+/// Appends [`body_bytes`] of `e` to `out`.
+fn write_body(e: &JournalEvent, out: &mut Vec<u8>) {
     let body = Body {
         seq: e.seq,
         at: &e.at,
@@ -46,8 +53,8 @@ fn body_bytes(e: &JournalEvent) -> Vec<u8> {
         detail: &e.detail,
         prev: &e.prev,
     };
-    // Serializing plain structs of strings and integers cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+    // Serializing plain structs of strings and integers into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &body);
 }
 
 /// Builds a journal, chaining each new event to the last.
@@ -69,7 +76,14 @@ impl Journal {
     /// [`Journal::json`]): the body serialized for an event's hash is reused, so the sealer
     /// does not serialize 100 000 events a second time at the end of a seal.
     pub fn rendering() -> Self {
-        Journal { events: Vec::new(), json: Some(Vec::new()) }
+        Self::rendering_with_capacity(0, 0)
+    }
+
+    /// [`Journal::rendering`], with room for `events` events and `json` bytes of their JSON
+    /// reserved up front (growing a 35 MB buffer by doubling copies it, and leaves the
+    /// smaller buffers it outgrew behind in the heap).
+    pub fn rendering_with_capacity(events: usize, json: usize) -> Self {
+        Journal { events: Vec::with_capacity(events), json: Some(Vec::with_capacity(json)) }
     }
 
     /// With [`Journal::rendering`]: the compact JSON of the events, comma-separated, without
@@ -92,20 +106,73 @@ impl Journal {
         let prev = self.events.last().map(|e| e.hash).unwrap_or(GENESIS);
         let mut e =
             JournalEvent { seq: self.events.len() as u64, at, event, path, sha256, size, detail, prev, hash: GENESIS };
-        let body = body_bytes(&e);
-        e.hash = Sha256::of(&body);
-        if let Some(json) = self.json.as_mut() {
-            // `JournalEvent` serializes the body's fields in the same order with the same
-            // omissions, then `hash`: splice it in before the body's closing brace.
-            if !json.is_empty() {
-                json.push(b',');
+        match self.json.as_mut() {
+            Some(json) => {
+                // The body is serialized straight into the rendered JSON and hashed there;
+                // `JournalEvent` serializes the body's fields in the same order with the same
+                // omissions, then `hash`: spliced in before the body's closing brace.
+                if !json.is_empty() {
+                    json.push(b',');
+                }
+                let start = json.len();
+                write_body(&e, json);
+                e.hash = Sha256::of(&json[start..]);
+                if json.last() == Some(&b'}') {
+                    json.pop();
+                }
+                json.extend_from_slice(b",\"hash\":\"");
+                json.extend_from_slice(&e.hash.hex_bytes());
+                json.extend_from_slice(b"\"}");
             }
-            json.extend_from_slice(body.strip_suffix(b"}").unwrap_or(&body));
-            json.extend_from_slice(b",\"hash\":\"");
-            json.extend_from_slice(e.hash.hex().as_bytes());
-            json.extend_from_slice(b"\"}");
+            None => e.hash = event_hash(&e),
         }
         self.events.push(e);
+    }
+
+    /// [`Journal::push`] of a `collected` event, with `at_json` the JSON of `at` (quoted, as
+    /// serde_json writes it: the sealer renders each file's timestamp once for its entry and
+    /// its event). The body is written without serde's machinery, byte for byte as
+    /// [`Journal::push`] writes it (the unit test `collected_fast_path_is_push` holds them
+    /// together); a journal that does not render uses [`Journal::push`].
+    pub fn push_collected(&mut self, at: DateTime<Utc>, at_json: &[u8], path: String, sha256: Sha256, size: u64) {
+        let Some(json) = self.json.as_mut() else {
+            return self.push(at, EventKind::Collected, Some(path), Some(sha256), Some(size), None);
+        };
+        let prev = self.events.last().map(|e| e.hash).unwrap_or(GENESIS);
+        let seq = self.events.len() as u64;
+        if !json.is_empty() {
+            json.push(b',');
+        }
+        let start = json.len();
+        json.extend_from_slice(b"{\"seq\":");
+        json.extend_from_slice(decimal(seq, &mut [0u8; 20]));
+        json.extend_from_slice(b",\"at\":");
+        json.extend_from_slice(at_json);
+        json.extend_from_slice(b",\"event\":\"collected\",\"path\":");
+        json_str(json, &path);
+        json.extend_from_slice(b",\"sha256\":\"");
+        json.extend_from_slice(&sha256.hex_bytes());
+        json.extend_from_slice(b"\",\"size\":");
+        json.extend_from_slice(decimal(size, &mut [0u8; 20]));
+        json.extend_from_slice(b",\"prev\":\"");
+        json.extend_from_slice(&prev.hex_bytes());
+        json.extend_from_slice(b"\"}");
+        let hash = Sha256::of(&json[start..]);
+        json.pop();
+        json.extend_from_slice(b",\"hash\":\"");
+        json.extend_from_slice(&hash.hex_bytes());
+        json.extend_from_slice(b"\"}");
+        self.events.push(JournalEvent {
+            seq,
+            at,
+            event: EventKind::Collected,
+            path: Some(path),
+            sha256: Some(sha256),
+            size: Some(size),
+            detail: None,
+            prev,
+            hash,
+        });
     }
 
     /// Events so far.
@@ -122,6 +189,33 @@ impl Journal {
     /// [`Journal::json`]), without copying either.
     pub fn into_parts(self) -> (Vec<JournalEvent>, Option<Vec<u8>>) {
         (self.events, self.json)
+    }
+}
+
+/// Appends `s` as a JSON string exactly as serde_json writes it: quoted, with `"`, `\\` and
+/// control characters escaped (nothing else is). Strings with nothing to escape — nearly all
+/// paths — are copied as they are.
+pub fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Serializing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, s);
+    }
+}
+
+/// The decimal digits of `n` (as serde_json writes an integer), written into the end of `buf`.
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -190,6 +284,34 @@ mod tests {
         assert!(!check_chain(&dropped).is_empty());
     }
 
+    /// `push_collected` writes the same JSON and hashes as `push` of the same event, for
+    /// paths that need escaping and paths that do not; `json_str` and `decimal` write what
+    /// serde_json writes.
+    #[test]
+    fn collected_fast_path_is_push() {
+        let t = Utc::now();
+        let at_json = serde_json::to_vec(&t).unwrap();
+        let (mut fast, mut slow) = (Journal::rendering(), Journal::rendering());
+        let paths = ["logs/a.jsonl", "logs/q \"x\".log", "b\\s/\u{1}\t\u{7f}ü✓", "", "\u{1f}"];
+        for (i, p) in paths.iter().enumerate() {
+            fast.push(t, EventKind::Note, None, None, None, Some("plan".into()));
+            slow.push(t, EventKind::Note, None, None, None, Some("plan".into()));
+            let (sha, size) = (Sha256::of(p.as_bytes()), [0, 9, 10, 4096, u64::MAX][i]);
+            fast.push_collected(t, &at_json, p.to_string(), sha, size);
+            slow.push(t, EventKind::Collected, Some(p.to_string()), Some(sha), Some(size), None);
+            let mut s = Vec::new();
+            json_str(&mut s, p);
+            assert_eq!(s, serde_json::to_vec(p).unwrap());
+            assert_eq!(decimal(size, &mut [0; 20]), serde_json::to_vec(&size).unwrap());
+        }
+        assert_eq!(fast.json(), slow.json());
+        assert_eq!(fast.events(), slow.events());
+        assert!(check_chain(fast.events()).is_empty());
+        let mut plain = Journal::new();
+        plain.push_collected(t, &at_json, "x".into(), GENESIS, 1);
+        assert_eq!(plain.events()[0].hash, event_hash(&plain.events()[0]));
+    }
+
     #[test]
     fn rendered_json_is_what_serde_writes_for_the_events() {
         let t = Utc::now();
@@ -202,6 +324,9 @@ mod tests {
         rendered.extend_from_slice(j.json().unwrap());
         rendered.push(b']');
         assert_eq!(String::from_utf8(rendered).unwrap(), serde_json::to_string(j.events()).unwrap());
+        // The hashes computed over the JSON rendered in place are the events' real hashes.
+        assert!(check_chain(j.events()).is_empty());
+        assert_eq!(j.events()[3].hash, event_hash(&j.events()[3]));
         let json = j.json().unwrap().to_vec();
         let (events, parts_json) = j.into_parts();
         assert_eq!((events.len(), parts_json), (4, Some(json)));

@@ -6,6 +6,7 @@
 //! head is SHA-256 of the empty string. An inclusion proof lets one entry be shown to belong
 //! to a signed manifest without disclosing the others.
 
+use super::journal::decimal;
 use super::manifest::Entry;
 use crate::digest::{Hasher, Sha256};
 
@@ -20,6 +21,21 @@ pub fn leaf_input(e: &Entry) -> Vec<u8> {
     v.push(0);
     v.extend_from_slice(e.sha256.hex().as_bytes());
     v
+}
+
+/// The leaf hash of one entry, `leaf_hash(&leaf_input(e))`, built in `scratch` (cleared
+/// first) instead of a fresh allocation: the sealer hashes each entry's leaf as it collects it.
+pub fn entry_leaf_hash(e: &Entry, scratch: &mut Vec<u8>) -> Sha256 {
+    scratch.clear();
+    scratch.push(0);
+    scratch.extend_from_slice(e.path.as_bytes());
+    scratch.push(0);
+    scratch.extend_from_slice(e.kind.as_bytes());
+    scratch.push(0);
+    scratch.extend_from_slice(decimal(e.size, &mut [0u8; 20]));
+    scratch.push(0);
+    scratch.extend_from_slice(&e.sha256.hex_bytes());
+    Sha256::of(scratch)
 }
 
 /// Leaf hash of raw leaf input.
@@ -61,6 +77,42 @@ fn mth(leaves: &[Sha256]) -> Sha256 {
 pub fn root(entries: &[Entry]) -> Sha256 {
     let leaves: Vec<Sha256> = entries.iter().map(|e| leaf_hash(&leaf_input(e))).collect();
     mth(&leaves)
+}
+
+/// Builds the tree head leaf by leaf, as the sealer collects entries, in O(log n) memory:
+/// it keeps the roots of the perfect subtrees that cover the leaves so far, largest first
+/// (the binary decomposition of their number), merging two of a size as soon as they exist.
+/// RFC 6962's split at the largest power of two then makes the head the right fold of those
+/// roots: `MTH = node(T1, node(T2, … Tk))`. So nearly all node hashes are computed during the
+/// seal, not after its last file.
+#[derive(Debug, Default)]
+pub struct RootBuilder {
+    /// (subtree root, number of leaves), sizes strictly decreasing.
+    stack: Vec<(Sha256, u64)>,
+}
+
+impl RootBuilder {
+    /// Appends the next leaf hash (see [`entry_leaf_hash`]).
+    pub fn push(&mut self, leaf: Sha256) {
+        let mut node = (leaf, 1u64);
+        while let Some(&(left, size)) = self.stack.last() {
+            if size != node.1 {
+                break;
+            }
+            self.stack.pop();
+            node = (node_hash(&left, &node.0), size * 2);
+        }
+        self.stack.push(node);
+    }
+
+    /// The tree head over the leaves pushed so far (`root` of their entries).
+    pub fn root(&self) -> Sha256 {
+        let mut subtrees = self.stack.iter().rev();
+        match subtrees.next() {
+            None => Sha256::of(b""),
+            Some(&(last, _)) => subtrees.fold(last, |right, &(left, _)| node_hash(&left, &right)),
+        }
+    }
 }
 
 /// The audit path for leaf `index` (RFC 6962 §2.1.1), bottom-up.
@@ -146,6 +198,19 @@ mod tests {
             assert!(verify_inclusion(&leaf_hash(&leaf_input(&e[i])), i, e.len(), &p, &r), "leaf {i}");
             assert!(!verify_inclusion(&leaf_hash(&leaf_input(&e[(i + 1) % 7])), i, e.len(), &p, &r));
         }
+        let mut scratch = vec![9u8; 3];
+        let leaves: Vec<Sha256> = e.iter().map(|x| entry_leaf_hash(x, &mut scratch)).collect();
+        assert_eq!(leaves[3], leaf_hash(&leaf_input(&e[3])));
+        // Built leaf by leaf, the head is `root` for every size (perfect and not).
+        let many: Vec<Entry> = (0..70).map(entry).collect();
+        let mut b = RootBuilder::default();
+        assert_eq!(b.root(), root(&[]));
+        for n in 1..=many.len() {
+            b.push(entry_leaf_hash(&many[n - 1], &mut scratch));
+            assert_eq!(b.root(), root(&many[..n]), "{n} leaves");
+        }
+        let big = Entry { size: u64::MAX, ..entry(0) };
+        assert_eq!(entry_leaf_hash(&big, &mut scratch), leaf_hash(&leaf_input(&big)));
         let mut changed = e.clone();
         changed[3].size += 1;
         assert_ne!(root(&changed), r);

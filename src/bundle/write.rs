@@ -13,7 +13,8 @@
 //!   members are staged and handed to zstd in large writes, so 100 000 tiny files cost
 //!   hundreds of encoder calls, not hundreds of thousands. At the end the analysis (if any)
 //!   is spooled to an unnamed temporary file and copied in as `analysis.json`, then the compact
-//!   manifest and the envelope signing its digest close the archive (format v2).
+//!   manifest (streamed from its pre-rendered pieces) and the envelope signing its digest
+//!   close the archive (format v2); these members are compressed at zstd level 1.
 //!
 //! The tar header of a blob names its SHA-256, so a blob's bytes can only be written after
 //! the whole file was hashed: that is why large files are read twice (the second read is a
@@ -31,12 +32,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread;
 
 use chrono::{DateTime, Utc};
 
 use super::dsse;
-use super::journal::Journal;
+use super::journal::{decimal, json_str, Journal};
 use super::manifest::{
     AnalysisRef, CheckItem, Collector, Completeness, Entry, EventKind, Incident, LedgerLink, Manifest,
     ManifestStatement, Signer, Status, ANALYSIS_MEMBER, FORMAT_V2, STATEMENT_PAYLOAD_TYPE,
@@ -120,8 +122,8 @@ pub struct PlanEvent {
 
 /// Everything the sealer needs.
 pub struct SealInput<'a> {
-    /// Files, sorted by `rel_path`.
-    pub files: Vec<PlannedFile>,
+    /// Files, sorted by `rel_path` (shared: the reader thread and the writer both walk it).
+    pub files: Arc<[PlannedFile]>,
     /// Events from planning, journaled first.
     pub plan_events: Vec<PlanEvent>,
     /// Incident facts (identifiers, category, side effect, notes).
@@ -204,7 +206,7 @@ pub fn seal_with_progress<W: Write + Send>(
     let clock = input.clock;
     let started_at = clock.now();
     let mtime = started_at.timestamp().max(0) as u64;
-    let files = std::mem::take(&mut input.files);
+    let files = input.files.clone();
     let (tx, rx) = sync_channel::<Vec<Item>>(CHANNEL_DEPTH);
     let reader_files = files.clone();
     let clock_copy = clock.clone();
@@ -352,11 +354,12 @@ impl Outbox {
     }
 }
 
-fn read_all(files: Vec<PlannedFile>, clock: Clock, tx: SyncSender<Vec<Item>>) {
+fn read_all(files: Arc<[PlannedFile]>, clock: Clock, tx: SyncSender<Vec<Item>>) {
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Outbox::new(tx);
+    let mut dirs = DirCache::default();
     for (idx, f) in files.iter().enumerate() {
-        let item = read_one(idx, f, &clock, &mut buf, &mut out);
+        let item = read_one(idx, f, &clock, &mut buf, &mut out, &mut dirs);
         if item.and_then(|item| out.push(item)).is_err() {
             return;
         }
@@ -375,12 +378,80 @@ fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
     o.open(path)
 }
 
+/// Opens planned files relative to their directory, which is kept open (`O_PATH`) while
+/// consecutive files share it — the plan is sorted, so they do: the kernel then looks up one
+/// name per file instead of every component of its absolute path. The file itself is opened
+/// with [`open_nofollow`]'s flags; a path without a usable directory part, or a directory
+/// that cannot be opened, is opened by [`open_nofollow`] itself. (A directory replaced while
+/// its files are read is read from the one that was opened.)
+#[derive(Default)]
+struct DirCache {
+    dir: Option<(PathBuf, Option<rustix::fd::OwnedFd>)>,
+}
+
+impl DirCache {
+    fn open(&mut self, path: &std::path::Path) -> io::Result<File> {
+        use rustix::fs::{Mode, OFlags};
+        use std::os::unix::ffi::OsStrExt;
+        // Split at the last `/` as bytes (no component parsing per file); anything unusual —
+        // no directory, the root, a name `.`, `..` or empty — is opened by its whole path.
+        let bytes = path.as_os_str().as_bytes();
+        let (parent, name) = match memchr::memrchr(b'/', bytes) {
+            Some(i) if i > 0 && !matches!(&bytes[i + 1..], b"" | b"." | b"..") => (&bytes[..i], &bytes[i + 1..]),
+            _ => return open_nofollow(path),
+        };
+        let parent = std::path::Path::new(std::ffi::OsStr::from_bytes(parent));
+        let name = std::ffi::OsStr::from_bytes(name);
+        if self.dir.as_ref().map_or(true, |(p, _)| p.as_os_str() != parent.as_os_str()) {
+            let fd = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok();
+            self.dir = Some((parent.to_path_buf(), fd));
+        }
+        match &self.dir {
+            Some((_, Some(dir))) => {
+                let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+                rustix::fs::openat(dir, name, flags, Mode::empty()).map(File::from).map_err(io::Error::from)
+            }
+            _ => open_nofollow(path),
+        }
+    }
+}
+
+/// Reads a small file whole: `len` (its size at `fstat`) bytes into one buffer, on to its end
+/// if it grew since, the end checked by one more `read` (`read_to_end` on a `File` would
+/// also `fstat` and `lseek` it again first: two system calls per file more).
+fn read_small(file: &mut File, len: usize) -> io::Result<Vec<u8>> {
+    // One spare byte: the `read` that finds the end needs room, and must not grow the buffer.
+    let mut data = vec![0u8; len + 1];
+    let mut filled = 0;
+    loop {
+        if filled == data.len() {
+            data.resize(filled + 4096, 0);
+        }
+        let r = file.read(&mut data[filled..]);
+        match r {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    data.truncate(filled);
+    Ok(data)
+}
+
 /// Reads one planned file. While it hashes a large file, `out` is offered the batches it
 /// holds every [`OFFER_EVERY`] reads, so the writer does not starve behind a long hash.
-fn read_one(idx: usize, f: &PlannedFile, clock: &Clock, buf: &mut [u8], out: &mut Outbox) -> Result<Item, Gone> {
+fn read_one(
+    idx: usize,
+    f: &PlannedFile,
+    clock: &Clock,
+    buf: &mut [u8],
+    out: &mut Outbox,
+    dirs: &mut DirCache,
+) -> Result<Item, Gone> {
     let at = clock.now();
     let fail = |e: io::Error| Item::Failed { idx, detail: format!("cannot read {}: {e}", f.source.display()), at };
-    let mut file = match open_nofollow(&f.source) {
+    let mut file = match dirs.open(&f.source) {
         Ok(file) => file,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Ok(Item::Skipped { idx, detail: "symbolic link: recorded, not followed".into(), at })
@@ -402,10 +473,9 @@ fn read_one(idx: usize, f: &PlannedFile, clock: &Clock, buf: &mut [u8], out: &mu
         });
     }
     if meta.len() <= SMALL_FILE {
-        let mut data = Vec::with_capacity(meta.len() as usize);
         // Read to EOF: a file that grew since stat is kept whole.
-        return Ok(match file.read_to_end(&mut data) {
-            Ok(_) => {
+        return Ok(match read_small(&mut file, meta.len() as usize) {
+            Ok(data) => {
                 let sha = Sha256::of(&data);
                 let size = data.len() as u64;
                 Item::Blob { idx, payload: Payload::Mem(data), sha, size, at }
@@ -523,6 +593,8 @@ fn padding(len: u64) -> &'static [u8] {
 struct Staged<W: Write> {
     inner: W,
     buf: Vec<u8>,
+    /// Whether [`metadata_level`] switched the encoder already.
+    metadata_level: bool,
 }
 
 impl<W: Write> Staged<W> {
@@ -556,9 +628,65 @@ impl<W: Write> Staged<W> {
     }
 }
 
+/// Appends the JSON of `e` byte for byte as serde_json serializes an [`Entry`] (the unit test
+/// `manifest_pieces_are_the_serialized_manifest` holds them together), with `at_json` the JSON
+/// of `e.collected_at`, rendered once per file for its entry and its journal event.
+fn render_entry(out: &mut Vec<u8>, e: &Entry, at_json: &[u8]) {
+    out.extend_from_slice(b"{\"path\":");
+    json_str(out, &e.path);
+    out.extend_from_slice(b",\"kind\":");
+    json_str(out, &e.kind);
+    out.extend_from_slice(b",\"size\":");
+    out.extend_from_slice(decimal(e.size, &mut [0u8; 20]));
+    out.extend_from_slice(b",\"sha256\":\"");
+    out.extend_from_slice(&e.sha256.hex_bytes());
+    out.extend_from_slice(b"\",\"source\":");
+    json_str(out, &e.source);
+    out.extend_from_slice(b",\"collected_at\":");
+    out.extend_from_slice(at_json);
+    out.push(b'}');
+}
+
 /// Name of a blob member.
 pub fn blob_member(sha: &Sha256) -> String {
     format!("blobs/sha256/{}", sha.hex())
+}
+
+/// The header of the blob member of `sha` ([`member_header`] of [`blob_member`]), with the
+/// name written straight into the ustar name field: a blob name is 77 ASCII bytes, so the tar
+/// crate's path checks and splitting (and a `String` per file) are not needed.
+fn blob_header(template: &tar::Header, sha: &Sha256, size: u64) -> tar::Header {
+    let mut h = template.clone();
+    let name = &mut h.as_old_mut().name;
+    name[..BLOB_PREFIX.len()].copy_from_slice(BLOB_PREFIX);
+    name[BLOB_PREFIX.len()..BLOB_PREFIX.len() + 64].copy_from_slice(&sha.hex_bytes());
+    h.set_size(size);
+    h.set_cksum();
+    h
+}
+
+const BLOB_PREFIX: &[u8] = b"blobs/sha256/";
+
+/// Blob ids already written. A SHA-256 is already uniformly distributed (and cannot be chosen
+/// by whoever supplies the evidence), so its first 8 bytes are the hash: SipHash over 32 bytes
+/// per file is not needed.
+type SeenBlobs = HashSet<Sha256, std::hash::BuildHasherDefault<FirstBytes>>;
+
+#[derive(Default)]
+struct FirstBytes(u64);
+
+impl std::hash::Hasher for FirstBytes {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // `Sha256` hashes as its `[u8; 32]`: a length prefix (usize), then the 32 bytes.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
 }
 
 /// Name of the manifest member.
@@ -583,19 +711,31 @@ fn write_all<W: Write>(
         enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE)).map_err(SealError::Output)?;
     }
     enc.include_checksum(true).map_err(SealError::Output)?;
-    let mut enc = Staged { inner: enc, buf: Vec::with_capacity(STAGE) };
+    let mut enc = Staged { inner: enc, buf: Vec::with_capacity(STAGE), metadata_level: false };
     let template = header_template(mtime).map_err(SealError::Output)?;
 
     // The entries' and the journal's JSON are rendered as they are produced, while the zstd
     // workers compress, instead of serializing them all after the last blob (~0.1 s per
-    // 100 000 files on the critical path); `manifest_bytes_rendered` splices them in.
-    let mut journal = Journal::rendering();
-    let mut entries_json: Vec<u8> = Vec::new();
+    // 100 000 files on the critical path); `manifest_pieces` splices them in.
+    // Their sizes are known closely in advance (~200 and ~330 bytes per file plus its names):
+    // reserved once instead of grown by doubling, which copies them and leaves the outgrown
+    // buffers behind in the heap.
+    let names: usize = files.iter().map(|f| f.rel_path.len() + f.kind.len() + f.display_source.len()).sum();
+    let paths: usize = files.iter().map(|f| f.rel_path.len()).sum();
+    let mut journal = Journal::rendering_with_capacity(
+        files.len() + input.plan_events.len() + input.incident.notes.len() + 16,
+        files.len() * 340 + paths + 64 * 1024,
+    );
+    let mut entries_json: Vec<u8> = Vec::with_capacity(files.len() * 200 + names + 1024);
     for ev in &input.plan_events {
         journal.push(ev.at, ev.event, ev.path.clone(), None, None, Some(ev.detail.clone()));
     }
     let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
-    let mut written: HashSet<Sha256> = HashSet::with_capacity(files.len());
+    let mut written: SeenBlobs = SeenBlobs::with_capacity_and_hasher(files.len(), Default::default());
+    // The Merkle tree, built as the entries are collected (not after the last blob).
+    let mut tree = merkle::RootBuilder::default();
+    let mut leaf_scratch: Vec<u8> = Vec::with_capacity(256);
+    let mut at_json: Vec<u8> = Vec::with_capacity(40);
     let mut changed: Vec<String> = Vec::new();
     let mut copy_buf = vec![0u8; READ_BUF];
     let mut input_bytes = 0u64;
@@ -650,7 +790,10 @@ fn write_all<W: Write>(
                     match payload {
                         Payload::Mem(data) => {
                             if first {
-                                enc.member(&template, &blob_member(&sha), &data).map_err(SealError::Output)?;
+                                let h = blob_header(&template, &sha, size);
+                                enc.small(h.as_bytes()).map_err(SealError::Output)?;
+                                enc.small(&data).map_err(SealError::Output)?;
+                                enc.small(padding(size)).map_err(SealError::Output)?;
                             }
                             if let Some(o) = input.observer.as_deref_mut() {
                                 o.on_bytes(&entry, &data);
@@ -659,8 +802,7 @@ fn write_all<W: Write>(
                         }
                         Payload::File { mut file, check } => {
                             if first {
-                                let h =
-                                    member_header(&template, &blob_member(&sha), size).map_err(SealError::Output)?;
+                                let h = blob_header(&template, &sha, size);
                                 enc.small(h.as_bytes()).map_err(SealError::Output)?;
                                 let mut x = xxhash_rust::xxh3::Xxh3::new();
                                 let mut left = size;
@@ -699,12 +841,16 @@ fn write_all<W: Write>(
                         }
                     }
                     progress.add_files(1);
-                    journal.push(at, EventKind::Collected, Some(entry.path.clone()), Some(sha), Some(size), None);
+                    // The timestamp is rendered once, for the entry and its journal event.
+                    at_json.clear();
+                    // Serializing a timestamp into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut at_json, &at);
+                    journal.push_collected(at, &at_json, entry.path.clone(), sha, size);
                     if !entries_json.is_empty() {
                         entries_json.push(b',');
                     }
-                    // Serializing strings, integers and timestamps into a Vec cannot fail.
-                    let _ = serde_json::to_writer(&mut entries_json, &entry);
+                    render_entry(&mut entries_json, &entry, &at_json);
+                    tree.push(merkle::entry_leaf_hash(&entry, &mut leaf_scratch));
                     entries.push(entry);
                 }
             }
@@ -731,6 +877,7 @@ fn write_all<W: Write>(
         let mut w = BufWriter::with_capacity(STAGE, spool);
         let summary = o.finish(&mut incident, &mut w).map_err(SealError::Output)?;
         if summary.is_some() {
+            metadata_level(&mut enc, input.workers).map_err(SealError::Output)?;
             w.write_all(b"\n").map_err(SealError::Output)?;
             let mut spool = w.into_inner().map_err(|e| SealError::Output(e.into_error()))?;
             let size = spool.stream_position().map_err(SealError::Output)?;
@@ -761,7 +908,8 @@ fn write_all<W: Write>(
     let missing = input.observer.as_deref().map_or(NOT_ANALYZED, |o| o.missing_identifier_detail());
     let t_analysis = tail_started.elapsed();
     let completeness = completeness(&incident, &entries, &input.not_applicable, missing);
-    let merkle_root = merkle::root(&entries);
+    let merkle_root = tree.root();
+    debug_assert_eq!(merkle_root, merkle::root(&entries));
     let finished_at = clock.now();
     let key: &SecretKey = input.key;
     let (journal, journal_json) = journal.into_parts();
@@ -788,12 +936,16 @@ fn write_all<W: Write>(
         analysis_ref,
     };
     let t_manifest = tail_started.elapsed();
-    let manifest_bytes = manifest_bytes_rendered(&manifest, &entries_json, &journal_json);
+    metadata_level(&mut enc, input.workers).map_err(SealError::Output)?;
+    // The manifest is streamed from its pieces (the rendered entries and journal are ~55 MB
+    // for 100 000 files) and hashed on the way, instead of being assembled into one buffer.
+    let pieces = manifest_pieces(&manifest, &entries_json, &journal_json);
+    debug_assert_eq!(pieces.concat(), manifest_to_bytes(&manifest));
+    let (manifest_sha256, manifest_size) =
+        write_member_pieces(&mut enc, &template, MANIFEST_MEMBER, &pieces).map_err(SealError::Output)?;
+    drop(pieces);
     drop((entries_json, journal_json));
-    debug_assert_eq!(manifest_bytes, manifest_to_bytes(&manifest));
-    enc.member(&template, MANIFEST_MEMBER, &manifest_bytes).map_err(SealError::Output)?;
-    let env_bytes = sign_manifest(&manifest_bytes, key);
-    drop(manifest_bytes);
+    let env_bytes = sign_statement(manifest_sha256, manifest_size, key);
     enc.member(&template, ENVELOPE_MEMBER, &env_bytes).map_err(SealError::Output)?;
     // End of archive: two zero blocks.
     enc.small(&[0u8; 1024]).map_err(SealError::Output)?;
@@ -815,15 +967,88 @@ fn write_all<W: Write>(
     Ok(Sealed { id: BundleId(digest), size, manifest, analysis_summary, input_bytes })
 }
 
+/// zstd level of the members after the blobs (`analysis.json`, `manifest.json`,
+/// `manifest.dsse.json`): JSON dense with hex digests, 60 MB of it for 100 000 files, which
+/// level 1 compresses in half the CPU time of level 3 and *smaller* (the manifest of the
+/// 100k-file benchmark: 13.2 MB at level 1, 15.1 MB at level 3, 2 MiB jobs).
+const METADATA_LEVEL: i32 = 1;
+
+/// Switches the encoder to [`METADATA_LEVEL`] for the rest of the frame (once; later calls do
+/// nothing). Multi-threaded zstd applies a new level to jobs created after the change, and
+/// which job that is would depend on the workers' progress; so the current job is first ended
+/// and flushed here, a point fixed by the input alone, and the bundle stays byte-identical for
+/// the same evidence. The window size, and so the frame header, is not changed. (Single-
+/// threaded zstd keeps a frame's level: nothing to do.)
+fn metadata_level<W: Write>(enc: &mut Staged<zstd::stream::write::Encoder<'_, W>>, workers: u32) -> io::Result<()> {
+    if workers == 0 || enc.metadata_level {
+        return Ok(());
+    }
+    enc.flush_stage()?;
+    enc.inner.flush()?;
+    enc.inner.set_parameter(zstd::stream::raw::CParameter::CompressionLevel(METADATA_LEVEL))?;
+    enc.metadata_level = true;
+    Ok(())
+}
+
 /// The bytes of `manifest.dsse.json` for `manifest_bytes`: a DSSE envelope over the
 /// [`ManifestStatement`] naming the manifest's SHA-256 and size, signed by `key`.
 pub fn sign_manifest(manifest_bytes: &[u8], key: &SecretKey) -> Vec<u8> {
-    let statement = ManifestStatement {
-        format: FORMAT_V2.into(),
-        manifest_sha256: Sha256::of(manifest_bytes),
-        manifest_size: manifest_bytes.len() as u64,
-    };
+    sign_statement(Sha256::of(manifest_bytes), manifest_bytes.len() as u64, key)
+}
+
+/// [`sign_manifest`] of a manifest with this SHA-256 and size.
+fn sign_statement(manifest_sha256: Sha256, manifest_size: u64, key: &SecretKey) -> Vec<u8> {
+    let statement = ManifestStatement { format: FORMAT_V2.into(), manifest_sha256, manifest_size };
     dsse::to_bytes(&dsse::sign(STATEMENT_PAYLOAD_TYPE, &statement.to_bytes(), key))
+}
+
+/// Writes the member `name` whose bytes are the concatenation of `pieces`; returns their
+/// SHA-256 and size. Each piece is hashed in cache-sized slices just before the slice goes to
+/// the encoder.
+fn write_member_pieces<W: Write>(
+    enc: &mut Staged<W>,
+    template: &tar::Header,
+    name: &str,
+    pieces: &ManifestPieces<'_>,
+) -> io::Result<(Sha256, u64)> {
+    let size: u64 = pieces.parts().iter().map(|p| p.len() as u64).sum();
+    let h = member_header(template, name, size)?;
+    enc.small(h.as_bytes())?;
+    let mut hasher = Hasher::new();
+    for part in pieces.parts() {
+        for slice in part.chunks(READ_BUF) {
+            hasher.update(slice);
+            if slice.len() < STAGE {
+                enc.small(slice)?;
+            } else {
+                enc.large(slice)?;
+            }
+        }
+    }
+    enc.small(padding(size))?;
+    Ok((hasher.finish(), size))
+}
+
+/// The bytes of `manifest.json` as five consecutive pieces: the small fields before the
+/// entries, the entries' rendered JSON, the fields between, the journal's rendered JSON, and
+/// the fields after it.
+struct ManifestPieces<'a> {
+    head: Vec<u8>,
+    entries: &'a [u8],
+    middle: Vec<u8>,
+    journal: &'a [u8],
+    tail: Vec<u8>,
+}
+
+impl ManifestPieces<'_> {
+    fn parts(&self) -> [&[u8]; 5] {
+        [&self.head, self.entries, &self.middle, self.journal, &self.tail]
+    }
+
+    /// All pieces in one buffer (for checks).
+    fn concat(&self) -> Vec<u8> {
+        self.parts().concat()
+    }
 }
 
 /// The exact bytes of `manifest.json`: compact JSON and a final newline.
@@ -833,12 +1058,14 @@ pub fn manifest_to_bytes(m: &Manifest) -> Vec<u8> {
     v
 }
 
-/// [`manifest_to_bytes`] of `m`, with the JSON of `m.entries` and `m.journal` given already
-/// rendered (each without its enclosing brackets, as [`Journal::json`] renders): the fields
-/// are written in `Manifest`'s declaration order, exactly as its derived `Serialize` writes
-/// them (the integration test `spliced_manifest_json_is_byte_identical_to_serializing_the_manifest`
-/// and, in debug builds, a `debug_assert_eq!` in `write_all` hold the two together).
-fn manifest_bytes_rendered(m: &Manifest, entries_json: &[u8], journal_json: &[u8]) -> Vec<u8> {
+/// [`manifest_to_bytes`] of `m` in pieces, with the JSON of `m.entries` and `m.journal` given
+/// already rendered (each without its enclosing brackets, as [`Journal::json`] renders): the
+/// fields are written in `Manifest`'s declaration order, exactly as its derived `Serialize`
+/// writes them (the integration test
+/// `spliced_manifest_json_is_byte_identical_to_serializing_the_manifest`, the unit test
+/// `manifest_pieces_are_the_serialized_manifest` and, in debug builds, a `debug_assert_eq!` in
+/// `write_all` hold the two together).
+fn manifest_pieces<'a>(m: &Manifest, entries_json: &'a [u8], journal_json: &'a [u8]) -> ManifestPieces<'a> {
     fn field<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
         out.extend_from_slice(b",\"");
         out.extend_from_slice(name.as_bytes());
@@ -846,30 +1073,28 @@ fn manifest_bytes_rendered(m: &Manifest, entries_json: &[u8], journal_json: &[u8
         // Serializing the manifest's plain data into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, value);
     }
-    let mut out = Vec::with_capacity(entries_json.len() + journal_json.len() + 64 * 1024);
-    out.extend_from_slice(b"{\"format\":");
-    let _ = serde_json::to_writer(&mut out, &m.format);
-    field(&mut out, "incident", &m.incident);
-    field(&mut out, "collector", &m.collector);
-    field(&mut out, "signer", &m.signer);
-    out.extend_from_slice(b",\"entries\":[");
-    out.extend_from_slice(entries_json);
-    out.push(b']');
-    field(&mut out, "completeness", &m.completeness);
-    out.extend_from_slice(b",\"journal\":[");
-    out.extend_from_slice(journal_json);
-    out.push(b']');
-    field(&mut out, "merkle_root", &m.merkle_root);
-    field(&mut out, "ledger_prev", &m.ledger_prev);
-    field(&mut out, "sealed_at", &m.sealed_at);
+    let mut head = Vec::with_capacity(16 * 1024);
+    head.extend_from_slice(b"{\"format\":");
+    let _ = serde_json::to_writer(&mut head, &m.format);
+    field(&mut head, "incident", &m.incident);
+    field(&mut head, "collector", &m.collector);
+    field(&mut head, "signer", &m.signer);
+    head.extend_from_slice(b",\"entries\":[");
+    let mut middle = b"]".to_vec();
+    field(&mut middle, "completeness", &m.completeness);
+    middle.extend_from_slice(b",\"journal\":[");
+    let mut tail = b"]".to_vec();
+    field(&mut tail, "merkle_root", &m.merkle_root);
+    field(&mut tail, "ledger_prev", &m.ledger_prev);
+    field(&mut tail, "sealed_at", &m.sealed_at);
     if let Some(a) = &m.analysis {
-        field(&mut out, "analysis", a);
+        field(&mut tail, "analysis", a);
     }
     if let Some(a) = &m.analysis_ref {
-        field(&mut out, "analysis_ref", a);
+        field(&mut tail, "analysis_ref", a);
     }
-    out.extend_from_slice(b"}\n");
-    out
+    tail.extend_from_slice(b"}\n");
+    ManifestPieces { head, entries: entries_json, middle, journal: journal_json, tail }
 }
 
 /// Build the completeness checklist.
@@ -914,6 +1139,192 @@ pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blob_header_is_the_member_header_of_the_blob_name() {
+        let template = header_template(1_700_000_000).unwrap();
+        for (i, size) in [0u64, 1, 511, 4096, SMALL_FILE + 1, 1 << 40].into_iter().enumerate() {
+            let sha = Sha256::of(&[i as u8]);
+            let by_name = member_header(&template, &blob_member(&sha), size).unwrap();
+            assert_eq!(blob_header(&template, &sha, size).as_bytes()[..], by_name.as_bytes()[..], "size {size}");
+        }
+    }
+
+    /// The level change for the metadata takes effect (the stream differs from one without
+    /// it), the stream still decodes to its input, and it is the same bytes every time.
+    #[test]
+    fn metadata_level_applies_to_what_follows_at_a_fixed_point() {
+        // Blob-like text, then manifest-like JSON full of hex digests.
+        let mut blob = Vec::new();
+        let mut i = 0u32;
+        while blob.len() < ZSTD_JOB_SIZE as usize + 3000 {
+            blob.extend_from_slice(format!("{{\"n\":{i},\"msg\":\"event {} of the run\"}}\n", i % 97).as_bytes());
+            i += 1;
+        }
+        let mut json = Vec::new();
+        for i in 0..40_000u32 {
+            let (a, b) = (Sha256::of(&i.to_le_bytes()), Sha256::of(&(i + 7).to_be_bytes()));
+            json.extend_from_slice(format!("{{\"seq\":{i},\"sha256\":\"{a}\",\"prev\":\"{b}\"}},").as_bytes());
+        }
+        let stream = |switch: bool| {
+            let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            enc.multithread(2).unwrap();
+            enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE)).unwrap();
+            enc.include_checksum(true).unwrap();
+            let mut st = Staged { inner: enc, buf: Vec::new(), metadata_level: false };
+            st.small(&blob[..100]).unwrap();
+            st.large(&blob[100..]).unwrap();
+            if switch {
+                metadata_level(&mut st, 2).unwrap();
+                metadata_level(&mut st, 2).unwrap();
+            }
+            st.large(&json).unwrap();
+            st.flush_stage().unwrap();
+            st.inner.finish().unwrap()
+        };
+        let (a, b, plain) = (stream(true), stream(true), stream(false));
+        assert!(a == b, "the same input gave different streams");
+        assert!(a != plain, "the metadata level was not applied");
+        let decoded = zstd::stream::decode_all(&a[..]).unwrap();
+        assert!(decoded.len() == blob.len() + json.len() && decoded[..blob.len()] == blob[..]);
+        assert!(decoded[blob.len()..] == json[..]);
+    }
+
+    /// `read_small` returns the file's bytes whatever size `fstat` said: the file may have
+    /// grown (read on to its end) or shrunk (cut at its end) since.
+    #[test]
+    fn read_small_reads_to_the_end_whatever_the_stat_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &bytes).unwrap();
+        for len in [0, 1, 4096, 9_999, 10_000, 10_001, 20_000] {
+            let got = read_small(&mut File::open(&p).unwrap(), len).unwrap();
+            assert!(got == bytes, "stat size {len}: {} bytes read", got.len());
+        }
+    }
+
+    /// Files opened through the directory cache are the right files, a symbolic link is
+    /// refused as `open_nofollow` refuses it (ELOOP), and a missing file or directory fails.
+    #[test]
+    fn dir_cache_opens_like_open_nofollow() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a", "b"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+            for n in ["1", "2"] {
+                std::fs::write(dir.path().join(d).join(n), format!("{d}{n}")).unwrap();
+            }
+        }
+        std::os::unix::fs::symlink(dir.path().join("a/1"), dir.path().join("b/link")).unwrap();
+        let mut cache = DirCache::default();
+        let mut s = String::new();
+        cache.open(&dir.path().join("a/./1")).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "a1");
+        assert!(cache.open(&dir.path().join("a/.")).unwrap().metadata().unwrap().is_dir());
+        assert!(cache.open(&dir.path().join("a/")).unwrap().metadata().unwrap().is_dir());
+        for rel in ["a/1", "a/2", "b/1", "a/2", "b/2"] {
+            let mut s = String::new();
+            cache.open(&dir.path().join(rel)).unwrap().read_to_string(&mut s).unwrap();
+            assert_eq!(s, rel.replace('/', ""));
+        }
+        let link = cache.open(&dir.path().join("b/link")).unwrap_err();
+        assert_eq!(link.raw_os_error(), Some(libc::ELOOP));
+        assert_eq!(link.raw_os_error(), open_nofollow(&dir.path().join("b/link")).unwrap_err().raw_os_error());
+        assert_eq!(cache.open(&dir.path().join("b/none")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(cache.open(&dir.path().join("c/1")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        let mut s = String::new();
+        cache.open(&dir.path().join("a/1")).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "a1");
+    }
+
+    #[test]
+    fn seen_blobs_tells_first_from_repeated_digests() {
+        let mut seen = SeenBlobs::default();
+        let shas: Vec<Sha256> = (0..1000u32).map(|i| Sha256::of(&i.to_le_bytes())).collect();
+        assert!(shas.iter().all(|s| seen.insert(*s)), "a new digest was taken for a repeated one");
+        assert!(shas.iter().all(|s| !seen.insert(*s)), "a repeated digest was taken for a new one");
+        // Equal first bytes (the hash) do not make two digests equal.
+        let mut twin = shas[0];
+        twin.0[31] ^= 1;
+        assert!(seen.insert(twin));
+    }
+
+    /// The manifest streamed from its pieces is byte for byte `manifest_to_bytes`, and its
+    /// member carries those bytes with the SHA-256 and size the statement signs.
+    #[test]
+    fn manifest_pieces_are_the_serialized_manifest() {
+        use crate::bundle::manifest::{Collector, Signer};
+        use crate::digest::EntryId;
+        let at = Utc::now();
+        let mut journal = Journal::rendering();
+        journal.push(at, EventKind::Skipped, Some("/src/a link".into()), None, None, Some("symbolic link".into()));
+        let mut entries = Vec::new();
+        let mut entries_json = Vec::new();
+        for (i, path) in ["logs/a \"q\".log", "logs/ü\u{1}.jsonl", "memory/x", "o/b\\s\t"].into_iter().enumerate() {
+            let e = Entry {
+                path: path.into(),
+                kind: path.split('/').next().unwrap().into(),
+                size: i as u64 * 1000,
+                sha256: Sha256::of(path.as_bytes()),
+                source: format!("/src/{path}"),
+                collected_at: at,
+            };
+            let at_json = serde_json::to_vec(&at).unwrap();
+            journal.push_collected(at, &at_json, e.path.clone(), e.sha256, e.size);
+            if !entries_json.is_empty() {
+                entries_json.push(b',');
+            }
+            let mut one = Vec::new();
+            render_entry(&mut one, &e, &at_json);
+            assert_eq!(one, serde_json::to_vec(&e).unwrap(), "entry {path:?}");
+            entries_json.extend_from_slice(&one);
+            entries.push(e);
+        }
+        let incident = crate::preserve::incident_from(&crate::preserve::PreserveRequest {
+            notes: vec!["note \"1\"".into()],
+            ..Default::default()
+        });
+        let (events, journal_json) = journal.into_parts();
+        let manifest = Manifest {
+            format: FORMAT_V2.into(),
+            completeness: completeness(&incident, &entries, &[], NOT_ANALYZED),
+            incident,
+            collector: Collector {
+                tool: "custody".into(),
+                version: "0".into(),
+                host: "h".into(),
+                user: "u".into(),
+                started_at: at,
+                finished_at: at,
+            },
+            signer: Signer { keyid: "k".into(), public_key: "-----BEGIN PUBLIC KEY-----\n".into() },
+            merkle_root: merkle::root(&entries),
+            entries,
+            journal: events,
+            ledger_prev: Some(LedgerLink {
+                position: 3,
+                entry: EntryId(Sha256::of(b"e")),
+                bundle: BundleId(Sha256::of(b"b")),
+            }),
+            sealed_at: at,
+            analysis: None,
+            analysis_ref: Some(AnalysisRef { member: ANALYSIS_MEMBER.into(), sha256: Sha256::of(b"a"), size: 9 }),
+        };
+        let journal_json = journal_json.unwrap();
+        let pieces = manifest_pieces(&manifest, &entries_json, &journal_json);
+        let expected = manifest_to_bytes(&manifest);
+        assert_eq!(String::from_utf8(pieces.concat()).unwrap(), String::from_utf8(expected.clone()).unwrap());
+
+        let template = header_template(0).unwrap();
+        let mut enc = Staged { inner: Vec::new(), buf: Vec::new(), metadata_level: false };
+        let (sha, size) = write_member_pieces(&mut enc, &template, MANIFEST_MEMBER, &pieces).unwrap();
+        enc.flush_stage().unwrap();
+        assert_eq!((sha, size), (Sha256::of(&expected), expected.len() as u64));
+        let mut reference = Staged { inner: Vec::new(), buf: Vec::new(), metadata_level: false };
+        reference.member(&template, MANIFEST_MEMBER, &expected).unwrap();
+        reference.flush_stage().unwrap();
+        assert_eq!(enc.inner, reference.inner);
+    }
 
     /// The reader's outbox hands items over in order, reads ahead past a full channel, and
     /// holds at most AHEAD_BYTES of small files and AHEAD_FILES large ones beyond it.

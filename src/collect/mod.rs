@@ -77,7 +77,9 @@ pub struct Plan {
 
 struct Planner<'a> {
     plan: Plan,
-    used: HashSet<String>,
+    /// For each planned file, how many events had been recorded when it was added (where
+    /// [`rename_duplicates`] puts the note of its renaming).
+    event_pos: Vec<usize>,
     follow: bool,
     clock: &'a Clock,
 }
@@ -103,16 +105,9 @@ impl Planner<'_> {
             );
             rel = safe;
         }
-        if self.used.contains(&rel) {
-            let mut n = 2;
-            while self.used.contains(&format!("{rel}~{n}")) {
-                n += 1;
-            }
-            let renamed = format!("{rel}~{n}");
-            self.event(EventKind::Note, &source, format!("bundle path `{rel}` already taken; stored as `{renamed}`"));
-            rel = renamed;
-        }
-        self.used.insert(rel.clone());
+        // Bundle paths taken twice are renamed after the walk (`rename_duplicates`), only
+        // when there are any: no set of 100 000 paths to hash and copy while walking.
+        self.event_pos.push(self.plan.events.len());
         self.plan.files.push(PlannedFile {
             rel_path: rel,
             kind: kind.into(),
@@ -283,7 +278,7 @@ pub fn plan(
     follow_symlinks: bool,
     clock: &Clock,
 ) -> Result<Plan, CollectError> {
-    let mut p = Planner { plan: Plan::default(), used: HashSet::new(), follow: follow_symlinks, clock };
+    let mut p = Planner { plan: Plan::default(), event_pos: Vec::new(), follow: follow_symlinks, clock };
     if let Some(dir) = incident_dir {
         match std::fs::read_dir(dir) {
             Err(e) => p.event(EventKind::Error, dir, format!("incident directory is missing or unreadable: {e}")),
@@ -323,8 +318,49 @@ pub fn plan(
             p.add_path(&s.path, &s.kind, &s.kind);
         }
     }
-    p.plan.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    Ok(p.plan)
+    let Planner { mut plan, event_pos, .. } = p;
+    let mut order: Vec<usize> = (0..plan.files.len()).collect();
+    order.sort_by(|&a, &b| plan.files[a].rel_path.cmp(&plan.files[b].rel_path));
+    if order.windows(2).any(|w| plan.files[w[0]].rel_path == plan.files[w[1]].rel_path) {
+        rename_duplicates(&mut plan, &event_pos, clock);
+    }
+    plan.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(plan)
+}
+
+/// Gives every file whose bundle path an earlier-planned file took `path~2` (or `~3`, …: the
+/// first not taken by any earlier file), in planning order, and records a note for each at
+/// the place in the events where it was planned — exactly what checking each path against
+/// the paths planned before it would have done.
+fn rename_duplicates(plan: &mut Plan, event_pos: &[usize], clock: &Clock) {
+    let mut used: HashSet<String> = HashSet::with_capacity(plan.files.len());
+    let mut notes = Vec::new();
+    for (f, &pos) in plan.files.iter_mut().zip(event_pos) {
+        if used.contains(&f.rel_path) {
+            let mut n = 2;
+            while used.contains(&format!("{}~{n}", f.rel_path)) {
+                n += 1;
+            }
+            let renamed = format!("{}~{n}", f.rel_path);
+            let detail = format!("bundle path `{}` already taken; stored as `{renamed}`", f.rel_path);
+            let path = Some(f.source.display().to_string());
+            notes.push((pos, PlanEvent { at: clock.now(), event: EventKind::Note, path, detail }));
+            f.rel_path = renamed;
+        }
+        used.insert(f.rel_path.clone());
+    }
+    // Merged in one pass (inserting each note would be quadratic when a whole directory is
+    // planned twice): a note planned after `pos` events goes before the event at `pos`.
+    let mut notes = notes.into_iter().peekable();
+    let mut events = Vec::with_capacity(plan.events.len() + notes.len());
+    for (i, ev) in std::mem::take(&mut plan.events).into_iter().enumerate() {
+        while let Some((_, note)) = notes.next_if(|(pos, _)| *pos <= i) {
+            events.push(note);
+        }
+        events.push(ev);
+    }
+    events.extend(notes.map(|(_, note)| note));
+    plan.events = events;
 }
 
 #[cfg(test)]
@@ -332,6 +368,53 @@ mod tests {
     use super::{safe_bundle_path, strip_root};
     use crate::read::envelope::check_entry_path;
     use std::path::Path;
+
+    /// A bundle path planned twice: the later file (in planning order) is renamed `~2`, or
+    /// `~3` when a real `~2` was planned before it, and a note naming it is journaled where it
+    /// was planned (between the skipped symlinks found before and after it).
+    #[test]
+    fn paths_taken_twice_are_renamed_in_planning_order() {
+        use super::{plan, SourceSpec};
+        use crate::bundle::manifest::EventKind;
+        let tmp = tempfile::tempdir().unwrap();
+        let inc = tmp.path().join("incident");
+        std::fs::create_dir_all(inc.join("logs")).unwrap();
+        for name in ["a.log", "a.log~2", "b.log"] {
+            std::fs::write(inc.join("logs").join(name), name).unwrap();
+        }
+        let extra = tmp.path().join("extra");
+        std::fs::create_dir_all(&extra).unwrap();
+        std::fs::write(extra.join("a.log"), "extra a").unwrap();
+        std::fs::write(extra.join("b.log"), "extra b").unwrap();
+        std::os::unix::fs::symlink("/nowhere", extra.join("0-link")).unwrap();
+        std::os::unix::fs::symlink("/nowhere", extra.join("b-link")).unwrap();
+        std::fs::write(extra.join("c.log"), "extra c").unwrap();
+        let clock = crate::clock::Clock::system();
+        let sources = [SourceSpec { kind: "logs".into(), path: extra.clone() }];
+        let p = plan(Some(&inc), &sources, false, &clock).unwrap();
+        let got: Vec<(&str, String)> =
+            p.files.iter().map(|f| (f.rel_path.as_str(), std::fs::read_to_string(&f.source).unwrap())).collect();
+        let want = [
+            ("logs/a.log", "a.log"),
+            ("logs/a.log~2", "a.log~2"),
+            ("logs/a.log~3", "extra a"),
+            ("logs/b.log", "b.log"),
+            ("logs/b.log~2", "extra b"),
+            ("logs/c.log", "extra c"),
+        ];
+        assert_eq!(got, want.map(|(r, c)| (r, c.to_string())));
+        let events: Vec<(EventKind, &str)> = p.events.iter().map(|e| (e.event, e.detail.as_str())).collect();
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert_eq!((events[0].0, events[2].0), (EventKind::Skipped, EventKind::Skipped));
+        assert_eq!(p.events[0].path.as_deref(), Some(extra.join("0-link").to_str().unwrap()));
+        assert_eq!(events[1], (EventKind::Note, "bundle path `logs/a.log` already taken; stored as `logs/a.log~3`"));
+        assert_eq!(p.events[1].path.as_deref(), Some(extra.join("a.log").to_str().unwrap()));
+        assert_eq!(p.events[2].path.as_deref(), Some(extra.join("b-link").to_str().unwrap()));
+        assert_eq!(events[3], (EventKind::Note, "bundle path `logs/b.log` already taken; stored as `logs/b.log~2`"));
+        // Without a duplicate, nothing is renamed and no note is written.
+        let p = plan(Some(&inc), &[], false, &clock).unwrap();
+        assert!(p.events.is_empty() && p.files.iter().all(|f| !f.rel_path.ends_with("~3")));
+    }
 
     #[test]
     fn strip_root_is_strip_prefix_for_walked_paths() {
