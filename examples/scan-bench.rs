@@ -12,7 +12,9 @@
 //!
 //! Prints MB/s per mode and a digest of the records emitted (to compare builds: the
 //! digest must not change), plus lines / filtered / problems counts.
-use custody::collect::analyze::{detect, is_valid_json, scan_filtered, FieldMapping, LineFilter, ScanLimits};
+use custody::collect::analyze::{
+    detect, is_valid_json, scan_filtered, FieldMapping, LineFilter, ScanLimits, ValidateOnly,
+};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::time::Instant;
@@ -28,17 +30,6 @@ impl LineFilter for Needle {
     }
     fn validate_unwanted(&self) -> bool {
         self.first_pass
-    }
-}
-
-struct ValidateOnly;
-
-impl LineFilter for ValidateOnly {
-    fn wants(&mut self, _line: &[u8]) -> bool {
-        false
-    }
-    fn wants_document(&mut self, _doc: &[u8]) -> bool {
-        false
     }
 }
 

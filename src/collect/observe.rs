@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::analyze::{
     detect, scan_filtered, Analyzer, FieldMapping, Format, IdentStatus, LineFilter, Problem, Report, ScanLimits,
-    SideEffectStatus,
+    SideEffectStatus, ValidateOnly,
 };
 use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
 use crate::bundle::write::Observer;
@@ -509,19 +509,6 @@ impl LineFilter for NeedleFilter {
     }
     fn validate_unwanted(&self) -> bool {
         self.first_pass
-    }
-}
-
-/// The filter of a validate-only run: no line and no document is parsed into records; each is
-/// validated, and a defective one takes the normal path so that its problem is reported.
-struct ValidateOnly;
-
-impl LineFilter for ValidateOnly {
-    fn wants(&mut self, _line: &[u8]) -> bool {
-        false
-    }
-    fn wants_document(&mut self, _doc: &[u8]) -> bool {
-        false
     }
 }
 

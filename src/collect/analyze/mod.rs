@@ -30,5 +30,5 @@ pub use format::{detect, Compression, Format, FormatParseError};
 pub use ids::normalize_ident;
 pub use jsoncheck::{is_valid_json, max_nesting};
 pub use mapping::{FieldMapping, MappingError};
-pub use scan::{scan, scan_auto, scan_filtered, scan_with_limits, LineFilter, ScanLimits, ScanSummary};
+pub use scan::{scan, scan_auto, scan_filtered, scan_with_limits, LineFilter, ScanLimits, ScanSummary, ValidateOnly};
 pub use types::{Fact, IdentName, IdentParseError, Layout, Observation, Problem, Record, ScanError};

@@ -115,6 +115,20 @@ pub trait LineFilter {
     }
 }
 
+/// The filter of a validate-only run: no line and no document is parsed into records; each is
+/// validated, and a defective one takes the normal path so that its problem is reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidateOnly;
+
+impl LineFilter for ValidateOnly {
+    fn wants(&mut self, _line: &[u8]) -> bool {
+        false
+    }
+    fn wants_document(&mut self, _doc: &[u8]) -> bool {
+        false
+    }
+}
+
 /// Scans with explicit limits. See [`scan`].
 pub fn scan_with_limits<R: Read>(
     format: Format,
