@@ -2,7 +2,6 @@
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
@@ -191,7 +190,7 @@ fn detect_plain(name_hint: &str, head: &[u8]) -> Format {
     };
     // Binary content is never scanned.
     let sample = body.get(..body.len().min(4096)).unwrap_or_default();
-    if sample.contains(&0) {
+    if memchr::memchr(0, sample).is_some() {
         return Format::Opaque;
     }
     let first_line = body.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -240,14 +239,31 @@ fn by_name_only(lower_name: &str) -> Format {
 /// (building a `serde_json::Value` of every small file's first line was half of the cost of
 /// analysing 100 000 small files).
 enum Top {
-    Object(HashMap<String, Option<String>>),
-    Array(Option<HashMap<String, Option<String>>>),
+    Object(Keys),
+    Array(Option<Keys>),
     Scalar,
+}
+
+/// An object's top-level keys, in order, with the string values detection reads
+/// ([`VALUE_KEYS`]; other values are skipped, not copied). Of a key given twice the last value
+/// counts, as in serde_json's maps. A few dozen keys: a list beats hashing them.
+struct Keys(Vec<(String, Option<String>)>);
+
+/// The keys whose string values detection looks at.
+const VALUE_KEYS: [&str; 2] = ["msg", "type"];
+
+impl Keys {
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+    fn str_of(&self, key: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
+    }
 }
 
 impl Top {
     /// The object detection looks at: the value itself, or an array's first element.
-    fn object(&self) -> Option<&HashMap<String, Option<String>>> {
+    fn object(&self) -> Option<&Keys> {
         match self {
             Top::Object(m) => Some(m),
             Top::Array(first) => first.as_ref(),
@@ -299,15 +315,20 @@ impl<'de> Deserialize<'de> for StrOrSkip {
 }
 
 /// An object's keys and string values; `None` for anything else.
-struct ObjectOrSkip(Option<HashMap<String, Option<String>>>);
+struct ObjectOrSkip(Option<Keys>);
 
-fn top_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<HashMap<String, Option<String>>, A::Error> {
-    let mut keys = HashMap::new();
+fn top_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Keys, A::Error> {
+    let mut keys = Vec::new();
     while let Some(k) = map.next_key::<String>()? {
-        let v: StrOrSkip = map.next_value()?;
-        keys.insert(k, v.0);
+        let v = if VALUE_KEYS.contains(&k.as_str()) {
+            map.next_value::<StrOrSkip>()?.0
+        } else {
+            map.next_value::<IgnoredAny>()?;
+            None
+        };
+        keys.push((k, v));
     }
-    Ok(keys)
+    Ok(Keys(keys))
 }
 
 impl<'de> Deserialize<'de> for ObjectOrSkip {
@@ -389,12 +410,12 @@ impl<'de> Deserialize<'de> for Top {
 
 /// Detection from the first complete JSON value (a whole line): `obj` is the object it is
 /// (or the array's first element).
-fn detect_json_value(obj: Option<&HashMap<String, Option<String>>>, is_array: bool, lower_name: &str) -> Format {
+fn detect_json_value(obj: Option<&Keys>, is_array: bool, lower_name: &str) -> Format {
     let Some(obj) = obj else {
         return generic(is_array, true, lower_name);
     };
-    let has = |k: &str| obj.contains_key(k);
-    let str_of = |k: &str| obj.get(k).and_then(|v| v.as_deref());
+    let has = |k: &str| obj.has(k);
+    let str_of = |k: &str| obj.str_of(k);
     if has("resourceSpans") || has("resourceLogs") {
         return if is_array { Format::OtlpJson } else { Format::OtlpJsonl };
     }
@@ -492,6 +513,23 @@ mod tests {
         assert_eq!(detect("a.bin", b"\x00\x01\x02"), Format::Opaque);
         assert_eq!(detect("empty.jsonl", b""), Format::Jsonl);
         assert_eq!(detect("notes.txt", b"hello world\n"), Format::Opaque);
+    }
+
+    /// Detection reads only the top-level keys and the `msg`/`type` strings; of a key given
+    /// twice the last value counts (as serde_json's maps keep it), nested keys do not count,
+    /// and a malformed first line is judged by the next one.
+    #[test]
+    fn detects_json_by_top_level_keys_and_last_value_of_a_repeated_key() {
+        let approval = br#"{"type":"other","body":"x","type":"tool_approval_item"}"#;
+        assert_eq!(detect("a.jsonl", approval), Format::ApprovalJsonl);
+        let not_approval = br#"{"type":"tool_approval_item","type":"other"}"#;
+        assert_eq!(detect("a.jsonl", not_approval), Format::Jsonl);
+        let opa = br#"{"nested":{"type":"tool_approval_item"},"msg":"Decision Log","n":[1,{"a":2}]}"#;
+        assert_eq!(detect("d.jsonl", opa), Format::OpaJsonl);
+        assert_eq!(detect("o.jsonl", br#"{"x":{"resourceSpans":[]}}"#), Format::Jsonl);
+        assert_eq!(detect("o.json", br#"[{"resourceSpans":[]}]"#), Format::OtlpJson);
+        let bad_then_approval = b"{\"type\": broken\n{\"approval_id\":\"apr-1\"}\n";
+        assert_eq!(detect("a.jsonl", bad_then_approval), Format::ApprovalJsonl);
     }
 
     #[test]

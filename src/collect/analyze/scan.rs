@@ -368,7 +368,9 @@ fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
     match body.iter().position(|b| *b == b'\n') {
         Some(nl) => {
             let first = body.get(..nl).unwrap_or_default();
-            if serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok() {
+            // The fast check first: it never accepts what serde_json rejects.
+            if super::jsoncheck::is_valid_json(first) || serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
+            {
                 Layout::Lines
             } else {
                 Layout::Document
