@@ -543,6 +543,11 @@ fn directory_with_100k_files_is_sealed() {
     assert_eq!(a["sources_omitted"], 99_000);
     assert!(a["sources"].as_array().unwrap().iter().any(|s| s["source_path"] == "memory/m077777.json"));
     assert_eq!(a["format_counts"]["json"], 100_000);
+    // `formats` lists exactly the listed sources (no override given), in the same order.
+    let paths = |list: &str, key: &str| -> Vec<String> {
+        a[list].as_array().unwrap().iter().map(|x| x[key].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(paths("formats", "path"), paths("sources", "source_path"));
 }
 
 #[test]
