@@ -13,14 +13,19 @@ use crate::digest::{Hasher, Sha256};
 /// The leaf input bytes of one entry.
 pub fn leaf_input(e: &Entry) -> Vec<u8> {
     let mut v = Vec::with_capacity(e.path.len() + e.kind.len() + 90);
-    v.extend_from_slice(e.path.as_bytes());
-    v.push(0);
-    v.extend_from_slice(e.kind.as_bytes());
-    v.push(0);
-    v.extend_from_slice(e.size.to_string().as_bytes());
-    v.push(0);
-    v.extend_from_slice(e.sha256.hex().as_bytes());
+    push_leaf_input(e, &mut v);
     v
+}
+
+/// Appends the leaf input of `e` to `out`: the one definition of the format above.
+fn push_leaf_input(e: &Entry, out: &mut Vec<u8>) {
+    out.extend_from_slice(e.path.as_bytes());
+    out.push(0);
+    out.extend_from_slice(e.kind.as_bytes());
+    out.push(0);
+    out.extend_from_slice(decimal(e.size, &mut [0u8; 20]));
+    out.push(0);
+    out.extend_from_slice(&e.sha256.hex_bytes());
 }
 
 /// The leaf hash of one entry, `leaf_hash(&leaf_input(e))`, built in `scratch` (cleared
@@ -28,13 +33,7 @@ pub fn leaf_input(e: &Entry) -> Vec<u8> {
 pub fn entry_leaf_hash(e: &Entry, scratch: &mut Vec<u8>) -> Sha256 {
     scratch.clear();
     scratch.push(0);
-    scratch.extend_from_slice(e.path.as_bytes());
-    scratch.push(0);
-    scratch.extend_from_slice(e.kind.as_bytes());
-    scratch.push(0);
-    scratch.extend_from_slice(decimal(e.size, &mut [0u8; 20]));
-    scratch.push(0);
-    scratch.extend_from_slice(&e.sha256.hex_bytes());
+    push_leaf_input(e, scratch);
     Sha256::of(scratch)
 }
 
