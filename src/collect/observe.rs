@@ -794,29 +794,20 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
     for k in keep.iter_mut().filter(|k| !**k).take(MAX_LISTED_SOURCES - listed) {
         *k = true;
     }
-    let formats_match_sources = formats.len() == total_sources
-        && formats.iter().zip(&analysis.sources).all(|(f, s)| f.path.as_str() == &*s.source_path);
+    // `Worker::scan_bytes`/`scan_file` register one source and push one format entry per
+    // file, together: the formats are kept by the position of their source (a path lookup per
+    // file was most of this merge for 100 000 small files).
+    debug_assert!(
+        formats.len() == total_sources
+            && formats.iter().zip(&analysis.sources).all(|(f, s)| f.path.as_str() == &*s.source_path)
+    );
     let all = std::mem::take(&mut analysis.sources);
     analysis.sources = all.into_iter().zip(&keep).filter_map(|(s, k)| k.then_some(s)).collect();
     let sources_omitted = (total_sources - analysis.sources.len()) as u64;
-    let kept_paths: BTreeSet<Arc<str>> = match formats_match_sources {
-        true => BTreeSet::new(),
-        false => analysis.sources.iter().map(|s| s.source_path.clone()).collect(),
-    };
-    // The scan registers one source per format entry, in the same order: keep them by
-    // position (a path lookup per file was most of this merge for 100 000 small files).
-    let kept = |i: usize, f: &SourceFormat| {
-        if formats_match_sources {
-            keep.get(i).copied().unwrap_or(false)
-        } else {
-            kept_paths.contains(f.path.as_str())
-        }
-    };
     let mut formats: Vec<SourceFormat> = formats
         .into_iter()
-        .enumerate()
-        .filter(|(i, f)| f.origin == "override" || kept(*i, f))
-        .map(|(_, f)| f)
+        .zip(keep.iter().copied().chain(std::iter::repeat(false)))
+        .filter_map(|(f, k)| (k || f.origin == "override").then_some(f))
         .collect();
     // The filter reused the allocation sized for every source (100 000 small files: 7 MB).
     formats.shrink_to_fit();
