@@ -154,7 +154,7 @@ fn observe_files(dir: &std::path::Path, trace: &str) -> serde_json::Value {
         if bytes.len() as u64 <= custody::bundle::write::SMALL_FILE {
             obs.on_bytes(&entry, &bytes);
         } else {
-            obs.on_file(&entry, &mut std::fs::File::open(&p).unwrap());
+            obs.on_file(&entry, &std::fs::File::open(&p).unwrap());
         }
     }
     let mut inc = custody::preserve::incident_from(&Default::default());
@@ -296,7 +296,7 @@ fn bytes_appended_after_sealing_are_not_analysed() {
         source: path.display().to_string(),
         collected_at: chrono::Utc::now(),
     };
-    obs.on_file(&entry, &mut std::fs::File::open(&path).unwrap());
+    obs.on_file(&entry, &std::fs::File::open(&path).unwrap());
     let mut inc = custody::preserve::incident_from(&Default::default());
     let mut doc = Vec::new();
     obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");

@@ -148,8 +148,13 @@ pub struct SealInput<'a> {
 pub trait Observer: Send {
     /// A collected small file's bytes.
     fn on_bytes(&mut self, entry: &Entry, data: &[u8]);
-    /// A collected large file: read it from `file` (positioned at 0) if you need it.
-    fn on_file(&mut self, entry: &Entry, file: &mut File);
+    /// A collected large file, hashed (`entry` holds its digest and size) but not yet copied
+    /// into the archive: the sealer copies it through `file`'s offset *while* the observer
+    /// works, so that reading it overlaps compressing it. Read it only with positional reads
+    /// (`read_at`, on `file` or a duplicate of it), and no further than `entry.size`: moving
+    /// the offset would corrupt the copy. (If the file changes before the copy is done, the
+    /// seal fails with [`SealError::Changed`] and is retried with a fresh observer.)
+    fn on_file(&mut self, entry: &Entry, file: &File);
     /// After all files: update the incident's identifiers, write the analysis document
     /// (JSON, one line) to `out` and return a small summary of it for the caller's report
     /// (`Ok(None)`, with nothing written: no analysis).
@@ -801,6 +806,12 @@ fn write_all<W: Write>(
                             progress.add_bytes(size);
                         }
                         Payload::File { mut file, check } => {
+                            // Handed to the analysis before the copy, not after it: the
+                            // analysis of a large file then runs beside its compression
+                            // instead of after it, with the writer blocked behind it.
+                            if let Some(o) = input.observer.as_deref_mut() {
+                                o.on_file(&entry, &file);
+                            }
                             if first {
                                 let h = blob_header(&template, &sha, size);
                                 enc.small(h.as_bytes()).map_err(SealError::Output)?;
@@ -832,11 +843,6 @@ fn write_all<W: Write>(
                                 enc.small(padding(size)).map_err(SealError::Output)?;
                             } else {
                                 progress.add_bytes(size);
-                            }
-                            if let Some(o) = input.observer.as_deref_mut() {
-                                if file.seek(SeekFrom::Start(0)).is_ok() {
-                                    o.on_file(&entry, &mut file);
-                                }
                             }
                         }
                     }

@@ -374,7 +374,7 @@ impl Observer for AnalysisObserver {
         }
     }
 
-    fn on_file(&mut self, entry: &Entry, file: &mut File) {
+    fn on_file(&mut self, entry: &Entry, file: &File) {
         // Files are analysed in the order they were sealed.
         self.flush();
         match file.try_clone() {
