@@ -60,8 +60,8 @@ fn main() {
             if size <= 1 << 20 {
                 obs.on_bytes(&entry, &std::fs::read(p).unwrap_or_default());
             } else {
-                let mut f = std::fs::File::open(p).expect("open");
-                obs.on_file(&entry, &mut f);
+                let f = std::fs::File::open(p).expect("open");
+                obs.on_file(&entry, &f);
             }
         }
         let mut inc =
