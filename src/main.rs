@@ -209,6 +209,9 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     let done = done.context("preserve failed")?;
     output::adoptions(&done.adopted);
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
+    // The process exits now: freeing the manifest entry by entry would only delay it (~30 ms
+    // for 100 000 files).
+    std::mem::forget(done);
     Ok(0)
 }
 

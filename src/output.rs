@@ -1,7 +1,7 @@
 //! Printing results: a human form on stdout, or exactly one JSON document with `--json`
 //! (each shape has a schema in `schemas/`).
 
-use std::io::Write;
+use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,11 +15,29 @@ use custody::store::ledger::StoredEntry;
 use custody::store::{PutOutcome, Store};
 use custody::verify::Report;
 
+/// Standard output, locked and buffered. Rust's stdout is line-buffered even into a pipe or a
+/// file: `show --json` of a bundle of 100 000 files made ~2 million `write` calls (2.1 s), and
+/// preserve's list of problems one call per line.
+fn stdout() -> BufWriter<StdoutLock<'static>> {
+    BufWriter::with_capacity(64 << 10, std::io::stdout().lock())
+}
+
+/// Runs `print` on buffered stdout and flushes it. A write error is returned, never a panic
+/// (`println!` panics); a closed pipe (`custody show … | head`) is not an error: the reader
+/// has what it wanted, and the command's exit code stands.
+fn printed(print: impl FnOnce(&mut BufWriter<StdoutLock<'static>>) -> std::io::Result<()>) -> Result<()> {
+    let mut out = stdout();
+    match print(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 fn print_json(v: &Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
+    printed(|out| {
+        serde_json::to_writer_pretty(&mut *out, v)?;
+        writeln!(out)
+    })
 }
 
 pub fn keygen(k: &SecretKey, path: &Path, json: bool) -> Result<()> {
@@ -29,10 +47,11 @@ pub fn keygen(k: &SecretKey, path: &Path, json: bool) -> Result<()> {
             &json!({"keyid": k.id().to_string(), "private_key": path.display().to_string(), "public_key": pubp.display().to_string()}),
         );
     }
-    println!("key id      {}", k.id());
-    println!("private key {} (mode 0600: keep it secret)", path.display());
-    println!("public key  {} (pin it where bundles are verified)", pubp.display());
-    Ok(())
+    printed(|out| {
+        writeln!(out, "key id      {}", k.id())?;
+        writeln!(out, "private key {} (mode 0600: keep it secret)", path.display())?;
+        writeln!(out, "public key  {} (pin it where bundles are verified)", pubp.display())
+    })
 }
 
 fn human_size(n: u64) -> String {
@@ -83,41 +102,51 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             "elapsed_ms": elapsed.as_millis() as u64,
         }));
     }
-    println!("sealed   {}", p.bundle);
-    println!(
-        "stored   {}{}",
-        p.location,
-        if p.outcome == PutOutcome::AlreadyPresent { " (identical bundle already there)" } else { "" }
-    );
-    println!("ledger   position {} (entry {})", p.position, p.entry);
-    println!("signer   {} ({})", key.id(), pub_path_for(&key.path).display());
-    println!(
-        "evidence {} file(s), {} → {} in {:.2}s",
-        m.entries.len(),
-        human_size(p.input_bytes),
-        human_size(p.size),
-        elapsed.as_secs_f64()
-    );
-    print_identifiers(m, 3);
-    print_checklist(m, a);
-    print_problems(m, a);
-    if let Some(w) = side_effect_warning(a) {
-        eprintln!("custody: WARNING: side effect unknown — {w}");
-        println!("side effect: UNKNOWN — {w}");
-    } else if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
-        println!("side effect: UNKNOWN — do not repeat the action until its outcome is established");
-    } else {
-        println!("side effect: {}", m.incident.side_effect.as_str());
-    }
-    println!("verify:  custody verify --store {} {}", store.url(), p.bundle);
-    Ok(())
+    printed(|out| {
+        writeln!(out, "sealed   {}", p.bundle)?;
+        writeln!(
+            out,
+            "stored   {}{}",
+            p.location,
+            if p.outcome == PutOutcome::AlreadyPresent { " (identical bundle already there)" } else { "" }
+        )?;
+        writeln!(out, "ledger   position {} (entry {})", p.position, p.entry)?;
+        writeln!(out, "signer   {} ({})", key.id(), pub_path_for(&key.path).display())?;
+        writeln!(
+            out,
+            "evidence {} file(s), {} → {} in {:.2}s",
+            m.entries.len(),
+            human_size(p.input_bytes),
+            human_size(p.size),
+            elapsed.as_secs_f64()
+        )?;
+        print_identifiers(out, m, 3)?;
+        print_checklist(out, m, a)?;
+        // The first of each list; all of them are in `--json` and in the bundle.
+        let all = format!("custody show --json --store {} {}", store.url(), p.bundle);
+        print_problems(out, m, a, Some(PRESERVE_LISTED), &all)?;
+        if let Some(w) = side_effect_warning(a) {
+            eprintln!("custody: WARNING: side effect unknown — {w}");
+            writeln!(out, "side effect: UNKNOWN — {w}")?;
+        } else if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
+            writeln!(out, "side effect: UNKNOWN — do not repeat the action until its outcome is established")?;
+        } else {
+            writeln!(out, "side effect: {}", m.incident.side_effect.as_str())?;
+        }
+        writeln!(out, "verify:  custody verify --store {} {}", store.url(), p.bundle)
+    })
 }
 
 /// `a`: the analysis (a v1 manifest's, a v2 bundle's `analysis.json`, or preserve's summary).
-fn print_checklist(m: &Manifest, a: Option<&Value>) {
+fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std::io::Result<()> {
     let c = &m.completeness;
     let present = c.items.iter().filter(|i| i.status == Status::Present).count();
-    println!("completeness: {present} of {} present{}", c.items.len(), if c.complete { "" } else { " — NOT complete" });
+    writeln!(
+        out,
+        "completeness: {present} of {} present{}",
+        c.items.len(),
+        if c.complete { "" } else { " — NOT complete" }
+    )?;
     for i in &c.items {
         let mark = match i.status {
             Status::Present => "[x]",
@@ -129,7 +158,7 @@ fn print_checklist(m: &Manifest, a: Option<&Value>) {
             Status::Missing => "MISSING: ",
             Status::NotApplicable => "n/a: ",
         };
-        println!("  {mark} {:<10} {:<16} {word}{}", i.group, i.item, i.detail);
+        writeln!(out, "  {mark} {:<10} {:<16} {word}{}", i.group, i.item, i.detail)?;
     }
     if let Some(items) = a.and_then(|a| a["checklist"].as_array()) {
         for i in items {
@@ -138,22 +167,24 @@ fn print_checklist(m: &Manifest, a: Option<&Value>) {
                 Some("not_applicable") => ("[-]", "n/a: "),
                 _ => ("[ ]", "NO: "),
             };
-            println!(
+            writeln!(
+                out,
                 "  {mark} {:<10} {:<22} {word}{}",
                 "linkage",
                 i["item"].as_str().unwrap_or("?"),
                 i["detail"].as_str().unwrap_or("")
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 fn side_effect_warning(a: Option<&Value>) -> Option<String> {
     a.and_then(|a| a["side_effect"]["warning"].as_str()).map(String::from)
 }
 
-fn print_identifiers(m: &Manifest, max_sources: usize) {
-    println!("identifiers:");
+fn print_identifiers(out: &mut impl Write, m: &Manifest, max_sources: usize) -> std::io::Result<()> {
+    writeln!(out, "identifiers:")?;
     for id in &m.incident.identifiers {
         let src = |sources: &[custody::bundle::manifest::IdentSource]| {
             let mut v: Vec<String> = sources
@@ -172,58 +203,78 @@ fn print_identifiers(m: &Manifest, max_sources: usize) {
             v.join("; ")
         };
         match (&id.value, id.status) {
-            (Some(v), Status::Present) => println!("  {:<16} {v}  ← {}", id.name.as_str(), src(&id.sources)),
-            (_, Status::NotApplicable) => println!("  {:<16} not applicable", id.name.as_str()),
-            _ if !id.conflicts.is_empty() => println!("  {:<16} CONFLICT (no value picked)", id.name.as_str()),
-            _ => println!("  {:<16} MISSING", id.name.as_str()),
+            (Some(v), Status::Present) => writeln!(out, "  {:<16} {v}  ← {}", id.name.as_str(), src(&id.sources))?,
+            (_, Status::NotApplicable) => writeln!(out, "  {:<16} not applicable", id.name.as_str())?,
+            _ if !id.conflicts.is_empty() => writeln!(out, "  {:<16} CONFLICT (no value picked)", id.name.as_str())?,
+            _ => writeln!(out, "  {:<16} MISSING", id.name.as_str())?,
         }
         for c in &id.conflicts {
-            println!("  {:<16} CONFLICT: {}  ← {}", "", c.value, src(&c.sources));
+            writeln!(out, "  {:<16} CONFLICT: {}  ← {}", "", c.value, src(&c.sources))?;
         }
     }
+    Ok(())
 }
 
-fn print_problems(m: &Manifest, a: Option<&Value>) {
+/// How many journal problems and evidence problems preserve lists (a seal of 100 000 partly
+/// written files found 12 000; the full lists are in `--json`, `show` and the bundle).
+const PRESERVE_LISTED: usize = 20;
+
+/// The journal's errors and skips, then the analysis' evidence problems; with `limit`, the
+/// first `limit` of each and a count of the rest, with the command that lists them all.
+fn print_problems(
+    out: &mut impl Write,
+    m: &Manifest,
+    a: Option<&Value>,
+    limit: Option<usize>,
+    all: &str,
+) -> std::io::Result<()> {
+    let limit = limit.unwrap_or(usize::MAX);
+    let rest = |out: &mut dyn Write, n: usize| -> std::io::Result<()> {
+        if n > limit {
+            writeln!(out, "  ... and {} more (all of them: {all})", n - limit)?;
+        }
+        Ok(())
+    };
     let journal: Vec<_> =
         m.journal.iter().filter(|e| matches!(e.event, EventKind::Error | EventKind::Skipped)).collect();
     if !journal.is_empty() {
-        println!("problems recorded in the custody journal ({}):", journal.len());
-        for e in journal {
-            println!(
-                "  {:<8} {}: {}",
-                format!("{:?}", e.event).to_lowercase(),
-                e.path.as_deref().unwrap_or("-"),
-                e.detail.as_deref().unwrap_or("")
-            );
+        writeln!(out, "problems recorded in the custody journal ({}):", journal.len())?;
+        for e in journal.iter().take(limit) {
+            let event = if e.event == EventKind::Error { "error" } else { "skipped" };
+            writeln!(out, "  {event:<8} {}: {}", e.path.as_deref().unwrap_or("-"), e.detail.as_deref().unwrap_or(""))?;
         }
+        rest(out, journal.len())?;
     }
     let recs: Vec<&Value> = a
         .and_then(|a| a["evidence_problems"].as_array())
         .map(|v| v.iter().filter(|p| !matches!(p["problem"].as_str(), Some("unreadable" | "skipped"))).collect())
         .unwrap_or_default();
     if !recs.is_empty() {
-        println!("evidence problems found by the analysis ({}):", recs.len());
-        for p in recs {
-            println!(
+        writeln!(out, "evidence problems found by the analysis ({}):", recs.len())?;
+        for p in recs.iter().take(limit) {
+            writeln!(
+                out,
                 "  {:<14} {}: {}",
                 p["problem"].as_str().unwrap_or("?"),
                 p["path"].as_str().unwrap_or("-"),
                 p["detail"].as_str().unwrap_or("")
-            );
+            )?;
         }
+        rest(out, recs.len())?;
     }
+    Ok(())
 }
 
-fn print_analysis(a: &Value) {
+fn print_analysis(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
     let s = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| "?".into());
     let o = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| "-".into());
     if let Some(fm) = a.get("field_mapping") {
-        println!("field map  {} {}", s(&fm["origin"]), fm["path"].as_str().unwrap_or(""));
+        writeln!(out, "field map  {} {}", s(&fm["origin"]), fm["path"].as_str().unwrap_or(""))?;
     }
-    println!("linkage chain:");
+    writeln!(out, "linkage chain:")?;
     let chain = a["linkage"]["chain"].as_array().cloned().unwrap_or_default();
     if chain.is_empty() {
-        println!("  (no two identifiers seen together in incident records)");
+        writeln!(out, "  (no two identifiers seen together in incident records)")?;
     }
     // The playbook's chain first; every other pair is in --json.
     const MAIN: [(&str, &str); 7] = [
@@ -238,27 +289,29 @@ fn print_analysis(a: &Value) {
     let main: Vec<&Value> =
         chain.iter().filter(|e| MAIN.iter().any(|(f, t)| e["from"] == *f && e["to"] == *t)).collect();
     if main.len() < chain.len() {
-        println!("  ({} other identifier pair(s) seen together: see show --json)", chain.len() - main.len());
+        writeln!(out, "  ({} other identifier pair(s) seen together: see show --json)", chain.len() - main.len())?;
     }
     for e in main {
-        println!(
+        writeln!(
+            out,
             "  {} {} → {} {}  ({} record(s))",
             s(&e["from"]),
             s(&e["from_value"]),
             s(&e["to"]),
             s(&e["to_value"]),
             e["records"]
-        );
+        )?;
     }
     let principals = a["linkage"]["principals"].as_array().cloned().unwrap_or_default();
-    println!("principal per tool ({}):", principals.len());
+    writeln!(out, "principal per tool ({}):", principals.len())?;
     for p in &principals {
-        println!("  {:<20} as {}  ({} call(s))", s(&p["tool"]), o(&p["principal"]), p["calls"]);
+        writeln!(out, "  {:<20} as {}  ({} call(s))", s(&p["tool"]), o(&p["principal"]), p["calls"])?;
     }
     let approvals = a["linkage"]["approvals"].as_array().cloned().unwrap_or_default();
-    println!("approval path ({} step(s)):", approvals.len());
+    writeln!(out, "approval path ({} step(s)):", approvals.len())?;
     for p in &approvals {
-        println!(
+        writeln!(
+            out,
             "  {} {} tool {} decision {} by {}  [{}{}]",
             o(&p["at"]["timestamp"]),
             o(&p["approval_id"]),
@@ -267,30 +320,33 @@ fn print_analysis(a: &Value) {
             o(&p["approver"]),
             s(&p["at"]["source_path"]),
             p["at"]["line"].as_u64().map(|l| format!(":{l}")).unwrap_or_else(|| format!("@{}", p["at"]["offset"]))
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "memory     {} access(es), {} read(s), {} write(s)",
         a["linkage"]["memory"].as_array().map(Vec::len).unwrap_or(0),
         a["linkage"]["memory_reads"],
         a["linkage"]["memory_writes"]
-    );
+    )?;
     for m in a["linkage"]["memory"].as_array().into_iter().flatten() {
-        println!("  {} {} {}", o(&m["at"]["timestamp"]), o(&m["op"]), o(&m["memory_id"]));
+        writeln!(out, "  {} {} {}", o(&m["at"]["timestamp"]), o(&m["op"]), o(&m["memory_id"]))?;
     }
     let egress = a["linkage"]["egress"].as_array().cloned().unwrap_or_default();
-    println!("egress destinations observed ({}):", egress.len());
+    writeln!(out, "egress destinations observed ({}):", egress.len())?;
     for e in &egress {
-        println!(
+        writeln!(
+            out,
             "  {:<32} {} request(s), methods {}, statuses {}",
             s(&e["destination"]),
             e["requests"],
             e["methods"],
             e["statuses"]
-        );
+        )?;
     }
     let index = a["index"].as_array().map(Vec::len).unwrap_or(0);
-    println!(
+    writeln!(
+        out,
         "index      {index} incident record(s){} from {} source(s); {} record(s) scanned",
         match a["index_omitted"].as_u64() {
             Some(n) if n > 0 => format!(" (+{n} not listed)"),
@@ -301,21 +357,21 @@ fn print_analysis(a: &Value) {
             .map(|v| v.iter().filter(|s| s["incident_records"].as_u64() > Some(0)).count())
             .unwrap_or(0),
         a["stats"]["records_seen"]
-    );
+    )?;
     for src in a["sources"].as_array().into_iter().flatten().filter(|s| s["incident_records"].as_u64() > Some(0)) {
-        println!("  {:>6}  {} ({})", src["incident_records"], s(&src["source_path"]), s(&src["format"]));
+        writeln!(out, "  {:>6}  {} ({})", src["incident_records"], s(&src["source_path"]), s(&src["format"]))?;
     }
     if let Some(w) = a["side_effect"]["warning"].as_str() {
-        println!("WARNING    side effect unknown — {w}");
+        writeln!(out, "WARNING    side effect unknown — {w}")?;
     }
+    Ok(())
 }
 
 pub fn report(r: &Report, json: bool) -> Result<()> {
     if json {
         return print_json(&serde_json::to_value(r)?);
     }
-    print!("{}", r.to_human());
-    Ok(())
+    printed(|out| write!(out, "{}", r.to_human()))
 }
 
 pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
@@ -325,44 +381,49 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         );
     }
     let Some(m) = m else {
-        print!("{}", r.to_human());
-        return Ok(());
+        return printed(|out| write!(out, "{}", r.to_human()));
     };
-    println!("bundle     {}", r.subject.bundle.as_deref().unwrap_or("?"));
-    println!("verdict    {}", if r.intact() { "INTACT" } else { "FAILED (run custody verify for the findings)" });
-    println!("format     {}", m.format);
-    println!(
-        "sealed at  {} by {}@{} (custody {})",
-        m.sealed_at, m.collector.user, m.collector.host, m.collector.version
-    );
-    let trusted = r.signer.as_ref().map(|s| s.trusted).unwrap_or(false);
-    println!("signer     {}{}", m.signer.keyid, if trusted { " (trusted)" } else { " (NOT trusted here)" });
-    match &m.ledger_prev {
-        Some(l) => println!("ledger     sealed after position {} ({})", l.position, l.bundle),
-        None => println!("ledger     sealed when the ledger was empty (or outside a store)"),
-    }
-    if let Some(l) = &r.ledger {
-        println!("           recorded at position {} of {}", l.position, l.length);
-    }
-    println!("category   {}", m.incident.category.map(|c| c.as_str()).unwrap_or("(not given)"));
-    println!("side effect {}", m.incident.side_effect.as_str());
-    print_identifiers(m, 5);
-    for n in &m.incident.notes {
-        println!("note       {n}");
-    }
-    print_checklist(m, m.analysis.as_ref());
-    println!("entries ({}), merkle root {}:", m.entries.len(), m.merkle_root);
-    for e in &m.entries {
-        println!("  {:<12} {:>10}  {}  {}", e.kind, e.size, &e.sha256.hex()[..16], e.path);
-    }
-    println!("journal    {} event(s)", m.journal.len());
-    print_problems(m, m.analysis.as_ref());
-    if let Some(a) = &m.analysis {
-        print_analysis(a);
-    } else {
-        println!("analysis   none (sealed with --no-analyze)");
-    }
-    Ok(())
+    printed(|out| {
+        writeln!(out, "bundle     {}", r.subject.bundle.as_deref().unwrap_or("?"))?;
+        writeln!(
+            out,
+            "verdict    {}",
+            if r.intact() { "INTACT" } else { "FAILED (run custody verify for the findings)" }
+        )?;
+        writeln!(out, "format     {}", m.format)?;
+        writeln!(
+            out,
+            "sealed at  {} by {}@{} (custody {})",
+            m.sealed_at, m.collector.user, m.collector.host, m.collector.version
+        )?;
+        let trusted = r.signer.as_ref().map(|s| s.trusted).unwrap_or(false);
+        writeln!(out, "signer     {}{}", m.signer.keyid, if trusted { " (trusted)" } else { " (NOT trusted here)" })?;
+        match &m.ledger_prev {
+            Some(l) => writeln!(out, "ledger     sealed after position {} ({})", l.position, l.bundle)?,
+            None => writeln!(out, "ledger     sealed when the ledger was empty (or outside a store)")?,
+        }
+        if let Some(l) = &r.ledger {
+            writeln!(out, "           recorded at position {} of {}", l.position, l.length)?;
+        }
+        writeln!(out, "category   {}", m.incident.category.map(|c| c.as_str()).unwrap_or("(not given)"))?;
+        writeln!(out, "side effect {}", m.incident.side_effect.as_str())?;
+        print_identifiers(out, m, 5)?;
+        for n in &m.incident.notes {
+            writeln!(out, "note       {n}")?;
+        }
+        print_checklist(out, m, m.analysis.as_ref())?;
+        writeln!(out, "entries ({}), merkle root {}:", m.entries.len(), m.merkle_root)?;
+        for e in &m.entries {
+            writeln!(out, "  {:<12} {:>10}  {}  {}", e.kind, e.size, &e.sha256.hex()[..16], e.path)?;
+        }
+        writeln!(out, "journal    {} event(s)", m.journal.len())?;
+        print_problems(out, m, m.analysis.as_ref(), None, "")?;
+        if let Some(a) = &m.analysis {
+            print_analysis(out, a)
+        } else {
+            writeln!(out, "analysis   none (sealed with --no-analyze)")
+        }
+    })
 }
 
 pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
@@ -382,21 +443,24 @@ pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
     if json {
         return print_json(&json!({"store": store.url(), "entries": rows}));
     }
-    println!("ledger of {} ({} entries, oldest first)", store.url(), entries.len());
-    for r in &rows {
-        if r["valid"] == true {
-            println!(
-                "  #{:<5} {}  {}  {}",
-                r["position"],
-                r["appended_at"].as_str().unwrap_or(""),
-                r["bundle"].as_str().unwrap_or(""),
-                r["location"].as_str().unwrap_or("")
-            );
-        } else {
-            println!("  #{:<5} INVALID ENTRY: {}", r["position"], r["problem"].as_str().unwrap_or(""));
+    printed(|out| {
+        writeln!(out, "ledger of {} ({} entries, oldest first)", store.url(), entries.len())?;
+        for r in &rows {
+            if r["valid"] == true {
+                writeln!(
+                    out,
+                    "  #{:<5} {}  {}  {}",
+                    r["position"],
+                    r["appended_at"].as_str().unwrap_or(""),
+                    r["bundle"].as_str().unwrap_or(""),
+                    r["location"].as_str().unwrap_or("")
+                )?;
+            } else {
+                writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], r["problem"].as_str().unwrap_or(""))?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 pub fn extracted(dir: &Path, r: &Report, done: &custody::extract::Extracted, json: bool) -> Result<()> {
@@ -405,9 +469,10 @@ pub fn extracted(dir: &Path, r: &Report, done: &custody::extract::Extracted, jso
             &json!({"bundle": r.subject.bundle, "to": dir.display().to_string(), "files": done.files, "bytes": done.bytes, "verification": r}),
         );
     }
-    println!("verified {} — intact", r.subject.bundle.as_deref().unwrap_or("bundle"));
-    println!("extracted {} file(s), {} bytes, into {}", done.files.len(), done.bytes, dir.display());
-    Ok(())
+    printed(|out| {
+        writeln!(out, "verified {} — intact", r.subject.bundle.as_deref().unwrap_or("bundle"))?;
+        writeln!(out, "extracted {} file(s), {} bytes, into {}", done.files.len(), done.bytes, dir.display())
+    })
 }
 
 /// Report adoptions made before a preserve (stderr: stdout holds the preserve's own output).
@@ -431,21 +496,26 @@ pub fn store_checks(store: &Store, checks: &[custody::store::inspect::StoreCheck
             "verdict": if broken == 0 { "ok" } else { "broken" },
         }));
     }
-    println!("custody store init: {}", store.url());
-    for c in checks {
-        let tag = match c.status {
-            Promise::Kept => "  ok  ",
-            Promise::Broken => " FAIL ",
-            Promise::NotApplicable => "  n/a ",
-        };
-        println!("[{tag}] {:<19} {}", c.name, c.detail);
-    }
-    if broken == 0 {
-        println!("RESULT: the store keeps every promise custody relies on");
-    } else {
-        println!("RESULT: {broken} promise(s) broken — evidence written here is not protected as custody says");
-    }
-    Ok(())
+    printed(|out| {
+        writeln!(out, "custody store init: {}", store.url())?;
+        for c in checks {
+            let tag = match c.status {
+                Promise::Kept => "  ok  ",
+                Promise::Broken => " FAIL ",
+                Promise::NotApplicable => "  n/a ",
+            };
+            writeln!(out, "[{tag}] {:<19} {}", c.name, c.detail)?;
+        }
+        if broken == 0 {
+            writeln!(out, "RESULT: the store keeps every promise custody relies on")?;
+        } else {
+            writeln!(
+                out,
+                "RESULT: {broken} promise(s) broken — evidence written here is not protected as custody says"
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// `store repair`.
@@ -460,14 +530,16 @@ pub fn repaired(store: &Store, done: &[custody::preserve::Adoption], json: bool)
             .collect();
         return print_json(&json!({"store": store.url(), "unreferenced": items}));
     }
-    if done.is_empty() {
-        println!("no unreferenced bundles in {}", store.url());
-    }
-    for d in done {
-        match &d.result {
-            Ok(p) => println!("adopted {} at ledger position {p}", d.bundle),
-            Err(why) => println!("NOT adopted {}: {why}", d.bundle),
+    printed(|out| {
+        if done.is_empty() {
+            writeln!(out, "no unreferenced bundles in {}", store.url())?;
         }
-    }
-    Ok(())
+        for d in done {
+            match &d.result {
+                Ok(p) => writeln!(out, "adopted {} at ledger position {p}", d.bundle)?,
+                Err(why) => writeln!(out, "NOT adopted {}: {why}", d.bundle)?,
+            }
+        }
+        Ok(())
+    })
 }

@@ -2,7 +2,9 @@
 //! error messages that say what is wrong and what to do, and no stray stdout on errors.
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use crate::util::*;
 
@@ -80,4 +82,72 @@ fn verify_exit_codes_are_0_intact_1_findings_2_cannot_run() {
     let o = env.verify_file(&m.bundle, &not_key);
     o.expect(2);
     assert!(o.stderr.contains("PUBLIC KEY"), "{}", o.stderr);
+}
+
+/// An incident directory of `n` small JSONL files, each with a cut-short last line (an
+/// evidence problem).
+fn incident_of_cut_files(env: &Env, n: usize) -> PathBuf {
+    let inc = env.path("many");
+    fs::create_dir_all(inc.join("logs")).unwrap();
+    for i in 0..n {
+        fs::write(inc.join(format!("logs/part-{i:05}.jsonl")), format!("{{\"n\":{i}}}\n{{\"cut\":\"sho")).unwrap();
+    }
+    inc
+}
+
+/// `custody show BUNDLE | head` panicked ("failed printing to stdout: Broken pipe", exit 101)
+/// once the reader closed the pipe, and `show --json | head` failed with exit 2: a closed pipe
+/// is not a failure of the command.
+#[test]
+fn regression_show_into_a_closed_pipe_panicked() {
+    let env = Env::new();
+    // 1 500 entries: far more than a pipe holds (64 KiB), so writes fail after the close.
+    let inc = incident_of_cut_files(&env, 1500);
+    let made = env.run(&["preserve", "--incident-dir", inc.to_str().unwrap(), "--json"]);
+    made.expect(0);
+    let bundle = made.json()["location"].as_str().unwrap().to_string();
+    for json in [false, true] {
+        let mut args = vec!["show", bundle.as_str()];
+        if json {
+            args.push("--json");
+        }
+        let mut child = env
+            .cmd(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "show (json: {json}) into a closed pipe: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("error"), "json: {json}: {stderr}");
+    }
+}
+
+/// Preserve printed every evidence problem, one line each (12 000 for a corpus of 100 000
+/// partly written files); it now lists the first 20 of each list, counts the rest and names
+/// the command that lists them all, which does.
+#[test]
+fn preserve_lists_the_first_problems_and_counts_the_rest() {
+    let env = Env::new();
+    let inc = incident_of_cut_files(&env, 27);
+    let out = env.run(&["preserve", "--incident-dir", inc.to_str().unwrap()]);
+    out.expect(0);
+    let listed: Vec<&str> = out.stdout.lines().filter(|l| l.contains("logs/part-")).collect();
+    assert!(out.stdout.contains("evidence problems found by the analysis (27):"), "{}", out.stdout);
+    assert_eq!(listed.len(), 20, "{}", out.stdout);
+    assert!(listed[0].contains("logs/part-00000.jsonl:2") && listed[19].contains("logs/part-00019.jsonl:2"));
+    let more = out.stdout.lines().find(|l| l.contains("... and 7 more")).expect("a count of the rest");
+    let cmd = more.split("all of them: ").nth(1).unwrap().trim_end_matches(')');
+    assert!(cmd.starts_with("custody show --json --store "), "{more}");
+    // The command it names lists all 27.
+    let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    let shown = env.run(&args);
+    shown.expect(0);
+    let all = shown.json()["manifest"]["analysis"]["evidence_problems"].as_array().unwrap().len();
+    assert_eq!(all, 27);
 }
