@@ -465,12 +465,11 @@ pub async fn preserve(
             detail: e.detail.clone(),
         })
         .collect();
-    // Built afresh for each attempt (rather than kept and cloned), so that only one copy of
-    // the planned paths is alive at a time.
-    let observe_config = |files: &[PlannedFile]| ObserveConfig {
+    // Built afresh for each attempt: a retry's plan differs (snapshots).
+    let observe_config = |files: &Arc<[PlannedFile]>| ObserveConfig {
         mapping: mapping.clone(),
         formats: req.formats.clone(),
-        planned: files.iter().map(|f| (f.rel_path.clone(), f.display_source.clone())).collect(),
+        planned: files.clone(),
         plan_problems: plan_problems.clone(),
         not_applicable: req.not_applicable.clone(),
     };

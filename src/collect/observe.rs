@@ -30,7 +30,7 @@ use super::analyze::{
     SideEffectStatus, ValidateOnly,
 };
 use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
-use crate::bundle::write::Observer;
+use crate::bundle::write::{Observer, PlannedFile};
 
 /// Format tag of the `analysis` object.
 pub const ANALYSIS_FORMAT_V1: &str = "custody-analysis/v1";
@@ -172,9 +172,9 @@ pub struct ObserveConfig {
     pub mapping: MappingInfo,
     /// Per-source format overrides.
     pub formats: Vec<FormatOverride>,
-    /// Files planned (`rel_path`, display source): one not seen by the observer was not
-    /// collected (its error is in the journal).
-    pub planned: Vec<(String, String)>,
+    /// The files planned (the sealer's shared list), in plan order: one not seen by the
+    /// observer was not collected (its error is in the journal).
+    pub planned: Arc<[PlannedFile]>,
     /// Problems already known from planning.
     pub plan_problems: Vec<EvidenceProblem>,
     /// Checklist items the responder declared not applicable.
@@ -757,20 +757,40 @@ fn na(config: &ObserveConfig, item: &str) -> bool {
     config.not_applicable.iter().any(|n| n == item)
 }
 
+/// The planned files whose paths are not in `seen`. The sealer shows the observer the files
+/// it sealed in plan order (a subsequence of the plan): one walk over both finds them, without
+/// a set of every path (100 000 small files: a hash and a table entry each). Paths seen in
+/// another order (a library caller feeding the observer itself) are looked up instead.
+fn never_seen<'p>(planned: &'p [PlannedFile], seen: &[&str]) -> Vec<&'p PlannedFile> {
+    let mut next = seen.iter().peekable();
+    let mut missing = Vec::new();
+    for f in planned {
+        if next.peek().is_some_and(|s| **s == f.rel_path) {
+            next.next();
+        } else {
+            missing.push(f);
+        }
+    }
+    if next.next().is_none() {
+        return missing;
+    }
+    let seen: std::collections::HashSet<&str> = seen.iter().copied().collect();
+    planned.iter().filter(|f| !seen.contains(f.rel_path.as_str())).collect()
+}
+
 fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
     let ScanOutput { mode, report: mut analysis, formats } = out;
     // Planned files the observer never saw were not collected (their errors are journaled).
     let not_collected: Vec<EvidenceProblem> = {
-        let seen: std::collections::HashSet<&str> = formats.iter().map(|f| f.path.as_str()).collect();
-        config
-            .planned
-            .iter()
-            .filter(|(rel, _)| !seen.contains(rel.as_str()))
-            .map(|(rel, display)| EvidenceProblem {
-                path: display.clone(),
+        let seen: Vec<&str> = formats.iter().map(|f| f.path.as_str()).collect();
+        never_seen(&config.planned, &seen)
+            .into_iter()
+            .map(|f| EvidenceProblem {
+                path: f.display_source.clone(),
                 problem: "not_collected".into(),
                 detail: format!(
-                    "planned as `{rel}` but not sealed (unreadable or not a regular file: see the journal)"
+                    "planned as `{}` but not sealed (unreadable or not a regular file: see the journal)",
+                    f.rel_path
                 ),
             })
             .collect()
@@ -1075,5 +1095,32 @@ fn lower_priority(by: i32) {
     let tid = Some(rustix::thread::gettid());
     if let Ok(p) = rustix::process::getpriority_process(tid) {
         let _ = rustix::process::setpriority_process(tid, (p + by).min(19));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `never_seen` finds the planned files the observer was not shown, by one walk when it
+    /// saw them in plan order and by lookup when it did not, with the same answer.
+    #[test]
+    fn never_seen_finds_unsealed_files_in_plan_order_or_any_order() {
+        let planned: Vec<PlannedFile> = ["a/1", "a/2", "b/1", "b/2", "c"]
+            .iter()
+            .map(|p| PlannedFile {
+                rel_path: p.to_string(),
+                kind: "logs".into(),
+                source: p.into(),
+                display_source: p.to_string(),
+                snapshot: false,
+            })
+            .collect();
+        let names = |v: Vec<&PlannedFile>| v.iter().map(|f| f.rel_path.clone()).collect::<Vec<_>>();
+        assert_eq!(names(never_seen(&planned, &["a/1", "b/1", "c"])), ["a/2", "b/2"]);
+        assert_eq!(names(never_seen(&planned, &["a/1", "a/2", "b/1", "b/2", "c"])), Vec::<String>::new());
+        assert_eq!(names(never_seen(&planned, &[])), ["a/1", "a/2", "b/1", "b/2", "c"]);
+        assert_eq!(names(never_seen(&planned, &["c", "a/1", "b/1"])), ["a/2", "b/2"], "out of plan order");
+        assert_eq!(names(never_seen(&planned, &["b/2", "a/1"])), ["a/2", "b/1", "c"], "out of plan order");
     }
 }
