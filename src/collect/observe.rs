@@ -405,13 +405,23 @@ impl Observer for AnalysisObserver {
                 (t.elapsed() - merged).as_secs_f64()
             );
         }
-        Ok(Some(serde_json::json!({
+        let summary = serde_json::json!({
             "mode": doc.mode,
             "checklist": doc.checklist,
             "evidence_problems": doc.evidence_problems,
             "side_effect": doc.side_effect,
-        })))
+        });
+        drop_later(doc);
+        Ok(Some(summary))
     }
+}
+
+/// Drops `value` on a short-lived thread of its own (inline if none can be started): large
+/// analysis structures are freed beside the rest of the seal instead of in its serial tail
+/// (for 100 000 small files, ~0.02 s each for the omitted sources and for the document).
+fn drop_later<T: Send + 'static>(value: T) {
+    // A thread that cannot be started drops its closure, and `value` with it, right here.
+    let _ = std::thread::Builder::new().name("custody-free".into()).spawn(move || drop(value));
 }
 
 /// Reads a shared descriptor with positional reads (the sealer's offset is not moved).
@@ -822,15 +832,16 @@ fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> An
             && formats.iter().zip(&analysis.sources).all(|(f, s)| f.path.as_str() == &*s.source_path)
     );
     let all = std::mem::take(&mut analysis.sources);
-    analysis.sources = all.into_iter().zip(&keep).filter_map(|(s, k)| k.then_some(s)).collect();
+    let mut keep_it = keep.iter();
+    let (kept, omitted): (Vec<_>, Vec<_>) = all.into_iter().partition(|_| keep_it.next() == Some(&true));
+    analysis.sources = kept;
     let sources_omitted = (total_sources - analysis.sources.len()) as u64;
-    let mut formats: Vec<SourceFormat> = formats
-        .into_iter()
-        .zip(keep.iter().copied().chain(std::iter::repeat(false)))
-        .filter_map(|(f, k)| (k || f.origin == "override").then_some(f))
-        .collect();
-    // The filter reused the allocation sized for every source (100 000 small files: 7 MB).
-    formats.shrink_to_fit();
+    let mut keep_it = keep.iter().copied().chain(std::iter::repeat(false));
+    let (formats, formats_omitted): (Vec<SourceFormat>, Vec<SourceFormat>) =
+        formats.into_iter().partition(|f| keep_it.next() == Some(true) || f.origin == "override");
+    // The omitted ones (for 100 000 small files: 99 000 of each, three allocations per source
+    // and one per format) are freed beside the rest of the seal, not before it goes on.
+    drop_later((omitted, formats_omitted));
     // Identifiers: evidence merged with the responder's values.
     for id in incident.identifiers.iter_mut() {
         let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == id.name) else { continue };
