@@ -21,7 +21,8 @@
 //! page-cache copy; the SHA-256 is not repeated).
 //!
 //! Memory is bounded whatever the input size: at most `CHANNEL_DEPTH` batches of at most
-//! about `BATCH_BYTES` (+ one file of at most `SMALL_FILE`) are in flight, and zstd's buffers
+//! about `BATCH_BYTES` (+ one file of at most `SMALL_FILE`) are in flight, plus the reader's
+//! look-ahead and `SPARE_BUFFERS` emptied batch buffers handed back for reuse; zstd's buffers
 //! are fixed by `ZSTD_JOB_SIZE` and the worker count. Entries are written in manifest order,
 //! each blob once; `analysis.json`, `manifest.json` and `manifest.dsse.json` close the archive. Owner, group,
 //! mode and mtime of every member are fixed, and zstd's multi-threaded output does not depend
