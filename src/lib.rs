@@ -33,6 +33,9 @@ pub mod read;
 pub mod store;
 pub mod verify;
 
+#[cfg(test)]
+mod test_readers;
+
 use std::path::PathBuf;
 
 /// custody's home: `$CUSTODY_HOME`, else `$XDG_DATA_HOME/custody`, else

@@ -1202,6 +1202,7 @@ pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_readers::Trickle;
 
     #[test]
     fn blob_header_is_the_member_header_of_the_blob_name() {
@@ -1280,37 +1281,9 @@ mod tests {
     /// A read error leaves the batch buffer as it was (no partial file in it).
     #[test]
     fn read_small_error_leaves_the_batch_as_it_was() {
-        struct Fails(usize);
-        impl Read for Fails {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                if self.0 == 0 {
-                    return Err(io::Error::other("disk gone"));
-                }
-                self.0 -= 1;
-                buf[0] = b'x';
-                Ok(1)
-            }
-        }
         let mut batch = b"earlier file".to_vec();
-        assert!(read_small(&mut Fails(3), 10, &mut batch).is_err());
+        assert!(read_small(&mut Trickle::failing_at(vec![b'x'; 10], 1, 3), 10, &mut batch).is_err());
         assert_eq!(batch, b"earlier file");
-    }
-
-    /// A reader that hands out at most `chunk` bytes per call and counts the calls.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        chunk: usize,
-        calls: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.calls += 1;
-            let n = buf.len().min(self.chunk).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
     }
 
     /// A read that comes back short with the `fstat` size in is the end: one `read` per small
@@ -1319,16 +1292,16 @@ mod tests {
     #[test]
     fn read_small_stops_at_a_short_read_of_the_stat_size_only() {
         let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
-        let mut whole = Trickle { data: &bytes, chunk: usize::MAX, calls: 0 };
+        let mut whole = Trickle::new(bytes.clone(), usize::MAX);
         assert_eq!(read_into_batch(&mut whole, 5000), bytes);
         assert_eq!(whole.calls, 1, "the end was established by a second read");
-        let mut pieces = Trickle { data: &bytes, chunk: 1000, calls: 0 };
+        let mut pieces = Trickle::new(bytes.clone(), 1000);
         assert_eq!(read_into_batch(&mut pieces, 5000), bytes, "short reads before the end");
         // Grown since fstat (stat said 3000): read on to the real end, then one read of 0.
-        let mut grown = Trickle { data: &bytes, chunk: usize::MAX, calls: 0 };
+        let mut grown = Trickle::new(bytes.clone(), usize::MAX);
         assert_eq!(read_into_batch(&mut grown, 3000), bytes);
         // Shrunk (stat said 6000): the short read is not at the stat size, so one more read.
-        let mut shrunk = Trickle { data: &bytes, chunk: usize::MAX, calls: 0 };
+        let mut shrunk = Trickle::new(bytes.clone(), usize::MAX);
         assert_eq!(read_into_batch(&mut shrunk, 6000), bytes);
         assert_eq!(shrunk.calls, 2);
     }

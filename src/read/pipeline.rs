@@ -577,6 +577,8 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
+    use crate::test_readers::Trickle;
+
     /// With a content checksum, as bundles are written, so any corruption is detected.
     fn compress(data: &[u8]) -> Vec<u8> {
         let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
@@ -704,33 +706,12 @@ mod tests {
         (data, z)
     }
 
-    /// Yields the source in reads of at most `step` bytes, then fails at `fail_at` (if any).
-    struct Trickle {
-        data: Vec<u8>,
-        pos: usize,
-        step: usize,
-        fail_at: Option<usize>,
-    }
-
-    impl Read for Trickle {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let end = self.fail_at.unwrap_or(self.data.len()).min(self.data.len());
-            if self.pos >= end && self.fail_at.is_some() {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "device went away"));
-            }
-            let n = buf.len().min(self.step).min(end - self.pos);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            Ok(n)
-        }
-    }
-
     #[test]
     fn the_input_digest_is_sha256_of_every_source_byte_however_far_the_caller_read() {
         let (data, z) = big_stream();
         let want = sha(&z);
         // Read to the end, through a source that returns odd short reads.
-        let src = Trickle { data: z.clone(), pos: 0, step: 10_007, fail_at: None };
+        let src = Trickle::new(z.clone(), 10_007);
         let mut d = Decoder::new(src).window_log_max(27).single_frame();
         let mut out = Vec::new();
         d.read_to_end(&mut out).unwrap();
@@ -784,7 +765,7 @@ mod tests {
     fn after_a_source_error_the_digest_covers_exactly_the_bytes_read_before_it() {
         let (_, z) = big_stream();
         let fail_at = 5 * IN_CHUNK + 1234;
-        let src = Trickle { data: z.clone(), pos: 0, step: 100_003, fail_at: Some(fail_at) };
+        let src = Trickle::failing_at(z.clone(), 100_003, fail_at);
         let mut d = Decoder::new(src).single_frame();
         let e = d.read_to_end(&mut Vec::new()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
