@@ -60,8 +60,8 @@ fn main() {
             if size <= 1 << 20 {
                 obs.on_bytes(&entry, &std::fs::read(p).unwrap_or_default());
             } else {
-                let f = std::fs::File::open(p).expect("open");
-                obs.on_file(&entry, &f);
+                let mut f = std::fs::File::open(p).expect("open");
+                custody::bundle::write::observe_file(&mut obs, &entry, &mut f).expect("read");
             }
         }
         let mut inc =

@@ -95,6 +95,40 @@ fn incident_of_cut_files(env: &Env, n: usize) -> PathBuf {
     inc
 }
 
+/// Two large files with the same bytes are sealed as one blob but analysed as two sources:
+/// the malformed line is an evidence problem of each path.
+#[test]
+fn identical_large_files_are_one_blob_but_each_is_analysed() {
+    let env = Env::new();
+    let inc = env.path("twins");
+    fs::create_dir_all(inc.join("logs")).unwrap();
+    let mut big = String::new();
+    while big.len() < (3 << 20) {
+        big.push_str(&format!("{{\"n\":{},\"pad\":\"{}\"}}\n", big.len(), "x".repeat(90)));
+    }
+    big.push_str("{\"cut\":\"sho\n{\"n\":0}\n");
+    for name in ["a.jsonl", "b.jsonl"] {
+        fs::write(inc.join("logs").join(name), &big).unwrap();
+    }
+    let out = env.run(&["preserve", "--incident-dir", inc.to_str().unwrap(), "--json"]);
+    out.expect(0);
+    let bundle = out.json()["location"].as_str().unwrap().to_string();
+    let shown = env.run(&["show", bundle.as_str(), "--json"]);
+    shown.expect(0);
+    let m = &shown.json()["manifest"];
+    let entries = m["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["sha256"], entries[1]["sha256"]);
+    let problems: Vec<String> = m["analysis"]["evidence_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(problems.iter().any(|p| p.starts_with("logs/a.jsonl")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.starts_with("logs/b.jsonl")), "{problems:?}");
+}
+
 /// `custody show BUNDLE | head` panicked ("failed printing to stdout: Broken pipe", exit 101)
 /// once the reader closed the pipe, and `show --json | head` failed with exit 2: a closed pipe
 /// is not a failure of the command.

@@ -154,7 +154,7 @@ fn observe_files(dir: &std::path::Path, trace: &str) -> serde_json::Value {
         if bytes.len() as u64 <= custody::bundle::write::SMALL_FILE {
             obs.on_bytes(&entry, &bytes);
         } else {
-            obs.on_file(&entry, &std::fs::File::open(&p).unwrap());
+            custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&p).unwrap()).unwrap();
         }
     }
     let mut inc = custody::preserve::incident_from(&Default::default());
@@ -296,7 +296,7 @@ fn bytes_appended_after_sealing_are_not_analysed() {
         source: path.display().to_string(),
         collected_at: chrono::Utc::now(),
     };
-    obs.on_file(&entry, &std::fs::File::open(&path).unwrap());
+    custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&path).unwrap()).unwrap();
     let mut inc = custody::preserve::incident_from(&Default::default());
     let mut doc = Vec::new();
     obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
@@ -307,4 +307,117 @@ fn bytes_appended_after_sealing_are_not_analysed() {
     let index = index_set(&doc, dir.path());
     assert!(!index.is_empty());
     assert!(index.iter().all(|(_, offset, len)| offset + len <= sealed), "{index:?}");
+}
+
+/// Hands `sealed` to `obs` as the sealer hands a large file's bytes over while it copies them
+/// into the archive (256 KiB buffers), with `on_disk` as the file's descriptor.
+fn feed_sealed(
+    obs: &mut dyn custody::bundle::write::Observer,
+    entry: &custody::bundle::manifest::Entry,
+    on_disk: &std::path::Path,
+    sealed: &[u8],
+) {
+    obs.on_file(entry, &std::fs::File::open(on_disk).unwrap());
+    for chunk in sealed.chunks(256 << 10) {
+        let mut buf = vec![0u8; 256 << 10];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        obs.on_file_data(&mut buf, chunk.len());
+        assert_eq!(buf.len(), 256 << 10, "a swapped-in buffer has the sealer's length");
+    }
+    obs.on_file_end(Some(xxhash_rust::xxh3::xxh3_64(sealed)));
+}
+
+fn entry_of(path: &str, sealed: &[u8], source: &std::path::Path) -> custody::bundle::manifest::Entry {
+    custody::bundle::manifest::Entry {
+        path: path.into(),
+        kind: "logs".into(),
+        size: sealed.len() as u64,
+        sha256: custody::digest::Sha256::of(sealed),
+        source: source.display().to_string(),
+        collected_at: chrono::Utc::now(),
+    }
+}
+
+/// The analysis of a large file read the file again, by positional reads, while or after the
+/// sealer copied it: a file rewritten after its copy (a log rotated with `copytruncate`, say)
+/// was analysed from bytes the bundle does not hold. It now analyses the bytes the sealer
+/// copied into the archive, whatever the file holds by then.
+#[test]
+fn regression_the_analysis_of_a_large_file_read_the_file_again_instead_of_its_sealed_bytes() {
+    use custody::bundle::manifest::IdentName as M;
+    use custody::bundle::write::Observer;
+    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut sealed = String::new();
+    while sealed.len() < (2 << 20) {
+        sealed.push_str(&format!(
+            "{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n",
+            "x".repeat(64)
+        ));
+    }
+    // Rewritten in place after the copy: same size, another session.
+    let path = dir.path().join("calls.jsonl");
+    std::fs::write(&path, sealed.replace("sess-sealed", "sess-edited")).unwrap();
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
+    feed_sealed(&mut obs, &entry_of("logs/calls.jsonl", sealed.as_bytes(), &path), &path, sealed.as_bytes());
+    let mut inc = custody::preserve::incident_from(&Default::default());
+    let mut doc = Vec::new();
+    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let sessions: Vec<String> =
+        ident_values(&doc)[IdentName::SessionId.position()].iter().map(|(v, _)| v.clone()).collect();
+    assert_eq!(sessions, ["sess-sealed"]);
+    assert!(obs.changed_since_sealed().is_empty(), "nothing was read again");
+}
+
+/// A large file the pre-filter must read again (a session linked only by a later file) is
+/// re-read from disk at the end; what the re-read sees is checked against the XXH3 of the
+/// sealed bytes. Unchanged, the late session's calls are found; rewritten since its copy,
+/// the observer names the file as changed (the sealer then fails the seal, and preserve
+/// retries it from a private snapshot).
+#[test]
+fn a_reread_that_differs_from_the_sealed_bytes_names_the_file_as_changed() {
+    use custody::bundle::manifest::IdentName as M;
+    use custody::bundle::write::Observer;
+    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut big = String::new();
+    let mut n = 0;
+    while big.len() < (3 << 20) {
+        n += 1;
+        if n % 1000 == 7 {
+            big.push_str(&format!(
+                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\"}}\n"
+            ));
+        } else {
+            big.push_str(&format!(
+                "{{\"session_id\":\"bg-{}\",\"tool\":\"read\",\"pad\":\"{}\"}}\n",
+                n % 50,
+                "x".repeat(100)
+            ));
+        }
+    }
+    let link = format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-late\"}}\n");
+    let path = dir.path().join("a-calls.jsonl");
+    for rewritten in [false, true] {
+        let on_disk = if rewritten { big.replace("\"tool\":\"read\"", "\"tool\":\"READ\"") } else { big.clone() };
+        assert_eq!(on_disk.len(), big.len());
+        std::fs::write(&path, &on_disk).unwrap();
+        let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
+        feed_sealed(&mut obs, &entry_of("logs/a-calls.jsonl", big.as_bytes(), &path), &path, big.as_bytes());
+        obs.on_bytes(&entry_of("logs/b-link.jsonl", link.as_bytes(), &path), link.as_bytes());
+        let mut inc = custody::preserve::incident_from(&Default::default());
+        let mut doc = Vec::new();
+        obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
+        let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        if rewritten {
+            assert_eq!(obs.changed_since_sealed(), ["logs/a-calls.jsonl"]);
+        } else {
+            assert!(obs.changed_since_sealed().is_empty());
+            let calls = doc["linkage"]["tool_calls"].as_array().map(Vec::len).unwrap_or(0);
+            assert!(calls > 2, "the re-read found the late session's calls: {}", doc["linkage"]);
+        }
+    }
 }

@@ -9,7 +9,9 @@
 //! * the **writer** emits the tar member `blobs/sha256/<hex>` (a large file is re-read from
 //!   the same descriptor, from the page cache, and checked against the XXH3 of the first pass
 //!   so a file that changed between passes is caught) into a multi-threaded zstd encoder,
-//!   whose output is hashed on its way to disk: that hash is the bundle's digest. Small
+//!   whose output is hashed on its way to disk: that hash is the bundle's digest. An
+//!   [`Observer`] (the analysis) is handed each small file's bytes and each large file's copy
+//!   buffers as they are written, so it sees exactly the sealed bytes. Small
 //!   members are staged and handed to zstd in large writes, so 100 000 tiny files cost
 //!   hundreds of encoder calls, not hundreds of thousands. At the end the analysis (if any)
 //!   is spooled to an unnamed temporary file and copied in as `analysis.json`, then the compact
@@ -81,8 +83,8 @@ pub enum SealError {
     /// Writing the bundle failed.
     #[error("cannot write the bundle: {0}")]
     Output(#[source] io::Error),
-    /// Some files changed between the hash pass and the copy pass; the caller retries with
-    /// snapshots of those files.
+    /// Some files changed between the hash pass and the copy pass (or, for the analysis,
+    /// between the copy and a re-read); the caller retries with snapshots of those files.
     #[error("{} file(s) changed while being sealed: {}", .0.len(), .0.join(", "))]
     Changed(Vec<String>),
     /// Nothing could be collected.
@@ -150,12 +152,26 @@ pub trait Observer: Send {
     /// A collected small file's bytes.
     fn on_bytes(&mut self, entry: &Entry, data: &[u8]);
     /// A collected large file, hashed (`entry` holds its digest and size) but not yet copied
-    /// into the archive: the sealer copies it through `file`'s offset *while* the observer
-    /// works, so that reading it overlaps compressing it. Read it only with positional reads
-    /// (`read_at`, on `file` or a duplicate of it), and no further than `entry.size`: moving
-    /// the offset would corrupt the copy. (If the file changes before the copy is done, the
-    /// seal fails with [`SealError::Changed`] and is retried with a fresh observer.)
+    /// into the archive. Its bytes follow through [`Observer::on_file_data`] as the sealer
+    /// copies them (so the analysis of a large file runs beside its compression and sees
+    /// exactly the sealed bytes), then [`Observer::on_file_end`]. `file` may be duplicated
+    /// and kept to read the file again later, with positional reads only (`read_at`, never
+    /// moving the offset the sealer copies through) and no further than `entry.size`; what
+    /// such a re-read sees must be checked against the XXH3 given to `on_file_end` (see
+    /// [`Observer::changed_since_sealed`]).
     fn on_file(&mut self, entry: &Entry, file: &File);
+    /// The next bytes of the file announced by [`Observer::on_file`]: `buf[..len]`, exactly
+    /// as they were written into the archive, in order. The observer may take them without a
+    /// copy by swapping `buf` for a buffer of the same length that it no longer needs.
+    fn on_file_data(&mut self, buf: &mut Vec<u8>, len: usize) {
+        let _ = (buf, len);
+    }
+    /// The end of the announced file's bytes: `Some` of the XXH3-64 of all of them, or
+    /// `None` when the copy ended early or the file changed under it (the seal then fails with
+    /// [`SealError::Changed`] and is retried with a fresh observer).
+    fn on_file_end(&mut self, sealed_xxh3: Option<u64>) {
+        let _ = sealed_xxh3;
+    }
     /// After all files: update the incident's identifiers, write the analysis document
     /// (JSON, one line) to `out` and return a small summary of it for the caller's report
     /// (`Ok(None)`, with nothing written: no analysis).
@@ -165,6 +181,44 @@ pub trait Observer: Send {
     fn missing_identifier_detail(&self) -> &'static str {
         NOT_FOUND_IN_EVIDENCE
     }
+    /// After [`Observer::finish`]: the paths of large files that the observer read again and
+    /// found different from the sealed bytes (its analysis of them cannot be trusted, so the
+    /// seal fails with [`SealError::Changed`] and is retried).
+    fn changed_since_sealed(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Feeds a large file to `observer` the way the sealer does ([`Observer::on_file`], its
+/// first `entry.size` bytes through [`Observer::on_file_data`], [`Observer::on_file_end`]),
+/// for library callers and tests that run an observer without a seal. The file is read from
+/// its current offset.
+pub fn observe_file(observer: &mut dyn Observer, entry: &Entry, file: &mut File) -> io::Result<()> {
+    observer.on_file(entry, file);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut x = xxhash_rust::xxh3::Xxh3::new();
+    let mut left = entry.size;
+    let result = loop {
+        if left == 0 {
+            break Ok(());
+        }
+        let want = left.min(buf.len() as u64) as usize;
+        match file.read(&mut buf[..want]) {
+            Ok(0) => break Ok(()),
+            Ok(k) => {
+                x.update(&buf[..k]);
+                observer.on_file_data(&mut buf, k);
+                if buf.len() != READ_BUF {
+                    buf.resize(READ_BUF, 0);
+                }
+                left -= k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    observer.on_file_end((result.is_ok() && left == 0).then(|| x.digest()));
+    result
 }
 
 /// Completeness detail of an identifier not given and not found by the observer's search.
@@ -859,15 +913,20 @@ fn write_all<W: Write>(
                             progress.add_bytes(size);
                         }
                         Payload::File { mut file, check } => {
-                            // Handed to the analysis before the copy, not after it: the
-                            // analysis of a large file then runs beside its compression
-                            // instead of after it, with the writer blocked behind it.
+                            // The analysis is handed the file before the copy and its bytes
+                            // as they are copied: it then runs beside the compression (not
+                            // after it, with the writer blocked behind it) and sees exactly
+                            // the sealed bytes. A duplicate blob is not written again, but is
+                            // still read for the analysis of its own path.
+                            let observed = input.observer.is_some();
                             if let Some(o) = input.observer.as_deref_mut() {
                                 o.on_file(&entry, &file);
                             }
-                            if first {
-                                let h = blob_header(&template, &sha, size);
-                                enc.small(h.as_bytes()).map_err(SealError::Output)?;
+                            if first || observed {
+                                if first {
+                                    let h = blob_header(&template, &sha, size);
+                                    enc.small(h.as_bytes()).map_err(SealError::Output)?;
+                                }
                                 let mut x = xxhash_rust::xxh3::Xxh3::new();
                                 let mut left = size;
                                 while left > 0 {
@@ -879,21 +938,39 @@ fn write_all<W: Write>(
                                         Err(_) => break,
                                     };
                                     x.update(&copy_buf[..k]);
-                                    enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
+                                    if first {
+                                        enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
+                                    }
+                                    if let Some(o) = input.observer.as_deref_mut() {
+                                        o.on_file_data(&mut copy_buf, k);
+                                        if copy_buf.len() != READ_BUF {
+                                            copy_buf.resize(READ_BUF, 0);
+                                        }
+                                    }
                                     left -= k as u64;
                                     progress.add_bytes(k as u64);
                                 }
-                                if left > 0 || x.digest() != check {
+                                let intact = left == 0 && x.digest() == check;
+                                if let Some(o) = input.observer.as_deref_mut() {
+                                    o.on_file_end(intact.then_some(check));
+                                }
+                                if !intact {
                                     changed.push(f.rel_path.clone());
-                                    // Keep the archive structurally complete; the seal is retried.
-                                    copy_buf.fill(0);
-                                    while left > 0 {
-                                        let k = left.min(copy_buf.len() as u64) as usize;
-                                        enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
-                                        left -= k as u64;
+                                    if first {
+                                        // Keep the archive structurally complete; the seal is
+                                        // retried.
+                                        copy_buf.fill(0);
+                                        while left > 0 {
+                                            let k = left.min(copy_buf.len() as u64) as usize;
+                                            enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
+                                            left -= k as u64;
+                                        }
                                     }
                                 }
-                                enc.small(padding(size)).map_err(SealError::Output)?;
+                                progress.add_bytes(left);
+                                if first {
+                                    enc.small(padding(size)).map_err(SealError::Output)?;
+                                }
                             } else {
                                 progress.add_bytes(size);
                             }
@@ -939,6 +1016,10 @@ fn write_all<W: Write>(
         let spool = tempfile::tempfile().map_err(SealError::Output)?;
         let mut w = BufWriter::with_capacity(STAGE, spool);
         let summary = o.finish(&mut incident, &mut w).map_err(SealError::Output)?;
+        let changed = o.changed_since_sealed();
+        if !changed.is_empty() {
+            return Err(SealError::Changed(changed));
+        }
         if summary.is_some() {
             metadata_level(&mut enc, input.workers).map_err(SealError::Output)?;
             w.write_all(b"\n").map_err(SealError::Output)?;
@@ -1203,6 +1284,112 @@ pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[St
 mod tests {
     use super::*;
     use crate::test_readers::Trickle;
+
+    /// Records what the sealer shows an observer, and can claim that a re-read found a file
+    /// changed.
+    #[derive(Default)]
+    struct Recorder {
+        /// Per large file: its path, the bytes handed over, the `on_file_end` value.
+        files: Vec<(String, Vec<u8>, Option<Option<u64>>)>,
+        small: Vec<String>,
+        claim_changed: Vec<String>,
+    }
+
+    impl Observer for Recorder {
+        fn on_bytes(&mut self, entry: &Entry, _data: &[u8]) {
+            self.small.push(entry.path.clone());
+        }
+        fn on_file(&mut self, entry: &Entry, _file: &File) {
+            self.files.push((entry.path.clone(), Vec::new(), None));
+        }
+        fn on_file_data(&mut self, buf: &mut Vec<u8>, len: usize) {
+            let last = self.files.last_mut().expect("data after on_file");
+            last.1.extend_from_slice(&buf[..len]);
+            // Take the buffer, as the analysis does: the sealer must go on with the new one.
+            *buf = vec![0xEE; buf.len()];
+        }
+        fn on_file_end(&mut self, sealed_xxh3: Option<u64>) {
+            self.files.last_mut().expect("end after on_file").2 = Some(sealed_xxh3);
+        }
+        fn finish(&mut self, _: &mut Incident, _: &mut dyn Write) -> io::Result<Option<serde_json::Value>> {
+            Ok(None)
+        }
+        fn changed_since_sealed(&mut self) -> Vec<String> {
+            std::mem::take(&mut self.claim_changed)
+        }
+    }
+
+    fn seal_dir(dir: &std::path::Path, names: &[&str], observer: &mut Recorder) -> Result<Sealed, SealError> {
+        let files: Arc<[PlannedFile]> = names
+            .iter()
+            .map(|n| PlannedFile {
+                rel_path: format!("logs/{n}"),
+                kind: "logs".into(),
+                source: dir.join(n),
+                display_source: n.to_string(),
+                snapshot: false,
+            })
+            .collect();
+        let keys = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate(&keys.path().join("key.pem")).unwrap();
+        let clock = Clock::fixed(DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let input = SealInput {
+            files,
+            plan_events: Vec::new(),
+            incident: Incident {
+                identifiers: Vec::new(),
+                category: None,
+                side_effect: Default::default(),
+                notes: vec![],
+            },
+            not_applicable: Vec::new(),
+            ledger_prev: None,
+            clock: &clock,
+            key: &key,
+            level: 3,
+            workers: 2,
+            observer: Some(observer),
+        };
+        seal(input, io::sink())
+    }
+
+    /// A large file's bytes reach the observer exactly as sealed (in the sealer's buffers,
+    /// which the observer may keep), ended by their XXH3; a duplicate of it at another path is
+    /// handed over too, though its blob is written once.
+    #[test]
+    fn observer_gets_each_large_file_as_sealed_and_the_duplicate_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..(5 * READ_BUF + 123)).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(dir.path().join("a.bin"), &big).unwrap();
+        std::fs::write(dir.path().join("b.bin"), &big).unwrap();
+        std::fs::write(dir.path().join("c.txt"), b"small\n").unwrap();
+        let mut rec = Recorder::default();
+        let sealed = seal_dir(dir.path(), &["a.bin", "b.bin", "c.txt"], &mut rec).unwrap();
+        assert_eq!(sealed.manifest.entries.len(), 3);
+        assert_eq!(rec.small, ["logs/c.txt"]);
+        let x = xxhash_rust::xxh3::xxh3_64(&big);
+        assert_eq!(rec.files.len(), 2);
+        for (i, (path, bytes, end)) in rec.files.iter().enumerate() {
+            assert_eq!(path, ["logs/a.bin", "logs/b.bin"][i]);
+            assert!(bytes == &big, "{path}: the bytes handed over are the file's");
+            assert_eq!(*end, Some(Some(x)), "{path}");
+        }
+    }
+
+    /// An observer that found a file changed since its copy (a re-read that differs) fails
+    /// the seal with `Changed`, which preserve retries from snapshots.
+    #[test]
+    fn a_file_the_observer_found_changed_fails_the_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.bin"), vec![b'a'; 2 * READ_BUF]).unwrap();
+        let mut rec = Recorder { claim_changed: vec!["logs/a.bin".into()], ..Recorder::default() };
+        match seal_dir(dir.path(), &["a.bin"], &mut rec) {
+            Err(SealError::Changed(paths)) => assert_eq!(paths, ["logs/a.bin"]),
+            other => panic!("expected Changed, got {other:?}"),
+        }
+        let mut rec = Recorder::default();
+        assert!(seal_dir(dir.path(), &["a.bin"], &mut rec).is_ok());
+    }
 
     #[test]
     fn blob_header_is_the_member_header_of_the_blob_name() {

@@ -2,11 +2,16 @@
 //! collected file, on its own thread, and merges the result into the manifest.
 //!
 //! The sealer calls the observer on its writer thread (which feeds zstd), so nothing heavy
-//! happens in the callbacks: small files are copied into a bounded channel, large files are
-//! handed over as a `try_clone()`d descriptor that the scan thread reads with positional reads
-//! (`read_at`), so the sealer's file offset is never disturbed. Nothing here writes to a
-//! collected file; every record the analysis cites is named by the blob's SHA-256 from the
-//! [`Entry`] the sealer computed.
+//! happens in the callbacks: small files are copied into a bounded channel; the bytes of a
+//! large file arrive as the sealer copies them into the archive, in the sealer's own read
+//! buffers, which are passed on without a copy (swapped for emptied ones). The analysis
+//! therefore sees exactly the sealed bytes, even of a file that is rewritten after its copy.
+//! A large file that a search must read again (its pre-filter skipped lines that later turn
+//! out to be linked) is re-read through a `try_clone()`d descriptor with positional reads
+//! (`read_at`, so the sealer's file offset is never disturbed), and that re-read is checked
+//! against the XXH3 of the sealed bytes: a file that differs fails the seal, which is then
+//! retried from a private snapshot. Nothing here writes to a collected file; every record the
+//! analysis cites is named by the blob's SHA-256 from the [`Entry`] the sealer computed.
 //!
 //! [`AnalysisObserver::finish`] joins the scan thread, merges the evidence with the
 //! responder's identifiers (a flag value that disagrees with the evidence stays the value, and
@@ -18,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -34,7 +39,10 @@ use crate::bundle::write::{Observer, PlannedFile};
 
 /// Format tag of the `analysis` object.
 pub const ANALYSIS_FORMAT_V1: &str = "custody-analysis/v1";
-/// Batches of small files queued for scanning at once.
+/// Jobs queued for the scan thread at once: batches of small files (up to [`BATCH_BYTES`]
+/// each) and chunks of large files (the sealer's 256 KiB read buffers). When the queue is
+/// full the sealer is not held back by the analysis: a large file's later bytes are then read
+/// by the scan thread itself (see [`Chunks`]).
 const QUEUE_DEPTH: usize = 16;
 /// A batch of small files is handed to the scan thread once it holds this many bytes (plus at
 /// most one file of the sealer's small-file size) or [`BATCH_FILES`] files: one hand-over per
@@ -48,6 +56,8 @@ const BATCH_FILES: usize = 256;
 const ANALYZE_NICE: i32 = 4;
 /// Emptied batches kept for reuse (more are freed).
 const SPARE_BATCHES: usize = 4;
+/// Emptied chunk buffers of large files kept for the sealer to read into (more are freed).
+const SPARE_CHUNKS: usize = 4;
 /// How much of a file's head is used for format detection.
 const DETECT_HEAD: usize = 16 * 1024;
 /// Evidence sources listed per identifier in the manifest's `incident.identifiers[].sources`.
@@ -281,13 +291,42 @@ struct Batch {
 
 enum Job {
     Bytes(Batch),
-    File { meta: Meta, file: File },
+    /// A large file; its bytes follow as [`Job::Chunk`]s (up to the offset stored in
+    /// `switched`, if the observer stops handing them over), then [`Job::End`].
+    File {
+        meta: Meta,
+        file: File,
+        switched: Arc<AtomicU64>,
+    },
+    /// The next `len` bytes of the current large file, at the start of the buffer.
+    Chunk(Vec<u8>, usize),
+    /// The current large file's end.
+    End {
+        /// XXH3-64 of all its sealed bytes; `None` if the copy was cut short (the seal fails).
+        sealed_xxh3: Option<u64>,
+        /// XXH3-64 of its sealed bytes after the switch offset, if the hand-over stopped there.
+        rest_xxh3: Option<u64>,
+    },
+}
+
+/// `Job::File::switched` while the sealer hands every chunk over.
+const NOT_SWITCHED: u64 = u64::MAX;
+
+/// The observer's side of a large file being handed over.
+struct Handover {
+    /// Set to the bytes handed over when the queue was full: the scan thread reads the rest.
+    switched: Arc<AtomicU64>,
+    handed: u64,
+    /// After the switch: the hash of the sealed bytes not handed over.
+    rest: Option<xxhash_rust::xxh3::Xxh3>,
 }
 
 struct ScanOutput {
     mode: AnalysisMode,
     report: Report,
     formats: Vec<SourceFormat>,
+    /// Large files whose re-read differed from the sealed bytes.
+    changed: Vec<String>,
 }
 
 /// The collector's observer: scans on its own thread, merges at [`Observer::finish`].
@@ -296,7 +335,13 @@ pub struct AnalysisObserver {
     tx: Option<SyncSender<Job>>,
     /// Emptied batches handed back by the scan thread, for reuse.
     spare: Receiver<Batch>,
+    /// Emptied chunk buffers of large files handed back by the scan thread, for the sealer.
+    spare_chunks: Receiver<Vec<u8>>,
     batch: Batch,
+    /// Large files whose re-read differed from the sealed bytes (known after `finish`).
+    changed: Vec<String>,
+    /// The large file being handed over, if any.
+    current: Option<Handover>,
     worker: Option<JoinHandle<ScanOutput>>,
     cancel: Arc<AtomicBool>,
     /// Whether there is a seed to search from (else the run is validate-only).
@@ -310,16 +355,21 @@ impl AnalysisObserver {
         let searching = Analyzer::new(&seeds).has_seeds();
         let (tx, rx) = sync_channel::<Job>(QUEUE_DEPTH);
         let (spare_tx, spare) = sync_channel::<Batch>(SPARE_BATCHES);
+        let (chunks_tx, spare_chunks) = sync_channel::<Vec<u8>>(SPARE_CHUNKS);
         let cancel = Arc::new(AtomicBool::new(false));
         let (mapping, formats, c2) = (config.mapping.mapping.clone(), config.formats.clone(), cancel.clone());
+        let spares = Spares { batches: spare_tx, chunks: chunks_tx };
         let worker = std::thread::Builder::new()
             .name("custody-analyze".into())
-            .spawn(move || scan_worker(rx, spare_tx, seeds, mapping, formats, c2))?;
+            .spawn(move || scan_worker(rx, spares, seeds, mapping, formats, c2))?;
         Ok(AnalysisObserver {
             config,
             tx: Some(tx),
             spare,
+            spare_chunks,
             batch: Batch::default(),
+            changed: Vec::new(),
+            current: None,
             worker: Some(worker),
             cancel,
             searching,
@@ -378,7 +428,11 @@ impl Observer for AnalysisObserver {
         // Files are analysed in the order they were sealed.
         self.flush();
         match file.try_clone() {
-            Ok(file) => self.send(Job::File { meta: Meta::of(entry), file }),
+            Ok(file) => {
+                let switched = Arc::new(AtomicU64::new(NOT_SWITCHED));
+                self.current = Some(Handover { switched: switched.clone(), handed: 0, rest: None });
+                self.send(Job::File { meta: Meta::of(entry), file, switched });
+            }
             Err(e) => self.config.plan_problems.push(EvidenceProblem {
                 path: entry.path.clone(),
                 problem: "not_analyzed".into(),
@@ -387,13 +441,63 @@ impl Observer for AnalysisObserver {
         }
     }
 
+    fn on_file_data(&mut self, buf: &mut Vec<u8>, len: usize) {
+        let (Some(tx), Some(cur)) = (&self.tx, self.current.as_mut()) else { return };
+        let data = buf.get(..len).unwrap_or_default();
+        let size = buf.len();
+        if let Some(rest) = cur.rest.as_mut() {
+            // The scan thread reads the rest itself; it is checked against this hash.
+            rest.update(data);
+            return;
+        }
+        // The sealer's buffer goes to the scan thread as it is; the sealer gets an emptied one.
+        let full = std::mem::take(buf);
+        match tx.try_send(Job::Chunk(full, len)) {
+            Ok(()) => {
+                cur.handed += len as u64;
+                *buf = match self.spare_chunks.try_recv() {
+                    Ok(b) if b.len() == size => b,
+                    _ => vec![0; size],
+                };
+            }
+            Err(TrySendError::Full(job)) => {
+                // The analysis lags: it reads the rest of this file itself, from where the
+                // chunks end, and the sealer goes on undisturbed.
+                if let Job::Chunk(b, _) = job {
+                    *buf = b;
+                }
+                cur.switched.store(cur.handed, Ordering::Release);
+                let mut rest = xxhash_rust::xxh3::Xxh3::new();
+                rest.update(buf.get(..len).unwrap_or_default());
+                cur.rest = Some(rest);
+            }
+            Err(TrySendError::Disconnected(job)) => {
+                if let Job::Chunk(b, _) = job {
+                    *buf = b;
+                }
+                self.tx = None;
+            }
+        }
+    }
+
+    fn on_file_end(&mut self, sealed_xxh3: Option<u64>) {
+        if let Some(cur) = self.current.take() {
+            self.send(Job::End { sealed_xxh3, rest_xxh3: cur.rest.map(|r| r.digest()) });
+        }
+    }
+
+    fn changed_since_sealed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.changed)
+    }
+
     fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>> {
         self.flush();
         self.tx = None;
         let Some(worker) = self.worker.take() else { return Ok(None) };
         let t = std::time::Instant::now();
-        let Ok(scanned) = worker.join() else { return Ok(None) };
+        let Ok(mut scanned) = worker.join() else { return Ok(None) };
         let joined = t.elapsed();
+        self.changed = std::mem::take(&mut scanned.changed);
         let doc = merge(&self.config, scanned, incident);
         let merged = t.elapsed();
         serde_json::to_writer(&mut *out, &doc)?;
@@ -449,6 +553,221 @@ impl<F: std::borrow::Borrow<File>> Read for PositionalReader<F> {
     }
 }
 
+/// Feeds what is read through XXH3-64.
+struct Xxh3Reader<R> {
+    inner: R,
+    hash: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<R: Read> Read for Xxh3Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Where the scan thread gives emptied buffers back to the observer.
+struct Spares {
+    batches: SyncSender<Batch>,
+    chunks: SyncSender<Vec<u8>>,
+}
+
+/// The bytes of the large file being scanned, as the sealer passes them on: [`Job::Chunk`]s
+/// up to [`Job::End`], read from the job channel; emptied buffers go back for the sealer.
+/// If the sealer stopped handing chunks over (the queue was full: the analysis lagged), the
+/// rest is read from the file's descriptor by positional reads, hashed, and compared with the
+/// hash of the sealed rest that [`Job::End`] brings ([`Chunks::finish`]).
+struct Chunks<'a> {
+    rx: &'a Receiver<Job>,
+    spare: &'a SyncSender<Vec<u8>>,
+    cancel: &'a AtomicBool,
+    file: &'a File,
+    size: u64,
+    switched: &'a AtomicU64,
+    buf: Vec<u8>,
+    len: usize,
+    pos: usize,
+    /// Bytes received as chunks.
+    received: u64,
+    /// Reading the rest from the descriptor: the offset reached and the hash so far.
+    rest: Option<(u64, xxhash_rust::xxh3::Xxh3)>,
+    /// The file's [`Job::End`], once received.
+    end: Option<(Option<u64>, Option<u64>)>,
+    /// A job that arrived before the file's end (only if the sealer broke the observer
+    /// protocol): handled next, not lost.
+    stray: Option<Job>,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(
+        rx: &'a Receiver<Job>,
+        spare: &'a SyncSender<Vec<u8>>,
+        cancel: &'a AtomicBool,
+        file: &'a File,
+        size: u64,
+        switched: &'a AtomicU64,
+    ) -> Self {
+        Chunks {
+            rx,
+            spare,
+            cancel,
+            file,
+            size,
+            switched,
+            buf: Vec::new(),
+            len: 0,
+            pos: 0,
+            received: 0,
+            rest: None,
+            end: None,
+            stray: None,
+        }
+    }
+
+    /// Takes the next job of this file from the channel (`block`: waiting for it); false when
+    /// there is none (yet, or any more).
+    fn next_job(&mut self, block: bool) -> bool {
+        let job = if block {
+            self.rx.recv().ok()
+        } else {
+            match self.rx.try_recv() {
+                Ok(job) => Some(job),
+                Err(std::sync::mpsc::TryRecvError::Empty) => return false,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+            }
+        };
+        match job {
+            Some(Job::Chunk(buf, len)) => {
+                let done = std::mem::replace(&mut self.buf, buf);
+                if !done.is_empty() {
+                    let _ = self.spare.try_send(done);
+                }
+                self.len = len.min(self.buf.len());
+                self.pos = 0;
+                self.received += self.len as u64;
+                true
+            }
+            Some(Job::End { sealed_xxh3, rest_xxh3 }) => {
+                self.end = Some((sealed_xxh3, rest_xxh3));
+                false
+            }
+            Some(other) => {
+                self.stray = Some(other);
+                self.end = Some((None, None));
+                false
+            }
+            // The sealer went away (the seal was abandoned).
+            None => {
+                self.end = Some((None, None));
+                false
+            }
+        }
+    }
+
+    /// Whether the hand-over stopped where the chunks received end.
+    fn switched_here(&self) -> bool {
+        self.switched.load(Ordering::Acquire) == self.received
+    }
+
+    /// Reads from the descriptor (after the switch), hashing what it reads.
+    fn read_rest(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let (pos, hash) = self.rest.get_or_insert_with(|| (self.received, xxhash_rust::xxh3::Xxh3::new()));
+        let left = self.size.saturating_sub(*pos);
+        let want = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut out[..want], *pos)?;
+        hash.update(&out[..n]);
+        *pos += n as u64;
+        Ok(n)
+    }
+
+    /// Receives (or reads) the rest of the file unscanned (a scan can stop early) and
+    /// returns `Some` of the XXH3 of the sealed bytes if the file was sealed whole, and whether
+    /// what was read from the descriptor differs from the sealed bytes.
+    fn finish(&mut self) -> (Option<u64>, bool) {
+        let mut sink = Vec::new();
+        loop {
+            if self.rest.is_none() {
+                // Chunks are skipped without a copy.
+                self.pos = self.len;
+                if self.end.is_none() && self.next_job(false) {
+                    continue;
+                }
+                if !self.switched_here() {
+                    if self.end.is_some() {
+                        break;
+                    }
+                    self.next_job(true);
+                    continue;
+                }
+            }
+            if sink.is_empty() {
+                sink = vec![0u8; 64 << 10];
+            }
+            match self.read_rest(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        // After a switch only the end is left to receive.
+        while self.end.is_none() {
+            self.next_job(true);
+        }
+        let done = std::mem::take(&mut self.buf);
+        if !done.is_empty() {
+            let _ = self.spare.try_send(done);
+        }
+        let (sealed, rest_sealed) = self.end.unwrap_or((None, None));
+        let differs = match (&self.rest, rest_sealed) {
+            (Some((pos, hash)), Some(want)) => *pos != self.size || hash.digest() != want,
+            // Read from the descriptor, but the sealer did not switch: cannot happen unless
+            // the copy was cut short, when the seal fails anyway.
+            (Some(_), None) => sealed.is_some(),
+            (None, _) => false,
+        };
+        (sealed, differs)
+    }
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "analysis cancelled"));
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.rest.is_some() {
+                return self.read_rest(out);
+            }
+            if self.pos < self.len {
+                let n = out.len().min(self.len - self.pos);
+                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            // Queued chunks first; with none queued, the rest is read from the descriptor if
+            // the hand-over stopped here (whether or not the file's end came already), else
+            // the next chunk is waited for (a switch can only happen while the queue is full,
+            // so it cannot be missed while waiting).
+            if self.end.is_none() && self.next_job(false) {
+                continue;
+            }
+            if self.switched_here() {
+                return self.read_rest(out);
+            }
+            if self.end.is_some() {
+                return Ok(0);
+            }
+            self.next_job(true);
+        }
+    }
+}
+
 /// A large file kept open (its duplicated descriptor) for re-reading when the incident's
 /// linked values grow after it was scanned with the pre-filter.
 struct Filtered {
@@ -461,6 +780,10 @@ struct Filtered {
     done: bool,
     /// The sealed size.
     size: u64,
+    /// XXH3-64 of the sealed bytes: a re-read must see the same.
+    sealed_xxh3: u64,
+    /// The path in the bundle, named if a re-read finds the file changed.
+    path: String,
 }
 
 /// Byte patterns that find a value in raw evidence: the value itself and, for trace ids, the
@@ -524,6 +847,10 @@ impl LineFilter for NeedleFilter {
 
 type Linked = Option<BTreeSet<(IdentName, String)>>;
 
+/// What a re-read of a large file needs: its source, its format and the linked values its
+/// first pass searched for.
+type KeepForReread = (super::analyze::SourceId, Format, BTreeSet<(IdentName, String)>);
+
 /// The scan thread's state.
 struct Worker {
     an: Analyzer,
@@ -537,6 +864,11 @@ struct Worker {
     /// records with link-key observations have arrived since.
     linked: Option<(u64, Linked)>,
     cancel: Arc<AtomicBool>,
+    /// Large files whose re-read differed from the sealed bytes.
+    changed: Vec<String>,
+    /// Large files whose hand-over stopped (the analysis lagged), and the bytes of them read
+    /// from disk instead (for `CUSTODY_TIMINGS`).
+    switched: (u64, u64),
 }
 
 impl Worker {
@@ -584,26 +916,24 @@ impl Worker {
         self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned });
     }
 
-    /// A large file, through its duplicated descriptor.
-    fn scan_file(&mut self, meta: Meta, file: File) {
-        let fd = file.try_clone().ok();
-        let mut reader = PositionalReader { file, pos: 0, limit: meta.size, cancel: self.cancel.clone() };
+    /// A large file, its bytes as the sealer passes them on. Returns what a re-read needs if
+    /// the pre-filter skipped lines of it.
+    fn scan_file(&mut self, meta: &Meta, chunks: &mut Chunks<'_>) -> Option<KeepForReread> {
         let mut head = Vec::with_capacity(DETECT_HEAD);
-        let head_err = (&mut reader).take(DETECT_HEAD as u64).read_to_end(&mut head).err();
-        let (format, origin) = self.format_of(&meta, &head);
+        let head_err = (&mut *chunks).take(DETECT_HEAD as u64).read_to_end(&mut head).err();
+        let (format, origin) = self.format_of(meta, &head);
         let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), &meta.kind, format);
+        let path = meta.path.clone();
         if let Some(e) = head_err {
             self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
-            self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned: 0 });
-            return;
+            self.formats.push(SourceFormat { path, format, origin, bytes_scanned: 0 });
+            return None;
         }
-        let input = io::Cursor::new(head).chain(reader);
+        let input = io::Cursor::new(head).chain(&mut *chunks);
         // In a search, large files get the pre-filter (they can be re-read through their
         // descriptor); small files are parsed whole. A validate-only run parses nothing.
-        let values = match (self.mode, fd.as_ref()) {
-            (AnalysisMode::Search, Some(_)) if self.kept.len() < MAX_KEPT_FILES && format != Format::Opaque => {
-                self.linked()
-            }
+        let values = match self.mode {
+            AnalysisMode::Search if self.kept.len() < MAX_KEPT_FILES && format != Format::Opaque => self.linked(),
             _ => None,
         };
         let mut needle = values.as_ref().map(|v| NeedleFilter { want: matcher(v), seen: None, first_pass: true });
@@ -615,20 +945,18 @@ impl Worker {
         };
         let an = &mut self.an;
         let r = scan_filtered(format, input, &self.mapping, &self.limits, filter, &mut |rec| an.push(id, rec));
-        let bytes_scanned = match r {
+        let (bytes_scanned, keep) = match r {
             Ok(s) => {
                 self.an.add_lines(id, s.lines);
-                if let (Some(values), Some(file), true) = (values, fd, s.filtered > 0) {
-                    self.kept.push(Filtered { file, source: id, format, values, done: false, size: meta.size });
-                }
-                s.bytes_scanned
+                (s.bytes_scanned, values.filter(|_| s.filtered > 0).map(|v| (id, format, v)))
             }
             Err(e) => {
                 self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
-                0
+                (0, None)
             }
         };
-        self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned });
+        self.formats.push(SourceFormat { path, format, origin, bytes_scanned });
+        keep
     }
 
     /// Lines skipped by the pre-filter are read again for the values linked since, until
@@ -646,15 +974,26 @@ impl Worker {
                 again = true;
                 let mut filter =
                     NeedleFilter { want: want.as_ref().and_then(matcher), seen: matcher(&k.values), first_pass: false };
-                let input = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
+                let reader = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
+                let mut input = Xxh3Reader { inner: reader, hash: xxhash_rust::xxh3::Xxh3::new() };
                 let id = k.source;
                 let an = &mut self.an;
-                let _ = scan_filtered(k.format, input, &self.mapping, &self.limits, Some(&mut filter), &mut |rec| {
-                    // Problems were reported on the first pass.
-                    if rec.problem.is_none() {
-                        an.push(id, rec)
+                let _ =
+                    scan_filtered(k.format, &mut input, &self.mapping, &self.limits, Some(&mut filter), &mut |rec| {
+                        // Problems were reported on the first pass.
+                        if rec.problem.is_none() {
+                            an.push(id, rec)
+                        }
+                    });
+                // What the re-read saw must be what was sealed: the hash covers every byte
+                // up to the sealed size (the rest is read here if the scan stopped early).
+                if io::copy(&mut input, &mut io::sink()).is_err() || input.hash.digest() != k.sealed_xxh3 {
+                    if !self.cancel.load(Ordering::Relaxed) {
+                        self.changed.push(k.path.clone());
                     }
-                });
+                    k.done = true;
+                    continue;
+                }
                 match &now {
                     Some(v) => k.values.clone_from(v),
                     // Every line was parsed: nothing is left to re-read.
@@ -671,7 +1010,7 @@ impl Worker {
 
 fn scan_worker(
     rx: Receiver<Job>,
-    spare: SyncSender<Batch>,
+    spare: Spares,
     seeds: Vec<(IdentName, String)>,
     mapping: FieldMapping,
     overrides: Vec<FormatOverride>,
@@ -691,8 +1030,11 @@ fn scan_worker(
         kept: Vec::new(),
         linked: None,
         cancel,
+        changed: Vec::new(),
+        switched: (0, 0),
     };
-    for job in rx.iter() {
+    let mut stray = None;
+    while let Some(job) = stray.take().or_else(|| rx.recv().ok()) {
         if w.cancel.load(Ordering::Relaxed) {
             continue;
         }
@@ -702,9 +1044,39 @@ fn scan_worker(
                     w.scan_bytes(meta, batch.data.get(range).unwrap_or_default());
                 }
                 batch.data.clear();
-                let _ = spare.try_send(batch);
+                let _ = spare.batches.try_send(batch);
             }
-            Job::File { meta, file } => w.scan_file(meta, file),
+            Job::File { meta, file, switched } => {
+                let cancel = w.cancel.clone();
+                let mut chunks = Chunks::new(&rx, &spare.chunks, &cancel, &file, meta.size, &switched);
+                let keep = w.scan_file(&meta, &mut chunks);
+                let (sealed_xxh3, differs) = chunks.finish();
+                stray = chunks.stray.take();
+                if let Some((end, _)) = chunks.rest {
+                    w.switched.0 += 1;
+                    w.switched.1 += end.saturating_sub(chunks.received);
+                }
+                if differs {
+                    // Read from disk after the hand-over stopped, and not what was sealed.
+                    w.changed.push(meta.path);
+                } else if let (Some((source, format, values)), Some(sealed_xxh3)) = (keep, sealed_xxh3) {
+                    w.kept.push(Filtered {
+                        file,
+                        source,
+                        format,
+                        values,
+                        done: false,
+                        size: meta.size,
+                        sealed_xxh3,
+                        path: meta.path,
+                    });
+                }
+            }
+            // Bytes of a file whose hand-over failed (never sent as a `File`): nothing to scan.
+            Job::Chunk(buf, _) => {
+                let _ = spare.chunks.try_send(buf);
+            }
+            Job::End { .. } => {}
         }
     }
     let timings = std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1");
@@ -716,12 +1088,14 @@ fn scan_worker(
     let report = w.an.into_report();
     if timings {
         eprintln!(
-            "custody: timing analysis after the last file: re-read {:.3} s, report {:.3} s",
+            "custody: timing analysis after the last file: re-read {:.3} s, report {:.3} s; {} large file(s) partly read from disk ({} bytes) because the analysis lagged",
             t_reread.as_secs_f64(),
-            (t.elapsed() - t_reread).as_secs_f64()
+            (t.elapsed() - t_reread).as_secs_f64(),
+            w.switched.0,
+            w.switched.1
         );
     }
-    ScanOutput { mode, report, formats: w.formats }
+    ScanOutput { mode, report, formats: w.formats, changed: w.changed }
 }
 
 fn problem_type(p: &Problem) -> String {
@@ -789,7 +1163,7 @@ fn never_seen<'p>(planned: &'p [PlannedFile], seen: &[&str]) -> Vec<&'p PlannedF
 }
 
 fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
-    let ScanOutput { mode, report: mut analysis, formats } = out;
+    let ScanOutput { mode, report: mut analysis, formats, changed: _ } = out;
     // Planned files the observer never saw were not collected (their errors are journaled).
     let not_collected: Vec<EvidenceProblem> = {
         let seen: Vec<&str> = formats.iter().map(|f| f.path.as_str()).collect();
@@ -1112,6 +1486,148 @@ fn lower_priority(by: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xxhash_rust::xxh3::xxh3_64;
+
+    const CHUNK: usize = 1000;
+
+    fn content() -> Vec<u8> {
+        (0..5 * CHUNK + 321).map(|i| (i % 253) as u8).collect()
+    }
+
+    fn disk(bytes: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), bytes).unwrap();
+        let f = File::open(dir.path().join("f")).unwrap();
+        (dir, f)
+    }
+
+    fn chunk(bytes: &[u8]) -> Job {
+        let mut b = vec![0u8; CHUNK];
+        b[..bytes.len()].copy_from_slice(bytes);
+        Job::Chunk(b, bytes.len())
+    }
+
+    /// Reads a file's bytes through `Chunks` (in small reads, as a scan does), then finishes.
+    fn read_through(jobs: Vec<Job>, file: &File, size: u64, switched: u64) -> (Vec<u8>, (Option<u64>, bool)) {
+        let (tx, rx) = sync_channel(jobs.len() + 1);
+        for j in jobs {
+            tx.send(j).unwrap();
+        }
+        let (spare_tx, _spare) = sync_channel(4);
+        let (cancel, switched) = (AtomicBool::new(false), AtomicU64::new(switched));
+        let mut c = Chunks::new(&rx, &spare_tx, &cancel, file, size, &switched);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 777];
+        loop {
+            match c.read(&mut buf).unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        (got, c.finish())
+    }
+
+    /// Every chunk handed over, then the end: the bytes are the chunks', not the file's.
+    #[test]
+    fn chunks_are_read_as_handed_over_whatever_the_file_holds() {
+        let sealed = content();
+        let (_d, file) = disk(&vec![b'?'; sealed.len()]);
+        let mut jobs: Vec<Job> = sealed.chunks(CHUNK).map(chunk).collect();
+        jobs.push(Job::End { sealed_xxh3: Some(xxh3_64(&sealed)), rest_xxh3: None });
+        let (got, end) = read_through(jobs, &file, sealed.len() as u64, NOT_SWITCHED);
+        assert!(got == sealed);
+        assert_eq!(end, (Some(xxh3_64(&sealed)), false));
+    }
+
+    /// The hand-over stopped after two chunks (the queue was full): the rest is read from the
+    /// descriptor, also when the file's end is already queued, and checked against the hash of
+    /// the sealed rest; a file whose rest differs is reported.
+    #[test]
+    fn after_a_switch_the_rest_is_read_from_disk_and_checked() {
+        let sealed = content();
+        let at = 2 * CHUNK;
+        for rewritten in [false, true] {
+            let mut on_disk = sealed.clone();
+            if rewritten {
+                on_disk[at + 10] ^= 1;
+            }
+            let (_d, file) = disk(&on_disk);
+            let mut jobs: Vec<Job> = sealed[..at].chunks(CHUNK).map(chunk).collect();
+            jobs.push(Job::End { sealed_xxh3: Some(xxh3_64(&sealed)), rest_xxh3: Some(xxh3_64(&sealed[at..])) });
+            let (got, (x, differs)) = read_through(jobs, &file, sealed.len() as u64, at as u64);
+            assert!(got == on_disk);
+            assert_eq!(x, Some(xxh3_64(&sealed)));
+            assert_eq!(differs, rewritten);
+        }
+    }
+
+    /// `finish` after a scan that stopped early still reads and checks the rest.
+    #[test]
+    fn finish_checks_the_rest_a_scan_did_not_read() {
+        let sealed = content();
+        let at = CHUNK;
+        let mut on_disk = sealed.clone();
+        *on_disk.last_mut().unwrap() ^= 1;
+        let (_d, file) = disk(&on_disk);
+        let (tx, rx) = sync_channel(8);
+        tx.send(chunk(&sealed[..at])).unwrap();
+        tx.send(Job::End { sealed_xxh3: Some(xxh3_64(&sealed)), rest_xxh3: Some(xxh3_64(&sealed[at..])) }).unwrap();
+        let (spare_tx, _spare) = sync_channel(4);
+        let (cancel, switched) = (AtomicBool::new(false), AtomicU64::new(at as u64));
+        let mut c = Chunks::new(&rx, &spare_tx, &cancel, &file, sealed.len() as u64, &switched);
+        let mut head = [0u8; 10];
+        c.read_exact(&mut head).unwrap();
+        assert_eq!(c.finish(), (Some(xxh3_64(&sealed)), true));
+    }
+
+    /// The observer hands chunks over while the queue has room; when it is full it stops,
+    /// records where, keeps its buffer (no allocation, no wait) and hashes the rest for the
+    /// scan thread's check.
+    #[test]
+    fn observer_stops_handing_over_when_the_queue_is_full() {
+        let (tx, rx) = sync_channel(2);
+        let (_spare_tx, spare_chunks) = sync_channel(1);
+        let (_b_tx, spare) = sync_channel(1);
+        let mut obs = AnalysisObserver {
+            config: ObserveConfig::default(),
+            tx: Some(tx),
+            spare,
+            spare_chunks,
+            batch: Batch::default(),
+            worker: None,
+            cancel: Arc::new(AtomicBool::new(false)),
+            searching: false,
+            changed: Vec::new(),
+            current: None,
+        };
+        let sealed = content();
+        let (_d, file) = disk(&sealed);
+        let entry = Entry {
+            path: "logs/f".into(),
+            kind: "logs".into(),
+            size: sealed.len() as u64,
+            sha256: crate::digest::Sha256::of(&sealed),
+            source: "f".into(),
+            collected_at: chrono::Utc::now(),
+        };
+        obs.on_file(&entry, &file);
+        let mut buf = vec![0u8; CHUNK];
+        for (i, part) in sealed.chunks(CHUNK).enumerate() {
+            buf[..part.len()].copy_from_slice(part);
+            let before = buf.as_ptr();
+            obs.on_file_data(&mut buf, part.len());
+            assert_eq!(buf.len(), CHUNK);
+            // The File job and one chunk fill the queue: from the second chunk on, the
+            // observer keeps the sealer's buffer.
+            assert_eq!(buf.as_ptr() == before, i >= 1, "chunk {i}");
+        }
+        let Ok(Job::File { switched, .. }) = rx.recv() else { panic!("a File job first") };
+        assert_eq!(switched.load(Ordering::Acquire), CHUNK as u64);
+        assert!(matches!(rx.recv(), Ok(Job::Chunk(_, n)) if n == CHUNK));
+        obs.on_file_end(Some(xxh3_64(&sealed)));
+        let Ok(Job::End { sealed_xxh3, rest_xxh3 }) = rx.recv() else { panic!("the end") };
+        assert_eq!((sealed_xxh3, rest_xxh3), (Some(xxh3_64(&sealed)), Some(xxh3_64(&sealed[CHUNK..]))));
+    }
 
     /// `never_seen` finds the planned files the observer was not shown, by one walk when it
     /// saw them in plan order and by lookup when it did not, with the same answer.
