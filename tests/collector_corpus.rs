@@ -197,21 +197,17 @@ fn ident_values(analysis: &serde_json::Value) -> Vec<Vec<(String, u64)>> {
         .collect()
 }
 
-/// The pre-filter skips lines without any linked value; lines skipped before a value was
-/// linked are read again. The result equals parsing every line: here the large file is
-/// scanned first, holding lines of the incident's session only, and the session is linked to
-/// the trace only by a later file.
-#[test]
-fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
-    let dir = tempfile::tempdir().unwrap();
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// 3 MiB of tool calls: background sessions' reads, and every 1000th line a `create_ticket`
+/// of session `sess-late` (with `extra` JSON members), which only a later file links to the
+/// incident's trace.
+fn calls_of_background_sessions_and_a_late_one(extra: &str) -> String {
     let mut big = String::new();
     let mut n = 0;
     while big.len() < (3 << 20) {
         n += 1;
         if n % 1000 == 7 {
             big.push_str(&format!(
-                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\",\"tool_principal\":\"svc@p\"}}\n"
+                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\"{extra}}}\n"
             ));
         } else {
             big.push_str(&format!(
@@ -221,6 +217,18 @@ fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
             ));
         }
     }
+    big
+}
+
+/// The pre-filter skips lines without any linked value; lines skipped before a value was
+/// linked are read again. The result equals parsing every line: here the large file is
+/// scanned first, holding lines of the incident's session only, and the session is linked to
+/// the trace only by a later file.
+#[test]
+fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut big = calls_of_background_sessions_and_a_late_one(",\"tool_principal\":\"svc@p\"");
     big.push_str("{\"session_id\": broken\n");
     std::fs::write(dir.path().join("a-calls.jsonl"), &big).unwrap();
     // The idempotency keys lead to a third file, read before the link is known too.
@@ -272,7 +280,6 @@ fn corpus_observer_with_prefilter_equals_parsing_every_line() {
 #[test]
 fn bytes_appended_after_sealing_are_not_analysed() {
     use custody::bundle::manifest::{Entry, IdentName as M};
-    use custody::bundle::write::Observer;
     use custody::collect::observe::{AnalysisObserver, ObserveConfig};
     let dir = tempfile::tempdir().unwrap();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -297,16 +304,24 @@ fn bytes_appended_after_sealing_are_not_analysed() {
         collected_at: chrono::Utc::now(),
     };
     custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&path).unwrap()).unwrap();
-    let mut inc = custody::preserve::incident_from(&Default::default());
-    let mut doc = Vec::new();
-    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
-    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
-    let sessions: Vec<String> =
-        ident_values(&doc)[IdentName::SessionId.position()].iter().map(|(v, _)| v.clone()).collect();
-    assert_eq!(sessions, ["sess-sealed"]);
+    let doc = finish_doc(&mut obs);
+    assert_eq!(sessions(&doc), ["sess-sealed"]);
     let index = index_set(&doc, dir.path());
     assert!(!index.is_empty());
     assert!(index.iter().all(|(_, offset, len)| offset + len <= sealed), "{index:?}");
+}
+
+/// The analysis document `obs` writes at the end of a seal.
+fn finish_doc(obs: &mut dyn custody::bundle::write::Observer) -> serde_json::Value {
+    let mut inc = custody::preserve::incident_from(&Default::default());
+    let mut doc = Vec::new();
+    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
+    serde_json::from_slice(&doc).unwrap()
+}
+
+/// The session ids the analysis found.
+fn sessions(doc: &serde_json::Value) -> Vec<String> {
+    ident_values(doc)[IdentName::SessionId.position()].iter().map(|(v, _)| v.clone()).collect()
 }
 
 /// Hands `sealed` to `obs` as the sealer hands a large file's bytes over while it copies them
@@ -361,13 +376,8 @@ fn regression_the_analysis_of_a_large_file_read_the_file_again_instead_of_its_se
     std::fs::write(&path, sealed.replace("sess-sealed", "sess-edited")).unwrap();
     let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
     feed_sealed(&mut obs, &entry_of("logs/calls.jsonl", sealed.as_bytes(), &path), &path, sealed.as_bytes());
-    let mut inc = custody::preserve::incident_from(&Default::default());
-    let mut doc = Vec::new();
-    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
-    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
-    let sessions: Vec<String> =
-        ident_values(&doc)[IdentName::SessionId.position()].iter().map(|(v, _)| v.clone()).collect();
-    assert_eq!(sessions, ["sess-sealed"]);
+    let doc = finish_doc(&mut obs);
+    assert_eq!(sessions(&doc), ["sess-sealed"]);
     assert!(obs.changed_since_sealed().is_empty(), "nothing was read again");
 }
 
@@ -383,22 +393,7 @@ fn a_reread_that_differs_from_the_sealed_bytes_names_the_file_as_changed() {
     use custody::collect::observe::{AnalysisObserver, ObserveConfig};
     let dir = tempfile::tempdir().unwrap();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let mut big = String::new();
-    let mut n = 0;
-    while big.len() < (3 << 20) {
-        n += 1;
-        if n % 1000 == 7 {
-            big.push_str(&format!(
-                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\"}}\n"
-            ));
-        } else {
-            big.push_str(&format!(
-                "{{\"session_id\":\"bg-{}\",\"tool\":\"read\",\"pad\":\"{}\"}}\n",
-                n % 50,
-                "x".repeat(100)
-            ));
-        }
-    }
+    let big = calls_of_background_sessions_and_a_late_one("");
     let link = format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-late\"}}\n");
     let path = dir.path().join("a-calls.jsonl");
     for rewritten in [false, true] {
@@ -408,10 +403,7 @@ fn a_reread_that_differs_from_the_sealed_bytes_names_the_file_as_changed() {
         let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
         feed_sealed(&mut obs, &entry_of("logs/a-calls.jsonl", big.as_bytes(), &path), &path, big.as_bytes());
         obs.on_bytes(&entry_of("logs/b-link.jsonl", link.as_bytes(), &path), link.as_bytes());
-        let mut inc = custody::preserve::incident_from(&Default::default());
-        let mut doc = Vec::new();
-        obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
-        let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        let doc = finish_doc(&mut obs);
         if rewritten {
             assert_eq!(obs.changed_since_sealed(), ["logs/a-calls.jsonl"]);
         } else {

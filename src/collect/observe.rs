@@ -579,12 +579,7 @@ struct Spares {
 /// rest is read from the file's descriptor by positional reads, hashed, and compared with the
 /// hash of the sealed rest that [`Job::End`] brings ([`Chunks::finish`]).
 struct Chunks<'a> {
-    rx: &'a Receiver<Job>,
-    spare: &'a SyncSender<Vec<u8>>,
-    cancel: &'a AtomicBool,
-    file: &'a File,
-    size: u64,
-    switched: &'a AtomicU64,
+    feed: Feed<'a>,
     buf: Vec<u8>,
     len: usize,
     pos: usize,
@@ -599,39 +594,33 @@ struct Chunks<'a> {
     stray: Option<Job>,
 }
 
+/// Where [`Chunks`] gets a large file's bytes from.
+struct Feed<'a> {
+    /// The job channel the chunks and the end come through.
+    rx: &'a Receiver<Job>,
+    /// Where emptied chunk buffers go back to the observer.
+    spare: &'a SyncSender<Vec<u8>>,
+    cancel: &'a AtomicBool,
+    /// The file's duplicated descriptor, for the rest after a switch.
+    file: &'a File,
+    /// The sealed size.
+    size: u64,
+    /// [`Job::File`]'s switch offset.
+    switched: &'a AtomicU64,
+}
+
 impl<'a> Chunks<'a> {
-    fn new(
-        rx: &'a Receiver<Job>,
-        spare: &'a SyncSender<Vec<u8>>,
-        cancel: &'a AtomicBool,
-        file: &'a File,
-        size: u64,
-        switched: &'a AtomicU64,
-    ) -> Self {
-        Chunks {
-            rx,
-            spare,
-            cancel,
-            file,
-            size,
-            switched,
-            buf: Vec::new(),
-            len: 0,
-            pos: 0,
-            received: 0,
-            rest: None,
-            end: None,
-            stray: None,
-        }
+    fn new(feed: Feed<'a>) -> Self {
+        Chunks { feed, buf: Vec::new(), len: 0, pos: 0, received: 0, rest: None, end: None, stray: None }
     }
 
     /// Takes the next job of this file from the channel (`block`: waiting for it); false when
     /// there is none (yet, or any more).
     fn next_job(&mut self, block: bool) -> bool {
         let job = if block {
-            self.rx.recv().ok()
+            self.feed.rx.recv().ok()
         } else {
-            match self.rx.try_recv() {
+            match self.feed.rx.try_recv() {
                 Ok(job) => Some(job),
                 Err(std::sync::mpsc::TryRecvError::Empty) => return false,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
@@ -641,7 +630,7 @@ impl<'a> Chunks<'a> {
             Some(Job::Chunk(buf, len)) => {
                 let done = std::mem::replace(&mut self.buf, buf);
                 if !done.is_empty() {
-                    let _ = self.spare.try_send(done);
+                    let _ = self.feed.spare.try_send(done);
                 }
                 self.len = len.min(self.buf.len());
                 self.pos = 0;
@@ -667,18 +656,18 @@ impl<'a> Chunks<'a> {
 
     /// Whether the hand-over stopped where the chunks received end.
     fn switched_here(&self) -> bool {
-        self.switched.load(Ordering::Acquire) == self.received
+        self.feed.switched.load(Ordering::Acquire) == self.received
     }
 
     /// Reads from the descriptor (after the switch), hashing what it reads.
     fn read_rest(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let (pos, hash) = self.rest.get_or_insert_with(|| (self.received, xxhash_rust::xxh3::Xxh3::new()));
-        let left = self.size.saturating_sub(*pos);
+        let left = self.feed.size.saturating_sub(*pos);
         let want = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if want == 0 {
             return Ok(0);
         }
-        let n = self.file.read_at(&mut out[..want], *pos)?;
+        let n = self.feed.file.read_at(&mut out[..want], *pos)?;
         hash.update(&out[..n]);
         *pos += n as u64;
         Ok(n)
@@ -718,11 +707,11 @@ impl<'a> Chunks<'a> {
         }
         let done = std::mem::take(&mut self.buf);
         if !done.is_empty() {
-            let _ = self.spare.try_send(done);
+            let _ = self.feed.spare.try_send(done);
         }
         let (sealed, rest_sealed) = self.end.unwrap_or((None, None));
         let differs = match (&self.rest, rest_sealed) {
-            (Some((pos, hash)), Some(want)) => *pos != self.size || hash.digest() != want,
+            (Some((pos, hash)), Some(want)) => *pos != self.feed.size || hash.digest() != want,
             // Read from the descriptor, but the sealer did not switch: cannot happen unless
             // the copy was cut short, when the seal fails anyway.
             (Some(_), None) => sealed.is_some(),
@@ -734,7 +723,7 @@ impl<'a> Chunks<'a> {
 
 impl Read for Chunks<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.load(Ordering::Relaxed) {
+        if self.feed.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "analysis cancelled"));
         }
         if out.is_empty() {
@@ -1048,7 +1037,14 @@ fn scan_worker(
             }
             Job::File { meta, file, switched } => {
                 let cancel = w.cancel.clone();
-                let mut chunks = Chunks::new(&rx, &spare.chunks, &cancel, &file, meta.size, &switched);
+                let mut chunks = Chunks::new(Feed {
+                    rx: &rx,
+                    spare: &spare.chunks,
+                    cancel: &cancel,
+                    file: &file,
+                    size: meta.size,
+                    switched: &switched,
+                });
                 let keep = w.scan_file(&meta, &mut chunks);
                 let (sealed_xxh3, differs) = chunks.finish();
                 stray = chunks.stray.take();
@@ -1515,7 +1511,7 @@ mod tests {
         }
         let (spare_tx, _spare) = sync_channel(4);
         let (cancel, switched) = (AtomicBool::new(false), AtomicU64::new(switched));
-        let mut c = Chunks::new(&rx, &spare_tx, &cancel, file, size, &switched);
+        let mut c = Chunks::new(Feed { rx: &rx, spare: &spare_tx, cancel: &cancel, file, size, switched: &switched });
         let mut got = Vec::new();
         let mut buf = [0u8; 777];
         loop {
@@ -1574,7 +1570,9 @@ mod tests {
         tx.send(Job::End { sealed_xxh3: Some(xxh3_64(&sealed)), rest_xxh3: Some(xxh3_64(&sealed[at..])) }).unwrap();
         let (spare_tx, _spare) = sync_channel(4);
         let (cancel, switched) = (AtomicBool::new(false), AtomicU64::new(at as u64));
-        let mut c = Chunks::new(&rx, &spare_tx, &cancel, &file, sealed.len() as u64, &switched);
+        let size = sealed.len() as u64;
+        let mut c =
+            Chunks::new(Feed { rx: &rx, spare: &spare_tx, cancel: &cancel, file: &file, size, switched: &switched });
         let mut head = [0u8; 10];
         c.read_exact(&mut head).unwrap();
         assert_eq!(c.finish(), (Some(xxh3_64(&sealed)), true));
