@@ -196,29 +196,52 @@ pub trait Observer: Send {
 pub fn observe_file(observer: &mut dyn Observer, entry: &Entry, file: &mut File) -> io::Result<()> {
     observer.on_file(entry, file);
     let mut buf = vec![0u8; READ_BUF];
+    let Ok(copied) = copy_through(file, entry.size, &mut buf, |buf, k| {
+        observer.on_file_data(buf, k);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    observer.on_file_end((copied.error.is_none() && copied.left == 0).then_some(copied.xxh3));
+    copied.error.map_or(Ok(()), Err)
+}
+
+/// What [`copy_through`] read of a file.
+struct Copied {
+    /// Bytes of the expected size not read (the file shrank, or a read failed).
+    left: u64,
+    /// XXH3-64 of the bytes read.
+    xxh3: u64,
+    /// The read error that stopped the copy, if any.
+    error: Option<io::Error>,
+}
+
+/// Reads up to `size` bytes of `file` (from its offset) through `buf`, hashing them with
+/// XXH3 and handing each read to `each` as `buf[..k]`. `each` may swap `buf` for another
+/// buffer (an observer taking it); a buffer of another length is brought back to `buf`'s.
+fn copy_through<E>(
+    file: &mut File,
+    size: u64,
+    buf: &mut Vec<u8>,
+    mut each: impl FnMut(&mut Vec<u8>, usize) -> Result<(), E>,
+) -> Result<Copied, E> {
+    let len = buf.len();
     let mut x = xxhash_rust::xxh3::Xxh3::new();
-    let mut left = entry.size;
-    let result = loop {
-        if left == 0 {
-            break Ok(());
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(len as u64) as usize;
+        let k = match file.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(Copied { left, xxh3: x.digest(), error: Some(e) }),
+        };
+        x.update(&buf[..k]);
+        each(buf, k)?;
+        if buf.len() != len {
+            buf.resize(len, 0);
         }
-        let want = left.min(buf.len() as u64) as usize;
-        match file.read(&mut buf[..want]) {
-            Ok(0) => break Ok(()),
-            Ok(k) => {
-                x.update(&buf[..k]);
-                observer.on_file_data(&mut buf, k);
-                if buf.len() != READ_BUF {
-                    buf.resize(READ_BUF, 0);
-                }
-                left -= k as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    observer.on_file_end((result.is_ok() && left == 0).then(|| x.digest()));
-    result
+        left -= k as u64;
+    }
+    Ok(Copied { left, xxh3: x.digest(), error: None })
 }
 
 /// Completeness detail of an identifier not given and not found by the observer's search.
@@ -927,30 +950,20 @@ fn write_all<W: Write>(
                                     let h = blob_header(&template, &sha, size);
                                     enc.small(h.as_bytes()).map_err(SealError::Output)?;
                                 }
-                                let mut x = xxhash_rust::xxh3::Xxh3::new();
-                                let mut left = size;
-                                while left > 0 {
-                                    let want = left.min(copy_buf.len() as u64) as usize;
-                                    let k = match file.read(&mut copy_buf[..want]) {
-                                        Ok(0) => break,
-                                        Ok(k) => k,
-                                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                                        Err(_) => break,
-                                    };
-                                    x.update(&copy_buf[..k]);
+                                let observer = &mut input.observer;
+                                let copied = copy_through(&mut file, size, &mut copy_buf, |buf, k| {
                                     if first {
-                                        enc.large(&copy_buf[..k]).map_err(SealError::Output)?;
+                                        enc.large(&buf[..k]).map_err(SealError::Output)?;
                                     }
-                                    if let Some(o) = input.observer.as_deref_mut() {
-                                        o.on_file_data(&mut copy_buf, k);
-                                        if copy_buf.len() != READ_BUF {
-                                            copy_buf.resize(READ_BUF, 0);
-                                        }
+                                    if let Some(o) = observer.as_deref_mut() {
+                                        o.on_file_data(buf, k);
                                     }
-                                    left -= k as u64;
                                     progress.add_bytes(k as u64);
-                                }
-                                let intact = left == 0 && x.digest() == check;
+                                    Ok(())
+                                })?;
+                                // A read error ends the copy short: the file counts as changed.
+                                let mut left = copied.left;
+                                let intact = left == 0 && copied.xxh3 == check;
                                 if let Some(o) = input.observer.as_deref_mut() {
                                     o.on_file_end(intact.then_some(check));
                                 }

@@ -559,6 +559,19 @@ struct Xxh3Reader<R> {
     hash: xxhash_rust::xxh3::Xxh3,
 }
 
+impl<R: Read> Xxh3Reader<R> {
+    fn new(inner: R) -> Self {
+        Xxh3Reader { inner, hash: xxhash_rust::xxh3::Xxh3::new() }
+    }
+
+    /// Reads on to the end (what a scan that stopped early left) and tells whether all that
+    /// was read hashes to `sealed`: the check of a read of a large file from disk against the
+    /// XXH3 of its sealed bytes.
+    fn ends_as_sealed(&mut self, sealed: u64) -> bool {
+        io::copy(self, &mut io::sink()).is_ok() && self.hash.digest() == sealed
+    }
+}
+
 impl<R: Read> Read for Xxh3Reader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -585,8 +598,8 @@ struct Chunks<'a> {
     pos: usize,
     /// Bytes received as chunks.
     received: u64,
-    /// Reading the rest from the descriptor: the offset reached and the hash so far.
-    rest: Option<(u64, xxhash_rust::xxh3::Xxh3)>,
+    /// After a switch: the rest, read from the descriptor and hashed.
+    rest: Option<Xxh3Reader<PositionalReader<&'a File>>>,
     /// The file's [`Job::End`], once received.
     end: Option<(Option<u64>, Option<u64>)>,
     /// A job that arrived before the file's end (only if the sealer broke the observer
@@ -600,7 +613,7 @@ struct Feed<'a> {
     rx: &'a Receiver<Job>,
     /// Where emptied chunk buffers go back to the observer.
     spare: &'a SyncSender<Vec<u8>>,
-    cancel: &'a AtomicBool,
+    cancel: Arc<AtomicBool>,
     /// The file's duplicated descriptor, for the rest after a switch.
     file: &'a File,
     /// The sealed size.
@@ -654,52 +667,41 @@ impl<'a> Chunks<'a> {
         }
     }
 
-    /// Whether the hand-over stopped where the chunks received end.
-    fn switched_here(&self) -> bool {
-        self.feed.switched.load(Ordering::Acquire) == self.received
-    }
-
-    /// Reads from the descriptor (after the switch), hashing what it reads.
-    fn read_rest(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let (pos, hash) = self.rest.get_or_insert_with(|| (self.received, xxhash_rust::xxh3::Xxh3::new()));
-        let left = self.feed.size.saturating_sub(*pos);
-        let want = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        if want == 0 {
-            return Ok(0);
+    /// Makes the next bytes available: buffered chunk bytes, or the rest from the descriptor
+    /// (`rest`) once the hand-over stopped where the chunks received end; false at the file's
+    /// end. Queued chunks come first; with none queued, the rest is read from the descriptor
+    /// if the switch was here (whether or not the file's end came already), else the next
+    /// chunk is waited for (a switch can only happen while the queue is full, so it cannot be
+    /// missed while waiting).
+    fn refill(&mut self) -> bool {
+        loop {
+            if self.rest.is_some() || self.pos < self.len {
+                return true;
+            }
+            if self.end.is_none() && self.next_job(false) {
+                continue;
+            }
+            if self.feed.switched.load(Ordering::Acquire) == self.received {
+                let (file, pos, limit, cancel) =
+                    (self.feed.file, self.received, self.feed.size, self.feed.cancel.clone());
+                self.rest = Some(Xxh3Reader::new(PositionalReader { file, pos, limit, cancel }));
+                return true;
+            }
+            if self.end.is_some() {
+                return false;
+            }
+            self.next_job(true);
         }
-        let n = self.feed.file.read_at(&mut out[..want], *pos)?;
-        hash.update(&out[..n]);
-        *pos += n as u64;
-        Ok(n)
     }
 
     /// Receives (or reads) the rest of the file unscanned (a scan can stop early) and
     /// returns `Some` of the XXH3 of the sealed bytes if the file was sealed whole, and whether
     /// what was read from the descriptor differs from the sealed bytes.
     fn finish(&mut self) -> (Option<u64>, bool) {
-        let mut sink = Vec::new();
-        loop {
-            if self.rest.is_none() {
-                // Chunks are skipped without a copy.
-                self.pos = self.len;
-                if self.end.is_none() && self.next_job(false) {
-                    continue;
-                }
-                if !self.switched_here() {
-                    if self.end.is_some() {
-                        break;
-                    }
-                    self.next_job(true);
-                    continue;
-                }
-            }
-            if sink.is_empty() {
-                sink = vec![0u8; 64 << 10];
-            }
-            match self.read_rest(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
+        // Chunks are skipped without a copy.
+        self.pos = self.len;
+        while self.rest.is_none() && self.refill() {
+            self.pos = self.len;
         }
         // After a switch only the end is left to receive.
         while self.end.is_none() {
@@ -710,8 +712,8 @@ impl<'a> Chunks<'a> {
             let _ = self.feed.spare.try_send(done);
         }
         let (sealed, rest_sealed) = self.end.unwrap_or((None, None));
-        let differs = match (&self.rest, rest_sealed) {
-            (Some((pos, hash)), Some(want)) => *pos != self.feed.size || hash.digest() != want,
+        let differs = match (self.rest.as_mut(), rest_sealed) {
+            (Some(rest), Some(want)) => !rest.ends_as_sealed(want),
             // Read from the descriptor, but the sealer did not switch: cannot happen unless
             // the copy was cut short, when the seal fails anyway.
             (Some(_), None) => sealed.is_some(),
@@ -726,34 +728,16 @@ impl Read for Chunks<'_> {
         if self.feed.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "analysis cancelled"));
         }
-        if out.is_empty() {
+        if out.is_empty() || !self.refill() {
             return Ok(0);
         }
-        loop {
-            if self.rest.is_some() {
-                return self.read_rest(out);
-            }
-            if self.pos < self.len {
-                let n = out.len().min(self.len - self.pos);
-                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
-            }
-            // Queued chunks first; with none queued, the rest is read from the descriptor if
-            // the hand-over stopped here (whether or not the file's end came already), else
-            // the next chunk is waited for (a switch can only happen while the queue is full,
-            // so it cannot be missed while waiting).
-            if self.end.is_none() && self.next_job(false) {
-                continue;
-            }
-            if self.switched_here() {
-                return self.read_rest(out);
-            }
-            if self.end.is_some() {
-                return Ok(0);
-            }
-            self.next_job(true);
+        if let Some(rest) = self.rest.as_mut() {
+            return rest.read(out);
         }
+        let n = out.len().min(self.len - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -964,7 +948,7 @@ impl Worker {
                 let mut filter =
                     NeedleFilter { want: want.as_ref().and_then(matcher), seen: matcher(&k.values), first_pass: false };
                 let reader = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
-                let mut input = Xxh3Reader { inner: reader, hash: xxhash_rust::xxh3::Xxh3::new() };
+                let mut input = Xxh3Reader::new(reader);
                 let id = k.source;
                 let an = &mut self.an;
                 let _ =
@@ -974,9 +958,8 @@ impl Worker {
                             an.push(id, rec)
                         }
                     });
-                // What the re-read saw must be what was sealed: the hash covers every byte
-                // up to the sealed size (the rest is read here if the scan stopped early).
-                if io::copy(&mut input, &mut io::sink()).is_err() || input.hash.digest() != k.sealed_xxh3 {
+                // What the re-read saw must be what was sealed.
+                if !input.ends_as_sealed(k.sealed_xxh3) {
                     if !self.cancel.load(Ordering::Relaxed) {
                         self.changed.push(k.path.clone());
                     }
@@ -1036,11 +1019,10 @@ fn scan_worker(
                 let _ = spare.batches.try_send(batch);
             }
             Job::File { meta, file, switched } => {
-                let cancel = w.cancel.clone();
                 let mut chunks = Chunks::new(Feed {
                     rx: &rx,
                     spare: &spare.chunks,
-                    cancel: &cancel,
+                    cancel: w.cancel.clone(),
                     file: &file,
                     size: meta.size,
                     switched: &switched,
@@ -1048,9 +1030,9 @@ fn scan_worker(
                 let keep = w.scan_file(&meta, &mut chunks);
                 let (sealed_xxh3, differs) = chunks.finish();
                 stray = chunks.stray.take();
-                if let Some((end, _)) = chunks.rest {
+                if let Some(rest) = &chunks.rest {
                     w.switched.0 += 1;
-                    w.switched.1 += end.saturating_sub(chunks.received);
+                    w.switched.1 += rest.inner.pos.saturating_sub(chunks.received);
                 }
                 if differs {
                     // Read from disk after the hand-over stopped, and not what was sealed.
@@ -1510,8 +1492,8 @@ mod tests {
             tx.send(j).unwrap();
         }
         let (spare_tx, _spare) = sync_channel(4);
-        let (cancel, switched) = (AtomicBool::new(false), AtomicU64::new(switched));
-        let mut c = Chunks::new(Feed { rx: &rx, spare: &spare_tx, cancel: &cancel, file, size, switched: &switched });
+        let (cancel, switched) = (Arc::new(AtomicBool::new(false)), AtomicU64::new(switched));
+        let mut c = Chunks::new(Feed { rx: &rx, spare: &spare_tx, cancel, file, size, switched: &switched });
         let mut got = Vec::new();
         let mut buf = [0u8; 777];
         loop {
@@ -1569,10 +1551,9 @@ mod tests {
         tx.send(chunk(&sealed[..at])).unwrap();
         tx.send(Job::End { sealed_xxh3: Some(xxh3_64(&sealed)), rest_xxh3: Some(xxh3_64(&sealed[at..])) }).unwrap();
         let (spare_tx, _spare) = sync_channel(4);
-        let (cancel, switched) = (AtomicBool::new(false), AtomicU64::new(at as u64));
+        let (cancel, switched) = (Arc::new(AtomicBool::new(false)), AtomicU64::new(at as u64));
         let size = sealed.len() as u64;
-        let mut c =
-            Chunks::new(Feed { rx: &rx, spare: &spare_tx, cancel: &cancel, file: &file, size, switched: &switched });
+        let mut c = Chunks::new(Feed { rx: &rx, spare: &spare_tx, cancel, file: &file, size, switched: &switched });
         let mut head = [0u8; 10];
         c.read_exact(&mut head).unwrap();
         assert_eq!(c.finish(), (Some(xxh3_64(&sealed)), true));
