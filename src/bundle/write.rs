@@ -348,8 +348,9 @@ pub fn seal_with_progress<W: Write + Send>(
 /// How much nicer than the reader the compressor threads run.
 const COMPRESSOR_NICE: i32 = 4;
 
-/// Make the calling thread `by` nicer (best effort: a failure changes only scheduling).
-fn lower_priority(by: i32) {
+/// Makes the calling thread `by` nicer (best effort: a failure changes only scheduling); the
+/// sealer's compressor and the analysis thread use it.
+pub(crate) fn lower_priority(by: i32) {
     let tid = Some(rustix::thread::gettid());
     if let Ok(p) = rustix::process::getpriority_process(tid) {
         let _ = rustix::process::setpriority_process(tid, (p + by).min(19));

@@ -627,6 +627,15 @@ impl<'a> Chunks<'a> {
         Chunks { feed, buf: Vec::new(), len: 0, pos: 0, received: 0, rest: None, end: None, stray: None }
     }
 
+    /// Puts `next` in place of the current chunk buffer and gives that back to the observer
+    /// for the sealer to read into (an empty one, before the first chunk, is dropped).
+    fn give_back(&mut self, next: Vec<u8>) {
+        let done = std::mem::replace(&mut self.buf, next);
+        if !done.is_empty() {
+            let _ = self.feed.spare.try_send(done);
+        }
+    }
+
     /// Takes the next job of this file from the channel (`block`: waiting for it); false when
     /// there is none (yet, or any more).
     fn next_job(&mut self, block: bool) -> bool {
@@ -641,10 +650,7 @@ impl<'a> Chunks<'a> {
         };
         match job {
             Some(Job::Chunk(buf, len)) => {
-                let done = std::mem::replace(&mut self.buf, buf);
-                if !done.is_empty() {
-                    let _ = self.feed.spare.try_send(done);
-                }
+                self.give_back(buf);
                 self.len = len.min(self.buf.len());
                 self.pos = 0;
                 self.received += self.len as u64;
@@ -707,10 +713,7 @@ impl<'a> Chunks<'a> {
         while self.end.is_none() {
             self.next_job(true);
         }
-        let done = std::mem::take(&mut self.buf);
-        if !done.is_empty() {
-            let _ = self.feed.spare.try_send(done);
-        }
+        self.give_back(Vec::new());
         let (sealed, rest_sealed) = self.end.unwrap_or((None, None));
         let differs = match (self.rest.as_mut(), rest_sealed) {
             (Some(rest), Some(want)) => !rest.ends_as_sealed(want),
@@ -988,7 +991,7 @@ fn scan_worker(
     overrides: Vec<FormatOverride>,
     cancel: Arc<AtomicBool>,
 ) -> ScanOutput {
-    lower_priority(ANALYZE_NICE);
+    crate::bundle::write::lower_priority(ANALYZE_NICE);
     let an = Analyzer::new(&seeds);
     // Without a seed nothing can be linked: validate every line, parse nothing, no re-reads.
     let mode = if an.has_seeds() { AnalysisMode::Search } else { AnalysisMode::ValidateOnly };
@@ -1451,14 +1454,6 @@ fn checklist(
         format!("{} evidence problem(s): see evidence_problems", problems.len()),
     );
     items
-}
-
-/// Makes the calling thread `by` nicer (best effort: a failure changes only scheduling).
-fn lower_priority(by: i32) {
-    let tid = Some(rustix::thread::gettid());
-    if let Ok(p) = rustix::process::getpriority_process(tid) {
-        let _ = rustix::process::setpriority_process(tid, (p + by).min(19));
-    }
 }
 
 #[cfg(test)]
