@@ -279,36 +279,35 @@ fn corpus_observer_with_prefilter_equals_parsing_every_line() {
 /// size) are analysed, so the index never cites bytes outside the sealed blob.
 #[test]
 fn bytes_appended_after_sealing_are_not_analysed() {
-    use custody::bundle::manifest::{Entry, IdentName as M};
+    use custody::bundle::manifest::IdentName as M;
     use custody::collect::observe::{AnalysisObserver, ObserveConfig};
     let dir = tempfile::tempdir().unwrap();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let path = dir.path().join("calls.jsonl");
-    let mut text = String::new();
-    while text.len() < (2 << 20) {
-        text.push_str(&format!(
-            "{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n",
-            "x".repeat(64)
-        ));
-    }
+    let mut text = two_mib_of_session(trace, "sess-sealed");
     let sealed = text.len() as u64;
     text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-appended-later\"}}\n"));
     std::fs::write(&path, &text).unwrap();
     let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
-    let entry = Entry {
-        path: "logs/calls.jsonl".into(),
-        kind: "logs".into(),
-        size: sealed,
-        sha256: custody::digest::Sha256::of(&text.as_bytes()[..sealed as usize]),
-        source: path.display().to_string(),
-        collected_at: chrono::Utc::now(),
-    };
+    let entry = entry_of("logs/calls.jsonl", &text.as_bytes()[..sealed as usize], &path);
     custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&path).unwrap()).unwrap();
     let doc = finish_doc(&mut obs);
     assert_eq!(sessions(&doc), ["sess-sealed"]);
     let index = index_set(&doc, dir.path());
     assert!(!index.is_empty());
     assert!(index.iter().all(|(_, offset, len)| offset + len <= sealed), "{index:?}");
+}
+
+/// 2 MiB of records of `trace` and `session`.
+fn two_mib_of_session(trace: &str, session: &str) -> String {
+    let mut text = String::new();
+    while text.len() < (2 << 20) {
+        text.push_str(&format!(
+            "{{\"trace_id\":\"{trace}\",\"session_id\":\"{session}\",\"pad\":\"{}\"}}\n",
+            "x".repeat(64)
+        ));
+    }
+    text
 }
 
 /// The analysis document `obs` writes at the end of a seal.
@@ -364,13 +363,7 @@ fn regression_the_analysis_of_a_large_file_read_the_file_again_instead_of_its_se
     use custody::collect::observe::{AnalysisObserver, ObserveConfig};
     let dir = tempfile::tempdir().unwrap();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let mut sealed = String::new();
-    while sealed.len() < (2 << 20) {
-        sealed.push_str(&format!(
-            "{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-sealed\",\"pad\":\"{}\"}}\n",
-            "x".repeat(64)
-        ));
-    }
+    let sealed = two_mib_of_session(trace, "sess-sealed");
     // Rewritten in place after the copy: same size, another session.
     let path = dir.path().join("calls.jsonl");
     std::fs::write(&path, sealed.replace("sess-sealed", "sess-edited")).unwrap();
