@@ -1,11 +1,13 @@
 //! The bundle writer: a deterministic, streaming `tar` + `zstd` sealer.
 //!
-//! Two threads (plus zstd's workers) form a pipeline, so that hashing and compression run on
+//! Threads (plus zstd's workers) form a pipeline, so that hashing and compression run on
 //! both cores at once and every evidence byte is SHA-256-hashed exactly once:
 //! * the **reader** opens each planned file (never following symlinks, never blocking on a
-//!   FIFO) and hashes it with SHA-256 in cache-sized reads — small files straight into memory,
-//!   large files in a first pass over the open descriptor (together with a fast XXH3) — and
-//!   hands them on in batches through a bounded channel;
+//!   FIFO), reads and hashes small files with SHA-256 straight into memory, hands each large
+//!   file to one of two **hashers** (a first pass over the open descriptor in cache-sized
+//!   reads, SHA-256 together with a fast XXH3; see `HASHERS`), and hands the files on, in plan
+//!   order, in batches through a bounded channel (a large file as an [`Item::Hashing`] that
+//!   the writer waits on if its hash is not done yet);
 //! * the **writer** emits the tar member `blobs/sha256/<hex>` (a large file is re-read from
 //!   the same descriptor, from the page cache, and checked against the XXH3 of the first pass
 //!   so a file that changed between passes is caught) into a multi-threaded zstd encoder,
@@ -34,8 +36,9 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use chrono::{DateTime, Utc};
@@ -293,9 +296,35 @@ struct FromReader {
 }
 
 enum Item {
-    Blob { idx: usize, payload: Payload, sha: Sha256, size: u64, at: DateTime<Utc> },
-    Failed { idx: usize, detail: String, at: DateTime<Utc> },
-    Skipped { idx: usize, detail: String, at: DateTime<Utc> },
+    Blob {
+        idx: usize,
+        payload: Payload,
+        sha: Sha256,
+        size: u64,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        idx: usize,
+        detail: String,
+        at: DateTime<Utc>,
+    },
+    Skipped {
+        idx: usize,
+        detail: String,
+        at: DateTime<Utc>,
+    },
+    /// A large file a hasher thread is hashing: `result` brings its `Blob` (or `Failed`).
+    Hashing {
+        idx: usize,
+        result: Receiver<Item>,
+    },
+}
+
+impl Item {
+    /// Whether the item is a large file (an open descriptor the reader holds, no bytes).
+    fn is_large(&self) -> bool {
+        matches!(self, Item::Blob { payload: Payload::File { .. }, .. } | Item::Hashing { .. })
+    }
 }
 
 /// Seal `input` into `out`, streaming. Returns the bundle id and manifest.
@@ -361,9 +390,6 @@ pub(crate) fn lower_priority(by: i32) {
 const AHEAD_BYTES: u64 = 8 << 20;
 /// Large files (each an open descriptor, no bytes) the reader may hold beyond the channel.
 const AHEAD_FILES: usize = 64;
-/// While hashing a large file, finished batches are offered to the writer every this many
-/// reads (1 MiB).
-const OFFER_EVERY: usize = 4;
 
 /// The reader's side of the channel: finished items are grouped into batches, batches the
 /// writer cannot take yet are held (bounded by [`AHEAD_BYTES`] and [`AHEAD_FILES`]) so that
@@ -401,8 +427,7 @@ impl Outbox {
     fn push(&mut self, item: Item) -> Result<(), Gone> {
         let (bytes, large) = match &item {
             Item::Blob { payload: Payload::Mem(d), .. } => (d.len() as u64, 0),
-            Item::Blob { payload: Payload::File { .. }, .. } => (0, 1),
-            _ => (0, 0),
+            i => (0, usize::from(i.is_large())),
         };
         self.batch.items.push(item);
         self.batch_bytes += bytes;
@@ -420,12 +445,7 @@ impl Outbox {
 
     fn seal_batch(&mut self) {
         if !self.batch.items.is_empty() {
-            let large = self
-                .batch
-                .items
-                .iter()
-                .filter(|i| matches!(i, Item::Blob { payload: Payload::File { .. }, .. }))
-                .count();
+            let large = self.batch.items.iter().filter(|i| i.is_large()).count();
             let mut data = self.spare.try_recv().unwrap_or_default();
             data.clear();
             let next = Batch { items: Vec::new(), data };
@@ -474,16 +494,100 @@ impl Outbox {
 }
 
 fn read_all(files: Arc<[PlannedFile]>, clock: Clock, tx: SyncSender<Batch>, spare: Receiver<Vec<u8>>) {
+    let (jobs_tx, jobs_rx) = sync_channel::<HashJob>(AHEAD_FILES);
+    let jobs_rx = Mutex::new(jobs_rx);
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let mut hashers = 0;
+        for _ in 0..HASHERS {
+            let spawned = thread::Builder::new()
+                .name("custody-hash".into())
+                .spawn_scoped(s, || hash_jobs(&files, &jobs_rx, &stop));
+            hashers += usize::from(spawned.is_ok());
+        }
+        // Without a hasher thread (none could be started) the reader hashes large files itself.
+        // The sender is dropped when this closure ends, which ends the hashers' loops.
+        let jobs = (hashers > 0).then_some(jobs_tx);
+        let mut buf = vec![0u8; READ_BUF];
+        let mut out = Outbox::new(tx, spare);
+        let mut dirs = DirCache::default();
+        for (idx, f) in files.iter().enumerate() {
+            let item = read_one(idx, f, &clock, &mut buf, &mut out, &mut dirs, jobs.as_ref());
+            if item.and_then(|item| out.push(item)).is_err() {
+                // The writer is gone: files still queued for hashing are dropped unread.
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        out.finish();
+    });
+}
+
+/// Threads that hash large files beside the reader. The writer must write a large file after
+/// everything before it, and cannot start it before all of it is hashed: with one thread
+/// hashing in plan order, a big file behind other large ones (a 480 MB log after 200 MB of
+/// attachments and proxy logs) kept the writer — and so zstd's workers — waiting while one
+/// core hashed it. Two hashers take the large files in plan order, so the big one is hashed
+/// while the other thread hashes the files after it; the reader only opens files and reads
+/// the small ones.
+const HASHERS: usize = 2;
+
+/// A large file for a hasher, opened by the reader (which took its `collected_at`).
+struct HashJob {
+    idx: usize,
+    file: File,
+    at: DateTime<Utc>,
+    /// Where the finished item goes: the writer waits on it in its [`Item::Hashing`].
+    reply: SyncSender<Item>,
+}
+
+/// A hasher thread: hashes queued large files until the queue closes; after `stop` (the
+/// writer is gone) it drops what is left unread.
+fn hash_jobs(files: &[PlannedFile], jobs: &Mutex<Receiver<HashJob>>, stop: &AtomicBool) {
     let mut buf = vec![0u8; READ_BUF];
-    let mut out = Outbox::new(tx, spare);
-    let mut dirs = DirCache::default();
-    for (idx, f) in files.iter().enumerate() {
-        let item = read_one(idx, f, &clock, &mut buf, &mut out, &mut dirs);
-        if item.and_then(|item| out.push(item)).is_err() {
-            return;
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(HashJob { idx, mut file, at, reply }) = job else { return };
+        if stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        let item = match hash_large(&mut file, &mut buf) {
+            Ok((sha, size, check)) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
+            Err(e) => Item::Failed { idx, detail: cannot_read(&files[idx], &e), at },
+        };
+        // The writer may be gone; the next job (if any) then finds `stop` set.
+        let _ = reply.send(item);
+    }
+}
+
+/// The journal detail of a file that could not be read.
+fn cannot_read(f: &PlannedFile, e: &io::Error) -> String {
+    format!("cannot read {}: {e}", f.source.display())
+}
+
+/// Hashes a large file from its current offset to its end — SHA-256 for its blob id and XXH3
+/// for the copy pass to check against — and rewinds it for that copy: (sha, size, xxh3).
+fn hash_large(file: &mut File, buf: &mut [u8]) -> io::Result<(Sha256, u64, u64)> {
+    let mut h = Hasher::new();
+    let mut x = xxhash_rust::xxh3::Xxh3::new();
+    let mut n = 0u64;
+    loop {
+        match file.read(buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                x.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
     }
-    out.finish();
+    file.seek(SeekFrom::Start(0))?;
+    Ok((h.finish(), n, x.digest()))
 }
 
 fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
@@ -574,8 +678,8 @@ fn read_small(file: &mut impl Read, len: usize, buf: &mut Vec<u8>) -> io::Result
     Ok(start..filled)
 }
 
-/// Reads one planned file. While it hashes a large file, `out` is offered the batches it
-/// holds every [`OFFER_EVERY`] reads, so the writer does not starve behind a long hash.
+/// Reads one planned file. A large file is handed to a hasher thread (when `hashers` is
+/// given) and returned as [`Item::Hashing`]; without hashers it is hashed here.
 fn read_one(
     idx: usize,
     f: &PlannedFile,
@@ -583,9 +687,10 @@ fn read_one(
     buf: &mut [u8],
     out: &mut Outbox,
     dirs: &mut DirCache,
+    hashers: Option<&SyncSender<HashJob>>,
 ) -> Result<Item, Gone> {
     let at = clock.now();
-    let fail = |e: io::Error| Item::Failed { idx, detail: format!("cannot read {}: {e}", f.source.display()), at };
+    let fail = |e: io::Error| Item::Failed { idx, detail: cannot_read(f, &e), at };
     let mut file = match dirs.open(&f.source) {
         Ok(file) => file,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -622,30 +727,19 @@ fn read_one(
     // hashed (batches stay in file order).
     out.seal_batch();
     out.offer()?;
-    let mut h = Hasher::new();
-    let mut x = xxhash_rust::xxh3::Xxh3::new();
-    let mut n = 0u64;
-    let mut reads = 0usize;
-    loop {
-        match file.read(buf) {
-            Ok(0) => break,
-            Ok(k) => {
-                h.update(&buf[..k]);
-                x.update(&buf[..k]);
-                n += k as u64;
-                reads += 1;
-                if reads % OFFER_EVERY == 0 {
-                    out.offer()?;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Ok(fail(e)),
+    if let Some(jobs) = hashers {
+        let (reply, result) = sync_channel(1);
+        match jobs.send(HashJob { idx, file, at, reply }) {
+            Ok(()) => return Ok(Item::Hashing { idx, result }),
+            // The hashers are gone (one panicked): hash it here; the writer then reports the
+            // panic when it meets that hasher's unanswered item.
+            Err(e) => file = e.0.file,
         }
     }
-    if let Err(e) = file.seek(SeekFrom::Start(0)) {
-        return Ok(fail(e));
-    }
-    Ok(Item::Blob { idx, payload: Payload::File { file, check: x.digest() }, sha: h.finish(), size: n, at })
+    Ok(match hash_large(&mut file, buf) {
+        Ok((sha, size, check)) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
+        Err(e) => fail(e),
+    })
 }
 
 /// Copy a file into a private temporary snapshot, hashing on the way.
@@ -887,7 +981,23 @@ fn write_all<W: Write>(
     };
     while let Some(Batch { items, data: batch_data }) = recv(&mut waited) {
         for item in items {
+            // A large file still being hashed: wait for it (that wait counts as the reader's).
+            let item = match item {
+                Item::Hashing { idx, result } => {
+                    let t = std::time::Instant::now();
+                    let r = result.recv();
+                    waited += t.elapsed();
+                    match r {
+                        Ok(done @ (Item::Blob { idx: i, .. } | Item::Failed { idx: i, .. })) if i == idx => done,
+                        // The hasher died (its answer never came) or answered for another file.
+                        _ => return Err(SealError::ReaderPanicked),
+                    }
+                }
+                item => item,
+            };
             match item {
+                // Resolved above.
+                Item::Hashing { .. } => return Err(SealError::ReaderPanicked),
                 Item::Skipped { idx, detail, at } => {
                     journal.push(
                         at,
@@ -1629,6 +1739,100 @@ mod tests {
         assert_eq!(enc.inner, reference.inner);
     }
 
+    fn planned(source: &std::path::Path) -> PlannedFile {
+        PlannedFile {
+            rel_path: "logs/x".into(),
+            kind: "logs".into(),
+            source: source.to_path_buf(),
+            display_source: source.display().to_string(),
+            snapshot: false,
+        }
+    }
+
+    /// Regression (a 480 MB log behind 200 MB of other large files kept the writer waiting
+    /// while one thread hashed it): a large file that takes long to hash — here a pipe that
+    /// delivers its bytes only later — does not hold up the hashing of the file after it.
+    #[test]
+    fn a_slow_large_file_does_not_hold_up_the_next_ones_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = dir.path().join("quick");
+        std::fs::write(&quick, b"quick bytes").unwrap();
+        let (pipe_rx, mut pipe_tx) = std::io::pipe().unwrap();
+        let files: Vec<PlannedFile> = vec![planned(&dir.path().join("slow")), planned(&quick)];
+        let (jobs_tx, jobs_rx) = sync_channel::<HashJob>(4);
+        let (jobs_rx, stop) = (Mutex::new(jobs_rx), AtomicBool::new(false));
+        let at = Utc::now();
+        thread::scope(|s| {
+            for _ in 0..HASHERS {
+                s.spawn(|| hash_jobs(&files, &jobs_rx, &stop));
+            }
+            let (slow_tx, slow) = sync_channel(1);
+            let file = File::from(std::os::fd::OwnedFd::from(pipe_rx));
+            jobs_tx.send(HashJob { idx: 0, file, at, reply: slow_tx }).unwrap();
+            let (quick_tx, quick_rx) = sync_channel(1);
+            jobs_tx.send(HashJob { idx: 1, file: File::open(&quick).unwrap(), at, reply: quick_tx }).unwrap();
+            drop(jobs_tx);
+            // The first hasher is stuck in the pipe; the second answers for the next file.
+            match quick_rx.recv_timeout(std::time::Duration::from_secs(20)) {
+                Ok(Item::Blob { idx: 1, sha, size: 11, .. }) => assert_eq!(sha, Sha256::of(b"quick bytes")),
+                _ => panic!("the file after a slow one was not hashed while the slow one was"),
+            }
+            assert!(slow.try_recv().is_err(), "the pipe was answered before it delivered its bytes");
+            pipe_tx.write_all(b"late").unwrap();
+            drop(pipe_tx);
+            // A pipe cannot be rewound for the copy pass: recorded as unreadable, with why.
+            match slow.recv().unwrap() {
+                Item::Failed { idx: 0, detail, .. } => {
+                    assert!(detail.starts_with("cannot read ") && detail.contains("slow"), "{detail}")
+                }
+                _ => panic!("a file that cannot be rewound must be recorded as failed"),
+            }
+        });
+    }
+
+    /// A read error in a hasher is recorded for that file, with the error, and the hasher goes
+    /// on with the next file; after `stop` (the writer is gone) queued files are not read.
+    #[test]
+    fn a_hasher_records_a_read_error_goes_on_and_stops_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![7u8; 3 << 20]).unwrap();
+        let files = vec![planned(&path), planned(&path), planned(&path)];
+        let (jobs_tx, jobs_rx) = sync_channel::<HashJob>(4);
+        let (jobs_rx, stop) = (Mutex::new(jobs_rx), AtomicBool::new(false));
+        let at = Utc::now();
+        let (r0, a0) = sync_channel(1);
+        let (r1, a1) = sync_channel(1);
+        // Opened for writing only: every read fails (EBADF).
+        let write_only = File::options().write(true).open(&path).unwrap();
+        jobs_tx.send(HashJob { idx: 0, file: write_only, at, reply: r0 }).unwrap();
+        jobs_tx.send(HashJob { idx: 1, file: File::open(&path).unwrap(), at, reply: r1 }).unwrap();
+        thread::scope(|s| {
+            s.spawn(|| hash_jobs(&files, &jobs_rx, &stop));
+            match a0.recv().unwrap() {
+                Item::Failed { idx: 0, detail, .. } => assert!(detail.starts_with("cannot read "), "{detail}"),
+                _ => panic!("an unreadable file must be recorded as failed"),
+            }
+            match a1.recv().unwrap() {
+                Item::Blob { idx: 1, payload: Payload::File { mut file, check }, sha, size, .. } => {
+                    let data = vec![7u8; 3 << 20];
+                    assert_eq!((sha, size), (Sha256::of(&data), data.len() as u64));
+                    assert_eq!(check, xxhash_rust::xxh3::xxh3_64(&data));
+                    // Rewound for the copy pass.
+                    let mut back = Vec::new();
+                    file.read_to_end(&mut back).unwrap();
+                    assert!(back == data);
+                }
+                _ => panic!("the file after an unreadable one must still be hashed"),
+            }
+            stop.store(true, Ordering::Relaxed);
+            let (r2, a2) = sync_channel(1);
+            jobs_tx.send(HashJob { idx: 2, file: File::open(&path).unwrap(), at, reply: r2 }).unwrap();
+            drop(jobs_tx);
+            assert!(a2.recv().is_err(), "a file queued after stop was hashed");
+        });
+    }
+
     /// The reader's outbox hands items over in order, reads ahead past a full channel, and
     /// holds at most AHEAD_BYTES of small files and AHEAD_FILES large ones beyond it.
     #[test]
@@ -1646,9 +1850,10 @@ mod tests {
                             assert!(batch.data[r.clone()].iter().all(|b| *b == *idx as u8), "file {idx}");
                             seen.push(*idx);
                         }
-                        Item::Blob { idx, .. } | Item::Failed { idx, .. } | Item::Skipped { idx, .. } => {
-                            seen.push(*idx)
-                        }
+                        Item::Blob { idx, .. }
+                        | Item::Failed { idx, .. }
+                        | Item::Skipped { idx, .. }
+                        | Item::Hashing { idx, .. } => seen.push(*idx),
                     }
                 }
                 let _ = spare_tx.try_send(batch.data);
@@ -1671,13 +1876,15 @@ mod tests {
                         at,
                     }
                 }
-                1 => Item::Blob {
+                1 if idx % 2 == 0 => Item::Blob {
                     idx,
                     payload: Payload::File { file: tempfile::tempfile().unwrap(), check: 0 },
                     sha: Sha256([0; 32]),
                     size: 0,
                     at,
                 },
+                // A large file still with a hasher counts as held like a hashed one.
+                1 => Item::Hashing { idx, result: sync_channel(1).1 },
                 _ => Item::Failed { idx, detail: String::new(), at },
             };
             assert!(out.push(item).is_ok());
