@@ -37,7 +37,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -679,7 +679,7 @@ fn read_small(file: &mut impl Read, len: usize, buf: &mut Vec<u8>) -> io::Result
 }
 
 /// Reads one planned file. A large file is handed to a hasher thread (when `hashers` is
-/// given) and returned as [`Item::Hashing`]; without hashers it is hashed here.
+/// given and its queue has room) and returned as [`Item::Hashing`]; else it is hashed here.
 fn read_one(
     idx: usize,
     f: &PlannedFile,
@@ -729,11 +729,12 @@ fn read_one(
     out.offer()?;
     if let Some(jobs) = hashers {
         let (reply, result) = sync_channel(1);
-        match jobs.send(HashJob { idx, file, at, reply }) {
+        match jobs.try_send(HashJob { idx, file, at, reply }) {
             Ok(()) => return Ok(Item::Hashing { idx, result }),
-            // The hashers are gone (one panicked): hash it here; the writer then reports the
-            // panic when it meets that hasher's unanswered item.
-            Err(e) => file = e.0.file,
+            // The queue is full (the hashers are that far behind) or the hashers are gone: hash
+            // it here. Never blocking on the queue also means a reader cannot hang behind
+            // hashers that died; the writer reports that when it meets their unanswered item.
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => file = job.file,
         }
     }
     Ok(match hash_large(&mut file, buf) {
@@ -1788,6 +1789,37 @@ mod tests {
                 _ => panic!("a file that cannot be rewound must be recorded as failed"),
             }
         });
+    }
+
+    /// A large file no hasher can take (the queue is full) is hashed by the reader itself,
+    /// which never blocks on the hashers; with room in the queue it goes to them.
+    #[test]
+    fn the_reader_hashes_a_large_file_itself_when_the_hashers_queue_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let data: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let f = planned(&path);
+        let (tx, _rx) = sync_channel::<Batch>(1);
+        let (_spare_tx, spare_rx) = sync_channel::<Vec<u8>>(1);
+        let mut out = Outbox::new(tx, spare_rx);
+        let (mut buf, mut dirs, clock) = (vec![0u8; READ_BUF], DirCache::default(), Clock::system());
+        // A queue without room and no hasher waiting on it.
+        let (full, _jobs) = sync_channel::<HashJob>(0);
+        match read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&full)) {
+            Ok(Item::Blob { payload: Payload::File { check, .. }, sha, size, .. }) => {
+                assert_eq!(
+                    (sha, size, check),
+                    (Sha256::of(&data), data.len() as u64, xxhash_rust::xxh3::xxh3_64(&data))
+                )
+            }
+            _ => panic!("the reader must hash a large file itself when no hasher can take it"),
+        }
+        let (room, jobs) = sync_channel::<HashJob>(1);
+        match read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&room)) {
+            Ok(Item::Hashing { idx: 0, .. }) => assert_eq!(jobs.try_recv().map(|j| j.idx).ok(), Some(0)),
+            _ => panic!("a large file must go to the hashers when their queue has room"),
+        }
     }
 
     /// A read error in a hasher is recorded for that file, with the error, and the hasher goes
