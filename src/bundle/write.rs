@@ -352,9 +352,9 @@ pub fn seal_with_progress<W: Write + Send>(
         .map_err(SealError::Output)?;
 
     // The compressor (this writer and the zstd workers it starts, which inherit its nice value)
-    // runs on its own thread at a slightly lower priority than the reader: a large file can
-    // only be written once the reader has hashed all of it, so on a busy 2-core machine the
-    // reader must not be starved by compression it gates (see docs/performance.md).
+    // runs on its own thread at a slightly lower priority than the reader and the hashers: a
+    // large file can only be written once all of it is hashed, so on a busy 2-core machine the
+    // hashing must not be starved by compression it gates (see docs/performance.md).
     let result = thread::scope(|s| {
         thread::Builder::new()
             .name("custody-seal".into())
