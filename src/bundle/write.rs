@@ -5,9 +5,10 @@
 //! * the **reader** opens each planned file (never following symlinks, never blocking on a
 //!   FIFO), reads and hashes small files with SHA-256 straight into memory, hands each large
 //!   file to one of two **hashers** (a first pass over the open descriptor in cache-sized
-//!   reads, SHA-256 together with a fast XXH3; see `HASHERS`), and hands the files on, in plan
-//!   order, in batches through a bounded channel (a large file as an [`Item::Hashing`] that
-//!   the writer waits on if its hash is not done yet);
+//!   reads, SHA-256 together with a fast XXH3; see `HASHERS`; the reader makes that pass
+//!   itself when their queue is full), and hands the files on, in plan order, in batches
+//!   through a bounded channel (a large file as an [`Item::Hashing`] that the writer waits on
+//!   if its hash is not done yet);
 //! * the **writer** emits the tar member `blobs/sha256/<hex>` (a large file is re-read from
 //!   the same descriptor, from the page cache, and checked against the XXH3 of the first pass
 //!   so a file that changed between passes is caught) into a multi-threaded zstd encoder,
@@ -26,7 +27,8 @@
 //!
 //! Memory is bounded whatever the input size: at most `CHANNEL_DEPTH` batches of at most
 //! about `BATCH_BYTES` (+ one file of at most `SMALL_FILE`) are in flight, plus the reader's
-//! look-ahead and `SPARE_BUFFERS` emptied batch buffers handed back for reuse; zstd's buffers
+//! look-ahead, the hashers' read buffers and `SPARE_BUFFERS` emptied batch buffers handed back
+//! for reuse; zstd's buffers
 //! are fixed by `ZSTD_JOB_SIZE` and the worker count. Entries are written in manifest order,
 //! each blob once; `analysis.json`, `manifest.json` and `manifest.dsse.json` close the archive. Owner, group,
 //! mode and mtime of every member are fixed, and zstd's multi-threaded output does not depend
@@ -93,7 +95,8 @@ pub enum SealError {
     /// Nothing could be collected.
     #[error("nothing could be collected: every source was missing, unreadable or skipped")]
     NothingCollected,
-    /// The reader (or signing) thread died.
+    /// The reader, a hasher (or the signing) thread died, or a hasher answered for another
+    /// file than the one the writer waited for.
     #[error("internal error: a sealing thread stopped unexpectedly")]
     ReaderPanicked,
 }
@@ -321,7 +324,8 @@ enum Item {
 }
 
 impl Item {
-    /// Whether the item is a large file (an open descriptor the reader holds, no bytes).
+    /// Whether the item is a large file: an open descriptor (with the reader, in the hashers'
+    /// queue, with a hasher or in its answer), no bytes.
     fn is_large(&self) -> bool {
         matches!(self, Item::Blob { payload: Payload::File { .. }, .. } | Item::Hashing { .. })
     }
@@ -514,7 +518,8 @@ fn read_all(files: Arc<[PlannedFile]>, clock: Clock, tx: SyncSender<Batch>, spar
         for (idx, f) in files.iter().enumerate() {
             let item = read_one(idx, f, &clock, &mut buf, &mut out, &mut dirs, jobs.as_ref());
             if item.and_then(|item| out.push(item)).is_err() {
-                // The writer is gone: files still queued for hashing are dropped unread.
+                // The writer is gone: files still queued for hashing are dropped unread, and one
+                // being hashed is given up within its next MiB.
                 stop.store(true, Ordering::Relaxed);
                 return;
             }
@@ -528,8 +533,9 @@ fn read_all(files: Arc<[PlannedFile]>, clock: Clock, tx: SyncSender<Batch>, spar
 /// hashing in plan order, a big file behind other large ones (a 480 MB log after 200 MB of
 /// attachments and proxy logs) kept the writer — and so zstd's workers — waiting while one
 /// core hashed it. Two hashers take the large files in plan order, so the big one is hashed
-/// while the other thread hashes the files after it; the reader only opens files and reads
-/// the small ones.
+/// while the other thread hashes the files after it. The reader opens the files (in plan
+/// order) and reads the small ones; it hashes a large one itself only when the hashers' queue
+/// is full, or a snapshot (see [`PlannedFile::snapshot`]).
 const HASHERS: usize = 2;
 
 /// A large file for a hasher, opened by the reader (which took its `collected_at`).
@@ -542,7 +548,8 @@ struct HashJob {
 }
 
 /// A hasher thread: hashes queued large files until the queue closes; after `stop` (the
-/// writer is gone) it drops what is left unread.
+/// writer is gone) it gives up the file it is hashing within a MiB and drops what is left
+/// unread.
 fn hash_jobs(files: &[PlannedFile], jobs: &Mutex<Receiver<HashJob>>, stop: &AtomicBool) {
     let mut buf = vec![0u8; READ_BUF];
     loop {
@@ -551,12 +558,14 @@ fn hash_jobs(files: &[PlannedFile], jobs: &Mutex<Receiver<HashJob>>, stop: &Atom
             Err(_) => return,
         };
         let Ok(HashJob { idx, mut file, at, reply }) = job else { return };
-        if stop.load(Ordering::Relaxed) {
+        let writer_gone = || if stop.load(Ordering::Relaxed) { Err(Gone) } else { Ok(()) };
+        if writer_gone().is_err() {
             continue;
         }
-        let item = match hash_large(&mut file, &mut buf) {
-            Ok((sha, size, check)) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
-            Err(e) => Item::Failed { idx, detail: cannot_read(&files[idx], &e), at },
+        let item = match hash_large(&mut file, &mut buf, writer_gone) {
+            Ok(Ok((sha, size, check))) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
+            Ok(Err(e)) => Item::Failed { idx, detail: cannot_read(&files[idx], &e), at },
+            Err(Gone) => continue,
         };
         // The writer may be gone; the next job (if any) then finds `stop` set.
         let _ = reply.send(item);
@@ -568,12 +577,23 @@ fn cannot_read(f: &PlannedFile, e: &io::Error) -> String {
     format!("cannot read {}: {e}", f.source.display())
 }
 
+/// While a large file is hashed, `between` runs every this many reads (1 MiB): the reader
+/// hands its held batches to the writer, a hasher checks that the writer is still there.
+const BETWEEN_EVERY: usize = 4;
+
 /// Hashes a large file from its current offset to its end — SHA-256 for its blob id and XXH3
-/// for the copy pass to check against — and rewinds it for that copy: (sha, size, xxh3).
-fn hash_large(file: &mut File, buf: &mut [u8]) -> io::Result<(Sha256, u64, u64)> {
+/// for the copy pass to check against — and rewinds it for that copy: `Ok(Ok((sha, size,
+/// xxh3)))`, or `Ok(Err(_))` if reading (or rewinding) failed. `between` runs every
+/// [`BETWEEN_EVERY`] reads; its error stops the hash and is returned as `Err`.
+fn hash_large(
+    file: &mut File,
+    buf: &mut [u8],
+    mut between: impl FnMut() -> Result<(), Gone>,
+) -> Result<io::Result<(Sha256, u64, u64)>, Gone> {
     let mut h = Hasher::new();
     let mut x = xxhash_rust::xxh3::Xxh3::new();
     let mut n = 0u64;
+    let mut reads = 0usize;
     loop {
         match file.read(buf) {
             Ok(0) => break,
@@ -581,13 +601,16 @@ fn hash_large(file: &mut File, buf: &mut [u8]) -> io::Result<(Sha256, u64, u64)>
                 h.update(&buf[..k]);
                 x.update(&buf[..k]);
                 n += k as u64;
+                reads += 1;
+                if reads % BETWEEN_EVERY == 0 {
+                    between()?;
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Ok(Err(e)),
         }
     }
-    file.seek(SeekFrom::Start(0))?;
-    Ok((h.finish(), n, x.digest()))
+    Ok(file.seek(SeekFrom::Start(0)).map(|_| (h.finish(), n, x.digest())))
 }
 
 fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
@@ -737,7 +760,9 @@ fn read_one(
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => file = job.file,
         }
     }
-    Ok(match hash_large(&mut file, buf) {
+    // The held batches go on to the writer while the reader hashes (it must not wait behind
+    // a long hash).
+    Ok(match hash_large(&mut file, buf, || out.offer())? {
         Ok((sha, size, check)) => Item::Blob { idx, payload: Payload::File { file, check }, sha, size, at },
         Err(e) => fail(e),
     })
@@ -1458,7 +1483,14 @@ mod tests {
         let keys = tempfile::tempdir().unwrap();
         let key = SecretKey::generate(&keys.path().join("key.pem")).unwrap();
         let clock = Clock::fixed(DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-        let input = SealInput {
+        let mut input = test_input(files, &clock, &key);
+        input.observer = Some(observer);
+        seal(input, io::sink())
+    }
+
+    /// A seal of `files` with no incident details and no observer.
+    fn test_input<'a>(files: Arc<[PlannedFile]>, clock: &'a Clock, key: &'a SecretKey) -> SealInput<'a> {
+        SealInput {
             files,
             plan_events: Vec::new(),
             incident: Incident {
@@ -1469,13 +1501,42 @@ mod tests {
             },
             not_applicable: Vec::new(),
             ledger_prev: None,
-            clock: &clock,
-            key: &key,
+            clock,
+            key,
             level: 3,
             workers: 2,
-            observer: Some(observer),
-        };
-        seal(input, io::sink())
+            observer: None,
+        }
+    }
+
+    /// The writer waits on a large file's hasher: an answer that never comes (the hasher died)
+    /// or that is for another file stops the seal as an internal error, never a wrong bundle.
+    #[test]
+    fn the_writer_refuses_a_missing_or_misdirected_hash() {
+        let files: Arc<[PlannedFile]> =
+            vec![planned(std::path::Path::new("/a")), planned(std::path::Path::new("/b"))].into();
+        let keys = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate(&keys.path().join("key.pem")).unwrap();
+        let clock = Clock::fixed(DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let at = clock.now();
+        for misdirected in [false, true] {
+            let (tx, rx) = sync_channel::<Batch>(1);
+            let (spare, _spare_rx) = sync_channel::<Vec<u8>>(1);
+            let (reply, result) = sync_channel::<Item>(1);
+            if misdirected {
+                reply.send(Item::Failed { idx: 1, detail: "cannot read /b: x".into(), at }).unwrap();
+            } else {
+                drop(reply);
+            }
+            tx.send(Batch { items: vec![Item::Hashing { idx: 0, result }], data: Vec::new() }).unwrap();
+            drop(tx);
+            let mut input = test_input(files.clone(), &clock, &key);
+            let reader = FromReader { batches: rx, spare };
+            match write_all(&mut input, &files, reader, io::sink(), at, 0, &Progress::disabled()) {
+                Err(SealError::ReaderPanicked) => {}
+                other => panic!("misdirected {misdirected}: expected ReaderPanicked, got {other:?}"),
+            }
+        }
     }
 
     /// A large file's bytes reach the observer exactly as sealed (in the sealer's buffers,
@@ -1751,14 +1812,15 @@ mod tests {
     }
 
     /// Regression (a 480 MB log behind 200 MB of other large files kept the writer waiting
-    /// while one thread hashed it): a large file that takes long to hash — here a pipe that
+    /// while one thread hashed it): a large file that takes long to hash — here a socket that
     /// delivers its bytes only later — does not hold up the hashing of the file after it.
     #[test]
     fn a_slow_large_file_does_not_hold_up_the_next_ones_hash() {
         let dir = tempfile::tempdir().unwrap();
         let quick = dir.path().join("quick");
         std::fs::write(&quick, b"quick bytes").unwrap();
-        let (pipe_rx, mut pipe_tx) = std::io::pipe().unwrap();
+        // A socket pair stands in for a pipe (`std::io::pipe` is newer than our Rust 1.80).
+        let (pipe_rx, mut pipe_tx) = std::os::unix::net::UnixStream::pair().unwrap();
         let files: Vec<PlannedFile> = vec![planned(&dir.path().join("slow")), planned(&quick)];
         let (jobs_tx, jobs_rx) = sync_channel::<HashJob>(4);
         let (jobs_rx, stop) = (Mutex::new(jobs_rx), AtomicBool::new(false));
@@ -1778,10 +1840,10 @@ mod tests {
                 Ok(Item::Blob { idx: 1, sha, size: 11, .. }) => assert_eq!(sha, Sha256::of(b"quick bytes")),
                 _ => panic!("the file after a slow one was not hashed while the slow one was"),
             }
-            assert!(slow.try_recv().is_err(), "the pipe was answered before it delivered its bytes");
+            assert!(slow.try_recv().is_err(), "the socket was answered before it delivered its bytes");
             pipe_tx.write_all(b"late").unwrap();
-            drop(pipe_tx);
-            // A pipe cannot be rewound for the copy pass: recorded as unreadable, with why.
+            pipe_tx.shutdown(std::net::Shutdown::Write).unwrap();
+            // A socket cannot be rewound for the copy pass: recorded as unreadable, with why.
             match slow.recv().unwrap() {
                 Item::Failed { idx: 0, detail, .. } => {
                     assert!(detail.starts_with("cannot read ") && detail.contains("slow"), "{detail}")
@@ -1805,21 +1867,101 @@ mod tests {
         let mut out = Outbox::new(tx, spare_rx);
         let (mut buf, mut dirs, clock) = (vec![0u8; READ_BUF], DirCache::default(), Clock::system());
         // A queue without room and no hasher waiting on it.
-        let (full, _jobs) = sync_channel::<HashJob>(0);
-        match read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&full)) {
-            Ok(Item::Blob { payload: Payload::File { check, .. }, sha, size, .. }) => {
-                assert_eq!(
-                    (sha, size, check),
-                    (Sha256::of(&data), data.len() as u64, xxhash_rust::xxh3::xxh3_64(&data))
-                )
-            }
-            _ => panic!("the reader must hash a large file itself when no hasher can take it"),
-        }
+        let (full, jobs) = sync_channel::<HashJob>(0);
+        let (done_tx, done) = sync_channel(1);
+        thread::scope(|s| {
+            s.spawn(|| {
+                let item = read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&full));
+                let _ = done_tx.send(item.map(|i| match i {
+                    Item::Blob { payload: Payload::File { check, .. }, sha, size, .. } => Some((sha, size, check)),
+                    _ => None,
+                }));
+            });
+            let Ok(item) = done.recv_timeout(std::time::Duration::from_secs(20)) else {
+                // It blocked on the full queue: take the file off it so the thread can end.
+                let _ = jobs.recv_timeout(std::time::Duration::from_secs(20));
+                panic!("the reader blocked on the hashers' full queue");
+            };
+            let expected = (Sha256::of(&data), data.len() as u64, xxhash_rust::xxh3::xxh3_64(&data));
+            assert!(matches!(item, Ok(Some(got)) if got == expected), "the reader must hash it itself");
+        });
         let (room, jobs) = sync_channel::<HashJob>(1);
         match read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&room)) {
             Ok(Item::Hashing { idx: 0, .. }) => assert_eq!(jobs.try_recv().map(|j| j.idx).ok(), Some(0)),
             _ => panic!("a large file must go to the hashers when their queue has room"),
         }
+    }
+
+    /// The reader hands large files to the hashers (the writer gets `Hashing` placeholders)
+    /// and small ones in memory, all in plan order; each placeholder resolves to its file.
+    #[test]
+    fn the_reader_hands_large_files_to_the_hashers_in_plan_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let contents: Vec<Vec<u8>> =
+            (0..6u8).map(|i| vec![i; if i % 2 == 0 { (2 << 20) + usize::from(i) } else { 10 }]).collect();
+        let files: Arc<[PlannedFile]> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let path = dir.path().join(format!("f{i}"));
+                std::fs::write(&path, c).unwrap();
+                planned(&path)
+            })
+            .collect();
+        let (tx, rx) = sync_channel::<Batch>(CHANNEL_DEPTH);
+        let (_spare_tx, spare_rx) = sync_channel::<Vec<u8>>(SPARE_BUFFERS);
+        let reader = {
+            let files = files.clone();
+            thread::spawn(move || read_all(files, Clock::system(), tx, spare_rx))
+        };
+        let mut seen = Vec::new();
+        for batch in rx.iter() {
+            for item in batch.items {
+                let (idx, sha, hashed) = match item {
+                    Item::Hashing { idx, result } => match result.recv().unwrap() {
+                        Item::Blob { idx: i, sha, .. } if i == idx => (idx, sha, true),
+                        _ => panic!("file {idx}: the hasher's answer is not its blob"),
+                    },
+                    Item::Blob { idx, payload: Payload::Mem(r), sha, .. } => {
+                        assert!(batch.data[r] == contents[idx][..]);
+                        (idx, sha, false)
+                    }
+                    _ => panic!("unexpected item"),
+                };
+                assert_eq!(sha, Sha256::of(&contents[idx]), "file {idx}");
+                assert_eq!(hashed, contents[idx].len() as u64 > SMALL_FILE, "file {idx}: wrong path");
+                seen.push(idx);
+            }
+        }
+        reader.join().unwrap();
+        assert_eq!(seen, (0..6).collect::<Vec<_>>());
+    }
+
+    /// Hashing stops within `BETWEEN_EVERY` reads when `between` says the writer is gone, and
+    /// `between` runs while a large file is hashed (the reader hands over batches there).
+    #[test]
+    fn hashing_a_large_file_checks_between_reads_and_stops_when_told() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![1u8; 4 << 20]).unwrap();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let mut buf = vec![0u8; READ_BUF];
+        let mut calls = 0;
+        let r = hash_large(&mut file, &mut buf, || {
+            calls += 1;
+            Ok(())
+        });
+        assert!(matches!(r, Ok(Ok((_, n, _))) if n == 4 << 20));
+        assert_eq!(calls, (4 << 20) / READ_BUF / BETWEEN_EVERY, "between runs every BETWEEN_EVERY reads");
+        let mut calls = 0;
+        let r = hash_large(&mut file, &mut buf, || {
+            calls += 1;
+            if calls == 2 {
+                Err(Gone)
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_err() && calls == 2, "hashing went on after the writer was gone");
     }
 
     /// A read error in a hasher is recorded for that file, with the error, and the hasher goes
