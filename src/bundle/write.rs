@@ -28,8 +28,7 @@
 //! Memory is bounded whatever the input size: at most `CHANNEL_DEPTH` batches of at most
 //! about `BATCH_BYTES` (+ one file of at most `SMALL_FILE`) are in flight, plus the reader's
 //! look-ahead, the hashers' read buffers and `SPARE_BUFFERS` emptied batch buffers handed back
-//! for reuse; zstd's buffers
-//! are fixed by `ZSTD_JOB_SIZE` and the worker count. Entries are written in manifest order,
+//! for reuse; zstd's buffers are fixed by `ZSTD_JOB_SIZE` and the worker count. Entries are written in manifest order,
 //! each blob once; `analysis.json`, `manifest.json` and `manifest.dsse.json` close the archive. Owner, group,
 //! mode and mtime of every member are fixed, and zstd's multi-threaded output does not depend
 //! on timing, so the same evidence and clock give a byte-identical bundle.
@@ -590,27 +589,38 @@ fn hash_large(
     buf: &mut [u8],
     mut between: impl FnMut() -> Result<(), Gone>,
 ) -> Result<io::Result<(Sha256, u64, u64)>, Gone> {
+    let hashed = hash_reads(file, buf, |_, reads| if reads % BETWEEN_EVERY == 0 { between() } else { Ok(()) })?;
+    Ok(hashed.and_then(|h| file.seek(SeekFrom::Start(0)).map(|_| h)))
+}
+
+/// Reads `src` from its offset to its end through `buf`, hashing every byte with SHA-256 and
+/// XXH3, and hands each read (its bytes, and how many reads so far) to `each`, whose error
+/// stops the reading and is returned as `Err`: `Ok(Ok((sha, size, xxh3)))`, or `Ok(Err(_))` if
+/// a read failed. The one pass behind [`hash_large`] and [`snapshot`].
+fn hash_reads<E>(
+    src: &mut impl Read,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8], usize) -> Result<(), E>,
+) -> Result<io::Result<(Sha256, u64, u64)>, E> {
     let mut h = Hasher::new();
     let mut x = xxhash_rust::xxh3::Xxh3::new();
     let mut n = 0u64;
     let mut reads = 0usize;
     loop {
-        match file.read(buf) {
+        match src.read(buf) {
             Ok(0) => break,
             Ok(k) => {
                 h.update(&buf[..k]);
                 x.update(&buf[..k]);
                 n += k as u64;
                 reads += 1;
-                if reads % BETWEEN_EVERY == 0 {
-                    between()?;
-                }
+                each(&buf[..k], reads)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Ok(Err(e)),
         }
     }
-    Ok(file.seek(SeekFrom::Start(0)).map(|_| (h.finish(), n, x.digest())))
+    Ok(Ok((h.finish(), n, x.digest())))
 }
 
 fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
@@ -771,23 +781,9 @@ fn read_one(
 /// Copy a file into a private temporary snapshot, hashing on the way.
 fn snapshot(src: &mut File, buf: &mut [u8]) -> io::Result<(File, Sha256, u64, u64)> {
     let mut tmp = tempfile::tempfile()?;
-    let mut h = Hasher::new();
-    let mut x = xxhash_rust::xxh3::Xxh3::new();
-    let mut n = 0u64;
-    loop {
-        let k = match src.read(buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..k]);
-        x.update(&buf[..k]);
-        tmp.write_all(&buf[..k])?;
-        n += k as u64;
-    }
+    let (sha, n, check) = hash_reads(src, buf, |data, _| tmp.write_all(data))??;
     tmp.seek(SeekFrom::Start(0))?;
-    Ok((tmp, h.finish(), n, x.digest()))
+    Ok((tmp, sha, n, check))
 }
 
 fn describe_file_type(meta: &std::fs::Metadata) -> &'static str {
@@ -1935,6 +1931,24 @@ mod tests {
         }
         reader.join().unwrap();
         assert_eq!(seen, (0..6).collect::<Vec<_>>());
+    }
+
+    /// A snapshot (the retry of a file that changed while sealed) is a private copy of the
+    /// bytes it hashed, rewound, with their SHA-256, size and XXH3; an unreadable source fails.
+    #[test]
+    fn a_snapshot_is_a_rewound_copy_of_exactly_the_bytes_it_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.log");
+        let data: Vec<u8> = (0..(3 * READ_BUF + 5)).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut buf = vec![0u8; READ_BUF];
+        let (mut copy, sha, size, check) = snapshot(&mut File::open(&path).unwrap(), &mut buf).unwrap();
+        assert_eq!((sha, size, check), (Sha256::of(&data), data.len() as u64, xxhash_rust::xxh3::xxh3_64(&data)));
+        let mut back = Vec::new();
+        copy.read_to_end(&mut back).unwrap();
+        assert!(back == data, "the snapshot differs from the bytes hashed");
+        let mut write_only = File::options().write(true).open(&path).unwrap();
+        assert!(snapshot(&mut write_only, &mut buf).is_err(), "an unreadable source must fail the snapshot");
     }
 
     /// Hashing stops within `BETWEEN_EVERY` reads when `between` says the writer is gone, and
