@@ -438,120 +438,138 @@ pub fn check_bundle<R: Read>(
         }
     }
 
-    // Blob contents.
-    out.ran.push("blobs");
-    let mut by_name: HashMap<Sha256, &crate::read::archive::BlobMember> = HashMap::new();
-    for b in &scan.blobs {
-        if b.claimed != b.actual {
-            fs.push(err(
-                FindingKind::BlobHashMismatch,
-                blob_member(&b.claimed),
-                format!("content hashes to {}, not to its name", b.actual.hex()),
-            ));
-        }
-        by_name.entry(b.claimed).or_insert(b);
-    }
-    out.details.push(("blobs", format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())));
-
-    if let Some(m) = &manifest {
-        out.ran.extend(["entries", "journal", "merkle"]);
-        // Entries: sorted, unique, each mapped to a blob of the right size.
-        for w in m.entries.windows(2) {
-            if w[0].path == w[1].path {
-                fs.push(err(FindingKind::EntryDuplicate, &w[1].path, "this path is listed twice in the manifest"));
-            } else if w[0].path > w[1].path {
-                fs.push(err(FindingKind::EntriesUnsorted, &w[1].path, "manifest entries are not sorted by path"));
-            }
-        }
-        let mut expected_order: Vec<Sha256> = Vec::new();
-        let mut needed: HashSet<Sha256> = HashSet::new();
-        for e in &m.entries {
-            if needed.insert(e.sha256) {
-                expected_order.push(e.sha256);
-            }
-            match by_name.get(&e.sha256) {
-                None => fs.push(err(
-                    FindingKind::BlobMissing,
-                    &e.path,
-                    format!("its blob {} is not in the archive", blob_member(&e.sha256)),
-                )),
-                Some(b) if b.size != e.size => fs.push(err(
-                    FindingKind::BlobSizeMismatch,
-                    &e.path,
-                    format!("manifest says {} bytes, blob has {}", e.size, b.size),
-                )),
-                _ => {}
-            }
-        }
+    // The journal chain (an SHA-256 over each event's re-serialized body) and the Merkle root
+    // are the costly checks of a many-file bundle (100 000 events and leaves); they run on a
+    // helper thread while this one matches blobs and entries. Findings keep their order.
+    let costly = |m: &Manifest| (check_chain(&m.journal), merkle::root(&m.entries));
+    std::thread::scope(|s| {
+        let helper = manifest.as_ref().and_then(|m| {
+            std::thread::Builder::new().name("custody-check".into()).spawn_scoped(s, move || costly(m)).ok()
+        });
+        let fs = &mut out.findings;
+        // Blob contents.
+        out.ran.push("blobs");
+        let mut by_name: HashMap<Sha256, &crate::read::archive::BlobMember> = HashMap::new();
         for b in &scan.blobs {
-            if !needed.contains(&b.claimed) {
+            if b.claimed != b.actual {
                 fs.push(err(
-                    FindingKind::BlobExtra,
+                    FindingKind::BlobHashMismatch,
                     blob_member(&b.claimed),
-                    "blob not referenced by any manifest entry",
+                    format!("content hashes to {}, not to its name", b.actual.hex()),
                 ));
             }
+            by_name.entry(b.claimed).or_insert(b);
         }
-        let actual_order: Vec<Sha256> = scan.blobs.iter().map(|b| b.claimed).filter(|c| needed.contains(c)).collect();
-        let mut dedup = HashSet::new();
-        let actual_order: Vec<Sha256> = actual_order.into_iter().filter(|c| dedup.insert(*c)).collect();
-        if actual_order.len() == expected_order.len() && actual_order != expected_order {
-            fs.push(err(
-                FindingKind::BlobOrder,
-                "blobs/",
-                "blob members are not in manifest order (the archive was reordered)",
-            ));
-        }
-        out.details.push((
-            "entries",
-            format!("{} entries ↔ {} blobs, none missing, extra or duplicated", m.entries.len(), expected_order.len()),
-        ));
+        out.details.push(("blobs", format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())));
 
-        // Journal.
-        for b in check_chain(&m.journal) {
-            let (i, what) = match b {
-                ChainBreak::Sequence { index, seq } => (index, format!("seq is {seq}, expected {index}")),
-                ChainBreak::Link { index } => (index, "prev does not equal the previous event's hash".into()),
-                ChainBreak::Content { index } => (index, "hash does not match the event's content".into()),
-            };
-            fs.push(err(FindingKind::JournalBroken, format!("journal[{i}]"), what));
-        }
-        let collected: HashMap<&str, (Option<Sha256>, Option<u64>)> = m
-            .journal
-            .iter()
-            .filter(|e| e.event == EventKind::Collected)
-            .filter_map(|e| e.path.as_deref().map(|p| (p, (e.sha256, e.size))))
-            .collect();
-        for e in &m.entries {
-            match collected.get(e.path.as_str()) {
-                Some((Some(s), Some(z))) if *s == e.sha256 && *z == e.size => {}
-                _ => fs.push(err(
-                    FindingKind::JournalMismatch,
-                    &e.path,
-                    "no matching `collected` event in the custody journal",
-                )),
+        if let Some(m) = &manifest {
+            out.ran.extend(["entries", "journal", "merkle"]);
+            // Entries: sorted, unique, each mapped to a blob of the right size.
+            for w in m.entries.windows(2) {
+                if w[0].path == w[1].path {
+                    fs.push(err(FindingKind::EntryDuplicate, &w[1].path, "this path is listed twice in the manifest"));
+                } else if w[0].path > w[1].path {
+                    fs.push(err(FindingKind::EntriesUnsorted, &w[1].path, "manifest entries are not sorted by path"));
+                }
             }
-        }
-        if collected.len() != m.entries.len() {
-            fs.push(err(
-                FindingKind::JournalMismatch,
-                "journal",
-                format!("{} `collected` events for {} entries", collected.len(), m.entries.len()),
+            let mut expected_order: Vec<Sha256> = Vec::new();
+            let mut needed: HashSet<Sha256> = HashSet::new();
+            for e in &m.entries {
+                if needed.insert(e.sha256) {
+                    expected_order.push(e.sha256);
+                }
+                match by_name.get(&e.sha256) {
+                    None => fs.push(err(
+                        FindingKind::BlobMissing,
+                        &e.path,
+                        format!("its blob {} is not in the archive", blob_member(&e.sha256)),
+                    )),
+                    Some(b) if b.size != e.size => fs.push(err(
+                        FindingKind::BlobSizeMismatch,
+                        &e.path,
+                        format!("manifest says {} bytes, blob has {}", e.size, b.size),
+                    )),
+                    _ => {}
+                }
+            }
+            for b in &scan.blobs {
+                if !needed.contains(&b.claimed) {
+                    fs.push(err(
+                        FindingKind::BlobExtra,
+                        blob_member(&b.claimed),
+                        "blob not referenced by any manifest entry",
+                    ));
+                }
+            }
+            let actual_order: Vec<Sha256> =
+                scan.blobs.iter().map(|b| b.claimed).filter(|c| needed.contains(c)).collect();
+            let mut dedup = HashSet::new();
+            let actual_order: Vec<Sha256> = actual_order.into_iter().filter(|c| dedup.insert(*c)).collect();
+            if actual_order.len() == expected_order.len() && actual_order != expected_order {
+                fs.push(err(
+                    FindingKind::BlobOrder,
+                    "blobs/",
+                    "blob members are not in manifest order (the archive was reordered)",
+                ));
+            }
+            out.details.push((
+                "entries",
+                format!(
+                    "{} entries ↔ {} blobs, none missing, extra or duplicated",
+                    m.entries.len(),
+                    expected_order.len()
+                ),
             ));
-        }
-        out.details.push(("journal", format!("{} events, chain intact", m.journal.len())));
 
-        // Merkle root.
-        let root = merkle::root(&m.entries);
-        if root != m.merkle_root {
-            fs.push(err(
-                FindingKind::MerkleMismatch,
-                "merkle_root",
-                format!("recomputed root {} differs from the manifest's {}", root.hex(), m.merkle_root.hex()),
-            ));
+            // Journal. (If no helper thread could be started, the checks run here.)
+            let (breaks, root) = match helper.map(|h| h.join()) {
+                Some(Ok(done)) => done,
+                _ => costly(m),
+            };
+            for b in breaks {
+                let (i, what) = match b {
+                    ChainBreak::Sequence { index, seq } => (index, format!("seq is {seq}, expected {index}")),
+                    ChainBreak::Link { index } => (index, "prev does not equal the previous event's hash".into()),
+                    ChainBreak::Content { index } => (index, "hash does not match the event's content".into()),
+                };
+                fs.push(err(FindingKind::JournalBroken, format!("journal[{i}]"), what));
+            }
+            let collected: HashMap<&str, (Option<Sha256>, Option<u64>)> = m
+                .journal
+                .iter()
+                .filter(|e| e.event == EventKind::Collected)
+                .filter_map(|e| e.path.as_deref().map(|p| (p, (e.sha256, e.size))))
+                .collect();
+            for e in &m.entries {
+                match collected.get(e.path.as_str()) {
+                    Some((Some(s), Some(z))) if *s == e.sha256 && *z == e.size => {}
+                    _ => fs.push(err(
+                        FindingKind::JournalMismatch,
+                        &e.path,
+                        "no matching `collected` event in the custody journal",
+                    )),
+                }
+            }
+            if collected.len() != m.entries.len() {
+                fs.push(err(
+                    FindingKind::JournalMismatch,
+                    "journal",
+                    format!("{} `collected` events for {} entries", collected.len(), m.entries.len()),
+                ));
+            }
+            out.details.push(("journal", format!("{} events, chain intact", m.journal.len())));
+
+            // Merkle root.
+            if root != m.merkle_root {
+                fs.push(err(
+                    FindingKind::MerkleMismatch,
+                    "merkle_root",
+                    format!("recomputed root {} differs from the manifest's {}", root.hex(), m.merkle_root.hex()),
+                ));
+            }
+            out.details.push(("merkle", format!("root {} over {} entries", root.hex(), m.entries.len())));
         }
-        out.details.push(("merkle", format!("root {} over {} entries", root.hex(), m.entries.len())));
-    }
+    });
     // A v2 manifest in memory carries its verified analysis.json in `analysis` when the caller
     // asked for it (`Limits::keep_analysis`), so callers see one shape for v1 and v2.
     let mut manifest = manifest;
