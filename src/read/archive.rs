@@ -386,11 +386,21 @@ fn cstr(field: &[u8]) -> &[u8] {
 /// NUL below 8^11, else `0x80`, three zero bytes and 8 big-endian bytes.
 fn put_numeric12(dst: &mut [u8], v: u64) {
     if v < 8_589_934_592 {
-        dst[..11].copy_from_slice(format!("{v:011o}").as_bytes());
+        put_octal(&mut dst[..11], v);
         dst[11] = 0;
     } else {
         dst[..4].copy_from_slice(&[0x80, 0, 0, 0]);
         dst[4..12].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// `v` in octal digits, zero-padded to fill `dst` (higher digits than fit are dropped; callers
+/// pass values that fit). No `format!`: a header is rebuilt for every member, 100 000 times
+/// for a 100 000-file bundle.
+fn put_octal(dst: &mut [u8], mut v: u64) {
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (v & 7) as u8;
+        v >>= 3;
     }
 }
 
@@ -413,7 +423,9 @@ pub fn canonical_header(name: &[u8], size: u64, mtime: u64) -> Option<[u8; 512]>
     h[297..304].copy_from_slice(b"custody");
     h[148..156].copy_from_slice(b"        ");
     let sum: u64 = h.iter().map(|&b| b as u64).sum();
-    h[148..156].copy_from_slice(format!("{sum:07o}\0").as_bytes());
+    // At most 512 * 255 = 130 560, seven octal digits.
+    put_octal(&mut h[148..155], sum);
+    h[155] = 0;
     Some(h)
 }
 
@@ -510,6 +522,8 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
     // hashing on this one.
     let dec = Decoder::new(counting).window_log_max(limits.window_log_max).single_frame();
     let mut src = Src { r: dec, out: 0, compressed, limits: limits.clone() };
+    // Member names seen: blob names by their digest (no string per member), others by name.
+    let mut seen_blobs: HashSet<Sha256> = HashSet::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut block = [0u8; 512];
     let mut buf = vec![0u8; 1 << 16];
@@ -591,7 +605,11 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
                 Ok(n) => match classify(n) {
                     Err(reason) => scan.problems.push(ArchiveProblem::BadName { name: name_lossy.clone(), reason }),
                     Ok(k) => {
-                        if !seen.insert(n.to_string()) {
+                        let first = match k {
+                            MemberKind::Blob(d) => seen_blobs.insert(d),
+                            _ => seen.insert(n.to_string()),
+                        };
+                        if !first {
                             scan.problems.push(ArchiveProblem::Duplicate { name: n.to_string() });
                         }
                         kind = Some(k);

@@ -16,13 +16,14 @@ use ed25519_dalek::Signature;
 use crate::bundle::dsse::pae;
 use crate::bundle::journal::{check_chain, ChainBreak};
 use crate::bundle::manifest::{
-    EventKind, Manifest, ANALYSIS_MEMBER, FORMAT_V1, FORMAT_V2, MANIFEST_PAYLOAD_TYPE, STATEMENT_PAYLOAD_TYPE,
+    Entry, EventKind, JournalEvent, Manifest, ANALYSIS_MEMBER, FORMAT_V1, FORMAT_V2, MANIFEST_PAYLOAD_TYPE,
+    STATEMENT_PAYLOAD_TYPE,
 };
 use crate::bundle::merkle;
 use crate::bundle::write::{blob_member, ENVELOPE_MEMBER, MANIFEST_MEMBER};
 use crate::digest::{BundleId, Sha256};
 use crate::keys::PublicKey;
-use crate::read::archive::{read_archive, ArchiveProblem, BlobVisitor, Limits};
+use crate::read::archive::{read_archive, ArchiveProblem, BlobMember, BlobVisitor, Limits};
 use crate::read::envelope::{CheckedEnvelope, CheckedManifest, CheckedStatement, EnvelopeMember};
 use crate::store::ledger::{self, StoredEntry};
 use crate::store::{bundle_key, Store, StoreError};
@@ -452,7 +453,6 @@ pub fn check_bundle<R: Read>(
         let fs = &mut out.findings;
         // Blob contents.
         out.ran.push("blobs");
-        let mut by_name: HashMap<Sha256, &crate::read::archive::BlobMember> = HashMap::new();
         for b in &scan.blobs {
             if b.claimed != b.actual {
                 fs.push(err(
@@ -461,67 +461,31 @@ pub fn check_bundle<R: Read>(
                     format!("content hashes to {}, not to its name", b.actual.hex()),
                 ));
             }
-            by_name.entry(b.claimed).or_insert(b);
         }
         out.details.push(("blobs", format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())));
 
         if let Some(m) = &manifest {
             out.ran.extend(["entries", "journal", "merkle"]);
             // Entries: sorted, unique, each mapped to a blob of the right size.
+            let mut strictly_sorted = true;
             for w in m.entries.windows(2) {
                 if w[0].path == w[1].path {
+                    strictly_sorted = false;
                     fs.push(err(FindingKind::EntryDuplicate, &w[1].path, "this path is listed twice in the manifest"));
                 } else if w[0].path > w[1].path {
+                    strictly_sorted = false;
                     fs.push(err(FindingKind::EntriesUnsorted, &w[1].path, "manifest entries are not sorted by path"));
                 }
             }
-            let mut expected_order: Vec<Sha256> = Vec::new();
-            let mut needed: HashSet<Sha256> = HashSet::new();
-            for e in &m.entries {
-                if needed.insert(e.sha256) {
-                    expected_order.push(e.sha256);
-                }
-                match by_name.get(&e.sha256) {
-                    None => fs.push(err(
-                        FindingKind::BlobMissing,
-                        &e.path,
-                        format!("its blob {} is not in the archive", blob_member(&e.sha256)),
-                    )),
-                    Some(b) if b.size != e.size => fs.push(err(
-                        FindingKind::BlobSizeMismatch,
-                        &e.path,
-                        format!("manifest says {} bytes, blob has {}", e.size, b.size),
-                    )),
-                    _ => {}
-                }
-            }
-            for b in &scan.blobs {
-                if !needed.contains(&b.claimed) {
-                    fs.push(err(
-                        FindingKind::BlobExtra,
-                        blob_member(&b.claimed),
-                        "blob not referenced by any manifest entry",
-                    ));
-                }
-            }
-            let actual_order: Vec<Sha256> =
-                scan.blobs.iter().map(|b| b.claimed).filter(|c| needed.contains(c)).collect();
-            let mut dedup = HashSet::new();
-            let actual_order: Vec<Sha256> = actual_order.into_iter().filter(|c| dedup.insert(*c)).collect();
-            if actual_order.len() == expected_order.len() && actual_order != expected_order {
-                fs.push(err(
-                    FindingKind::BlobOrder,
-                    "blobs/",
-                    "blob members are not in manifest order (the archive was reordered)",
-                ));
-            }
+            let no_duplicate_members = !scan.problems.iter().any(|p| matches!(p, ArchiveProblem::Duplicate { .. }));
+            let distinct = if no_duplicate_members && blobs_in_entry_order(&m.entries, &scan.blobs) {
+                m.entries.len()
+            } else {
+                match_entries_to_blobs(&m.entries, &scan.blobs, fs)
+            };
             out.details.push((
                 "entries",
-                format!(
-                    "{} entries ↔ {} blobs, none missing, extra or duplicated",
-                    m.entries.len(),
-                    expected_order.len()
-                ),
+                format!("{} entries ↔ {distinct} blobs, none missing, extra or duplicated", m.entries.len()),
             ));
 
             // Journal. (If no helper thread could be started, the checks run here.)
@@ -537,28 +501,8 @@ pub fn check_bundle<R: Read>(
                 };
                 fs.push(err(FindingKind::JournalBroken, format!("journal[{i}]"), what));
             }
-            let collected: HashMap<&str, (Option<Sha256>, Option<u64>)> = m
-                .journal
-                .iter()
-                .filter(|e| e.event == EventKind::Collected)
-                .filter_map(|e| e.path.as_deref().map(|p| (p, (e.sha256, e.size))))
-                .collect();
-            for e in &m.entries {
-                match collected.get(e.path.as_str()) {
-                    Some((Some(s), Some(z))) if *s == e.sha256 && *z == e.size => {}
-                    _ => fs.push(err(
-                        FindingKind::JournalMismatch,
-                        &e.path,
-                        "no matching `collected` event in the custody journal",
-                    )),
-                }
-            }
-            if collected.len() != m.entries.len() {
-                fs.push(err(
-                    FindingKind::JournalMismatch,
-                    "journal",
-                    format!("{} `collected` events for {} entries", collected.len(), m.entries.len()),
-                ));
+            if !(strictly_sorted && journal_in_entry_order(&m.entries, &m.journal)) {
+                match_entries_to_journal(&m.entries, &m.journal, fs);
             }
             out.details.push(("journal", format!("{} events, chain intact", m.journal.len())));
 
@@ -589,6 +533,103 @@ pub fn check_bundle<R: Read>(
     }
     out.manifest = manifest;
     out
+}
+
+/// The common case of [`match_entries_to_blobs`], in one sequential pass with no lookups: the
+/// blob members are exactly the entries' blobs, in entry order, each of the entry's size.
+/// With no member name repeated in the archive (checked by the caller), no two entries share a
+/// blob, and that check has nothing to report and counts one blob per entry; anything else
+/// (shared blobs included) goes through it.
+fn blobs_in_entry_order(entries: &[Entry], blobs: &[BlobMember]) -> bool {
+    entries.len() == blobs.len() && entries.iter().zip(blobs).all(|(e, b)| e.sha256 == b.claimed && e.size == b.size)
+}
+
+/// Every entry's blob is present with the entry's size, no blob is unreferenced, and the
+/// blobs come in manifest order (of each digest's first entry). Returns the number of distinct
+/// blobs the entries name.
+fn match_entries_to_blobs(entries: &[Entry], blobs: &[BlobMember], fs: &mut Vec<Finding>) -> usize {
+    let mut by_name: HashMap<Sha256, &BlobMember> = HashMap::new();
+    for b in blobs {
+        by_name.entry(b.claimed).or_insert(b);
+    }
+    let mut expected_order: Vec<Sha256> = Vec::new();
+    let mut needed: HashSet<Sha256> = HashSet::new();
+    for e in entries {
+        if needed.insert(e.sha256) {
+            expected_order.push(e.sha256);
+        }
+        match by_name.get(&e.sha256) {
+            None => fs.push(err(
+                FindingKind::BlobMissing,
+                &e.path,
+                format!("its blob {} is not in the archive", blob_member(&e.sha256)),
+            )),
+            Some(b) if b.size != e.size => fs.push(err(
+                FindingKind::BlobSizeMismatch,
+                &e.path,
+                format!("manifest says {} bytes, blob has {}", e.size, b.size),
+            )),
+            _ => {}
+        }
+    }
+    for b in blobs {
+        if !needed.contains(&b.claimed) {
+            fs.push(err(FindingKind::BlobExtra, blob_member(&b.claimed), "blob not referenced by any manifest entry"));
+        }
+    }
+    let actual_order: Vec<Sha256> = blobs.iter().map(|b| b.claimed).filter(|c| needed.contains(c)).collect();
+    let mut dedup = HashSet::new();
+    let actual_order: Vec<Sha256> = actual_order.into_iter().filter(|c| dedup.insert(*c)).collect();
+    if actual_order.len() == expected_order.len() && actual_order != expected_order {
+        fs.push(err(
+            FindingKind::BlobOrder,
+            "blobs/",
+            "blob members are not in manifest order (the archive was reordered)",
+        ));
+    }
+    expected_order.len()
+}
+
+/// The journal's `collected` events (those with a path).
+fn collected_events(journal: &[JournalEvent]) -> impl Iterator<Item = &JournalEvent> {
+    journal.iter().filter(|e| e.event == EventKind::Collected && e.path.is_some())
+}
+
+/// The common case of [`match_entries_to_journal`], in one sequential pass with no lookups
+/// (the sealer journals each file as it writes it, in entry order): the `collected` events
+/// are the entries, one each, in order, with their digests and sizes. With entries sorted and
+/// unique (checked by the caller), that check then has nothing to report.
+fn journal_in_entry_order(entries: &[Entry], journal: &[JournalEvent]) -> bool {
+    let mut events = collected_events(journal);
+    entries.iter().all(|e| {
+        events.next().is_some_and(|j| {
+            j.path.as_deref() == Some(e.path.as_str()) && j.sha256 == Some(e.sha256) && j.size == Some(e.size)
+        })
+    }) && events.next().is_none()
+}
+
+/// Every entry has a `collected` event in the journal with its digest and size, and there are
+/// as many such events (by path) as entries.
+fn match_entries_to_journal(entries: &[Entry], journal: &[JournalEvent], fs: &mut Vec<Finding>) {
+    let collected: HashMap<&str, (Option<Sha256>, Option<u64>)> =
+        collected_events(journal).filter_map(|e| e.path.as_deref().map(|p| (p, (e.sha256, e.size)))).collect();
+    for e in entries {
+        match collected.get(e.path.as_str()) {
+            Some((Some(s), Some(z))) if *s == e.sha256 && *z == e.size => {}
+            _ => fs.push(err(
+                FindingKind::JournalMismatch,
+                &e.path,
+                "no matching `collected` event in the custody journal",
+            )),
+        }
+    }
+    if collected.len() != entries.len() {
+        fs.push(err(
+            FindingKind::JournalMismatch,
+            "journal",
+            format!("{} `collected` events for {} entries", collected.len(), entries.len()),
+        ));
+    }
 }
 
 /// Entries plus journal events from which a bundle's journal chain and Merkle root are checked
@@ -1152,4 +1193,129 @@ fn checkpoint_findings(entries: &[StoredEntry], bytes: &[u8], trust: &Trust) -> 
         )),
     }
     fs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn entries(n: u8) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                path: format!("logs/{i:03}.jsonl"),
+                kind: "logs".into(),
+                size: 100 + u64::from(i),
+                sha256: Sha256::of(&[i]),
+                source: format!("/incident/logs/{i:03}.jsonl"),
+                collected_at: Utc.timestamp_opt(1_764_000_000, 0).unwrap(),
+            })
+            .collect()
+    }
+
+    fn blobs_of(entries: &[Entry]) -> Vec<BlobMember> {
+        entries
+            .iter()
+            .enumerate()
+            .map(|(index, e)| BlobMember { index, claimed: e.sha256, actual: e.sha256, size: e.size })
+            .collect()
+    }
+
+    fn journal_of(entries: &[Entry]) -> Vec<JournalEvent> {
+        let mut j = crate::bundle::journal::Journal::new();
+        let at = Utc.timestamp_opt(1_764_000_000, 0).unwrap();
+        j.push(at, EventKind::Note, None, None, None, Some("started".into()));
+        for e in entries {
+            j.push(at, EventKind::Collected, Some(e.path.clone()), Some(e.sha256), Some(e.size), None);
+        }
+        j.into_events()
+    }
+
+    fn kinds(fs: &[Finding]) -> Vec<FindingKind> {
+        fs.iter().map(|f| f.kind).collect()
+    }
+
+    /// The slow check's findings and blob count, and whether the fast path accepted.
+    fn blob_check(e: &[Entry], b: &[BlobMember]) -> (bool, Vec<FindingKind>, usize) {
+        let mut fs = Vec::new();
+        let distinct = match_entries_to_blobs(e, b, &mut fs);
+        (blobs_in_entry_order(e, b), kinds(&fs), distinct)
+    }
+
+    #[test]
+    fn the_blob_fast_path_accepts_only_what_the_full_check_finds_nothing_in() {
+        let e = entries(5);
+        let b = blobs_of(&e);
+        assert_eq!(blob_check(&e, &b), (true, vec![], 5), "a well-formed bundle");
+
+        let mut sized = b.clone();
+        sized[2].size += 1;
+        assert_eq!(blob_check(&e, &sized), (false, vec![FindingKind::BlobSizeMismatch], 5));
+
+        let mut swapped = b.clone();
+        swapped.swap(1, 3);
+        assert_eq!(blob_check(&e, &swapped), (false, vec![FindingKind::BlobOrder], 5));
+
+        let mut missing = b.clone();
+        missing.remove(4);
+        assert_eq!(blob_check(&e, &missing), (false, vec![FindingKind::BlobMissing], 5));
+
+        let mut extra = b.clone();
+        extra.push(BlobMember { index: 5, claimed: Sha256::of(b"extra"), actual: Sha256::of(b"extra"), size: 5 });
+        assert_eq!(blob_check(&e, &extra), (false, vec![FindingKind::BlobExtra], 5));
+
+        // Two files with the same bytes share one blob: not an error, but the fast path declines.
+        let mut shared = e.clone();
+        shared[3].sha256 = shared[1].sha256;
+        shared[3].size = shared[1].size;
+        let mut one_blob = b.clone();
+        one_blob.remove(3);
+        assert_eq!(blob_check(&shared, &one_blob), (false, vec![], 4));
+    }
+
+    /// The slow check's findings, and whether the fast path accepted.
+    fn journal_check(e: &[Entry], j: &[JournalEvent]) -> (bool, Vec<FindingKind>) {
+        let mut fs = Vec::new();
+        match_entries_to_journal(e, j, &mut fs);
+        (journal_in_entry_order(e, j), kinds(&fs))
+    }
+
+    #[test]
+    fn the_journal_fast_path_accepts_only_what_the_full_check_finds_nothing_in() {
+        let e = entries(4);
+        let j = journal_of(&e);
+        assert_eq!(journal_check(&e, &j), (true, vec![]), "a well-formed journal");
+
+        let mut digest = j.clone();
+        digest[2].sha256 = Some(Sha256::of(b"other"));
+        assert_eq!(journal_check(&e, &digest), (false, vec![FindingKind::JournalMismatch]));
+
+        let mut size = j.clone();
+        size[3].size = Some(1);
+        assert_eq!(journal_check(&e, &size), (false, vec![FindingKind::JournalMismatch]));
+
+        let mut dropped = j.clone();
+        dropped.remove(4);
+        assert_eq!(
+            journal_check(&e, &dropped),
+            (false, vec![FindingKind::JournalMismatch, FindingKind::JournalMismatch]),
+            "the entry without an event, and the count"
+        );
+
+        let mut added = j.clone();
+        added.push(added[1].clone());
+        added.last_mut().unwrap().path = Some("logs/zzz.jsonl".into());
+        assert_eq!(journal_check(&e, &added), (false, vec![FindingKind::JournalMismatch]), "the count");
+
+        // Events in another order still match (the full check is by path): the fast path
+        // declines and the full check finds nothing.
+        let mut reordered = j.clone();
+        reordered.swap(1, 2);
+        assert_eq!(journal_check(&e, &reordered), (false, vec![]));
+
+        // A collected event without a path is not one of the entries' events.
+        let mut pathless = j.clone();
+        pathless.push(JournalEvent { path: None, ..pathless[1].clone() });
+        assert_eq!(journal_check(&e, &pathless), (true, vec![]));
+    }
 }
