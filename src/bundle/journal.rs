@@ -243,9 +243,24 @@ pub enum ChainBreak {
 
 /// Check a chain; every break is reported.
 pub fn check_chain(events: &[JournalEvent]) -> Vec<ChainBreak> {
+    check_chain_from(events, 0)
+}
+
+/// [`check_chain`] of the events from position `start` on (none if `start` is past the end):
+/// exactly the breaks the whole-chain check reports there, with the same indices, because each
+/// event is checked against its predecessor's *recorded* hash. The verifier checks a long chain
+/// in two parts on two threads, `events[..k]` (as `check_chain(&events[..k])`) and
+/// `check_chain_from(events, k)`.
+pub fn check_chain_from(events: &[JournalEvent], start: usize) -> Vec<ChainBreak> {
     let mut out = Vec::new();
-    let mut prev = GENESIS;
-    for (i, e) in events.iter().enumerate() {
+    let mut prev = match start.checked_sub(1) {
+        None => GENESIS,
+        Some(before) => match events.get(before) {
+            Some(e) => e.hash,
+            None => return out,
+        },
+    };
+    for (i, e) in events.iter().enumerate().skip(start) {
         if e.seq != i as u64 {
             out.push(ChainBreak::Sequence { index: i, seq: e.seq });
         }
@@ -263,6 +278,36 @@ pub fn check_chain(events: &[JournalEvent]) -> Vec<ChainBreak> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_checked_in_two_parts_reports_what_the_whole_check_does() {
+        let t = Utc::now();
+        let mut j = Journal::new();
+        for i in 0..9 {
+            j.push(t, EventKind::Note, None, None, Some(i), Some(format!("n{i}")));
+        }
+        let intact = j.into_events();
+        let mut edited = intact.clone();
+        edited[4].detail = Some("changed".into());
+        let mut reordered = intact.clone();
+        reordered.swap(2, 6);
+        let mut relinked = intact.clone();
+        relinked[5].prev = relinked[3].hash;
+        for chain in [&intact, &edited, &reordered, &relinked] {
+            let whole = check_chain(chain);
+            for k in 0..=chain.len() {
+                let mut parts = check_chain(&chain[..k]);
+                parts.extend(check_chain_from(chain, k));
+                assert_eq!(parts, whole, "split at {k}");
+            }
+            assert!(check_chain_from(chain, chain.len() + 1).is_empty());
+        }
+        assert!(
+            !check_chain(&edited).is_empty()
+                && !check_chain(&reordered).is_empty()
+                && !check_chain(&relinked).is_empty()
+        );
+    }
 
     #[test]
     fn chain_detects_edit_and_reorder() {

@@ -14,7 +14,7 @@ use chrono::Duration;
 use ed25519_dalek::Signature;
 
 use crate::bundle::dsse::pae;
-use crate::bundle::journal::{check_chain, ChainBreak};
+use crate::bundle::journal::{check_chain, check_chain_from, ChainBreak};
 use crate::bundle::manifest::{
     Entry, EventKind, JournalEvent, Manifest, ANALYSIS_MEMBER, FORMAT_V1, FORMAT_V2, MANIFEST_PAYLOAD_TYPE,
     STATEMENT_PAYLOAD_TYPE,
@@ -444,7 +444,11 @@ pub fn check_bundle<R: Read>(
     // helper thread while this one matches blobs and entries (for a big enough manifest: a
     // thread per bundle made `verify --store --all` over 10 000 small bundles 20% slower).
     // Findings keep their order.
-    let costly = |m: &Manifest| (check_chain(&m.journal), merkle::root(&m.entries));
+    // The helper takes the first half of the chain and the root, this thread the rest of the
+    // chain after its own checks (each event is checked against its predecessor's recorded
+    // hash, so the halves are independent; their breaks are reported in chain order).
+    let split = |m: &Manifest| m.journal.len() / 2;
+    let costly = |m: &Manifest| (check_chain(m.journal.get(..split(m)).unwrap_or_default()), merkle::root(&m.entries));
     std::thread::scope(|s| {
         let helper =
             manifest.as_ref().filter(|m| m.entries.len() + m.journal.len() >= PARALLEL_CHECKS_FROM).and_then(|m| {
@@ -489,10 +493,12 @@ pub fn check_bundle<R: Read>(
             ));
 
             // Journal. (If no helper thread could be started, the checks run here.)
-            let (breaks, root) = match helper.map(|h| h.join()) {
+            let rest = check_chain_from(&m.journal, split(m));
+            let (mut breaks, root) = match helper.map(|h| h.join()) {
                 Some(Ok(done)) => done,
                 _ => costly(m),
             };
+            breaks.extend(rest);
             for b in breaks {
                 let (i, what) = match b {
                     ChainBreak::Sequence { index, seq } => (index, format!("seq is {seq}, expected {index}")),
