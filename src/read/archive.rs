@@ -27,7 +27,8 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::rc::Rc;
 
-use crate::bundle::manifest::MANIFEST_PAYLOAD_TYPE;
+use crate::bundle::manifest::{ANALYSIS_MEMBER, MANIFEST_PAYLOAD_TYPE};
+use crate::bundle::write::{ENVELOPE_MEMBER, MANIFEST_MEMBER};
 use crate::digest::{Hasher, Sha256};
 use crate::read::envelope::{EnvelopeMember, EnvelopeStream};
 use crate::read::pipeline::{digest_of, Decoder, InputDigest};
@@ -281,8 +282,12 @@ pub struct ArchiveScan {
     /// `manifest.dsse.json` (the first one, if several): streamed against the manifest when it
     /// came first, else buffered.
     pub envelope: Option<EnvelopeMember>,
-    /// Every member name in order.
-    pub members: Vec<String>,
+    /// How many members the archive has.
+    pub members: usize,
+    /// The position of every member named `analysis.json`, `manifest.json` or
+    /// `manifest.dsse.json`, in order (the verifier checks where they stand; a blob's name is
+    /// not kept here: 100 000 of them cost ~10 MB).
+    pub named: Vec<(usize, String)>,
     /// Structural problems.
     pub problems: Vec<ArchiveProblem>,
     /// The mtime shared by every member header (custody writes `collector.started_at`).
@@ -554,7 +559,7 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
             }
             break;
         }
-        if scan.members.len() >= limits.max_members {
+        if scan.members >= limits.max_members {
             scan.problems.push(ArchiveProblem::TooManyMembers { limit: limits.max_members });
             break;
         }
@@ -591,7 +596,10 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
         raw_name.extend_from_slice(name_field);
         let name_lossy = String::from_utf8_lossy(&raw_name).chars().take(300).collect::<String>();
         let typeflag = block[156];
-        scan.members.push(name_lossy.clone());
+        scan.members += 1;
+        if [ANALYSIS_MEMBER, MANIFEST_MEMBER, ENVELOPE_MEMBER].contains(&name_lossy.as_str()) {
+            scan.named.push((this, name_lossy.clone()));
+        }
 
         let mut kind = None;
         if typeflag != b'0' && typeflag != 0 {

@@ -173,13 +173,13 @@ pub fn check_bundle<R: Read>(
         };
         fs.push(err(kind, loc, p.to_string()));
     }
-    out.details.push(("archive", format!("well-formed ({} members, {} bytes)", scan.members.len(), size)));
+    out.details.push(("archive", format!("well-formed ({} members, {} bytes)", scan.members, size)));
 
     // Member order: blobs first, then analysis.json (v2, optional), manifest.json and
     // manifest.dsse.json.
-    let pos = |n: &str| scan.members.iter().position(|m| m == n);
+    let pos = |n: &str| scan.named.iter().find(|(_, m)| m == n).map(|(i, _)| *i);
     if let (Some(mi), Some(ei)) = (pos(MANIFEST_MEMBER), pos(ENVELOPE_MEMBER)) {
-        if !(mi + 1 == ei && ei + 1 == scan.members.len()) {
+        if !(mi + 1 == ei && ei + 1 == scan.members) {
             fs.push(err(
                 FindingKind::MemberOrder,
                 MANIFEST_MEMBER,
