@@ -439,14 +439,13 @@ pub fn check_bundle<R: Read>(
         }
     }
 
-    // The journal chain (an SHA-256 over each event's re-serialized body) and the Merkle root
-    // are the costly checks of a many-file bundle (100 000 events and leaves); they run on a
-    // helper thread while this one matches blobs and entries (for a big enough manifest: a
-    // thread per bundle made `verify --store --all` over 10 000 small bundles 20% slower).
-    // Findings keep their order.
-    // The helper takes the first half of the chain and the root, this thread the rest of the
-    // chain after its own checks (each event is checked against its predecessor's recorded
-    // hash, so the halves are independent; their breaks are reported in chain order).
+    // The journal chain (a SHA-256 over each event's re-serialized body) and the Merkle root
+    // are the costly checks of a many-file bundle (100 000 events and leaves). For a big enough
+    // manifest (a thread per bundle made `verify --store --all` over 10 000 small bundles 20%
+    // slower) a helper thread checks the first half of the chain and the root while this one
+    // matches blobs and entries and then checks the second half. Each event is checked against
+    // its predecessor's recorded hash, so the halves are independent; findings are reported
+    // in the same order as by one thread.
     let split = |m: &Manifest| m.journal.len() / 2;
     let costly = |m: &Manifest| (check_chain(m.journal.get(..split(m)).unwrap_or_default()), merkle::root(&m.entries));
     std::thread::scope(|s| {
