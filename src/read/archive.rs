@@ -229,7 +229,6 @@ impl std::fmt::Display for ArchiveProblem {
 pub struct ManifestBytes {
     buf: Vec<u8>,
     start: usize,
-    sha256: Sha256,
 }
 
 /// The `analysis.json` member as read.
@@ -246,9 +245,12 @@ pub struct AnalysisMember {
 }
 
 impl ManifestBytes {
-    /// SHA-256 of the manifest bytes (what a v2 envelope's statement names).
+    /// SHA-256 of the manifest bytes (what a v2 envelope's statement names), computed on each
+    /// call. The reader does not hash the manifest as it streams by: its thread is the busy
+    /// one while a many-file bundle streams, and the verifier hashes the held bytes on a
+    /// helper thread while it parses them.
     pub fn sha256(&self) -> Sha256 {
-        self.sha256
+        Sha256::of(self.bytes())
     }
     /// The manifest bytes.
     pub fn bytes(&self) -> &[u8] {
@@ -688,13 +690,9 @@ pub fn read_archive<R: Read>(mut r: R, limits: &Limits, mut visitor: Option<&mut
                 let mut data = crate::bundle::dsse::pae_header(MANIFEST_PAYLOAD_TYPE, size);
                 let start = data.len();
                 data.reserve_exact(size as usize);
-                let mut h = Hasher::new();
-                let r = stream(&mut src, size, &mut buf, |chunk| {
-                    h.update(chunk);
-                    data.extend_from_slice(chunk)
-                });
+                let r = stream(&mut src, size, &mut buf, |chunk| data.extend_from_slice(chunk));
                 if r.is_ok() {
-                    scan.manifest = Some(ManifestBytes { buf: data, start, sha256: h.finish() });
+                    scan.manifest = Some(ManifestBytes { buf: data, start });
                 }
                 r
             }

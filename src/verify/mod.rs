@@ -240,19 +240,32 @@ pub fn check_bundle<R: Read>(
             None
         }
     };
-    let manifest = match &man_bytes {
-        None => {
-            fs.push(err(FindingKind::MissingManifest, MANIFEST_MEMBER, "manifest.json is missing"));
-            None
-        }
-        Some(b) => match CheckedManifest::try_from(b.bytes()) {
-            Ok(CheckedManifest(m)) => Some(m),
-            Err(e) => {
-                fs.push(err(FindingKind::ManifestInvalid, MANIFEST_MEMBER, e.to_string()));
+    // The manifest's SHA-256 (for a v2 statement) is computed while it is parsed: on a helper
+    // thread for a big manifest (60 MB for 100 000 files, ~0.04 s), here otherwise.
+    let (manifest, man_sha256) = std::thread::scope(|s| {
+        let hashing = man_bytes
+            .as_ref()
+            .filter(|b| b.bytes().len() >= PARALLEL_HASH_FROM)
+            .and_then(|b| std::thread::Builder::new().name("custody-check".into()).spawn_scoped(s, || b.sha256()).ok());
+        let manifest = match &man_bytes {
+            None => {
+                fs.push(err(FindingKind::MissingManifest, MANIFEST_MEMBER, "manifest.json is missing"));
                 None
             }
-        },
-    };
+            Some(b) => match CheckedManifest::try_from(b.bytes()) {
+                Ok(CheckedManifest(m)) => Some(m),
+                Err(e) => {
+                    fs.push(err(FindingKind::ManifestInvalid, MANIFEST_MEMBER, e.to_string()));
+                    None
+                }
+            },
+        };
+        let sha = match hashing.map(|h| h.join()) {
+            Some(Ok(sha)) => Some(sha),
+            _ => man_bytes.as_ref().map(|b| b.sha256()),
+        };
+        (manifest, sha)
+    });
     if let (Some(m), Some(t)) = (&manifest, scan.mtime) {
         if m.collector.started_at.timestamp().max(0) as u64 != t {
             fs.push(err(
@@ -284,7 +297,8 @@ pub fn check_bundle<R: Read>(
             match CheckedStatement::try_from(e.payload.as_slice()) {
                 Err(x) => fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, x.to_string())),
                 Ok(CheckedStatement(st)) => {
-                    if st.manifest_sha256 != b.sha256() || st.manifest_size != b.bytes().len() as u64 {
+                    let sha = man_sha256.unwrap_or_else(|| b.sha256());
+                    if st.manifest_sha256 != sha || st.manifest_size != b.bytes().len() as u64 {
                         fs.push(err(
                             FindingKind::PayloadMismatch,
                             ENVELOPE_MEMBER,
@@ -293,7 +307,7 @@ pub fn check_bundle<R: Read>(
                                 st.manifest_size,
                                 st.manifest_sha256.hex(),
                                 b.bytes().len(),
-                                b.sha256().hex()
+                                sha.hex()
                             ),
                         ));
                     }
@@ -636,6 +650,10 @@ fn match_entries_to_journal(entries: &[Entry], journal: &[JournalEvent], fs: &mu
         ));
     }
 }
+
+/// Manifest size from which its SHA-256 is computed on a helper thread while it is parsed
+/// ([`check_bundle`]; a thread per bundle costs more than hashing a small manifest).
+const PARALLEL_HASH_FROM: usize = 4 << 20;
 
 /// Entries plus journal events from which a bundle's journal chain and Merkle root are checked
 /// on a helper thread ([`check_bundle`]).
