@@ -7,7 +7,7 @@
 //!   file to one of two **hashers** (a first pass over the open descriptor in cache-sized
 //!   reads, SHA-256 together with a fast XXH3; see `HASHERS`; the reader makes that pass
 //!   itself when their queue is full), and hands the files on, in plan order, in batches
-//!   through a bounded channel (a large file as an [`Item::Hashing`] that the writer waits on
+//!   through a bounded channel (a large file as an `Item::Hashing` that the writer waits on
 //!   if its hash is not done yet);
 //! * the **writer** emits the tar member `blobs/sha256/<hex>` (a large file is re-read from
 //!   the same descriptor, from the page cache, and checked against the XXH3 of the first pass
@@ -542,7 +542,7 @@ struct HashJob {
     idx: usize,
     file: File,
     at: DateTime<Utc>,
-    /// Where the finished item goes: the writer waits on it in its [`Item::Hashing`].
+    /// Where the finished item goes: the writer waits on it in its `Item::Hashing`.
     reply: SyncSender<Item>,
 }
 
@@ -712,7 +712,7 @@ fn read_small(file: &mut impl Read, len: usize, buf: &mut Vec<u8>) -> io::Result
 }
 
 /// Reads one planned file. A large file is handed to a hasher thread (when `hashers` is
-/// given and its queue has room) and returned as [`Item::Hashing`]; else it is hashed here.
+/// given and its queue has room) and returned as `Item::Hashing`; else it is hashed here.
 fn read_one(
     idx: usize,
     f: &PlannedFile,

@@ -17,7 +17,8 @@
 //! flip that would leave the parsed meaning unchanged is still caught.
 //!
 //! Memory is bounded: blob contents and `analysis.json` are streamed through SHA-256 (the
-//! analysis is kept only when asked, under [`Limits::keep_analysis`]), only the manifest is kept (under a size cap, behind its DSSE PAE header); the envelope that follows
+//! analysis is kept only when asked, under [`Limits::keep_analysis`]), only the manifest is kept (under a size cap, behind its DSSE PAE header; its SHA-256 is
+//! computed from the held bytes, by [`ManifestBytes::sha256`]); the envelope that follows
 //! it is checked against it as it streams and only its small tail is kept (an envelope with no
 //! manifest before it, or one that deviates, is buffered under a small cap), and the zstd window is
 //! capped (`window_log_max`). Nothing here panics on any input.
