@@ -279,14 +279,19 @@ pub fn check_chain_from(events: &[JournalEvent], start: usize) -> Vec<ChainBreak
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_chain_checked_in_two_parts_reports_what_the_whole_check_does() {
+    /// A chain of `n` note events `n0`, `n1`, ….
+    fn notes(n: u64) -> Vec<JournalEvent> {
         let t = Utc::now();
         let mut j = Journal::new();
-        for i in 0..9 {
+        for i in 0..n {
             j.push(t, EventKind::Note, None, None, Some(i), Some(format!("n{i}")));
         }
-        let intact = j.into_events();
+        j.into_events()
+    }
+
+    #[test]
+    fn a_chain_checked_in_two_parts_reports_what_the_whole_check_does() {
+        let intact = notes(9);
         let mut edited = intact.clone();
         edited[4].detail = Some("changed".into());
         let mut reordered = intact.clone();
@@ -311,12 +316,7 @@ mod tests {
 
     #[test]
     fn chain_detects_edit_and_reorder() {
-        let t = Utc::now();
-        let mut j = Journal::new();
-        for i in 0..4 {
-            j.push(t, EventKind::Note, None, None, Some(i), Some(format!("n{i}")));
-        }
-        let ev = j.into_events();
+        let ev = notes(4);
         assert!(check_chain(&ev).is_empty());
         let mut edited = ev.clone();
         edited[2].detail = Some("changed".into());
