@@ -78,7 +78,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
         Command::List(a) => {
-            let store = open_store_with(a.store.store.as_deref(), &a.config)?;
+            let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
             let rt = runtime()?;
             let entries = rt.block_on(custody::store::ledger::load_all(&store))?;
             output::list(&store, &entries, a.json)?;
@@ -105,10 +105,19 @@ fn store_options(c: &cli::StoreConfigArgs) -> Result<StoreOptions> {
     Ok(base.merged(flags))
 }
 
+/// Opens the store to write to it (preserve, `store init`): a local one is created if missing.
 fn open_store_with(url: Option<&str>, c: &cli::StoreConfigArgs) -> Result<Store> {
     let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
     let opts = store_options(c)?;
     Store::open_with(&url, &opts).with_context(|| format!("cannot open store {url}"))
+}
+
+/// Opens the store to read from it (verify, show, extract, list, checkpoint, repair): a local
+/// store that does not exist is an error, never created.
+fn open_existing_store_with(url: Option<&str>, c: &cli::StoreConfigArgs) -> Result<Store> {
+    let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
+    let opts = store_options(c)?;
+    Store::open_existing_with(&url, &opts).with_context(|| format!("cannot open store {url}"))
 }
 
 /// Load the signing key, creating the default one on first use.
@@ -229,7 +238,7 @@ fn target_with(t: &str, store: Option<&str>, config: &cli::StoreConfigArgs) -> R
         Some(url) => {
             let d = Sha256::parse(t)
                 .with_context(|| format!("with --store, `{t}` must be a bundle digest (sha256:<hex> or <hex>)"))?;
-            Ok(Target::Stored(open_store_with(Some(url), config)?, BundleId(d)))
+            Ok(Target::Stored(open_existing_store_with(Some(url), config)?, BundleId(d)))
         }
         None => {
             let p = PathBuf::from(t);
@@ -291,7 +300,7 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     };
     let meter = custody::progress::Progress::stderr("verify", total, 0, a.quiet).install_global();
     let report = if a.all {
-        let store = open_store_with(a.store.as_deref(), &a.config)?;
+        let store = open_existing_store_with(a.store.as_deref(), &a.config)?;
         let cp = match &a.checkpoint {
             Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read checkpoint {}", p.display()))?),
             None => None,
@@ -318,7 +327,7 @@ fn cmd_store_init(a: cli::StoreInitArgs) -> Result<u8> {
 }
 
 fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
-    let store = open_store_with(Some(&a.url), &a.config)?;
+    let store = open_existing_store_with(Some(&a.url), &a.config)?;
     let key = load_or_create_key(a.key.as_deref())?;
     let rt = runtime()?;
     let done = rt.block_on(custody::preserve::adopt_unreferenced(
@@ -332,7 +341,7 @@ fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
 }
 
 fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
-    let store = open_store_with(a.store.store.as_deref(), &a.config)?;
+    let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
     let key = load_or_create_key(a.key.as_deref())?;
     let rt = runtime()?;
     let (cp, bytes) = rt.block_on(custody::store::checkpoint::take(&store, &key, chrono::Utc::now()))?;

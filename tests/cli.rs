@@ -49,6 +49,85 @@ fn usage_errors_exit_2_with_a_reason() {
     assert!(!env.key().exists(), "a usage error must not create the default key");
 }
 
+/// Reading commands used to create a local store that did not exist: `verify --store <typo>
+/// --all` made an empty store there and reported it INTACT, and `list` before the first
+/// preserve made the default one. Only `preserve` and `store init` create a store now.
+#[test]
+fn regression_verify_of_a_mistyped_store_path_created_it_and_said_intact() {
+    let env = Env::new();
+    let missing = env.path("no-such-store");
+    let m = missing.to_str().unwrap();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let says = "store directory";
+    usage_error(&env, &["verify", "--store", m, "--all"], says);
+    usage_error(&env, &["verify", "--store", m, "--all", "--quick"], says);
+    usage_error(&env, &["verify", "--store", m, &digest], says);
+    usage_error(&env, &["show", "--store", m, &digest], says);
+    usage_error(&env, &["extract", "--store", m, &digest, "--to", "out"], says);
+    usage_error(&env, &["list", "--store", m], says);
+    usage_error(&env, &["checkpoint", "--store", m], says);
+    usage_error(&env, &["store", "repair", m], says);
+    let o = env.run(&["verify", "--store", m, "--all"]);
+    assert!(o.stderr.contains(&format!("{m} does not exist")), "names the path: {}", o.stderr);
+    assert!(o.stderr.contains("only `custody preserve` and `custody store init` create a store"), "{}", o.stderr);
+    assert!(!missing.exists(), "a reading command created the store");
+    assert!(!env.path("out").exists(), "extract created its target for a store that does not exist");
+    // The default store, before the first preserve.
+    usage_error(&env, &["list"], "does not exist");
+    assert!(!env.store().exists(), "`list` created the default store");
+    assert!(!env.key().exists(), "`checkpoint` created a key for a store that does not exist");
+    // `store init` still creates one, and an existing directory is read as it is, with
+    // nothing added to it.
+    env.run(&["store", "init", m]).expect(0);
+    assert!(missing.join("ledger").is_dir() && missing.join("bundles").is_dir());
+    let bare = env.path("bare");
+    fs::create_dir(&bare).unwrap();
+    env.run(&["list", "--store", bare.to_str().unwrap()]).expect(0);
+    assert_eq!(fs::read_dir(&bare).unwrap().count(), 0, "listing a store wrote into it");
+}
+
+/// An empty store verifies (nothing in it is wrong), but says it held nothing: a store URL
+/// that points at the wrong bucket prefix or directory must not read as a clean bill.
+#[test]
+fn an_empty_store_verifies_with_a_warning_that_nothing_was_checked() {
+    let env = Env::new();
+    let empty = env.path("empty");
+    fs::create_dir(&empty).unwrap();
+    let o = env.run(&["verify", "--store", empty.to_str().unwrap(), "--all", "--json"]);
+    o.expect(0);
+    let v = o.json();
+    let warnings: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "warning")
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(warnings, ["empty_store"], "{v:#}");
+    let human = env.run(&["verify", "--store", empty.to_str().unwrap(), "--all"]);
+    human.expect(0);
+    assert!(human.stdout.contains("nothing was verified"), "{}", human.stdout);
+    // A store with a bundle has no such warning.
+    let (env, m) = made();
+    let o = env.run(&["verify", "--store", m.store.to_str().unwrap(), "--all", "--json"]);
+    o.expect(0);
+    assert!(!o.stdout.contains("empty_store"), "{}", o.stdout);
+}
+
+/// `verify` of a file that is not a bundle said its analysis was "none (sealed with
+/// --no-analyze)" and its blobs all matched: nothing was known about either.
+#[test]
+fn regression_a_non_bundle_file_was_said_sealed_with_no_analyze() {
+    let env = Env::new();
+    let junk = env.path("junk.tar.zst");
+    fs::write(&junk, b"not a bundle at all").unwrap();
+    let o = env.run(&["verify".as_ref(), junk.as_os_str()]);
+    o.expect(1);
+    assert!(!o.stdout.contains("--no-analyze"), "{}", o.stdout);
+    assert!(o.stdout.contains("not checked: without a readable manifest"), "{}", o.stdout);
+    assert!(o.stdout.contains("read before the archive's error"), "{}", o.stdout);
+}
+
 #[test]
 fn keys_are_never_overwritten_and_loose_modes_are_refused() {
     let env = Env::new();

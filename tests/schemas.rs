@@ -183,6 +183,12 @@ fn verify_reports_match_the_schema_intact_and_failing() {
     let quick = env.run(&["verify", "--store", store, "--all", "--quick", "--json"]);
     quick.expect(0);
     assert_valid("verify-report.v1.schema.json", &quick.json());
+    // An empty store: intact, with its warning.
+    let empty = env.path("empty-store");
+    fs::create_dir(&empty).unwrap();
+    let e = env.run(&["verify", "--store", s(&empty), "--all", "--json"]);
+    e.expect(0);
+    assert_valid("verify-report.v1.schema.json", &e.json());
 
     // Failing: a tampered blob, garbage, an untrusted signer, a missing bundle in a store.
     let mut members = bundle_members(&m.bundle);

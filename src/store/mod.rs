@@ -103,6 +103,13 @@ pub enum StoreError {
         /// The limit.
         limit: u64,
     },
+    /// A local store opened to read (verify, show, extract, list…) does not exist. Reading
+    /// never creates a store: a mistyped path would otherwise read as an empty, intact one.
+    #[error("store directory {} does not exist: check the store path (--store or $CUSTODY_STORE); only `custody preserve` and `custody store init` create a store", path.display())]
+    Missing {
+        /// The directory.
+        path: PathBuf,
+    },
 }
 
 /// The outcome of a create-only write.
@@ -189,7 +196,20 @@ impl Store {
     }
 
     /// Open a store by URL with explicit options (endpoint, region, retention, retries…).
+    /// A local store is created if missing; see [`Store::open_existing_with`] to read one.
     pub fn open_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        Store::open_impl(url, opts, true)
+    }
+
+    /// Open a store to read from it, with explicit options: like [`Store::open_with`], but a
+    /// local store that does not exist is [`StoreError::Missing`], and nothing is created in an
+    /// existing one. (A remote bucket or prefix cannot be told apart from an empty one this
+    /// way; `verify --all` warns when a store holds nothing.)
+    pub fn open_existing_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        Store::open_impl(url, opts, false)
+    }
+
+    fn open_impl(url: &str, opts: &StoreOptions, create: bool) -> Result<Store, StoreError> {
         let retention = opts.retention()?;
         if url.starts_with("memory:") {
             let mut s = Store::from_object_store(Arc::new(InMemory::new()), url);
@@ -210,7 +230,7 @@ impl Store {
             Some(PathBuf::from(url))
         };
         let mut store = match local {
-            Some(p) => Store::open_local(&p, url)?,
+            Some(p) => Store::open_local(&p, url, create)?,
             None if url.starts_with("s3://") || url.starts_with("s3a://") => Store::open_s3(url, opts)?,
             None => Store::open_remote(url)?,
         };
@@ -284,20 +304,30 @@ impl Store {
         Ok(store)
     }
 
-    fn open_local(p: &FsPath, url: &str) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(p).map_err(|source| StoreError::Io {
-            op: "cannot create store directory",
-            path: p.into(),
-            source,
-        })?;
+    fn open_local(p: &FsPath, url: &str, create: bool) -> Result<Store, StoreError> {
+        if create {
+            std::fs::create_dir_all(p).map_err(|source| StoreError::Io {
+                op: "cannot create store directory",
+                path: p.into(),
+                source,
+            })?;
+        } else if !p.is_dir() {
+            return Err(StoreError::Missing { path: p.into() });
+        }
         let root = p.canonicalize().map_err(|source| StoreError::Io {
             op: "cannot resolve store directory",
             path: p.into(),
             source,
         })?;
-        for sub in ["bundles", "ledger", ".staging"] {
-            let d = root.join(sub);
-            std::fs::create_dir_all(&d).map_err(|source| StoreError::Io { op: "cannot create", path: d, source })?;
+        if create {
+            for sub in ["bundles", "ledger", ".staging"] {
+                let d = root.join(sub);
+                std::fs::create_dir_all(&d).map_err(|source| StoreError::Io {
+                    op: "cannot create",
+                    path: d,
+                    source,
+                })?;
+            }
         }
         let fs =
             LocalFileSystem::new_with_prefix(&root).map_err(|source| StoreError::Open { url: url.into(), source })?;

@@ -406,10 +406,12 @@ pub fn check_bundle<R: Read>(
     match (&analysis_ref, scan.analysis.take()) {
         (None, None) => out.details.push((
             "analysis",
-            if manifest.as_ref().is_some_and(|m| m.analysis.is_some()) {
-                "embedded in the v1 manifest (covered by its signature)".into()
-            } else {
-                "none (sealed with --no-analyze)".into()
+            match manifest.as_ref() {
+                Some(m) if m.analysis.is_some() => "embedded in the v1 manifest (covered by its signature)".into(),
+                Some(_) => "none (sealed with --no-analyze)".into(),
+                None => {
+                    "not checked: without a readable manifest, whether the bundle has an analysis is unknown".into()
+                }
             },
         )),
         (Some(r), Some(a)) => {
@@ -479,7 +481,15 @@ pub fn check_bundle<R: Read>(
                 ));
             }
         }
-        out.details.push(("blobs", format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())));
+        let archive_broken = fs.iter().any(|x| x.level == Level::Error && x.kind.check() == "archive");
+        out.details.push((
+            "blobs",
+            if archive_broken {
+                format!("{} blob(s) read before the archive's error, each SHA-256 matching its name", scan.blobs.len())
+            } else {
+                format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())
+            },
+        ));
 
         if let Some(m) = &manifest {
             out.ran.extend(["entries", "journal", "merkle"]);
@@ -1102,7 +1112,16 @@ pub async fn verify_all_with(
         });
     }
     // Bundles nobody recorded: a crash between storing a bundle and appending its entry.
-    for (k, _) in store.list("bundles/").await? {
+    let objects = store.list("bundles/").await?;
+    if entries.is_empty() && objects.is_empty() {
+        fs.push(f(
+            Level::Warning,
+            FindingKind::EmptyStore,
+            "ledger/",
+            "the store holds no ledger entry and no bundle: nothing was verified. Check the store URL: an empty directory, bucket or prefix (a mistyped S3 prefix, say) reads as an empty store",
+        ));
+    }
+    for (k, _) in objects {
         let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
         match Sha256::parse_canonical_hex(hex) {
             Some(d) if !seen_bundles.contains_key(&BundleId(d)) => fs.push(f(Level::Warning, FindingKind::UnreferencedBundle, k.clone(), "a bundle in the store that no ledger entry records (an interrupted preserve?); `custody store repair` adopts it")),

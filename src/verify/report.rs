@@ -74,6 +74,7 @@ pub enum FindingKind {
     ClockSkew,
     UnreferencedBundle,
     Rollback,
+    EmptyStore,
     // retention (object lock)
     RetentionMissing,
 }
@@ -108,7 +109,8 @@ impl FindingKind {
             | LedgerLinkMismatch
             | ClockSkew
             | UnreferencedBundle
-            | Rollback => "ledger",
+            | Rollback
+            | EmptyStore => "ledger",
             RetentionMissing => "retention",
         }
     }
