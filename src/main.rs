@@ -49,10 +49,29 @@ fn main_inner() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("custody: error: {e:#}");
+            eprintln!("custody: error: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, joined by ": ", each said once: the library's error messages
+/// already include their source's text (so that they read whole on their own), and
+/// anyhow's `{:#}` would repeat it ("…: No such file or directory (os error 2): No such file
+/// or directory (os error 2)").
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

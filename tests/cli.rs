@@ -128,6 +128,26 @@ fn regression_a_non_bundle_file_was_said_sealed_with_no_analyze() {
     assert!(o.stdout.contains("read before the archive's error"), "{}", o.stdout);
 }
 
+/// Errors printed their cause twice ("cannot read key file K: No such file or directory (os
+/// error 2): No such file or directory (os error 2)"): the library's messages include their
+/// source's text, and the binary printed the whole chain after them.
+#[test]
+fn regression_error_messages_said_their_cause_twice() {
+    let env = Env::new();
+    let junk = env.path("junk.tar.zst");
+    fs::write(&junk, b"x").unwrap();
+    let missing_key = env.path("no-such.pub");
+    let o = env.run(&["verify".as_ref(), junk.as_os_str(), "--trusted-key".as_ref(), missing_key.as_os_str()]);
+    o.expect(2);
+    let line = o.stderr.lines().find(|l| l.starts_with("custody: error:")).expect("an error line");
+    assert!(line.contains(&format!("cannot use trusted key {}", missing_key.display())), "{line}");
+    assert_eq!(line.matches("No such file or directory").count(), 1, "the cause once: {line}");
+    let missing_store = env.path("no-such-store");
+    let o = env.run(&["list".as_ref(), "--store".as_ref(), missing_store.as_os_str()]);
+    o.expect(2);
+    assert_eq!(o.stderr.matches("does not exist").count(), 1, "{}", o.stderr);
+}
+
 #[test]
 fn keys_are_never_overwritten_and_loose_modes_are_refused() {
     let env = Env::new();

@@ -878,7 +878,7 @@ pub async fn verify_in_store(
         size: None,
     };
     let Some(fetched) = store.fetch_bundle(id).await? else {
-        let fs = vec![err(FindingKind::BundleMissing, bundle_key(id), "no such bundle in the store")];
+        let fs = vec![err(FindingKind::BundleMissing, bundle_key(id), "no such bundle in the store: check the digest (`custody list --store URL` lists the bundles the ledger records) or the store URL")];
         let r = Report::build(subject, fs, &[], &report::BUNDLE_CHECKS, &[]);
         return Ok((r, None));
     };
