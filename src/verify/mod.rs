@@ -471,7 +471,6 @@ pub fn check_bundle<R: Read>(
             });
         let fs = &mut out.findings;
         // Blob contents.
-        out.ran.push("blobs");
         for b in &scan.blobs {
             if b.claimed != b.actual {
                 fs.push(err(
@@ -482,14 +481,19 @@ pub fn check_bundle<R: Read>(
             }
         }
         let archive_broken = fs.iter().any(|x| x.level == Level::Error && x.kind.check() == "archive");
+        let n = scan.blobs.len();
         out.details.push((
             "blobs",
-            if archive_broken {
-                format!("{} blob(s) read before the archive's error, each SHA-256 matching its name", scan.blobs.len())
-            } else {
-                format!("{} blob(s), every SHA-256 matches its name", scan.blobs.len())
+            match (archive_broken, n) {
+                (true, 0) => "not checked: no blob could be read before the archive's error".into(),
+                (true, n) => format!("{n} blob(s) read before the archive's error, each SHA-256 matching its name"),
+                (false, n) => format!("{n} blob(s), every SHA-256 matches its name"),
             },
         ));
+        // With nothing read, the check did not run (it is not a pass).
+        if n > 0 || !archive_broken {
+            out.ran.push("blobs");
+        }
 
         if let Some(m) = &manifest {
             out.ran.extend(["entries", "journal", "merkle"]);
