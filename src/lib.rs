@@ -31,6 +31,7 @@ pub mod preserve;
 pub mod progress;
 pub mod read;
 pub mod store;
+pub mod unfinished;
 pub mod verify;
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn main_inner() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    exit_cleanly_when_interrupted();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -53,6 +54,51 @@ fn main_inner() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove the files this run was still writing (a bundle's
+/// staging file, a spool of standard input, a downloaded copy: [`custody::unfinished`]), say
+/// so, and exit with 128 + the signal's number, as the default action would have (which runs
+/// no destructor and so left a staging file as large as the bundle in the store). A bundle
+/// already stored stays: it is under its own name, and without its ledger entry the next
+/// preserve or `custody store repair` adopts it. A signal the process inherited as ignored
+/// stays ignored (`nohup` ignores SIGHUP; a script's background job, SIGINT). If the handler
+/// cannot be installed, the signals keep their default action.
+fn exit_cleanly_when_interrupted() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let ignored = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| ignored_signals(&s)).unwrap_or(0);
+    let wanted: Vec<i32> =
+        [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&s| ignored & (1u64 << (s - 1)) == 0).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) else { return };
+    let _ = std::thread::Builder::new().name("custody-signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let removed = custody::unfinished::remove_all();
+            let name = match sig {
+                SIGINT => "SIGINT",
+                SIGTERM => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            // "\r\x1b[2K" first: a progress line may be drawn on a terminal.
+            let clear = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\r\x1b[2K" } else { "" };
+            match removed.len() {
+                0 => eprintln!("{clear}custody: interrupted by {name}"),
+                n => eprintln!(
+                    "{clear}custody: interrupted by {name}: removed {n} unfinished file(s) of this run ({})",
+                    removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            }
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// The mask of ignored signals (bit `n - 1` for signal `n`) from the text of
+/// `/proc/<pid>/status` (its `SigIgn:` line, in hex); `None` without one.
+fn ignored_signals(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
 }
 
 /// The error and its causes, joined by ": ", each said once: the library's error messages
@@ -235,6 +281,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env()));
     progress.finish();
     let done = done.context("preserve failed")?;
+    output::swept(&done.swept);
     output::adoptions(&done.adopted);
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
     // The process exits now: freeing the manifest entry by entry would only delay it (~30 ms
@@ -349,6 +396,7 @@ fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
     let store = open_existing_store_with(Some(&a.url), &a.config)?;
     let key = load_or_create_key(a.key.as_deref())?;
     let rt = runtime()?;
+    output::swept(&store.sweep_staging(custody::store::STALE_STAGING));
     let done = rt.block_on(custody::preserve::adopt_unreferenced(
         &store,
         &key,
@@ -423,4 +471,20 @@ fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
     let done = custody::extract::extract(&path, m, &a.to, &verify::Options::default().limits)?;
     output::extracted(&a.to, &report, &done, a.json)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_signals_are_read_from_the_sigign_line() {
+        let status = "Name:\tcustody\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\nSigCgt:\t0\n";
+        let mask = ignored_signals(status).unwrap();
+        assert_ne!(mask & (1 << (signal_hook::consts::SIGHUP - 1)), 0, "SIGHUP (1) ignored");
+        assert_ne!(mask & (1 << (signal_hook::consts::SIGPIPE - 1)), 0, "SIGPIPE (13) ignored");
+        assert_eq!(mask & (1 << (signal_hook::consts::SIGINT - 1)), 0, "SIGINT (2) not ignored");
+        assert_eq!(ignored_signals("Name:\tx\n"), None);
+        assert_eq!(ignored_signals("SigIgn:\tnot-hex\n"), None);
+    }
 }

@@ -485,6 +485,16 @@ pub fn adoptions(done: &[custody::preserve::Adoption]) {
     }
 }
 
+/// Staging files of killed runs that a preserve or `store repair` removed (on stderr).
+pub fn swept(paths: &[std::path::PathBuf]) {
+    for p in paths {
+        eprintln!(
+            "custody: removed {}: a staging file left by an interrupted run (not written to for over an hour; never a sealed bundle)",
+            p.display()
+        );
+    }
+}
+
 /// `store init`.
 pub fn store_checks(store: &Store, checks: &[custody::store::inspect::StoreCheck], json: bool) -> Result<()> {
     use custody::store::inspect::Promise;

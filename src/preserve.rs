@@ -23,6 +23,7 @@ use crate::digest::{BundleId, EntryId};
 use crate::keys::SecretKey;
 use crate::store::ledger;
 use crate::store::{PutOutcome, Store, StoreError};
+use crate::unfinished::Unfinished;
 
 /// Why a preserve failed.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +165,9 @@ pub struct Preserved {
     pub analysis_summary: Option<serde_json::Value>,
     /// Unreferenced bundles found (and adopted or not) before this preserve.
     pub adopted: Vec<Adoption>,
+    /// Staging files that killed runs left in a local store, removed before this preserve
+    /// ([`Store::sweep_staging`]).
+    pub swept: Vec<PathBuf>,
 }
 
 /// What happened to one unreferenced bundle.
@@ -432,6 +436,7 @@ pub async fn preserve(
         Some(age) => adopt_unreferenced(store, &key, age, &clock).await?,
         None => Vec::new(),
     };
+    let swept = store.sweep_staging(crate::store::STALE_STAGING);
     plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
     phases.mark("adopt+head");
@@ -475,9 +480,12 @@ pub async fn preserve(
     };
     let seeds = req.identifiers.clone();
     let mut attempt = 0;
-    let (sealed, staged): (Sealed, tempfile::NamedTempFile) = loop {
+    let (sealed, staged, tracked): (Sealed, tempfile::NamedTempFile, Unfinished) = loop {
         attempt += 1;
         let staged = store.staging_file()?;
+        // Removed by the binary if the run is interrupted; dropped with the file on a retry.
+        let tracked = Unfinished::track(staged.path());
+        test_pause("sealing");
         let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
             op: "cannot open staging file",
             path: staged.path().into(),
@@ -510,7 +518,7 @@ pub async fn preserve(
         })
         .await??;
         match r {
-            Ok(s) => break (s, staged),
+            Ok(s) => break (s, staged, tracked),
             Err(SealError::Changed(paths)) if attempt < 3 => {
                 files = files
                     .iter()
@@ -523,10 +531,12 @@ pub async fn preserve(
     req.progress.finish();
     phases.mark("seal");
     drop(plan.stdin_spool);
+    drop(plan.stdin_tracked);
     let outcome = store
         .put_bundle(staged, &sealed.id)
         .await
         .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source: Box::new(source) })?;
+    drop(tracked);
     phases.mark("store");
     let location = store.location(&crate::store::bundle_key(&sealed.id));
     test_pause("after-bundle");
@@ -553,6 +563,7 @@ pub async fn preserve(
                 manifest: sealed.manifest,
                 analysis_summary: sealed.analysis_summary,
                 adopted,
+                swept,
             });
         }
     }
@@ -586,6 +597,7 @@ pub async fn preserve(
         manifest: sealed.manifest,
         analysis_summary: sealed.analysis_summary,
         adopted,
+        swept,
     })
 }
 
@@ -610,8 +622,9 @@ impl Phases {
 }
 
 /// Test hook for crash tests: with `CUSTODY_TEST_PAUSE=<point>`, announce the point on stderr
-/// and sleep there (so a test can kill the process at a known step). Points: `after-bundle`
-/// (bundle stored, ledger entry not yet written).
+/// and sleep there (so a test can kill the process at a known step). Points: `sealing` (the
+/// staging file created, nothing sealed yet), `after-bundle` (bundle stored, ledger entry
+/// not yet written).
 fn test_pause(point: &str) {
     if std::env::var("CUSTODY_TEST_PAUSE").is_ok_and(|v| v == point) {
         eprintln!("custody: test pause at {point}");

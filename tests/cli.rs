@@ -149,6 +149,102 @@ fn regression_error_messages_said_their_cause_twice() {
     assert_eq!(o.stderr.matches("does not exist").count(), 1, "{}", o.stderr);
 }
 
+/// Whether this process ignores `sig` (so its children inherit that, and a handler is not
+/// installed for it): `SigIgn` of /proc/self/status.
+fn ignored_here(sig: u32) -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).map(str::trim).unwrap_or("0");
+    u64::from_str_radix(mask, 16).unwrap_or(0) & (1 << (sig - 1)) != 0
+}
+
+/// A preserve interrupted by SIGTERM or SIGINT left its staging file (as large as the
+/// bundle) in `<store>/.staging`, and the spool of its standard input in the temporary
+/// directory, for good: a signal's default action runs no destructor.
+#[test]
+fn regression_an_interrupted_preserve_left_its_staging_file_behind() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut signals = vec![("TERM", 15, 143)];
+    if !ignored_here(2) {
+        signals.push(("INT", 2, 130));
+    } else {
+        // Inherited as ignored (this test runs as a background job of a script): the child
+        // inherits that too, and rightly keeps it ignored.
+        eprintln!("SIGINT is ignored by the test process: only SIGTERM is sent");
+    }
+    for (name, _, code) in signals {
+        let env = Env::new();
+        let fx = fixture_dir();
+        let mut c = env.cmd(&["preserve", "--quiet", "--incident-dir", fx.to_str().unwrap(), "--source", "notes=-"]);
+        c.env("CUSTODY_TEST_PAUSE", "sealing").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"what the responder saw\n").unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "preserve ended before the pause point");
+            if line.contains("test pause at sealing") {
+                break;
+            }
+        }
+        let staging = env.store().join(".staging");
+        let partial: Vec<PathBuf> = fs::read_dir(&staging).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(partial.len(), 1, "the staging file exists while sealing: {partial:?}");
+        let killed = std::process::Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
+        assert!(killed.unwrap().success());
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        err.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{name}: exit 128 + signal; stderr: {rest}");
+        assert!(rest.contains(&format!("interrupted by SIG{name}: removed 2 unfinished file(s)")), "{rest}");
+        assert!(rest.contains(&partial[0].display().to_string()), "names the staging file: {rest}");
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0, "SIG{name}: the staging file is gone");
+        // The other file removed is the spool of standard input, outside the store.
+        let listed = rest.rsplit_once(" (").map(|(_, l)| l.trim_end().trim_end_matches(')')).unwrap_or("");
+        let paths: Vec<&str> = listed.split(", ").collect();
+        assert_eq!(paths.len(), 2, "{rest}");
+        for p in paths {
+            assert!(!PathBuf::from(p).exists(), "{p} is still there");
+        }
+        assert_eq!(fs::read_dir(env.store().join("bundles")).unwrap().count(), 0, "nothing sealed");
+        assert_eq!(fs::read_dir(env.store().join("ledger")).unwrap().count(), 0, "nothing recorded");
+    }
+}
+
+/// A staging file left by a killed run (SIGKILL: nothing can clean up) is removed by the
+/// next preserve once it has not been written to for an hour; a recent one may belong to a
+/// preserve still running, and is left alone.
+#[test]
+fn stale_staging_files_of_killed_runs_are_swept_and_recent_ones_kept() {
+    let env = Env::new();
+    env.preserve_fixture(&[]);
+    let staging = env.store().join(".staging");
+    let (old, recent, other) =
+        (staging.join("bundle-dead01.partial"), staging.join("bundle-live01.partial"), staging.join("notes.txt"));
+    for p in [&old, &recent, &other] {
+        fs::write(p, b"half a bundle").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for p in [&old, &other] {
+        fs::File::options().write(true).open(p).unwrap().set_modified(two_hours_ago).unwrap();
+    }
+    let fx = fixture_dir();
+    let o = env.run(&["preserve", "--incident-dir", fx.to_str().unwrap(), "--note", "second"]);
+    o.expect(0);
+    assert!(!old.exists(), "the stale staging file is removed");
+    assert!(o.stderr.contains(&format!("removed {}", old.display())), "{}", o.stderr);
+    assert!(recent.exists(), "a recent staging file may be a running preserve's");
+    assert!(other.exists(), "only bundle-*.partial files are staging files");
+    // `store repair` sweeps too.
+    fs::File::options().write(true).open(&recent).unwrap().set_modified(two_hours_ago).unwrap();
+    let o = env.run(&["store", "repair", env.store().to_str().unwrap()]);
+    o.expect(0);
+    assert!(!recent.exists(), "store repair removes it once stale");
+    assert!(o.stderr.contains("left by an interrupted run"), "{}", o.stderr);
+    env.run(&["verify", "--store", env.store().to_str().unwrap(), "--all"]).expect(0);
+}
+
 #[test]
 fn keys_are_never_overwritten_and_loose_modes_are_refused() {
     let env = Env::new();

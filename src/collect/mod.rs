@@ -73,6 +73,8 @@ pub struct Plan {
     pub events: Vec<PlanEvent>,
     /// Standard input, spooled to a private temporary file (kept alive while sealing).
     pub stdin_spool: Option<tempfile::NamedTempFile>,
+    /// The spool's registration for removal if the run is interrupted ([`crate::unfinished`]).
+    pub stdin_tracked: Option<crate::unfinished::Unfinished>,
 }
 
 struct Planner<'a> {
@@ -308,6 +310,7 @@ pub fn plan(
                 return Err(CollectError::StdinTwice);
             }
             let mut tmp = tempfile::NamedTempFile::new().map_err(CollectError::Stdin)?;
+            p.plan.stdin_tracked = Some(crate::unfinished::Unfinished::track(tmp.path()));
             let mut stdin = std::io::stdin().lock();
             std::io::copy(&mut stdin, &mut tmp).map_err(CollectError::Stdin)?;
             tmp.flush().map_err(CollectError::Stdin)?;

@@ -126,6 +126,11 @@ pub enum PutOutcome {
 /// Bundles at most this large are uploaded with one create-only PUT.
 pub const SINGLE_PUT_LIMIT: u64 = 64 << 20;
 
+/// A staging file not written to for this long was left by a run that was killed (SIGKILL,
+/// a crash, a power cut): a live preserve writes its staging file continuously, then syncs
+/// and links it within moments. [`Store::sweep_staging`] removes such files.
+pub const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Which kind of backend a store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -166,8 +171,9 @@ pub struct Store {
 pub enum Fetched {
     /// A file in the local store.
     Local(PathBuf),
-    /// A downloaded temporary copy.
-    Temp(tempfile::NamedTempFile),
+    /// A downloaded temporary copy (removed with it, or by [`crate::unfinished::remove_all`]
+    /// if the run is interrupted).
+    Temp(tempfile::NamedTempFile, crate::unfinished::Unfinished),
 }
 
 impl Fetched {
@@ -175,7 +181,7 @@ impl Fetched {
     pub fn path(&self) -> &FsPath {
         match self {
             Fetched::Local(p) => p,
-            Fetched::Temp(t) => t.path(),
+            Fetched::Temp(t, _) => t.path(),
         }
     }
 }
@@ -426,6 +432,37 @@ impl Store {
         }
     }
 
+    /// Removes the staging files of a local store (`.staging/bundle-*.partial`) not modified
+    /// for `older_than` ([`STALE_STAGING`]): what runs killed before they could clean up left
+    /// behind. Returns the files removed; nothing for other stores (their staging files are in
+    /// the system's temporary directory) or when the directory cannot be read. A staging file
+    /// is never a sealed bundle: a bundle is stored under its own name by a hard link.
+    pub fn sweep_staging(&self, older_than: std::time::Duration) -> Vec<PathBuf> {
+        let Some(root) = &self.local_root else { return Vec::new() };
+        let Ok(dir) = std::fs::read_dir(root.join(".staging")) else { return Vec::new() };
+        let now = std::time::SystemTime::now();
+        let mut removed = Vec::new();
+        for e in dir.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with("bundle-") && name.ends_with(".partial")) {
+                continue;
+            }
+            let stale = e
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= older_than);
+            if stale && std::fs::remove_file(e.path()).is_ok() {
+                removed.push(e.path());
+            }
+        }
+        removed.sort();
+        removed
+    }
+
     /// A new staging file for a bundle being written (inside a local store, so that the
     /// final hard link is atomic; the system temp dir otherwise).
     pub fn staging_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
@@ -508,7 +545,7 @@ impl Store {
 
     async fn confirm_existing_bundle(&self, key: &str, id: &BundleId) -> Result<PutOutcome, StoreError> {
         match self.fetch_to_temp(key).await? {
-            Some((_, d)) if d == *id.digest() => Ok(PutOutcome::AlreadyPresent),
+            Some((_, _, d)) if d == *id.digest() => Ok(PutOutcome::AlreadyPresent),
             _ => Err(StoreError::Conflict { key: key.into() }),
         }
     }
@@ -668,13 +705,16 @@ impl Store {
             let p = root.join(&key);
             return Ok(p.is_file().then_some(Fetched::Local(p)));
         }
-        Ok(self.fetch_to_temp(&key).await?.map(|(t, _)| Fetched::Temp(t)))
+        Ok(self.fetch_to_temp(&key).await?.map(|(t, tracked, _)| Fetched::Temp(t, tracked)))
     }
 
+    /// Downloads `key` into a temporary file (registered for removal if the run is
+    /// interrupted) and returns it with the SHA-256 of its bytes.
     async fn fetch_to_temp(
         &self,
         key: &str,
-    ) -> Result<Option<(tempfile::NamedTempFile, crate::digest::Sha256)>, StoreError> {
+    ) -> Result<Option<(tempfile::NamedTempFile, crate::unfinished::Unfinished, crate::digest::Sha256)>, StoreError>
+    {
         let path = Path::from(key);
         let r = match self.inner.get(&path).await {
             Ok(r) => r,
@@ -686,6 +726,7 @@ impl Store {
             path: std::env::temp_dir(),
             source,
         })?;
+        let tracked = crate::unfinished::Unfinished::track(tmp.path());
         let file =
             tmp.reopen().map_err(|source| StoreError::Io { op: "cannot open", path: tmp.path().into(), source })?;
         let mut w = HashingWriter::new(std::io::BufWriter::new(file));
@@ -707,7 +748,7 @@ impl Store {
             source: e.into_error(),
         })?;
         let _ = f.seek(SeekFrom::Start(0));
-        Ok(Some((tmp, d)))
+        Ok(Some((tmp, tracked, d)))
     }
 }
 

@@ -1,0 +1,89 @@
+//! Files this process is writing that an interrupted run must not leave behind: a bundle's
+//! staging file (`<store>/.staging/bundle-*.partial`, or in the temporary directory for a
+//! remote store) and the spool of standard input.
+//!
+//! Each one is registered by an [`Unfinished`] guard while it is being written; dropping the
+//! guard unregisters it (the file itself is deleted by its owner, a `NamedTempFile`, or has
+//! become a stored bundle by a hard link of its own). A process that is killed by a signal
+//! runs no destructor, so the `custody` binary handles SIGINT, SIGTERM and SIGHUP: it calls
+//! [`remove_all`] and exits. Nothing sealed is ever touched: a bundle is stored under its own
+//! name (`bundles/<sha256>.tar.zst`) by a hard link, and removing the staging name leaves that
+//! link. A run killed with SIGKILL (or a crash) still leaves its staging file; `preserve` and
+//! `store repair` sweep staging files older than [`crate::store::STALE_STAGING`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn files() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while the list was held leaves it as it was: still usable.
+    FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A file registered for removal if the process is interrupted, until this guard is dropped.
+#[derive(Debug)]
+#[must_use = "the file is unregistered when the guard is dropped"]
+pub struct Unfinished {
+    path: PathBuf,
+}
+
+impl Unfinished {
+    /// Registers `path`.
+    pub fn track(path: &Path) -> Unfinished {
+        files().push(path.to_path_buf());
+        Unfinished { path: path.to_path_buf() }
+    }
+
+    /// The registered path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let mut f = files();
+        if let Some(i) = f.iter().rposition(|p| *p == self.path) {
+            f.swap_remove(i);
+        }
+    }
+}
+
+/// Deletes every registered file and returns those it deleted (a file already gone is not
+/// listed). For the binary's signal handler, just before the process exits: the list stays
+/// locked, so no new file is registered meanwhile.
+pub fn remove_all() -> Vec<PathBuf> {
+    let mut f = files();
+    let removed = f.iter().filter(|p| std::fs::remove_file(p).is_ok()).cloned().collect();
+    f.clear();
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test: the registry is process-wide, and tests run in parallel.
+    #[test]
+    fn registered_files_are_removed_and_dropped_guards_unregister() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        for p in [&a, &b, &c] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let ga = Unfinished::track(&a);
+        let gb = Unfinished::track(&b);
+        let gone = dir.path().join("never-written");
+        let _gn = Unfinished::track(&gone);
+        drop(gb);
+        assert_eq!(ga.path(), a);
+        let removed = remove_all();
+        assert!(removed.contains(&a), "{removed:?}");
+        assert!(!removed.contains(&b) && !removed.contains(&gone), "{removed:?}");
+        assert!(!a.exists(), "a registered file is removed");
+        assert!(b.exists(), "an unregistered file is left alone");
+        assert!(c.exists(), "a file never registered is left alone");
+        drop(ga);
+    }
+}
