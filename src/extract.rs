@@ -41,6 +41,17 @@ pub enum ExtractError {
     /// Blobs the manifest names were not met while extracting.
     #[error("{0} blob(s) named by the manifest were not extracted")]
     Incomplete(usize),
+    /// The target is not a directory.
+    #[error("extract target {0} exists and is not a directory: give --to a new or empty directory")]
+    NotADirectory(PathBuf),
+    /// Files to be extracted already exist in the target; nothing was written.
+    #[error("{first} already exists ({count} of the bundle's files do): extract never overwrites, and wrote nothing; extract into a new or empty directory")]
+    Exists {
+        /// The first one, in the manifest's order.
+        first: PathBuf,
+        /// How many.
+        count: usize,
+    },
 }
 
 /// Files written.
@@ -121,10 +132,11 @@ impl BlobVisitor for Writer<'_> {
                 }
             };
             if let Err(source) = fs::hard_link(t.path(), &dest) {
-                self.error.get_or_insert(ExtractError::Io {
-                    op: "cannot create (refusing to overwrite)",
-                    path: dest,
-                    source,
+                self.error.get_or_insert(if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    // Created since the check at the start (by someone else).
+                    ExtractError::Exists { first: dest, count: 1 }
+                } else {
+                    ExtractError::Io { op: "cannot create", path: dest, source }
                 });
                 return;
             }
@@ -135,7 +147,25 @@ impl BlobVisitor for Writer<'_> {
 }
 
 /// Extract the blobs of a (previously verified) bundle read from `bundle` into `dir`.
+/// Nothing is written if any of the files is already there (extract never overwrites).
 pub fn extract(bundle: &Path, manifest: &Manifest, dir: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
+    if fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir() && !m.file_type().is_symlink()) {
+        return Err(ExtractError::NotADirectory(dir.into()));
+    }
+    // Refuse before writing anything rather than stop half-way at the first file that exists.
+    // Only plain relative paths are looked up (others are refused below, when extracting).
+    let plain = |p: &Path| p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    let existing: Vec<PathBuf> = manifest
+        .entries
+        .iter()
+        .map(|e| Path::new(&e.path))
+        .filter(|p| plain(p))
+        .map(|p| dir.join(p))
+        .filter(|p| fs::symlink_metadata(p).is_ok())
+        .collect();
+    if let Some(first) = existing.first() {
+        return Err(ExtractError::Exists { first: first.clone(), count: existing.len() });
+    }
     fs::create_dir_all(dir).map_err(|source| ExtractError::Io { op: "cannot create", path: dir.into(), source })?;
     let meta =
         fs::symlink_metadata(dir).map_err(|source| ExtractError::Io { op: "cannot stat", path: dir.into(), source })?;

@@ -135,6 +135,17 @@ fn extract_never_overwrites_an_existing_file() {
     assert_ne!(x.code, 0, "extract overwrote an existing file: {}", x.stdout);
     assert!(x.stderr.contains("logs/tool_calls.jsonl"), "the error names the file: {}", x.stderr);
     assert_eq!(fs::read(&precious).unwrap(), b"do not touch");
+    // Refused before anything is written: it used to stop half-way, at the first file that
+    // existed, leaving those before it.
+    assert_eq!(files_under(&to).len(), 1, "extract wrote other files before refusing: {:?}", files_under(&to));
+    assert!(x.stderr.contains("wrote nothing") && x.stderr.contains("new or empty directory"), "{}", x.stderr);
+    // A target that is a file.
+    let file = env.path("a-file");
+    fs::write(&file, b"x").unwrap();
+    let f = env.run(&["extract", s(&m.bundle), "--to", s(&file)]);
+    f.expect(2);
+    assert!(f.stderr.contains("is not a directory"), "{}", f.stderr);
+    assert_eq!(fs::read(&file).unwrap(), b"x");
     // Extracting twice into the same directory: the second run refuses, the first's files stay.
     let to2 = env.path("to2");
     env.run(&["extract", s(&m.bundle), "--to", s(&to2)]).expect(0);
