@@ -80,6 +80,9 @@ fn regression_verify_of_a_mistyped_store_path_created_it_and_said_intact() {
     // nothing added to it.
     env.run(&["store", "init", m]).expect(0);
     assert!(missing.join("ledger").is_dir() && missing.join("bundles").is_dir());
+    let file = env.path("a-file");
+    fs::write(&file, b"x").unwrap();
+    usage_error(&env, &["verify", "--store", file.to_str().unwrap(), "--all"], "names a file, not a store directory");
     let bare = env.path("bare");
     fs::create_dir(&bare).unwrap();
     env.run(&["list", "--store", bare.to_str().unwrap()]).expect(0);

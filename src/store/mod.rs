@@ -318,6 +318,9 @@ impl Store {
                 source,
             })?;
         } else if !p.is_dir() {
+            if p.exists() {
+                return Err(StoreError::Url { url: url.into(), reason: "it names a file, not a store directory" });
+            }
             return Err(StoreError::Missing { path: p.into() });
         }
         let root = p.canonicalize().map_err(|source| StoreError::Io {
