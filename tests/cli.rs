@@ -165,7 +165,7 @@ fn ignored_here(sig: u32) -> bool {
 /// directory, for good: a signal's default action runs no destructor.
 #[test]
 fn regression_an_interrupted_preserve_left_its_staging_file_behind() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufReader, Write};
     use std::process::Stdio;
     let mut signals = vec![("TERM", 15, 143)];
     if !ignored_here(2) {
@@ -183,14 +183,7 @@ fn regression_an_interrupted_preserve_left_its_staging_file_behind() {
         let mut child = c.spawn().unwrap();
         child.stdin.take().unwrap().write_all(b"what the responder saw\n").unwrap();
         let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert!(err.read_line(&mut line).unwrap() > 0, "preserve ended before the pause point");
-            if line.contains("test pause at sealing") {
-                break;
-            }
-        }
+        wait_for_pause(&mut err, "sealing");
         let staging = env.store().join(".staging");
         let partial: Vec<PathBuf> = fs::read_dir(&staging).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(partial.len(), 1, "the staging file exists while sealing: {partial:?}");

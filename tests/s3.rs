@@ -3,7 +3,7 @@
 //! injected faults through a loopback proxy, permanent failures, kill -9 during preserve,
 //! multipart bundles, and checkpoints that catch a rolled-back or rewritten ledger.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -281,14 +281,7 @@ fn s3_kill_9_during_preserve_leaves_nothing_or_a_complete_bundle() {
     }
     let mut child = c.spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "preserve ended before the pause point");
-        if line.contains("test pause at after-bundle") {
-            break;
-        }
-    }
+    crate::util::wait_for_pause(&mut err, "after-bundle");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(bundle_keys(&moto, "crash", "ev").len(), 1);

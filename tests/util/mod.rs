@@ -484,3 +484,17 @@ pub fn rename_entry(man: &mut custody::bundle::manifest::Manifest, from: &str, t
         }
     }
 }
+
+/// Reads `err` (a child's stderr) line by line until the `CUSTODY_TEST_PAUSE` announcement
+/// of `point`; panics if the child's stderr ends first.
+pub fn wait_for_pause(err: &mut impl std::io::BufRead, point: &str) {
+    let want = format!("test pause at {point}");
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the process ended before the pause point {point}");
+        if line.contains(&want) {
+            return;
+        }
+    }
+}
