@@ -79,7 +79,8 @@ pub enum StoreCommand {
     /// honoured, writes come back locked. Exit 1 and say which promise fails.
     Init(StoreInitArgs),
     /// Adopt unreferenced bundles (left by an interrupted preserve): verify each with the
-    /// signing key, then record it in the ledger.
+    /// signing key, then record it in the ledger. Also removes the staging files that killed
+    /// runs left in a local store (not written to for an hour).
     Repair(StoreRepairArgs),
 }
 
