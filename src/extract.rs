@@ -5,7 +5,10 @@
 //! verification), and links it to every entry path that names it. Paths come from a
 //! [`crate::read::envelope::CheckedManifest`] (relative, no `..`); every directory on the way
 //! is created by us or must be a real directory (never a symlink), and no existing file is
-//! ever overwritten. Nothing is written outside the target.
+//! ever overwritten. Nothing is written outside the target. An extract that finds any of
+//! its files already there writes nothing; one interrupted by a signal has the files it wrote
+//! removed by the binary ([`crate::unfinished`]), so it can be run again into the same
+//! directory.
 
 use std::collections::HashMap;
 use std::fs;
@@ -15,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::bundle::manifest::Manifest;
 use crate::digest::Sha256;
 use crate::read::archive::{read_archive, BlobVisitor, Limits};
+use crate::unfinished::Unfinished;
 
 /// Extraction errors.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +70,9 @@ pub struct Extracted {
 struct Writer<'a> {
     dir: &'a Path,
     targets: HashMap<Sha256, Vec<String>>,
-    current: Option<(tempfile::NamedTempFile, bool)>,
+    current: Option<(tempfile::NamedTempFile, bool, Unfinished)>,
+    /// The files written so far: removed by the binary if the run is interrupted.
+    written: Vec<Unfinished>,
     done: Extracted,
     error: Option<ExtractError>,
     remaining: usize,
@@ -101,7 +107,10 @@ impl BlobVisitor for Writer<'_> {
             return;
         }
         match tempfile::Builder::new().prefix(".custody-extract-").tempfile_in(self.dir) {
-            Ok(t) => self.current = Some((t, true)),
+            Ok(t) => {
+                let tracked = Unfinished::track(t.path());
+                self.current = Some((t, true, tracked));
+            }
             Err(source) => {
                 self.error =
                     Some(ExtractError::Io { op: "cannot create temporary file in", path: self.dir.into(), source })
@@ -109,14 +118,14 @@ impl BlobVisitor for Writer<'_> {
         }
     }
     fn chunk(&mut self, data: &[u8]) {
-        if let Some((t, ok)) = &mut self.current {
+        if let Some((t, ok, _)) = &mut self.current {
             if *ok && t.write_all(data).is_err() {
                 *ok = false;
             }
         }
     }
     fn end(&mut self, claimed: &Sha256, actual: Option<Sha256>) {
-        let Some((t, ok)) = self.current.take() else { return };
+        let Some((t, ok, _tracked)) = self.current.take() else { return };
         if actual != Some(*claimed) || !ok {
             self.error.get_or_insert(ExtractError::Changed(claimed.hex()));
             return;
@@ -139,6 +148,10 @@ impl BlobVisitor for Writer<'_> {
                     ExtractError::Io { op: "cannot create", path: dest, source }
                 });
                 return;
+            }
+            self.written.push(Unfinished::track(&dest));
+            if self.written.len() == 1 {
+                crate::test_pause("extracted-one");
             }
             self.done.bytes += fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
             self.done.files.push(rel);
@@ -177,7 +190,8 @@ pub fn extract(bundle: &Path, manifest: &Manifest, dir: &Path, limits: &Limits) 
         targets.entry(e.sha256).or_default().push(e.path.clone());
     }
     let remaining = targets.len();
-    let mut w = Writer { dir, targets, current: None, done: Extracted::default(), error: None, remaining };
+    let mut w =
+        Writer { dir, targets, current: None, written: Vec::new(), done: Extracted::default(), error: None, remaining };
     let file =
         fs::File::open(bundle).map_err(|source| ExtractError::Io { op: "cannot open", path: bundle.into(), source })?;
     let _scan = read_archive(file, limits, Some(&mut w));

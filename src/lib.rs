@@ -68,3 +68,14 @@ pub fn default_key_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| home_dir().join("keys/default.key"))
 }
+
+/// Test hook for crash tests: with `CUSTODY_TEST_PAUSE=<point>`, announce the point on stderr
+/// and sleep there (so a test can kill the process at a known step). Points: `sealing` (the
+/// staging file created, nothing sealed yet), `after-bundle` (bundle stored, ledger entry
+/// not yet written), `extracted-one` (an extract has written its first file).
+pub(crate) fn test_pause(point: &str) {
+    if std::env::var("CUSTODY_TEST_PAUSE").is_ok_and(|v| v == point) {
+        eprintln!("custody: test pause at {point}");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
+}

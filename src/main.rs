@@ -83,11 +83,16 @@ fn exit_cleanly_when_interrupted() {
             };
             // "\r\x1b[2K" first: a progress line may be drawn on a terminal.
             let clear = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\r\x1b[2K" } else { "" };
+            const LISTED: usize = 5;
+            let mut listed: Vec<String> = removed.iter().take(LISTED).map(|p| p.display().to_string()).collect();
+            if removed.len() > LISTED {
+                listed.push(format!("and {} more", removed.len() - LISTED));
+            }
             match removed.len() {
                 0 => eprintln!("{clear}custody: interrupted by {name}"),
                 n => eprintln!(
                     "{clear}custody: interrupted by {name}: removed {n} unfinished file(s) of this run ({})",
-                    removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    listed.join(", ")
                 ),
             }
             std::process::exit(128 + sig);

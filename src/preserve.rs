@@ -485,7 +485,7 @@ pub async fn preserve(
         let staged = store.staging_file()?;
         // Removed by the binary if the run is interrupted; dropped with the file on a retry.
         let tracked = Unfinished::track(staged.path());
-        test_pause("sealing");
+        crate::test_pause("sealing");
         let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
             op: "cannot open staging file",
             path: staged.path().into(),
@@ -539,7 +539,7 @@ pub async fn preserve(
     drop(tracked);
     phases.mark("store");
     let location = store.location(&crate::store::bundle_key(&sealed.id));
-    test_pause("after-bundle");
+    crate::test_pause("after-bundle");
     // Identical evidence and clock give an identical bundle; do not record it twice.
     if outcome == PutOutcome::AlreadyPresent {
         if let Some(e) = ledger::load_all(store)
@@ -618,16 +618,5 @@ impl Phases {
             eprintln!("custody: timing {phase:<10} {:>8.3} s", (now - self.last).as_secs_f64());
             self.last = now;
         }
-    }
-}
-
-/// Test hook for crash tests: with `CUSTODY_TEST_PAUSE=<point>`, announce the point on stderr
-/// and sleep there (so a test can kill the process at a known step). Points: `sealing` (the
-/// staging file created, nothing sealed yet), `after-bundle` (bundle stored, ledger entry
-/// not yet written).
-fn test_pause(point: &str) {
-    if std::env::var("CUSTODY_TEST_PAUSE").is_ok_and(|v| v == point) {
-        eprintln!("custody: test pause at {point}");
-        std::thread::sleep(std::time::Duration::from_secs(600));
     }
 }

@@ -1,6 +1,8 @@
 //! Files this process is writing that an interrupted run must not leave behind: a bundle's
 //! staging file (`<store>/.staging/bundle-*.partial`, or in the temporary directory for a
-//! remote store) and the spool of standard input.
+//! remote store), the spool of standard input, a bundle downloaded for verification, and the
+//! files an extract has written so far (an interrupted extract leaves none, so running it
+//! again into the same directory works).
 //!
 //! Each one is registered by an [`Unfinished`] guard while it is being written; dropping the
 //! guard unregisters it (the file itself is deleted by its owner, a `NamedTempFile`, or has
@@ -11,12 +13,15 @@
 //! link. A run killed with SIGKILL (or a crash) still leaves its staging file; `preserve` and
 //! `store repair` sweep staging files older than [`crate::store::STALE_STAGING`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The registered files by registration number (an extract registers one per file written,
+/// 100 000 for a big bundle: each guard finds its own entry in O(log n)).
+static FILES: Mutex<(u64, BTreeMap<u64, PathBuf>)> = Mutex::new((0, BTreeMap::new()));
 
-fn files() -> MutexGuard<'static, Vec<PathBuf>> {
+fn files() -> MutexGuard<'static, (u64, BTreeMap<u64, PathBuf>)> {
     // A panic while the list was held leaves it as it was: still usable.
     FILES.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -25,14 +30,18 @@ fn files() -> MutexGuard<'static, Vec<PathBuf>> {
 #[derive(Debug)]
 #[must_use = "the file is unregistered when the guard is dropped"]
 pub struct Unfinished {
+    id: u64,
     path: PathBuf,
 }
 
 impl Unfinished {
     /// Registers `path`.
     pub fn track(path: &Path) -> Unfinished {
-        files().push(path.to_path_buf());
-        Unfinished { path: path.to_path_buf() }
+        let mut f = files();
+        f.0 += 1;
+        let id = f.0;
+        f.1.insert(id, path.to_path_buf());
+        Unfinished { id, path: path.to_path_buf() }
     }
 
     /// The registered path.
@@ -43,20 +52,17 @@ impl Unfinished {
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        let mut f = files();
-        if let Some(i) = f.iter().rposition(|p| *p == self.path) {
-            f.swap_remove(i);
-        }
+        files().1.remove(&self.id);
     }
 }
 
-/// Deletes every registered file and returns those it deleted (a file already gone is not
-/// listed). For the binary's signal handler, just before the process exits: the list stays
-/// locked, so no new file is registered meanwhile.
+/// Deletes every registered file and returns those it deleted, in the order they were
+/// registered (a file already gone is not listed). For the binary's signal handler, just
+/// before the process exits: the list stays locked, so no new file is registered meanwhile.
 pub fn remove_all() -> Vec<PathBuf> {
     let mut f = files();
-    let removed = f.iter().filter(|p| std::fs::remove_file(p).is_ok()).cloned().collect();
-    f.clear();
+    let removed = f.1.values().filter(|p| std::fs::remove_file(p).is_ok()).cloned().collect();
+    f.1.clear();
     removed
 }
 
@@ -64,7 +70,8 @@ pub fn remove_all() -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
-    // One test: the registry is process-wide, and tests run in parallel.
+    // One test: the registry is process-wide and tests run in parallel (no other unit test
+    // registers a file: remove_all would delete it).
     #[test]
     fn registered_files_are_removed_and_dropped_guards_unregister() {
         let dir = tempfile::tempdir().unwrap();

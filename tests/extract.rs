@@ -154,3 +154,31 @@ fn extract_never_overwrites_an_existing_file() {
     assert_ne!(again.code, 0);
     assert_eq!(files_under(&to2), before);
 }
+
+/// An extract interrupted by a signal left the files it had written (and its temporary file),
+/// so running it again into the same directory was refused: the files already existed.
+#[test]
+fn regression_an_interrupted_extract_left_files_that_blocked_the_next_one() {
+    use std::io::{BufReader, Read};
+    use std::process::Stdio;
+    let (env, m) = made();
+    let to = env.path("to");
+    let mut c = env.cmd(&["extract", s(&m.bundle), "--to", s(&to)]);
+    c.env("CUSTODY_TEST_PAUSE", "extracted-one").stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    wait_for_pause(&mut err, "extracted-one");
+    assert!(!files_under(&to).is_empty(), "a file is written at the pause point");
+    let killed = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert!(killed.unwrap().success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(143), "{rest}");
+    assert!(rest.contains("interrupted by SIGTERM: removed"), "{rest}");
+    assert_eq!(files_under(&to), Vec::new(), "the interrupted extract left files behind: {rest}");
+    // So the same command works now, and gives back every file.
+    let again = env.run(&["extract", s(&m.bundle), "--to", s(&to)]);
+    again.expect(0);
+    assert_eq!(files_under(&to), files_under(&fixture_dir()));
+}
