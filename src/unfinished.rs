@@ -30,8 +30,8 @@ fn files() -> MutexGuard<'static, (u64, BTreeMap<u64, PathBuf>)> {
 #[derive(Debug)]
 #[must_use = "the file is unregistered when the guard is dropped"]
 pub struct Unfinished {
+    /// The registration number (the path is kept once, in the registry).
     id: u64,
-    path: PathBuf,
 }
 
 impl Unfinished {
@@ -41,12 +41,7 @@ impl Unfinished {
         f.0 += 1;
         let id = f.0;
         f.1.insert(id, path.to_path_buf());
-        Unfinished { id, path: path.to_path_buf() }
-    }
-
-    /// The registered path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Unfinished { id }
     }
 }
 
@@ -84,7 +79,6 @@ mod tests {
         let gone = dir.path().join("never-written");
         let _gn = Unfinished::track(&gone);
         drop(gb);
-        assert_eq!(ga.path(), a);
         let removed = remove_all();
         assert!(removed.contains(&a), "{removed:?}");
         assert!(!removed.contains(&b) && !removed.contains(&gone), "{removed:?}");
