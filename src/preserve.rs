@@ -23,7 +23,6 @@ use crate::digest::{BundleId, EntryId};
 use crate::keys::SecretKey;
 use crate::store::ledger;
 use crate::store::{PutOutcome, Store, StoreError};
-use crate::unfinished::Unfinished;
 
 /// Why a preserve failed.
 #[derive(Debug, thiserror::Error)]
@@ -480,11 +479,10 @@ pub async fn preserve(
     };
     let seeds = req.identifiers.clone();
     let mut attempt = 0;
-    let (sealed, staged, tracked): (Sealed, tempfile::NamedTempFile, Unfinished) = loop {
+    let (sealed, staged): (Sealed, crate::unfinished::TrackedTemp) = loop {
         attempt += 1;
+        // Registered for removal if the run is interrupted (a `TrackedTemp`).
         let staged = store.staging_file()?;
-        // Removed by the binary if the run is interrupted; dropped with the file on a retry.
-        let tracked = Unfinished::track(staged.path());
         crate::test_pause("sealing");
         let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
             op: "cannot open staging file",
@@ -518,7 +516,7 @@ pub async fn preserve(
         })
         .await??;
         match r {
-            Ok(s) => break (s, staged, tracked),
+            Ok(s) => break (s, staged),
             Err(SealError::Changed(paths)) if attempt < 3 => {
                 files = files
                     .iter()
@@ -531,12 +529,10 @@ pub async fn preserve(
     req.progress.finish();
     phases.mark("seal");
     drop(plan.stdin_spool);
-    drop(plan.stdin_tracked);
     let outcome = store
         .put_bundle(staged, &sealed.id)
         .await
         .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source: Box::new(source) })?;
-    drop(tracked);
     phases.mark("store");
     let location = store.location(&crate::store::bundle_key(&sealed.id));
     crate::test_pause("after-bundle");

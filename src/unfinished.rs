@@ -5,8 +5,10 @@
 //! again into the same directory works).
 //!
 //! Each one is registered by an [`Unfinished`] guard while it is being written; dropping the
-//! guard unregisters it (the file itself is deleted by its owner, a `NamedTempFile`, or has
-//! become a stored bundle by a hard link of its own). A process that is killed by a signal
+//! guard unregisters it. A temporary file is made by [`temp_file`] as a [`TrackedTemp`],
+//! which owns both the file and its guard, so the two cannot part: dropping it deletes the
+//! file, then unregisters it. (A file an extract has linked into place, or a stored bundle's
+//! own name, is not the temporary file's name and is never touched by the guard.) A process that is killed by a signal
 //! runs no destructor, so the `custody` binary handles SIGINT, SIGTERM and SIGHUP: it calls
 //! [`remove_all`] and exits. Nothing sealed is ever touched: a bundle is stored under its own
 //! name (`bundles/<sha256>.tar.zst`) by a hard link, and removing the staging name leaves that
@@ -51,6 +53,39 @@ impl Drop for Unfinished {
     }
 }
 
+/// A temporary file registered for removal if the process is interrupted, for as long as it
+/// lives. It derefs to the [`tempfile::NamedTempFile`].
+#[derive(Debug)]
+pub struct TrackedTemp {
+    // Declared first, so dropped first: the file is deleted, then unregistered.
+    file: tempfile::NamedTempFile,
+    _tracked: Unfinished,
+}
+
+/// A registered temporary file made by `builder` in `dir` (the system's temporary directory
+/// if `None`).
+pub fn temp_file(builder: &tempfile::Builder<'_, '_>, dir: Option<&Path>) -> std::io::Result<TrackedTemp> {
+    let file = match dir {
+        Some(d) => builder.tempfile_in(d)?,
+        None => builder.tempfile()?,
+    };
+    let _tracked = Unfinished::track(file.path());
+    Ok(TrackedTemp { file, _tracked })
+}
+
+impl std::ops::Deref for TrackedTemp {
+    type Target = tempfile::NamedTempFile;
+    fn deref(&self) -> &tempfile::NamedTempFile {
+        &self.file
+    }
+}
+
+impl std::ops::DerefMut for TrackedTemp {
+    fn deref_mut(&mut self) -> &mut tempfile::NamedTempFile {
+        &mut self.file
+    }
+}
+
 /// Deletes every registered file and returns those it deleted, in the order they were
 /// registered (a file already gone is not listed). For the binary's signal handler, just
 /// before the process exits: the list stays locked, so no new file is registered meanwhile.
@@ -86,5 +121,15 @@ mod tests {
         assert!(b.exists(), "an unregistered file is left alone");
         assert!(c.exists(), "a file never registered is left alone");
         drop(ga);
+        // A tracked temporary file: registered while it lives, deleted then unregistered.
+        let t = temp_file(&tempfile::Builder::new(), Some(dir.path())).unwrap();
+        let tp = t.path().to_path_buf();
+        drop(t);
+        assert!(!tp.exists());
+        let t = temp_file(&tempfile::Builder::new(), Some(dir.path())).unwrap();
+        let tp = t.path().to_path_buf();
+        assert!(remove_all().contains(&tp), "a live tracked temporary file is registered");
+        assert!(!tp.exists());
+        drop(t);
     }
 }

@@ -21,7 +21,7 @@ fn key(dir: &std::path::Path) -> Arc<SecretKey> {
     Arc::new(SecretKey::generate(&dir.join("signing.key")).unwrap())
 }
 
-async fn stage(store: &Store, bytes: &[u8]) -> tempfile::NamedTempFile {
+async fn stage(store: &Store, bytes: &[u8]) -> custody::unfinished::TrackedTemp {
     let mut t = store.staging_file().unwrap();
     t.write_all(bytes).unwrap();
     t.flush().unwrap();

@@ -71,10 +71,9 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     /// What was left out and why.
     pub events: Vec<PlanEvent>,
-    /// Standard input, spooled to a private temporary file (kept alive while sealing).
-    pub stdin_spool: Option<tempfile::NamedTempFile>,
-    /// The spool's registration for removal if the run is interrupted ([`crate::unfinished`]).
-    pub stdin_tracked: Option<crate::unfinished::Unfinished>,
+    /// Standard input, spooled to a private temporary file (kept alive while sealing; removed
+    /// if the run is interrupted: [`crate::unfinished`]).
+    pub stdin_spool: Option<crate::unfinished::TrackedTemp>,
 }
 
 struct Planner<'a> {
@@ -309,10 +308,9 @@ pub fn plan(
             if p.plan.stdin_spool.is_some() {
                 return Err(CollectError::StdinTwice);
             }
-            let mut tmp = tempfile::NamedTempFile::new().map_err(CollectError::Stdin)?;
-            p.plan.stdin_tracked = Some(crate::unfinished::Unfinished::track(tmp.path()));
+            let mut tmp = crate::unfinished::temp_file(&tempfile::Builder::new(), None).map_err(CollectError::Stdin)?;
             let mut stdin = std::io::stdin().lock();
-            std::io::copy(&mut stdin, &mut tmp).map_err(CollectError::Stdin)?;
+            std::io::copy(&mut stdin, &mut *tmp).map_err(CollectError::Stdin)?;
             tmp.flush().map_err(CollectError::Stdin)?;
             let src = tmp.path().to_path_buf();
             p.add_file(format!("{}/stdin", s.kind), &s.kind, src, "-".into());

@@ -31,6 +31,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::digest::{BundleId, HashingWriter};
+use crate::unfinished::TrackedTemp;
 use config::{ConfigError, Retention, StoreOptions};
 use lock::{LockError, ObjectRetention, S3Admin};
 
@@ -173,7 +174,7 @@ pub enum Fetched {
     Local(PathBuf),
     /// A downloaded temporary copy (removed with it, or by [`crate::unfinished::remove_all`]
     /// if the run is interrupted).
-    Temp(tempfile::NamedTempFile, crate::unfinished::Unfinished),
+    Temp(TrackedTemp),
 }
 
 impl Fetched {
@@ -181,7 +182,7 @@ impl Fetched {
     pub fn path(&self) -> &FsPath {
         match self {
             Fetched::Local(p) => p,
-            Fetched::Temp(t, _) => t.path(),
+            Fetched::Temp(t) => t.path(),
         }
     }
 }
@@ -467,16 +468,14 @@ impl Store {
     }
 
     /// A new staging file for a bundle being written (inside a local store, so that the
-    /// final hard link is atomic; the system temp dir otherwise).
-    pub fn staging_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+    /// final hard link is atomic; the system temp dir otherwise), registered for removal if
+    /// the run is interrupted ([`crate::unfinished`]).
+    pub fn staging_file(&self) -> Result<TrackedTemp, StoreError> {
         let dir = match &self.local_root {
             Some(r) => r.join(".staging"),
             None => std::env::temp_dir(),
         };
-        tempfile::Builder::new()
-            .prefix("bundle-")
-            .suffix(".partial")
-            .tempfile_in(&dir)
+        crate::unfinished::temp_file(tempfile::Builder::new().prefix("bundle-").suffix(".partial"), Some(&dir))
             .map_err(|source| StoreError::Io { op: "cannot create staging file in", path: dir, source })
     }
 
@@ -488,7 +487,7 @@ impl Store {
 
     /// Store a sealed bundle, create-only. `staged` holds exactly the bundle bytes and `id`
     /// is their SHA-256. An existing identical bundle is a success.
-    pub async fn put_bundle(&self, staged: tempfile::NamedTempFile, id: &BundleId) -> Result<PutOutcome, StoreError> {
+    pub async fn put_bundle(&self, staged: TrackedTemp, id: &BundleId) -> Result<PutOutcome, StoreError> {
         let key = bundle_key(id);
         staged.as_file().sync_all().map_err(|source| StoreError::Io {
             op: "cannot sync",
@@ -548,19 +547,14 @@ impl Store {
 
     async fn confirm_existing_bundle(&self, key: &str, id: &BundleId) -> Result<PutOutcome, StoreError> {
         match self.fetch_to_temp(key).await? {
-            Some((_, _, d)) if d == *id.digest() => Ok(PutOutcome::AlreadyPresent),
+            Some((_, d)) if d == *id.digest() => Ok(PutOutcome::AlreadyPresent),
             _ => Err(StoreError::Conflict { key: key.into() }),
         }
     }
 
     /// Multipart upload of a large bundle. Multipart uploads cannot be made conditional, so:
     /// refuse if the key exists, upload, then re-read the object's digest.
-    async fn put_large(
-        &self,
-        staged: tempfile::NamedTempFile,
-        key: &str,
-        id: &BundleId,
-    ) -> Result<PutOutcome, StoreError> {
+    async fn put_large(&self, staged: TrackedTemp, key: &str, id: &BundleId) -> Result<PutOutcome, StoreError> {
         let path = Path::from(key);
         if self.inner.head(&path).await.is_ok() {
             return self.confirm_existing_bundle(key, id).await;
@@ -708,28 +702,23 @@ impl Store {
             let p = root.join(&key);
             return Ok(p.is_file().then_some(Fetched::Local(p)));
         }
-        Ok(self.fetch_to_temp(&key).await?.map(|(t, tracked, _)| Fetched::Temp(t, tracked)))
+        Ok(self.fetch_to_temp(&key).await?.map(|(t, _)| Fetched::Temp(t)))
     }
 
     /// Downloads `key` into a temporary file (registered for removal if the run is
     /// interrupted) and returns it with the SHA-256 of its bytes.
-    async fn fetch_to_temp(
-        &self,
-        key: &str,
-    ) -> Result<Option<(tempfile::NamedTempFile, crate::unfinished::Unfinished, crate::digest::Sha256)>, StoreError>
-    {
+    async fn fetch_to_temp(&self, key: &str) -> Result<Option<(TrackedTemp, crate::digest::Sha256)>, StoreError> {
         let path = Path::from(key);
         let r = match self.inner.get(&path).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(source) => return Err(StoreError::Op { op: "get", key: key.into(), source }),
         };
-        let tmp = tempfile::NamedTempFile::new().map_err(|source| StoreError::Io {
+        let tmp = crate::unfinished::temp_file(&tempfile::Builder::new(), None).map_err(|source| StoreError::Io {
             op: "cannot create temp file in",
             path: std::env::temp_dir(),
             source,
         })?;
-        let tracked = crate::unfinished::Unfinished::track(tmp.path());
         let file =
             tmp.reopen().map_err(|source| StoreError::Io { op: "cannot open", path: tmp.path().into(), source })?;
         let mut w = HashingWriter::new(std::io::BufWriter::new(file));
@@ -751,7 +740,7 @@ impl Store {
             source: e.into_error(),
         })?;
         let _ = f.seek(SeekFrom::Start(0));
-        Ok(Some((tmp, tracked, d)))
+        Ok(Some((tmp, d)))
     }
 }
 
