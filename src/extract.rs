@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::bundle::manifest::Manifest;
 use crate::digest::Sha256;
 use crate::read::archive::{read_archive, BlobVisitor, Limits};
-use crate::unfinished::Unfinished;
+use crate::unfinished::{temp_file, TrackedTemp, Unfinished};
 
 /// Extraction errors.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub struct Extracted {
 struct Writer<'a> {
     dir: &'a Path,
     targets: HashMap<Sha256, Vec<String>>,
-    current: Option<(tempfile::NamedTempFile, bool, Unfinished)>,
+    current: Option<(TrackedTemp, bool)>,
     /// The files written so far: removed by the binary if the run is interrupted.
     written: Vec<Unfinished>,
     done: Extracted,
@@ -106,11 +106,8 @@ impl BlobVisitor for Writer<'_> {
         if self.error.is_some() || !self.targets.contains_key(claimed) {
             return;
         }
-        match tempfile::Builder::new().prefix(".custody-extract-").tempfile_in(self.dir) {
-            Ok(t) => {
-                let tracked = Unfinished::track(t.path());
-                self.current = Some((t, true, tracked));
-            }
+        match temp_file(tempfile::Builder::new().prefix(".custody-extract-"), Some(self.dir)) {
+            Ok(t) => self.current = Some((t, true)),
             Err(source) => {
                 self.error =
                     Some(ExtractError::Io { op: "cannot create temporary file in", path: self.dir.into(), source })
@@ -118,14 +115,14 @@ impl BlobVisitor for Writer<'_> {
         }
     }
     fn chunk(&mut self, data: &[u8]) {
-        if let Some((t, ok, _)) = &mut self.current {
+        if let Some((t, ok)) = &mut self.current {
             if *ok && t.write_all(data).is_err() {
                 *ok = false;
             }
         }
     }
     fn end(&mut self, claimed: &Sha256, actual: Option<Sha256>) {
-        let Some((t, ok, _tracked)) = self.current.take() else { return };
+        let Some((t, ok)) = self.current.take() else { return };
         if actual != Some(*claimed) || !ok {
             self.error.get_or_insert(ExtractError::Changed(claimed.hex()));
             return;
@@ -162,28 +159,44 @@ impl BlobVisitor for Writer<'_> {
 /// Extract the blobs of a (previously verified) bundle read from `bundle` into `dir`.
 /// Nothing is written if any of the files is already there (extract never overwrites).
 pub fn extract(bundle: &Path, manifest: &Manifest, dir: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
-    if fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir() && !m.file_type().is_symlink()) {
-        return Err(ExtractError::NotADirectory(dir.into()));
-    }
-    // Refuse before writing anything rather than stop half-way at the first file that exists.
-    // Only plain relative paths are looked up (others are refused below, when extracting).
-    let plain = |p: &Path| p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
-    let existing: Vec<PathBuf> = manifest
-        .entries
-        .iter()
-        .map(|e| Path::new(&e.path))
-        .filter(|p| plain(p))
-        .map(|p| dir.join(p))
-        .filter(|p| fs::symlink_metadata(p).is_ok())
-        .collect();
-    if let Some(first) = existing.first() {
-        return Err(ExtractError::Exists { first: first.clone(), count: existing.len() });
-    }
-    fs::create_dir_all(dir).map_err(|source| ExtractError::Io { op: "cannot create", path: dir.into(), source })?;
-    let meta =
-        fs::symlink_metadata(dir).map_err(|source| ExtractError::Io { op: "cannot stat", path: dir.into(), source })?;
-    if !meta.is_dir() {
-        return Err(ExtractError::UnsafePath(dir.into()));
+    // The target: an existing real directory, or one created here (then nothing is in it).
+    let existed = match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => true,
+        Ok(m) if m.file_type().is_symlink() => return Err(ExtractError::UnsafePath(dir.into())),
+        Ok(_) => return Err(ExtractError::NotADirectory(dir.into())),
+        Err(_) => {
+            fs::create_dir_all(dir).map_err(|source| ExtractError::Io {
+                op: "cannot create",
+                path: dir.into(),
+                source,
+            })?;
+            let meta = fs::symlink_metadata(dir).map_err(|source| ExtractError::Io {
+                op: "cannot stat",
+                path: dir.into(),
+                source,
+            })?;
+            if !meta.is_dir() {
+                return Err(ExtractError::UnsafePath(dir.into()));
+            }
+            false
+        }
+    };
+    // In an existing directory, refuse before writing anything rather than stop half-way at
+    // the first file that exists. Only plain relative paths are looked up (others are refused
+    // below, when extracting).
+    if existed {
+        let plain = |p: &Path| p.components().all(|c| matches!(c, Component::Normal(_)));
+        let existing: Vec<PathBuf> = manifest
+            .entries
+            .iter()
+            .map(|e| Path::new(&e.path))
+            .filter(|p| plain(p))
+            .map(|p| dir.join(p))
+            .filter(|p| fs::symlink_metadata(p).is_ok())
+            .collect();
+        if let Some(first) = existing.first() {
+            return Err(ExtractError::Exists { first: first.clone(), count: existing.len() });
+        }
     }
     let mut targets: HashMap<Sha256, Vec<String>> = HashMap::new();
     for e in &manifest.entries {
