@@ -66,7 +66,7 @@ fn main_inner() -> ExitCode {
 /// cannot be installed, the signals keep their default action.
 fn exit_cleanly_when_interrupted() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let ignored = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| ignored_signals(&s)).unwrap_or(0);
+    let ignored = custody::unfinished::inherited_ignored_signals();
     let wanted: Vec<i32> =
         [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&s| ignored & (1u64 << (s - 1)) == 0).collect();
     if wanted.is_empty() {
@@ -98,12 +98,6 @@ fn exit_cleanly_when_interrupted() {
             std::process::exit(128 + sig);
         }
     });
-}
-
-/// The mask of ignored signals (bit `n - 1` for signal `n`) from the text of
-/// `/proc/<pid>/status` (its `SigIgn:` line, in hex); `None` without one.
-fn ignored_signals(status: &str) -> Option<u64> {
-    status.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
 }
 
 /// The error and its causes, joined by ": ", each said once: the library's error messages
@@ -177,17 +171,24 @@ fn store_options(c: &cli::StoreConfigArgs) -> Result<StoreOptions> {
 
 /// Opens the store to write to it (preserve, `store init`): a local one is created if missing.
 fn open_store_with(url: Option<&str>, c: &cli::StoreConfigArgs) -> Result<Store> {
-    let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
-    let opts = store_options(c)?;
-    Store::open_with(&url, &opts).with_context(|| format!("cannot open store {url}"))
+    open_store_by(Store::open_with, url, c)
 }
 
 /// Opens the store to read from it (verify, show, extract, list, checkpoint, repair): a local
 /// store that does not exist is an error, never created.
 fn open_existing_store_with(url: Option<&str>, c: &cli::StoreConfigArgs) -> Result<Store> {
+    open_store_by(Store::open_existing_with, url, c)
+}
+
+/// The store at `url` (else the default) with the options of `c`, opened by `open`.
+fn open_store_by(
+    open: fn(&str, &StoreOptions) -> Result<Store, custody::store::StoreError>,
+    url: Option<&str>,
+    c: &cli::StoreConfigArgs,
+) -> Result<Store> {
     let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
     let opts = store_options(c)?;
-    Store::open_existing_with(&url, &opts).with_context(|| format!("cannot open store {url}"))
+    open(&url, &opts).with_context(|| format!("cannot open store {url}"))
 }
 
 /// Load the signing key, creating the default one on first use.
@@ -476,20 +477,4 @@ fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
     let done = custody::extract::extract(&path, m, &a.to, &verify::Options::default().limits)?;
     output::extracted(&a.to, &report, &done, a.json)?;
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ignored_signals_are_read_from_the_sigign_line() {
-        let status = "Name:\tcustody\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\nSigCgt:\t0\n";
-        let mask = ignored_signals(status).unwrap();
-        assert_ne!(mask & (1 << (signal_hook::consts::SIGHUP - 1)), 0, "SIGHUP (1) ignored");
-        assert_ne!(mask & (1 << (signal_hook::consts::SIGPIPE - 1)), 0, "SIGPIPE (13) ignored");
-        assert_eq!(mask & (1 << (signal_hook::consts::SIGINT - 1)), 0, "SIGINT (2) not ignored");
-        assert_eq!(ignored_signals("Name:\tx\n"), None);
-        assert_eq!(ignored_signals("SigIgn:\tnot-hex\n"), None);
-    }
 }

@@ -96,9 +96,34 @@ pub fn remove_all() -> Vec<PathBuf> {
     removed
 }
 
+/// The signals this process ignores, as it inherited them (bit `n - 1` for signal `n`): a
+/// parent that ignores SIGHUP (`nohup`) or SIGINT (a script's background job) means the
+/// interrupted-run handler must leave that signal ignored. Read from `/proc/self/status`;
+/// none where it cannot be read.
+pub fn inherited_ignored_signals() -> u64 {
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| ignored_signals(&s)).unwrap_or(0)
+}
+
+/// The mask of ignored signals from the text of `/proc/<pid>/status` (its `SigIgn:` line, in
+/// hex); `None` without one.
+fn ignored_signals(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_signals_are_read_from_the_sigign_line() {
+        let status = "Name:\tcustody\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\nSigCgt:\t0\n";
+        let mask = ignored_signals(status).unwrap();
+        assert_ne!(mask & (1 << (1 - 1)), 0, "SIGHUP (1) ignored");
+        assert_ne!(mask & (1 << (13 - 1)), 0, "SIGPIPE (13) ignored");
+        assert_eq!(mask & (1 << (2 - 1)), 0, "SIGINT (2) not ignored");
+        assert_eq!(ignored_signals("Name:\tx\n"), None);
+        assert_eq!(ignored_signals("SigIgn:\tnot-hex\n"), None);
+    }
 
     // One test: the registry is process-wide and tests run in parallel (no other unit test
     // registers a file: remove_all would delete it).

@@ -152,14 +152,6 @@ fn regression_error_messages_said_their_cause_twice() {
     assert_eq!(o.stderr.matches("does not exist").count(), 1, "{}", o.stderr);
 }
 
-/// Whether this process ignores `sig` (so its children inherit that, and a handler is not
-/// installed for it): `SigIgn` of /proc/self/status.
-fn ignored_here(sig: u32) -> bool {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).map(str::trim).unwrap_or("0");
-    u64::from_str_radix(mask, 16).unwrap_or(0) & (1 << (sig - 1)) != 0
-}
-
 /// A preserve interrupted by SIGTERM or SIGINT left its staging file (as large as the
 /// bundle) in `<store>/.staging`, and the spool of its standard input in the temporary
 /// directory, for good: a signal's default action runs no destructor.
@@ -168,7 +160,7 @@ fn regression_an_interrupted_preserve_left_its_staging_file_behind() {
     use std::io::{BufReader, Write};
     use std::process::Stdio;
     let mut signals = vec![("TERM", 15, 143)];
-    if !ignored_here(2) {
+    if custody::unfinished::inherited_ignored_signals() & (1 << (2 - 1)) == 0 {
         signals.push(("INT", 2, 130));
     } else {
         // Inherited as ignored (this test runs as a background job of a script): the child
