@@ -127,6 +127,13 @@ pub enum PutOutcome {
 /// Bundles at most this large are uploaded with one create-only PUT.
 pub const SINGLE_PUT_LIMIT: u64 = 64 << 20;
 
+/// A local store's directory of staging files, and how a staging file is named
+/// (`bundle-<random>.partial`): [`Store::staging_file`] makes them, [`Store::sweep_staging`]
+/// recognises them.
+const STAGING_DIR: &str = ".staging";
+const STAGING_PREFIX: &str = "bundle-";
+const STAGING_SUFFIX: &str = ".partial";
+
 /// A staging file not written to for this long was left by a run that was killed (SIGKILL,
 /// a crash, a power cut): a live preserve writes its staging file continuously, then syncs
 /// and links it within moments. [`Store::sweep_staging`] removes such files.
@@ -330,7 +337,7 @@ impl Store {
             source,
         })?;
         if create {
-            for sub in ["bundles", "ledger", ".staging"] {
+            for sub in ["bundles", "ledger", STAGING_DIR] {
                 let d = root.join(sub);
                 std::fs::create_dir_all(&d).map_err(|source| StoreError::Io {
                     op: "cannot create",
@@ -443,13 +450,13 @@ impl Store {
     /// is never a sealed bundle: a bundle is stored under its own name by a hard link.
     pub fn sweep_staging(&self, older_than: std::time::Duration) -> Vec<PathBuf> {
         let Some(root) = &self.local_root else { return Vec::new() };
-        let Ok(dir) = std::fs::read_dir(root.join(".staging")) else { return Vec::new() };
+        let Ok(dir) = std::fs::read_dir(root.join(STAGING_DIR)) else { return Vec::new() };
         let now = std::time::SystemTime::now();
         let mut removed = Vec::new();
         for e in dir.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            if !(name.starts_with("bundle-") && name.ends_with(".partial")) {
+            if !(name.starts_with(STAGING_PREFIX) && name.ends_with(STAGING_SUFFIX)) {
                 continue;
             }
             let stale = e
@@ -472,10 +479,10 @@ impl Store {
     /// the run is interrupted ([`crate::unfinished`]).
     pub fn staging_file(&self) -> Result<TrackedTemp, StoreError> {
         let dir = match &self.local_root {
-            Some(r) => r.join(".staging"),
+            Some(r) => r.join(STAGING_DIR),
             None => std::env::temp_dir(),
         };
-        crate::unfinished::temp_file(tempfile::Builder::new().prefix("bundle-").suffix(".partial"), Some(&dir))
+        crate::unfinished::temp_file(tempfile::Builder::new().prefix(STAGING_PREFIX).suffix(STAGING_SUFFIX), Some(&dir))
             .map_err(|source| StoreError::Io { op: "cannot create staging file in", path: dir, source })
     }
 
