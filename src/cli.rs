@@ -178,9 +178,21 @@ pub struct PreserveArgs {
     /// Add evidence: KIND=PATH, where PATH is a file, a directory (walked) or - (stdin).
     #[arg(long, value_name = "KIND=PATH")]
     pub source: Vec<String>,
-    /// OTLP trace id of the incident.
+    /// The incident's trace id: 32 hex digits, or as an alert carries it (a W3C traceparent
+    /// 00-<trace>-<span>-01, upper case, UUID-hyphenated, base64, AWS X-Ray 1-…-…): normalised,
+    /// and the run says so. A value that cannot be a trace id is refused (exit 2).
     #[arg(long, value_name = "ID")]
     pub trace_id: Option<String>,
+    /// A value to search from that is no identifier: a ticket or order number, a customer id,
+    /// whatever the alert gives (repeatable). Every record holding it (in any field, any case)
+    /// starts the search.
+    #[arg(long, value_name = "VALUE")]
+    pub seed: Vec<String>,
+    /// Records of one action with no shared id (no call, span or request id) are merged when
+    /// they are of the same kind and target, with compatible principals, from different files,
+    /// and at most this many milliseconds apart.
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub merge_window: u64,
     /// Session / conversation id.
     #[arg(long, value_name = "ID")]
     pub session_id: Option<String>,
@@ -226,9 +238,8 @@ pub struct PreserveArgs {
     #[arg(long)]
     pub follow_symlinks: bool,
     /// Scan SELECTOR as FORMAT instead of detecting it: SELECTOR is a bundle path
-    /// (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is otlp,
-    /// otlp-jsonl, opa, opa-jsonl, runstate, approvals, envoy, envoy-json, squid, jsonl, json
-    /// or opaque (repeatable).
+    /// (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is a format name
+    /// (the list is in `custody preserve --help`) (repeatable).
     #[arg(long = "format", value_name = "SELECTOR=FORMAT")]
     pub formats: Vec<String>,
     /// Field-mapping file (TOML, or JSON if named *.json): which fields hold which identifier.

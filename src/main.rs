@@ -37,8 +37,23 @@ fn main() -> ExitCode {
     code
 }
 
+/// The command line, with the `--format` help listing every format (generated from the
+/// format registry, so a new format needs no edit here).
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let formats = custody::collect::analyze::Format::help();
+    Cli::command().mut_subcommand("preserve", |c| {
+        c.mut_arg("formats", |a| {
+            a.long_help(format!(
+                "Scan SELECTOR as FORMAT instead of detecting it (repeatable). SELECTOR is a bundle path (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is one of:\n{formats}"
+            ))
+        })
+    })
+}
+
 fn main_inner() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::FromArgMatches;
+    let cli = match command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -258,6 +273,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         (IdentName::IdempotencyKey, &a.idempotency_key),
     ];
     let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
+    let seeds = a.seed.clone();
     let store = open_store_with(a.store.store.as_deref(), &a.config)?;
     if store.backend() == Backend::S3 && store.retention().is_none() {
         eprintln!("custody: no --retention given: relying on the bucket's default retention (check it with `custody store init {}`)", store.url());
@@ -268,6 +284,8 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         incident_dir: a.incident_dir.clone(),
         sources,
         identifiers,
+        seeds,
+        merge_window_ms: Some(a.merge_window),
         category,
         side_effect,
         notes: a.note.clone(),

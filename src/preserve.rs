@@ -15,8 +15,9 @@ use crate::bundle::manifest::{Category, IdentName, IdentSource, Identifier, Inci
 use crate::bundle::write::{seal_with_progress, SealError, SealInput, Sealed};
 use crate::bundle::write::{PlanEvent, PlannedFile};
 use crate::clock::Clock;
-use crate::collect::analyze::{FieldMapping, MappingError};
-use crate::collect::observe::{AnalysisObserver, EvidenceProblem, FormatOverride, MappingInfo, ObserveConfig};
+use crate::collect::analysis::{EvidenceProblem, MappingInfo, Seed, SeedOrigin};
+use crate::collect::analyze::{normalize_seed, FieldMapping, MappingError, SeedError};
+use crate::collect::observe::{AnalysisObserver, FormatOverride, ObserveConfig};
 use crate::collect::spec::{Spec, SpecError};
 use crate::collect::{self, CollectError, SourceSpec};
 use crate::digest::{BundleId, EntryId};
@@ -63,6 +64,9 @@ pub enum PreserveError {
     /// A value in the spec file is invalid.
     #[error("incident spec: {0}")]
     SpecValue(String),
+    /// A seed is not a value of its kind.
+    #[error("{0} (fix the value, or leave the flag out)")]
+    Seed(#[from] SeedError),
     /// The analysis thread could not be started.
     #[error("cannot start the analysis thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -80,6 +84,11 @@ pub struct PreserveRequest {
     pub sources: Vec<SourceSpec>,
     /// Identifiers given by the responder.
     pub identifiers: Vec<(IdentName, String)>,
+    /// Values to search from that are no identifier (`--seed`: a ticket, an order, a
+    /// customer).
+    pub seeds: Vec<String>,
+    /// Merge window for records without a shared id, in milliseconds (`None`: the default).
+    pub merge_window_ms: Option<u64>,
     /// Triage category.
     pub category: Option<Category>,
     /// Side effect status.
@@ -118,6 +127,8 @@ impl Default for PreserveRequest {
             incident_dir: None,
             sources: Vec::new(),
             identifiers: Vec::new(),
+            seeds: Vec::new(),
+            merge_window_ms: None,
             category: None,
             side_effect: SideEffect::Unknown,
             notes: Vec::new(),
@@ -419,6 +430,23 @@ pub async fn preserve(
     let mut phases = Phases::new();
     let field_map_from_flag = req.field_map.is_some();
     let from_spec = apply_spec(&mut req)?;
+    // Seeds are normalised (a traceparent, an upper-case or base64 trace id) before anything
+    // is read; one that cannot be a value of its kind stops here (exit 2).
+    let mut seeds: Vec<Seed> = Vec::new();
+    let mut seed_notes = Vec::new();
+    for (name, raw) in req.identifiers.iter_mut() {
+        let origin = if from_spec.contains(name) { SeedOrigin::Spec } else { SeedOrigin::Flag };
+        let seed = normalize_seed(Some(*name), raw, origin)?;
+        if let Some(how) = &seed.normalised {
+            seed_notes.push(format!("custody: {} given as `{raw}`, searched for as {} ({how})", name.as_str(), seed.value));
+        }
+        *raw = seed.value.clone();
+        seeds.push(seed);
+    }
+    for raw in &req.seeds {
+        seeds.push(normalize_seed(None, raw, SeedOrigin::Flag)?);
+    }
+    req.notes.extend(seed_notes);
     let mut mapping_events = Vec::new();
     let mapping = if req.analyze {
         choose_mapping(&mut req, field_map_from_flag, &mut mapping_events, &clock)?
@@ -476,8 +504,11 @@ pub async fn preserve(
         planned: files.clone(),
         plan_problems: plan_problems.clone(),
         not_applicable: req.not_applicable.clone(),
+        limits: crate::collect::analyze::AnalyzerLimits {
+            merge_window_ms: req.merge_window_ms.unwrap_or(crate::collect::analyze::AnalyzerLimits::default().merge_window_ms),
+            ..Default::default()
+        },
     };
-    let seeds = req.identifiers.clone();
     let mut attempt = 0;
     let (sealed, staged): (Sealed, crate::unfinished::TrackedTemp) = loop {
         attempt += 1;

@@ -181,10 +181,16 @@ pub trait Observer: Send {
     /// (JSON, one line) to `out` and return a small summary of it for the caller's report
     /// (`Ok(None)`, with nothing written: no analysis).
     fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>>;
-    /// The completeness detail of an identifier that was not given and has no value: whether
-    /// the evidence was searched for it.
-    fn missing_identifier_detail(&self) -> &'static str {
-        NOT_FOUND_IN_EVIDENCE
+    /// The completeness detail of an identifier that was not given and has no value: why
+    /// (not found, not searched, in conflict, not decided by the evidence).
+    fn missing_identifier_detail(&self, name: crate::bundle::manifest::IdentName) -> String {
+        let _ = name;
+        NOT_FOUND_IN_EVIDENCE.to_string()
+    }
+    /// After [`Observer::finish`]: the collected files per evidence kind, decided by their
+    /// content (the folder only when the content does not say). `None`: by folder.
+    fn evidence_kinds(&self) -> Option<std::collections::BTreeMap<String, u64>> {
+        None
     }
     /// After [`Observer::finish`]: the paths of large files that the observer read again and
     /// found different from the sealed bytes (its analysis of them cannot be trusted, so the
@@ -1195,9 +1201,11 @@ fn write_all<W: Write>(
         let detail = if i < responder_notes { format!("responder note: {note}") } else { note.clone() };
         journal.push(clock.now(), EventKind::Note, None, None, None, Some(detail));
     }
-    let missing = input.observer.as_deref().map_or(NOT_ANALYZED, |o| o.missing_identifier_detail());
     let t_analysis = tail_started.elapsed();
-    let completeness = completeness(&incident, &entries, &input.not_applicable, missing);
+    let observer = input.observer.as_deref();
+    let missing = |name| observer.map_or_else(|| NOT_ANALYZED.to_string(), |o| o.missing_identifier_detail(name));
+    let kinds = observer.and_then(|o| o.evidence_kinds());
+    let completeness = completeness(&incident, &entries, &input.not_applicable, &missing, kinds.as_ref());
     let merkle_root = tree.root();
     debug_assert_eq!(merkle_root, merkle::root(&entries));
     let finished_at = clock.now();
@@ -1388,8 +1396,15 @@ fn manifest_pieces<'a>(m: &Manifest, entries_json: &'a [u8], journal_json: &'a [
 }
 
 /// Build the completeness checklist.
-/// `missing`: the detail of an identifier neither given nor found.
-pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[String], missing: &str) -> Completeness {
+/// `missing`: the detail of an identifier without a value (neither given nor found, or in
+/// conflict). `kinds`: files per evidence kind by content (else the entries' folder kinds).
+pub fn completeness(
+    incident: &Incident,
+    entries: &[Entry],
+    not_applicable: &[String],
+    missing: &dyn Fn(crate::bundle::manifest::IdentName) -> String,
+    kinds: Option<&std::collections::BTreeMap<String, u64>>,
+) -> Completeness {
     let mut items = Vec::new();
     let na = |item: &str| not_applicable.iter().any(|n| n == item);
     for id in &incident.identifiers {
@@ -1407,14 +1422,17 @@ pub fn completeness(incident: &Incident, entries: &[Entry], not_applicable: &[St
         } else if na(id.name.as_str()) {
             (Status::NotApplicable, "declared not applicable by the responder".into())
         } else {
-            (Status::Missing, missing.into())
+            (Status::Missing, missing(id.name))
         };
         items.push(CheckItem { group: "identifier".into(), item: id.name.as_str().into(), status, detail });
     }
     for kind in REQUIRED_KINDS {
-        let n = entries.iter().filter(|e| e.kind == kind).count();
+        let n = match kinds {
+            Some(k) => k.get(kind).copied().unwrap_or(0) as usize,
+            None => entries.iter().filter(|e| e.kind == kind).count(),
+        };
         let (status, detail) = if n > 0 {
-            (Status::Present, format!("{n} file(s)"))
+            (Status::Present, format!("{n} file(s){}", if kinds.is_some() { " (by content)" } else { "" }))
         } else if na(kind) {
             (Status::NotApplicable, "declared not applicable by the responder".into())
         } else {
@@ -1758,7 +1776,7 @@ mod tests {
         let (events, journal_json) = journal.into_parts();
         let manifest = Manifest {
             format: FORMAT_V2.into(),
-            completeness: completeness(&incident, &entries, &[], NOT_ANALYZED),
+            completeness: completeness(&incident, &entries, &[], &|_| NOT_ANALYZED.to_string(), None),
             incident,
             collector: Collector {
                 tool: "custody".into(),

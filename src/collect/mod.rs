@@ -6,6 +6,7 @@
 //! follow them, FIFOs, devices, sockets) and what it cannot reach (missing paths, unreadable
 //! directories) as journal events. Collected bytes are never changed by anything in custody.
 
+pub mod analysis;
 pub mod analyze;
 pub mod observe;
 pub mod spec;

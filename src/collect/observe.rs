@@ -13,11 +13,16 @@
 //! retried from a private snapshot. Nothing here writes to a collected file; every record the
 //! analysis cites is named by the blob's SHA-256 from the [`Entry`] the sealer computed.
 //!
-//! [`AnalysisObserver::finish`] joins the scan thread, merges the evidence with the
-//! responder's identifiers (a flag value that disagrees with the evidence stays the value, and
-//! the disagreement is listed as a conflict), decides the side effect when the responder did
-//! not, and returns the `analysis` object of the manifest ([`AnalysisDoc`], schema
-//! `schemas/analysis.v1.schema.json`).
+//! Without a seed, records are parsed (up to [`SEEDLESS_PARSE_BUDGET`] bytes; beyond, lines
+//! are only checked) and the values of each identifier are counted as candidates; when the
+//! evidence (all of it parsed) holds exactly one trace, or else one session, that value is
+//! used as an **inferred** seed.
+//!
+//! [`AnalysisObserver::finish`] joins the scan thread, builds the report ([`Report`]: the
+//! bundle's `analysis.json`, schema `schemas/analysis.v2.schema.json`), and merges it into
+//! the manifest: the identifiers (a given value stays the value, a disagreeing one is listed
+//! as a conflict; a conflict is never a pick), the side effect when the responder did not
+//! give it, and notes that the journal records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -28,17 +33,14 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use serde::Serialize;
-
+use super::analysis::{Analysis, Candidates, EvidenceProblem, IdentStatus, MappingInfo, Mode, Seed, SeedOrigin};
 use super::analyze::{
-    detect, scan_filtered, Analyzer, FieldMapping, Format, IdentStatus, LineFilter, Problem, Report, ScanLimits,
-    SideEffectStatus, ValidateOnly,
+    detect, scan_filtered, Analyzer, AnalyzerLimits, FieldMapping, Format, LineFilter, Needles, Problem, Report,
+    ReportContext, ScanLimits, ValidateOnly,
 };
 use crate::bundle::manifest::{ConflictingValue, Entry, IdentName, IdentSource, Incident, SideEffect, Status};
 use crate::bundle::write::{Observer, PlannedFile};
 
-/// Format tag of the `analysis` object.
-pub const ANALYSIS_FORMAT_V1: &str = "custody-analysis/v1";
 /// Jobs queued for the scan thread at once: batches of small files (up to [`BATCH_BYTES`]
 /// each) and chunks of large files (the sealer's 256 KiB read buffers). When the queue is
 /// full the sealer is not held back by the analysis: a large file's later bytes are then read
@@ -62,24 +64,16 @@ const SPARE_CHUNKS: usize = 4;
 const DETECT_HEAD: usize = 16 * 1024;
 /// Evidence sources listed per identifier in the manifest's `incident.identifiers[].sources`.
 const MAX_MANIFEST_SOURCES: usize = 20;
-/// Most linked values searched for by the line pre-filter; beyond, every line is parsed.
+/// Most values searched for by the line pre-filter; beyond, every line is parsed.
 const MAX_NEEDLE_VALUES: usize = 4096;
 /// Most large files kept open for re-reading; later ones are parsed whole.
 const MAX_KEPT_FILES: usize = 256;
-/// Sources listed one by one in `analysis.sources` (the rest are counted).
-const MAX_LISTED_SOURCES: usize = 1000;
 /// Record problems named one by one in the journal note (all are in `analysis.problems`).
 const MAX_NOTED_PROBLEMS: usize = 50;
-/// The text of [`NOT_SEARCHED`], as a literal so that `concat!` can build on it.
-macro_rules! not_searched {
-    () => {
-        "the evidence was validated but not searched: give --trace-id (or another identifier) to search it"
-    };
-}
-/// Why an item is missing in a validate-only run (no identifier given).
-pub const NOT_SEARCHED: &str = not_searched!();
-/// Completeness detail of an identifier neither given nor searched for.
-const NOT_GIVEN_NOT_SEARCHED: &str = concat!("not given; ", not_searched!());
+/// Without a seed, records are parsed (to count candidate values and infer a seed) up to this
+/// many bytes; later lines are only checked for problems. Candidates are then incomplete and
+/// no seed is inferred (the analysis says so).
+pub const SEEDLESS_PARSE_BUDGET: u64 = 32 * 1024 * 1024;
 
 /// A `--format SELECTOR=FORMAT` override: the selector is a bundle path
 /// (`logs/tool_calls.jsonl`), a folder of bundle paths (`logs` or `logs/`), or an evidence kind.
@@ -142,39 +136,6 @@ pub fn override_for(overrides: &[FormatOverride], path: &str, kind: &str) -> Opt
     best.map(|(_, f)| f)
 }
 
-/// Where the field mapping came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MappingInfo {
-    /// `default` (built-in names only), `incident_dir` (custody-fields.toml picked up
-    /// automatically), `flag` (`--field-map`), or `spec` (the incident spec file).
-    pub origin: String,
-    /// The mapping file, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// SHA-256 of the mapping file's bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// The mapping in force.
-    pub mapping: FieldMapping,
-}
-
-impl Default for MappingInfo {
-    fn default() -> Self {
-        MappingInfo { origin: "default".into(), path: None, sha256: None, mapping: FieldMapping::default() }
-    }
-}
-
-/// A file-level problem known before sealing (missing path, dangling symlink, FIFO…).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvidenceProblem {
-    /// The path concerned (source path, or bundle path when collected).
-    pub path: String,
-    /// `missing`, `unreadable`, `skipped`, `not_collected` or a record problem type.
-    pub problem: String,
-    /// What happened.
-    pub detail: String,
-}
-
 /// Everything the observer needs to know beyond the files.
 #[derive(Debug, Clone, Default)]
 pub struct ObserveConfig {
@@ -189,83 +150,8 @@ pub struct ObserveConfig {
     pub plan_problems: Vec<EvidenceProblem>,
     /// Checklist items the responder declared not applicable.
     pub not_applicable: Vec<String>,
-}
-
-/// How the side effect status was decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SideEffectDecision {
-    /// The status recorded in `incident.side_effect`.
-    pub status: SideEffect,
-    /// `responder` (given), `evidence` (the engine's hint), or `default` (nothing known).
-    pub origin: String,
-    /// The warning against repeating a write whose outcome is not visible.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-}
-
-/// One line of the playbook's linkage checklist (identifiers and evidence kinds are in the
-/// manifest's `completeness`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LinkCheck {
-    /// Item name.
-    pub item: String,
-    /// Present, missing or not applicable.
-    pub status: Status,
-    /// What was found, or why it is missing.
-    pub detail: String,
-}
-
-/// How one collected file was scanned.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceFormat {
-    /// Bundle path.
-    pub path: String,
-    /// Format scanned as.
-    pub format: Format,
-    /// `detected` or `override`.
-    pub origin: &'static str,
-    /// Bytes scanned (decompressed bytes for compressed input).
-    pub bytes_scanned: u64,
-}
-
-/// What the analysis did with the evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnalysisMode {
-    /// Searched from the responder's identifiers: records parsed, identifiers linked.
-    Search,
-    /// No identifier was given: every line and document was validated (problems are
-    /// reported), nothing was parsed into records or searched.
-    ValidateOnly,
-}
-
-/// The manifest's `analysis` object.
-#[derive(Serialize)]
-pub struct AnalysisDoc {
-    /// Always [`ANALYSIS_FORMAT_V1`].
-    pub format: &'static str,
-    /// `search`, or `validate_only` when no identifier was given to search from.
-    pub mode: AnalysisMode,
-    /// The field mapping in force.
-    pub field_mapping: MappingInfo,
-    /// How each listed source was scanned (every override is listed).
-    pub formats: Vec<SourceFormat>,
-    /// Files scanned per format, over all sources.
-    pub format_counts: BTreeMap<String, u64>,
-    /// Sources not listed in `sources`/`formats` (neither incident records nor problems,
-    /// beyond the first MAX_LISTED_SOURCES).
-    pub sources_omitted: u64,
-    /// The engine's result: seeds, identifiers (every value, every place), linkage, index,
-    /// side-effect hint, record problems, per-source summaries, counters. Its long lists are
-    /// rendered as they are written.
-    #[serde(flatten)]
-    pub analysis: Report,
-    /// How the side effect was decided.
-    pub side_effect: SideEffectDecision,
-    /// The linkage checklist.
-    pub checklist: Vec<LinkCheck>,
-    /// Every evidence problem: file-level (planning, not collected) and record-level.
-    pub evidence_problems: Vec<EvidenceProblem>,
+    /// The analyzer's limits (merge window…).
+    pub limits: AnalyzerLimits,
 }
 
 /// What the scan thread needs to know about a collected file.
@@ -322,14 +208,15 @@ struct Handover {
 }
 
 struct ScanOutput {
-    mode: AnalysisMode,
-    report: Report,
-    formats: Vec<SourceFormat>,
+    an: Analyzer,
     /// Large files whose re-read differed from the sealed bytes.
     changed: Vec<String>,
+    /// The paths scanned, in the order seen.
+    seen: Vec<String>,
+    /// Without a seed: the values found, and whether all records were parsed.
+    candidates: Vec<Candidates>,
 }
 
-/// The collector's observer: scans on its own thread, merges at [`Observer::finish`].
 pub struct AnalysisObserver {
     config: ObserveConfig,
     tx: Option<SyncSender<Job>>,
@@ -344,15 +231,18 @@ pub struct AnalysisObserver {
     current: Option<Handover>,
     worker: Option<JoinHandle<ScanOutput>>,
     cancel: Arc<AtomicBool>,
-    /// Whether there is a seed to search from (else the run is validate-only).
-    searching: bool,
+    /// Per identifier, why it has no value (known after `finish`).
+    why_missing: BTreeMap<IdentName, String>,
+    /// Files per evidence kind, by content (known after `finish`).
+    kinds: Option<BTreeMap<String, u64>>,
 }
 
 impl AnalysisObserver {
-    /// Start the scan thread. `seeds` are the responder's identifiers.
-    pub fn start(config: ObserveConfig, seeds: &[(IdentName, String)]) -> io::Result<Self> {
-        let seeds: Vec<(IdentName, String)> = seeds.to_vec();
-        let searching = Analyzer::new(&seeds).has_seeds();
+    /// Start the scan thread. `seeds` are the responder's, normalised
+    /// ([`super::analyze::normalize_seed`]).
+    pub fn start(config: ObserveConfig, seeds: &[Seed]) -> io::Result<Self> {
+        let seeds: Vec<Seed> = seeds.to_vec();
+        let limits = config.limits;
         let (tx, rx) = sync_channel::<Job>(QUEUE_DEPTH);
         let (spare_tx, spare) = sync_channel::<Batch>(SPARE_BATCHES);
         let (chunks_tx, spare_chunks) = sync_channel::<Vec<u8>>(SPARE_CHUNKS);
@@ -361,7 +251,7 @@ impl AnalysisObserver {
         let spares = Spares { batches: spare_tx, chunks: chunks_tx };
         let worker = std::thread::Builder::new()
             .name("custody-analyze".into())
-            .spawn(move || scan_worker(rx, spares, seeds, mapping, formats, c2))?;
+            .spawn(move || scan_worker(rx, spares, seeds, limits, mapping, formats, c2))?;
         Ok(AnalysisObserver {
             config,
             tx: Some(tx),
@@ -372,7 +262,8 @@ impl AnalysisObserver {
             current: None,
             worker: Some(worker),
             cancel,
-            searching,
+            why_missing: BTreeMap::new(),
+            kinds: None,
         })
     }
 
@@ -404,12 +295,12 @@ impl Drop for AnalysisObserver {
 }
 
 impl Observer for AnalysisObserver {
-    fn missing_identifier_detail(&self) -> &'static str {
-        if self.searching {
-            crate::bundle::write::NOT_FOUND_IN_EVIDENCE
-        } else {
-            NOT_GIVEN_NOT_SEARCHED
-        }
+    fn missing_identifier_detail(&self, name: IdentName) -> String {
+        self.why_missing.get(&name).cloned().unwrap_or_else(|| crate::bundle::write::NOT_FOUND_IN_EVIDENCE.to_string())
+    }
+
+    fn evidence_kinds(&self) -> Option<BTreeMap<String, u64>> {
+        self.kinds.clone()
     }
 
     fn on_bytes(&mut self, entry: &Entry, data: &[u8]) {
@@ -495,27 +386,61 @@ impl Observer for AnalysisObserver {
         self.tx = None;
         let Some(worker) = self.worker.take() else { return Ok(None) };
         let t = std::time::Instant::now();
-        let Ok(mut scanned) = worker.join() else { return Ok(None) };
+        let Ok(scanned) = worker.join() else { return Ok(None) };
         let joined = t.elapsed();
-        self.changed = std::mem::take(&mut scanned.changed);
-        let doc = merge(&self.config, scanned, incident);
-        let merged = t.elapsed();
-        serde_json::to_writer(&mut *out, &doc)?;
+        let ScanOutput { an, changed, seen, candidates } = scanned;
+        self.changed = changed;
+        // Planned files the observer never saw were not collected (their errors are journaled).
+        let mut file_problems = self.config.plan_problems.clone();
+        let seen_refs: Vec<&str> = seen.iter().map(String::as_str).collect();
+        file_problems.extend(never_seen(&self.config.planned, &seen_refs).into_iter().map(|f| EvidenceProblem {
+            path: f.display_source.clone(),
+            problem: "not_collected".into(),
+            detail: format!("planned as `{}` but not sealed (unreadable or not a regular file: see the journal)", f.rel_path),
+        }));
+        let ctx = ReportContext {
+            mapping: self.config.mapping.clone(),
+            not_applicable: self.config.not_applicable.clone(),
+            file_problems,
+            side_effect: incident.side_effect,
+            candidates,
+            mode: None,
+        };
+        let report = Report::build(an, ctx);
+        let built = t.elapsed();
+        let head = report.head();
+        apply(head, incident, &mut self.why_missing);
+        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for s in &head.sources {
+            *kinds.entry(s.kind.clone()).or_default() += 1;
+        }
+        self.kinds = Some(kinds);
+        serde_json::to_writer(&mut *out, &report)?;
         if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
             eprintln!(
-                "custody: timing analysis: waited {:.3} s for the scan, merge {:.3} s, write {:.3} s",
+                "custody: timing analysis: waited {:.3} s for the scan, report {:.3} s, write {:.3} s",
                 joined.as_secs_f64(),
-                (merged - joined).as_secs_f64(),
-                (t.elapsed() - merged).as_secs_f64()
+                (built - joined).as_secs_f64(),
+                (t.elapsed() - built).as_secs_f64()
             );
         }
+        let h = report.head();
         let summary = serde_json::json!({
-            "mode": doc.mode,
-            "checklist": doc.checklist,
-            "evidence_problems": doc.evidence_problems,
-            "side_effect": doc.side_effect,
+            "mode": h.mode,
+            "seeds": h.seeds,
+            "identifiers": h.identifiers,
+            "subjects": h.subjects,
+            "chain": h.chain,
+            "event_counts": h.event_counts,
+            "actions": h.actions,
+            "side_effect": h.side_effect,
+            "memory": h.memory,
+            "egress": h.egress,
+            "candidates": h.candidates,
+            "checklist": h.checklist,
+            "evidence_problems": h.evidence_problems,
         });
-        drop_later(doc);
+        drop_later(report);
         Ok(Some(summary))
     }
 }
@@ -744,14 +669,15 @@ impl Read for Chunks<'_> {
     }
 }
 
+
 /// A large file kept open (its duplicated descriptor) for re-reading when the incident's
 /// linked values grow after it was scanned with the pre-filter.
 struct Filtered {
     file: File,
     source: super::analyze::SourceId,
     format: Format,
-    /// The linked values the file was last scanned for.
-    values: BTreeSet<(IdentName, String)>,
+    /// The values the file was last scanned for.
+    values: BTreeSet<String>,
     /// Every line has been parsed.
     done: bool,
     /// The sealed size.
@@ -760,20 +686,6 @@ struct Filtered {
     sealed_xxh3: u64,
     /// The path in the bundle, named if a re-read finds the file changed.
     path: String,
-}
-
-/// Byte patterns that find a value in raw evidence: the value itself and, for trace ids, the
-/// upper-case hex and base64 forms exporters write.
-fn needles(ident: IdentName, value: &str) -> Vec<Vec<u8>> {
-    let mut v = vec![value.as_bytes().to_vec()];
-    if ident == IdentName::TraceId && value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        v.push(value.to_ascii_uppercase().into_bytes());
-        if let Ok(raw) = hex::decode(value) {
-            use base64::Engine as _;
-            v.push(base64::engine::general_purpose::STANDARD.encode(raw).into_bytes());
-        }
-    }
-    v
 }
 
 /// Finds any of a set of byte patterns: the SIMD "Teddy" searcher for small sets (fast on
@@ -792,8 +704,15 @@ impl Matcher {
     }
 }
 
-fn matcher(values: &BTreeSet<(IdentName, String)>) -> Option<Matcher> {
-    let pats: Vec<Vec<u8>> = values.iter().flat_map(|(i, v)| needles(*i, v)).filter(|p| !p.is_empty()).collect();
+/// A matcher for the patterns of `values` (all of `needles` when `None`).
+fn matcher(needles: &Needles, values: Option<&BTreeSet<String>>) -> Option<Matcher> {
+    let pats: Vec<&Vec<u8>> = needles
+        .values
+        .iter()
+        .filter(|(v, _)| values.map_or(true, |s| s.contains(*v)))
+        .flat_map(|(_, p)| p.iter())
+        .filter(|p| !p.is_empty())
+        .collect();
     if pats.is_empty() {
         return None;
     }
@@ -821,42 +740,43 @@ impl LineFilter for NeedleFilter {
     }
 }
 
-type Linked = Option<BTreeSet<(IdentName, String)>>;
-
-/// What a re-read of a large file needs: its source, its format and the linked values its
-/// first pass searched for.
-type KeepForReread = (super::analyze::SourceId, Format, BTreeSet<(IdentName, String)>);
+/// What a re-read of a large file needs: its source, its format and the values its first
+/// pass searched for.
+type KeepForReread = (super::analyze::SourceId, Format, BTreeSet<String>);
 
 /// The scan thread's state.
 struct Worker {
     an: Analyzer,
-    mode: AnalysisMode,
     mapping: FieldMapping,
     overrides: Vec<FormatOverride>,
     limits: ScanLimits,
-    formats: Vec<SourceFormat>,
     kept: Vec<Filtered>,
-    /// [`Analyzer::linked_values`] at a [`Analyzer::link_generation`]: recomputed only when
-    /// records with link-key observations have arrived since.
-    linked: Option<(u64, Linked)>,
+    /// [`Analyzer::needles`] at a [`Analyzer::link_generation`]: recomputed only when it changed.
+    needles: Option<(u64, Option<Needles>)>,
     cancel: Arc<AtomicBool>,
     /// Large files whose re-read differed from the sealed bytes.
     changed: Vec<String>,
     /// Large files whose hand-over stopped (the analysis lagged), and the bytes of them read
     /// from disk instead (for `CUSTODY_TIMINGS`).
     switched: (u64, u64),
+    /// Paths scanned, in order.
+    seen: Vec<String>,
+    /// Without a seed: bytes still to parse fully; `None` in a search.
+    budget: Option<u64>,
+    /// Without a seed: some records were only checked (the budget ran out).
+    exhausted: bool,
 }
 
 impl Worker {
-    fn linked(&mut self) -> Linked {
+    fn needles(&mut self) -> Option<Needles> {
         let generation = self.an.link_generation();
-        if let Some((g, v)) = &self.linked {
+        if let Some((g, v)) = &self.needles {
             if *g == generation {
                 return v.clone();
             }
         }
-        let v: Linked = self.an.linked_values(MAX_NEEDLE_VALUES).map(|v| v.into_iter().collect());
-        self.linked = Some((generation, v.clone()));
+        let v = self.an.needles(MAX_NEEDLE_VALUES);
+        self.needles = Some((generation, v.clone()));
         v
     }
 
@@ -867,29 +787,61 @@ impl Worker {
         }
     }
 
+    /// Without a seed: whether `size` more bytes may be parsed fully.
+    fn parse_seedless(&mut self, size: u64) -> bool {
+        match self.budget.as_mut() {
+            Some(left) if *left >= size => {
+                *left -= size;
+                true
+            }
+            Some(_) => {
+                self.exhausted = true;
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn begin(&mut self, meta: &Meta, format: Format, origin: &'static str) -> super::analyze::SourceId {
+        self.seen.push(meta.path.clone());
+        let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), meta.size, &meta.kind, format, origin);
+        if format.is_opaque() {
+            self.an.not_analysed(id, "binary content: sealed, not read".into());
+        }
+        id
+    }
+
+    fn done(&mut self, id: super::analyze::SourceId, r: Result<super::analyze::ScanSummary, super::analyze::ScanError>) -> Option<super::analyze::ScanSummary> {
+        match r {
+            Ok(s) => {
+                self.an.add_lines(id, s.lines);
+                let c = s.compression.map(|c| match c {
+                    super::analyze::Compression::Gzip => "gzip",
+                    super::analyze::Compression::Zstd => "zstd",
+                });
+                let c = if s.utf16 { Some("utf-16") } else { c };
+                self.an.scanned(id, s.bytes_scanned, c);
+                Some(s)
+            }
+            Err(e) => {
+                self.an.add_problem(id, Problem::ReadFailed { message: format!("{e:#}") });
+                self.an.not_analysed(id, format!("reading it for the analysis failed: {e}"));
+                None
+            }
+        }
+    }
+
     /// A small file, from memory.
     fn scan_bytes(&mut self, meta: Meta, data: &[u8]) {
         let head = data.get(..data.len().min(DETECT_HEAD)).unwrap_or_default();
         let (format, origin) = self.format_of(&meta, head);
-        let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), &meta.kind, format);
+        let id = self.begin(&meta, format, origin);
+        let parse = self.parse_seedless(data.len() as u64);
         let mut validate = ValidateOnly;
-        let filter: Option<&mut dyn LineFilter> = match self.mode {
-            AnalysisMode::ValidateOnly => Some(&mut validate),
-            AnalysisMode::Search => None,
-        };
+        let filter: Option<&mut dyn LineFilter> = if parse { None } else { Some(&mut validate) };
         let an = &mut self.an;
         let r = scan_filtered(format, data, &self.mapping, &self.limits, filter, &mut |rec| an.push(id, rec));
-        let bytes_scanned = match r {
-            Ok(s) => {
-                self.an.add_lines(id, s.lines);
-                s.bytes_scanned
-            }
-            Err(e) => {
-                self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
-                0
-            }
-        };
-        self.formats.push(SourceFormat { path: meta.path, format, origin, bytes_scanned });
+        self.done(id, r);
     }
 
     /// A large file, its bytes as the sealer passes them on. Returns what a re-read needs if
@@ -898,58 +850,56 @@ impl Worker {
         let mut head = Vec::with_capacity(DETECT_HEAD);
         let head_err = (&mut *chunks).take(DETECT_HEAD as u64).read_to_end(&mut head).err();
         let (format, origin) = self.format_of(meta, &head);
-        let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), &meta.kind, format);
-        let path = meta.path.clone();
+        let id = self.begin(meta, format, origin);
         if let Some(e) = head_err {
             self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
-            self.formats.push(SourceFormat { path, format, origin, bytes_scanned: 0 });
+            self.an.not_analysed(id, format!("reading it for the analysis failed: {e}"));
             return None;
         }
         let input = io::Cursor::new(head).chain(&mut *chunks);
         // In a search, large files get the pre-filter (they can be re-read through their
-        // descriptor); small files are parsed whole. A validate-only run parses nothing.
-        let values = match self.mode {
-            AnalysisMode::Search if self.kept.len() < MAX_KEPT_FILES && format != Format::Opaque => self.linked(),
-            _ => None,
-        };
-        let mut needle = values.as_ref().map(|v| NeedleFilter { want: matcher(v), seen: None, first_pass: true });
+        // descriptor); without a seed they are parsed within the budget, else checked only.
+        let searching = self.an.has_seeds();
+        let needles = if searching && self.kept.len() < MAX_KEPT_FILES && !format.is_opaque() { self.needles() } else { None };
+        let parse = searching || self.parse_seedless(meta.size);
+        let mut needle = needles.as_ref().map(|n| NeedleFilter { want: matcher(n, None), seen: None, first_pass: true });
         let mut validate = ValidateOnly;
-        let filter: Option<&mut dyn LineFilter> = match (self.mode, needle.as_mut()) {
-            (AnalysisMode::ValidateOnly, _) => Some(&mut validate),
-            (AnalysisMode::Search, Some(f)) => Some(f),
-            (AnalysisMode::Search, None) => None,
+        let filter: Option<&mut dyn LineFilter> = match (parse, needle.as_mut()) {
+            (false, _) => Some(&mut validate),
+            (true, Some(f)) => Some(f),
+            (true, None) => None,
         };
         let an = &mut self.an;
         let r = scan_filtered(format, input, &self.mapping, &self.limits, filter, &mut |rec| an.push(id, rec));
-        let (bytes_scanned, keep) = match r {
-            Ok(s) => {
-                self.an.add_lines(id, s.lines);
-                (s.bytes_scanned, values.filter(|_| s.filtered > 0).map(|v| (id, format, v)))
-            }
-            Err(e) => {
-                self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
-                (0, None)
-            }
-        };
-        self.formats.push(SourceFormat { path, format, origin, bytes_scanned });
-        keep
+        let s = self.done(id, r)?;
+        let values: Option<BTreeSet<String>> = needles.map(|n| n.values.keys().cloned().collect());
+        values.filter(|_| s.filtered > 0).map(|v| (id, format, v))
     }
 
     /// Lines skipped by the pre-filter are read again for the values linked since, until
     /// nothing new is linked.
     fn reread(&mut self) {
         while !self.cancel.load(Ordering::Relaxed) {
-            let now = self.linked();
+            let now = self.needles();
             let mut again = false;
             for k in self.kept.iter_mut() {
-                let want = match &now {
+                let now_values: Option<BTreeSet<String>> = now.as_ref().map(|n| n.values.keys().cloned().collect());
+                let want = match &now_values {
                     Some(v) if v.is_subset(&k.values) => continue,
                     Some(v) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
                     None => None,
                 };
                 again = true;
-                let mut filter =
-                    NeedleFilter { want: want.as_ref().and_then(matcher), seen: matcher(&k.values), first_pass: false };
+                self.an.rereads += 1;
+                let old = k.values.clone();
+                let mut filter = NeedleFilter {
+                    want: match (&now, &want) {
+                        (Some(n), Some(w)) => matcher(n, Some(w)),
+                        _ => None,
+                    },
+                    seen: now.as_ref().and_then(|n| matcher(n, Some(&old))),
+                    first_pass: false,
+                };
                 let reader = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
                 let mut input = Xxh3Reader::new(reader);
                 let id = k.source;
@@ -969,8 +919,8 @@ impl Worker {
                     k.done = true;
                     continue;
                 }
-                match &now {
-                    Some(v) => k.values.clone_from(v),
+                match now_values {
+                    Some(v) => k.values = v,
                     // Every line was parsed: nothing is left to re-read.
                     None => k.done = true,
                 }
@@ -986,27 +936,28 @@ impl Worker {
 fn scan_worker(
     rx: Receiver<Job>,
     spare: Spares,
-    seeds: Vec<(IdentName, String)>,
+    seeds: Vec<Seed>,
+    limits: AnalyzerLimits,
     mapping: FieldMapping,
     overrides: Vec<FormatOverride>,
     cancel: Arc<AtomicBool>,
 ) -> ScanOutput {
     crate::bundle::write::lower_priority(ANALYZE_NICE);
-    let an = Analyzer::new(&seeds);
-    // Without a seed nothing can be linked: validate every line, parse nothing, no re-reads.
-    let mode = if an.has_seeds() { AnalysisMode::Search } else { AnalysisMode::ValidateOnly };
+    let an = Analyzer::new(seeds, limits);
+    let budget = (!an.has_seeds()).then_some(SEEDLESS_PARSE_BUDGET);
     let mut w = Worker {
         an,
-        mode,
         mapping,
         overrides,
         limits: ScanLimits::default(),
-        formats: Vec::new(),
         kept: Vec::new(),
-        linked: None,
+        needles: None,
         cancel,
         changed: Vec::new(),
         switched: (0, 0),
+        seen: Vec::new(),
+        budget,
+        exhausted: false,
     };
     let mut stray = None;
     while let Some(job) = stray.take().or_else(|| rx.recv().ok()) {
@@ -1062,64 +1013,39 @@ fn scan_worker(
     }
     let timings = std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1");
     let t = std::time::Instant::now();
-    if w.mode == AnalysisMode::Search {
+    let mut candidates = Vec::new();
+    if w.an.has_seeds() {
         w.reread();
+    } else {
+        candidates = super::analyze::report::candidates(&w.an, !w.exhausted);
+        // One trace (else one session) in evidence that was all parsed: an inferred seed.
+        if !w.exhausted {
+            for ident in [IdentName::TraceId, IdentName::SessionId] {
+                let c = candidates.iter().find(|c| c.name == ident);
+                if let Some(v) = c.filter(|c| c.distinct == 1 && !c.capped).and_then(|c| c.values.first()) {
+                    let seed = Seed {
+                        ident: Some(ident),
+                        value: v.value.clone(),
+                        given: None,
+                        normalised: None,
+                        origin: SeedOrigin::Inferred,
+                        records: 0,
+                    };
+                    w.an.infer_seed(seed);
+                    break;
+                }
+            }
+        }
     }
-    let t_reread = t.elapsed();
-    let report = w.an.into_report();
     if timings {
         eprintln!(
-            "custody: timing analysis after the last file: re-read {:.3} s, report {:.3} s; {} large file(s) partly read from disk ({} bytes) because the analysis lagged",
-            t_reread.as_secs_f64(),
-            (t.elapsed() - t_reread).as_secs_f64(),
+            "custody: timing analysis after the last file: re-read {:.3} s; {} large file(s) partly read from disk ({} bytes) because the analysis lagged",
+            t.elapsed().as_secs_f64(),
             w.switched.0,
             w.switched.1
         );
     }
-    ScanOutput { mode, report, formats: w.formats, changed: w.changed }
-}
-
-fn problem_type(p: &Problem) -> String {
-    serde_json::to_value(p)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
-        .unwrap_or_else(|| "problem".into())
-}
-
-fn problem_detail(p: &Problem) -> String {
-    match p {
-        Problem::MalformedJson { message } => format!("malformed JSON: {message}"),
-        Problem::InvalidUtf8 { valid_up_to } => format!("invalid UTF-8 after {valid_up_to} valid bytes"),
-        Problem::Truncated { detail } => format!("truncated: {detail}"),
-        Problem::LineTooLong { len, limit } => {
-            format!("line of {len} bytes is longer than the {limit}-byte limit: sealed, not parsed")
-        }
-        Problem::DocumentTooLarge { limit } => format!("document larger than {limit} bytes: sealed, not parsed"),
-        Problem::DecompressedLimit { limit } => format!("decompressed past {limit} bytes: the rest was not scanned"),
-        Problem::DecompressionFailed { message } => format!("decompression failed: {message}"),
-        Problem::UnrecognisedLine => "line does not match the access-log layout".into(),
-        Problem::StateLimit { limit } => format!("analyzer kept {limit} records; later ones were counted only"),
-        Problem::ExpansionLimit { ident, limit } => format!("stopped linking {ident} after {limit} values"),
-        Problem::ReadFailed { message } => format!("reading for analysis failed: {message}"),
-    }
-}
-
-/// The principal of the side-effecting call: the one principal of the writes that carry an
-/// idempotency key, else the one principal of all writes; `None` when that is not unique.
-fn write_principal(a: &Report) -> Option<String> {
-    let unique = |keyed: bool| {
-        let ps: BTreeSet<String> = a
-            .writes()
-            .filter(|w| !keyed || w.call.idempotency_key.is_some())
-            .filter_map(|w| w.call.principal)
-            .collect();
-        (ps.len() == 1).then(|| ps.into_iter().next()).flatten()
-    };
-    unique(true).or_else(|| unique(false))
-}
-
-fn na(config: &ObserveConfig, item: &str) -> bool {
-    config.not_applicable.iter().any(|n| n == item)
+    ScanOutput { an: w.an, changed: w.changed, seen: w.seen, candidates }
 }
 
 /// The planned files whose paths are not in `seen`. The sealer shows the observer the files
@@ -1143,317 +1069,117 @@ fn never_seen<'p>(planned: &'p [PlannedFile], seen: &[&str]) -> Vec<&'p PlannedF
     planned.iter().filter(|f| !seen.contains(f.rel_path.as_str())).collect()
 }
 
-fn merge(config: &ObserveConfig, out: ScanOutput, incident: &mut Incident) -> AnalysisDoc {
-    let ScanOutput { mode, report: mut analysis, formats, changed: _ } = out;
-    // Planned files the observer never saw were not collected (their errors are journaled).
-    let not_collected: Vec<EvidenceProblem> = {
-        let seen: Vec<&str> = formats.iter().map(|f| f.path.as_str()).collect();
-        never_seen(&config.planned, &seen)
-            .into_iter()
-            .map(|f| EvidenceProblem {
-                path: f.display_source.clone(),
-                problem: "not_collected".into(),
-                detail: format!(
-                    "planned as `{}` but not sealed (unreadable or not a regular file: see the journal)",
-                    f.rel_path
-                ),
+
+/// Merges the analysis into the manifest's incident: the identifiers (a value given by the
+/// responder stays the value; for a single-valued identifier every other value in the
+/// evidence is listed as a conflict), the side effect when the responder left it unknown,
+/// and the notes the journal records.
+fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<IdentName, String>) {
+    let sources_of = |values: &[super::analysis::ValueFinding], value: &str| -> Vec<IdentSource> {
+        values
+            .iter()
+            .filter(|v| v.value == value)
+            .flat_map(|v| v.citations.iter())
+            .take(MAX_MANIFEST_SOURCES)
+            .map(|c| IdentSource {
+                origin: "record".into(),
+                path: Some(c.path.clone()),
+                line: c.line,
+                offset: Some(c.offset),
+                field: c.field.clone(),
             })
             .collect()
     };
-    // Bounded per-source lists: sources that hold incident records or problems first, then
-    // the others in bundle order, up to MAX_LISTED_SOURCES; the rest are counted.
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for f in &formats {
-        *counts.entry(f.format.as_str()).or_default() += 1;
-    }
-    let format_counts: BTreeMap<String, u64> = counts.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
-    let total_sources = analysis.sources.len();
-    let mut keep = vec![false; total_sources];
-    let mut listed = 0;
-    for (i, s) in analysis.sources.iter().enumerate() {
-        if listed < MAX_LISTED_SOURCES && (s.incident_records > 0 || s.problems > 0) {
-            keep[i] = true;
-            listed += 1;
-        }
-    }
-    for k in keep.iter_mut().filter(|k| !**k).take(MAX_LISTED_SOURCES - listed) {
-        *k = true;
-    }
-    // `Worker::scan_bytes`/`scan_file` register one source and push one format entry per
-    // file, together: the formats are kept by the position of their source (a path lookup per
-    // file was most of this merge for 100 000 small files).
-    debug_assert!(
-        formats.len() == total_sources
-            && formats.iter().zip(&analysis.sources).all(|(f, s)| f.path.as_str() == &*s.source_path)
-    );
-    let all = std::mem::take(&mut analysis.sources);
-    let mut keep_it = keep.iter();
-    let (kept, omitted): (Vec<_>, Vec<_>) = all.into_iter().partition(|_| keep_it.next() == Some(&true));
-    analysis.sources = kept;
-    let sources_omitted = (total_sources - analysis.sources.len()) as u64;
-    let mut keep_it = keep.iter().copied().chain(std::iter::repeat(false));
-    let (formats, formats_omitted): (Vec<SourceFormat>, Vec<SourceFormat>) =
-        formats.into_iter().partition(|f| keep_it.next() == Some(true) || f.origin == "override");
-    // The omitted ones (for 100 000 small files: 99 000 of each, three allocations per source
-    // and one per format) are freed beside the rest of the seal, not before it goes on.
-    drop_later((omitted, formats_omitted));
-    // Identifiers: evidence merged with the responder's values.
     for id in incident.identifiers.iter_mut() {
-        let Some(rep) = analysis.identifiers.iter().find(|r| r.ident == id.name) else { continue };
-        let place_sources = |value: &str| -> Vec<IdentSource> {
-            rep.values
-                .iter()
-                .filter(|v| v.value == value)
-                .flat_map(|v| v.places.iter())
-                .take(MAX_MANIFEST_SOURCES)
-                .map(|p| IdentSource {
-                    origin: "record".into(),
-                    path: Some(p.at.source_path.to_string()),
-                    line: p.at.line,
-                    offset: Some(p.at.offset),
-                    field: Some(p.field.clone()),
-                })
-                .collect()
-        };
-        let conflict = |value: &str| ConflictingValue { value: value.to_string(), sources: place_sources(value) };
-        let given = id.value.clone().filter(|_| id.status == Status::Present);
-        match given {
-            Some(g) => {
-                let norm = super::analyze::normalize_ident(id.name, &g).map(|(v, _)| v).unwrap_or(g);
-                id.sources.extend(place_sources(&norm));
-                let found = rep.values.iter().any(|v| v.value == norm);
-                let single = id.name.is_single_valued();
-                for v in &rep.values {
-                    if v.value != norm && (single || !found) {
-                        id.conflicts.push(conflict(&v.value));
+        let Some(f) = a.identifiers.iter().find(|f| f.name == id.name) else { continue };
+        let conflict = |v: &super::analysis::ValueFinding| ConflictingValue { value: v.value.clone(), sources: sources_of(std::slice::from_ref(v), &v.value) };
+        match f.status {
+            IdentStatus::Given | IdentStatus::NotObserved => {
+                let given = f.value.clone().unwrap_or_default();
+                id.sources.extend(sources_of(&f.values, &given));
+                let found = f.values.iter().any(|v| v.value == given);
+                for v in &f.values {
+                    if v.value != given && (id.name.is_single_valued() || !found) {
+                        id.conflicts.push(conflict(v));
                     }
                 }
             }
-            None => match rep.status {
-                IdentStatus::Present | IdentStatus::Multiple => {
-                    let v = rep
-                        .value
-                        .clone()
-                        .or_else(|| (id.name == IdentName::ToolPrincipal).then(|| write_principal(&analysis)).flatten())
-                        .or_else(|| rep.values.first().map(|v| v.value.clone()));
-                    if let Some(v) = v {
-                        id.status = Status::Present;
-                        id.sources = place_sources(&v);
-                        id.value = Some(v);
-                    }
+            IdentStatus::Found | IdentStatus::Inferred => {
+                let v = f.value.clone().unwrap_or_default();
+                id.status = Status::Present;
+                id.sources = sources_of(&f.values, &v);
+                if f.status == IdentStatus::Inferred {
+                    id.sources.insert(0, IdentSource { origin: "inferred".into(), path: None, line: None, offset: None, field: None });
                 }
-                IdentStatus::Conflict => {
-                    // A finding, not a pick: no value, every competing value listed.
-                    id.status = Status::Missing;
-                    id.value = None;
-                    id.conflicts = rep.values.iter().map(|v| conflict(&v.value)).collect();
-                }
-                IdentStatus::NotObserved | IdentStatus::Missing => {}
-            },
+                id.value = Some(v);
+            }
+            IdentStatus::Conflict => {
+                id.status = Status::Missing;
+                id.value = None;
+                id.conflicts = f.values.iter().map(conflict).collect();
+                why_missing.insert(id.name, format!("CONFLICT: {}", f.why));
+            }
+            IdentStatus::Unknown => {
+                why_missing.insert(id.name, format!("unknown: {}", f.why));
+            }
+            IdentStatus::NotApplicable => {}
         }
     }
-
-    // Side effect: the responder's word, else the evidence.
-    let side_effect = if incident.side_effect != SideEffect::Unknown {
-        SideEffectDecision { status: incident.side_effect, origin: "responder".into(), warning: None }
-    } else {
-        match analysis.side_effect() {
-            Some((hint, warning)) => {
-                let status = match hint {
-                    SideEffectStatus::Committed => SideEffect::Happened,
-                    SideEffectStatus::NotCommitted => SideEffect::NotHappened,
-                    SideEffectStatus::Unknown => SideEffect::Unknown,
-                };
-                let warning = (hint == SideEffectStatus::Unknown).then(|| warning.to_string());
-                SideEffectDecision { status, origin: "evidence".into(), warning }
-            }
-            None => SideEffectDecision { status: SideEffect::Unknown, origin: "default".into(), warning: None },
-        }
-    };
-    incident.side_effect = side_effect.status;
-    if let Some(w) = &side_effect.warning {
+    let se = &a.side_effect;
+    if se.origin == "evidence" {
+        incident.side_effect = se.status;
+    }
+    if let Some(w) = &se.warning {
         incident.notes.push(format!("custody analysis: side effect unknown — {w}"));
     }
-
-    // Evidence problems: planning, files not collected, records.
-    let mut evidence_problems = config.plan_problems.clone();
-    evidence_problems.extend(not_collected);
-    for p in &analysis.problems {
-        let at = match (p.line, p.offset) {
-            (Some(l), _) => format!(":{l}"),
-            (None, Some(o)) => format!("@{o}"),
-            _ => String::new(),
-        };
-        evidence_problems.push(EvidenceProblem {
-            path: format!("{}{at}", p.source_path),
-            problem: problem_type(&p.problem),
-            detail: problem_detail(&p.problem),
-        });
+    if se.duplicates > 0 {
+        incident.notes.push(format!("custody analysis: {}", se.detail));
     }
-    if analysis.problems_omitted > 0 {
-        evidence_problems.push(EvidenceProblem {
-            path: "-".into(),
-            problem: "problems_omitted".into(),
-            detail: format!("{} more record problem(s) not listed", analysis.problems_omitted),
-        });
+    for s in &a.seeds {
+        if s.records == 0 && s.origin != SeedOrigin::Inferred {
+            incident.notes.push(format!(
+                "custody analysis: WARNING: the seed {} {} matched no record of the evidence",
+                s.ident.map_or("value", |i| i.as_str()),
+                s.value
+            ));
+        }
+        if s.origin == SeedOrigin::Inferred {
+            incident.notes.push(format!(
+                "custody analysis: no seed was given; the evidence holds exactly one {}, {}, used as an inferred seed",
+                s.ident.map_or("value", |i| i.as_str()),
+                s.value
+            ));
+        }
     }
-
-    // The sealer journals the incident's notes: this puts the record-level problems (the
-    // file-level ones are journaled by the planner and the sealer) into the hash-chained journal.
-    if !analysis.problems.is_empty() {
-        let listed: Vec<String> = analysis
+    if a.mode == Mode::Candidates {
+        let n = |i: IdentName| a.candidates.iter().find(|c| c.name == i).map_or(0, |c| c.distinct);
+        incident.notes.push(format!(
+            "custody analysis: no seed was given and none could be inferred ({} trace(s), {} session(s) in the evidence): candidates are listed in analysis.candidates; preserve again with --trace-id to search",
+            n(IdentName::TraceId),
+            n(IdentName::SessionId)
+        ));
+    }
+    if !a.problems.is_empty() {
+        let listed: Vec<String> = a
             .problems
             .iter()
             .take(MAX_NOTED_PROBLEMS)
             .map(|p| {
                 let at = p.line.map(|l| format!(":{l}")).or(p.offset.map(|o| format!("@{o}"))).unwrap_or_default();
-                format!("{}{at} {}", p.source_path, problem_type(&p.problem))
+                format!("{}{at} {}", p.path, p.problem)
             })
             .collect();
-        let more = analysis.problems.len() - listed.len() + analysis.problems_omitted as usize;
+        let total = a.problems.len() + a.problems_omitted as usize;
+        let more = total - listed.len();
         incident.notes.push(format!(
-            "custody analysis: {} record problem(s) in the evidence (sealed unchanged; details in analysis.problems): {}{}",
-            analysis.problems.len() + analysis.problems_omitted as usize,
+            "custody analysis: {total} record problem(s) in the evidence (sealed unchanged; details in analysis.problems): {}{}",
             listed.join("; "),
             if more > 0 { format!("; +{more} more") } else { String::new() }
         ));
     }
-    if mode == AnalysisMode::ValidateOnly {
-        incident.notes.push(format!(
-            "custody analysis: no identifier given: every line and document was checked for problems, nothing was parsed into records; {NOT_SEARCHED}"
-        ));
+    if incident.side_effect == SideEffect::Unknown && se.warning.is_none() && se.writes == 0 {
+        // Nothing known either way: the checklist says so.
     }
-    let checklist = checklist(config, mode, &analysis, &side_effect, &evidence_problems);
-    AnalysisDoc {
-        format: ANALYSIS_FORMAT_V1,
-        mode,
-        field_mapping: config.mapping.clone(),
-        formats,
-        format_counts,
-        sources_omitted,
-        analysis,
-        side_effect,
-        checklist,
-        evidence_problems,
-    }
-}
-
-fn checklist(
-    config: &ObserveConfig,
-    mode: AnalysisMode,
-    a: &Report,
-    side: &SideEffectDecision,
-    problems: &[EvidenceProblem],
-) -> Vec<LinkCheck> {
-    let mut items = Vec::new();
-    let searched = mode == AnalysisMode::Search;
-    let mut push = |item: &str, ok: Option<String>, why_missing: String| {
-        // Only what comes from the evidence as a whole holds without a search.
-        let needs_search = !matches!(item, "allowed_egress_data" | "evidence_readable");
-        let (status, detail) = match ok {
-            Some(d) => (Status::Present, d),
-            None if na(config, item) => (Status::NotApplicable, "declared not applicable by the responder".into()),
-            None if needs_search && !searched => (Status::Missing, format!("not known: {NOT_SEARCHED}")),
-            None => (Status::Missing, why_missing),
-        };
-        items.push(LinkCheck { item: item.into(), status, detail });
-    };
-    let edge = |from: IdentName, to: IdentName| {
-        a.chain()
-            .iter()
-            .filter(|e| (e.from == from && e.to == to) || (e.from == to && e.to == from))
-            .map(|e| {
-                if e.from == from {
-                    format!("{} → {}", e.from_value, e.to_value)
-                } else {
-                    format!("{} → {}", e.to_value, e.from_value)
-                }
-            })
-            .collect::<Vec<_>>()
-    };
-    for (name, from, to) in [
-        ("trace_to_session", IdentName::TraceId, IdentName::SessionId),
-        ("session_to_bundle", IdentName::SessionId, IdentName::BundleId),
-        ("bundle_to_rollout_wave", IdentName::BundleId, IdentName::RolloutWave),
-    ] {
-        let e = edge(from, to);
-        push(
-            name,
-            (!e.is_empty()).then(|| e.join(", ")),
-            format!("no incident record carries both a {from} and a {to}"),
-        );
-    }
-    let (calls, with_principal) = a.tool_call_counts();
-    push(
-        "tool_call_principals",
-        (calls > 0 && with_principal == calls).then(|| format!("{calls} tool call(s), each with its principal")),
-        if calls == 0 {
-            "no tool call found in the incident records".into()
-        } else {
-            format!("{} of {calls} tool call(s) show no principal", calls - with_principal)
-        },
-    );
-    let (steps, decided, ds) = a.approval_counts();
-    push(
-        "approval_path",
-        (steps > 0).then(|| {
-            format!(
-                "{steps} approval step(s), {decided} with a decision ({})",
-                ds.into_iter().collect::<Vec<_>>().join(", ")
-            )
-        }),
-        "no approval record found for the incident (use --no-approval-path if the action needed none)".into(),
-    );
-    push(
-        "policy_decisions",
-        (a.decision_count() > 0).then(|| format!("{} decision(s)", a.decision_count())),
-        "no policy decision found for the incident".into(),
-    );
-    let (accesses, reads, writes) = a.memory_counts();
-    push(
-        "memory_records",
-        (accesses > 0).then(|| format!("{accesses} access(es): {reads} read(s), {writes} write(s)")),
-        "no memory record read or written by the incident was found".into(),
-    );
-    let allowed = a
-        .sources
-        .iter()
-        .filter(|s| {
-            s.kind == "egress" || matches!(s.format, Format::EnvoyJson | Format::EnvoyText | Format::SquidNative)
-        })
-        .count();
-    push(
-        "allowed_egress_data",
-        (allowed > 0).then(|| format!("{allowed} egress log(s) scanned")),
-        "no egress/proxy log was collected, so the allowed egress cannot be checked".into(),
-    );
-    push(
-        "egress_observed",
-        (!a.egress().is_empty()).then(|| {
-            a.egress().iter().map(|e| format!("{} ×{}", e.destination, e.requests)).collect::<Vec<_>>().join(", ")
-        }),
-        "no egress request of the incident was observed".into(),
-    );
-    push(
-        "side_effect",
-        (side.status != SideEffect::Unknown).then(|| format!("{} (from the {})", side.status.as_str(), side.origin)),
-        match &side.warning {
-            Some(w) => format!("unknown: {w}"),
-            None => "unknown: nothing shows whether the action took effect".into(),
-        },
-    );
-    push(
-        "evidence_readable",
-        problems.is_empty().then(|| {
-            if searched {
-                "every planned file was sealed and every record parsed".into()
-            } else {
-                "every planned file was sealed and every line and document is well-formed".into()
-            }
-        }),
-        format!("{} evidence problem(s): see evidence_problems", problems.len()),
-    );
-    items
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Field mapping: which JSON fields hold which identifier. A mapping file (TOML or JSON)
 //! lists, per identifier, dotted paths tried in order before the built-in defaults.
 
-use super::ids::push_obs;
-use super::types::{IdentName, Observation};
+use super::types::IdentName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -70,47 +69,6 @@ impl Default for FieldMapping {
     }
 }
 
-/// Built-in field names per identifier, in priority order.
-pub(crate) fn default_fields(ident: IdentName) -> &'static [&'static str] {
-    match ident {
-        IdentName::TraceId => &["trace_id", "traceId", "trace.id", "traceID", "otel.trace_id", "input.trace_id"],
-        IdentName::SessionId => &[
-            "session_id",
-            "sessionId",
-            "session.id",
-            "gen_ai.conversation.id",
-            "conversation_id",
-            "conversationId",
-            "x-session-id",
-            "x_session_id",
-            "langfuse.session.id",
-            "langsmith.trace.session_id",
-            "mcp.session.id",
-            "input.session_id",
-            "input.sessionId",
-        ],
-        IdentName::AgentId => {
-            &["agent_id", "agentId", "gen_ai.agent.id", "agent.id", "gen_ai.agent.name", "agent.name", "input.agent_id"]
-        }
-        IdentName::ToolPrincipal => {
-            &["tool_principal", "toolPrincipal", "principal", "enduser.id", "input.tool_principal", "input.principal"]
-        }
-        IdentName::ApprovalId => &["approval_id", "approvalId", "input.approval_id"],
-        IdentName::BundleId => &["bundle_id", "bundleId", "deployment.bundle_id", "deployment.id", "input.bundle_id"],
-        IdentName::ChangeId => &["change_id", "changeId", "vcs.change.id", "input.change_id"],
-        IdentName::RolloutWave => &["rollout_wave", "rolloutWave", "deployment.rollout_wave", "input.rollout_wave"],
-        IdentName::IdempotencyKey => &[
-            "idempotency_key",
-            "idempotencyKey",
-            "idempotency-key",
-            "Idempotency-Key",
-            "x-idempotency-key",
-            "arguments.idempotency_key",
-            "input.idempotency_key",
-        ],
-    }
-}
-
 impl FieldMapping {
     /// Parses a TOML mapping.
     pub fn from_toml_str(text: &str) -> Result<Self, MappingError> {
@@ -138,41 +96,24 @@ impl FieldMapping {
         }
     }
 
-    /// Field paths for `ident`: the user's first, then (unless disabled) the defaults.
-    pub fn candidates(&self, ident: IdentName) -> impl Iterator<Item = &str> + '_ {
-        let user = self.fields.get(&ident).into_iter().flat_map(|v| v.iter().map(String::as_str));
-        let defaults: &'static [&'static str] = if self.use_defaults { default_fields(ident) } else { &[] };
-        user.chain(defaults.iter().copied())
-    }
-
-    /// Extracts the identifiers of a JSON object: per identifier, the first candidate path
-    /// holding a non-empty scalar wins.
-    pub(crate) fn extract(&self, value: &Value, obs: &mut Vec<Observation>) {
-        for ident in IdentName::ALL {
-            for path in self.candidates(ident) {
-                if let Some(s) = lookup(value, path).and_then(scalar_string) {
-                    if !s.trim().is_empty() {
-                        push_obs(obs, ident, &s, path);
-                        break;
-                    }
+    /// The identifier a field holds by the user's mapping: an exact dotted path (numeric
+    /// segments, which index arrays, are ignored: records are walked without them).
+    pub(crate) fn ident_for_path(&self, path: &str) -> Option<IdentName> {
+        if self.fields.is_empty() {
+            return None;
+        }
+        for (ident, paths) in &self.fields {
+            for p in paths {
+                if p == path {
+                    return Some(*ident);
+                }
+                let stripped: Vec<&str> = p.split('.').filter(|seg| !seg.bytes().all(|b| b.is_ascii_digit())).collect();
+                if stripped.join(".") == path {
+                    return Some(*ident);
                 }
             }
         }
-    }
-
-    /// Extracts identifiers from a flat attribute list (OTLP attributes), recording the
-    /// field as `prefix` + key.
-    pub(crate) fn extract_attrs(&self, attrs: &[(&str, String)], prefix: &str, obs: &mut Vec<Observation>) {
-        for ident in IdentName::ALL {
-            for path in self.candidates(ident) {
-                if let Some((k, v)) = attrs.iter().find(|(k, _)| *k == path) {
-                    if !v.trim().is_empty() {
-                        push_obs(obs, ident, v, &format!("{prefix}{k}"));
-                        break;
-                    }
-                }
-            }
-        }
+        None
     }
 }
 
@@ -244,11 +185,12 @@ mod tests {
             "[fields]\nsession_id = [\"x-session-id\"]\ntool_principal = [\"input.principal\"]\n",
         )
         .unwrap_or_default();
-        assert_eq!(m.candidates(IdentName::SessionId).next(), Some("x-session-id"));
+        assert_eq!(m.ident_for_path("x-session-id"), Some(IdentName::SessionId));
         assert!(m.use_defaults);
-        let j = FieldMapping::from_json_str(r#"{"fields":{"change_id":["meta.chg"]},"use_defaults":false}"#);
+        let j = FieldMapping::from_json_str(r#"{"fields":{"change_id":["meta.0.chg"]},"use_defaults":false}"#);
         let j = j.unwrap_or_default();
-        assert_eq!(j.candidates(IdentName::ChangeId).collect::<Vec<_>>(), vec!["meta.chg"]);
+        assert_eq!(j.ident_for_path("meta.chg"), Some(IdentName::ChangeId));
+        assert!(!j.use_defaults);
         assert!(FieldMapping::from_toml_str("[fields]\nnot_an_ident = [\"x\"]\n").is_err());
     }
 

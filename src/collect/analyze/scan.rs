@@ -1,15 +1,11 @@
 //! Streaming scan of one input: decompression, layout choice (lines or one document),
 //! bounded line reading, and dispatch to the format readers. Emits one [`Record`] per item.
 
-use super::approvals::approval_items;
-use super::egress::{envoy_json_item, envoy_text_item, squid_item};
-use super::format::{detect, is_envoy_text, is_squid, sniff_compression, Compression, Format};
-use super::generic::{generic_items, Item};
+use super::formats::{detect, sniff_compression, sniff_utf16, Compression, Format, Layout, LayoutPref, Utf16};
+use super::item::Item;
 use super::mapping::FieldMapping;
-use super::opa::opa_items;
-use super::otlp::{flat_attribute_item, is_flat_attribute_map, otlp_items};
 use super::reader::{ByteSource, Capped, LineEvent};
-use super::types::{Layout, Problem, Record, ScanError};
+use super::types::{Problem, Record, ScanError};
 use serde::Serialize;
 use serde_json::Value;
 use std::cell::Cell;
@@ -63,6 +59,8 @@ pub struct ScanSummary {
     pub bom: bool,
     /// Valid lines a [`LineFilter`] said were of no interest: validated, not parsed.
     pub filtered: u64,
+    /// The input was UTF-16 (with a byte-order mark) and was read transcoded to UTF-8.
+    pub utf16: bool,
 }
 
 /// Scans `input` as `format` with default limits, calling `on_record` for every item and
@@ -165,8 +163,9 @@ pub fn scan_filtered<R: Read>(
         problems: 0,
         bom: false,
         filtered: 0,
+        utf16: false,
     };
-    if format == Format::Opaque {
+    if format.def().layout() == LayoutPref::None {
         return Ok(summary);
     }
     let prefix = read_prefix(&mut input, 4)?;
@@ -185,8 +184,27 @@ pub fn scan_filtered<R: Read>(
             Box::new(CapFlag::new(Capped::new(dec, limits.max_decompressed), Rc::clone(&cap_hit)))
         }
     };
-    let mut ctx =
-        Ctx { format, mapping, limits, decompressed: compression.is_some(), summary: &mut summary, on_record, filter };
+    // UTF-16 (recognised by its byte-order mark) is read transcoded to UTF-8: offsets are then
+    // positions in the transcoded stream, as for a decompressed one.
+    let mut reader = reader;
+    let mut head = [0u8; 2];
+    let got = read_up_to(&mut reader, &mut head).map_err(|source| ScanError::Io { offset: 0, source })?;
+    let head = head.get(..got).unwrap_or_default().to_vec();
+    let enc = sniff_utf16(&head);
+    let reader: Box<dyn Read + '_> = match enc {
+        Some(e) => Box::new(Utf16Reader::new(reader, e)),
+        None => Box::new(Cursor::new(head).chain(reader)),
+    };
+    summary.utf16 = enc.is_some();
+    let mut ctx = Ctx {
+        format,
+        mapping,
+        limits,
+        decompressed: compression.is_some() || enc.is_some(),
+        summary: &mut summary,
+        on_record,
+        filter,
+    };
     let mut src = ByteSource::new(reader);
     if src.peek(3) == b"\xEF\xBB\xBF" {
         src.skip_buffered(3);
@@ -270,9 +288,7 @@ impl Ctx<'_, '_, '_> {
         for (i, it) in items.into_iter().enumerate() {
             let mut r = Record::new(offset, len, line, self.decompressed);
             r.item = u32::try_from(i).unwrap_or(u32::MAX);
-            r.observations = it.observations;
-            r.facts = it.facts;
-            r.timestamp = it.timestamp;
+            r.data = it;
             self.summary.records += 1;
             (self.on_record)(r);
         }
@@ -290,7 +306,8 @@ impl Ctx<'_, '_, '_> {
         };
         match serde_json::from_str::<Value>(text) {
             Ok(v) => {
-                let items = json_items(self.format, &v, self.mapping);
+                let mut items = Vec::new();
+                self.format.def().read_json(&v, self.mapping, &mut items);
                 self.items(offset, len, line, items);
             }
             Err(e) => {
@@ -311,51 +328,19 @@ impl Ctx<'_, '_, '_> {
             self.problem(offset, len, line, Problem::InvalidUtf8 { valid_up_to });
             return;
         };
-        let item = if is_envoy_text(bytes) {
-            envoy_text_item(text)
-        } else if is_squid(bytes) {
-            squid_item(text)
-        } else {
-            None
-        };
-        match item {
+        match self.format.def().read_text(text, self.mapping) {
             Some(it) => self.items(offset, len, line, vec![it]),
             None => self.problem(offset, len, line, Problem::UnrecognisedLine),
         }
     }
 }
 
-/// Items of a parsed JSON value, by format.
-fn json_items(format: Format, v: &Value, mapping: &FieldMapping) -> Vec<Item> {
-    let mut out = Vec::new();
-    match format {
-        Format::OtlpJson | Format::OtlpJsonl => otlp_items(v, mapping, &mut out),
-        Format::OpaUpload | Format::OpaJsonl => opa_items(v, mapping, &mut out),
-        Format::AgentsRunState | Format::ApprovalJsonl => approval_items(v, mapping, &mut out),
-        Format::EnvoyJson | Format::EnvoyText | Format::SquidNative => match v {
-            Value::Array(list) => out.extend(list.iter().map(|e| envoy_json_item(e, mapping))),
-            _ => out.push(envoy_json_item(v, mapping)),
-        },
-        Format::Jsonl | Format::Json => {
-            if v.get("resourceSpans").is_some() || v.get("resourceLogs").is_some() {
-                otlp_items(v, mapping, &mut out);
-            } else if is_flat_attribute_map(v) {
-                out.push(flat_attribute_item(v, mapping));
-            } else {
-                generic_items(v, mapping, &mut out);
-            }
-        }
-        Format::Opaque => {}
-    }
-    out
-}
-
 /// Lines or one document, from the format and the head of the content.
 fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
-    match format {
-        Format::Opaque => return Layout::None,
-        Format::EnvoyText | Format::SquidNative | Format::EnvoyJson => return Layout::Text,
-        _ => {}
+    match format.def().layout() {
+        LayoutPref::None => return Layout::None,
+        LayoutPref::Text => return Layout::Text,
+        LayoutPref::Json => {}
     }
     let head = src.peek(LAYOUT_HEAD);
     let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
@@ -377,10 +362,7 @@ fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
             }
         }
         None if head.len() < LAYOUT_HEAD => Layout::Lines, // whole input is one line
-        None => match format {
-            Format::OtlpJson | Format::OpaUpload | Format::AgentsRunState | Format::Json => Layout::Document,
-            _ => Layout::Lines,
-        },
+        None => Layout::Document,
     }
 }
 
@@ -410,7 +392,7 @@ fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base:
                 let tlen = trimmed.len() as u64;
                 let is_text = text && trimmed.first() != Some(&b'{');
                 if let Some(f) = ctx.filter.as_deref_mut() {
-                    if !f.wants(trimmed) && (!f.validate_unwanted() || line_is_clean(is_text, trimmed)) {
+                    if !f.wants(trimmed) && (!f.validate_unwanted() || line_is_clean(ctx.format, ctx.mapping, is_text, trimmed)) {
                         ctx.summary.filtered += 1;
                         continue;
                     }
@@ -426,12 +408,15 @@ fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base:
 }
 
 /// Whether a line would be read without a problem: valid UTF-8 and valid JSON (checked
-/// byte by byte, without building a tree: [`super::jsoncheck::is_valid_json`]), or a
-/// recognised access-log line. A `false` only sends the line down the exact path, which
+/// byte by byte, without building a tree: [`super::jsoncheck::is_valid_json`]), or a text
+/// line its format recognises. A `false` only sends the line down the exact path, which
 /// reports its problem (or parses it, when the quick check was merely conservative).
-fn line_is_clean(is_text: bool, line: &[u8]) -> bool {
+fn line_is_clean(format: Format, mapping: &FieldMapping, is_text: bool, line: &[u8]) -> bool {
     if is_text {
-        return std::str::from_utf8(line).is_ok() && (is_envoy_text(line) || is_squid(line));
+        return match std::str::from_utf8(line) {
+            Ok(t) => format.name() == "text_log" || format.def().read_text(t, mapping).is_some(),
+            Err(_) => false,
+        };
     }
     super::jsoncheck::is_valid_json(line)
 }
@@ -460,7 +445,7 @@ fn scan_document<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>) {
                 }
                 _ => {
                     if let Some(f) = ctx.filter.as_deref_mut() {
-                        if !f.wants_document(doc) && line_is_clean(false, doc) {
+                        if !f.wants_document(doc) && line_is_clean(ctx.format, ctx.mapping, false, doc) {
                             ctx.summary.filtered += 1;
                             return;
                         }
@@ -479,4 +464,81 @@ fn some_line_parses(doc: &[u8]) -> bool {
     doc.split(|b| *b == b'\n').map(|l| l.trim_ascii()).filter(|l| l.len() > 1).take(100).any(|l| {
         matches!(l.first(), Some(b'{') | Some(b'[')) && serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok()
     })
+}
+
+/// Reads up to `buf.len()` bytes (fewer only at the end of input).
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(buf.get_mut(n..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// UTF-16 (after its byte-order mark, already consumed) → UTF-8, streaming. An unpaired
+/// surrogate becomes U+FFFD; an odd final byte is dropped (and reported by nothing else:
+/// the line it ends is read as written so far).
+struct Utf16Reader<R> {
+    inner: R,
+    enc: Utf16,
+    out: Vec<u8>,
+    pos: usize,
+    pending: Option<u16>,
+    eof: bool,
+}
+
+impl<R: Read> Utf16Reader<R> {
+    fn new(inner: R, enc: Utf16) -> Self {
+        Utf16Reader { inner, enc, out: Vec::new(), pos: 0, pending: None, eof: false }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut raw = [0u8; 16 * 1024];
+        let n = read_up_to(&mut self.inner, &mut raw)?;
+        if n == 0 {
+            self.eof = true;
+            if self.pending.take().is_some() {
+                self.out.extend_from_slice("\u{FFFD}".as_bytes());
+            }
+            return Ok(());
+        }
+        let units = raw.get(..n - n % 2).unwrap_or_default().chunks_exact(2).map(|c| match self.enc {
+            Utf16::Le => u16::from_le_bytes([c[0], c[1]]),
+            Utf16::Be => u16::from_be_bytes([c[0], c[1]]),
+        });
+        let mut all: Vec<u16> = self.pending.take().into_iter().collect();
+        all.extend(units);
+        // A high surrogate at the end waits for its pair.
+        if all.last().is_some_and(|u| (0xD800..0xDC00).contains(u)) {
+            self.pending = all.pop();
+        }
+        for c in char::decode_utf16(all) {
+            let mut b = [0u8; 4];
+            self.out.extend_from_slice(c.unwrap_or('\u{FFFD}').encode_utf8(&mut b).as_bytes());
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.out.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            self.out.clear();
+            self.pos = 0;
+            self.fill()?;
+        }
+        let avail = self.out.get(self.pos..).unwrap_or_default();
+        let n = avail.len().min(buf.len());
+        buf.get_mut(..n).unwrap_or_default().copy_from_slice(avail.get(..n).unwrap_or_default());
+        self.pos += n;
+        Ok(n)
+    }
 }

@@ -1,83 +1,11 @@
-//! Core data types shared by the scanners and the analyzer: identifier names, observations,
-//! facts, problems and the per-item [`Record`].
+//! Core data types shared by the scanners and the analyzer: problems, and the per-item
+//! [`Record`] a scan emits.
 
+use super::item::Item;
+use super::semantics::Role;
 use serde::{Deserialize, Serialize};
 
 pub use crate::bundle::manifest::{IdentName, IdentParseError};
-
-/// One identifier value seen in a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Observation {
-    /// Which identifier.
-    pub ident: IdentName,
-    /// Normalised value (trace ids: lowercase hex).
-    pub value: String,
-    /// The value exactly as written, when it differs from `value`.
-    pub raw: Option<String>,
-    /// Where in the record it was found (dotted path or attribute key).
-    pub field: String,
-}
-
-/// Something an item says happened, beyond its identifiers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
-pub enum Fact {
-    /// A tool invocation.
-    ToolCall {
-        /// Tool name.
-        tool: String,
-        /// Tool call id.
-        call_id: Option<String>,
-        /// Principal the call ran as.
-        principal: Option<String>,
-        /// Idempotency key sent with the call.
-        idempotency_key: Option<String>,
-        /// Visible outcome (status code, `ok`, `error`, `timeout`…); `None` when not visible.
-        outcome: Option<String>,
-    },
-    /// A policy decision.
-    Decision {
-        /// OPA decision id.
-        decision_id: Option<String>,
-        /// Policy path queried.
-        path: Option<String>,
-        /// Result, rendered as compact JSON.
-        result: Option<String>,
-    },
-    /// A human approval (request or decision).
-    Approval {
-        /// Approval id.
-        approval_id: Option<String>,
-        /// Tool or action the approval is for.
-        tool: Option<String>,
-        /// Decision (`approved`, `rejected`, `pending`, `timeout`…).
-        decision: Option<String>,
-        /// Who decided.
-        approver: Option<String>,
-        /// Tool call id the approval is keyed by (OpenAI Agents SDK).
-        call_id: Option<String>,
-    },
-    /// An outbound network request.
-    Egress {
-        /// Host (authority) or upstream address.
-        destination: String,
-        /// HTTP method.
-        method: Option<String>,
-        /// HTTP status.
-        status: Option<u16>,
-        /// Bytes sent (as the proxy counts them).
-        bytes_sent: Option<u64>,
-        /// Bytes received (as the proxy counts them).
-        bytes_received: Option<u64>,
-    },
-    /// A memory record read or written.
-    Memory {
-        /// Memory record id.
-        memory_id: Option<String>,
-        /// Operation (`read`, `write`, `retrieval`…).
-        op: Option<String>,
-    },
-}
 
 /// A defect in the input, reported instead of being dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,10 +55,10 @@ pub enum Problem {
         /// The limit in force.
         limit: u64,
     },
-    /// Identifier expansion stopped at the limit of linked values.
+    /// Linking stopped following values of one kind at the limit.
     ExpansionLimit {
-        /// The identifier whose values hit the limit.
-        ident: IdentName,
+        /// The identifier or linking value (`session_id`, `call_id`…) whose values hit the limit.
+        ident: String,
         /// The limit in force.
         limit: u64,
     },
@@ -141,22 +69,46 @@ pub enum Problem {
     },
 }
 
-/// How a JSON input is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    /// One value per line.
-    Lines,
-    /// One value for the whole input.
-    Document,
-    /// Text lines (access logs).
-    Text,
-    /// Not scanned.
-    None,
+impl Problem {
+    /// The problem's type name (`malformed_json`, `truncated`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Problem::MalformedJson { .. } => "malformed_json",
+            Problem::InvalidUtf8 { .. } => "invalid_utf8",
+            Problem::Truncated { .. } => "truncated",
+            Problem::LineTooLong { .. } => "line_too_long",
+            Problem::DocumentTooLarge { .. } => "document_too_large",
+            Problem::DecompressedLimit { .. } => "decompressed_limit",
+            Problem::DecompressionFailed { .. } => "decompression_failed",
+            Problem::UnrecognisedLine => "unrecognised_line",
+            Problem::StateLimit { .. } => "state_limit",
+            Problem::ExpansionLimit { .. } => "expansion_limit",
+            Problem::ReadFailed { .. } => "read_failed",
+        }
+    }
+
+    /// What, in words.
+    pub fn detail(&self) -> String {
+        match self {
+            Problem::MalformedJson { message } => format!("malformed JSON: {message}"),
+            Problem::InvalidUtf8 { valid_up_to } => format!("invalid UTF-8 after {valid_up_to} valid bytes"),
+            Problem::Truncated { detail } => format!("truncated: {detail}"),
+            Problem::LineTooLong { len, limit } => {
+                format!("line of {len} bytes is longer than the {limit}-byte limit: sealed, not parsed")
+            }
+            Problem::DocumentTooLarge { limit } => format!("document larger than {limit} bytes: sealed, not parsed"),
+            Problem::DecompressedLimit { limit } => format!("decompressed past {limit} bytes: the rest was not scanned"),
+            Problem::DecompressionFailed { message } => format!("decompression failed: {message}"),
+            Problem::UnrecognisedLine => "line does not match the file's access-log layout".into(),
+            Problem::StateLimit { limit } => format!("analyzer kept {limit} records; later ones were counted only"),
+            Problem::ExpansionLimit { ident, limit } => format!("stopped linking {ident} values after {limit} of them"),
+            Problem::ReadFailed { message } => format!("reading for analysis failed: {message}"),
+        }
+    }
 }
 
 /// One scanned item with its byte range in the (possibly decompressed) input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct Record {
     /// Byte offset of the line or document holding the item.
     pub offset: u64,
@@ -166,31 +118,57 @@ pub struct Record {
     pub line: Option<u64>,
     /// Index of the item within its line/document (several spans per OTLP request).
     pub item: u32,
-    /// Timestamp of the item (RFC 3339 when derived from a number, else as written).
-    pub timestamp: Option<String>,
-    /// Identifiers found.
-    pub observations: Vec<Observation>,
-    /// Facts found.
-    pub facts: Vec<Fact>,
-    /// Set when the item could not be read; such records carry no observations.
+    /// Set when the item could not be read; such records carry nothing else.
     pub problem: Option<Problem>,
-    /// Offsets and lengths are in the decompressed stream, not in the file's bytes.
+    /// Offsets and lengths are in the decompressed (or transcoded) stream.
     pub decompressed: bool,
+    pub(crate) data: Item,
 }
 
 impl Record {
     pub(crate) fn new(offset: u64, len: u64, line: Option<u64>, decompressed: bool) -> Self {
-        Record {
-            offset,
-            len,
-            line,
-            item: 0,
-            timestamp: None,
-            observations: Vec::new(),
-            facts: Vec::new(),
-            problem: None,
-            decompressed,
-        }
+        Record { offset, len, line, item: 0, problem: None, decompressed, data: Item::default() }
+    }
+
+    /// The identifiers the record holds, as `(identifier, normalised value, field)`.
+    pub fn identifiers(&self) -> Vec<(IdentName, String, String)> {
+        self.data
+            .fields
+            .iter()
+            .filter_map(|f| match f.role {
+                Role::Ident(i) => Some((i, f.value.clone(), f.path.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The values of one identifier the record holds.
+    pub fn values(&self, ident: IdentName) -> Vec<String> {
+        self.identifiers().into_iter().filter(|(i, _, _)| *i == ident).map(|(_, v, _)| v).collect()
+    }
+
+    /// Linking values and subjects, as `(kind, value, field)`: `call_id`, `request_id`, …,
+    /// `subject`.
+    pub fn links(&self) -> Vec<(String, String, String)> {
+        self.data
+            .fields
+            .iter()
+            .filter_map(|f| match f.role {
+                Role::Link(l) => Some((l.as_str().to_string(), f.value.clone(), f.path.clone())),
+                Role::Subject => Some(("subject".to_string(), f.value.clone(), f.path.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The events the record is evidence of, as `(kind, target, outcome)`.
+    pub fn events(&self) -> Vec<(crate::collect::analysis::EventKind, Option<String>, Option<crate::collect::analysis::OutcomeStatus>)> {
+        self.data.evidence.iter().map(|e| (e.kind, e.target.clone(), e.outcome.status)).collect()
+    }
+
+    /// The record's time, as RFC 3339 (UTC) when understood.
+    pub fn time(&self) -> Option<String> {
+        self.data.time.as_ref().map(|t| t.text.clone())
     }
 }
 
@@ -198,7 +176,7 @@ impl Record {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// Reading the input failed.
-    #[error("reading input failed after {offset} bytes: {source}")]
+    #[error("reading input failed after {offset} bytes")]
     Io {
         /// Bytes consumed before the failure.
         offset: u64,

@@ -1,0 +1,774 @@
+//! The analyzer's record store and its online linking.
+//!
+//! Every record that holds anything (a classified field, an id-like value, event evidence)
+//! is kept compactly: strings interned, its fields, values and evidence in shared arenas.
+//! Linking is **online**: a record holding a linked value is in the incident at once, and the
+//! values it carries of the expanding roles (trace, session, approval, idempotency key, call
+//! id, request id, decision id) are linked in turn, pulling in every record kept so far that
+//! holds one of them (a postings table of the records not in the incident yet). So the
+//! closure is computed once, in time linear in the values seen, whatever order the sources
+//! come in; the line pre-filter asks [`Analyzer::needles`] which values to look for.
+//!
+//! Beyond the incident's own records (tier [`Tier::Linked`]), three more tiers are computed at
+//! the end: records on the **chain** (holding the incident's deployment id, then that
+//! deployment's change id), records **joined** by a memory id the incident read or wrote, and
+//! proxy lines without ids joined by **time window and source address**.
+
+use super::formats::Format;
+use super::item::{Ev, Item, Side};
+use super::semantics::{LinkKey, Role};
+use super::types::{Problem, Record};
+use super::values::{canon, needles as needle_forms, Time, Zone};
+use crate::bundle::manifest::IdentName;
+use crate::collect::analysis::{EventKind, OutcomeStatus, Seed, SeedOrigin};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// An absent interned string or time.
+pub(crate) const NONE: u32 = u32::MAX;
+/// An absent line number.
+pub(crate) const NO_LINE: u64 = u64::MAX;
+
+/// Bounds on the analyzer's state and report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyzerLimits {
+    /// Most records kept; later ones are counted and reported.
+    pub max_records: usize,
+    /// Most values of one role linked.
+    pub max_link_values: usize,
+    /// Most events listed.
+    pub max_events: usize,
+    /// Most citations listed per value.
+    pub max_citations: usize,
+    /// Most problems listed.
+    pub max_problems: usize,
+    /// Merge window for records without a shared id, in milliseconds.
+    pub merge_window_ms: u64,
+    /// Join window around the incident for proxy lines without ids, in milliseconds.
+    pub join_window_ms: u64,
+}
+
+impl Default for AnalyzerLimits {
+    fn default() -> Self {
+        AnalyzerLimits {
+            max_records: 20_000_000,
+            max_link_values: 10_000,
+            max_events: 100_000,
+            max_citations: 20,
+            max_problems: 10_000,
+            merge_window_ms: 2_000,
+            join_window_ms: 5_000,
+        }
+    }
+}
+
+/// Most join-key values (call and request ids) the line pre-filter searches for; beyond it
+/// they join only records read anyway.
+pub(crate) const MAX_JOIN_NEEDLES: usize = 512;
+
+#[derive(Default)]
+pub(crate) struct Interner {
+    map: HashMap<Arc<str>, u32>,
+    strings: Vec<Arc<str>>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.map.get(s) {
+            return *id;
+        }
+        let id = u32::try_from(self.strings.len()).unwrap_or(NONE - 1);
+        let a: Arc<str> = Arc::from(s);
+        self.strings.push(Arc::clone(&a));
+        self.map.insert(a, id);
+        id
+    }
+    pub(crate) fn opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.intern(s))
+    }
+    pub(crate) fn get(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s)
+    }
+    pub(crate) fn get_opt(&self, id: u32) -> Option<&str> {
+        (id != NONE).then(|| self.get(id))
+    }
+    pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
+        self.map.get(s).copied()
+    }
+}
+
+/// A time, compact.
+#[derive(Clone, Copy)]
+pub(crate) struct TimeC {
+    pub(crate) nanos: Option<i128>,
+    pub(crate) text: u32,
+    pub(crate) zone: Zone,
+}
+
+/// A classified field, compact.
+#[derive(Clone, Copy)]
+pub(crate) struct Fld {
+    pub(crate) role: Role,
+    pub(crate) value: u32,
+    pub(crate) canon: u32,
+    pub(crate) path: u32,
+    pub(crate) raw: u32,
+}
+
+/// An id-like value, compact.
+#[derive(Clone, Copy)]
+pub(crate) struct Tok {
+    pub(crate) canon: u32,
+    pub(crate) path: u32,
+}
+
+/// Event evidence, compact.
+pub(crate) struct EvC {
+    pub(crate) kind: EventKind,
+    pub(crate) side: Side,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) principal: u32,
+    pub(crate) actor: u32,
+    pub(crate) subject: u32,
+    pub(crate) target: u32,
+    pub(crate) operation: u32,
+    pub(crate) status: Option<OutcomeStatus>,
+    pub(crate) code: u32,
+    pub(crate) reason: u32,
+    pub(crate) keys: (u32, u32),
+    pub(crate) detail: (u32, u32),
+}
+
+/// How a record belongs to the incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Tier {
+    /// Not (yet) the incident's.
+    None,
+    /// Holds a linked value.
+    Linked,
+    /// On the chain: holds the incident's deployment id or that deployment's change id.
+    Chain,
+    /// Holds a memory id the incident read or wrote.
+    Joined,
+    /// A proxy line without ids, from the agent's source address within the incident's time.
+    TimeAndAddress,
+}
+
+/// A kept record, compact.
+pub(crate) struct Rec {
+    pub(crate) source: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+    pub(crate) line: u64,
+    pub(crate) item: u32,
+    pub(crate) decompressed: bool,
+    pub(crate) time: u32,
+    pub(crate) span: u32,
+    pub(crate) fields: (u32, u32),
+    pub(crate) tokens: (u32, u32),
+    pub(crate) evs: (u32, u32),
+    pub(crate) tier: Tier,
+}
+
+/// A registered source.
+pub(crate) struct SourceInfo {
+    pub(crate) path: Arc<str>,
+    pub(crate) sha256: Arc<str>,
+    pub(crate) size: u64,
+    pub(crate) folder_kind: String,
+    pub(crate) format: Format,
+    pub(crate) format_origin: &'static str,
+    pub(crate) compression: Option<&'static str>,
+    pub(crate) bytes_scanned: u64,
+    pub(crate) records: u64,
+    pub(crate) lines: u64,
+    pub(crate) problems: u64,
+    pub(crate) not_analysed: Option<String>,
+}
+
+/// A problem, as kept.
+pub(crate) struct ProblemAt {
+    pub(crate) source: u32,
+    pub(crate) offset: Option<u64>,
+    pub(crate) len: Option<u64>,
+    pub(crate) line: Option<u64>,
+    pub(crate) decompressed: bool,
+    pub(crate) problem: Problem,
+}
+
+/// Handle of a source registered with [`Analyzer::begin_source`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceId(pub(crate) u32);
+
+/// A seed, as the analyzer keeps it.
+pub(crate) struct SeedC {
+    pub(crate) seed: Seed,
+    pub(crate) canon: u32,
+}
+
+/// What the line pre-filter should look for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needles {
+    /// Each value (canonical) with the byte patterns of its written forms.
+    pub values: std::collections::BTreeMap<String, Vec<Vec<u8>>>,
+    /// Whether the join keys (call and request ids) are among them.
+    pub join_keys: bool,
+}
+
+/// Whether values of a role pull records into the incident.
+pub(crate) fn expanding(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Ident(IdentName::TraceId | IdentName::SessionId | IdentName::ApprovalId | IdentName::IdempotencyKey)
+            | Role::Link(LinkKey::CallId | LinkKey::RequestId | LinkKey::DecisionId | LinkKey::EventId)
+    )
+}
+
+/// Join keys: expanding, but searched for in large files only within a budget.
+fn join_key(role: Role) -> bool {
+    matches!(role, Role::Link(LinkKey::CallId | LinkKey::RequestId | LinkKey::DecisionId | LinkKey::EventId))
+}
+
+/// A value strong enough to follow: at least 4 characters, and not a small number (an
+/// activity id `3` or a status `200` would join unrelated records).
+pub(crate) fn strong(v: &str) -> bool {
+    v.len() >= 4 && !(v.len() <= 5 && v.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Collects records from many sources and computes the incident.
+pub struct Analyzer {
+    pub(crate) limits: AnalyzerLimits,
+    pub(crate) seeds: Vec<SeedC>,
+    pub(crate) strings: Interner,
+    pub(crate) sources: Vec<SourceInfo>,
+    pub(crate) records: Vec<Rec>,
+    pub(crate) fields: Vec<Fld>,
+    pub(crate) tokens: Vec<Tok>,
+    pub(crate) evs: Vec<EvC>,
+    pub(crate) ev_keys: Vec<(Role, u32)>,
+    pub(crate) ev_detail: Vec<(&'static str, u32)>,
+    pub(crate) times: Vec<TimeC>,
+    pub(crate) problems: Vec<ProblemAt>,
+    pub(crate) problems_omitted: u64,
+    pub(crate) records_seen: u64,
+    pub(crate) records_dropped: u64,
+    pub(crate) lines_seen: u64,
+    state_limit_reported: bool,
+    /// Linked values (canonical ids) and their role (the first it was linked as).
+    pub(crate) linked: HashMap<u32, Role>,
+    /// Raw forms of linked values, for the pre-filter (a few per value).
+    raw_forms: HashMap<u32, Vec<u32>>,
+    /// Records not in the incident yet, by each value they hold.
+    pub(crate) postings: HashMap<u32, Vec<u32>>,
+    per_role: HashMap<Role, usize>,
+    limit_hit: HashSet<Role>,
+    /// Hop values of incident records (deployment and change ids, memory ids, source
+    /// addresses), for the pre-filter and the final tiers.
+    pub(crate) hops: HashMap<u32, Role>,
+    /// Changes whenever the needles may have.
+    generation: u64,
+    pub(crate) rereads: u64,
+}
+
+impl Analyzer {
+    /// Starts an analysis from its seeds (normalised already: see
+    /// [`super::normalize_seed`]).
+    pub fn new(seeds: Vec<Seed>, limits: AnalyzerLimits) -> Self {
+        let mut a = Analyzer {
+            limits,
+            seeds: Vec::new(),
+            strings: Interner::default(),
+            sources: Vec::new(),
+            records: Vec::new(),
+            fields: Vec::new(),
+            tokens: Vec::new(),
+            evs: Vec::new(),
+            ev_keys: Vec::new(),
+            ev_detail: Vec::new(),
+            times: Vec::new(),
+            problems: Vec::new(),
+            problems_omitted: 0,
+            records_seen: 0,
+            records_dropped: 0,
+            lines_seen: 0,
+            state_limit_reported: false,
+            linked: HashMap::new(),
+            raw_forms: HashMap::new(),
+            postings: HashMap::new(),
+            per_role: HashMap::new(),
+            limit_hit: HashSet::new(),
+            hops: HashMap::new(),
+            generation: 0,
+            rereads: 0,
+        };
+        for seed in seeds {
+            let c = a.strings.intern(&canon(&seed.value));
+            let role = seed.ident.map_or(Role::Subject, Role::Ident);
+            a.linked.entry(c).or_insert(role);
+            if let Some(g) = &seed.given {
+                let r = a.strings.intern(g);
+                a.raw_forms.entry(c).or_default().push(r);
+            }
+            a.seeds.push(SeedC { seed, canon: c });
+        }
+        a
+    }
+
+    /// Whether there is a seed to search from.
+    pub fn has_seeds(&self) -> bool {
+        !self.seeds.is_empty()
+    }
+
+    /// Changes whenever [`Analyzer::needles`] may have changed.
+    pub fn link_generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Counts `lines` read from `source` (parsed or only checked).
+    pub fn add_lines(&mut self, source: SourceId, lines: u64) {
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.lines = s.lines.saturating_add(lines);
+        }
+        self.lines_seen = self.lines_seen.saturating_add(lines);
+    }
+
+    /// Records how a source was read.
+    pub fn scanned(&mut self, source: SourceId, bytes: u64, compression: Option<&'static str>) {
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.bytes_scanned = bytes;
+            s.compression = compression;
+        }
+    }
+
+    /// Marks a source as not analysed, and why.
+    pub fn not_analysed(&mut self, source: SourceId, why: String) {
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.not_analysed = Some(why);
+        }
+    }
+
+    /// Registers a source; its records are then pushed with [`Analyzer::push`].
+    pub fn begin_source(
+        &mut self,
+        path: &str,
+        sha256: &str,
+        size: u64,
+        folder_kind: &str,
+        format: Format,
+        format_origin: &'static str,
+    ) -> SourceId {
+        let id = u32::try_from(self.sources.len()).unwrap_or(NONE - 1);
+        self.sources.push(SourceInfo {
+            path: Arc::from(path),
+            sha256: Arc::from(sha256),
+            size,
+            folder_kind: folder_kind.to_string(),
+            format,
+            format_origin,
+            compression: None,
+            bytes_scanned: 0,
+            records: 0,
+            lines: 0,
+            problems: 0,
+            not_analysed: None,
+        });
+        SourceId(id)
+    }
+
+    /// Reports a problem not tied to a record (a read error).
+    pub fn add_problem(&mut self, source: SourceId, problem: Problem) {
+        self.note_problem(source.0, None, None, None, false, problem);
+    }
+
+    fn note_problem(
+        &mut self,
+        source: u32,
+        offset: Option<u64>,
+        len: Option<u64>,
+        line: Option<u64>,
+        decompressed: bool,
+        problem: Problem,
+    ) {
+        if let Some(s) = self.sources.get_mut(source as usize) {
+            s.problems = s.problems.saturating_add(1);
+        }
+        if self.problems.len() >= self.limits.max_problems {
+            self.problems_omitted = self.problems_omitted.saturating_add(1);
+            return;
+        }
+        self.problems.push(ProblemAt { source, offset, len, line, decompressed, problem });
+    }
+
+    fn time(&mut self, t: Option<&Time>) -> u32 {
+        let Some(t) = t else { return NONE };
+        let text = self.strings.intern(&t.text);
+        let id = u32::try_from(self.times.len()).unwrap_or(NONE);
+        if id == NONE {
+            return NONE;
+        }
+        self.times.push(TimeC { nanos: t.nanos, text, zone: t.zone });
+        id
+    }
+
+    /// Feeds one record of `source`.
+    pub fn push(&mut self, source: SourceId, record: Record) {
+        self.records_seen = self.records_seen.saturating_add(1);
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.records = s.records.saturating_add(1);
+        }
+        if let Some(p) = record.problem {
+            self.note_problem(source.0, Some(record.offset), Some(record.len), record.line, record.decompressed, p);
+            return;
+        }
+        let Item { time, fields, tokens, evidence, span_id, truncated: _ } = record.data;
+        if fields.is_empty() && tokens.is_empty() && evidence.is_empty() {
+            return;
+        }
+        if self.records.len() >= self.limits.max_records {
+            self.records_dropped = self.records_dropped.saturating_add(1);
+            if !self.state_limit_reported {
+                self.state_limit_reported = true;
+                let limit = self.limits.max_records as u64;
+                self.note_problem(source.0, Some(record.offset), Some(record.len), record.line, record.decompressed, Problem::StateLimit { limit });
+            }
+            return;
+        }
+        let rid = u32::try_from(self.records.len()).unwrap_or(NONE);
+        let f0 = self.fields.len() as u32;
+        for f in &fields {
+            let value = self.strings.intern(&f.value);
+            let c = canon(&f.value);
+            let canon_id = if c == f.value { value } else { self.strings.intern(&c) };
+            let path = self.strings.intern(&f.path);
+            let raw = self.strings.opt(f.raw.as_deref());
+            self.fields.push(Fld { role: f.role, value, canon: canon_id, path, raw });
+        }
+        let f1 = self.fields.len() as u32;
+        let t0 = self.tokens.len() as u32;
+        for (c, p) in &tokens {
+            let canon_id = self.strings.intern(c);
+            let path = self.strings.intern(p);
+            self.tokens.push(Tok { canon: canon_id, path });
+        }
+        let t1 = self.tokens.len() as u32;
+        let e0 = self.evs.len() as u32;
+        for ev in &evidence {
+            self.push_ev(ev);
+        }
+        let e1 = self.evs.len() as u32;
+        let time = self.time(time.as_ref());
+        let span = self.strings.opt(span_id.as_deref());
+        self.records.push(Rec {
+            source: source.0,
+            offset: record.offset,
+            len: record.len,
+            line: record.line.unwrap_or(NO_LINE),
+            item: record.item,
+            decompressed: record.decompressed,
+            time,
+            span,
+            fields: (f0, f1),
+            tokens: (t0, t1),
+            evs: (e0, e1),
+            tier: Tier::None,
+        });
+        if self.values_of(rid).any(|c| self.linked.contains_key(&c)) {
+            self.admit(rid);
+        } else {
+            let vals: Vec<u32> = self.values_of(rid).collect();
+            for c in vals {
+                let list = self.postings.entry(c).or_default();
+                if list.last() != Some(&rid) {
+                    list.push(rid);
+                }
+            }
+        }
+    }
+
+    fn push_ev(&mut self, ev: &Ev) {
+        let start = self.time(ev.start.as_ref());
+        let end = self.time(ev.end.as_ref());
+        let k0 = self.ev_keys.len() as u32;
+        for (r, v) in &ev.keys {
+            let id = self.strings.intern(v);
+            self.ev_keys.push((*r, id));
+        }
+        let k1 = self.ev_keys.len() as u32;
+        let d0 = self.ev_detail.len() as u32;
+        for (k, v) in &ev.detail {
+            let id = self.strings.intern(v);
+            self.ev_detail.push((k, id));
+        }
+        let d1 = self.ev_detail.len() as u32;
+        let s = &mut self.strings;
+        let e = EvC {
+            kind: ev.kind,
+            side: ev.side,
+            start,
+            end,
+            principal: s.opt(ev.principal.as_deref()),
+            actor: s.opt(ev.actor.as_deref()),
+            subject: s.opt(ev.subject.as_deref()),
+            target: s.opt(ev.target.as_deref()),
+            operation: s.opt(ev.operation.as_deref()),
+            status: ev.outcome.status,
+            code: s.opt(ev.outcome.code.as_deref()),
+            reason: s.opt(ev.outcome.reason.as_deref()),
+            keys: (k0, k1),
+            detail: (d0, d1),
+        };
+        self.evs.push(e);
+    }
+
+    /// Every value a record holds (fields and tokens), canonical.
+    pub(crate) fn values_of(&self, rid: u32) -> impl Iterator<Item = u32> + '_ {
+        let r = self.records.get(rid as usize);
+        let f = r.map_or(0..0, |r| r.fields.0 as usize..r.fields.1 as usize);
+        let t = r.map_or(0..0, |r| r.tokens.0 as usize..r.tokens.1 as usize);
+        self.fields.get(f).unwrap_or_default().iter().map(|f| f.canon).chain(self.tokens.get(t).unwrap_or_default().iter().map(|t| t.canon))
+    }
+
+    pub(crate) fn fields_of(&self, rid: u32) -> &[Fld] {
+        self.records
+            .get(rid as usize)
+            .and_then(|r| self.fields.get(r.fields.0 as usize..r.fields.1 as usize))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn evs_of(&self, rid: u32) -> std::ops::Range<u32> {
+        self.records.get(rid as usize).map_or(0..0, |r| r.evs.0..r.evs.1)
+    }
+
+    /// Puts a record (and, through the values it links, every record waiting on them) into
+    /// the incident.
+    fn admit(&mut self, first: u32) {
+        let mut queue = vec![first];
+        while let Some(rid) = queue.pop() {
+            match self.records.get_mut(rid as usize) {
+                Some(r) if r.tier == Tier::None => r.tier = Tier::Linked,
+                _ => continue,
+            }
+            let mut new_values: Vec<(u32, Role, u32)> = Vec::new();
+            let mut new_hops: Vec<(u32, Role)> = Vec::new();
+            for f in self.fields_of(rid) {
+                if expanding(f.role) && !self.linked.contains_key(&f.canon) && strong(self.strings.get(f.canon)) {
+                    new_values.push((f.canon, f.role, f.raw));
+                }
+                if matches!(f.role, Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId) | Role::Ident(IdentName::ChangeId))
+                    && strong(self.strings.get(f.canon))
+                    && !self.hops.contains_key(&f.canon)
+                {
+                    new_hops.push((f.canon, f.role));
+                }
+            }
+            for (c, role) in new_hops {
+                if self.hops.insert(c, role).is_none() {
+                    self.generation += 1;
+                }
+            }
+            // Source addresses the incident's requests came from (seen by a proxy, a server
+            // or the cluster), and the memory ids its memory operations name.
+            for e in self.evs_of(rid) {
+                let Some(ev) = self.evs.get(e as usize) else { continue };
+                let (d0, d1) = ev.detail;
+                let kind = ev.kind;
+                for (k, v) in self.ev_detail.get(d0 as usize..d1 as usize).unwrap_or_default().to_vec() {
+                    if k == "source_address" && matches!(kind, EventKind::EgressRequest | EventKind::K8sChange) {
+                        let c = self.strings.intern(&canon(self.strings.get(v)));
+                        if !self.hops.contains_key(&c) {
+                            self.hops.insert(c, Role::Link(LinkKey::SourceAddress));
+                            self.generation += 1;
+                        }
+                    }
+                }
+                let (k0, k1) = ev.keys;
+                for (role, v) in self.ev_keys.get(k0 as usize..k1 as usize).unwrap_or_default().to_vec() {
+                    if role == Role::Link(LinkKey::MemoryId) {
+                        let c = self.strings.intern(&canon(self.strings.get(v)));
+                        self.hops.entry(c).or_insert(role);
+                    }
+                }
+            }
+            for (c, role, raw) in new_values {
+                if self.linked.contains_key(&c) {
+                    continue;
+                }
+                let n = self.per_role.entry(role).or_default();
+                if *n >= self.limits.max_link_values {
+                    if self.limit_hit.insert(role) {
+                        let ident = match role {
+                            Role::Ident(i) => i.as_str().to_string(),
+                            Role::Link(l) => l.as_str().to_string(),
+                            _ => "value".into(),
+                        };
+                        let limit = self.limits.max_link_values as u64;
+                        self.note_problem(NONE, None, None, None, false, Problem::ExpansionLimit { ident, limit });
+                    }
+                    continue;
+                }
+                *n += 1;
+                self.linked.insert(c, role);
+                if raw != NONE {
+                    self.raw_forms.entry(c).or_default().push(raw);
+                }
+                self.generation += 1;
+                if let Some(waiting) = self.postings.remove(&c) {
+                    queue.extend(waiting);
+                }
+            }
+        }
+    }
+
+    /// Adds a seed after the records are in (an inferred seed): the records holding it, and
+    /// everything they link, join the incident.
+    pub fn infer_seed(&mut self, seed: Seed) {
+        let c = self.strings.intern(&canon(&seed.value));
+        let role = seed.ident.map_or(Role::Subject, Role::Ident);
+        self.seeds.push(SeedC { seed, canon: c });
+        if self.linked.contains_key(&c) {
+            return;
+        }
+        self.linked.insert(c, role);
+        self.generation += 1;
+        for rid in self.postings.remove(&c).unwrap_or_default() {
+            self.admit(rid);
+        }
+    }
+
+    /// Hop values reachable from the incident's: the change ids of records holding the
+    /// incident's deployment ids (the deployment's own record names the change it rolled out).
+    pub(crate) fn chain_values(&self) -> Vec<(u32, Role)> {
+        let mut out: Vec<(u32, Role)> = Vec::new();
+        for (&c, &role) in &self.hops {
+            if role != Role::Link(LinkKey::DeploymentId) {
+                continue;
+            }
+            for &rid in self.postings.get(&c).map(Vec::as_slice).unwrap_or_default() {
+                for f in self.fields_of(rid) {
+                    if f.role == Role::Ident(IdentName::ChangeId) && !self.hops.contains_key(&f.canon) && !out.iter().any(|(x, _)| *x == f.canon) {
+                        out.push((f.canon, f.role));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What the line pre-filter should look for: the linked values and the hop values, in
+    /// every written form. `None` when there are more than `max` values (then every line is
+    /// parsed).
+    pub fn needles(&self, max: usize) -> Option<Needles> {
+        let joins = self.linked.values().filter(|r| join_key(**r)).count();
+        let join_keys = joins <= MAX_JOIN_NEEDLES;
+        let mut values = std::collections::BTreeMap::new();
+        let chain = self.chain_values();
+        let all = self
+            .linked
+            .iter()
+            .map(|(c, r)| (*c, *r))
+            .chain(self.hops.iter().map(|(c, r)| (*c, *r)))
+            .chain(chain);
+        for (c, role) in all {
+            if join_key(role) && !join_keys {
+                continue;
+            }
+            let v = self.strings.get(c);
+            if v.is_empty() || values.contains_key(v) {
+                continue;
+            }
+            if values.len() >= max {
+                return None;
+            }
+            let raws: Vec<&str> = self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect();
+            values.insert(v.to_string(), needle_forms(v, &raws));
+        }
+        Some(Needles { values, join_keys })
+    }
+
+    /// Whether a value (any written form) is held by any record kept.
+    pub fn seen_anywhere(&self, value: &str) -> bool {
+        let Some(c) = self.strings.lookup(&canon(value)) else { return false };
+        self.linked.contains_key(&c) && self.records.iter().any(|r| r.tier == Tier::Linked)
+            || self.postings.contains_key(&c)
+    }
+
+    /// A kept time.
+    pub(crate) fn time_of(&self, id: u32) -> Option<&TimeC> {
+        (id != NONE).then(|| self.times.get(id as usize)).flatten()
+    }
+
+    /// How many records hold each seed (0: a loud warning).
+    pub(crate) fn seed_counts(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.seeds.len()];
+        for (rid, r) in self.records.iter().enumerate() {
+            if r.tier != Tier::Linked {
+                continue;
+            }
+            let vals: HashSet<u32> = self.values_of(rid as u32).collect();
+            for (i, s) in self.seeds.iter().enumerate() {
+                if vals.contains(&s.canon) {
+                    if let Some(n) = counts.get_mut(i) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+        counts
+    }
+
+    /// The seed origins, for the report.
+    pub(crate) fn seed_list(&self) -> Vec<Seed> {
+        let counts = self.seed_counts();
+        self.seeds.iter().zip(counts).map(|(s, n)| Seed { records: n, ..s.seed.clone() }).collect()
+    }
+
+    /// Whether a seed was inferred.
+    pub(crate) fn inferred(&self) -> bool {
+        self.seeds.iter().any(|s| s.seed.origin == SeedOrigin::Inferred)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::analyze::item::{Field, Item};
+
+    fn rec(offset: u64, fields: &[(Role, &str)]) -> Record {
+        let mut r = Record::new(offset, 1, Some(offset + 1), false);
+        r.data = Item {
+            fields: fields
+                .iter()
+                .map(|(role, v)| Field { role: *role, value: v.to_string(), raw: None, path: "f".into() })
+                .collect(),
+            tokens: fields.iter().map(|(_, v)| (canon(v), "f".to_string())).collect(),
+            ..Item::default()
+        };
+        r
+    }
+
+    fn seed(v: &str) -> Seed {
+        Seed { ident: Some(IdentName::TraceId), value: v.into(), given: None, normalised: None, origin: SeedOrigin::Flag, records: 0 }
+    }
+
+    /// Linking is online and order-independent: a record pushed before the value that links
+    /// it is pulled in when that value is linked; other sessions stay out.
+    #[test]
+    fn records_join_when_a_value_they_hold_is_linked_whatever_the_order() {
+        let t = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let s = Role::Ident(IdentName::SessionId);
+        let a = Role::Ident(IdentName::ApprovalId);
+        let mut an = Analyzer::new(vec![seed(t)], AnalyzerLimits::default());
+        let src = an.begin_source("a.jsonl", "sha", 0, "logs", Format::named("jsonl").expect("jsonl format"), "detected");
+        an.push(src, rec(0, &[(s, "sess-other"), (a, "apr-x")]));
+        an.push(src, rec(1, &[(a, "apr-0001"), (s, "sess-2222")]));
+        let g = an.link_generation();
+        an.push(src, rec(2, &[(Role::Ident(IdentName::TraceId), t), (s, "sess-1111")]));
+        assert_ne!(an.link_generation(), g);
+        an.push(src, rec(3, &[(s, "sess-1111"), (a, "apr-0001")]));
+        let tiers: Vec<Tier> = an.records.iter().map(|r| r.tier).collect();
+        assert_eq!(tiers, vec![Tier::None, Tier::Linked, Tier::Linked, Tier::Linked]);
+        let n = an.needles(100).expect("few values");
+        assert!(n.values.contains_key("sess-2222") && !n.values.contains_key("sess-other"), "{:?}", n.values.keys());
+    }
+}

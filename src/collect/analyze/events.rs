@@ -1,0 +1,619 @@
+//! Records → events. Every piece of event evidence of the incident's records is merged with
+//! the others that describe the same action (see `docs/collector.md`, "Merge rules"):
+//!
+//! 1. **by id**: the same tool call id, span id (a span and its log records), request id (a
+//!    proxy line and the server's span of that request), decision id, audit/event id
+//!    (Kubernetes stages, CloudTrail), deployment run id, or, for approvals, the same approval
+//!    (approval id or call id) with the same decision;
+//! 2. **by time window**: evidence with no shared id, of the same kind and target, from
+//!    different files, with compatible principals, whose times are within the merge window
+//!    (default 2 s; intervals that overlap count) — at most one record per file per event,
+//!    so two attempts logged in one file are never merged.
+//!
+//! Two pieces of evidence with different call ids, request ids or event ids are never merged.
+//! The idempotency key groups attempts into logical actions; it never merges two attempts.
+//! Then the outcome of each event is resolved (a server's record beats a proxy's, which beats
+//! the client's: a client timeout whose request the server recorded as 201 took effect), and
+//! events are related: an egress request to the tool call that made it (by parent span id or
+//! call id), approvals and decisions to the call (by call id, approval id).
+
+use super::engine::{Analyzer, Tier, NONE};
+use super::item::Side;
+use super::semantics::{LinkKey, Role};
+use crate::bundle::manifest::IdentName;
+use crate::collect::analysis::{EventKind, MergeRule, OutcomeStatus, Tie};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// An event, compact (rendered into [`crate::collect::analysis::Event`] when written).
+pub(crate) struct EventC {
+    pub(crate) kind: EventKind,
+    /// Evidence (indices into the analyzer's evidence arena).
+    pub(crate) evs: Vec<u32>,
+    /// Records, sorted and unique.
+    pub(crate) recs: Vec<u32>,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) principal: u32,
+    pub(crate) actor: u32,
+    pub(crate) subject: u32,
+    pub(crate) target: u32,
+    pub(crate) operation: u32,
+    pub(crate) outcome: Option<(OutcomeStatus, Option<String>, Vec<u32>)>,
+    pub(crate) rules: BTreeSet<MergeRule>,
+    pub(crate) tie: Tie,
+    pub(crate) related: Vec<(u32, &'static str)>,
+    pub(crate) ids: BTreeMap<&'static str, Vec<u32>>,
+    pub(crate) detail: BTreeMap<&'static str, Vec<u32>>,
+    pub(crate) write: bool,
+}
+
+impl EventC {
+    pub(crate) fn id_values(&self, key: &str) -> &[u32] {
+        self.ids.get(key).map(Vec::as_slice).unwrap_or_default()
+    }
+    pub(crate) fn detail_values(&self, key: &str) -> &[u32] {
+        self.detail.get(key).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// Union-find over evidence, with the keys each component holds.
+struct Merge {
+    parent: Vec<u32>,
+    /// Singular keys per component root: (role, value).
+    keys: HashMap<u32, Vec<(Role, u32)>>,
+    /// Sources per component root (for the one-record-per-file rule of time merges).
+    sources: HashMap<u32, Vec<u32>>,
+    rules: HashMap<u32, BTreeSet<MergeRule>>,
+}
+
+/// Roles of which an event has at most one value: two different ones are two events.
+fn singular(role: Role) -> bool {
+    matches!(role, Role::Link(LinkKey::CallId | LinkKey::RequestId | LinkKey::EventId | LinkKey::DecisionId))
+}
+
+impl Merge {
+    fn find(&mut self, x: u32) -> u32 {
+        let mut r = x;
+        while let Some(&p) = self.parent.get(r as usize) {
+            if p == r {
+                break;
+            }
+            r = p;
+        }
+        // Path compression.
+        let mut y = x;
+        while let Some(&p) = self.parent.get(y as usize) {
+            if p == r {
+                break;
+            }
+            if let Some(slot) = self.parent.get_mut(y as usize) {
+                *slot = r;
+            }
+            y = p;
+        }
+        r
+    }
+
+    fn compatible(&mut self, a: u32, b: u32) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return true;
+        }
+        let ka = self.keys.get(&ra).map(Vec::as_slice).unwrap_or_default();
+        let kb = self.keys.get(&rb).map(Vec::as_slice).unwrap_or_default();
+        !ka.iter().any(|(r, v)| kb.iter().any(|(r2, v2)| r == r2 && v != v2))
+    }
+
+    fn union(&mut self, a: u32, b: u32, rule: MergeRule) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            self.rules.entry(ra).or_default().insert(rule);
+            return true;
+        }
+        if !self.compatible(a, b) {
+            return false;
+        }
+        if let Some(p) = self.parent.get_mut(rb as usize) {
+            *p = ra;
+        }
+        let kb = self.keys.remove(&rb).unwrap_or_default();
+        let ka = self.keys.entry(ra).or_default();
+        for k in kb {
+            if !ka.contains(&k) {
+                ka.push(k);
+            }
+        }
+        let sb = self.sources.remove(&rb).unwrap_or_default();
+        self.sources.entry(ra).or_default().extend(sb);
+        let rl = self.rules.remove(&rb).unwrap_or_default();
+        let e = self.rules.entry(ra).or_default();
+        e.extend(rl);
+        e.insert(rule);
+        true
+    }
+}
+
+/// Which key roles merge evidence of a kind, and under which rule.
+fn merge_keys(kind: EventKind) -> &'static [(Role, MergeRule)] {
+    use EventKind as K;
+    const CALL: (Role, MergeRule) = (Role::Link(LinkKey::CallId), MergeRule::CallId);
+    const SPAN: (Role, MergeRule) = (Role::Link(LinkKey::SpanId), MergeRule::SpanId);
+    const REQ: (Role, MergeRule) = (Role::Link(LinkKey::RequestId), MergeRule::RequestId);
+    const EVT: (Role, MergeRule) = (Role::Link(LinkKey::EventId), MergeRule::AuditId);
+    const DEC: (Role, MergeRule) = (Role::Link(LinkKey::DecisionId), MergeRule::DecisionId);
+    const APR: (Role, MergeRule) = (Role::Ident(IdentName::ApprovalId), MergeRule::ApprovalId);
+    const RUN: (Role, MergeRule) = (Role::Link(LinkKey::DeploymentId), MergeRule::RunId);
+    match kind {
+        K::ToolCall | K::MemoryRead | K::MemoryWrite | K::ModelCall => &[CALL, SPAN, EVT],
+        K::EgressRequest => &[REQ, SPAN, EVT],
+        K::PolicyDecision => &[DEC],
+        K::ApprovalRequest | K::ApprovalDecision => &[CALL, APR],
+        K::CloudApiCall | K::K8sChange => &[EVT, REQ],
+        K::Deploy => &[RUN],
+        _ => &[],
+    }
+}
+
+/// Whether a tool's name reads as a write.
+pub(crate) fn looks_like_write(tool: &str) -> bool {
+    let t = tool.to_ascii_lowercase();
+    const READS: [&str; 9] = ["get", "read", "search", "list", "lookup", "fetch", "query", "describe", "find"];
+    const WRITES: [&str; 28] = [
+        "create", "update", "delete", "remove", "send", "post", "put", "patch", "write", "insert", "upsert",
+        "issue", "refund", "charge", "pay", "transfer", "cancel", "approve", "submit", "book", "order",
+        "publish", "deploy", "modify", "set_", "add_", "grant", "revoke",
+    ];
+    let first = t.split(['_', '.', '-', ' ']).next().unwrap_or("");
+    if READS.contains(&first) {
+        return false;
+    }
+    WRITES.iter().any(|w| t.contains(w))
+}
+
+/// A write method.
+fn write_method(m: &str) -> bool {
+    matches!(m.to_ascii_uppercase().as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// Builds the incident's events.
+pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
+    // Evidence of the incident's records, by tier.
+    let mut items: Vec<(u32, u32)> = Vec::new(); // (evidence, record)
+    for (rid, r) in an.records.iter().enumerate() {
+        let take = |k: EventKind| match r.tier {
+            Tier::None => false,
+            Tier::Linked => true,
+            Tier::Chain => matches!(k, EventKind::Deploy | EventKind::Change | EventKind::Rollout | EventKind::K8sChange | EventKind::CloudApiCall),
+            Tier::Joined => k == EventKind::MemoryWrite,
+            Tier::TimeAndAddress => k == EventKind::EgressRequest,
+        };
+        for e in an.evs_of(rid as u32) {
+            if an.evs.get(e as usize).is_some_and(|ev| take(ev.kind)) {
+                items.push((e, rid as u32));
+            }
+        }
+    }
+    let n = items.len();
+    let mut m = Merge {
+        parent: (0..n as u32).collect(),
+        keys: HashMap::new(),
+        sources: HashMap::new(),
+        rules: HashMap::new(),
+    };
+    let decision_of = |e: u32| -> u32 {
+        let ev = &an.evs[e as usize];
+        an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize].iter().find(|(k, _)| *k == "decision").map_or(NONE, |(_, v)| *v)
+    };
+    for (i, &(e, rid)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        let keys: Vec<(Role, u32)> =
+            an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize].iter().filter(|(r, _)| singular(*r)).copied().collect();
+        m.keys.insert(i as u32, keys);
+        m.sources.insert(i as u32, vec![an.records[rid as usize].source]);
+    }
+    // 1. By id.
+    let mut first_of: HashMap<(EventKind, Role, u32, u32), u32> = HashMap::new();
+    for (i, &(e, _)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        let dec = if matches!(ev.kind, EventKind::ApprovalDecision) { decision_of(e) } else { NONE };
+        for &(role, rule) in merge_keys(ev.kind) {
+            for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
+                if r != role {
+                    continue;
+                }
+                match first_of.get(&(ev.kind, role, v, dec)) {
+                    Some(&j) => {
+                        m.union(j, i as u32, rule);
+                    }
+                    None => {
+                        first_of.insert((ev.kind, role, v, dec), i as u32);
+                    }
+                }
+            }
+        }
+    }
+    // 2. By time window: same kind and target, different files.
+    let window = i128::from(an.limits.merge_window_ms) * 1_000_000;
+    let mut groups: HashMap<(EventKind, String), Vec<(i128, i128, u32)>> = HashMap::new();
+    for (i, &(e, _)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        if !matches!(ev.kind, EventKind::ToolCall | EventKind::MemoryRead | EventKind::MemoryWrite | EventKind::ModelCall | EventKind::EgressRequest) {
+            continue;
+        }
+        let Some(target) = an.strings.get_opt(ev.target) else { continue };
+        let Some(s) = an.time_of(ev.start).and_then(|t| t.nanos) else { continue };
+        let end = an.time_of(ev.end).and_then(|t| t.nanos).filter(|x| *x >= s).unwrap_or(s);
+        groups.entry((ev.kind, target.to_ascii_lowercase())).or_default().push((s, end, i as u32));
+    }
+    let principal_of = |an: &Analyzer, i: u32| -> u32 { an.evs[items[i as usize].0 as usize].principal };
+    for list in groups.values_mut() {
+        list.sort_unstable();
+        for a in 0..list.len() {
+            for b in a + 1..list.len() {
+                let (s1, e1, i) = list[a];
+                let (s2, e2, j) = list[b];
+                if s2 > e1 + window {
+                    break;
+                }
+                let overlap = s2 <= e1 + window && s1 <= e2 + window;
+                if !overlap {
+                    continue;
+                }
+                let (ri, rj) = (m.find(i), m.find(j));
+                if ri == rj {
+                    continue;
+                }
+                let si = m.sources.get(&ri).cloned().unwrap_or_default();
+                let sj = m.sources.get(&rj).cloned().unwrap_or_default();
+                if si.iter().any(|x| sj.contains(x)) {
+                    continue;
+                }
+                let (pi, pj) = (principal_of(an, i), principal_of(an, j));
+                if pi != NONE && pj != NONE && pi != pj {
+                    continue;
+                }
+                m.union(i, j, MergeRule::TimeWindow);
+            }
+        }
+    }
+    // Components → events.
+    let mut comps: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for i in 0..n as u32 {
+        let r = m.find(i);
+        comps.entry(r).or_default().push(i);
+    }
+    let mut events: Vec<EventC> = Vec::with_capacity(comps.len());
+    for (root, members) in comps {
+        let evs: Vec<u32> = members.iter().map(|&i| items[i as usize].0).collect();
+        let mut recs: Vec<u32> = members.iter().map(|&i| items[i as usize].1).collect();
+        recs.sort_unstable();
+        recs.dedup();
+        let rules = m.rules.remove(&root).unwrap_or_default();
+        events.push(event_of(an, evs, recs, rules));
+    }
+    // Relations name events by position: sort first.
+    events.sort_by(|a, b| order_key(an, a).cmp(&order_key(an, b)));
+    relate(an, &mut events);
+    events
+}
+
+/// Time order: events with a time first (by time), then the rest by their first citation.
+fn order_key<'a>(an: &'a Analyzer, e: &EventC) -> (bool, i128, &'a str, u64, u32) {
+    let t = an.time_of(e.start).and_then(|t| t.nanos);
+    let first = e.recs.first().and_then(|r| an.records.get(*r as usize));
+    let path = first.and_then(|r| an.sources.get(r.source as usize)).map_or("", |s| &s.path);
+    (t.is_none(), t.unwrap_or(0), path, first.map_or(0, |r| r.offset), first.map_or(0, |r| r.item))
+}
+
+fn side_rank(s: Side) -> u8 {
+    match s {
+        Side::Client => 0,
+        Side::Server => 1,
+        Side::Proxy => 2,
+    }
+}
+
+fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<MergeRule>) -> EventC {
+    evs.sort_by_key(|e| side_rank(an.evs[*e as usize].side));
+    let kind = an.evs[evs[0] as usize].kind;
+    let pick = |f: &dyn Fn(&super::engine::EvC) -> u32| evs.iter().map(|e| f(&an.evs[*e as usize])).find(|v| *v != NONE).unwrap_or(NONE);
+    let start = evs
+        .iter()
+        .map(|e| an.evs[*e as usize].start)
+        .filter(|t| *t != NONE)
+        .min_by_key(|t| an.time_of(*t).and_then(|x| x.nanos).unwrap_or(i128::MAX))
+        .unwrap_or(NONE);
+    let end = evs
+        .iter()
+        .map(|e| an.evs[*e as usize].end)
+        .filter(|t| *t != NONE)
+        .max_by_key(|t| an.time_of(*t).and_then(|x| x.nanos).unwrap_or(i128::MIN))
+        .unwrap_or(NONE);
+    // Identifiers and linking values from the records; keys from the evidence.
+    let mut ids: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    let mut add = |k: &'static str, v: u32| {
+        let e = ids.entry(k).or_default();
+        if !e.contains(&v) {
+            e.push(v);
+        }
+    };
+    let mut principals_f = Vec::new();
+    let mut subjects = Vec::new();
+    let mut agents = Vec::new();
+    let mut agent_names = Vec::new();
+    for &rid in &recs {
+        for f in an.fields_of(rid) {
+            match f.role {
+                Role::Ident(i) => {
+                    add(i.as_str(), f.value);
+                    match i {
+                        IdentName::ToolPrincipal => principals_f.push(f.value),
+                        IdentName::AgentId => agents.push(f.value),
+                        _ => {}
+                    }
+                }
+                Role::Link(LinkKey::AgentName) => agent_names.push(f.value),
+                Role::Link(LinkKey::SourceAddress) => {}
+                Role::Link(l) => add(l.as_str(), f.value),
+                Role::Subject => subjects.push(f.value),
+                _ => {}
+            }
+        }
+    }
+    for e in &evs {
+        let ev = &an.evs[*e as usize];
+        for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
+            match r {
+                Role::Ident(i) => add(i.as_str(), v),
+                Role::Link(l) => add(l.as_str(), v),
+                _ => {}
+            }
+        }
+    }
+    let mut detail: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    for e in &evs {
+        let ev = &an.evs[*e as usize];
+        for &(k, v) in &an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize] {
+            let d = detail.entry(k).or_default();
+            if !d.contains(&v) {
+                d.push(v);
+            }
+        }
+    }
+    let tie = recs
+        .iter()
+        .map(|r| an.records[*r as usize].tier)
+        .min()
+        .map_or(Tie::Linked, |t| match t {
+            Tier::Linked | Tier::None => Tie::Linked,
+            Tier::Chain => Tie::Chain,
+            Tier::Joined => Tie::Joined,
+            Tier::TimeAndAddress => Tie::TimeAndAddress,
+        });
+    let principal = pick(&|e| e.principal);
+    let principal = if principal != NONE { principal } else { principals_f.first().copied().unwrap_or(NONE) };
+    let subject = pick(&|e| e.subject);
+    let subject = if subject != NONE { subject } else { subjects.first().copied().unwrap_or(NONE) };
+    let actor = pick(&|e| e.actor);
+    let actor = if actor != NONE {
+        actor
+    } else {
+        agents.first().or(agent_names.first()).copied().unwrap_or(NONE)
+    };
+    let outcome = resolve(an, &evs);
+    EventC {
+        kind,
+        start,
+        end,
+        principal,
+        actor,
+        subject,
+        target: pick(&|e| e.target),
+        operation: pick(&|e| e.operation),
+        outcome,
+        rules,
+        tie,
+        related: Vec::new(),
+        ids,
+        detail,
+        write: false,
+        evs,
+        recs,
+    }
+}
+
+/// The outcome from the evidence: the server's view decides over a proxy's, a proxy's over
+/// the client's; within the deciding view, a success and a failure together are unknown.
+fn resolve(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<String>, Vec<u32>)> {
+    let codes: Vec<u32> = evs.iter().map(|e| an.evs[*e as usize].code).filter(|c| *c != NONE).collect();
+    for side in [Side::Server, Side::Proxy, Side::Client] {
+        let seen: Vec<&super::engine::EvC> =
+            evs.iter().map(|e| &an.evs[*e as usize]).filter(|e| e.side == side && e.status.is_some()).collect();
+        if seen.is_empty() {
+            continue;
+        }
+        let view = match side {
+            Side::Server => "the server's record",
+            Side::Proxy => "the proxy's record",
+            Side::Client => "the caller's record",
+        };
+        let has = |s: OutcomeStatus| seen.iter().any(|e| e.status == Some(s));
+        let reason_of = |s: OutcomeStatus| {
+            seen.iter().find(|e| e.status == Some(s)).and_then(|e| an.strings.get_opt(e.reason)).map(str::to_string)
+        };
+        let code_of = |s: OutcomeStatus| {
+            seen.iter().find(|e| e.status == Some(s)).and_then(|e| an.strings.get_opt(e.code)).unwrap_or("").to_string()
+        };
+        let others_unknown = evs.iter().map(|e| &an.evs[*e as usize]).any(|e| e.side != side && e.status == Some(OutcomeStatus::Unknown));
+        return Some(if has(OutcomeStatus::Succeeded) && has(OutcomeStatus::Failed) {
+            (OutcomeStatus::Unknown, Some(format!("conflicting records ({view}): succeeded and failed")), codes)
+        } else if has(OutcomeStatus::Succeeded) {
+            let r = if others_unknown {
+                let u = evs
+                    .iter()
+                    .map(|e| &an.evs[*e as usize])
+                    .find(|e| e.side != side && e.status == Some(OutcomeStatus::Unknown))
+                    .and_then(|e| an.strings.get_opt(e.reason))
+                    .unwrap_or("unknown");
+                Some(format!("{view} shows {} although another view saw: {u}", code_of(OutcomeStatus::Succeeded)))
+            } else {
+                None
+            };
+            (OutcomeStatus::Succeeded, r, codes)
+        } else if has(OutcomeStatus::Failed) && !has(OutcomeStatus::Unknown) {
+            (OutcomeStatus::Failed, reason_of(OutcomeStatus::Failed).map(|r| format!("{r} ({view})")), codes)
+        } else {
+            (OutcomeStatus::Unknown, reason_of(OutcomeStatus::Unknown).or(Some("unknown".into())), codes)
+        });
+    }
+    None
+}
+
+/// Relates events, then settles outcomes that depend on relations and marks writes.
+fn relate(an: &Analyzer, events: &mut [EventC]) {
+    let mut by_span: HashMap<u32, usize> = HashMap::new();
+    let mut by_call: HashMap<u32, usize> = HashMap::new();
+    let mut by_approval: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if matches!(e.kind, EventKind::ToolCall | EventKind::MemoryWrite | EventKind::MemoryRead) {
+            for &s in e.id_values("span_id") {
+                by_span.entry(s).or_insert(i);
+            }
+            for &c in e.id_values("call_id") {
+                by_call.entry(c).or_insert(i);
+            }
+        }
+        if matches!(e.kind, EventKind::ApprovalRequest | EventKind::ApprovalDecision) {
+            for &a in e.id_values("approval_id") {
+                by_approval.entry(a).or_default().push(i);
+            }
+        }
+    }
+    let mut rel: Vec<(usize, usize, &'static str, &'static str)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match e.kind {
+            EventKind::EgressRequest => {
+                let parent = e.id_values("parent_span_id").iter().find_map(|p| by_span.get(p)).copied();
+                let call = e.id_values("call_id").iter().find_map(|c| by_call.get(c)).copied();
+                if let Some(t) = parent.or(call).filter(|t| *t != i) {
+                    rel.push((i, t, "request_of", "made_request"));
+                }
+            }
+            EventKind::ApprovalRequest | EventKind::ApprovalDecision | EventKind::PolicyDecision => {
+                let name = if e.kind == EventKind::PolicyDecision { "decision_for" } else { "approval_for" };
+                if let Some(t) = e.id_values("call_id").iter().find_map(|c| by_call.get(c)).copied() {
+                    rel.push((i, t, name, if e.kind == EventKind::PolicyDecision { "decided_by" } else { "approval" }));
+                }
+                if e.kind == EventKind::ApprovalDecision {
+                    for a in e.id_values("approval_id") {
+                        for &j in by_approval.get(a).into_iter().flatten() {
+                            if j != i && events[j].kind == EventKind::ApprovalRequest {
+                                rel.push((i, j, "decides", "decided_by"));
+                            }
+                        }
+                    }
+                }
+            }
+            EventKind::ToolCall => {
+                for a in e.id_values("approval_id") {
+                    for &j in by_approval.get(a).into_iter().flatten() {
+                        rel.push((j, i, "approval_for", "approval"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Attempts of one logical action.
+    let mut by_key: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.kind == EventKind::ToolCall {
+            for &k in e.id_values("idempotency_key") {
+                by_key.entry(k).or_default().push(i);
+            }
+        }
+    }
+    for list in by_key.values() {
+        for &a in list {
+            for &b in list {
+                if a != b {
+                    rel.push((a, b, "same_action", ""));
+                }
+            }
+        }
+    }
+    for (a, b, fwd, back) in rel {
+        if let Some(e) = events.get_mut(a) {
+            if !e.related.iter().any(|(x, r)| *x == b as u32 && *r == fwd) {
+                e.related.push((b as u32, fwd));
+            }
+        }
+        if !back.is_empty() {
+            if let Some(e) = events.get_mut(b) {
+                if !e.related.iter().any(|(x, r)| *x == a as u32 && *r == back) {
+                    e.related.push((a as u32, back));
+                }
+            }
+        }
+    }
+    // A call's requests that took effect at the server decide its outcome when the call
+    // itself does not show one (a client timeout whose request was committed).
+    let request_outcomes: Vec<(usize, OutcomeStatus, String)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == EventKind::EgressRequest)
+        .filter_map(|(i, e)| {
+            let (st, _, _) = e.outcome.as_ref()?;
+            let server = e.evs.iter().any(|x| an.evs[*x as usize].side == Side::Server && an.evs[*x as usize].status.is_some());
+            let method = e.operation;
+            let writes = method != NONE && write_method(an.strings.get(method));
+            (server && writes).then(|| {
+                let rid = e.id_values("request_id").first().map(|r| an.strings.get(*r).to_string()).unwrap_or_default();
+                let code = e.outcome.as_ref().map(|o| o.2.iter().map(|c| an.strings.get(*c)).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+                (i, *st, format!("request {rid} ({code})"))
+            })
+        })
+        .collect();
+    for (req, st, what) in request_outcomes {
+        let Some(call) = events[req].related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| *c as usize) else { continue };
+        let e = &mut events[call];
+        let mine = e.outcome.as_ref().map(|o| o.0);
+        if st == OutcomeStatus::Succeeded && mine != Some(OutcomeStatus::Succeeded) {
+            let before = e.outcome.as_ref().and_then(|o| o.1.clone()).unwrap_or_else(|| "no response recorded".into());
+            let codes = e.outcome.as_ref().map(|o| o.2.clone()).unwrap_or_default();
+            e.outcome = Some((
+                OutcomeStatus::Succeeded,
+                Some(format!("the caller saw {before}, but the server recorded {what}: it took effect")),
+                codes,
+            ));
+        }
+    }
+    // Writes.
+    let methods: Vec<bool> = events
+        .iter()
+        .map(|e| {
+            e.related.iter().filter(|(_, r)| *r == "made_request").any(|(j, _)| {
+                events.get(*j as usize).is_some_and(|x| x.operation != NONE && write_method(an.strings.get(x.operation)))
+            })
+        })
+        .collect();
+    for (i, e) in events.iter_mut().enumerate() {
+        e.write = match e.kind {
+            EventKind::ToolCall => {
+                !e.id_values("idempotency_key").is_empty()
+                    || an.strings.get_opt(e.target).is_some_and(looks_like_write)
+                    || methods.get(i).copied().unwrap_or(false)
+            }
+            EventKind::CloudApiCall => {
+                let ro = e.detail_values("read_only").iter().any(|v| an.strings.get(*v) == "true");
+                let op = an.strings.get_opt(e.operation).unwrap_or("");
+                !ro && !["Get", "List", "Describe", "Head", "Lookup", "Search"].iter().any(|p| op.starts_with(p))
+            }
+            EventKind::K8sChange => true,
+            _ => false,
+        };
+        if e.write && e.outcome.is_none() {
+            e.outcome = Some((OutcomeStatus::Unknown, Some("no response recorded".into()), Vec::new()));
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Deployments: Argo Rollouts and Argo CD controller logs (logrus JSON lines) and generic
+//! CD-pipeline JSON Lines.
+//!
+//! A CD pipeline's `run_id` (or `pipeline_run_id`, `deployment_id`) is the deployment: the id
+//! services put in the OTel resource attribute `deployment.id`. Its lines become one `deploy`
+//! event per run (merged by run id) that carries the change id, the rollout wave and the
+//! policy/config bundle revisions it rolled out (any object under a key naming bundles, e.g.
+//! `opa_bundles: {"agent-policy": "rev"}`, lists revisions). Argo Rollouts lines about steps,
+//! promotion, pauses and completion are `rollout` events of their rollout; Argo CD sync lines
+//! are `deploy` events of their application.
+
+use super::super::item::{bounded, first, outcome_of, scalar, Ev, ItemBuilder, OutcomeEv, Side};
+use super::super::mapping::FieldMapping;
+use super::super::semantics::{norm_key, LinkKey, Role};
+use super::generic::TIME_FIELDS;
+use super::{FormatDef, Head, Item};
+use crate::bundle::manifest::IdentName;
+use crate::collect::analysis::{EventKind, OutcomeStatus};
+use serde_json::Value;
+
+/// Argo Rollouts / Argo CD logs.
+pub(crate) struct Argo;
+
+impl FormatDef for Argo {
+    fn name(&self) -> &'static str {
+        "argo"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["argo-rollouts", "argocd", "argo-cd"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("deploy")
+    }
+    fn what(&self) -> &'static str {
+        "Argo Rollouts / Argo CD controller logs (JSON lines with msg and rollout or application)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.has("msg") && (h.has("rollout") || h.has("application") || h.has("app") || h.has("appName"))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(argo(e, m))),
+            _ => out.push(argo(v, m)),
+        }
+    }
+}
+
+fn argo(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    let start = b.time_from(v, &TIME_FIELDS);
+    let msg = first(v, &["msg", "message"]).unwrap_or_default();
+    let lower = msg.to_ascii_lowercase();
+    let rollout = first(v, &["rollout"]);
+    let app = first(v, &["application", "app", "appName"]);
+    let kind = if rollout.is_some()
+        && ["step", "promot", "paus", "complet", "abort", "weight", "canary", "revision", "scal"]
+            .iter()
+            .any(|w| lower.contains(w))
+    {
+        EventKind::Rollout
+    } else if app.is_some() && ["sync", "deploy", "revision", "health"].iter().any(|w| lower.contains(w)) {
+        EventKind::Deploy
+    } else {
+        return b.finish();
+    };
+    let mut ev = Ev::new(kind, Side::Server);
+    ev.start = start;
+    ev.target = rollout.or(app);
+    ev.operation = Some(bounded(msg.clone()));
+    ev.outcome = if ["fail", "error", "abort", "degraded"].iter().any(|w| lower.contains(w)) {
+        OutcomeEv { status: Some(OutcomeStatus::Failed), code: Some(bounded(msg)), reason: Some("reported failed".into()) }
+    } else if ["complet", "succeeded", "healthy", "promoted", "synced"].iter().any(|w| lower.contains(w)) {
+        OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some(bounded(msg)), reason: None }
+    } else {
+        OutcomeEv::default()
+    };
+    for k in ["revision", "commit", "sha", "step", "namespace"] {
+        if let Some(x) = first(v, &[k]) {
+            ev.detail(match k {
+                "revision" => "revision",
+                "commit" | "sha" => "commit",
+                "step" => "step",
+                _ => "namespace",
+            }, x);
+        }
+    }
+    b.evidence(ev);
+    b.finish()
+}
+
+/// Generic CD pipeline JSON Lines.
+pub(crate) struct CdPipeline;
+
+const RUN_KEYS: [&str; 6] = ["run_id", "pipeline_run_id", "deployment_id", "deploy_id", "release_id", "runId"];
+
+impl FormatDef for CdPipeline {
+    fn name(&self) -> &'static str {
+        "cd_pipeline"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["cd", "deploy-log", "pipeline"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("deploy")
+    }
+    fn what(&self) -> &'static str {
+        "CD / deploy pipeline JSON Lines (a run id with change, wave, service, bundle revisions)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        let Some(o) = h.obj() else { return false };
+        let run = RUN_KEYS.iter().any(|k| o.has(k));
+        let deployish = o.names().any(|k| {
+            let n = norm_key(k);
+            n.ends_with("change_id")
+                || n.ends_with("wave")
+                || n.contains("bundle")
+                || matches!(n.as_ref(), "pipeline" | "stage" | "step" | "environment" | "env" | "image" | "deploy" | "service")
+        });
+        run && deployish
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(pipeline(e, m))),
+            _ => out.push(pipeline(v, m)),
+        }
+    }
+}
+
+/// Bundle revisions under any key naming bundles (`bundles`, `opa_bundles`, `policy_bundles`).
+fn bundle_revisions(b: &mut ItemBuilder<'_>, path: &str, v: &Value, depth: usize) {
+    let Value::Object(o) = v else { return };
+    if depth > 4 {
+        return;
+    }
+    for (k, x) in o {
+        let p = format!("{path}.{k}");
+        match x {
+            Value::Object(_) => {
+                // `{"agent-policy": {"revision": "…"}}` or nested maps.
+                if let Some(r) = x.get("revision").and_then(scalar) {
+                    b.field(Role::Ident(IdentName::BundleId), &r, &format!("{p}.revision"));
+                } else {
+                    bundle_revisions(b, &p, x, depth + 1);
+                }
+            }
+            other => {
+                if let Some(s) = scalar(other) {
+                    b.field(Role::Ident(IdentName::BundleId), &s, &p);
+                }
+            }
+        }
+    }
+}
+
+fn pipeline(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    for (k, x) in v.as_object().into_iter().flatten() {
+        let n = norm_key(k);
+        if n.contains("bundle") && x.is_object() {
+            bundle_revisions(&mut b, k, x, 0);
+        }
+    }
+    let run = RUN_KEYS.iter().find_map(|k| v.get(*k).and_then(scalar).map(|r| (*k, r)));
+    if let Some((k, r)) = &run {
+        b.field(Role::Link(LinkKey::DeploymentId), r, k);
+    }
+    let start = b.time_from(v, &TIME_FIELDS);
+    let Some((_, run)) = run else { return b.finish() };
+    let mut ev = Ev::new(EventKind::Deploy, Side::Server);
+    ev.start = start;
+    ev.key(Role::Link(LinkKey::DeploymentId), &run);
+    ev.target = first(v, &["service", "app", "application", "component", "pipeline"]);
+    ev.operation = first(v, &["step", "stage", "action", "event"]);
+    if let Some(s) = first(v, &["status", "result", "outcome", "state"]) {
+        let o = outcome_of(&s);
+        ev.outcome = OutcomeEv { code: Some(s), ..o };
+    }
+    for (key, role) in [
+        ("change", IdentName::ChangeId),
+        ("wave", IdentName::RolloutWave),
+        ("bundle", IdentName::BundleId),
+    ] {
+        let vals: Vec<String> =
+            b.item.fields.iter().filter(|f| f.role == Role::Ident(role)).map(|f| f.value.clone()).collect();
+        if !vals.is_empty() {
+            ev.detail(key, vals.join(","));
+        }
+    }
+    if let Some(env) = first(v, &["environment", "env", "cluster", "region"]) {
+        ev.detail("environment", env);
+    }
+    b.evidence(ev);
+    b.finish()
+}

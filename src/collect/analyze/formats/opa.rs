@@ -1,0 +1,127 @@
+//! OPA decision logs: the upload body (a JSON array of decision events, usually gzipped) and
+//! one event per line (the console form with `"msg":"Decision Log"`, or plain). Each event is
+//! one `policy_decision`; the bundle revision in force (`bundles.<name>.revision`, or the
+//! older top-level `revision`) is the `bundle_id`.
+
+use super::super::item::{bounded, first, Ev, ItemBuilder, Side};
+use super::super::mapping::FieldMapping;
+use super::super::semantics::{LinkKey, Role};
+use super::super::values::Time;
+use super::generic::TIME_FIELDS;
+use super::{FormatDef, Head, Item};
+use crate::bundle::manifest::IdentName;
+use crate::collect::analysis::EventKind;
+use serde_json::Value;
+
+/// OPA decision logs.
+pub(crate) struct Opa;
+
+impl FormatDef for Opa {
+    fn name(&self) -> &'static str {
+        "opa"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["opa-upload", "opa-jsonl", "opa-console", "opa-decisions", "decision-log"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("policy")
+    }
+    fn what(&self) -> &'static str {
+        "OPA decision logs: the upload body (JSON array, often gzip) or one decision per line"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        let decision = h.has("decision_id")
+            && (h.has("bundles") || h.has("path") || h.has("result") || h.has("input") || h.has("revision"));
+        decision
+            || h.str_of("msg") == Some("Decision Log")
+            || (!h.line_complete && h.mentions("decision_id") && (h.mentions("bundles") || h.mentions("path")))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(decision(e, m))),
+            _ => out.push(decision(v, m)),
+        }
+    }
+}
+
+/// A decision's result: `allow`/`deny` for a boolean (or an object's `allow`), its `reason`,
+/// and the result itself (compact JSON, bounded).
+pub(crate) fn decision_result(r: &Value, ev: &mut Ev) {
+    let allow = match r {
+        Value::Bool(b) => Some(*b),
+        Value::Object(o) => o.get("allow").or_else(|| o.get("allowed")).and_then(Value::as_bool),
+        _ => None,
+    };
+    match allow {
+        Some(true) => ev.detail("decision", "allow"),
+        Some(false) => ev.detail("decision", "deny"),
+        None => {
+            if let Some(d) = first(r, &["decision", "effect", "outcome"]) {
+                ev.detail("decision", d);
+            }
+        }
+    }
+    if let Some(reason) = first(r, &["reason", "message", "msg"]) {
+        ev.detail("reason", reason);
+    }
+    if r.get("require_approval").and_then(Value::as_bool) == Some(true)
+        || r.get("requires_approval").and_then(Value::as_bool) == Some(true)
+    {
+        ev.detail("requires_approval", "true");
+    }
+    let compact = match r {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    ev.detail("result", bounded(compact));
+}
+
+fn decision(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    if !v.is_object() {
+        return b.finish();
+    }
+    if let Some(Value::Object(bundles)) = v.get("bundles") {
+        for (name, bundle) in bundles {
+            if let Some(rev) = bundle.get("revision").and_then(Value::as_str) {
+                b.field(Role::Ident(IdentName::BundleId), rev, &format!("bundles.{name}.revision"));
+            }
+        }
+    }
+    if let Some(rev) = v.get("revision").and_then(Value::as_str) {
+        b.field(Role::Ident(IdentName::BundleId), rev, "revision");
+    }
+    for (k, x) in v.as_object().into_iter().flatten() {
+        if !matches!(k.as_str(), "bundles" | "metrics" | "nd_builtin_cache" | "revision") {
+            b.walk_field(k, k, x);
+        }
+    }
+    let start = b.time_from(v, &TIME_FIELDS);
+    let mut ev = Ev::new(EventKind::PolicyDecision, Side::Server);
+    ev.start = start.or_else(|| v.get("timestamp").and_then(Value::as_str).map(Time::unparsed));
+    if let Some(d) = first(v, &["decision_id"]) {
+        ev.key(Role::Link(LinkKey::DecisionId), &d);
+    }
+    ev.target = first(v, &["path", "query"]);
+    if let Some(r) = v.get("result") {
+        decision_result(r, &mut ev);
+    } else {
+        ev.detail("decision", "no result (undefined)");
+    }
+    if let Some(input) = v.get("input") {
+        if let Some(t) = super::generic::tool_name(input).or_else(|| first(input, &["action", "operation"])) {
+            ev.detail("tool", t);
+        }
+        if let Some(c) = first(input, &["tool_call_id", "call_id", "toolCallId"]) {
+            ev.key(Role::Link(LinkKey::CallId), &c);
+        }
+        if let Some(h) = first(
+            input,
+            &["host", "destination", "destination_host", "request.host", "url", "request.url", "egress.host", "target_host"],
+        ) {
+            ev.detail("host", super::proxy::url_host(&h).to_string());
+        }
+    }
+    b.evidence(ev);
+    b.finish()
+}

@@ -1,0 +1,154 @@
+//! Where people decide: generic approval records, and Slack interactivity `block_actions`
+//! payloads (an approver clicking Approve or Reject in a message), as JSON Lines or as the
+//! form-encoded body Slack POSTs (`payload=%7B…`).
+
+use super::super::item::{bounded, first, percent_decode, Ev, ItemBuilder, Side};
+use super::super::mapping::FieldMapping;
+use super::super::semantics::{LinkKey, Role};
+use super::super::values::Time;
+use super::generic::{approval_evidence, decision_word, generic_item, tool_name, TIME_FIELDS};
+use super::{FormatDef, Head, Item, LayoutPref};
+use crate::bundle::manifest::IdentName;
+use crate::collect::analysis::EventKind;
+use serde_json::Value;
+
+/// Generic approval records (`approval_id` with a decision or a status).
+pub(crate) struct Approvals;
+
+impl FormatDef for Approvals {
+    fn name(&self) -> &'static str {
+        "approvals"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["approval", "approval-jsonl"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("approvals")
+    }
+    fn what(&self) -> &'static str {
+        "approval records (approval_id with a decision or status; tool_approval_item records)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.has("approval_id") || h.has("approvalId") || h.str_of("type") == Some("tool_approval_item")
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(approval(e, m))),
+            _ => out.push(approval(v, m)),
+        }
+    }
+}
+
+fn approval(v: &Value, m: &FieldMapping) -> Item {
+    if v.get("type").and_then(Value::as_str) != Some("tool_approval_item") {
+        return generic_item(v, m);
+    }
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    let start = b.time_from(v, &TIME_FIELDS);
+    b.evidence(super::agents::approval_request(v, None, start));
+    b.finish()
+}
+
+/// Slack interactivity `block_actions` payloads.
+pub(crate) struct SlackActions;
+
+impl FormatDef for SlackActions {
+    fn name(&self) -> &'static str {
+        "slack_block_actions"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["slack", "block-actions"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("approvals")
+    }
+    fn what(&self) -> &'static str {
+        "Slack block_actions payloads (JSON, or the form-encoded payload=… body)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.str_of("type") == Some("block_actions")
+            || (h.first_line.starts_with("payload=") && percent_decode(h.first_line).contains("block_actions"))
+    }
+    fn layout(&self) -> LayoutPref {
+        LayoutPref::Text
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(block_actions(e, m))),
+            _ => out.push(block_actions(v, m)),
+        }
+    }
+    fn read_text(&self, line: &str, m: &FieldMapping) -> Option<Item> {
+        let body = line.trim();
+        // `application/x-www-form-urlencoded`: `payload=<url-encoded JSON>` (maybe among other
+        // fields); `+` is a space.
+        let encoded = body.split('&').find_map(|kv| kv.strip_prefix("payload="))?;
+        let json = percent_decode(&encoded.replace('+', " "));
+        let v: Value = serde_json::from_str(&json).ok()?;
+        let mut it = block_actions(&v, m);
+        for f in it.fields.iter_mut() {
+            f.path = format!("payload{{}}.{}", f.path);
+        }
+        Some(it)
+    }
+}
+
+fn block_actions(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    let approver = first(v, &["user.username", "user.name", "user.id"]);
+    let user_id = first(v, &["user.id"]);
+    for action in v.get("actions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        let words = [
+            first(action, &["action_id"]),
+            first(action, &["value"]),
+            first(action, &["text.text"]),
+            first(action, &["selected_option.value"]),
+        ];
+        let Some(decision) = words.iter().flatten().find_map(|w| decision_word(w)) else { continue };
+        let mut ev = Ev::new(
+            if decision == "pending" { EventKind::ApprovalRequest } else { EventKind::ApprovalDecision },
+            Side::Client,
+        );
+        ev.start = action.get("action_ts").and_then(|t| Time::of_json(t).or_else(|| t.as_str().and_then(Time::parse)));
+        b.time(ev.start.clone());
+        ev.detail("decision", decision);
+        if let Some(a) = &approver {
+            ev.detail("approver", a.clone());
+            ev.principal = Some(a.clone());
+        }
+        if let Some(u) = &user_id {
+            ev.detail("approver_id", u.clone());
+        }
+        if let Some(a) = first(action, &["action_id"]) {
+            ev.detail("action_id", a);
+        }
+        // The value usually carries what is approved: an approval id, a call id, JSON.
+        if let Some(val) = first(action, &["value"]) {
+            ev.detail("value", bounded(val.clone()));
+            let mut inner = ItemBuilder::new(m);
+            inner.walk_field("value", "value", &Value::String(val.clone()));
+            let inner = inner.finish();
+            if let Some(f) = inner.fields.iter().find(|f| f.role == Role::Ident(IdentName::ApprovalId)) {
+                ev.key(Role::Ident(IdentName::ApprovalId), &f.value);
+            }
+            if let Some(f) = inner.fields.iter().find(|f| f.role == Role::Link(LinkKey::CallId)) {
+                ev.key(Role::Link(LinkKey::CallId), &f.value);
+            }
+        }
+        if ev.key_of(Role::Ident(IdentName::ApprovalId)).is_none() {
+            if let Some(id) = b.ident(IdentName::ApprovalId) {
+                ev.key(Role::Ident(IdentName::ApprovalId), &id);
+            }
+        }
+        ev.target = tool_name(v);
+        b.evidence(ev);
+    }
+    if b.item.evidence.is_empty() {
+        if let Some(ev) = approval_evidence(v, &b, b.item.time.clone()) {
+            b.evidence(ev);
+        }
+    }
+    b.finish()
+}

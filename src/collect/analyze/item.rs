@@ -1,0 +1,640 @@
+//! What one record (a span, a log line, a decision…) yields: its time, its classified fields,
+//! the id-like values it holds anywhere (for value-driven matching), and the evidence of the
+//! events it describes. [`ItemBuilder::walk`] is the generic reader every format falls back
+//! on: it classifies each field by the semantics table, and looks inside JSON carried as a
+//! string, W3C `traceparent`/`baggage`/`tracestate` values, `key=value` text and URL query
+//! parameters.
+
+use super::mapping::FieldMapping;
+use super::semantics::{role_of, LinkKey, Role};
+use super::values::{canon, normalize_plain, normalize_span_id, normalize_trace_id, traceparent, Time};
+use crate::bundle::manifest::IdentName;
+use crate::collect::analysis::{EventKind, OutcomeStatus};
+use serde_json::Value;
+
+/// Deepest nesting walked in one record.
+const MAX_WALK_DEPTH: usize = 48;
+/// Most classified fields kept per record.
+const MAX_FIELDS: usize = 512;
+/// Most id-like values kept per record.
+const MAX_TOKENS: usize = 512;
+/// Longest string looked into for embedded JSON.
+const MAX_EMBEDDED: usize = 256 * 1024;
+/// How many levels of JSON-in-a-string are opened.
+const MAX_EMBEDDED_LEVELS: u8 = 3;
+/// Longest rendered descriptive value (a tool name, a status…).
+pub(crate) const MAX_TEXT: usize = 512;
+
+/// A classified value of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Field {
+    pub(crate) role: Role,
+    /// Normalised value.
+    pub(crate) value: String,
+    /// As written, when it differs.
+    pub(crate) raw: Option<String>,
+    /// Where in the record (dotted path; `{}` marks JSON opened from a string).
+    pub(crate) path: String,
+}
+
+/// Whose view of an action a record gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Side {
+    /// The caller (the agent, its tool runtime, its SDK).
+    Client,
+    /// The system that carried the action out (a server span, an audit log).
+    Server,
+    /// A proxy or gateway in between.
+    Proxy,
+}
+
+/// What a record says about an outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OutcomeEv {
+    /// `None`: the record shows no outcome.
+    pub(crate) status: Option<OutcomeStatus>,
+    /// The status as written (`201`, `timeout`, `ERROR: deadline exceeded`).
+    pub(crate) code: Option<String>,
+    /// Why it is unknown or failed, when it is.
+    pub(crate) reason: Option<String>,
+}
+
+/// The evidence one record gives of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ev {
+    pub(crate) kind: EventKind,
+    pub(crate) side: Side,
+    pub(crate) start: Option<Time>,
+    pub(crate) end: Option<Time>,
+    /// The identity the action ran as.
+    pub(crate) principal: Option<String>,
+    /// The agent.
+    pub(crate) actor: Option<String>,
+    /// Who the action was for.
+    pub(crate) subject: Option<String>,
+    /// Tool, host, policy path, memory store, resource.
+    pub(crate) target: Option<String>,
+    /// Method, operation, verb, API name.
+    pub(crate) operation: Option<String>,
+    pub(crate) outcome: OutcomeEv,
+    /// Keys that join records of one event (call id, span id, request id…) and identifiers.
+    pub(crate) keys: Vec<(Role, String)>,
+    /// Kind-specific details (`host`, `upstream`, `bytes_out`, `decision`, `approver`…).
+    pub(crate) detail: Vec<(&'static str, String)>,
+}
+
+impl Ev {
+    pub(crate) fn new(kind: EventKind, side: Side) -> Self {
+        Ev {
+            kind,
+            side,
+            start: None,
+            end: None,
+            principal: None,
+            actor: None,
+            subject: None,
+            target: None,
+            operation: None,
+            outcome: OutcomeEv::default(),
+            keys: Vec::new(),
+            detail: Vec::new(),
+        }
+    }
+
+    /// Adds a join key (normalised like a field of that role); empty values are ignored.
+    pub(crate) fn key(&mut self, role: Role, raw: &str) {
+        if let Some(v) = normalize_role(role, raw) {
+            if !self.keys.iter().any(|(r, x)| *r == role && *x == v) {
+                self.keys.push((role, v));
+            }
+        }
+    }
+
+    pub(crate) fn key_of(&self, role: Role) -> Option<&str> {
+        self.keys.iter().find(|(r, _)| *r == role).map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn detail(&mut self, k: &'static str, v: impl Into<String>) {
+        let v = bounded(v.into());
+        if !v.is_empty() {
+            self.detail.push((k, v));
+        }
+    }
+
+    pub(crate) fn detail_of(&self, k: &str) -> Option<&str> {
+        self.detail.iter().find(|(d, _)| *d == k).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What one record yields.
+#[derive(Debug, Default)]
+pub(crate) struct Item {
+    /// The record's time (its start, for a span).
+    pub(crate) time: Option<Time>,
+    pub(crate) fields: Vec<Field>,
+    /// Id-like values anywhere in the record, in canonical form, with where they were.
+    pub(crate) tokens: Vec<(String, String)>,
+    pub(crate) evidence: Vec<Ev>,
+    /// The span id, for citing one span of an OTLP batch line.
+    pub(crate) span_id: Option<String>,
+    /// Fields or tokens were left out at the per-record limits.
+    pub(crate) truncated: bool,
+}
+
+/// Normalises a value for a role: trace ids to hex, span ids to lower-case hex, others
+/// trimmed. `None` when the value cannot be one of that role.
+pub(crate) fn normalize_role(role: Role, raw: &str) -> Option<String> {
+    match role {
+        Role::Ident(IdentName::TraceId) => normalize_trace_id(raw),
+        Role::Link(LinkKey::SpanId | LinkKey::ParentSpanId) => normalize_span_id(raw),
+        _ => normalize_plain(raw),
+    }
+}
+
+/// Cuts `s` to at most [`MAX_TEXT`] bytes on a char boundary.
+pub(crate) fn bounded(mut s: String) -> String {
+    if s.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while cut > 0 && !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// A scalar as a string: strings as is, numbers and booleans in JSON form.
+pub(crate) fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolves a dotted path (see [`super::mapping::lookup`]).
+pub(crate) fn at<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    super::mapping::lookup(v, path)
+}
+
+/// First of `paths` holding a non-empty scalar.
+pub(crate) fn first(v: &Value, paths: &[&str]) -> Option<String> {
+    paths.iter().filter_map(|p| at(v, p).and_then(scalar)).find(|s| !s.trim().is_empty()).map(bounded)
+}
+
+/// Whether a value is worth keeping as an id-like token: a value without whitespace, 3 to
+/// 256 bytes, that is not a plain word of letters only or a boolean/`null`.
+fn id_like(s: &str) -> bool {
+    let n = s.len();
+    (3..=256).contains(&n)
+        && !s.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        && !matches!(s, "true" | "false" | "null" | "none" | "None" | "N/A")
+        && (s.bytes().any(|b| b.is_ascii_digit()) || s.bytes().any(|b| matches!(b, b'-' | b'_' | b'@' | b'.' | b':')))
+}
+
+/// Builds an [`Item`].
+pub(crate) struct ItemBuilder<'m> {
+    pub(crate) item: Item,
+    mapping: &'m FieldMapping,
+}
+
+impl<'m> ItemBuilder<'m> {
+    pub(crate) fn new(mapping: &'m FieldMapping) -> Self {
+        ItemBuilder { item: Item::default(), mapping }
+    }
+
+    pub(crate) fn finish(self) -> Item {
+        self.item
+    }
+
+    /// The record's time, unless one was set already.
+    pub(crate) fn time(&mut self, t: Option<Time>) {
+        if self.item.time.is_none() {
+            self.item.time = t;
+        }
+    }
+
+    /// The first of `paths` that holds a time.
+    pub(crate) fn time_from(&mut self, v: &Value, paths: &[&str]) -> Option<Time> {
+        let t = paths.iter().filter_map(|p| at(v, p)).find_map(Time::of_json);
+        self.time(t.clone());
+        t
+    }
+
+    /// Records a classified value (deduplicated per role and value).
+    pub(crate) fn field(&mut self, role: Role, raw: &str, path: &str) -> Option<String> {
+        let (role, raw) = match role {
+            Role::TraceParent => {
+                let (t, s) = traceparent(raw)?;
+                self.push_field(Role::Ident(IdentName::TraceId), &t, Some(raw), path);
+                self.push_field(Role::Link(LinkKey::ParentSpanId), &s, Some(raw), path);
+                return Some(t);
+            }
+            Role::Baggage => {
+                self.baggage(raw, path);
+                return None;
+            }
+            r => (r, raw),
+        };
+        let value = normalize_role(role, raw)?;
+        let raw_out = (value != raw).then_some(raw);
+        self.push_field(role, &value, raw_out, path);
+        Some(value)
+    }
+
+    fn push_field(&mut self, role: Role, value: &str, raw: Option<&str>, path: &str) {
+        if self.item.fields.iter().any(|f| f.role == role && f.value == value) {
+            return;
+        }
+        if self.item.fields.len() >= MAX_FIELDS {
+            self.item.truncated = true;
+            return;
+        }
+        self.item.fields.push(Field {
+            role,
+            value: value.to_string(),
+            raw: raw.map(|r| bounded(r.to_string())),
+            path: bounded(path.to_string()),
+        });
+        self.token(value, path);
+    }
+
+    /// Records an id-like value for value-driven matching.
+    pub(crate) fn token(&mut self, raw: &str, path: &str) {
+        let s = raw.trim();
+        if !id_like(s) {
+            return;
+        }
+        let c = canon(s);
+        if self.item.tokens.iter().any(|(t, _)| *t == c) {
+            return;
+        }
+        if self.item.tokens.len() >= MAX_TOKENS {
+            self.item.truncated = true;
+            return;
+        }
+        self.item.tokens.push((c, bounded(path.to_string())));
+    }
+
+    /// The value of a role already recorded for this item.
+    pub(crate) fn value_of(&self, role: Role) -> Option<&str> {
+        self.item.fields.iter().find(|f| f.role == role).map(|f| f.value.as_str())
+    }
+
+    pub(crate) fn ident(&self, ident: IdentName) -> Option<String> {
+        self.value_of(Role::Ident(ident)).map(str::to_string)
+    }
+
+    pub(crate) fn subject(&self) -> Option<String> {
+        self.value_of(Role::Subject).map(str::to_string)
+    }
+
+    pub(crate) fn evidence(&mut self, ev: Ev) {
+        self.item.evidence.push(ev);
+    }
+
+    /// The role of a field by the user's mapping (exact dotted paths) first, then the
+    /// semantics table (unless the mapping turns the defaults off).
+    fn role(&self, path: &str, parent: Option<&str>, key: &str) -> Option<Role> {
+        if let Some(ident) = self.mapping.ident_for_path(path) {
+            return Some(Role::Ident(ident));
+        }
+        let r = role_of(parent, key)?;
+        if !self.mapping.use_defaults && matches!(r, Role::Ident(_)) {
+            return None;
+        }
+        Some(r)
+    }
+
+    /// Classifies one key/value pair given flat (an OTLP attribute, a header).
+    pub(crate) fn attr(&mut self, path: &str, key: &str, value: &str) {
+        if let Some(role) = self.role(path, None, key) {
+            self.field(role, value, path);
+        }
+        self.string(path, value, 0);
+    }
+
+    /// Walks one field's value (`key` is its name, `path` where it is).
+    pub(crate) fn walk_field(&mut self, path: &str, key: &str, v: &Value) {
+        self.walk_value_of(path, None, key, v, 0, 0);
+    }
+
+    /// Walks a JSON value: every field classified, every id-like value kept, JSON carried as
+    /// a string opened, headers and `key=value` text read.
+    pub(crate) fn walk(&mut self, prefix: &str, v: &Value) {
+        self.walk_at(prefix, None, v, 0, 0);
+    }
+
+    fn walk_at(&mut self, path: &str, parent: Option<&str>, v: &Value, depth: usize, embedded: u8) {
+        if depth > MAX_WALK_DEPTH {
+            self.item.truncated = true;
+            return;
+        }
+        match v {
+            Value::Object(map) => {
+                // An OTLP-style attribute object `{"key": k, "value": {...}}`.
+                if let (Some(Value::String(k)), Some(val)) = (map.get("key"), map.get("value")) {
+                    if map.len() == 2 {
+                        let p = join(path, k);
+                        self.walk_value_of(&p, parent, k, val, depth, embedded);
+                        return;
+                    }
+                }
+                let leaf = path.rsplit('.').next().filter(|s| !s.is_empty());
+                for (k, child) in map {
+                    let p = join(path, k);
+                    self.walk_value_of(&p, leaf, k, child, depth, embedded);
+                }
+            }
+            Value::Array(list) => {
+                for child in list {
+                    self.walk_at(path, parent, child, depth + 1, embedded);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn walk_value_of(&mut self, path: &str, parent: Option<&str>, key: &str, v: &Value, depth: usize, embedded: u8) {
+        // OTLP AnyValue wrappers: `{"stringValue": "…"}`, `{"arrayValue": {"values": […]}}`.
+        let v = unwrap_any_value(v);
+        match v {
+            Value::String(s) => {
+                if let Some(role) = self.role(path, parent, key) {
+                    self.field(role, s, path);
+                }
+                self.string(path, s, embedded);
+            }
+            Value::Number(_) | Value::Bool(_) => {
+                if let Some(s) = scalar(v) {
+                    if let Some(role) = self.role(path, parent, key) {
+                        self.field(role, &s, path);
+                    }
+                    self.token(&s, path);
+                }
+            }
+            Value::Array(list) => {
+                // A list of scalars under a classified key (header values, `sourceIPs`).
+                let role = self.role(path, parent, key);
+                for child in list {
+                    let child = unwrap_any_value(child);
+                    match child {
+                        Value::String(s) => {
+                            if let Some(r) = role {
+                                self.field(r, s, path);
+                            }
+                            self.string(path, s, embedded);
+                        }
+                        Value::Number(_) => {
+                            if let Some(s) = scalar(child) {
+                                self.token(&s, path);
+                            }
+                        }
+                        _ => self.walk_at(path, Some(key), child, depth + 1, embedded),
+                    }
+                }
+            }
+            Value::Object(_) => self.walk_at(path, parent, v, depth + 1, embedded),
+            Value::Null => {}
+        }
+    }
+
+    /// A string value: kept as a token; opened when it holds JSON; read when it holds a
+    /// traceparent, `key=value` pairs or a URL query.
+    fn string(&mut self, path: &str, s: &str, embedded: u8) {
+        self.token(s, path);
+        let t = s.trim();
+        if t.is_empty() {
+            return;
+        }
+        if traceparent(t).is_some() {
+            self.field(Role::TraceParent, t, path);
+            return;
+        }
+        let first = t.as_bytes().first().copied();
+        if matches!(first, Some(b'{') | Some(b'[')) && t.len() <= MAX_EMBEDDED && embedded < MAX_EMBEDDED_LEVELS {
+            if let Ok(inner) = serde_json::from_str::<Value>(t) {
+                if inner.is_object() || inner.is_array() {
+                    let p = format!("{path}{{}}");
+                    self.walk_at(&p, None, &inner, 0, embedded + 1);
+                    return;
+                }
+            }
+        }
+        if t.len() <= MAX_EMBEDDED && (t.contains('=') || t.contains(' ')) {
+            self.text(path, t);
+        }
+    }
+
+    /// Free text: `key=value` pairs (quoted values too, URL query parameters) classified by
+    /// their key; id-like words kept as tokens.
+    pub(crate) fn text(&mut self, path: &str, t: &str) {
+        let mut budget = 256usize;
+        for word in t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '&' | '?' | '"' | '\'' | '(' | ')' | '<' | '>')) {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            let word = word.trim_matches(|c: char| matches!(c, '.' | ':' | '[' | ']' | '{' | '}'));
+            if word.is_empty() {
+                continue;
+            }
+            if let Some((k, v)) = word.split_once('=').or_else(|| word.split_once(':').filter(|(k, _)| k.len() > 2)) {
+                let v = v.trim_matches(|c: char| matches!(c, '"' | '\'' | '.'));
+                if !k.is_empty() && !v.is_empty() {
+                    let p = format!("{path}~{k}");
+                    if let Some(role) = self.role(&p, None, k) {
+                        self.field(role, v, &p);
+                    }
+                    self.token(v, &p);
+                    continue;
+                }
+            }
+            if traceparent(word).is_some() {
+                self.field(Role::TraceParent, word, path);
+            }
+            self.token(word, path);
+        }
+    }
+
+    /// W3C baggage / tracestate: `k=v` members separated by commas; properties after `;`.
+    fn baggage(&mut self, raw: &str, path: &str) {
+        for member in raw.split(',').take(64) {
+            let kv = member.split(';').next().unwrap_or("");
+            if let Some((k, v)) = kv.split_once('=') {
+                let k = k.trim();
+                let v = percent_decode(v.trim());
+                let p = format!("{path}~{k}");
+                if let Some(role) = self.role(&p, None, k) {
+                    self.field(role, &v, &p);
+                }
+                self.token(&v, &p);
+            }
+        }
+    }
+}
+
+/// `a` + `.` + `b` (or `b` alone).
+pub(crate) fn join(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}.{b}")
+    }
+}
+
+/// The value inside an OTLP `AnyValue` wrapper, or the value itself.
+pub(crate) fn unwrap_any_value(v: &Value) -> &Value {
+    if let Value::Object(m) = v {
+        if m.len() == 1 {
+            for k in ["stringValue", "intValue", "boolValue", "doubleValue", "bytesValue"] {
+                if let Some(x) = m.get(k) {
+                    return x;
+                }
+            }
+            if let Some(Value::Object(a)) = m.get("arrayValue") {
+                if let Some(vals @ Value::Array(_)) = a.get("values") {
+                    return vals;
+                }
+            }
+            if let Some(Value::Object(kv)) = m.get("kvlistValue") {
+                if let Some(vals @ Value::Array(_)) = kv.get("values") {
+                    return vals;
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Decodes `%XX` escapes (invalid ones are kept as written).
+pub(crate) fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (b.get(i + 1), b.get(i + 2)) {
+                if let (Some(h), Some(l)) = ((*h as char).to_digit(16), (*l as char).to_digit(16)) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How a written status reads as an outcome: HTTP codes (2xx succeeded; 4xx failed, except
+/// 408, 409, 425 and 429, which leave it unknown; 5xx unknown), and words (`ok`, `success`
+/// → succeeded; `denied`, `rejected`, `forbidden`, `invalid` → failed; `timeout`,
+/// `cancelled`, `disconnected`, `error` → unknown).
+pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
+    let c = code.trim();
+    let lower = c.to_ascii_lowercase();
+    let mk = |status, reason: Option<&str>| OutcomeEv {
+        status: Some(status),
+        code: Some(bounded(c.to_string())),
+        reason: reason.map(str::to_string),
+    };
+    if let Ok(n) = lower.parse::<u16>() {
+        return match n {
+            200..=299 => mk(OutcomeStatus::Succeeded, None),
+            408 | 504 => mk(OutcomeStatus::Unknown, Some("timeout")),
+            409 => mk(OutcomeStatus::Unknown, Some("conflict (409): it may have been applied before")),
+            425 | 429 => mk(OutcomeStatus::Unknown, Some("not processed yet (425/429): it may be retried")),
+            400..=499 => mk(OutcomeStatus::Failed, Some("rejected")),
+            500..=599 => mk(OutcomeStatus::Unknown, Some("server error: it may or may not have been applied")),
+            _ => mk(OutcomeStatus::Unknown, Some("unrecognised status")),
+        };
+    }
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&["timeout", "timed out", "timed_out", "deadline", "time out"]) {
+        return mk(OutcomeStatus::Unknown, Some("timeout"));
+    }
+    if has(&["disconnect", "connection reset", "broken pipe", "eof", "cancel", "aborted"]) {
+        return mk(OutcomeStatus::Unknown, Some("disconnected or cancelled"));
+    }
+    if has(&["denied", "reject", "forbidden", "unauthori", "invalid", "not allowed", "refused"]) {
+        return mk(OutcomeStatus::Failed, Some("rejected"));
+    }
+    if matches!(
+        lower.as_str(),
+        "ok" | "success" | "succeeded" | "successful" | "completed" | "complete" | "done" | "committed" | "created"
+            | "accepted" | "applied" | "status_code_ok" | "true"
+    ) {
+        return mk(OutcomeStatus::Succeeded, None);
+    }
+    if has(&["error", "fail", "exception", "false"]) {
+        return mk(OutcomeStatus::Unknown, Some("error without a status: it may or may not have been applied"));
+    }
+    mk(OutcomeStatus::Unknown, Some("unrecognised status"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walked(v: Value) -> Item {
+        let m = FieldMapping::default();
+        let mut b = ItemBuilder::new(&m);
+        b.walk("", &v);
+        b.finish()
+    }
+
+    fn roles(item: &Item, role: Role) -> Vec<(String, String)> {
+        item.fields.iter().filter(|f| f.role == role).map(|f| (f.value.clone(), f.path.clone())).collect()
+    }
+
+    #[test]
+    fn json_in_a_string_headers_and_text_are_read() {
+        let item = walked(serde_json::json!({
+            "message": "{\"trace_id\":\"4BF92F3577B34DA6A3CE929D0E0E4736\",\"acme.change.id\":\"chg-9\"}",
+            "headers": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                        "baggage": "session.id=sess-1,x=y"},
+            "log": "charging card idempotency_key=idem-42 user_id=cus_77 failed",
+            "url": "https://api.example.com/v1/refunds?wave=wave-3&x=1",
+        }));
+        let t = roles(&item, Role::Ident(IdentName::TraceId));
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].0, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(roles(&item, Role::Ident(IdentName::ChangeId)), vec![("chg-9".into(), "message{}.acme.change.id".into())]);
+        assert_eq!(roles(&item, Role::Ident(IdentName::SessionId))[0].0, "sess-1");
+        assert_eq!(roles(&item, Role::Ident(IdentName::IdempotencyKey))[0].0, "idem-42");
+        assert_eq!(roles(&item, Role::Subject)[0].0, "cus_77");
+        assert_eq!(roles(&item, Role::Ident(IdentName::RolloutWave))[0].0, "wave-3");
+        assert_eq!(roles(&item, Role::Link(LinkKey::ParentSpanId))[0].0, "00f067aa0ba902b7");
+    }
+
+    #[test]
+    fn otlp_attribute_lists_and_header_arrays_are_read() {
+        let item = walked(serde_json::json!({"attributes": [
+            {"key": "http.request.header.idempotency-key", "value": {"arrayValue": {"values": [{"stringValue": "idem-1"}]}}},
+            {"key": "enduser.id", "value": {"stringValue": "cus_9"}},
+            {"key": "deployment.id", "value": {"stringValue": "run-77"}}
+        ]}));
+        assert_eq!(roles(&item, Role::Ident(IdentName::IdempotencyKey))[0].0, "idem-1");
+        assert_eq!(roles(&item, Role::Subject)[0].0, "cus_9");
+        assert_eq!(roles(&item, Role::Link(LinkKey::DeploymentId))[0].0, "run-77");
+        assert!(roles(&item, Role::Ident(IdentName::ToolPrincipal)).is_empty());
+        assert!(roles(&item, Role::Ident(IdentName::BundleId)).is_empty());
+    }
+
+    #[test]
+    fn statuses_read_as_outcomes() {
+        assert_eq!(outcome_of("201").status, Some(OutcomeStatus::Succeeded));
+        assert_eq!(outcome_of("504").status, Some(OutcomeStatus::Unknown));
+        assert_eq!(outcome_of("403").status, Some(OutcomeStatus::Failed));
+        assert_eq!(outcome_of("timeout").reason.as_deref(), Some("timeout"));
+        assert_eq!(outcome_of("STATUS_CODE_OK").status, Some(OutcomeStatus::Succeeded));
+        assert_eq!(outcome_of("error").status, Some(OutcomeStatus::Unknown));
+    }
+}

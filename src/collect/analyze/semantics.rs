@@ -1,0 +1,271 @@
+//! What a field means: the semantics table of `docs/collector.md` ("Field semantics").
+//!
+//! Every field the collector reads is one of four things:
+//!
+//! * an **identifier** — one of the nine ([`IdentName`]): it names the incident;
+//! * a **linking value** ([`LinkKey`]) — it joins records into one event or one hop of the
+//!   chain (a tool call id, a request id, a deployment/CD run id, a source address…) but is
+//!   not one of the nine;
+//! * a **subject** — the end user or customer the agent acted *for* (`enduser.id`,
+//!   `user_id`, `customer_id`…). A subject is reported as such ("acted for cus_…"), never as
+//!   a principal: the principal is who the action ran *as*;
+//! * **descriptive** — everything else.
+//!
+//! Keys are compared in a normalised form ([`norm_key`]: camelCase split, lower case, `.`,
+//! `-`, `:`, `/` and spaces as `_`), so `traceId`, `trace.id`, `trace-id` and `TRACE_ID` are
+//! one name. A generic leaf (`id`, `name`, `key`, `revision`, `value`) is read with its parent
+//! (`{"trace":{"id":…}}` is `trace_id`). After the exact names, **suffix rules** recognise
+//! vendor-prefixed keys (`acme.change.id` → `acme_change_id` ends in `_change_id`). Format
+//! readers override the table where a format gives a name another meaning (LangSmith's
+//! `session_id` is its tracing project, the Agents SDK's `group_id` is the conversation).
+
+use crate::bundle::manifest::IdentName;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// A linking value that is not one of the nine identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LinkKey {
+    /// A tool call id (`gen_ai.tool.call.id`, `call_id`, `tool_call_id`): one attempt.
+    CallId,
+    /// A span id: the span, and the log records that name it.
+    SpanId,
+    /// A parent span id (a server span's parent is the client span that called it).
+    ParentSpanId,
+    /// A request id (`x-request-id`, CloudTrail `requestID`): one HTTP/API request.
+    RequestId,
+    /// An OPA decision id.
+    DecisionId,
+    /// A memory record id.
+    MemoryId,
+    /// The deployment (CD run, release) that served the incident (`deployment.id`).
+    DeploymentId,
+    /// A network address the agent's requests came from (`client.address`,
+    /// `sourceIPAddress`, `x_forwarded_for`): joins proxy logs that carry no id.
+    SourceAddress,
+    /// The agent's display name (`gen_ai.agent.name`): an agent id only when no id is given.
+    AgentName,
+    /// An audit or event id (CloudTrail `eventID`, Kubernetes `auditID`): one recorded
+    /// event, whatever stages or copies of it were logged. Set by those formats only.
+    EventId,
+}
+
+impl LinkKey {
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKey::CallId => "call_id",
+            LinkKey::SpanId => "span_id",
+            LinkKey::ParentSpanId => "parent_span_id",
+            LinkKey::RequestId => "request_id",
+            LinkKey::DecisionId => "decision_id",
+            LinkKey::MemoryId => "memory_id",
+            LinkKey::DeploymentId => "deployment_id",
+            LinkKey::SourceAddress => "source_address",
+            LinkKey::AgentName => "agent_name",
+            LinkKey::EventId => "event_id",
+        }
+    }
+}
+
+/// What a field means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Role {
+    /// One of the nine identifiers.
+    Ident(IdentName),
+    /// A linking value.
+    Link(LinkKey),
+    /// The end user / customer the agent acted for.
+    Subject,
+    /// A W3C `traceparent` (decoded into a trace id and a parent span id).
+    TraceParent,
+    /// W3C `baggage` / `tracestate`: a `k=v` list whose keys are classified in turn.
+    Baggage,
+}
+
+/// Generic leaf names that are read together with their parent key.
+const GENERIC_LEAVES: [&str; 6] = ["id", "name", "key", "revision", "value", "uuid"];
+
+/// Normalises a key: camelCase is split (`traceId` → `trace_id`, `traceID` → `trace_id`),
+/// ASCII is lower-cased, and `.`, `-`, `:`, `/`, space become `_` (runs collapse). Keys
+/// longer than 256 bytes are not identifiers and normalise to an empty string.
+pub(crate) fn norm_key(key: &str) -> Cow<'_, str> {
+    if key.len() > 256 {
+        return Cow::Borrowed("");
+    }
+    let simple = key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if simple {
+        return Cow::Borrowed(key);
+    }
+    let mut out = String::with_capacity(key.len() + 4);
+    let chars: Vec<char> = key.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
+            let next = chars.get(i + 1).copied();
+            // A boundary before an upper-case letter that follows a lower-case letter or a
+            // digit (`traceId`), or that starts a word after an acronym (`HTTPRequest`).
+            let boundary = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(|p| p.is_ascii_uppercase()) && next.is_some_and(|n| n.is_ascii_lowercase()));
+            if boundary && !out.ends_with('_') && !out.is_empty() {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if matches!(c, '.' | '-' | ':' | '/' | ' ' | '_' | '@' | '$') {
+            if !out.ends_with('_') && !out.is_empty() {
+                out.push('_');
+            }
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    Cow::Owned(out)
+}
+
+/// The meaning of a field from its (normalised) name, by the exact table then the suffix
+/// rules. `None`: descriptive.
+pub(crate) fn role_of_name(n: &str) -> Option<Role> {
+    use IdentName as I;
+    use LinkKey as L;
+    let r = match n {
+        // Identifiers.
+        "trace_id" | "traceid" | "otel_trace_id" | "trace" => Role::Ident(I::TraceId),
+        "session_id" | "sessionid" | "conversation_id" | "gen_ai_conversation_id" | "thread_id" | "x_session_id"
+        | "langfuse_session_id" | "langsmith_trace_session_id" | "mcp_session_id" | "chat_session_id" => {
+            Role::Ident(I::SessionId)
+        }
+        "agent_id" | "gen_ai_agent_id" | "agentid" => Role::Ident(I::AgentId),
+        "tool_principal" | "principal" | "service_account" | "serviceaccount" | "service_account_name" | "run_as"
+        | "acting_principal" | "tool_service_account" => Role::Ident(I::ToolPrincipal),
+        "approval_id" | "approvalid" | "approval_request_id" => Role::Ident(I::ApprovalId),
+        "bundle_id" | "bundle_revision" | "policy_bundle_revision" | "policy_revision" | "policy_bundle"
+        | "config_bundle" | "config_bundle_revision" | "opa_bundle_revision" => Role::Ident(I::BundleId),
+        "change_id" | "changeid" | "vcs_change_id" | "change_request_id" | "change_request" => Role::Ident(I::ChangeId),
+        "rollout_wave" | "wave" | "deployment_rollout_wave" | "rollout_wave_id" => Role::Ident(I::RolloutWave),
+        "idempotency_key" | "idempotency_token" | "idempotencykey" | "x_idempotency_key" | "idem_key"
+        | "client_token" | "client_request_token" => Role::Ident(I::IdempotencyKey),
+        // Linking values.
+        "call_id" | "tool_call_id" | "gen_ai_tool_call_id" | "function_call_id" | "callid" => Role::Link(L::CallId),
+        "span_id" | "spanid" => Role::Link(L::SpanId),
+        "parent_span_id" | "parentspanid" | "parent_id_span" => Role::Link(L::ParentSpanId),
+        "request_id" | "x_request_id" | "requestid" | "aws_request_id" => Role::Link(L::RequestId),
+        "decision_id" | "decisionid" => Role::Link(L::DecisionId),
+        "memory_id" | "memoryid" => Role::Link(L::MemoryId),
+        "deployment_id" | "deploy_id" | "release_id" | "deployment_run_id" => Role::Link(L::DeploymentId),
+        "client_address" | "client_ip" | "source_ip_address" | "source_ip" | "source_ips" | "downstream_remote_address"
+        | "x_forwarded_for" | "remote_addr" | "remote_address" | "network_peer_address" | "peer_address" => {
+            Role::Link(L::SourceAddress)
+        }
+        "agent_name" | "gen_ai_agent_name" => Role::Link(L::AgentName),
+        // Subjects: who the agent acted for.
+        "enduser_id" | "enduser_pseudo_id" | "user_id" | "userid" | "customer_id" | "customerid" | "end_user"
+        | "end_user_id" | "gen_ai_user_id" | "user_email" | "customer_email" | "enduser" => Role::Subject,
+        // Trace context headers.
+        "traceparent" | "http_request_header_traceparent" => Role::TraceParent,
+        "baggage" | "tracestate" | "http_request_header_baggage" => Role::Baggage,
+        _ => return role_by_suffix(n),
+    };
+    Some(r)
+}
+
+/// The suffix rules (documented in `docs/collector.md`): vendor-prefixed names.
+fn role_by_suffix(n: &str) -> Option<Role> {
+    use IdentName as I;
+    use LinkKey as L;
+    // HTTP header attributes (`http.request.header.idempotency-key`): the header's name.
+    for prefix in ["http_request_header_", "http_response_header_", "request_headers_", "headers_", "header_"] {
+        if let Some(h) = n.strip_prefix(prefix) {
+            return role_of_name(h);
+        }
+    }
+    const RULES: [(&str, Role); 20] = [
+        ("_trace_id", Role::Ident(I::TraceId)),
+        ("_session_id", Role::Ident(I::SessionId)),
+        ("_conversation_id", Role::Ident(I::SessionId)),
+        ("_agent_id", Role::Ident(I::AgentId)),
+        ("_tool_principal", Role::Ident(I::ToolPrincipal)),
+        ("_service_account", Role::Ident(I::ToolPrincipal)),
+        ("_approval_id", Role::Ident(I::ApprovalId)),
+        ("_bundle_id", Role::Ident(I::BundleId)),
+        ("_bundle_revision", Role::Ident(I::BundleId)),
+        ("_policy_revision", Role::Ident(I::BundleId)),
+        ("_change_id", Role::Ident(I::ChangeId)),
+        ("_rollout_wave", Role::Ident(I::RolloutWave)),
+        ("_wave", Role::Ident(I::RolloutWave)),
+        ("_idempotency_key", Role::Ident(I::IdempotencyKey)),
+        ("_tool_call_id", Role::Link(L::CallId)),
+        ("_request_id", Role::Link(L::RequestId)),
+        ("_decision_id", Role::Link(L::DecisionId)),
+        ("_memory_id", Role::Link(L::MemoryId)),
+        ("_deployment_id", Role::Link(L::DeploymentId)),
+        ("_customer_id", Role::Subject),
+    ];
+    // Vendor trace ids of other id spaces are not W3C trace ids.
+    if n.starts_with("dd_") || n.starts_with("datadog_") || n.contains("_dd_trace") {
+        return None;
+    }
+    RULES.iter().find(|(suffix, _)| n.ends_with(suffix)).map(|(_, r)| *r)
+}
+
+/// The meaning of a field, from its key and its parent's key: the generic leaves (`id`,
+/// `name`, …) are read together with their parent (`trace.id`, `agent.name`).
+pub(crate) fn role_of(parent: Option<&str>, key: &str) -> Option<Role> {
+    let k = norm_key(key);
+    if k.is_empty() {
+        return None;
+    }
+    if GENERIC_LEAVES.contains(&k.as_ref()) {
+        let p = norm_key(parent?);
+        if p.is_empty() {
+            return None;
+        }
+        return role_of_name(&format!("{p}_{k}"));
+    }
+    role_of_name(&k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IdentName as I;
+
+    #[test]
+    fn keys_normalise() {
+        assert_eq!(norm_key("traceId"), "trace_id");
+        assert_eq!(norm_key("traceID"), "trace_id");
+        assert_eq!(norm_key("trace.id"), "trace_id");
+        assert_eq!(norm_key("Idempotency-Key"), "idempotency_key");
+        assert_eq!(norm_key("HTTPRequestId"), "http_request_id");
+        assert_eq!(norm_key("gen_ai.conversation.id"), "gen_ai_conversation_id");
+        assert_eq!(norm_key("x-session-id"), "x_session_id");
+        assert_eq!(norm_key("$schemaVersion"), "schema_version");
+    }
+
+    #[test]
+    fn enduser_is_a_subject_and_deployment_id_a_link_not_an_identifier() {
+        assert_eq!(role_of(None, "enduser.id"), Some(Role::Subject));
+        assert_eq!(role_of(Some("enduser"), "id"), Some(Role::Subject));
+        assert_eq!(role_of(None, "deployment.id"), Some(Role::Link(LinkKey::DeploymentId)));
+        assert_eq!(role_of(None, "user_id"), Some(Role::Subject));
+    }
+
+    #[test]
+    fn vendor_prefixed_keys_follow_the_suffix_rules() {
+        assert_eq!(role_of(None, "acme.change.id"), Some(Role::Ident(I::ChangeId)));
+        assert_eq!(role_of(None, "x.rollout.wave"), Some(Role::Ident(I::RolloutWave)));
+        assert_eq!(role_of(None, "wave"), Some(Role::Ident(I::RolloutWave)));
+        assert_eq!(role_of(None, "deployment.bundle_id"), Some(Role::Ident(I::BundleId)));
+        assert_eq!(role_of(None, "http.request.header.idempotency-key"), Some(Role::Ident(I::IdempotencyKey)));
+        assert_eq!(role_of(None, "http.request.header.x-request-id"), Some(Role::Link(LinkKey::RequestId)));
+        assert_eq!(role_of(None, "dd.trace_id"), None);
+        assert_eq!(role_of(None, "acme_customer_id"), Some(Role::Subject));
+        assert_eq!(role_of(Some("trace"), "id"), Some(Role::Ident(I::TraceId)));
+        assert_eq!(role_of(None, "id"), None);
+        assert_eq!(role_of(None, "message"), None);
+    }
+}
