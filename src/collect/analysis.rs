@@ -338,6 +338,9 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// The statuses as the records wrote them.
     pub codes: Vec<String>,
+    /// It succeeded by replaying an earlier result (an idempotent replay): no new effect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// How records were merged into one event.
@@ -348,6 +351,9 @@ pub enum MergeRule {
     CallId,
     /// The same span id (a span and the log records naming it).
     SpanId,
+    /// A span inside the action's span (its internal HTTP request, the message it sent, the
+    /// server or consumer that carried it out).
+    ParentSpan,
     /// The same request id (a proxy line and the server's span of one request).
     RequestId,
     /// The same decision id.
@@ -358,6 +364,8 @@ pub enum MergeRule {
     AuditId,
     /// The same deployment run.
     RunId,
+    /// The addition of the same memory record.
+    MemoryId,
     /// No shared id: the same principal and target within the merge window.
     TimeWindow,
 }

@@ -138,6 +138,9 @@ pub(crate) struct EvC {
     pub(crate) reason: u32,
     pub(crate) keys: (u32, u32),
     pub(crate) detail: (u32, u32),
+    pub(crate) sub: bool,
+    pub(crate) replayed: bool,
+    pub(crate) attempt: Option<u32>,
 }
 
 /// How a record belongs to the incident.
@@ -169,6 +172,8 @@ pub(crate) struct Rec {
     pub(crate) tokens: (u32, u32),
     pub(crate) evs: (u32, u32),
     pub(crate) tier: Tier,
+    /// The linked value that brought it into the incident (canonical id), or [`NONE`].
+    pub(crate) via: u32,
 }
 
 /// A registered source.
@@ -472,8 +477,13 @@ impl Analyzer {
             tokens: (t0, t1),
             evs: (e0, e1),
             tier: Tier::None,
+            via: NONE,
         });
-        if self.values_of(rid).any(|c| self.linked.contains_key(&c)) {
+        let hit = self.values_of(rid).find(|c| self.linked.contains_key(c));
+        if let Some(c) = hit {
+            if let Some(r) = self.records.get_mut(rid as usize) {
+                r.via = c;
+            }
             self.admit(rid);
         } else {
             let vals: Vec<u32> = self.values_of(rid).collect();
@@ -517,6 +527,9 @@ impl Analyzer {
             reason: s.opt(ev.outcome.reason.as_deref()),
             keys: (k0, k1),
             detail: (d0, d1),
+            sub: ev.sub,
+            replayed: ev.outcome.replayed,
+            attempt: ev.attempt,
         };
         self.evs.push(e);
     }
@@ -555,7 +568,7 @@ impl Analyzer {
                 if expanding(f.role) && !self.linked.contains_key(&f.canon) && strong(self.strings.get(f.canon)) {
                     new_values.push((f.canon, f.role, f.raw));
                 }
-                if matches!(f.role, Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId) | Role::Ident(IdentName::ChangeId))
+                if matches!(f.role, Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload) | Role::Ident(IdentName::ChangeId))
                     && strong(self.strings.get(f.canon))
                     && !self.hops.contains_key(&f.canon)
                 {
@@ -573,8 +586,9 @@ impl Analyzer {
                 let Some(ev) = self.evs.get(e as usize) else { continue };
                 let (d0, d1) = ev.detail;
                 let kind = ev.kind;
+                let _ = kind;
                 for (k, v) in self.ev_detail.get(d0 as usize..d1 as usize).unwrap_or_default().to_vec() {
-                    if k == "source_address" && matches!(kind, EventKind::EgressRequest | EventKind::K8sChange) {
+                    if k == "source_address" {
                         let c = self.strings.intern(&canon(self.strings.get(v)));
                         if !self.hops.contains_key(&c) {
                             self.hops.insert(c, Role::Link(LinkKey::SourceAddress));
@@ -614,6 +628,13 @@ impl Analyzer {
                 }
                 self.generation += 1;
                 if let Some(waiting) = self.postings.remove(&c) {
+                    for w in &waiting {
+                        if let Some(r) = self.records.get_mut(*w as usize) {
+                            if r.tier == Tier::None && r.via == NONE {
+                                r.via = c;
+                            }
+                        }
+                    }
                     queue.extend(waiting);
                 }
             }
@@ -632,6 +653,11 @@ impl Analyzer {
         self.linked.insert(c, role);
         self.generation += 1;
         for rid in self.postings.remove(&c).unwrap_or_default() {
+            if let Some(r) = self.records.get_mut(rid as usize) {
+                if r.via == NONE {
+                    r.via = c;
+                }
+            }
             self.admit(rid);
         }
     }
@@ -691,6 +717,32 @@ impl Analyzer {
         let Some(c) = self.strings.lookup(&canon(value)) else { return false };
         self.linked.contains_key(&c) && self.records.iter().any(|r| r.tier == Tier::Linked)
             || self.postings.contains_key(&c)
+    }
+
+    /// Writes every kept record (tier, the value that linked it, fields) as JSON Lines: for
+    /// debugging the analysis (`CUSTODY_DEBUG_RECORDS=FILE`).
+    pub(crate) fn debug_dump(&self, path: &std::path::Path) {
+        use std::io::Write as _;
+        let Ok(f) = std::fs::File::create(path) else { return };
+        let mut w = std::io::BufWriter::new(f);
+        for (rid, r) in self.records.iter().enumerate() {
+            let src = self.sources.get(r.source as usize).map_or("", |s| &s.path);
+            let fields: Vec<String> = self
+                .fields_of(rid as u32)
+                .iter()
+                .map(|f| format!("{:?}={}@{}", f.role, self.strings.get(f.value), self.strings.get(f.path)))
+                .collect();
+            let evs: Vec<String> = self
+                .evs_of(rid as u32)
+                .filter_map(|e| self.evs.get(e as usize))
+                .map(|e| format!("{:?}:{}", e.kind, self.strings.get_opt(e.target).unwrap_or("-")))
+                .collect();
+            let line = serde_json::json!({
+                "rid": rid, "src": src, "line": (r.line != NO_LINE).then_some(r.line), "item": r.item,
+                "tier": format!("{:?}", r.tier), "via": self.strings.get_opt(r.via), "fields": fields, "evs": evs,
+            });
+            let _ = writeln!(w, "{line}");
+        }
     }
 
     /// A kept time.

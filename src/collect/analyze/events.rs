@@ -39,6 +39,8 @@ pub(crate) struct EventC {
     pub(crate) target: u32,
     pub(crate) operation: u32,
     pub(crate) outcome: Option<(OutcomeStatus, Option<String>, Vec<u32>)>,
+    /// Succeeded by replaying an earlier result: no new effect.
+    pub(crate) replayed: bool,
     pub(crate) rules: BTreeSet<MergeRule>,
     pub(crate) tie: Tie,
     pub(crate) related: Vec<(u32, &'static str)>,
@@ -101,7 +103,14 @@ impl Merge {
         }
         let ka = self.keys.get(&ra).map(Vec::as_slice).unwrap_or_default();
         let kb = self.keys.get(&rb).map(Vec::as_slice).unwrap_or_default();
-        !ka.iter().any(|(r, v)| kb.iter().any(|(r2, v2)| r == r2 && v != v2))
+        // For each role both hold, they must share a value (a record may name two request
+        // ids of one request: the gateway's and the function's).
+        let roles: BTreeSet<Role> = ka.iter().map(|(r, _)| *r).collect();
+        roles.into_iter().all(|role| {
+            let va: Vec<u32> = ka.iter().filter(|(r, _)| *r == role).map(|(_, v)| *v).collect();
+            let vb: Vec<u32> = kb.iter().filter(|(r, _)| *r == role).map(|(_, v)| *v).collect();
+            vb.is_empty() || va.iter().any(|v| vb.contains(v))
+        })
     }
 
     fn union(&mut self, a: u32, b: u32, rule: MergeRule) -> bool {
@@ -143,15 +152,34 @@ fn merge_keys(kind: EventKind) -> &'static [(Role, MergeRule)] {
     const DEC: (Role, MergeRule) = (Role::Link(LinkKey::DecisionId), MergeRule::DecisionId);
     const APR: (Role, MergeRule) = (Role::Ident(IdentName::ApprovalId), MergeRule::ApprovalId);
     const RUN: (Role, MergeRule) = (Role::Link(LinkKey::DeploymentId), MergeRule::RunId);
+    // A request's `traceparent` names the span that made it: a proxy's line and the server's
+    // log of one request share it.
+    const PARENT: (Role, MergeRule) = (Role::Link(LinkKey::ParentSpanId), MergeRule::ParentSpan);
     match kind {
         K::ToolCall | K::MemoryRead | K::MemoryWrite | K::ModelCall => &[CALL, SPAN, EVT],
-        K::EgressRequest => &[REQ, SPAN, EVT],
+        K::EgressRequest => &[REQ, SPAN, EVT, PARENT],
         K::PolicyDecision => &[DEC],
         K::ApprovalRequest | K::ApprovalDecision => &[CALL, APR],
         K::CloudApiCall | K::K8sChange => &[EVT, REQ],
         K::Deploy => &[RUN],
         _ => &[],
     }
+}
+
+/// A path inside what a call returned.
+fn returned(path: &str) -> bool {
+    let first = path.split(['.', '{']).next().unwrap_or("");
+    matches!(first, "response" | "output" | "outputs" | "result" | "results" | "return" | "returned" | "body")
+}
+
+/// Roles that describe where an action happened rather than which action it was.
+fn context_role(r: Role) -> bool {
+    matches!(
+        r,
+        Role::Ident(IdentName::TraceId | IdentName::SessionId | IdentName::AgentId | IdentName::BundleId | IdentName::ChangeId | IdentName::RolloutWave)
+            | Role::Link(LinkKey::DeploymentId | LinkKey::AgentName)
+            | Role::Subject
+    )
 }
 
 /// Whether a tool's name reads as a write.
@@ -184,7 +212,7 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
             Tier::None => false,
             Tier::Linked => true,
             Tier::Chain => matches!(k, EventKind::Deploy | EventKind::Change | EventKind::Rollout | EventKind::K8sChange | EventKind::CloudApiCall),
-            Tier::Joined => k == EventKind::MemoryWrite,
+            Tier::Joined => matches!(k, EventKind::MemoryWrite | EventKind::PolicyDecision),
             Tier::TimeAndAddress => k == EventKind::EgressRequest,
         };
         for e in an.evs_of(rid as u32) {
@@ -204,6 +232,11 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
         let ev = &an.evs[e as usize];
         an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize].iter().find(|(k, _)| *k == "decision").map_or(NONE, |(_, v)| *v)
     };
+    // A memory record is added once: every record of its addition is one write.
+    let adds = |e: u32| -> bool {
+        let ev = &an.evs[e as usize];
+        ev.kind == EventKind::MemoryWrite && an.strings.get_opt(ev.operation).is_some_and(|o| o.eq_ignore_ascii_case("add"))
+    };
     for (i, &(e, rid)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         let keys: Vec<(Role, u32)> =
@@ -216,14 +249,19 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         let dec = if matches!(ev.kind, EventKind::ApprovalDecision) { decision_of(e) } else { NONE };
-        for &(role, rule) in merge_keys(ev.kind) {
+        let extra: &[(Role, MergeRule)] = if adds(e) { &[(Role::Link(LinkKey::MemoryId), MergeRule::MemoryId)] } else { &[] };
+        for &(role, rule) in merge_keys(ev.kind).iter().chain(extra) {
             for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
                 if r != role {
                     continue;
                 }
                 match first_of.get(&(ev.kind, role, v, dec)) {
                     Some(&j) => {
-                        m.union(j, i as u32, rule);
+                        // Two requests made by one span, logged in one file, are two requests.
+                        let same_file = an.records[items[j as usize].1 as usize].source == an.records[items[i].1 as usize].source;
+                        if !(rule == MergeRule::ParentSpan && same_file) {
+                            m.union(j, i as u32, rule);
+                        }
                     }
                     None => {
                         first_of.insert((ev.kind, role, v, dec), i as u32);
@@ -232,22 +270,116 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
             }
         }
     }
+    // Parts of an action (internal calls, messages, their servers and consumers) join the
+    // action of their parent span, transitively.
+    let mut by_span: HashMap<u32, u32> = HashMap::new();
+    for (i, &(e, _)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
+            if r == Role::Link(LinkKey::SpanId) {
+                by_span.entry(v).or_insert(i as u32);
+            }
+        }
+    }
+    // Parts named by a request id (a function's log lines of one invocation) join the
+    // evidence of that request.
+    let mut by_request: HashMap<u32, u32> = HashMap::new();
+    for (i, &(e, _)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        if ev.sub {
+            continue;
+        }
+        for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
+            if r == Role::Link(LinkKey::RequestId) {
+                by_request.entry(v).or_insert(i as u32);
+            }
+        }
+    }
+    for (i, &(e, _)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        if !ev.sub {
+            continue;
+        }
+        for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
+            if r == Role::Link(LinkKey::ParentSpanId) {
+                if let Some(&p) = by_span.get(&v) {
+                    m.union(p, i as u32, MergeRule::ParentSpan);
+                }
+            }
+            // Only into evidence of its own kind: a server span inside a tool call names the
+            // request its proxy logged, but is the tool call's part, not the request's.
+            if r == Role::Link(LinkKey::RequestId) {
+                if let Some(&p) = by_request.get(&v).filter(|p| an.evs[items[**p as usize].0 as usize].kind == ev.kind) {
+                    m.union(p, i as u32, MergeRule::RequestId);
+                }
+            }
+        }
+    }
+    // A span of the same kind under another is the same action (a generation under its model
+    // activity, an activity under its tool span), except attempts: when several attempts run
+    // under one call, each is its own event and the call belongs to the first.
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (i, &(e, _)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
+            if r == Role::Link(LinkKey::ParentSpanId) {
+                if let Some(&p) = by_span.get(&v) {
+                    let pk = an.evs[items[p as usize].0 as usize].kind;
+                    if pk == ev.kind && p != i as u32 {
+                        children.entry(p).or_default().push(i as u32);
+                    }
+                }
+            }
+        }
+    }
+    let start_of = |i: u32| an.time_of(an.evs[items[i as usize].0 as usize].start).and_then(|t| t.nanos).unwrap_or(i128::MAX);
+    let mut parents: Vec<(&u32, &Vec<u32>)> = children.iter().collect();
+    parents.sort();
+    for (&p, kids) in parents {
+        let attempts: Vec<u32> = kids.iter().copied().filter(|k| an.evs[items[*k as usize].0 as usize].attempt.is_some()).collect();
+        if attempts.len() >= 2 {
+            let firstk = attempts.iter().copied().min_by_key(|k| (an.evs[items[*k as usize].0 as usize].attempt, start_of(*k)));
+            for k in kids.iter().copied().filter(|k| !attempts.contains(k)).chain(firstk) {
+                m.union(p, k, MergeRule::ParentSpan);
+            }
+        } else {
+            for &k in kids {
+                m.union(p, k, MergeRule::ParentSpan);
+            }
+        }
+    }
     // 2. By time window: same kind and target, different files.
     let window = i128::from(an.limits.merge_window_ms) * 1_000_000;
     let mut groups: HashMap<(EventKind, String), Vec<(i128, i128, u32)>> = HashMap::new();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
-        if !matches!(ev.kind, EventKind::ToolCall | EventKind::MemoryRead | EventKind::MemoryWrite | EventKind::ModelCall | EventKind::EgressRequest) {
+        let timed = matches!(
+            ev.kind,
+            EventKind::ToolCall | EventKind::MemoryRead | EventKind::MemoryWrite | EventKind::ModelCall | EventKind::EgressRequest
+                | EventKind::ApprovalRequest | EventKind::ApprovalDecision | EventKind::Deploy
+        );
+        if ev.sub || !timed {
             continue;
         }
-        let Some(target) = an.strings.get_opt(ev.target) else { continue };
+        // Approval decisions without a shared id are grouped by their decision, the rest by
+        // their target.
+        let target = if ev.kind == EventKind::ApprovalDecision {
+            an.strings.get_opt(decision_of(e))
+        } else {
+            an.strings.get_opt(ev.target)
+        };
+        let Some(target) = target else { continue };
         let Some(s) = an.time_of(ev.start).and_then(|t| t.nanos) else { continue };
         let end = an.time_of(ev.end).and_then(|t| t.nanos).filter(|x| *x >= s).unwrap_or(s);
         groups.entry((ev.kind, target.to_ascii_lowercase())).or_default().push((s, end, i as u32));
     }
     let principal_of = |an: &Analyzer, i: u32| -> u32 { an.evs[items[i as usize].0 as usize].principal };
-    for list in groups.values_mut() {
+    // One deployment's operation logs several lines (initiated, syncing, succeeded): within a
+    // minute, in one log, they are one deploy.
+    let deploy_window = window.max(60_000_000_000);
+    for ((kind, _), list) in groups.iter_mut() {
         list.sort_unstable();
+        let (window, same_file_ok) = if *kind == EventKind::Deploy { (deploy_window, true) } else { (window, false) };
         for a in 0..list.len() {
             for b in a + 1..list.len() {
                 let (s1, e1, i) = list[a];
@@ -265,11 +397,16 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
                 }
                 let si = m.sources.get(&ri).cloned().unwrap_or_default();
                 let sj = m.sources.get(&rj).cloned().unwrap_or_default();
-                if si.iter().any(|x| sj.contains(x)) {
+                if !same_file_ok && si.iter().any(|x| sj.contains(x)) {
                     continue;
                 }
                 let (pi, pj) = (principal_of(an, i), principal_of(an, j));
                 if pi != NONE && pj != NONE && pi != pj {
+                    continue;
+                }
+                // Two numbered attempts are two attempts.
+                let (ai, aj) = (an.evs[items[i as usize].0 as usize].attempt, an.evs[items[j as usize].0 as usize].attempt);
+                if ai.is_some() && aj.is_some() && ai != aj {
                     continue;
                 }
                 m.union(i, j, MergeRule::TimeWindow);
@@ -285,16 +422,47 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     let mut events: Vec<EventC> = Vec::with_capacity(comps.len());
     for (root, members) in comps {
         let evs: Vec<u32> = members.iter().map(|&i| items[i as usize].0).collect();
+        // Parts without their action are not events.
+        if evs.iter().all(|e| an.evs[*e as usize].sub) {
+            continue;
+        }
         let mut recs: Vec<u32> = members.iter().map(|&i| items[i as usize].1).collect();
         recs.sort_unstable();
         recs.dedup();
         let rules = m.rules.remove(&root).unwrap_or_default();
         events.push(event_of(an, evs, recs, rules));
     }
+    in_effect(an, &mut events);
     // Relations name events by position: sort first.
     events.sort_by(|a, b| order_key(an, a).cmp(&order_key(an, b)));
     relate(an, &mut events);
     events
+}
+
+/// Of a deployment's history (its deploys and rollout steps, found through the chain), the
+/// one in effect when the incident began: per target, the last that started before the
+/// incident's first event. Earlier ones were superseded, later ones came after.
+fn in_effect(an: &Analyzer, events: &mut Vec<EventC>) {
+    let t = |e: &EventC| an.time_of(e.start).and_then(|t| t.nanos);
+    let Some(begin) = events.iter().filter(|e| e.tie == Tie::Linked).filter_map(t).min() else { return };
+    let mut keep: HashMap<(EventKind, u32), (i128, usize)> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.tie != Tie::Chain || !matches!(e.kind, EventKind::Deploy | EventKind::Rollout) {
+            continue;
+        }
+        let Some(s) = t(e).filter(|s| *s <= begin) else { continue };
+        let k = (e.kind, e.target);
+        if keep.get(&k).map_or(true, |(best, _)| s >= *best) {
+            keep.insert(k, (s, i));
+        }
+    }
+    let kept: std::collections::HashSet<usize> = keep.values().map(|(_, i)| *i).collect();
+    let mut i = 0usize;
+    events.retain(|e| {
+        let ok = e.tie != Tie::Chain || !matches!(e.kind, EventKind::Deploy | EventKind::Rollout) || kept.contains(&i);
+        i += 1;
+        ok
+    });
 }
 
 /// Time order: events with a time first (by time), then the rest by their first citation.
@@ -314,7 +482,7 @@ fn side_rank(s: Side) -> u8 {
 }
 
 fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<MergeRule>) -> EventC {
-    evs.sort_by_key(|e| side_rank(an.evs[*e as usize].side));
+    evs.sort_by_key(|e| (an.evs[*e as usize].sub, side_rank(an.evs[*e as usize].side)));
     let kind = an.evs[evs[0] as usize].kind;
     let pick = |f: &dyn Fn(&super::engine::EvC) -> u32| evs.iter().map(|e| f(&an.evs[*e as usize])).find(|v| *v != NONE).unwrap_or(NONE);
     let start = evs
@@ -342,7 +510,24 @@ fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<Me
     let mut agents = Vec::new();
     let mut agent_names = Vec::new();
     for &rid in &recs {
+        // A record that describes several events (a RunState, a document of many items)
+        // gives each of them only its context (trace, session, agent, deployment…): its action
+        // keys belong to one event or another, and come from the evidence itself.
+        let (e0, e1) = an.records[rid as usize].evs;
+        let several = e1.saturating_sub(e0) > 1;
         for f in an.fields_of(rid) {
+            if several && !context_role(f.role) {
+                continue;
+            }
+            // What a call returned (its response, output or result) describes the returned
+            // objects: a ticket's idempotency key listed in a search response is not the
+            // search's key.
+            if matches!(kind, EventKind::ToolCall | EventKind::MemoryRead | EventKind::ModelCall)
+                && !context_role(f.role)
+                && returned(an.strings.get(f.path))
+            {
+                continue;
+            }
             match f.role {
                 Role::Ident(i) => {
                     add(i.as_str(), f.value);
@@ -400,7 +585,7 @@ fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<Me
     } else {
         agents.first().or(agent_names.first()).copied().unwrap_or(NONE)
     };
-    let outcome = resolve(an, &evs);
+    let (outcome, replayed) = resolve(an, &evs);
     EventC {
         kind,
         start,
@@ -411,6 +596,7 @@ fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<Me
         target: pick(&|e| e.target),
         operation: pick(&|e| e.operation),
         outcome,
+        replayed,
         rules,
         tie,
         related: Vec::new(),
@@ -424,7 +610,18 @@ fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<Me
 
 /// The outcome from the evidence: the server's view decides over a proxy's, a proxy's over
 /// the client's; within the deciding view, a success and a failure together are unknown.
-fn resolve(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<String>, Vec<u32>)> {
+fn resolve(an: &Analyzer, evs: &[u32]) -> (Option<(OutcomeStatus, Option<String>, Vec<u32>)>, bool) {
+    let o = resolve_status(an, evs);
+    // A replay at the deciding view means no new effect.
+    let replayed = o.as_ref().is_some_and(|(s, _, _)| *s == OutcomeStatus::Succeeded)
+        && [Side::Server, Side::Proxy, Side::Client]
+            .iter()
+            .find(|side| evs.iter().any(|e| an.evs[*e as usize].side == **side && an.evs[*e as usize].status.is_some()))
+            .is_some_and(|side| evs.iter().any(|e| an.evs[*e as usize].side == *side && an.evs[*e as usize].replayed));
+    (o, replayed)
+}
+
+fn resolve_status(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<String>, Vec<u32>)> {
     let codes: Vec<u32> = evs.iter().map(|e| an.evs[*e as usize].code).filter(|c| *c != NONE).collect();
     for side in [Side::Server, Side::Proxy, Side::Client] {
         let seen: Vec<&super::engine::EvC> =
@@ -473,6 +670,7 @@ fn resolve(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<String>,
 fn relate(an: &Analyzer, events: &mut [EventC]) {
     let mut by_span: HashMap<u32, usize> = HashMap::new();
     let mut by_call: HashMap<u32, usize> = HashMap::new();
+    let mut by_request: HashMap<u32, usize> = HashMap::new();
     let mut by_approval: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         if matches!(e.kind, EventKind::ToolCall | EventKind::MemoryWrite | EventKind::MemoryRead) {
@@ -481,6 +679,9 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             }
             for &c in e.id_values("call_id") {
                 by_call.entry(c).or_insert(i);
+            }
+            for &r in e.id_values("request_id") {
+                by_request.entry(r).or_insert(i);
             }
         }
         if matches!(e.kind, EventKind::ApprovalRequest | EventKind::ApprovalDecision) {
@@ -495,7 +696,8 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             EventKind::EgressRequest => {
                 let parent = e.id_values("parent_span_id").iter().find_map(|p| by_span.get(p)).copied();
                 let call = e.id_values("call_id").iter().find_map(|c| by_call.get(c)).copied();
-                if let Some(t) = parent.or(call).filter(|t| *t != i) {
+                let req = e.id_values("request_id").iter().find_map(|r| by_request.get(r)).copied();
+                if let Some(t) = parent.or(call).or(req).filter(|t| *t != i) {
                     rel.push((i, t, "request_of", "made_request"));
                 }
             }
@@ -558,7 +760,7 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
     }
     // A call's requests that took effect at the server decide its outcome when the call
     // itself does not show one (a client timeout whose request was committed).
-    let request_outcomes: Vec<(usize, OutcomeStatus, String)> = events
+    let request_outcomes: Vec<(usize, OutcomeStatus, String, bool)> = events
         .iter()
         .enumerate()
         .filter(|(_, e)| e.kind == EventKind::EgressRequest)
@@ -570,14 +772,23 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             (server && writes).then(|| {
                 let rid = e.id_values("request_id").first().map(|r| an.strings.get(*r).to_string()).unwrap_or_default();
                 let code = e.outcome.as_ref().map(|o| o.2.iter().map(|c| an.strings.get(*c)).collect::<Vec<_>>().join(", ")).unwrap_or_default();
-                (i, *st, format!("request {rid} ({code})"))
+                (i, *st, format!("request {rid} ({code})"), e.replayed)
             })
         })
         .collect();
-    for (req, st, what) in request_outcomes {
+    for (req, st, what, replayed) in request_outcomes {
         let Some(call) = events[req].related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| *c as usize) else { continue };
         let e = &mut events[call];
         let mine = e.outcome.as_ref().map(|o| o.0);
+        if replayed && st == OutcomeStatus::Succeeded {
+            // The server answered with an earlier result: this attempt had no new effect.
+            e.replayed = true;
+            if mine != Some(OutcomeStatus::Succeeded) {
+                let codes = e.outcome.as_ref().map(|o| o.2.clone()).unwrap_or_default();
+                e.outcome = Some((OutcomeStatus::Succeeded, Some(format!("the server replayed an earlier result for {what}: no new effect")), codes));
+            }
+            continue;
+        }
         if st == OutcomeStatus::Succeeded && mine != Some(OutcomeStatus::Succeeded) {
             let before = e.outcome.as_ref().and_then(|o| o.1.clone()).unwrap_or_else(|| "no response recorded".into());
             let codes = e.outcome.as_ref().map(|o| o.2.clone()).unwrap_or_default();
@@ -586,6 +797,20 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
                 Some(format!("the caller saw {before}, but the server recorded {what}: it took effect")),
                 codes,
             ));
+        }
+    }
+    // A call that names no principal ran as the principal its requests were authorised as.
+    let principals: Vec<(usize, u32)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == EventKind::EgressRequest && e.principal != NONE)
+        .filter_map(|(i, e)| e.related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| (*c as usize, events[i].principal)))
+        .collect();
+    for (call, p) in principals {
+        if let Some(e) = events.get_mut(call) {
+            if e.principal == NONE {
+                e.principal = p;
+            }
         }
     }
     // Writes.

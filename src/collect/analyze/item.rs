@@ -57,6 +57,8 @@ pub(crate) struct OutcomeEv {
     pub(crate) code: Option<String>,
     /// Why it is unknown or failed, when it is.
     pub(crate) reason: Option<String>,
+    /// An idempotent replay: succeeded without a new effect.
+    pub(crate) replayed: bool,
 }
 
 /// The evidence one record gives of one event.
@@ -81,6 +83,13 @@ pub(crate) struct Ev {
     pub(crate) keys: Vec<(Role, String)>,
     /// Kind-specific details (`host`, `upstream`, `bytes_out`, `decision`, `approver`…).
     pub(crate) detail: Vec<(&'static str, String)>,
+    /// A part of an action, not an action by itself: a span inside a tool call (its internal
+    /// HTTP request, the message it produced, the server or consumer that carried it out). It
+    /// joins the event of its ancestor span, and is dropped when there is none.
+    pub(crate) sub: bool,
+    /// The attempt number, for one execution attempt of a call a runtime retries (a
+    /// Temporal activity, `RunActivity:` spans): each attempt is its own event.
+    pub(crate) attempt: Option<u32>,
 }
 
 impl Ev {
@@ -98,6 +107,8 @@ impl Ev {
             outcome: OutcomeEv::default(),
             keys: Vec::new(),
             detail: Vec::new(),
+            sub: false,
+            attempt: None,
         }
     }
 
@@ -147,7 +158,18 @@ pub(crate) fn normalize_role(role: Role, raw: &str) -> Option<String> {
     match role {
         Role::Ident(IdentName::TraceId) => normalize_trace_id(raw),
         Role::Link(LinkKey::SpanId | LinkKey::ParentSpanId) => normalize_span_id(raw),
+        Role::Ident(IdentName::BundleId) => normalize_plain(raw).map(|v| bundle_revision(&v)),
         _ => normalize_plain(raw),
+    }
+}
+
+/// A bundle given as an OCI or registry reference (`oci://registry/repo:tag`,
+/// `registry/repo:tag`) is named by its tag: the revision.
+fn bundle_revision(v: &str) -> String {
+    let body = v.split_once("://").map_or(v, |(_, r)| r);
+    match body.rsplit_once(':') {
+        Some((repo, tag)) if repo.contains('/') && !tag.is_empty() && !tag.contains('/') && !repo.ends_with("@sha256") => tag.to_string(),
+        _ => v.to_string(),
     }
 }
 
@@ -334,12 +356,15 @@ impl<'m> ItemBuilder<'m> {
         }
         match v {
             Value::Object(map) => {
-                // An OTLP-style attribute object `{"key": k, "value": {...}}`.
-                if let (Some(Value::String(k)), Some(val)) = (map.get("key"), map.get("value")) {
-                    if map.len() == 2 {
-                        let p = join(path, k);
-                        self.walk_value_of(&p, parent, k, val, depth, embedded);
-                        return;
+                // An attribute object `{"key": k, "value": v}` (OTLP, CloudTrail tags) or
+                // `{"name": k, "value": v}` (Kubernetes env, HTTP headers as lists).
+                for (kk, vk) in [("key", "value"), ("Key", "Value"), ("name", "value")] {
+                    if let (Some(Value::String(k)), Some(val)) = (map.get(kk), map.get(vk)) {
+                        if map.len() == 2 {
+                            let p = join(path, k);
+                            self.walk_value_of(&p, parent, k, val, depth, embedded);
+                            return;
+                        }
                     }
                 }
                 let leaf = path.rsplit('.').next().filter(|s| !s.is_empty());
@@ -364,6 +389,9 @@ impl<'m> ItemBuilder<'m> {
             Value::String(s) => {
                 if let Some(role) = self.role(path, parent, key) {
                     self.field(role, s, path);
+                }
+                if let Some(rs) = pod_replicaset(key, s) {
+                    self.field(Role::Link(LinkKey::Workload), &rs, &format!("{path}→replicaset"));
                 }
                 self.string(path, s, embedded);
             }
@@ -432,14 +460,32 @@ impl<'m> ItemBuilder<'m> {
     /// their key; id-like words kept as tokens.
     pub(crate) fn text(&mut self, path: &str, t: &str) {
         let mut budget = 256usize;
-        for word in t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '&' | '?' | '"' | '\'' | '(' | ')' | '<' | '>')) {
+        // `Key: value` (a word ending in a colon names the next word).
+        let mut pending_key: Option<String> = None;
+        for raw_word in t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '&' | '?' | '"' | '\'' | '(' | ')' | '<' | '>')) {
             if budget == 0 {
                 break;
             }
             budget -= 1;
-            let word = word.trim_matches(|c: char| matches!(c, '.' | ':' | '[' | ']' | '{' | '}'));
+            let word = raw_word.trim_matches(|c: char| matches!(c, '.' | ':' | '[' | ']' | '{' | '}'));
             if word.is_empty() {
                 continue;
+            }
+            if let Some(k) = pending_key.take() {
+                let p = format!("{path}~{k}");
+                if let Some(role) = self.role(&p, None, &k) {
+                    self.field(role, word, &p);
+                }
+            }
+            if raw_word.ends_with(':') && raw_word.len() > 3 && !word.contains(':') && word.bytes().any(|b| b.is_ascii_alphabetic()) {
+                pending_key = Some(word.to_string());
+                continue;
+            }
+            // A path-like word also stands for its parts (`Rollout/procure-agent`).
+            if word.contains('/') && !word.contains("://") {
+                for seg in word.split('/').filter(|s| s.len() >= 4) {
+                    self.token(seg, path);
+                }
             }
             if let Some((k, v)) = word.split_once('=').or_else(|| word.split_once(':').filter(|(k, _)| k.len() > 2)) {
                 let v = v.trim_matches(|c: char| matches!(c, '"' | '\'' | '.'));
@@ -474,6 +520,19 @@ impl<'m> ItemBuilder<'m> {
             }
         }
     }
+}
+
+/// The ReplicaSet of a Kubernetes pod, from the pod's name (`<replicaset>-<5 characters>`,
+/// the ReplicaSet being `<workload>-<pod-template-hash>`): only for fields that name a pod.
+pub(crate) fn pod_replicaset(key: &str, pod: &str) -> Option<String> {
+    let k = super::semantics::norm_key(key);
+    if !matches!(k.as_ref(), "k8s_pod_name" | "pod_name" | "pod" | "kubernetes_pod_name" | "k8s_pod") {
+        return None;
+    }
+    let (rs, suffix) = pod.rsplit_once('-')?;
+    let (_, hash) = rs.rsplit_once('-')?;
+    let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (suffix.len() == 5 && alnum(suffix) && (6..=10).contains(&hash.len()) && alnum(hash)).then(|| rs.to_string())
 }
 
 /// `a` + `.` + `b` (or `b` alone).
@@ -544,6 +603,7 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
         status: Some(status),
         code: Some(bounded(c.to_string())),
         reason: reason.map(str::to_string),
+        replayed: false,
     };
     if let Ok(n) = lower.parse::<u16>() {
         return match n {
@@ -557,6 +617,9 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
         };
     }
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&["idempotent replay", "replayed", "idempotency replay", "returning existing", "already processed", "duplicate request"]) {
+        return OutcomeEv { replayed: true, ..mk(OutcomeStatus::Succeeded, Some("idempotent replay: no new effect")) };
+    }
     if has(&["timeout", "timed out", "timed_out", "deadline", "time out"]) {
         return mk(OutcomeStatus::Unknown, Some("timeout"));
     }
@@ -570,7 +633,8 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
         lower.as_str(),
         "ok" | "success" | "succeeded" | "successful" | "completed" | "complete" | "done" | "committed" | "created"
             | "accepted" | "applied" | "status_code_ok" | "true"
-    ) {
+    ) || (lower.split_whitespace().count() <= 6 && has(&[" created", " committed", " succeeded", " completed"]))
+    {
         return mk(OutcomeStatus::Succeeded, None);
     }
     if has(&["error", "fail", "exception", "false"]) {

@@ -133,6 +133,9 @@ impl Report {
     /// Builds the report.
     pub fn build(mut an: Analyzer, ctx: ReportContext) -> Report {
         tiers(&mut an);
+        if let Some(p) = std::env::var_os("CUSTODY_DEBUG_RECORDS") {
+            an.debug_dump(std::path::Path::new(&p));
+        }
         let events = build(&an);
         let head = head(&an, &events, &ctx);
         Report { an, events, head }
@@ -187,6 +190,7 @@ fn render(an: &Analyzer, events: &[EventC], i: usize) -> Option<Event> {
             status: *st,
             reason: reason.clone(),
             codes: codes.iter().map(|c| an.strings.get(*c).to_string()).collect::<BTreeSet<_>>().into_iter().collect(),
+            replayed: e.replayed,
         }),
         ids,
         detail,
@@ -228,7 +232,12 @@ fn tiers(an: &mut Analyzer) {
             !matches!(f.role, Role::Ident(IdentName::SessionId)) || own_session.contains(&f.canon)
         })
     };
-    let deploy: Vec<u32> = an.hops.iter().filter(|(_, r)| **r == Role::Link(LinkKey::DeploymentId)).map(|(c, _)| *c).collect();
+    let deploy: Vec<u32> = an
+        .hops
+        .iter()
+        .filter(|(_, r)| matches!(r, Role::Link(LinkKey::DeploymentId | LinkKey::Workload)))
+        .map(|(c, _)| *c)
+        .collect();
     let got = mark(an, &deploy, Tier::Chain, &infra);
     let mut changes: Vec<u32> = an.hops.iter().filter(|(_, r)| **r == Role::Ident(IdentName::ChangeId)).map(|(c, _)| *c).collect();
     for rid in got {
@@ -238,12 +247,27 @@ fn tiers(an: &mut Analyzer) {
             }
         }
     }
-    let chain_ok = |an: &Analyzer, rid: u32| {
+    // A change's records, but not other deployments of the same change (its other waves).
+    let deploy_set: HashSet<u32> = deploy.iter().copied().collect();
+    let chain_ok = move |an: &Analyzer, rid: u32| {
+        let fields = an.fields_of(rid);
+        let other_run = fields.iter().any(|f| f.role == Role::Link(LinkKey::DeploymentId) && !deploy_set.contains(&f.canon));
         let src = &an.sources[an.records[rid as usize].source as usize];
         let k = src.format.kind().unwrap_or("");
-        matches!(k, "deploy" | "cluster" | "cloud") || an.fields_of(rid).iter().all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId | IdentName::TraceId)))
+        !other_run && (matches!(k, "deploy" | "cluster" | "cloud") || fields.iter().all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId | IdentName::TraceId))))
     };
-    mark(an, &changes, Tier::Chain, &chain_ok);
+    let got2 = mark(an, &changes, Tier::Chain, &chain_ok);
+    // The workload's owner (the Rollout of a ReplicaSet): its updates, promotions and rollout
+    // steps are the deployment's history.
+    let mut owners: Vec<u32> = Vec::new();
+    for rid in an.records.iter().enumerate().filter(|(_, r)| r.tier == Tier::Chain).map(|(i, _)| i as u32).chain(got2) {
+        for f in an.fields_of(rid) {
+            if f.role == Role::Link(LinkKey::Owner) && !owners.contains(&f.canon) {
+                owners.push(f.canon);
+            }
+        }
+    }
+    mark(an, &owners, Tier::Chain, &chain_ok);
     // Joined: writes of memory records the incident read.
     let memory: Vec<u32> = an.hops.iter().filter(|(_, r)| **r == Role::Link(LinkKey::MemoryId)).map(|(c, _)| *c).collect();
     let has_write = |an: &Analyzer, rid: u32| {
@@ -270,7 +294,20 @@ fn tiers(an: &mut Analyzer) {
         let t = an.time_of(r.time).and_then(|t| t.nanos);
         proxy && t.is_some_and(|t| t >= lo && t <= hi)
     };
-    mark(an, &addrs, Tier::TimeAndAddress, &in_window);
+    let got = mark(an, &addrs, Tier::TimeAndAddress, &in_window);
+    // What decided those requests (an ext_authz decision naming the request id).
+    let mut requests: Vec<u32> = Vec::new();
+    for rid in got {
+        for f in an.fields_of(rid) {
+            if f.role == Role::Link(LinkKey::RequestId) && !requests.contains(&f.canon) {
+                requests.push(f.canon);
+            }
+        }
+    }
+    let decision = |an: &Analyzer, rid: u32| {
+        an.evs_of(rid).any(|e| an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::PolicyDecision))
+    };
+    mark(an, &requests, Tier::Joined, &decision);
 }
 
 /// The small parts of the analysis.
@@ -329,8 +366,11 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     // Subjects.
     let subjects: Vec<ValueFinding> = collect(an, Role::Subject, &incident, maxc).iter().take(MAX_VALUES).map(|a| finding(an, a)).collect();
 
-    // Chain.
-    let deployments = collect(an, Role::Link(LinkKey::DeploymentId), &incident, maxc);
+    // Chain. The deployment that served the incident is the one named by the records of its
+    // session (a trace crosses services, each with its own deployment).
+    let session = identifiers.iter().find(|f| f.name == IdentName::SessionId).and_then(|f| f.value.clone());
+    let agent = identifiers.iter().find(|f| f.name == IdentName::AgentId).and_then(|f| f.value.clone());
+    let deployments = deployments_of(an, session.as_deref(), agent.as_deref(), maxc);
     let chain = chain(an, &identifiers, &deployments, ctx);
 
     // Counts.
@@ -353,7 +393,7 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     let mut actions = Vec::new();
     for (k, list) in &by_key {
         let st = |w: OutcomeStatus| list.iter().filter(|i| events[**i].outcome.as_ref().map(|o| o.0) == Some(w)).count() as u64;
-        let took = st(OutcomeStatus::Succeeded);
+        let took = list.iter().filter(|i| events[**i].outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Succeeded) && !events[**i].replayed).count() as u64;
         actions.push(Action {
             idempotency_key: s(*k),
             target: list.iter().find_map(|i| an.strings.get_opt(events[*i].target)).map(str::to_string),
@@ -524,6 +564,37 @@ pub(crate) fn human_size(n: u64) -> String {
     }
 }
 
+/// The deployment ids of the incident's records that also hold its session (all of its
+/// records when the session is unknown or none of them names a deployment).
+fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: usize) -> Vec<Acc> {
+    // A deployment id (`deployment.id`, a CD run) when one is recorded, else the workload
+    // (the ReplicaSet the pod belonged to).
+    for role in [Role::Link(LinkKey::DeploymentId), Role::Link(LinkKey::Workload)] {
+        let all = collect(an, role, &[Tier::Linked], maxc);
+        if all.is_empty() {
+            continue;
+        }
+        // The records of the incident's agent, else of its session, name the deployment that
+        // served it (a trace crosses services, each with its own deployment: the API that
+        // started a workflow is not the agent that ran it).
+        for (ident, value) in [(IdentName::AgentId, agent), (IdentName::SessionId, session)] {
+            let Some(c) = value.and_then(|s| an.strings.lookup(&super::values::canon(s))) else { continue };
+            let own: HashSet<u32> = an
+                .records
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| r.tier == Tier::Linked && an.fields_of(*i as u32).iter().any(|f| f.role == Role::Ident(ident) && f.canon == c))
+                .flat_map(|(i, _)| an.fields_of(i as u32).iter().filter(|f| f.role == role).map(|f| f.canon).collect::<Vec<_>>())
+                .collect();
+            if !own.is_empty() {
+                return all.into_iter().filter(|a| own.contains(&an.strings.lookup(&super::values::canon(an.strings.get(a.value))).unwrap_or(NONE))).collect();
+            }
+        }
+        return all;
+    }
+    Vec::new()
+}
+
 /// One identifier from the evidence (no seed for it).
 fn decide(
     an: &Analyzer,
@@ -577,7 +648,7 @@ fn decide(
             one(all, "in the incident's records")
         }
         IdentName::ToolPrincipal => {
-            let tool_writes: Vec<&EventC> = writes.iter().copied().filter(|e| e.kind == EventKind::ToolCall).collect();
+            let tool_writes: Vec<&EventC> = keyed_first(writes.iter().copied().filter(|e| e.kind == EventKind::ToolCall).collect());
             let p = principals(&tool_writes);
             if !p.is_empty() {
                 return one(p, &format!("the principal of the side-effecting tool call(s) ({})", targets(&tool_writes)));
@@ -602,6 +673,7 @@ fn decide(
             one(all, "in the incident's records (no tool call names one)")
         }
         IdentName::ApprovalId => {
+            let writes = &keyed_first(writes.to_vec());
             let w = of_events(writes, "approval_id");
             if !w.is_empty() {
                 return one(w, &format!("the approval of the side-effecting call(s) ({})", targets(writes)));
@@ -609,6 +681,7 @@ fn decide(
             one(all, "in the incident's records")
         }
         IdentName::IdempotencyKey => {
+            let writes = &keyed_first(writes.to_vec());
             let w = of_events(writes, "idempotency_key");
             if !w.is_empty() {
                 return one(w, &format!("the key of the side-effecting call(s) ({})", targets(writes)));
@@ -635,8 +708,65 @@ fn decide(
                 }
                 return (st, v, why);
             }
+            if name == IdentName::RolloutWave && c.len() > 1 {
+                if let Some((v, when, others)) = in_effect_value(an, Role::Ident(name)) {
+                    return (
+                        IdentStatus::Found,
+                        Some(v),
+                        format!(
+                            "the wave in effect when the incident began: set at {when} by a record of the deployment that served it (earlier: {})",
+                            join_values(&others)
+                        ),
+                    );
+                }
+            }
             one(c, "from the records of the deployment that served the incident")
         }
+    }
+}
+
+/// Of the values a role takes on the chain's records over time, the one set last before the
+/// incident began (a rollout moves through its waves): `(value, when, earlier values)`.
+fn in_effect_value(an: &Analyzer, role: Role) -> Option<(String, String, Vec<String>)> {
+    let begin = an.records.iter().filter(|r| r.tier == Tier::Linked).filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos)).min()?;
+    let mut best: Option<(i128, u32, u32)> = None;
+    let mut earlier: Vec<String> = Vec::new();
+    for (rid, r) in an.records.iter().enumerate() {
+        if r.tier != Tier::Chain {
+            continue;
+        }
+        let Some(t) = an.time_of(r.time).filter(|t| t.nanos.is_some_and(|n| n <= begin)) else { continue };
+        let n = t.nanos.unwrap_or(0);
+        for f in an.fields_of(rid as u32).iter().filter(|f| f.role == role) {
+            if best.map_or(true, |(bn, _, _)| n >= bn) {
+                best = Some((n, f.value, t.text));
+            }
+        }
+    }
+    let (_, v, text) = best?;
+    let value = an.strings.get(v).to_string();
+    for (rid, r) in an.records.iter().enumerate() {
+        if r.tier != Tier::Chain {
+            continue;
+        }
+        for f in an.fields_of(rid as u32).iter().filter(|f| f.role == role) {
+            let x = an.strings.get(f.value).to_string();
+            if x != value && !earlier.contains(&x) {
+                earlier.push(x);
+            }
+        }
+    }
+    Some((value, an.strings.get(text).to_string(), earlier))
+}
+
+/// The writes that carry an idempotency key (the side effects retried under one key are the
+/// ones an incident is about), or all writes when none does.
+fn keyed_first(writes: Vec<&EventC>) -> Vec<&EventC> {
+    let keyed: Vec<&EventC> = writes.iter().copied().filter(|e| !e.id_values("idempotency_key").is_empty()).collect();
+    if keyed.is_empty() {
+        writes
+    } else {
+        keyed
     }
 }
 
@@ -759,7 +889,8 @@ fn both(an: &Analyzer, x: &str, y: &str) -> Vec<Citation> {
 
 fn side_effect(an: &Analyzer, events: &[EventC], writes: &[&EventC], actions: &[Action], ctx: &ReportContext) -> SideEffectVerdict {
     let st = |w: OutcomeStatus| writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(w)).count() as u64;
-    let (took, failed, unknown) = (st(OutcomeStatus::Succeeded), st(OutcomeStatus::Failed), st(OutcomeStatus::Unknown));
+    let took = writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Succeeded) && !e.replayed).count() as u64;
+    let (failed, unknown) = (st(OutcomeStatus::Failed), st(OutcomeStatus::Unknown));
     let duplicates = actions.iter().filter(|a| a.duplicate).count() as u64;
     let idx = |e: &EventC| events.iter().position(|x| std::ptr::eq(x, e)).map(|i| event_id(i as u32)).unwrap_or_default();
     let unknown_writes: Vec<&&EventC> = writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Unknown)).collect();

@@ -337,14 +337,18 @@ impl Ctx<'_, '_, '_> {
 
 /// Lines or one document, from the format and the head of the content.
 fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
-    match format.def().layout() {
+    let pref = format.def().layout();
+    match pref {
         LayoutPref::None => return Layout::None,
         LayoutPref::Text => return Layout::Text,
-        LayoutPref::Json => {}
+        LayoutPref::Json | LayoutPref::Auto => {}
     }
     let head = src.peek(LAYOUT_HEAD);
     let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
     let body = head.get(start..).unwrap_or_default();
+    if pref == LayoutPref::Auto && !matches!(body.first(), Some(b'{') | Some(b'[') | None) {
+        return Layout::Text;
+    }
     match body.first() {
         None => return Layout::Lines,
         Some(b'[') => return Layout::Document,

@@ -47,6 +47,12 @@ pub enum LinkKey {
     SourceAddress,
     /// The agent's display name (`gen_ai.agent.name`): an agent id only when no id is given.
     AgentName,
+    /// The workload revision that served it (a Kubernetes ReplicaSet, named from the pod's
+    /// name): the deployment when no deployment id is recorded.
+    Workload,
+    /// The object that owns a workload (a Kubernetes `ownerReferences` name: the Rollout or
+    /// Deployment of a ReplicaSet): its other records are the deployment's history.
+    Owner,
     /// An audit or event id (CloudTrail `eventID`, Kubernetes `auditID`): one recorded
     /// event, whatever stages or copies of it were logged. Set by those formats only.
     EventId,
@@ -66,6 +72,8 @@ impl LinkKey {
             LinkKey::SourceAddress => "source_address",
             LinkKey::AgentName => "agent_name",
             LinkKey::EventId => "event_id",
+            LinkKey::Workload => "workload",
+            LinkKey::Owner => "owner",
         }
     }
 }
@@ -141,14 +149,17 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         }
         "agent_id" | "gen_ai_agent_id" | "agentid" => Role::Ident(I::AgentId),
         "tool_principal" | "principal" | "service_account" | "serviceaccount" | "service_account_name" | "run_as"
-        | "acting_principal" | "tool_service_account" => Role::Ident(I::ToolPrincipal),
+        | "acting_principal" | "tool_service_account" | "principal_id" | "authorizer_principal_id" => Role::Ident(I::ToolPrincipal),
         "approval_id" | "approvalid" | "approval_request_id" => Role::Ident(I::ApprovalId),
         "bundle_id" | "bundle_revision" | "policy_bundle_revision" | "policy_revision" | "policy_bundle"
-        | "config_bundle" | "config_bundle_revision" | "opa_bundle_revision" => Role::Ident(I::BundleId),
+        | "config_bundle" | "config_bundle_revision" | "opa_bundle_revision" | "config_bundle_ref" | "policy_bundle_ref" => {
+            Role::Ident(I::BundleId)
+        }
         "change_id" | "changeid" | "vcs_change_id" | "change_request_id" | "change_request" => Role::Ident(I::ChangeId),
         "rollout_wave" | "wave" | "deployment_rollout_wave" | "rollout_wave_id" => Role::Ident(I::RolloutWave),
         "idempotency_key" | "idempotency_token" | "idempotencykey" | "x_idempotency_key" | "idem_key"
-        | "client_token" | "client_request_token" => Role::Ident(I::IdempotencyKey),
+        | "client_token" | "client_request_token" | "message_deduplication_id" | "deduplication_id" | "dedup_id"
+        | "dedupe_id" => Role::Ident(I::IdempotencyKey),
         // Linking values.
         "call_id" | "tool_call_id" | "gen_ai_tool_call_id" | "function_call_id" | "callid" => Role::Link(L::CallId),
         "span_id" | "spanid" => Role::Link(L::SpanId),
@@ -156,7 +167,9 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         "request_id" | "x_request_id" | "requestid" | "aws_request_id" => Role::Link(L::RequestId),
         "decision_id" | "decisionid" => Role::Link(L::DecisionId),
         "memory_id" | "memoryid" => Role::Link(L::MemoryId),
-        "deployment_id" | "deploy_id" | "release_id" | "deployment_run_id" => Role::Link(L::DeploymentId),
+        "deployment_id" | "deploy_id" | "release_id" | "deployment_run_id" | "k8s_replicaset_name" => {
+            Role::Link(L::DeploymentId)
+        }
         "client_address" | "client_ip" | "source_ip_address" | "source_ip" | "source_ips" | "downstream_remote_address"
         | "x_forwarded_for" | "remote_addr" | "remote_address" | "network_peer_address" | "peer_address" => {
             Role::Link(L::SourceAddress)
@@ -183,7 +196,7 @@ fn role_by_suffix(n: &str) -> Option<Role> {
             return role_of_name(h);
         }
     }
-    const RULES: [(&str, Role); 20] = [
+    const RULES: [(&str, Role); 27] = [
         ("_trace_id", Role::Ident(I::TraceId)),
         ("_session_id", Role::Ident(I::SessionId)),
         ("_conversation_id", Role::Ident(I::SessionId)),
@@ -193,6 +206,10 @@ fn role_by_suffix(n: &str) -> Option<Role> {
         ("_approval_id", Role::Ident(I::ApprovalId)),
         ("_bundle_id", Role::Ident(I::BundleId)),
         ("_bundle_revision", Role::Ident(I::BundleId)),
+        ("_config_bundle", Role::Ident(I::BundleId)),
+        ("_policy_bundle", Role::Ident(I::BundleId)),
+        ("_bundle_ref", Role::Ident(I::BundleId)),
+        ("_rollout_wave_id", Role::Ident(I::RolloutWave)),
         ("_policy_revision", Role::Ident(I::BundleId)),
         ("_change_id", Role::Ident(I::ChangeId)),
         ("_rollout_wave", Role::Ident(I::RolloutWave)),
@@ -202,6 +219,10 @@ fn role_by_suffix(n: &str) -> Option<Role> {
         ("_request_id", Role::Link(L::RequestId)),
         ("_decision_id", Role::Link(L::DecisionId)),
         ("_memory_id", Role::Link(L::MemoryId)),
+        ("_memory_ids", Role::Link(L::MemoryId)),
+        // A memory system's operation id (`mem0.event_id`): one memory operation.
+        ("mem0_event_id", Role::Link(L::EventId)),
+        ("memory_event_id", Role::Link(L::EventId)),
         ("_deployment_id", Role::Link(L::DeploymentId)),
         ("_customer_id", Role::Subject),
     ];

@@ -149,7 +149,7 @@ fn output_outcome(output: &str) -> OutcomeEv {
         o.code = Some(bounded(output.to_string()));
         return o;
     }
-    OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("returned".into()), reason: None }
+    OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("returned".into()), reason: None }
 }
 
 fn run_state(v: &Value, m: &FieldMapping) -> Item {

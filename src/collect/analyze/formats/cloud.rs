@@ -57,9 +57,16 @@ fn cloudtrail(v: &Value, m: &FieldMapping) -> Item {
     let start = b.time_from(v, &["eventTime"]);
     let mut ev = Ev::new(EventKind::CloudApiCall, Side::Server);
     ev.start = start;
-    ev.principal = first(v, &["userIdentity.arn", "userIdentity.principalId", "userIdentity.userName"]);
+    // An assumed role's session ARN changes with every session; the role (the session's
+    // issuer) is the identity the call ran as.
+    let issuer = first(v, &["userIdentity.sessionContext.sessionIssuer.arn"]);
+    ev.principal = issuer.clone().or_else(|| first(v, &["userIdentity.arn", "userIdentity.principalId", "userIdentity.userName"]));
     if let Some(p) = &ev.principal {
-        b.field(Role::Ident(IdentName::ToolPrincipal), p, "userIdentity.arn");
+        let path = if issuer.is_some() { "userIdentity.sessionContext.sessionIssuer.arn" } else { "userIdentity.arn" };
+        b.field(Role::Ident(IdentName::ToolPrincipal), p, path);
+    }
+    if let Some(a) = first(v, &["userIdentity.arn"]) {
+        ev.detail("session_arn", a);
     }
     let source = first(v, &["eventSource"]);
     ev.operation = first(v, &["eventName"]);
@@ -97,7 +104,7 @@ fn cloudtrail(v: &Value, m: &FieldMapping) -> Item {
             o.code = Some(code);
             o
         }
-        None => OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("no errorCode".into()), reason: None },
+        None => OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("no errorCode".into()), reason: None, replayed: false },
     };
     b.evidence(ev);
     b.finish()
@@ -147,6 +154,12 @@ fn audit(v: &Value, m: &FieldMapping) -> Item {
         // `responseObject` repeats the request; `managedFields` are bookkeeping.
         if !matches!(k.as_str(), "responseObject") {
             b.walk_field(k, k, x);
+        }
+    }
+    // The owners of the object (a ReplicaSet's Rollout or Deployment).
+    for o in v.pointer("/requestObject/metadata/ownerReferences").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        if let Some(n) = first(o, &["name"]) {
+            b.field(Role::Link(LinkKey::Owner), &n, "requestObject.metadata.ownerReferences.name");
         }
     }
     let start = b.time_from(v, &["requestReceivedTimestamp", "stageTimestamp"]);

@@ -35,13 +35,29 @@ impl FormatDef for Argo {
         "Argo Rollouts / Argo CD controller logs (JSON lines with msg and rollout or application)"
     }
     fn detect(&self, h: &Head<'_>) -> bool {
-        h.has("msg") && (h.has("rollout") || h.has("application") || h.has("app") || h.has("appName"))
+        let keys = |has: &dyn Fn(&str) -> bool| has("msg") && (has("rollout") || has("application") || has("app") || has("appName"));
+        keys(&|k| h.has(k)) || super::logs::logfmt(h.first_line.trim()).is_some_and(|o| keys(&|k| o.get(k).is_some()))
+    }
+    fn layout(&self) -> super::LayoutPref {
+        super::LayoutPref::Auto
     }
     fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
         match v {
             Value::Array(list) => list.iter().for_each(|e| out.push(argo(e, m))),
             _ => out.push(argo(v, m)),
         }
+    }
+    fn read_text(&self, line: &str, m: &FieldMapping) -> Option<Item> {
+        let obj = super::logs::logfmt(line.trim())?;
+        let mut it = argo(&obj, m);
+        let mut b = ItemBuilder::new(m);
+        b.text("line", line);
+        for tok in b.finish().tokens {
+            if !it.tokens.iter().any(|x| x.0 == tok.0) {
+                it.tokens.push(tok);
+            }
+        }
+        Some(it)
     }
 }
 
@@ -51,15 +67,21 @@ fn argo(v: &Value, m: &FieldMapping) -> Item {
     let start = b.time_from(v, &TIME_FIELDS);
     let msg = first(v, &["msg", "message"]).unwrap_or_default();
     let lower = msg.to_ascii_lowercase();
-    let rollout = first(v, &["rollout"]);
+    // Kubernetes events the controller logs name their object only inside the message
+    // (`Event(v1.ObjectReference{Kind:"Rollout", …, Name:"procure-agent", …}): … reason:
+    // 'RolloutStepCompleted' …`).
+    let event_of_rollout = msg.contains("Kind:\"Rollout\"") || msg.contains("reason: 'Rollout");
+    let rollout = first(v, &["rollout"]).or_else(|| event_of_rollout.then(|| object_name(&msg)).flatten());
     let app = first(v, &["application", "app", "appName"]);
+    // A rollout step (`Rollout step 5/7 completed`), a promotion, a completed or aborted
+    // rollout; an application's sync. Bookkeeping lines (patches, reconciliations, health) are
+    // linked, not events.
+    let step = step_of(&msg);
     let kind = if rollout.is_some()
-        && ["step", "promot", "paus", "complet", "abort", "weight", "canary", "revision", "scal"]
-            .iter()
-            .any(|w| lower.contains(w))
+        && (step.is_some() || ["promoted", "rollout completed", "aborted", "fully promoted"].iter().any(|w| lower.contains(w)))
     {
         EventKind::Rollout
-    } else if app.is_some() && ["sync", "deploy", "revision", "health"].iter().any(|w| lower.contains(w)) {
+    } else if app.is_some() && lower.contains("sync") && !lower.contains("health") {
         EventKind::Deploy
     } else {
         return b.finish();
@@ -69,13 +91,16 @@ fn argo(v: &Value, m: &FieldMapping) -> Item {
     ev.target = rollout.or(app);
     ev.operation = Some(bounded(msg.clone()));
     ev.outcome = if ["fail", "error", "abort", "degraded"].iter().any(|w| lower.contains(w)) {
-        OutcomeEv { status: Some(OutcomeStatus::Failed), code: Some(bounded(msg)), reason: Some("reported failed".into()) }
+        OutcomeEv { status: Some(OutcomeStatus::Failed), code: Some(bounded(msg)), reason: Some("reported failed".into()), replayed: false }
     } else if ["complet", "succeeded", "healthy", "promoted", "synced"].iter().any(|w| lower.contains(w)) {
-        OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some(bounded(msg)), reason: None }
+        OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some(bounded(msg)), reason: None, replayed: false }
     } else {
         OutcomeEv::default()
     };
-    for k in ["revision", "commit", "sha", "step", "namespace"] {
+    if let Some(s) = &step {
+        ev.detail("step", s.clone());
+    }
+    for k in ["revision", "commit", "sha", "namespace"] {
         if let Some(x) = first(v, &[k]) {
             ev.detail(match k {
                 "revision" => "revision",
@@ -87,6 +112,23 @@ fn argo(v: &Value, m: &FieldMapping) -> Item {
     }
     b.evidence(ev);
     b.finish()
+}
+
+/// The `Name:"…"` of a Kubernetes object reference printed in a message.
+fn object_name(msg: &str) -> Option<String> {
+    let i = msg.find("Name:\"")? + 6;
+    let rest = msg.get(i..)?;
+    let end = rest.find('"')?;
+    rest.get(..end).filter(|n| !n.is_empty()).map(str::to_string)
+}
+
+/// `N/M` of a rollout step message (`Rollout step 5/7 completed (setWeight: 60)`).
+fn step_of(msg: &str) -> Option<String> {
+    let lower = msg.to_ascii_lowercase();
+    let i = lower.find("step ")?;
+    let rest = lower.get(i + 5..)?;
+    let w: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '/').collect();
+    (w.contains('/') && w.len() >= 3).then_some(w)
 }
 
 /// Generic CD pipeline JSON Lines.
@@ -191,6 +233,27 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
     if let Some(env) = first(v, &["environment", "env", "cluster", "region"]) {
         ev.detail("environment", env);
     }
+    // A step that rolls the change out (a rollout, a promotion, a canary or wave step) is also
+    // a rollout event of its own.
+    let step = ev.operation.clone().unwrap_or_default().to_ascii_lowercase();
+    let rollout = ["rollout", "roll-out", "promot", "canary", "wave", "traffic"].iter().any(|w| step.contains(w));
+    let rollout_ev = rollout.then(|| {
+        let mut r = Ev::new(EventKind::Rollout, Side::Server);
+        r.start = ev.start.clone();
+        r.target = first(v, &["deployment", "target.deployment", "service", "app"]).or_else(|| ev.target.clone());
+        r.operation = ev.operation.clone();
+        r.outcome = ev.outcome.clone();
+        r.key(Role::Link(LinkKey::DeploymentId), &run);
+        for (k, d) in &ev.detail {
+            if matches!(*k, "wave" | "change") {
+                r.detail(k, d.clone());
+            }
+        }
+        r
+    });
     b.evidence(ev);
+    if let Some(r) = rollout_ev {
+        b.evidence(r);
+    }
     b.finish()
 }

@@ -112,15 +112,45 @@ impl FormatDef for Opaque {
     }
 }
 
-/// Items of a JSON value read generically (an array: one per element).
-pub(crate) fn read_value(v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+/// Names under which API responses and exports list their records.
+const LIST_KEYS: [&str; 24] = [
+    "results", "data", "items", "records", "Records", "events", "entries", "rows", "logs", "logEvents", "spans",
+    "runs", "traces", "observations", "messages", "list", "value", "objects", "resources", "memories", "points",
+    "documents", "calls", "requests",
+];
+
+/// The records of a collection document: an array, an envelope holding one list of objects
+/// (`{"count": 3, "next": null, "results": [...]}`), or an Elasticsearch response
+/// (`hits.hits[]._source`). `None`: the value is one record.
+pub(crate) fn collection(v: &Value) -> Option<Vec<&Value>> {
     match v {
-        Value::Array(list) => {
+        Value::Array(list) => Some(list.iter().collect()),
+        Value::Object(o) => {
+            if let Some(Value::Array(hits)) = o.get("hits").and_then(|h| h.get("hits")) {
+                return Some(hits.iter().map(|h| h.get("_source").unwrap_or(h)).collect());
+            }
+            let lists: Vec<(&String, &Vec<Value>)> = o
+                .iter()
+                .filter_map(|(k, x)| x.as_array().filter(|l| !l.is_empty() && l.iter().all(Value::is_object)).map(|l| (k, l)))
+                .collect();
+            let [(k, list)] = lists.as_slice() else { return None };
+            // The rest of an envelope is bookkeeping: counts, cursors, a status.
+            let envelope = o.iter().filter(|(x, _)| x != k).all(|(_, x)| !x.is_array() && !x.is_object() || x.as_object().is_some_and(|m| m.len() <= 4));
+            (LIST_KEYS.contains(&k.as_str()) && envelope).then(|| list.iter().collect())
+        }
+        _ => None,
+    }
+}
+
+/// Items of a JSON value read generically (a collection: one per record).
+pub(crate) fn read_value(v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+    match collection(v) {
+        Some(list) => {
             for e in list {
                 out.push(generic_item(e, m));
             }
         }
-        _ => out.push(generic_item(v, m)),
+        None => out.push(generic_item(v, m)),
     }
 }
 
@@ -130,12 +160,60 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
     if !v.is_object() {
         return b.finish();
     }
+    // A ServiceNow Table API response wraps its record in `result`.
+    let v = match v.get("result") {
+        Some(inner @ Value::Object(_)) if v.as_object().is_some_and(|o| o.len() == 1) => inner,
+        _ => v,
+    };
     b.walk("", v);
     let start = b.time_from(v, &TIME_FIELDS);
-    if let Some(ev) = generic_evidence(v, &b, start) {
+    if let Some(ev) = change_record(v, &mut b, start.clone()) {
+        b.evidence(ev);
+    } else if let Some(ev) = generic_evidence(v, &b, start.clone()) {
+        // An approval record that says when it was asked for is the request too.
+        let asked = ["requested_at", "requestedAt", "request_time"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json);
+        if let (EventKind::ApprovalDecision, Some(t)) = (ev.kind, asked) {
+            let mut req = ev.clone();
+            req.kind = EventKind::ApprovalRequest;
+            req.start = Some(t);
+            req.detail.retain(|(k, _)| !matches!(*k, "decision" | "decision_as_written" | "approver"));
+            b.evidence(req);
+        }
+        b.evidence(ev);
+    } else if let Some(ev) = request_part(Some(v), &b, start) {
         b.evidence(ev);
     }
     b.finish()
+}
+
+/// A change-management record (a ServiceNow change request: `sys_id` with a `number` such as
+/// `CHG0031174`; or any record whose own id is a change id and that has a state and a
+/// description) is a `change` event, and its number is the change id.
+fn change_record(v: &Value, b: &mut ItemBuilder<'_>, start: Option<Time>) -> Option<Ev> {
+    let snow = v.get("sys_id").is_some() && v.get("number").is_some();
+    let number = if snow {
+        first(v, &["number"]).filter(|n| n.to_ascii_uppercase().starts_with("CHG"))
+    } else {
+        None
+    };
+    if let Some(n) = &number {
+        b.field(Role::Ident(IdentName::ChangeId), n, "number");
+    }
+    let own = number.clone().or_else(|| {
+        let described = ["short_description", "description", "title", "summary"].iter().any(|k| at(v, k).is_some());
+        let stateful = ["state", "status", "phase"].iter().any(|k| at(v, k).is_some());
+        let typed = ["type", "risk", "category", "implementation_plan", "approval"].iter().any(|k| at(v, k).is_some());
+        (described && stateful && typed).then(|| first(v, &["change_id", "changeId", "change.id", "change_number"])).flatten()
+    })?;
+    let mut ev = Ev::new(EventKind::Change, Side::Server);
+    ev.start = start.or_else(|| ["start_date", "sys_created_on", "opened_at"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json));
+    ev.target = Some(own.clone());
+    ev.operation = first(v, &["state", "status", "phase"]);
+    ev.key(Role::Ident(IdentName::ChangeId), &own);
+    if let Some(d) = first(v, &["short_description", "title", "summary"]) {
+        ev.detail("description", d);
+    }
+    Some(ev)
 }
 
 /// The end of a record: an end-time field, or its start plus a duration in milliseconds.
@@ -168,7 +246,7 @@ pub(crate) fn tool_name(v: &Value) -> Option<String> {
 pub(crate) fn tool_outcome(v: &Value) -> OutcomeEv {
     for flag in ["timeout", "timed_out", "timedOut"] {
         if at(v, flag).and_then(Value::as_bool) == Some(true) {
-            return OutcomeEv {
+            return OutcomeEv { replayed: false,
                 status: Some(OutcomeStatus::Unknown),
                 code: Some(flag.to_string()),
                 reason: Some("timeout".into()),
@@ -247,7 +325,9 @@ pub(crate) fn approval_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Ti
     let decision = decision_word(&word)?;
     let kind = if decision == "pending" { EventKind::ApprovalRequest } else { EventKind::ApprovalDecision };
     let mut ev = Ev::new(kind, Side::Server);
-    ev.start = start;
+    // A decision happened when it was decided; its record may say when it was asked for too.
+    let decided = ["decided_at", "decidedAt", "approved_at", "resolved_at", "completed_at"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json);
+    ev.start = if kind == EventKind::ApprovalDecision { decided.or(start) } else { start };
     ev.key(Role::Ident(IdentName::ApprovalId), &id);
     if let Some(c) = first(v, &["call_id", "tool_call_id", "toolCallId", "callId"]) {
         ev.key(Role::Link(LinkKey::CallId), &c);
@@ -268,6 +348,9 @@ pub(crate) fn approval_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Ti
 
 /// The event a generic record describes, by its shape (see the module table).
 pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Time>) -> Option<Ev> {
+    if let Some(ev) = api_gateway_request(v, b, start.clone()) {
+        return Some(ev);
+    }
     if at(v, "decision_id").is_some() && (at(v, "result").is_some() || at(v, "allow").is_some()) {
         let mut ev = Ev::new(EventKind::PolicyDecision, Side::Server);
         ev.start = start;
@@ -306,7 +389,7 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
         .iter()
         .any(|k| at(v, k).is_some());
         if invoked {
-            let kind = memory_tool_kind(&tool).unwrap_or(EventKind::ToolCall);
+            let kind = tool_kind(&tool);
             let mut ev = Ev::new(kind, Side::Client);
             ev.end = end_of(v, start.as_ref());
             ev.start = start;
@@ -346,6 +429,95 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
         }
     }
     None
+}
+
+/// What a tool (or a workflow activity running one) is by its name: a memory operation, a
+/// request for human approval (`request_approval`, `notify_approvers`, `await_approval`), a
+/// model call (`invoke_model_activity`, `call_llm`), else a tool call.
+pub(crate) fn tool_kind(name: &str) -> EventKind {
+    if let Some(k) = memory_tool_kind(name) {
+        return k;
+    }
+    let t = name.to_ascii_lowercase();
+    if t.contains("approv") {
+        return EventKind::ApprovalRequest;
+    }
+    if t.contains("invoke_model") || t.contains("model_activity") || t.contains("call_llm") || t.contains("llm_call") || t == "chat_completion" {
+        return EventKind::ModelCall;
+    }
+    EventKind::ToolCall
+}
+
+/// A workflow engine's activity span (the Temporal interceptors' `StartActivity:<name>` and
+/// `RunActivity:<name>`): `(name, is the execution attempt)`. `StartActivity` schedules the
+/// call (a part of it); each `RunActivity` is one attempt.
+pub(crate) fn activity_span(span_name: &str) -> Option<(&str, bool)> {
+    if let Some(n) = span_name.strip_prefix("RunActivity:") {
+        return Some((n, true));
+    }
+    span_name.strip_prefix("StartActivity:").map(|n| (n, false))
+}
+
+/// An API Gateway proxy event (REST or HTTP API, as Lambda receives it), anywhere in a
+/// record: the server's view of one inbound request (the egress of whoever sent it).
+pub(crate) fn api_gateway_request(v: &Value, b: &ItemBuilder<'_>, start: Option<Time>) -> Option<Ev> {
+    let evt = [v, v.get("event").unwrap_or(&Value::Null), v.get("request").unwrap_or(&Value::Null)]
+        .into_iter()
+        .find(|x| x.get("requestContext").is_some() && (x.get("httpMethod").is_some() || x.pointer("/requestContext/http/method").is_some()))?;
+    let mut ev = Ev::new(EventKind::EgressRequest, Side::Server);
+    ev.start = start;
+    ev.operation = first(evt, &["httpMethod", "requestContext.http.method"]);
+    let host = first(evt, &["headers.Host", "headers.host", "requestContext.domainName"]);
+    if let Some(h) = &host {
+        ev.detail("host", h.clone());
+    }
+    ev.target = host;
+    if let Some(p) = first(evt, &["path", "rawPath", "resource"]) {
+        ev.detail("path", p);
+    }
+    ev.principal = first(evt, &["requestContext.authorizer.principalId", "requestContext.authorizer.lambda.principalId", "requestContext.authorizer.claims.sub"]);
+    for f in &b.item.fields {
+        if matches!(f.role, Role::Link(LinkKey::RequestId) | Role::Link(LinkKey::ParentSpanId)) {
+            ev.key(f.role, &f.value);
+        }
+    }
+    if let Some(ip) = first(evt, &["requestContext.identity.sourceIp", "requestContext.http.sourceIp"]) {
+        ev.detail("source_address", ip);
+    }
+    Some(ev)
+}
+
+/// A log line of one request (it names a request id) that is no event itself: a part of that
+/// request's event (a function's START/END lines, its "created" or "replayed" message), with
+/// the outcome it states (`*_status` codes, an outcome message).
+pub(crate) fn request_part(v: Option<&Value>, b: &ItemBuilder<'_>, start: Option<Time>) -> Option<Ev> {
+    let rid = b.item.fields.iter().find(|f| f.role == Role::Link(LinkKey::RequestId))?;
+    let mut ev = Ev::new(EventKind::EgressRequest, Side::Server);
+    ev.sub = true;
+    ev.start = start;
+    for f in &b.item.fields {
+        if f.role == Role::Link(LinkKey::RequestId) {
+            ev.key(f.role, &f.value);
+        }
+    }
+    let _ = rid;
+    if let Some(v) = v {
+        let status = v.as_object().into_iter().flatten().find_map(|(k, x)| {
+            let k = k.to_ascii_lowercase();
+            ((k.ends_with("_status") || k.ends_with("status_code") || k == "statuscode") && !k.contains("http_status_text"))
+                .then(|| scalar(x))
+                .flatten()
+        });
+        let msg = first(v, &["message", "msg"]);
+        let o = msg.as_deref().map(outcome_of).filter(|o| o.replayed || o.reason.as_deref() != Some("unrecognised status"));
+        ev.outcome = match (o, status) {
+            (Some(o), _) if o.replayed => o,
+            (_, Some(s)) => outcome_of(&s),
+            (Some(o), None) => o,
+            (None, None) => OutcomeEv::default(),
+        };
+    }
+    Some(ev)
 }
 
 /// A tool whose name is a memory operation (`memory_add`, `add_memory`, `mem0.search`,

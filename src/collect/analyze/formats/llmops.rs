@@ -12,7 +12,7 @@ use super::super::item::{bounded, first, outcome_of, Ev, ItemBuilder, OutcomeEv,
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{LinkKey, Role};
 use super::super::values::Time;
-use super::generic::memory_tool_kind;
+use super::generic::{activity_span, memory_tool_kind, tool_kind};
 use super::{FormatDef, Head, Item};
 use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, OutcomeStatus};
@@ -135,18 +135,18 @@ fn status_outcome(status: Option<&str>, error: Option<&str>, ended: bool) -> Out
         return o;
     }
     match status.map(str::to_ascii_lowercase).as_deref() {
-        Some("error") => OutcomeEv {
+        Some("error") => OutcomeEv { replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: Some("error".into()),
             reason: Some("error without a message".into()),
         },
-        Some("success") => OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("success".into()), reason: None },
-        Some("pending") => OutcomeEv {
+        Some("success") => OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("success".into()), reason: None },
+        Some("pending") => OutcomeEv { replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: Some("pending".into()),
             reason: Some("still running when exported: no response recorded".into()),
         },
-        _ if ended => OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("returned".into()), reason: None },
+        _ if ended => OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("returned".into()), reason: None },
         _ => OutcomeEv::default(),
     }
 }
@@ -224,9 +224,32 @@ fn observation(v: &Value, m: &FieldMapping) -> Item {
     let start = b.time_from(v, &["startTime", "timestamp"]);
     let end = v.get("endTime").and_then(Time::of_json);
     let name = first(v, &["name"]);
+    if let Some((act, is_attempt)) = name.as_deref().and_then(activity_span) {
+        let mut ev = Ev::new(tool_kind(act), Side::Client);
+        ev.target = Some(act.to_string());
+        if is_attempt {
+            ev.attempt = Some(
+                first(v, &["metadata.temporal.attempt", "metadata.attempt"]).and_then(|a| a.parse().ok()).unwrap_or(1),
+            );
+            let error = (first(v, &["level"]).as_deref() == Some("ERROR")).then(|| first(v, &["statusMessage"]).unwrap_or_else(|| "error".into()));
+            ev.outcome = status_outcome(None, error.as_deref(), v.get("endTime").and_then(Time::of_json).is_some());
+        } else {
+            ev.sub = true;
+        }
+        ev.start = start;
+        ev.end = v.get("endTime").and_then(Time::of_json);
+        if let Some(s) = b.value_of(Role::Link(LinkKey::SpanId)) {
+            ev.key(Role::Link(LinkKey::SpanId), s);
+        }
+        if let Some(p) = b.value_of(Role::Link(LinkKey::ParentSpanId)) {
+            ev.key(Role::Link(LinkKey::ParentSpanId), p);
+        }
+        b.evidence(ev);
+        return b.finish();
+    }
     let mut ev = match v.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
         Some("TOOL") => {
-            let k = name.as_deref().and_then(memory_tool_kind).unwrap_or(EventKind::ToolCall);
+            let k = name.as_deref().map_or(EventKind::ToolCall, tool_kind);
             let mut ev = Ev::new(k, Side::Client);
             ev.target = name;
             if let Some(c) = first(v, &["metadata.tool_call_id", "input.tool_call_id", "metadata.call_id"]) {
@@ -261,6 +284,9 @@ fn observation(v: &Value, m: &FieldMapping) -> Item {
     ev.end = end;
     if let Some(s) = b.value_of(Role::Link(LinkKey::SpanId)) {
         ev.key(Role::Link(LinkKey::SpanId), s);
+    }
+    if let Some(p) = b.value_of(Role::Link(LinkKey::ParentSpanId)) {
+        ev.key(Role::Link(LinkKey::ParentSpanId), p);
     }
     b.evidence(ev);
     b.finish()

@@ -12,7 +12,7 @@ use super::super::item::{first, outcome_of, Ev, ItemBuilder, OutcomeEv, Side};
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{LinkKey, Role};
 use super::super::values::Time;
-use super::generic::{generic_evidence, memory_tool_kind, TIME_FIELDS};
+use super::generic::{generic_evidence, generic_item, request_part, tool_kind, TIME_FIELDS};
 use super::{FormatDef, Head, Item, LayoutPref};
 use crate::collect::analysis::{EventKind, OutcomeStatus};
 use base64::Engine as _;
@@ -155,7 +155,23 @@ impl FormatDef for Temporal {
                 _ => &one,
             },
         };
-        // Activities: the scheduled event, then the event that closed it.
+        // The run, to scope activity ids (`1`, `2`… restart in every workflow run).
+        let run = events
+            .iter()
+            .find_map(|e| first(e, &["workflowExecutionStartedEventAttributes.originalExecutionRunId", "workflowExecutionStartedEventAttributes.firstExecutionRunId"]))
+            .unwrap_or_default();
+        // Activities: the scheduled event, the started event (which carries the last attempt's
+        // number and the failure of the one before), then the event that closed it.
+        let mut starts: Vec<(String, u32, Option<String>, Option<Time>)> = Vec::new();
+        for e in events {
+            if let Some(a) = e.get("activityTaskStartedEventAttributes") {
+                if let Some(s) = first(a, &["scheduledEventId"]) {
+                    let attempt = a.get("attempt").and_then(|x| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok()))).unwrap_or(1);
+                    let failure = first(a, &["lastFailure.message"]);
+                    starts.push((s, u32::try_from(attempt).unwrap_or(1), failure, e.get("eventTime").and_then(Time::of_json)));
+                }
+            }
+        }
         let mut closes: Vec<(String, &Value, &str)> = Vec::new();
         for e in events {
             let ty = e.get("eventType").and_then(Value::as_str).unwrap_or("");
@@ -184,30 +200,52 @@ impl FormatDef for Temporal {
             let start = b.time_from(e, &["eventTime"]);
             if let Some(a) = e.get("activityTaskScheduledEventAttributes") {
                 let name = first(a, &["activityType.name"]);
-                let k = name.as_deref().and_then(memory_tool_kind).unwrap_or(EventKind::ToolCall);
+                let k = name.as_deref().map_or(EventKind::ToolCall, tool_kind);
                 let mut ev = Ev::new(k, Side::Client);
                 ev.start = start;
                 ev.target = name;
-                if let Some(id) = first(a, &["activityId"]) {
-                    ev.key(Role::Link(LinkKey::CallId), &id);
-                    b.field(Role::Link(LinkKey::CallId), &id, "activityTaskScheduledEventAttributes.activityId");
-                }
                 let id = first(e, &["eventId"]);
+                let started = starts.iter().find(|(s, ..)| Some(s) == id.as_ref());
+                // Earlier attempts are known only by the started event's attempt number and
+                // the last failure: each is an attempt of its own.
+                if let Some((_, n, failure, t)) = started.filter(|(_, n, ..)| *n > 1) {
+                    for k2 in 1..*n {
+                        let mut prior = ev.clone();
+                        prior.attempt = Some(k2);
+                        prior.outcome = if k2 + 1 == *n {
+                            let msg = failure.clone().unwrap_or_else(|| "failed".into());
+                            let mut o = outcome_of(&msg);
+                            if o.status == Some(OutcomeStatus::Succeeded) {
+                                o.status = Some(OutcomeStatus::Unknown);
+                            }
+                            o.code = Some(format!("attempt {k2}: {msg}"));
+                            o
+                        } else {
+                            OutcomeEv::default()
+                        };
+                        b.evidence(prior);
+                    }
+                    ev.attempt = Some(*n);
+                    ev.start = t.clone().or(ev.start);
+                } else {
+                    ev.attempt = Some(1);
+                }
+                if let Some(aid) = first(a, &["activityId"]) {
+                    b.field(Role::Link(LinkKey::CallId), &format!("{run}/{aid}"), "activityTaskScheduledEventAttributes.activityId");
+                }
                 if let Some((_, close, suffix)) = closes.iter().find(|(s, _, _)| Some(s) == id.as_ref()) {
                     ev.outcome = match *suffix {
                         s if s.ends_with("COMPLETED") || s.ends_with("Completed") => {
-                            OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("completed".into()), reason: None }
+                            OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("completed".into()), reason: None, replayed: false }
                         }
                         s if s.ends_with("TIMED_OUT") || s.ends_with("TimedOut") => OutcomeEv {
                             status: Some(OutcomeStatus::Unknown),
                             code: Some("timed out".into()),
-                            reason: Some("timeout".into()),
-                        },
+                            reason: Some("timeout".into()), replayed: false },
                         s if s.ends_with("CANCELED") || s.ends_with("Canceled") => OutcomeEv {
                             status: Some(OutcomeStatus::Unknown),
                             code: Some("canceled".into()),
-                            reason: Some("cancelled: it may or may not have been applied".into()),
-                        },
+                            reason: Some("cancelled: it may or may not have been applied".into()), replayed: false },
                         _ => {
                             let msg = first(close, &["failure.message"]).unwrap_or_else(|| "failed".into());
                             let mut o = outcome_of(&msg);
@@ -283,8 +321,20 @@ impl FormatDef for TextLog {
         LayoutPref::Text
     }
     fn read_text(&self, line: &str, m: &FieldMapping) -> Option<Item> {
-        let mut b = ItemBuilder::new(m);
         let t = line.trim();
+        // logfmt (`time=… level=info msg="…" key=value`): read as a record.
+        if let Some(obj) = logfmt(t) {
+            let mut it = generic_item(&obj, m);
+            let mut b = ItemBuilder::new(m);
+            b.text("line", t);
+            for tok in b.finish().tokens {
+                if !it.tokens.iter().any(|x| x.0 == tok.0) {
+                    it.tokens.push(tok);
+                }
+            }
+            return Some(it);
+        }
+        let mut b = ItemBuilder::new(m);
         // A leading time: `2026-11-21T14:02:42Z …`, `2026-11-21 14:02:42,123 …`, `[…] …`.
         let mut words = t.split_whitespace();
         let w1 = words.next().unwrap_or("");
@@ -295,8 +345,74 @@ impl FormatDef for TextLog {
             message(&mut b, "line", json);
         }
         b.text("line", t);
+        if let Some(ev) = request_part(None, &b, b.item.time.clone()) {
+            b.evidence(ev);
+        }
         Some(b.finish())
     }
+}
+
+/// A logfmt line as an object: at least three `key=value` pairs (values bare or double-quoted
+/// with `\"` escapes), the keys identifiers. `None` for any other text.
+pub(crate) fn logfmt(line: &str) -> Option<Value> {
+    let mut out = Map::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+            i += 1;
+        }
+        let ks = i;
+        while b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/' | b'@')) {
+            i += 1;
+        }
+        if i == ks || b.get(i) != Some(&b'=') {
+            if i >= b.len() {
+                break;
+            }
+            return None;
+        }
+        let key = line.get(ks..i)?.to_string();
+        i += 1;
+        let value = if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut v = String::new();
+            loop {
+                match b.get(i) {
+                    None => return None,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        match b.get(i + 1) {
+                            Some(b'n') => v.push('\n'),
+                            Some(b't') => v.push('\t'),
+                            Some(&c) => v.push(c as char),
+                            None => return None,
+                        }
+                        i += 2;
+                    }
+                    Some(_) => {
+                        let start = i;
+                        while b.get(i).is_some_and(|c| *c != b'"' && *c != b'\\') {
+                            i += 1;
+                        }
+                        v.push_str(line.get(start..i)?);
+                    }
+                }
+            }
+            v
+        } else {
+            let start = i;
+            while b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                i += 1;
+            }
+            line.get(start..i)?.to_string()
+        };
+        out.insert(key, Value::String(value));
+    }
+    (out.len() >= 3).then_some(Value::Object(out))
 }
 
 #[cfg(test)]

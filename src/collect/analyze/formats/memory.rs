@@ -25,6 +25,11 @@ fn mem0_like(k: &super::Keys) -> bool {
             && (k.has("memory") || k.has("new_memory") || k.has("old_memory") || k.has("memory_id")))
 }
 
+/// An element of mem0's platform event list (`GET /v1/events/`).
+fn mem0_event(k: &super::Keys) -> bool {
+    k.has("event_type") && (k.has("payload") || k.has("results"))
+}
+
 impl FormatDef for Mem0 {
     fn name(&self) -> &'static str {
         "mem0"
@@ -36,9 +41,28 @@ impl FormatDef for Mem0 {
         "mem0 memories: get_all/search/add results and history rows"
     }
     fn detect(&self, h: &Head<'_>) -> bool {
-        h.obj().is_some_and(mem0_like) || h.inner("results").is_some_and(mem0_like) || h.inner("memories").is_some_and(mem0_like)
+        h.obj().is_some_and(mem0_like)
+            || h.inner("results").is_some_and(|k| mem0_like(k) || mem0_event(k))
+            || h.inner("memories").is_some_and(mem0_like)
+            || h.obj().is_some_and(mem0_event)
     }
     fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        let events: Vec<&Value> = match v {
+            Value::Array(l) => l.iter().filter(|e| e.get("event_type").is_some()).collect(),
+            Value::Object(o) if o.get("event_type").is_some() => vec![v],
+            Value::Object(o) => o
+                .get("results")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter(|e| e.get("event_type").is_some()).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if !events.is_empty() {
+            for e in events {
+                out.push(platform_event(e, m));
+            }
+            return;
+        }
         match v {
             Value::Array(list) => {
                 let rows: Vec<&Value> = list.iter().collect();
@@ -55,6 +79,67 @@ impl FormatDef for Mem0 {
             _ => {}
         }
     }
+}
+
+/// One mem0 platform event: a SEARCH is a read of the memories it returned, an ADD, UPDATE
+/// or DELETE a write of those it changed. Its own context is its payload (`user_id` is the
+/// subject, `run_id` the session) and metadata; the memories it lists are named by id only:
+/// their `run_id` is the session that wrote them, not this operation's.
+fn platform_event(e: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    for (k, x) in e.as_object().into_iter().flatten() {
+        if k != "results" {
+            b.walk_field(k, k, x);
+        }
+    }
+    for p in ["payload.run_id", "run_id", "payload.session_id"] {
+        if let Some(r) = first(e, &[p]) {
+            b.field(Role::Ident(crate::bundle::manifest::IdentName::SessionId), &r, p);
+        }
+    }
+    if let Some(id) = first(e, &["id", "event_id"]) {
+        b.field(Role::Link(LinkKey::EventId), &id, "id");
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for r in e.get("results").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        if let Some(id) = first(r, &["id", "memory_id"]) {
+            b.field(Role::Link(LinkKey::MemoryId), &id, "results.id");
+            ids.push(id);
+        }
+        for (k, x) in r.as_object().into_iter().flatten() {
+            if let Some(s) = super::super::item::scalar(x) {
+                b.token(&s, &format!("results.{k}"));
+            }
+        }
+    }
+    let start = b.time_from(e, &["started_at", "created_at"]);
+    let ty = first(e, &["event_type"]).unwrap_or_default().to_ascii_uppercase();
+    let kind = match ty.as_str() {
+        "ADD" | "UPDATE" | "DELETE" | "DELETE_ALL" | "BATCH_UPDATE" | "BATCH_DELETE" => Some(EventKind::MemoryWrite),
+        "SEARCH" | "GET" | "GET_ALL" | "HISTORY" => Some(EventKind::MemoryRead),
+        _ => memory_kind(&ty),
+    };
+    if let Some(kind) = kind {
+        let mut ev = Ev::new(kind, Side::Server);
+        ev.start = start;
+        ev.end = e.get("completed_at").and_then(super::super::values::Time::of_json);
+        ev.target = Some("mem0".into());
+        ev.operation = Some(ty.to_ascii_lowercase());
+        if let Some(id) = first(e, &["id", "event_id"]) {
+            ev.key(Role::Link(LinkKey::EventId), &id);
+        }
+        for id in &ids {
+            ev.key(Role::Link(LinkKey::MemoryId), id);
+        }
+        if !ids.is_empty() {
+            ev.detail("memory_ids", ids.join(","));
+        }
+        if let Some(s) = first(e, &["status"]) {
+            ev.outcome = super::super::item::outcome_of(&s);
+        }
+        b.evidence(ev);
+    }
+    b.finish()
 }
 
 /// One item per memory row; the operation(s) they show as events.
@@ -88,7 +173,8 @@ fn results(call: Option<&Value>, rows: &[&Value], m: &FieldMapping, out: &mut Ve
             (Some("ADD" | "UPDATE" | "DELETE"), Some(id)) if history || call.is_none() => {
                 let mut ev = Ev::new(EventKind::MemoryWrite, Side::Server);
                 ev.start = t;
-                ev.operation = event.clone();
+                ev.target = Some("mem0".into());
+                ev.operation = event.as_deref().map(str::to_ascii_lowercase);
                 ev.key(Role::Link(LinkKey::MemoryId), id);
                 ev.detail("memory_ids", id.clone());
                 if let Some(c) = first(row, &["new_memory", "memory"]) {

@@ -51,6 +51,8 @@ pub(crate) enum LayoutPref {
     Json,
     /// Text lines.
     Text,
+    /// JSON when the input starts with `{` or `[`, else text lines.
+    Auto,
     /// Not read.
     None,
 }

@@ -15,8 +15,8 @@ use super::super::item::{bounded, outcome_of, scalar, unwrap_any_value, Ev, Item
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{LinkKey, Role};
 use super::super::values::Time;
-use super::generic::{memory_tool_kind, tool_outcome};
-use super::proxy::url_host;
+use super::generic::{activity_span, memory_kind, memory_tool_kind, tool_kind, tool_outcome};
+use super::proxy::{internal_host, url_host};
 use super::{FormatDef, Head, Item};
 use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, OutcomeStatus};
@@ -147,7 +147,7 @@ fn span_outcome(e: &Value, a: &[(&str, String)]) -> OutcomeEv {
         return o;
     }
     if is(1, "OK") {
-        return OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("OK".into()), reason: None };
+        return OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("OK".into()), reason: None };
     }
     OutcomeEv::default()
 }
@@ -204,9 +204,36 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
     let end = nanos(e.get("endTimeUnixNano"));
     let method = attr(a, &["http.request.method", "http.method"]).map(str::to_string);
     let kind = span_kind(e);
-    let mut ev = if tool.is_some() || op == Some("execute_tool") {
+    let has_parent = b.value_of(Role::Link(LinkKey::ParentSpanId)).is_some();
+    let memory_op = attr(a, &["memory.operation", "gen_ai.memory.operation", "db.operation.name"])
+        .filter(|_| attr(a, &["memory.system", "gen_ai.memory.system", "mem0.run_id"]).is_some() || name.as_deref().is_some_and(|n| n.contains("memory")))
+        .and_then(memory_kind);
+    let messaging = attr(a, &["messaging.operation.type", "messaging.operation"]).map(str::to_ascii_lowercase);
+    let activity = name.as_deref().and_then(activity_span).map(|(n, a)| (n.to_string(), a));
+    let mut ev = if let Some((act, is_attempt)) = activity {
+        let mut ev = Ev::new(tool_kind(&act), Side::Client);
+        ev.target = Some(act);
+        if is_attempt {
+            ev.attempt = Some(attr(a, &["temporal.attempt", "attempt"]).and_then(|x| x.parse().ok()).unwrap_or(1));
+        } else {
+            ev.sub = true;
+        }
+        ev
+    } else if let Some(k) = memory_op {
+        let mut ev = Ev::new(k, Side::Client);
+        ev.target = attr(a, &["memory.system", "gen_ai.memory.system"]).map(str::to_string).or(name.clone());
+        ev.operation = attr(a, &["memory.operation", "gen_ai.memory.operation", "db.operation.name"]).map(str::to_string);
+        let ids: Vec<&str> = b.item.fields.iter().filter(|f| f.role == Role::Link(LinkKey::MemoryId)).map(|f| f.value.as_str()).collect();
+        if !ids.is_empty() {
+            ev.detail("memory_ids", ids.join(","));
+        }
+        if let Some(id) = b.value_of(Role::Link(LinkKey::EventId)) {
+            ev.key(Role::Link(LinkKey::EventId), id);
+        }
+        ev
+    } else if tool.is_some() || op == Some("execute_tool") {
         let target = tool.or(name).map(bounded);
-        let k = target.as_deref().and_then(memory_tool_kind).unwrap_or(EventKind::ToolCall);
+        let k = target.as_deref().map_or(EventKind::ToolCall, tool_kind);
         let mut ev = Ev::new(k, Side::Client);
         ev.target = target;
         if let Some(c) = attr(a, &["gen_ai.tool.call.id", "tool_call.id", "tool.call.id"]) {
@@ -228,12 +255,27 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
         ev.target = attr(a, &["gen_ai.data_source.id"]).map(str::to_string).or(name);
         ev.operation = Some("retrieval".into());
         ev
-    } else if let Some(method) = method.filter(|_| kind == 3 || (kind == 2 && b.value_of(Role::Link(LinkKey::ParentSpanId)).is_some())) {
-        let side = if kind == 2 { Side::Server } else { Side::Client };
-        let mut ev = Ev::new(EventKind::EgressRequest, side);
+    } else if let Some(mt) = messaging.filter(|_| has_parent) {
+        // A message a tool sent (producer), or its processing (consumer): parts of the tool
+        // call they descend from; the consumer is the side that carried it out.
+        let server = matches!(mt.as_str(), "process" | "receive" | "deliver") || kind == 5;
+        let mut ev = Ev::new(EventKind::ToolCall, if server { Side::Server } else { Side::Proxy });
+        ev.sub = true;
+        ev.target = attr(a, &["messaging.destination.name"]).map(str::to_string).or(name);
+        ev.operation = Some(mt);
+        if let Some(m) = attr(a, &["messaging.message.id"]) {
+            ev.detail("message_id", m);
+        }
+        ev
+    } else if let Some(method) = method.filter(|_| kind == 3 || (kind == 2 && has_parent)) {
         let host = attr(a, &["server.address", "http.host", "net.host.name", "net.peer.name"])
             .map(str::to_string)
             .or_else(|| attr(a, &["url.full", "http.url"]).map(|u| url_host(u).to_string()));
+        let external = kind == 3 && host.as_deref().is_some_and(|h| !internal_host(h));
+        let side = if kind == 2 { Side::Server } else if external { Side::Client } else { Side::Proxy };
+        let mut ev = Ev::new(if external { EventKind::EgressRequest } else { EventKind::ToolCall }, side);
+        // An internal call, or the server side of one, is part of the tool call that made it.
+        ev.sub = !external;
         if let Some(h) = &host {
             ev.detail("host", h.clone());
         }
@@ -245,9 +287,12 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
         if let Some(s) = b.value_of(Role::Link(LinkKey::SourceAddress)) {
             ev.detail("source_address", s);
         }
-        if let Some(s) = attr(a, &["service.name"]) {
-            ev.detail("server", s);
-        }
+        ev
+    } else if kind == 2 && has_parent || kind == 5 {
+        // The server or consumer side of something a tool did (an RPC, a job).
+        let mut ev = Ev::new(EventKind::ToolCall, Side::Server);
+        ev.sub = true;
+        ev.target = name;
         ev
     } else {
         return None;
@@ -255,6 +300,9 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
     ev.start = start;
     ev.end = end;
     ev.outcome = span_outcome(e, a);
+    if ev.sub && ev.outcome.status.is_none() {
+        ev.outcome = status_attr_outcome(a);
+    }
     if let Some(sid) = b.value_of(Role::Link(LinkKey::SpanId)) {
         ev.key(Role::Link(LinkKey::SpanId), sid);
     }
@@ -264,7 +312,7 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
     if let Some(r) = b.value_of(Role::Link(LinkKey::RequestId)) {
         ev.key(Role::Link(LinkKey::RequestId), r);
     }
-    if ev.kind == EventKind::EgressRequest {
+    if matches!(ev.kind, EventKind::EgressRequest) || ev.sub {
         // Request bodies are what the agent sent, whichever side recorded them.
         if let Some(r) = attr(a, &["http.request.body.size", "http.request_content_length"]) {
             ev.detail("bytes_out", r);
@@ -274,6 +322,25 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
         }
     }
     Some(ev)
+}
+
+/// The outcome a server or consumer span states in an attribute (`payment.refund.status:
+/// succeeded`, `job.result: failed`), when its span status says nothing.
+fn status_attr_outcome(a: &[(&str, String)]) -> OutcomeEv {
+    for (k, v) in a {
+        let k = k.to_ascii_lowercase();
+        if (k.ends_with(".status") || k.ends_with("_status") || k.ends_with(".result") || k.ends_with(".outcome"))
+            && !k.contains("http")
+            && !v.is_empty()
+            && v.len() < 64
+        {
+            let o = outcome_of(v);
+            if o.reason.as_deref() != Some("unrecognised status") {
+                return o;
+            }
+        }
+    }
+    OutcomeEv::default()
 }
 
 /// A log record that names a tool is evidence of that tool call.

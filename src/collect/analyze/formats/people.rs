@@ -71,7 +71,7 @@ impl FormatDef for SlackActions {
             || (h.first_line.starts_with("payload=") && percent_decode(h.first_line).contains("block_actions"))
     }
     fn layout(&self) -> LayoutPref {
-        LayoutPref::Text
+        LayoutPref::Auto
     }
     fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
         match v {
@@ -97,6 +97,8 @@ impl FormatDef for SlackActions {
 fn block_actions(v: &Value, m: &FieldMapping) -> Item {
     let mut b = ItemBuilder::new(m);
     b.walk("", v);
+    // The user who clicked is the approver, not who the agent acted for.
+    b.item.fields.retain(|f| !(f.role == Role::Subject && f.path.starts_with("user.")));
     let approver = first(v, &["user.username", "user.name", "user.id"]);
     let user_id = first(v, &["user.id"]);
     for action in v.get("actions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {

@@ -31,6 +31,27 @@ pub(crate) fn url_host(url: &str) -> &str {
     }
 }
 
+/// Whether a host is inside the agent's own network (a cluster service, an `.internal` or
+/// `.local` name, a private, loopback or link-local address, a name without a dot): calls to
+/// it are part of the tool that made them, not egress.
+pub(crate) fn internal_host(host: &str) -> bool {
+    let h = url_host(host).trim_end_matches('.').to_ascii_lowercase();
+    if h.is_empty() || !h.contains('.') && !h.contains(':') {
+        return true;
+    }
+    if [".svc", ".cluster.local", ".internal", ".local", ".localhost", ".lan", ".intranet", ".corp"].iter().any(|s| h.ends_with(s))
+        || h.contains(".svc.")
+        || h == "localhost"
+    {
+        return true;
+    }
+    match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_private() || a.is_loopback() || a.is_link_local(),
+        Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80,
+        Err(_) => false,
+    }
+}
+
 /// An address without its port.
 fn addr(s: &str) -> &str {
     let s = s.trim();
@@ -41,7 +62,7 @@ fn addr(s: &str) -> &str {
 /// Envoy response flags that say the request's outcome is not known or it never left.
 fn flags_outcome(flags: &str, code: Option<&str>) -> OutcomeEv {
     let f: Vec<&str> = flags.split(',').map(str::trim).filter(|f| !f.is_empty() && *f != "-").collect();
-    let mk = |status, reason: &str| OutcomeEv {
+    let mk = |status, reason: &str| OutcomeEv { replayed: false,
         status: Some(status),
         code: Some(bounded(format!("{} {}", code.unwrap_or("-"), flags))),
         reason: Some(reason.into()),
@@ -56,7 +77,7 @@ fn flags_outcome(flags: &str, code: Option<&str>) -> OutcomeEv {
         return mk(OutcomeStatus::Failed, "not forwarded upstream (no route, no healthy upstream, refused)");
     }
     match code {
-        Some("0") | None => OutcomeEv {
+        Some("0") | None => OutcomeEv { replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: code.map(str::to_string),
             reason: Some("no response recorded".into()),
@@ -151,6 +172,13 @@ fn item(l: Line<'_>, m: &FieldMapping, raw: &str) -> Item {
         b.field(Role::Link(LinkKey::RequestId), r, "request_id");
         ev.key(Role::Link(LinkKey::RequestId), r);
     }
+    if !raw.is_empty() {
+        b.text("line", raw);
+    }
+    // A `traceparent` the proxy logged names the span that made the request.
+    if let Some(p) = b.value_of(Role::Link(LinkKey::ParentSpanId)) {
+        ev.key(Role::Link(LinkKey::ParentSpanId), p);
+    }
     if let Some(s) = l.source {
         let a = addr(s);
         b.field(Role::Link(LinkKey::SourceAddress), a, "source_address");
@@ -161,9 +189,6 @@ fn item(l: Line<'_>, m: &FieldMapping, raw: &str) -> Item {
     }
     if let Some(p) = l.path {
         b.text("path", p);
-    }
-    if !raw.is_empty() {
-        b.text("line", raw);
     }
     b.evidence(ev);
     b.finish()
@@ -471,8 +496,7 @@ impl FormatDef for Squid {
                 ev.outcome = OutcomeEv {
                     status: Some(OutcomeStatus::Failed),
                     code: Some(result.to_string()),
-                    reason: Some("denied by the proxy".into()),
-                };
+                    reason: Some("denied by the proxy".into()), replayed: false };
             }
         }
         Some(it)
