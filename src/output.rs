@@ -13,7 +13,8 @@ use custody::keys::{pub_path_for, SecretKey};
 use custody::preserve::Preserved;
 use custody::store::ledger::StoredEntry;
 use custody::store::{PutOutcome, Store};
-use custody::verify::Report;
+use custody::verify::report::CheckStatus;
+use custody::verify::{Finding, Level, Report, Trust};
 
 /// Standard output, locked and buffered. Rust's stdout is line-buffered even into a pipe or a
 /// file: `show --json` of a bundle of 100 000 files made ~2 million `write` calls (2.1 s), and
@@ -385,11 +386,16 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     };
     printed(|out| {
         writeln!(out, "bundle     {}", r.subject.bundle.as_deref().unwrap_or("?"))?;
-        writeln!(
-            out,
-            "verdict    {}",
-            if r.intact() { "INTACT" } else { "FAILED (run custody verify for the findings)" }
-        )?;
+        if r.intact() {
+            writeln!(out, "verdict    INTACT")?;
+        } else {
+            let failed: Vec<&str> = r.checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| c.name).collect();
+            writeln!(
+                out,
+                "verdict    FAILED ({}): what follows is what the manifest claims; `custody verify` lists the findings",
+                if failed.is_empty() { "see the findings".to_string() } else { failed.join(", ") }
+            )?;
+        }
         writeln!(out, "format     {}", m.format)?;
         writeln!(
             out,
@@ -426,25 +432,48 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     })
 }
 
-pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
+/// `findings[i]`: what [`custody::verify::check_ledger_entry`] found in `entries[i]`. An
+/// entry is valid when it has no error finding: signed by a pinned key, with a good
+/// signature, at its position, linked to the entry before.
+pub fn list(
+    store: &Store,
+    entries: &[StoredEntry],
+    findings: &[Vec<Finding>],
+    trust: &Trust,
+    json: bool,
+) -> Result<()> {
     let rows: Vec<Value> = entries
         .iter()
-        .map(|e| match &e.parsed {
-            Ok((env, le)) => json!({
-                "position": e.position, "entry": e.id.to_string(), "bundle": le.bundle.to_string(),
-                "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
-                "appended_at": le.appended_at, "signer": env.keyid.hex(), "valid": true,
-            }),
-            Err(p) => {
-                json!({"position": e.position, "entry": e.id.to_string(), "valid": false, "problem": p.to_string()})
+        .zip(findings)
+        .map(|(e, fs)| {
+            let problems: Vec<&str> =
+                fs.iter().filter(|f| f.level == Level::Error).map(|f| f.message.as_str()).collect();
+            let mut row = match &e.parsed {
+                Ok((env, le)) => json!({
+                    "position": e.position, "entry": e.id.to_string(), "bundle": le.bundle.to_string(),
+                    "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
+                    "appended_at": le.appended_at, "signer": env.keyid.hex(),
+                    "signer_trusted": trust.find(&env.keyid).is_some(), "valid": problems.is_empty(),
+                }),
+                Err(_) => json!({"position": e.position, "entry": e.id.to_string(), "valid": false}),
+            };
+            if !problems.is_empty() {
+                row["problem"] = problems.join("; ").into();
             }
+            row
         })
         .collect();
     if json {
         return print_json(&json!({"store": store.url(), "entries": rows}));
     }
+    let invalid = rows.iter().filter(|r| r["valid"] != true).count();
     printed(|out| {
-        writeln!(out, "ledger of {} ({} entries, oldest first)", store.url(), entries.len())?;
+        writeln!(
+            out,
+            "ledger of {} ({} entries, oldest first; each entry's signature, signer and link checked)",
+            store.url(),
+            entries.len()
+        )?;
         for r in &rows {
             if r["valid"] == true {
                 writeln!(
@@ -458,6 +487,14 @@ pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
             } else {
                 writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], r["problem"].as_str().unwrap_or(""))?;
             }
+        }
+        if invalid > 0 {
+            writeln!(
+                out,
+                "RESULT: {invalid} of {} entries did not check out; `custody verify --store {} --all` audits the ledger and its bundles",
+                rows.len(),
+                store.url()
+            )?;
         }
         Ok(())
     })

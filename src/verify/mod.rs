@@ -866,6 +866,13 @@ fn entry_findings(e: &StoredEntry, prev: Option<&StoredEntry>, trust: &Trust) ->
     fs
 }
 
+/// One stored ledger entry checked on its own and against `prev`, the entry stored just
+/// before it (for `custody list`): it parses, sits at the position it names, is signed by a
+/// pinned key with a good signature, and links to `prev`. The findings; none when valid.
+pub fn check_ledger_entry(e: &StoredEntry, prev: Option<&StoredEntry>, trust: &Trust) -> Vec<Finding> {
+    entry_findings(e, prev, trust)
+}
+
 /// Verify a bundle in a store by digest, including its ledger position.
 pub async fn verify_in_store(
     store: &Store,
