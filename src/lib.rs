@@ -32,6 +32,7 @@ pub mod progress;
 pub mod read;
 pub mod store;
 pub mod unfinished;
+pub mod untrusted;
 pub mod verify;
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use custody::keys::{pub_path_for, PublicKey, SecretKey};
 use custody::preserve::{preserve, PreserveRequest};
 use custody::store::config::StoreOptions;
 use custody::store::{Backend, Store};
+use custody::untrusted::{untrusted as u, Untrusted};
 use custody::verify::{self, Trust};
 
 use cli::{Cli, Command};
@@ -50,7 +51,8 @@ fn main_inner() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("custody: error: {}", error_chain(&e));
+            // Errors quote paths, object keys and parse errors of untrusted input.
+            eprintln!("custody: error: {}", u(&error_chain(&e)));
             ExitCode::from(2)
         }
     }
@@ -84,7 +86,7 @@ fn exit_cleanly_when_interrupted() {
             // "\r\x1b[2K" first: a progress line may be drawn on a terminal.
             let clear = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\r\x1b[2K" } else { "" };
             const LISTED: usize = 5;
-            let mut listed: Vec<String> = removed.iter().take(LISTED).map(|p| p.display().to_string()).collect();
+            let mut listed: Vec<String> = removed.iter().take(LISTED).map(|p| Untrusted::path(p).to_string()).collect();
             if removed.len() > LISTED {
                 listed.push(format!("and {} more", removed.len() - LISTED));
             }
@@ -220,8 +222,8 @@ fn load_or_create_key(explicit: Option<&Path>) -> Result<SecretKey> {
     eprintln!(
         "custody: created signing key {} at {} (mode 0600); public key: {}\n         pin that public key wherever bundles are verified (custody verify --trusted-key ...)",
         k.id(),
-        p.display(),
-        pub_path_for(&p).display()
+        Untrusted::path(&p),
+        Untrusted::path(&pub_path_for(&p))
     );
     Ok(k)
 }
@@ -275,7 +277,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
     let store = open_store_with(a.store.store.as_deref(), &a.config)?;
     if store.backend() == Backend::S3 && store.retention().is_none() {
-        eprintln!("custody: no --retention given: relying on the bucket's default retention (check it with `custody store init {}`)", store.url());
+        eprintln!("custody: no --retention given: relying on the bucket's default retention (check it with `custody store init {}`)", u(store.url()));
     }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
     let progress = custody::progress::Progress::stderr("preserve", 0, 0, a.quiet);
@@ -446,7 +448,7 @@ fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
     std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
     eprintln!(
         "custody: checkpoint of {} at position {} signed by {}; keep it outside the store and audit later with `custody verify --store URL --all --checkpoint FILE`",
-        store.url(),
+        u(store.url()),
         cp.position,
         key.id()
     );
