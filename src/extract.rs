@@ -34,7 +34,7 @@ use crate::read::archive::Limits;
 #[non_exhaustive]
 pub enum ExtractError {
     /// I/O on the target.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}")]
     Io {
         /// What.
         op: &'static str,
@@ -73,9 +73,10 @@ pub enum ExtractError {
     /// The failure `error`, after which some of what extract had made could not be removed:
     /// another process changed them meanwhile (a directory on the way replaced, which is not
     /// followed, or something added to a directory extract made).
-    #[error("{error}; and {} of the files and directories extract made could not be removed, because another process changed them meanwhile (first: {})", .left.len(), .left.first().map(|p| p.display().to_string()).unwrap_or_default())]
+    #[error("{} of the files and directories extract made could not be removed after it failed, because another process changed them meanwhile (first: {})", .left.len(), .left.first().map(|p| p.display().to_string()).unwrap_or_default())]
     LeftBehind {
         /// The failure.
+        #[source]
         error: Box<ExtractError>,
         /// What is left, as paths under the target.
         left: Vec<PathBuf>,

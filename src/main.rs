@@ -51,8 +51,10 @@ fn main_inner() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            // Errors quote paths, object keys and parse errors of untrusted input.
-            eprintln!("custody: error: {}", u(&error_chain(&e)));
+            // Each cause once (custody::error_chain: what `{:#}` prints, without the repeats of
+            // crates whose messages include their source's); escaped: errors quote paths,
+            // object keys and parse errors of untrusted input.
+            eprintln!("custody: error: {}", u(&custody::error_chain(e.chain())));
             ExitCode::from(2)
         }
     }
@@ -100,25 +102,6 @@ fn exit_cleanly_when_interrupted() {
             std::process::exit(128 + sig);
         }
     });
-}
-
-/// The error and its causes, joined by ": ", each said once: the library's error messages
-/// already include their source's text (so that they read whole on their own), and
-/// anyhow's `{:#}` would repeat it ("…: No such file or directory (os error 2): No such file
-/// or directory (os error 2)").
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if text.is_empty() || out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

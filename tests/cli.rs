@@ -150,6 +150,65 @@ fn regression_error_messages_said_their_cause_twice() {
     let o = env.run(&["list".as_ref(), "--store".as_ref(), missing_store.as_os_str()]);
     o.expect(2);
     assert_eq!(o.stderr.matches("does not exist").count(), 1, "{}", o.stderr);
+    // The binary no longer hides repeats (it removed any cause already said anywhere in the
+    // line, and so also a different cause that happened to read the same): the library's
+    // errors never write their source into their message, and the line is printed as the
+    // chain. Each failing invocation: what and where, and the cause, once.
+    let fx = fixture_dir();
+    let fx = fx.to_str().unwrap();
+    let p = |name: &str| env.path(name).to_str().unwrap().to_string();
+    fs::write(env.path("bad-config.json"), b"{").unwrap();
+    fs::write(env.path("bad-spec.toml"), b"x = ").unwrap();
+    fs::write(env.path("bad-map.toml"), b"x = ").unwrap();
+    let cases: Vec<(Vec<String>, String, &str)> = vec![
+        (
+            vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--store-config".into(), p("no-config.json")],
+            format!("cannot read store config {}", p("no-config.json")),
+            "No such file or directory",
+        ),
+        (
+            vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--store-config".into(), p("bad-config.json")],
+            format!("store config {} is not valid (expected JSON with keys", p("bad-config.json")),
+            "EOF while parsing",
+        ),
+        (
+            vec!["preserve".into(), "--spec".into(), p("no-spec.toml")],
+            format!("cannot read incident spec {}", p("no-spec.toml")),
+            "No such file or directory",
+        ),
+        (
+            vec!["preserve".into(), "--spec".into(), p("bad-spec.toml")],
+            format!("incident spec {} is not valid", p("bad-spec.toml")),
+            "TOML parse error",
+        ),
+        (
+            vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--field-map".into(), p("bad-map.toml")],
+            "the field mapping cannot be used (fix the file, or leave out --field-map): invalid TOML field mapping"
+                .into(),
+            "TOML parse error",
+        ),
+        (
+            vec!["keygen".into(), "--out".into(), p("bad-spec.toml/k.key")],
+            format!("cannot create the key directory {}", p("bad-spec.toml")),
+            "File exists",
+        ),
+        (
+            vec!["verify".into(), junk.to_str().unwrap().into(), "--trusted-key".into(), p("junk.tar.zst")],
+            "is not an Ed25519 public key in SPKI PEM form".into(),
+            "PEM preamble",
+        ),
+    ];
+    for (args, what, cause) in cases {
+        let o = env.run(&args);
+        o.expect(2);
+        let line = o.stderr.lines().find(|l| l.starts_with("custody: error:")).expect("an error line");
+        assert!(line.contains(&what), "{args:?}: says what and where ({what}): {line}");
+        assert_eq!(line.matches(cause).count(), 1, "{args:?}: the cause `{cause}` once: {line}");
+        let parts: Vec<&str> = line.split(": ").filter(|s| s.len() > 12).collect();
+        for (i, a) in parts.iter().enumerate() {
+            assert!(!parts[i + 1..].contains(a), "{args:?}: `{a}` twice: {line}");
+        }
+    }
 }
 
 /// A preserve interrupted by SIGTERM or SIGINT left its staging file (as large as the
