@@ -98,7 +98,7 @@ pub enum FormatOverrideError {
     #[error("--format `{0}` is not SELECTOR=FORMAT (for example logs/tool_calls.jsonl=jsonl or egress=envoy)")]
     Syntax(String),
     /// Unknown format name.
-    #[error("--format `{arg}`: {source}")]
+    #[error("--format `{arg}`")]
     Format {
         /// The argument.
         arg: String,
@@ -885,7 +885,7 @@ impl Worker {
                 s.bytes_scanned
             }
             Err(e) => {
-                self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
+                self.an.add_problem(id, Problem::ReadFailed { message: crate::error_text(&e) });
                 0
             }
         };
@@ -927,7 +927,7 @@ impl Worker {
                 (s.bytes_scanned, values.filter(|_| s.filtered > 0).map(|v| (id, format, v)))
             }
             Err(e) => {
-                self.an.add_problem(id, Problem::ReadFailed { message: e.to_string() });
+                self.an.add_problem(id, Problem::ReadFailed { message: crate::error_text(&e) });
                 (0, None)
             }
         };

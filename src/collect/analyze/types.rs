@@ -198,7 +198,7 @@ impl Record {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// Reading the input failed.
-    #[error("reading input failed after {offset} bytes: {source}")]
+    #[error("reading input failed after {offset} bytes")]
     Io {
         /// Bytes consumed before the failure.
         offset: u64,
