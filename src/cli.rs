@@ -27,11 +27,13 @@ pub enum Command {
     Preserve(Box<PreserveArgs>),
     /// Prove a bundle (a file, or a digest in a store) or a whole store ledger is intact.
     Verify(VerifyArgs),
-    /// Show a bundle's identifiers, completeness, entries, signer and ledger link.
+    /// Verify a bundle, then show its identifiers, completeness, entries, signer and ledger link
+    /// (exit 1 if it did not verify: what it shows is then only what the manifest claims).
     Show(ShowArgs),
     /// Verify a bundle, then write its original evidence files under a directory.
     Extract(ExtractArgs),
-    /// List a store's ledger, oldest first.
+    /// List a store's ledger, oldest first, checking each entry's signature, signer and link
+    /// (exit 1 when one does not check out).
     List(ListArgs),
     /// Set up and maintain a store: `init` checks its promises, `repair` adopts unreferenced bundles.
     #[command(subcommand)]
@@ -352,6 +354,9 @@ pub struct ListArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

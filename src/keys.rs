@@ -23,7 +23,7 @@ use crate::digest::Sha256;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The key file could not be read.
-    #[error("cannot read key file {path}: {source}")]
+    #[error("cannot read key file {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -31,9 +31,17 @@ pub enum KeyError {
         source: std::io::Error,
     },
     /// The key file could not be written.
-    #[error("cannot write key file {path}: {source}")]
+    #[error("cannot write key file {path}")]
     Write {
         /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The directory for a new key could not be created.
+    #[error("cannot create the key directory {path}")]
+    CreateDir {
+        /// The directory.
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
@@ -52,7 +60,7 @@ pub enum KeyError {
         mode: u32,
     },
     /// Not an Ed25519 PKCS#8 private key.
-    #[error("{path} is not an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----): {source}")]
+    #[error("{path} is not an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----)")]
     BadPrivateKey {
         /// The file.
         path: PathBuf,
@@ -60,7 +68,7 @@ pub enum KeyError {
         source: ed25519_dalek::pkcs8::Error,
     },
     /// Not an Ed25519 SPKI public key.
-    #[error("{path} is not an Ed25519 public key in SPKI PEM form (-----BEGIN PUBLIC KEY-----): {source}")]
+    #[error("{path} is not an Ed25519 public key in SPKI PEM form (-----BEGIN PUBLIC KEY-----)")]
     BadPublicKey {
         /// The file (or a description of where the key came from).
         path: PathBuf,
@@ -172,7 +180,7 @@ impl SecretKey {
             }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(|source| KeyError::Write { path: dir.to_path_buf(), source })?;
+            create_private_dir(dir).map_err(|source| KeyError::CreateDir { path: dir.to_path_buf(), source })?;
         }
         let kp = KeypairBytes { secret_key: key.to_bytes(), public_key: None };
         let pem =

@@ -32,6 +32,7 @@ pub mod progress;
 pub mod read;
 pub mod store;
 pub mod unfinished;
+pub mod untrusted;
 pub mod verify;
 
 #[cfg(test)]
@@ -69,6 +70,38 @@ pub fn default_key_path() -> PathBuf {
         .unwrap_or_else(|| home_dir().join("keys/default.key"))
 }
 
+/// An error and its causes, each said once, joined by ": " (what `{:#}` of an
+/// `anyhow::Error` shows): for the places where an error becomes text (a finding's message, a
+/// journal detail, the binary's error line).
+///
+/// custody's own errors never write their source's text into their message (the source is
+/// the next link; `tests::every_error_says_its_cause_once` holds them to it). Some other
+/// crates' errors do (object_store's, its retry errors), and expose it as their source too:
+/// a link whose text already contains the next one's ends the repetition, and that next link
+/// is not written again.
+pub fn error_chain<'a>(links: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    let mut shown = String::new();
+    for link in links {
+        let text = link.to_string();
+        if text.is_empty() || (!shown.is_empty() && shown.contains(&text)) {
+            shown = text;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        shown = text;
+    }
+    out
+}
+
+/// [`error_chain`] of `e` and its sources.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    error_chain(std::iter::successors(Some(e), |e| e.source()))
+}
+
 /// Test hook for crash tests: with `CUSTODY_TEST_PAUSE=<point>`, announce the point on stderr
 /// and sleep there (so a test can kill the process at a known step). Points: `sealing` (the
 /// staging file created, nothing sealed yet), `after-bundle` (bundle stored, ledger entry
@@ -77,5 +110,129 @@ pub(crate) fn test_pause(point: &str) {
     if std::env::var("CUSTODY_TEST_PAUSE").is_ok_and(|v| v == point) {
         eprintln!("custody: test pause at {point}");
         std::thread::sleep(std::time::Duration::from_secs(600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::path::PathBuf;
+
+    /// A cause whose text can be counted in a message.
+    fn io(n: usize) -> std::io::Error {
+        std::io::Error::other(format!("disk-on-fire-{n}"))
+    }
+
+    fn store_op(n: usize) -> object_store::Error {
+        object_store::Error::Generic { store: "S3", source: Box::new(io(n)) }
+    }
+
+    /// Every error type of the library with a source, one value of each such variant: its
+    /// message does not contain its source's text (printed with `{:#}` / [`crate::error_text`]
+    /// the cause would show twice), and [`crate::error_text`] shows the innermost cause once.
+    #[test]
+    fn every_error_says_its_cause_once() {
+        use crate::collect::analyze::ScanError;
+        use crate::collect::observe::FormatOverride;
+        use crate::collect::spec::SpecError;
+        use crate::store::config::ConfigError;
+        use crate::store::lock::LockError;
+        use crate::store::StoreError;
+        let p = || PathBuf::from("/x/y");
+        let toml_err = || toml::from_str::<toml::Value>("x = ").unwrap_err();
+        let json_err = || serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let join_err = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+            let t = tokio::spawn(std::future::pending::<()>());
+            t.abort();
+            t.await.unwrap_err()
+        });
+        let bad_format = "logs=nonsense".parse::<FormatOverride>().unwrap_err();
+        let http = object_store::client::HttpError::new(object_store::client::HttpErrorKind::Connect, io(7));
+        let key_dir = tempfile::tempdir().unwrap();
+        let junk = key_dir.path().join("junk.key");
+        std::fs::write(&junk, "junk").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let cases: Vec<Box<dyn Error + 'static>> = vec![
+            Box::new(crate::bundle::write::SealError::Output(io(1))),
+            Box::new(SpecError::Read { path: p(), source: io(2) }),
+            Box::new(SpecError::Parse { path: p(), source: toml_err() }),
+            Box::new(crate::collect::CollectError::Stdin(io(3))),
+            Box::new(ScanError::Io { offset: 10, source: io(4) }),
+            Box::new(crate::collect::analyze::MappingError::Read { path: "m.toml".into(), source: io(5) }),
+            Box::new(crate::collect::analyze::MappingError::Toml(toml_err())),
+            Box::new(crate::collect::analyze::MappingError::Json(json_err())),
+            Box::new(bad_format),
+            Box::new(crate::keys::KeyError::Read { path: p(), source: io(6) }),
+            Box::new(crate::keys::KeyError::Write { path: p(), source: io(8) }),
+            Box::new(crate::keys::KeyError::CreateDir { path: p(), source: io(21) }),
+            Box::new(crate::keys::PublicKey::from_pem("junk", &p()).unwrap_err()),
+            Box::new(crate::read::envelope::ParseError::Json { what: "envelope", source: json_err() }),
+            Box::new(
+                crate::read::envelope::CheckedEnvelope::parse(
+                    br#"{"payloadType":"t","payload":"!!","signatures":[{"keyid":"k","sig":"s"}]}"#,
+                    "t",
+                )
+                .unwrap_err(),
+            ),
+            Box::new(crate::extract::ExtractError::Io { op: "cannot create", path: p(), source: io(9) }),
+            Box::new(crate::extract::ExtractError::LeftBehind {
+                error: Box::new(crate::extract::ExtractError::Io { op: "cannot create", path: p(), source: io(10) }),
+                left: vec![p()],
+            }),
+            Box::new(LockError::Credentials(store_op(11))),
+            Box::new(LockError::Sign { url: "https://b/k".into(), source: store_op(12) }),
+            Box::new(LockError::Http { op: "PUT", url: "https://b/k".into(), source: http }),
+            Box::new(StoreError::Open { url: "s3://b".into(), source: store_op(13) }),
+            Box::new(StoreError::Op { op: "get", key: "k".into(), source: store_op(14) }),
+            Box::new(StoreError::Io { op: "cannot create", path: p(), source: io(15) }),
+            Box::new(ConfigError::Read { path: p(), source: io(16) }),
+            Box::new(ConfigError::Parse { path: p(), source: json_err() }),
+            Box::new(crate::preserve::PreserveError::BundleNotStored {
+                bundle: crate::digest::BundleId(crate::digest::Sha256([1; 32])),
+                source: Box::new(StoreError::Io { op: "cannot create", path: p(), source: io(17) }),
+            }),
+            Box::new(crate::preserve::PreserveError::NotRecorded {
+                bundle: crate::digest::BundleId(crate::digest::Sha256([1; 32])),
+                location: "s3://b/bundles/x".into(),
+                source: Box::new(StoreError::Io { op: "cannot create", path: p(), source: io(18) }),
+            }),
+            Box::new(crate::preserve::PreserveError::Mapping(crate::collect::analyze::MappingError::Read {
+                path: "m.toml".into(),
+                source: io(19),
+            })),
+            Box::new(crate::preserve::PreserveError::Thread(io(20))),
+            Box::new(crate::preserve::PreserveError::Task(join_err)),
+        ];
+        for e in &cases {
+            let top = e.to_string();
+            let source = e.source().unwrap_or_else(|| panic!("{top:?} has no source: not a case of this test"));
+            let cause = source.to_string();
+            assert!(!top.contains(&cause), "{top:?} repeats its cause {cause:?}");
+            let text = crate::error_text(e.as_ref());
+            let mut innermost: &(dyn Error + 'static) = e.as_ref();
+            while let Some(s) = innermost.source() {
+                innermost = s;
+            }
+            let innermost = innermost.to_string();
+            assert_eq!(text.matches(&innermost).count(), 1, "{text:?}: the innermost cause {innermost:?} once");
+            assert!(text.starts_with(&top) && text.len() > top.len(), "{text:?}");
+        }
+        // A key file that is not a key: what, where, and the decoder's cause once.
+        let e = crate::keys::SecretKey::load(&junk).unwrap_err();
+        let text = crate::error_text(&e);
+        assert!(text.contains("junk.key") && text.contains("PKCS#8"), "{text}");
+    }
+
+    /// object_store's errors write their source into their own message and expose it as their
+    /// source too: the chain shows it once.
+    #[test]
+    fn a_foreign_error_that_repeats_its_source_is_shown_once() {
+        let e = crate::store::StoreError::Op { op: "get", key: "k".into(), source: store_op(1) };
+        let text = crate::error_text(&e);
+        assert_eq!(text, "store operation `get` on `k` failed: Generic S3 error: disk-on-fire-1");
     }
 }

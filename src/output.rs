@@ -1,11 +1,20 @@
 //! Printing results: a human form on stdout, or exactly one JSON document with `--json`
 //! (each shape has a schema in `schemas/`).
+//!
+//! Every string that did not come from custody itself (evidence file names, record values,
+//! notes, manifest fields, object keys, error texts that quote them) is printed through
+//! [`custody::untrusted::Untrusted`] (`u(…)` here), whose escapes are documented there; the
+//! human output then passes through [`ControlsEscaped`], which escapes any such character
+//! that a print site forgot (all but LF, which only the per-value escaping can tell from a
+//! line break of custody's own). JSON strings carry the same characters as `\uXXXX`.
 
 use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use serde::Serialize as _;
+use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{json, Value};
 
 use custody::bundle::manifest::{EventKind, Manifest, Status};
@@ -13,7 +22,9 @@ use custody::keys::{pub_path_for, SecretKey};
 use custody::preserve::Preserved;
 use custody::store::ledger::StoredEntry;
 use custody::store::{PutOutcome, Store};
-use custody::verify::Report;
+use custody::untrusted::{is_escaped, untrusted as u, Untrusted};
+use custody::verify::report::CheckStatus;
+use custody::verify::{Finding, Level, Report, Trust};
 
 /// Standard output, locked and buffered. Rust's stdout is line-buffered even into a pipe or a
 /// file: `show --json` of a bundle of 100 000 files made ~2 million `write` calls (2.1 s), and
@@ -22,22 +33,117 @@ fn stdout() -> BufWriter<StdoutLock<'static>> {
     BufWriter::with_capacity(64 << 10, std::io::stdout().lock())
 }
 
+/// Human output: buffered stdout behind the [`ControlsEscaped`] net.
+type Human = ControlsEscaped<BufWriter<StdoutLock<'static>>>;
+
 /// Runs `print` on buffered stdout and flushes it. A write error is returned, never a panic
 /// (`println!` panics); a closed pipe (`custody show … | head`) is not an error: the reader
 /// has what it wanted, and the command's exit code stands.
-fn printed(print: impl FnOnce(&mut BufWriter<StdoutLock<'static>>) -> std::io::Result<()>) -> Result<()> {
-    let mut out = stdout();
-    match print(&mut out).and_then(|()| out.flush()) {
+fn printed(print: impl FnOnce(&mut Human) -> std::io::Result<()>) -> Result<()> {
+    let mut out = ControlsEscaped(stdout());
+    closed_pipe_is_fine(print(&mut out).and_then(|()| out.flush()))
+}
+
+fn closed_pipe_is_fine(r: std::io::Result<()>) -> Result<()> {
+    match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => Ok(r?),
     }
 }
 
 fn print_json(v: &Value) -> Result<()> {
-    printed(|out| {
-        serde_json::to_writer_pretty(&mut *out, v)?;
-        writeln!(out)
-    })
+    let mut out = stdout();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonForTerminals(PrettyFormatter::new()));
+    let r = v.serialize(&mut ser).map_err(std::io::Error::from).and_then(|()| writeln!(out)).and_then(|()| out.flush());
+    closed_pipe_is_fine(r)
+}
+
+/// The net under human output: a character of [`is_escaped`] other than LF that reaches
+/// stdout is written as [`Untrusted`] writes it. Each untrusted value is escaped where it is
+/// formatted (LF and backslashes included); this catches one that a print site forgot.
+struct ControlsEscaped<W>(W);
+
+impl<W: Write> Write for ControlsEscaped<W> {
+    // Formatting hands over whole `str` pieces, so a character is never split between calls.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\n') {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        for chunk in buf.utf8_chunks() {
+            let v = chunk.valid();
+            let mut start = 0;
+            for (i, c) in v.char_indices() {
+                if c != '\n' && is_escaped(c) {
+                    self.0.write_all(&v.as_bytes()[start..i])?;
+                    start = i + c.len_utf8();
+                    write!(self.0, "{}", u(&v[i..start]))?;
+                }
+            }
+            self.0.write_all(&v.as_bytes()[start..])?;
+            for b in chunk.invalid() {
+                write!(self.0, "\\x{b:02x}")?;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// serde_json's pretty printer, writing the characters of [`is_escaped`] inside strings as
+/// `\uXXXX` (serde_json itself escapes only C0 controls): the same JSON value, and nothing a
+/// terminal acts on when `--json` output is read on one (C1 controls, DEL, bidi overrides).
+struct JsonForTerminals(PrettyFormatter<'static>);
+
+impl Formatter for JsonForTerminals {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_escaped(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                start = i + c.len_utf8();
+                for unit in c.encode_utf16(&mut [0u16; 2]) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// A JSON value found in an analysis (a count, a list of methods…), as compact JSON text,
+/// escaped: a hostile analysis may hold any value where a number is expected.
+fn jv(v: &Value) -> String {
+    u(&v.to_string()).to_string()
 }
 
 pub fn keygen(k: &SecretKey, path: &Path, json: bool) -> Result<()> {
@@ -49,8 +155,8 @@ pub fn keygen(k: &SecretKey, path: &Path, json: bool) -> Result<()> {
     }
     printed(|out| {
         writeln!(out, "key id      {}", k.id())?;
-        writeln!(out, "private key {} (mode 0600: keep it secret)", path.display())?;
-        writeln!(out, "public key  {} (pin it where bundles are verified)", pubp.display())
+        writeln!(out, "private key {} (mode 0600: keep it secret)", Untrusted::path(path))?;
+        writeln!(out, "public key  {} (pin it where bundles are verified)", Untrusted::path(&pubp))
     })
 }
 
@@ -107,11 +213,11 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
         writeln!(
             out,
             "stored   {}{}",
-            p.location,
+            u(&p.location),
             if p.outcome == PutOutcome::AlreadyPresent { " (identical bundle already there)" } else { "" }
         )?;
         writeln!(out, "ledger   position {} (entry {})", p.position, p.entry)?;
-        writeln!(out, "signer   {} ({})", key.id(), pub_path_for(&key.path).display())?;
+        writeln!(out, "signer   {} ({})", key.id(), Untrusted::path(&pub_path_for(&key.path)))?;
         writeln!(
             out,
             "evidence {} file(s), {} → {} in {:.2}s",
@@ -123,17 +229,17 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
         print_identifiers(out, m, 3)?;
         print_checklist(out, m, a)?;
         // The first of each list; all of them are in `--json` and in the bundle.
-        let all = format!("custody show --json --store {} {}", store.url(), p.bundle);
+        let all = format!("custody show --json --store {} {}", u(store.url()), p.bundle);
         print_problems(out, m, a, Some(PRESERVE_LISTED), &all)?;
         if let Some(w) = side_effect_warning(a) {
-            eprintln!("custody: WARNING: side effect unknown — {w}");
-            writeln!(out, "side effect: UNKNOWN — {w}")?;
+            eprintln!("custody: WARNING: side effect unknown — {}", u(&w));
+            writeln!(out, "side effect: UNKNOWN — {}", u(&w))?;
         } else if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
             writeln!(out, "side effect: UNKNOWN — do not repeat the action until its outcome is established")?;
         } else {
             writeln!(out, "side effect: {}", m.incident.side_effect.as_str())?;
         }
-        writeln!(out, "verify:  custody verify --store {} {}", store.url(), p.bundle)
+        writeln!(out, "verify:  custody verify --store {} {}", u(store.url()), p.bundle)
     })
 }
 
@@ -158,7 +264,7 @@ fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std
             Status::Missing => "MISSING: ",
             Status::NotApplicable => "n/a: ",
         };
-        writeln!(out, "  {mark} {:<10} {:<16} {word}{}", i.group, i.item, i.detail)?;
+        writeln!(out, "  {mark} {:<10} {:<16} {word}{}", u(&i.group), u(&i.item), u(&i.detail))?;
     }
     if let Some(items) = a.and_then(|a| a["checklist"].as_array()) {
         for i in items {
@@ -171,8 +277,8 @@ fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std
                 out,
                 "  {mark} {:<10} {:<22} {word}{}",
                 "linkage",
-                i["item"].as_str().unwrap_or("?"),
-                i["detail"].as_str().unwrap_or("")
+                u(i["item"].as_str().unwrap_or("?")),
+                u(i["detail"].as_str().unwrap_or(""))
             )?;
         }
     }
@@ -191,10 +297,10 @@ fn print_identifiers(out: &mut impl Write, m: &Manifest, max_sources: usize) -> 
                 .iter()
                 .take(max_sources)
                 .map(|s| match (&s.path, s.line, &s.field) {
-                    (Some(p), Some(l), Some(f)) => format!("{p}:{l} {f}"),
-                    (Some(p), None, Some(f)) => format!("{p}@{} {f}", s.offset.unwrap_or(0)),
-                    (Some(p), _, None) => p.clone(),
-                    _ => s.origin.clone(),
+                    (Some(p), Some(l), Some(f)) => format!("{}:{l} {}", u(p), u(f)),
+                    (Some(p), None, Some(f)) => format!("{}@{} {}", u(p), s.offset.unwrap_or(0), u(f)),
+                    (Some(p), _, None) => u(p).to_string(),
+                    _ => u(&s.origin).to_string(),
                 })
                 .collect();
             if sources.len() > max_sources {
@@ -203,13 +309,13 @@ fn print_identifiers(out: &mut impl Write, m: &Manifest, max_sources: usize) -> 
             v.join("; ")
         };
         match (&id.value, id.status) {
-            (Some(v), Status::Present) => writeln!(out, "  {:<16} {v}  ← {}", id.name.as_str(), src(&id.sources))?,
+            (Some(v), Status::Present) => writeln!(out, "  {:<16} {}  ← {}", id.name.as_str(), u(v), src(&id.sources))?,
             (_, Status::NotApplicable) => writeln!(out, "  {:<16} not applicable", id.name.as_str())?,
             _ if !id.conflicts.is_empty() => writeln!(out, "  {:<16} CONFLICT (no value picked)", id.name.as_str())?,
             _ => writeln!(out, "  {:<16} MISSING", id.name.as_str())?,
         }
         for c in &id.conflicts {
-            writeln!(out, "  {:<16} CONFLICT: {}  ← {}", "", c.value, src(&c.sources))?;
+            writeln!(out, "  {:<16} CONFLICT: {}  ← {}", "", u(&c.value), src(&c.sources))?;
         }
     }
     Ok(())
@@ -241,7 +347,12 @@ fn print_problems(
         writeln!(out, "problems recorded in the custody journal ({}):", journal.len())?;
         for e in journal.iter().take(limit) {
             let event = if e.event == EventKind::Error { "error" } else { "skipped" };
-            writeln!(out, "  {event:<8} {}: {}", e.path.as_deref().unwrap_or("-"), e.detail.as_deref().unwrap_or(""))?;
+            writeln!(
+                out,
+                "  {event:<8} {}: {}",
+                u(e.path.as_deref().unwrap_or("-")),
+                u(e.detail.as_deref().unwrap_or(""))
+            )?;
         }
         rest(out, journal.len())?;
     }
@@ -255,9 +366,9 @@ fn print_problems(
             writeln!(
                 out,
                 "  {:<14} {}: {}",
-                p["problem"].as_str().unwrap_or("?"),
-                p["path"].as_str().unwrap_or("-"),
-                p["detail"].as_str().unwrap_or("")
+                u(p["problem"].as_str().unwrap_or("?")),
+                u(p["path"].as_str().unwrap_or("-")),
+                u(p["detail"].as_str().unwrap_or(""))
             )?;
         }
         rest(out, recs.len())?;
@@ -266,10 +377,10 @@ fn print_problems(
 }
 
 fn print_analysis(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
-    let s = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| "?".into());
-    let o = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| "-".into());
+    let s = |v: &Value| v.as_str().map(|v| u(v).to_string()).unwrap_or_else(|| "?".into());
+    let o = |v: &Value| v.as_str().map(|v| u(v).to_string()).unwrap_or_else(|| "-".into());
     if let Some(fm) = a.get("field_mapping") {
-        writeln!(out, "field map  {} {}", s(&fm["origin"]), fm["path"].as_str().unwrap_or(""))?;
+        writeln!(out, "field map  {} {}", s(&fm["origin"]), u(fm["path"].as_str().unwrap_or("")))?;
     }
     writeln!(out, "linkage chain:")?;
     let chain = a["linkage"]["chain"].as_array().cloned().unwrap_or_default();
@@ -299,13 +410,13 @@ fn print_analysis(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
             s(&e["from_value"]),
             s(&e["to"]),
             s(&e["to_value"]),
-            e["records"]
+            jv(&e["records"])
         )?;
     }
     let principals = a["linkage"]["principals"].as_array().cloned().unwrap_or_default();
     writeln!(out, "principal per tool ({}):", principals.len())?;
     for p in &principals {
-        writeln!(out, "  {:<20} as {}  ({} call(s))", s(&p["tool"]), o(&p["principal"]), p["calls"])?;
+        writeln!(out, "  {:<20} as {}  ({} call(s))", s(&p["tool"]), o(&p["principal"]), jv(&p["calls"]))?;
     }
     let approvals = a["linkage"]["approvals"].as_array().cloned().unwrap_or_default();
     writeln!(out, "approval path ({} step(s)):", approvals.len())?;
@@ -319,15 +430,15 @@ fn print_analysis(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
             o(&p["decision"]),
             o(&p["approver"]),
             s(&p["at"]["source_path"]),
-            p["at"]["line"].as_u64().map(|l| format!(":{l}")).unwrap_or_else(|| format!("@{}", p["at"]["offset"]))
+            p["at"]["line"].as_u64().map(|l| format!(":{l}")).unwrap_or_else(|| format!("@{}", jv(&p["at"]["offset"])))
         )?;
     }
     writeln!(
         out,
         "memory     {} access(es), {} read(s), {} write(s)",
         a["linkage"]["memory"].as_array().map(Vec::len).unwrap_or(0),
-        a["linkage"]["memory_reads"],
-        a["linkage"]["memory_writes"]
+        jv(&a["linkage"]["memory_reads"]),
+        jv(&a["linkage"]["memory_writes"])
     )?;
     for m in a["linkage"]["memory"].as_array().into_iter().flatten() {
         writeln!(out, "  {} {} {}", o(&m["at"]["timestamp"]), o(&m["op"]), o(&m["memory_id"]))?;
@@ -339,9 +450,9 @@ fn print_analysis(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
             out,
             "  {:<32} {} request(s), methods {}, statuses {}",
             s(&e["destination"]),
-            e["requests"],
-            e["methods"],
-            e["statuses"]
+            jv(&e["requests"]),
+            jv(&e["methods"]),
+            jv(&e["statuses"])
         )?;
     }
     let index = a["index"].as_array().map(Vec::len).unwrap_or(0);
@@ -356,13 +467,13 @@ fn print_analysis(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
             .as_array()
             .map(|v| v.iter().filter(|s| s["incident_records"].as_u64() > Some(0)).count())
             .unwrap_or(0),
-        a["stats"]["records_seen"]
+        jv(&a["stats"]["records_seen"])
     )?;
     for src in a["sources"].as_array().into_iter().flatten().filter(|s| s["incident_records"].as_u64() > Some(0)) {
-        writeln!(out, "  {:>6}  {} ({})", src["incident_records"], s(&src["source_path"]), s(&src["format"]))?;
+        writeln!(out, "  {:>6}  {} ({})", jv(&src["incident_records"]), s(&src["source_path"]), s(&src["format"]))?;
     }
     if let Some(w) = a["side_effect"]["warning"].as_str() {
-        writeln!(out, "WARNING    side effect unknown — {w}")?;
+        writeln!(out, "WARNING    side effect unknown — {}", u(w))?;
     }
     Ok(())
 }
@@ -384,20 +495,33 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         return printed(|out| write!(out, "{}", r.to_human()));
     };
     printed(|out| {
-        writeln!(out, "bundle     {}", r.subject.bundle.as_deref().unwrap_or("?"))?;
-        writeln!(
-            out,
-            "verdict    {}",
-            if r.intact() { "INTACT" } else { "FAILED (run custody verify for the findings)" }
-        )?;
-        writeln!(out, "format     {}", m.format)?;
+        writeln!(out, "bundle     {}", u(r.subject.bundle.as_deref().unwrap_or("?")))?;
+        if r.intact() {
+            writeln!(out, "verdict    INTACT")?;
+        } else {
+            let failed: Vec<&str> = r.checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| c.name).collect();
+            writeln!(
+                out,
+                "verdict    FAILED ({}): what follows is what the manifest claims; `custody verify` lists the findings",
+                if failed.is_empty() { "see the findings".to_string() } else { failed.join(", ") }
+            )?;
+        }
+        writeln!(out, "format     {}", u(&m.format))?;
         writeln!(
             out,
             "sealed at  {} by {}@{} (custody {})",
-            m.sealed_at, m.collector.user, m.collector.host, m.collector.version
+            m.sealed_at,
+            u(&m.collector.user),
+            u(&m.collector.host),
+            u(&m.collector.version)
         )?;
         let trusted = r.signer.as_ref().map(|s| s.trusted).unwrap_or(false);
-        writeln!(out, "signer     {}{}", m.signer.keyid, if trusted { " (trusted)" } else { " (NOT trusted here)" })?;
+        writeln!(
+            out,
+            "signer     {}{}",
+            u(&m.signer.keyid),
+            if trusted { " (trusted)" } else { " (NOT trusted here)" }
+        )?;
         match &m.ledger_prev {
             Some(l) => writeln!(out, "ledger     sealed after position {} ({})", l.position, l.bundle)?,
             None => writeln!(out, "ledger     sealed when the ledger was empty (or outside a store)")?,
@@ -409,12 +533,12 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         writeln!(out, "side effect {}", m.incident.side_effect.as_str())?;
         print_identifiers(out, m, 5)?;
         for n in &m.incident.notes {
-            writeln!(out, "note       {n}")?;
+            writeln!(out, "note       {}", u(n))?;
         }
         print_checklist(out, m, m.analysis.as_ref())?;
         writeln!(out, "entries ({}), merkle root {}:", m.entries.len(), m.merkle_root)?;
         for e in &m.entries {
-            writeln!(out, "  {:<12} {:>10}  {}  {}", e.kind, e.size, &e.sha256.hex()[..16], e.path)?;
+            writeln!(out, "  {:<12} {:>10}  {}  {}", u(&e.kind), e.size, &e.sha256.hex()[..16], u(&e.path))?;
         }
         writeln!(out, "journal    {} event(s)", m.journal.len())?;
         print_problems(out, m, m.analysis.as_ref(), None, "")?;
@@ -426,38 +550,69 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
     })
 }
 
-pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
+/// `findings[i]`: what [`custody::verify::check_ledger_entry`] found in `entries[i]`. An
+/// entry is valid when it has no error finding: signed by a pinned key, with a good
+/// signature, at its position, linked to the entry before.
+pub fn list(
+    store: &Store,
+    entries: &[StoredEntry],
+    findings: &[Vec<Finding>],
+    trust: &Trust,
+    json: bool,
+) -> Result<()> {
     let rows: Vec<Value> = entries
         .iter()
-        .map(|e| match &e.parsed {
-            Ok((env, le)) => json!({
-                "position": e.position, "entry": e.id.to_string(), "bundle": le.bundle.to_string(),
-                "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
-                "appended_at": le.appended_at, "signer": env.keyid.hex(), "valid": true,
-            }),
-            Err(p) => {
-                json!({"position": e.position, "entry": e.id.to_string(), "valid": false, "problem": p.to_string()})
+        .zip(findings)
+        .map(|(e, fs)| {
+            let problems: Vec<&str> =
+                fs.iter().filter(|f| f.level == Level::Error).map(|f| f.message.as_str()).collect();
+            let mut row = match &e.parsed {
+                Ok((env, le)) => json!({
+                    "position": e.position, "entry": e.id.to_string(), "bundle": le.bundle.to_string(),
+                    "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
+                    "appended_at": le.appended_at, "signer": env.keyid.hex(),
+                    "signer_trusted": trust.find(&env.keyid).is_some(), "valid": problems.is_empty(),
+                }),
+                Err(_) => json!({"position": e.position, "entry": e.id.to_string(), "valid": false}),
+            };
+            if !problems.is_empty() {
+                row["problem"] = problems.join("; ").into();
             }
+            row
         })
         .collect();
     if json {
         return print_json(&json!({"store": store.url(), "entries": rows}));
     }
+    let invalid = rows.iter().filter(|r| r["valid"] != true).count();
     printed(|out| {
-        writeln!(out, "ledger of {} ({} entries, oldest first)", store.url(), entries.len())?;
+        writeln!(
+            out,
+            "ledger of {} ({} entries, oldest first; each entry's signature, signer and link checked)",
+            u(store.url()),
+            entries.len()
+        )?;
         for r in &rows {
             if r["valid"] == true {
                 writeln!(
                     out,
                     "  #{:<5} {}  {}  {}",
                     r["position"],
-                    r["appended_at"].as_str().unwrap_or(""),
-                    r["bundle"].as_str().unwrap_or(""),
-                    r["location"].as_str().unwrap_or("")
+                    u(r["appended_at"].as_str().unwrap_or("")),
+                    u(r["bundle"].as_str().unwrap_or("")),
+                    u(r["location"].as_str().unwrap_or(""))
                 )?;
             } else {
-                writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], r["problem"].as_str().unwrap_or(""))?;
+                writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], u(r["problem"].as_str().unwrap_or("")))?;
             }
+        }
+        if invalid > 0 {
+            writeln!(
+                out,
+                "RESULT: {invalid} of {} entries did not check out; `custody verify --store {} --all` audits the ledger and its bundles",
+                rows.len(),
+                u(store.url())
+            )?;
         }
         Ok(())
     })
@@ -470,8 +625,8 @@ pub fn extracted(dir: &Path, r: &Report, done: &custody::extract::Extracted, jso
         );
     }
     printed(|out| {
-        writeln!(out, "verified {} — intact", r.subject.bundle.as_deref().unwrap_or("bundle"))?;
-        writeln!(out, "extracted {} file(s), {} bytes, into {}", done.files.len(), done.bytes, dir.display())
+        writeln!(out, "verified {} — intact", u(r.subject.bundle.as_deref().unwrap_or("bundle")))?;
+        writeln!(out, "extracted {} file(s), {} bytes, into {}", done.files.len(), done.bytes, Untrusted::path(dir))
     })
 }
 
@@ -480,7 +635,7 @@ pub fn adoptions(done: &[custody::preserve::Adoption]) {
     for d in done {
         match &d.result {
             Ok(p) => eprintln!("custody: adopted unreferenced bundle {} at ledger position {p}", d.bundle),
-            Err(why) => eprintln!("custody: left unreferenced bundle {} alone: {why}", d.bundle),
+            Err(why) => eprintln!("custody: left unreferenced bundle {} alone: {}", d.bundle, u(why)),
         }
     }
 }
@@ -490,7 +645,7 @@ pub fn swept(paths: &[std::path::PathBuf]) {
     for p in paths {
         eprintln!(
             "custody: removed {}: a staging file left by an interrupted run (not written to for over an hour; never a sealed bundle)",
-            p.display()
+            Untrusted::path(p)
         );
     }
 }
@@ -507,14 +662,14 @@ pub fn store_checks(store: &Store, checks: &[custody::store::inspect::StoreCheck
         }));
     }
     printed(|out| {
-        writeln!(out, "custody store init: {}", store.url())?;
+        writeln!(out, "custody store init: {}", u(store.url()))?;
         for c in checks {
             let tag = match c.status {
                 Promise::Kept => "  ok  ",
                 Promise::Broken => " FAIL ",
                 Promise::NotApplicable => "  n/a ",
             };
-            writeln!(out, "[{tag}] {:<19} {}", c.name, c.detail)?;
+            writeln!(out, "[{tag}] {:<19} {}", c.name, u(&c.detail))?;
         }
         if broken == 0 {
             writeln!(out, "RESULT: the store keeps every promise custody relies on")?;
@@ -542,12 +697,12 @@ pub fn repaired(store: &Store, done: &[custody::preserve::Adoption], json: bool)
     }
     printed(|out| {
         if done.is_empty() {
-            writeln!(out, "no unreferenced bundles in {}", store.url())?;
+            writeln!(out, "no unreferenced bundles in {}", u(store.url()))?;
         }
         for d in done {
             match &d.result {
                 Ok(p) => writeln!(out, "adopted {} at ledger position {p}", d.bundle)?,
-                Err(why) => writeln!(out, "NOT adopted {}: {why}", d.bundle)?,
+                Err(why) => writeln!(out, "NOT adopted {}: {}", d.bundle, u(why))?,
             }
         }
         Ok(())

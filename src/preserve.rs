@@ -38,7 +38,7 @@ pub enum PreserveError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Storing the bundle failed: nothing was written to the ledger.
-    #[error("the bundle {bundle} was NOT stored and nothing was written to the ledger: {source}")]
+    #[error("the bundle {bundle} was NOT stored and nothing was written to the ledger")]
     BundleNotStored {
         /// The sealed bundle.
         bundle: BundleId,
@@ -46,7 +46,7 @@ pub enum PreserveError {
         source: Box<StoreError>,
     },
     /// The bundle is stored, but its ledger entry could not be written.
-    #[error("the bundle {bundle} IS stored at {location}, but its ledger entry was NOT written: {source}; run `custody store repair` on this store to record it")]
+    #[error("the bundle {bundle} IS stored at {location}, but its ledger entry was NOT written (run `custody store repair` on this store to record it)")]
     NotRecorded {
         /// The bundle.
         bundle: BundleId,
@@ -59,7 +59,7 @@ pub enum PreserveError {
     #[error(transparent)]
     Spec(#[from] SpecError),
     /// The `--field-map` file is unusable.
-    #[error("{0} (fix the file or leave out --field-map)")]
+    #[error("the field mapping cannot be used (fix the file, or leave out --field-map)")]
     Mapping(#[from] MappingError),
     /// A value in the spec file is invalid.
     #[error("incident spec: {0}")]
@@ -68,10 +68,10 @@ pub enum PreserveError {
     #[error("{0} (fix the value, or leave the flag out)")]
     Seed(#[from] SeedError),
     /// The analysis thread could not be started.
-    #[error("cannot start the analysis thread: {0}")]
+    #[error("cannot start the analysis thread")]
     Thread(#[source] std::io::Error),
     /// The sealing thread died.
-    #[error("internal error: the sealing task failed: {0}")]
+    #[error("internal error: the sealing task failed")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -291,8 +291,9 @@ pub fn incident_from(req: &PreserveRequest) -> Incident {
 pub fn apply_spec(req: &mut PreserveRequest) -> Result<Vec<IdentName>, PreserveError> {
     let Some(path) = req.spec.clone() else { return Ok(Vec::new()) };
     let (spec, _bytes) = Spec::load(&path)?;
-    let bad =
-        |what: &str, e: &dyn std::fmt::Display| PreserveError::SpecValue(format!("{}: {what}: {e}", path.display()));
+    let bad = |what: &str, e: &(dyn std::error::Error + 'static)| {
+        PreserveError::SpecValue(format!("{}: {what}: {}", path.display(), crate::error_text(e)))
+    };
     if req.incident_dir.is_none() {
         req.incident_dir = spec.incident_dir.clone();
     }
@@ -311,10 +312,9 @@ pub fn apply_spec(req: &mut PreserveRequest) -> Result<Vec<IdentName>, PreserveE
     }
     let mut from_spec = Vec::new();
     for (name, value) in &spec.identifiers {
-        let n = IdentName::ALL
-            .into_iter()
-            .find(|i| i.as_str() == name.as_str())
-            .ok_or_else(|| bad("identifiers", &format!("unknown identifier `{name}`")))?;
+        let n = IdentName::ALL.into_iter().find(|i| i.as_str() == name.as_str()).ok_or_else(|| {
+            PreserveError::SpecValue(format!("{}: identifiers: unknown identifier `{name}`", path.display()))
+        })?;
         if !req.identifiers.iter().any(|(g, _)| *g == n) {
             req.identifiers.push((n, value.clone()));
             from_spec.push(n);
@@ -409,7 +409,7 @@ fn choose_mapping(
                     at: clock.now(),
                     event: EventKind::Error,
                     path: Some(shown),
-                    detail: format!("{e}; the analysis uses the built-in field names only"),
+                    detail: format!("{}; the analysis uses the built-in field names only", crate::error_text(&e)),
                 }),
             }
         }

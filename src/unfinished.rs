@@ -5,7 +5,9 @@
 //! again into the same directory works).
 //!
 //! Each one is registered by an [`Unfinished`] guard while it is being written; dropping the
-//! guard unregisters it. A temporary file is made by [`temp_file`] as a [`TrackedTemp`],
+//! guard unregisters it. A file or directory an extract creates is registered by its path
+//! relative to an open directory ([`Unfinished::track_under`]) and removed relative to it,
+//! never through a symbolic link, even if a directory on the way was replaced by one since. A temporary file is made by [`temp_file`] as a [`TrackedTemp`],
 //! which owns both the file and its guard, so the two cannot part: dropping it deletes the
 //! file, then unregisters it. (A file an extract has linked into place, or a stored bundle's
 //! own name, is not the temporary file's name and is never touched by the guard.) A process that is killed by a signal
@@ -19,13 +21,75 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+/// A registered file (or directory).
+enum Tracked {
+    /// By its path.
+    Path(PathBuf),
+    /// By its path relative to an open directory: `dir` tells a directory (removed only if
+    /// empty) from a file; `shown` is how it is named in messages.
+    #[cfg(unix)]
+    Under { base: std::sync::Arc<rustix::fd::OwnedFd>, rel: PathBuf, dir: bool, shown: PathBuf },
+}
+
+impl Tracked {
+    fn remove(&self) -> bool {
+        match self {
+            Tracked::Path(p) => std::fs::remove_file(p).is_ok(),
+            #[cfg(unix)]
+            Tracked::Under { base, rel, dir, .. } => remove_under(base, rel, *dir).is_ok(),
+        }
+    }
+    fn shown(&self) -> &Path {
+        match self {
+            Tracked::Path(p) => p,
+            #[cfg(unix)]
+            Tracked::Under { shown, .. } => shown,
+        }
+    }
+}
+
 /// The registered files by registration number (an extract registers one per file written,
 /// 100 000 for a big bundle: each guard finds its own entry in O(log n)).
-static FILES: Mutex<(u64, BTreeMap<u64, PathBuf>)> = Mutex::new((0, BTreeMap::new()));
+static FILES: Mutex<(u64, BTreeMap<u64, Tracked>)> = Mutex::new((0, BTreeMap::new()));
 
-fn files() -> MutexGuard<'static, (u64, BTreeMap<u64, PathBuf>)> {
+fn files() -> MutexGuard<'static, (u64, BTreeMap<u64, Tracked>)> {
     // A panic while the list was held leaves it as it was: still usable.
     FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes `rel` (a file, or if `dir` an empty directory) under the open directory `base`:
+/// each directory on the way is opened with `O_NOFOLLOW`, so a path whose directory was
+/// replaced by a symbolic link is not followed (and the file is not removed). A name that is
+/// gone, or a directory replaced by something else, is `NotFound`.
+#[cfg(unix)]
+pub(crate) fn remove_under(base: &rustix::fd::OwnedFd, rel: &Path, dir: bool) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    let mut comps: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let Some(name) = comps.pop() else { return Ok(()) };
+    let mut cur: Option<rustix::fd::OwnedFd> = None;
+    for c in comps {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let next = match &cur {
+            Some(d) => rustix::fs::openat(d, c, flags, Mode::empty()),
+            None => rustix::fs::openat(base, c, flags, Mode::empty()),
+        }?;
+        cur = Some(next);
+    }
+    let parent = match &cur {
+        Some(d) => rustix::fd::AsFd::as_fd(d),
+        None => rustix::fd::AsFd::as_fd(base),
+    };
+    if dir {
+        // A directory replaced by something else since is not the one registered: gone.
+        let st = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() {
+            return Err(rustix::io::Errno::NOENT.into());
+        }
+        rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR)?;
+    } else {
+        rustix::fs::unlinkat(parent, name, AtFlags::empty())?;
+    }
+    Ok(())
 }
 
 /// A file registered for removal if the process is interrupted, until this guard is dropped.
@@ -39,10 +103,21 @@ pub struct Unfinished {
 impl Unfinished {
     /// Registers `path`.
     pub fn track(path: &Path) -> Unfinished {
+        Self::register(Tracked::Path(path.to_path_buf()))
+    }
+
+    /// Registers `rel` under the open directory `base` (see [`remove_under`]); `dir`: it is a
+    /// directory, removed if empty. `shown` names it in messages.
+    #[cfg(unix)]
+    pub fn track_under(base: &std::sync::Arc<rustix::fd::OwnedFd>, rel: &Path, dir: bool, shown: &Path) -> Unfinished {
+        Self::register(Tracked::Under { base: base.clone(), rel: rel.to_path_buf(), dir, shown: shown.to_path_buf() })
+    }
+
+    fn register(t: Tracked) -> Unfinished {
         let mut f = files();
         f.0 += 1;
         let id = f.0;
-        f.1.insert(id, path.to_path_buf());
+        f.1.insert(id, t);
         Unfinished { id }
     }
 }
@@ -86,12 +161,15 @@ impl std::ops::DerefMut for TrackedTemp {
     }
 }
 
-/// Deletes every registered file and returns those it deleted, in the order they were
-/// registered (a file already gone is not listed). For the binary's signal handler, just
+/// Deletes every registered file (and empty registered directory), the latest first (a
+/// directory after the files made in it), and returns those it deleted in the order they
+/// were registered (one already gone is not listed). For the binary's signal handler, just
 /// before the process exits: the list stays locked, so no new file is registered meanwhile.
 pub fn remove_all() -> Vec<PathBuf> {
     let mut f = files();
-    let removed = f.1.values().filter(|p| std::fs::remove_file(p).is_ok()).cloned().collect();
+    let mut removed: Vec<PathBuf> =
+        f.1.values().rev().filter(|t| t.remove()).map(|t| t.shown().to_path_buf()).collect();
+    removed.reverse();
     f.1.clear();
     removed
 }

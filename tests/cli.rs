@@ -150,6 +150,65 @@ fn regression_error_messages_said_their_cause_twice() {
     let o = env.run(&["list".as_ref(), "--store".as_ref(), missing_store.as_os_str()]);
     o.expect(2);
     assert_eq!(o.stderr.matches("does not exist").count(), 1, "{}", o.stderr);
+    // The binary no longer hides repeats (it removed any cause already said anywhere in the
+    // line, and so also a different cause that happened to read the same): the library's
+    // errors never write their source into their message, and the line is printed as the
+    // chain. Each failing invocation: what and where, and the cause, once.
+    let fx = fixture_dir();
+    let fx = fx.to_str().unwrap();
+    let p = |name: &str| env.path(name).to_str().unwrap().to_string();
+    fs::write(env.path("bad-config.json"), b"{").unwrap();
+    fs::write(env.path("bad-spec.toml"), b"x = ").unwrap();
+    fs::write(env.path("bad-map.toml"), b"x = ").unwrap();
+    let cases: Vec<(Vec<String>, String, &str)> = vec![
+        (
+            vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--store-config".into(), p("no-config.json")],
+            format!("cannot read store config {}", p("no-config.json")),
+            "No such file or directory",
+        ),
+        (
+            vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--store-config".into(), p("bad-config.json")],
+            format!("store config {} is not valid (expected JSON with keys", p("bad-config.json")),
+            "EOF while parsing",
+        ),
+        (
+            vec!["preserve".into(), "--spec".into(), p("no-spec.toml")],
+            format!("cannot read incident spec {}", p("no-spec.toml")),
+            "No such file or directory",
+        ),
+        (
+            vec!["preserve".into(), "--spec".into(), p("bad-spec.toml")],
+            format!("incident spec {} is not valid", p("bad-spec.toml")),
+            "TOML parse error",
+        ),
+        (
+            vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--field-map".into(), p("bad-map.toml")],
+            "the field mapping cannot be used (fix the file, or leave out --field-map): invalid TOML field mapping"
+                .into(),
+            "TOML parse error",
+        ),
+        (
+            vec!["keygen".into(), "--out".into(), p("bad-spec.toml/k.key")],
+            format!("cannot create the key directory {}", p("bad-spec.toml")),
+            "File exists",
+        ),
+        (
+            vec!["verify".into(), junk.to_str().unwrap().into(), "--trusted-key".into(), p("junk.tar.zst")],
+            "is not an Ed25519 public key in SPKI PEM form".into(),
+            "PEM preamble",
+        ),
+    ];
+    for (args, what, cause) in cases {
+        let o = env.run(&args);
+        o.expect(2);
+        let line = o.stderr.lines().find(|l| l.starts_with("custody: error:")).expect("an error line");
+        assert!(line.contains(&what), "{args:?}: says what and where ({what}): {line}");
+        assert_eq!(line.matches(cause).count(), 1, "{args:?}: the cause `{cause}` once: {line}");
+        let parts: Vec<&str> = line.split(": ").filter(|s| s.len() > 12).collect();
+        for (i, a) in parts.iter().enumerate() {
+            assert!(!parts[i + 1..].contains(a), "{args:?}: `{a}` twice: {line}");
+        }
+    }
 }
 
 /// A preserve interrupted by SIGTERM or SIGINT left its staging file (as large as the
@@ -368,4 +427,77 @@ fn preserve_lists_the_first_problems_and_counts_the_rest() {
     shown.expect(0);
     let all = shown.json()["manifest"]["analysis"]["evidence_problems"].as_array().unwrap().len();
     assert_eq!(all, 27);
+}
+
+/// `show` exited 0 on a bundle that failed verification (signed by a key not pinned here, or
+/// tampered with), while `verify` of the same bundle exited 1. Every command that verifies
+/// keeps the contract: 0 intact, 1 findings, 2 error.
+#[test]
+fn regression_show_exited_0_on_a_bundle_that_failed_verification() {
+    let (env, m) = made();
+    let b = m.bundle.to_str().unwrap();
+    env.run(&["show", b]).expect(0);
+    env.run(&["show", b, "--json"]).expect(0);
+    let other = env.path("other.key");
+    env.run(&["keygen", "--out", other.to_str().unwrap()]).expect(0);
+    let other_pub = env.path("other.key.pub");
+    let o = env.run(&["show", b, "--trusted-key", other_pub.to_str().unwrap()]);
+    o.expect(1);
+    assert!(o.stdout.contains("NOT trusted here"), "{}", o.stdout);
+    assert!(o.stdout.contains("verdict    FAILED (signer_trusted)"), "the verdict names the check: {}", o.stdout);
+    let o = env.run(&["show", b, "--json", "--trusted-key", other_pub.to_str().unwrap()]);
+    o.expect(1);
+    assert_eq!(o.json()["verdict"], "failed");
+    // A home with no key at all trusts nothing.
+    Env::new().run(&["show", b]).expect(1);
+    // Tampered: one blob byte flipped.
+    let mut members = bundle_members(&m.bundle);
+    let i = members.iter().position(|x| x.name().starts_with("blobs/")).unwrap();
+    members[i].data[0] ^= 1;
+    let bad = env.path("bad.tar.zst");
+    write_bundle(&bad, &members);
+    env.run(&["show", bad.to_str().unwrap()]).expect(1);
+    env.run(&["show", bad.to_str().unwrap(), "--json"]).expect(1);
+    // Not a verdict: an error.
+    usage_error(&env, &["show", "/no/such/bundle.tar.zst"], "does not exist");
+}
+
+/// `list --json` reported entries signed by a key not pinned here as `"valid": true`, and
+/// `list` exited 0 over them. Each entry's signer, signature, position and link are checked
+/// now, with `--trusted-key` (default: the local key) as for verify.
+#[test]
+fn regression_list_json_said_an_entry_signed_by_an_untrusted_key_was_valid() {
+    let (env, m) = made();
+    env.preserve_fixture(&["--note", "second"]);
+    let st = m.store.to_str().unwrap();
+    let o = env.run(&["list", "--store", st, "--json"]);
+    o.expect(0);
+    let v = o.json();
+    for e in v["entries"].as_array().unwrap() {
+        assert_eq!((&e["valid"], &e["signer_trusted"]), (&true.into(), &true.into()), "{e}");
+    }
+    let other = env.path("other.key");
+    env.run(&["keygen", "--out", other.to_str().unwrap()]).expect(0);
+    let other_pub = env.path("other.key.pub");
+    let o = env.run(&["list", "--store", st, "--json", "--trusted-key", other_pub.to_str().unwrap()]);
+    o.expect(1);
+    let v = o.json();
+    for e in v["entries"].as_array().unwrap() {
+        assert_eq!((&e["valid"], &e["signer_trusted"]), (&false.into(), &false.into()), "{e}");
+        assert!(e["problem"].as_str().unwrap().contains("untrusted key"), "{e}");
+        assert!(e["bundle"].is_string(), "what the entry says is still listed: {e}");
+    }
+    let o = env.run(&["list", "--store", st, "--trusted-key", other_pub.to_str().unwrap()]);
+    o.expect(1);
+    assert_eq!(o.stdout.matches("INVALID ENTRY").count(), 2, "{}", o.stdout);
+    assert!(o.stdout.contains("RESULT: 2 of 2 entries did not check out"), "{}", o.stdout);
+    // An entry at a position it does not name (entry 2 copied to position 3) is not valid.
+    let ledger = m.store.join("ledger");
+    fs::copy(ledger.join("00000000000000000002.json"), ledger.join("00000000000000000003.json")).unwrap();
+    let o = env.run(&["list", "--store", st, "--json"]);
+    o.expect(1);
+    let v = o.json();
+    assert_eq!(v["entries"][1]["valid"], true);
+    assert_eq!(v["entries"][2]["valid"], false, "{v:#}");
+    assert!(v["entries"][2]["problem"].as_str().unwrap().contains("position"), "{v:#}");
 }

@@ -112,10 +112,21 @@ fn preserve_keygen_and_list_json_match_their_schemas() {
     plain.expect(0);
     assert_valid("preserve.v1.schema.json", &plain.json());
 
-    let l = env.run(&["list", "--store", s(&env.store()), "--json"]);
+    // Entry 2 is signed by `k`: pinned with the default key, both entries are valid.
+    let k_pub = env.path("k.key.pub");
+    let store = env.store();
+    let both = ["list", "--store", s(&store), "--json", "--trusted-key", s(&m.pubkey), "--trusted-key", s(&k_pub)];
+    let l = env.run(&both);
     l.expect(0);
     let lj = l.json();
     assert_eq!(lj["entries"].as_array().unwrap().len(), 2);
+    assert!(lj["entries"].as_array().unwrap().iter().all(|e| e["valid"] == true && e["signer_trusted"] == true));
+    assert_valid("list.v1.schema.json", &lj);
+    // Without `k` pinned, entry 2 is not valid (exit 1), still within the schema.
+    let l = env.run(&["list", "--store", s(&env.store()), "--json"]);
+    l.expect(1);
+    let lj = l.json();
+    assert_eq!((&lj["entries"][1]["valid"], &lj["entries"][1]["signer_trusted"]), (&false.into(), &false.into()));
     assert_valid("list.v1.schema.json", &lj);
 
     // A ledger entry that cannot be read is listed as invalid, still within the schema.
@@ -123,10 +134,11 @@ fn preserve_keygen_and_list_json_match_their_schemas() {
     entries.sort();
     make_writable(&entries[0]);
     fs::write(&entries[0], b"{ not json").unwrap();
-    let l = env.run(&["list", "--store", s(&env.store()), "--json"]);
-    l.expect(0);
+    let l = env.run(&both);
+    l.expect(1);
     let lj = l.json();
     assert_eq!(lj["entries"][0]["valid"], false);
+    assert!(lj["entries"][1]["problem"].as_str().unwrap().contains("prev"), "entry 2 no longer links: {lj:#}");
     assert_valid("list.v1.schema.json", &lj);
 }
 

@@ -24,5 +24,6 @@ mod sealing_pipeline;
 mod store_util;
 mod tamper;
 mod tamper_matrix;
+mod terminal;
 mod verify_pipeline;
 mod verify_support;

@@ -85,7 +85,7 @@ pub const REQUIRED_KINDS: [&str; 6] = ["traces", "policy", "approvals", "memory"
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     /// Writing the bundle failed.
-    #[error("cannot write the bundle: {0}")]
+    #[error("cannot write the bundle")]
     Output(#[source] io::Error),
     /// Some files changed between the hash pass and the copy pass (or, for the analysis,
     /// between the copy and a re-read); the caller retries with snapshots of those files.

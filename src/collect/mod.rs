@@ -35,7 +35,7 @@ pub enum CollectError {
     #[error("evidence kind `{0}` must be letters, digits, `-` or `_`")]
     BadKind(String),
     /// Standard input could not be spooled.
-    #[error("cannot read standard input into a temporary file: {0}")]
+    #[error("cannot read standard input into a temporary file")]
     Stdin(#[source] std::io::Error),
     /// Standard input given twice.
     #[error("`-` (standard input) can be given only once")]

@@ -92,7 +92,7 @@ pub enum FormatOverrideError {
     #[error("--format `{0}` is not SELECTOR=FORMAT (for example logs/tool_calls.jsonl=jsonl or egress=envoy)")]
     Syntax(String),
     /// Unknown format name.
-    #[error("--format `{arg}`: {source}")]
+    #[error("--format `{arg}`")]
     Format {
         /// The argument.
         arg: String,
@@ -824,7 +824,7 @@ impl Worker {
                 Some(s)
             }
             Err(e) => {
-                self.an.add_problem(id, Problem::ReadFailed { message: format!("{e:#}") });
+                self.an.add_problem(id, Problem::ReadFailed { message: crate::error_text(&e) });
                 self.an.not_analysed(id, format!("reading it for the analysis failed: {e}"));
                 None
             }

@@ -36,7 +36,7 @@ const MAX_SPEC_BYTES: u64 = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// The file could not be read.
-    #[error("cannot read incident spec {path}: {source}")]
+    #[error("cannot read incident spec {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -51,7 +51,7 @@ pub enum SpecError {
         path: PathBuf,
     },
     /// Not valid TOML for a spec.
-    #[error("incident spec {path} is not valid: {source}")]
+    #[error("incident spec {path} is not valid")]
     Parse {
         /// The file.
         path: PathBuf,

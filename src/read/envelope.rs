@@ -26,7 +26,7 @@ pub enum ParseError {
         limit: usize,
     },
     /// Not valid JSON of the expected shape.
-    #[error("{what} is not valid: {source}")]
+    #[error("{what} is not valid")]
     Json {
         /// What.
         what: &'static str,
@@ -45,7 +45,7 @@ pub enum ParseError {
     #[error("envelope has {0} signatures; custody envelopes carry exactly one")]
     SignatureCount(usize),
     /// Bad base64.
-    #[error("envelope {field} is not canonical padded base64: {source}")]
+    #[error("envelope {field} is not canonical padded base64")]
     Base64 {
         /// Which field.
         field: &'static str,

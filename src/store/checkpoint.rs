@@ -82,7 +82,7 @@ pub fn parse(bytes: &[u8]) -> Result<(CheckedEnvelope, Checkpoint), CheckpointEr
         return Err(CheckpointError::Invalid(format!("{} bytes, above the limit of {MAX_CHECKPOINT}", bytes.len())));
     }
     let env = CheckedEnvelope::parse(bytes, CHECKPOINT_PAYLOAD_TYPE)
-        .map_err(|e| CheckpointError::Invalid(format!("envelope: {e}")))?;
+        .map_err(|e| CheckpointError::Invalid(format!("envelope: {}", crate::error_text(&e))))?;
     let cp: Checkpoint =
         serde_json::from_slice(&env.payload).map_err(|e| CheckpointError::Invalid(format!("payload: {e}")))?;
     if cp.format != CHECKPOINT_FORMAT {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The config file cannot be read.
-    #[error("cannot read store config {path}: {source}")]
+    #[error("cannot read store config {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -27,7 +27,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The config file is not valid.
-    #[error("store config {path} is not valid: {source} (expected JSON with keys endpoint, region, allow_http, retention_days, lock_mode, max_retries, retry_timeout_secs)")]
+    #[error("store config {path} is not valid (expected JSON with keys endpoint, region, allow_http, retention_days, lock_mode, max_retries, retry_timeout_secs)")]
     Parse {
         /// The file.
         path: PathBuf,

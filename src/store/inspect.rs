@@ -51,7 +51,7 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
     match store.list("ledger/").await {
         Ok(v) => out.push(check("reachable", true, format!("listed the ledger ({} entries)", v.len()))),
         Err(e) => {
-            out.push(check("reachable", false, format!("cannot list the store: {e}")));
+            out.push(check("reachable", false, format!("cannot list the store: {}", crate::error_text(&e))));
             return Ok(out);
         }
     }
@@ -64,7 +64,7 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
                 false,
                 "Object Lock is NOT enabled on the bucket: objects can be deleted or overwritten by any credential allowed to; create the bucket with Object Lock enabled (see docs/storage.md)",
             )),
-            Err(e) => out.push(check("object_lock", false, format!("cannot read the Object Lock configuration: {e}"))),
+            Err(e) => out.push(check("object_lock", false, format!("cannot read the Object Lock configuration: {}", crate::error_text(e)))),
         }
         match admin.versioning().await {
             Ok(Some(v)) if v == "Enabled" => out.push(check("versioning", true, "versioning is enabled")),
@@ -76,7 +76,7 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
                     v.unwrap_or_else(|| "not enabled".into())
                 ),
             )),
-            Err(e) => out.push(check("versioning", false, format!("cannot read the versioning status: {e}"))),
+            Err(e) => out.push(check("versioning", false, format!("cannot read the versioning status: {}", crate::error_text(&e)))),
         }
         let default = lock.as_ref().ok().and_then(|l| {
             l.default_mode.as_ref().map(|m| {
@@ -143,7 +143,7 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
             "the server ACCEPTED a create-only write over an existing object: If-None-Match is not honoured, two writers could both claim one ledger position (a fork); use a server that supports conditional writes",
         )),
         (Err(e), _) | (_, Err(e)) => {
-            out.push(check("conditional_writes", false, format!("create-only probe write failed: {e}")))
+            out.push(check("conditional_writes", false, format!("create-only probe write failed: {}", crate::error_text(&e))))
         }
         (Ok(o), _) => out.push(check(
             "conditional_writes",
@@ -169,7 +169,11 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
                 "the probe object came back WITHOUT a lock: evidence written now would not be protected",
             )),
             Ok(_) => out.push(check("lock_applied", false, "the probe object could not be found after writing it")),
-            Err(e) => out.push(check("lock_applied", false, format!("cannot read the probe's retention: {e}"))),
+            Err(e) => out.push(check(
+                "lock_applied",
+                false,
+                format!("cannot read the probe's retention: {}", crate::error_text(&e)),
+            )),
         }
     }
     Ok(out)

@@ -88,7 +88,7 @@ pub enum EntryProblem {
 /// Parse one entry object.
 pub fn parse_entry(bytes: &[u8]) -> Result<(CheckedEnvelope, LedgerEntry), EntryProblem> {
     let env = CheckedEnvelope::parse(bytes, LEDGER_PAYLOAD_TYPE)
-        .map_err(|e: ParseError| EntryProblem::Envelope(e.to_string()))?;
+        .map_err(|e: ParseError| EntryProblem::Envelope(crate::error_text(&e)))?;
     let entry: LedgerEntry = serde_json::from_slice(&env.payload).map_err(|e| EntryProblem::Payload(e.to_string()))?;
     if entry.format != LEDGER_FORMAT {
         return Err(EntryProblem::Payload(format!(

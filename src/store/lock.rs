@@ -30,10 +30,10 @@ pub const CHECKSUM_ALGO_HEADER: &str = "x-amz-sdk-checksum-algorithm";
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// No credentials.
-    #[error("cannot get S3 credentials: {0}")]
+    #[error("cannot get S3 credentials")]
     Credentials(#[source] object_store::Error),
     /// Signing failed.
-    #[error("cannot sign the request to {url}: {source}")]
+    #[error("cannot sign the request to {url}")]
     Sign {
         /// The URL.
         url: String,
@@ -47,7 +47,7 @@ pub enum LockError {
         url: String,
     },
     /// Transport failure after retries.
-    #[error("{op} {url} failed: {source}")]
+    #[error("{op} {url} failed")]
     Http {
         /// What.
         op: &'static str,

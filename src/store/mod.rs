@@ -47,7 +47,7 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The backend could not be configured.
-    #[error("cannot open store `{url}`: {source}")]
+    #[error("cannot open store `{url}`")]
     Open {
         /// The URL.
         url: String,
@@ -55,7 +55,7 @@ pub enum StoreError {
         source: object_store::Error,
     },
     /// An object-store operation failed.
-    #[error("store operation `{op}` on `{key}` failed: {source}")]
+    #[error("store operation `{op}` on `{key}` failed")]
     Op {
         /// The operation.
         op: &'static str,
@@ -65,7 +65,7 @@ pub enum StoreError {
         source: object_store::Error,
     },
     /// A local file operation failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}")]
     Io {
         /// The operation.
         op: &'static str,

@@ -216,7 +216,7 @@ pub fn check_bundle<R: Read>(
             match CheckedEnvelope::parse_one_of(&b, &[STATEMENT_PAYLOAD_TYPE, MANIFEST_PAYLOAD_TYPE]) {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
+                    fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, crate::error_text(&e)));
                     None
                 }
             }
@@ -226,7 +226,7 @@ pub fn check_bundle<R: Read>(
             Some(e)
         }
         Some(EnvelopeMember::Streamed(Err(e))) => {
-            fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, e.to_string()));
+            fs.push(err(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, crate::error_text(&e)));
             None
         }
         Some(EnvelopeMember::PayloadDiffers { offset }) => {
@@ -255,7 +255,7 @@ pub fn check_bundle<R: Read>(
             Some(b) => match CheckedManifest::try_from(b.bytes()) {
                 Ok(CheckedManifest(m)) => Some(m),
                 Err(e) => {
-                    fs.push(err(FindingKind::ManifestInvalid, MANIFEST_MEMBER, e.to_string()));
+                    fs.push(err(FindingKind::ManifestInvalid, MANIFEST_MEMBER, crate::error_text(&e)));
                     None
                 }
             },
@@ -866,6 +866,13 @@ fn entry_findings(e: &StoredEntry, prev: Option<&StoredEntry>, trust: &Trust) ->
     fs
 }
 
+/// One stored ledger entry checked on its own and against `prev`, the entry stored just
+/// before it (for `custody list`): it parses, sits at the position it names, is signed by a
+/// pinned key with a good signature, and links to `prev`. The findings; none when valid.
+pub fn check_ledger_entry(e: &StoredEntry, prev: Option<&StoredEntry>, trust: &Trust) -> Vec<Finding> {
+    entry_findings(e, prev, trust)
+}
+
 /// Verify a bundle in a store by digest, including its ledger position.
 pub async fn verify_in_store(
     store: &Store,
@@ -942,7 +949,7 @@ async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
                 Level::Warning,
                 FindingKind::RetentionMissing,
                 k,
-                format!("cannot read its Object Lock retention: {e}"),
+                format!("cannot read its Object Lock retention: {}", crate::error_text(&e)),
             )),
         }
     }
@@ -1195,7 +1202,7 @@ fn checkpoint_findings(entries: &[StoredEntry], bytes: &[u8], trust: &Trust) -> 
             fs.push(err(
                 FindingKind::LedgerEntryInvalid,
                 "checkpoint",
-                format!("{e}: cannot compare the ledger with it"),
+                format!("{}: cannot compare the ledger with it", crate::error_text(&e)),
             ));
             return fs;
         }

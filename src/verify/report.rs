@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::untrusted::untrusted as u;
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -324,18 +326,19 @@ impl Report {
         self.verdict == "intact"
     }
 
-    /// The human checklist.
+    /// The human checklist. Every value is printed through [`crate::untrusted`]: paths,
+    /// object keys, key ids and messages may quote hostile bytes.
     pub fn to_human(&self) -> String {
         let mut s = String::new();
         let what = match (&self.subject.bundle, &self.subject.path, &self.subject.store) {
-            (_, Some(p), _) => format!("bundle file {p}"),
-            (Some(b), None, Some(st)) => format!("bundle {b} in store {st}"),
-            (None, None, Some(st)) => format!("ledger of store {st}"),
+            (_, Some(p), _) => format!("bundle file {}", u(p)),
+            (Some(b), None, Some(st)) => format!("bundle {} in store {}", u(b), u(st)),
+            (None, None, Some(st)) => format!("ledger of store {}", u(st)),
             _ => "bundle".into(),
         };
         let _ = writeln!(s, "custody verify: {what}");
         if let (Some(b), Some(_)) = (&self.subject.bundle, &self.subject.path) {
-            let _ = writeln!(s, "  digest {b}");
+            let _ = writeln!(s, "  digest {}", u(b));
         }
         for c in &self.checks {
             let tag = match c.status {
@@ -344,25 +347,25 @@ impl Report {
                 CheckStatus::Fail => " FAIL ",
                 CheckStatus::Skipped => " skip ",
             };
-            let _ = writeln!(s, "[{tag}] {:<15} {}", c.name, c.detail);
+            let _ = writeln!(s, "[{tag}] {:<15} {}", c.name, u(&c.detail));
         }
         if let Some(sg) = &self.signer {
             match (&sg.trusted, &sg.trusted_as) {
                 (true, Some(a)) => {
-                    let _ = writeln!(s, "signed by key {} (trusted: {a})", sg.keyid);
+                    let _ = writeln!(s, "signed by key {} (trusted: {})", u(&sg.keyid), u(a));
                 }
                 _ => {
-                    let _ = writeln!(s, "signed by key {} (NOT trusted)", sg.keyid);
+                    let _ = writeln!(s, "signed by key {} (NOT trusted)", u(&sg.keyid));
                 }
             }
         }
         if let Some(l) = &self.ledger {
-            let _ = writeln!(s, "ledger position {} of {} (entry {})", l.position, l.length, l.entry);
+            let _ = writeln!(s, "ledger position {} of {} (entry {})", l.position, l.length, u(&l.entry));
         }
         if !self.bundles.is_empty() {
             let _ = writeln!(s, "bundles:");
             for b in &self.bundles {
-                let _ = writeln!(s, "  #{:<5} {} {}", b.position, b.bundle, b.status);
+                let _ = writeln!(s, "  #{:<5} {} {}", b.position, u(&b.bundle), u(&b.status));
             }
         }
         if !self.retention.is_empty() {
@@ -371,9 +374,9 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "  {} {} until {}",
-                    r.key,
-                    r.mode.as_deref().unwrap_or("NOT LOCKED"),
-                    r.retain_until.as_deref().unwrap_or("-")
+                    u(&r.key),
+                    u(r.mode.as_deref().unwrap_or("NOT LOCKED")),
+                    u(r.retain_until.as_deref().unwrap_or("-"))
                 );
             }
         }
@@ -385,8 +388,8 @@ impl Report {
                     s,
                     "  {lvl} [{}] at {}: {}",
                     serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                    f.location,
-                    f.message
+                    u(&f.location),
+                    u(&f.message)
                 );
             }
         }

@@ -16,7 +16,7 @@ const MAX_MAPPING_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
     /// The file could not be read.
-    #[error("cannot read field mapping {path}: {source}")]
+    #[error("cannot read field mapping {path}")]
     Read {
         /// File path.
         path: String,
@@ -33,10 +33,10 @@ pub enum MappingError {
         limit: u64,
     },
     /// Invalid TOML.
-    #[error("invalid TOML field mapping: {0}")]
+    #[error("invalid TOML field mapping")]
     Toml(#[from] toml::de::Error),
     /// Invalid JSON.
-    #[error("invalid JSON field mapping: {0}")]
+    #[error("invalid JSON field mapping")]
     Json(#[from] serde_json::Error),
 }
 
