@@ -62,9 +62,13 @@ impl Default for AnalyzerLimits {
     }
 }
 
-/// Most join-key values (call and request ids) the line pre-filter searches for; beyond it
-/// they join only records read anyway.
-pub(crate) const MAX_JOIN_NEEDLES: usize = 512;
+/// Most join-key values (call, request, decision and event ids) the line pre-filter searches
+/// for; beyond it they join only records read anyway (a large incident has thousands, each
+/// found in the lines that named the incident's trace or session already).
+pub(crate) const MAX_JOIN_NEEDLES: usize = 64;
+/// Most memory ids, and most source addresses, the pre-filter searches for.
+const MAX_MEMORY_NEEDLES: usize = 64;
+const MAX_ADDRESS_NEEDLES: usize = 16;
 
 #[derive(Default)]
 pub(crate) struct Interner {
@@ -687,6 +691,9 @@ impl Analyzer {
     pub fn needles(&self, max: usize) -> Option<Needles> {
         let joins = self.linked.values().filter(|r| join_key(**r)).count();
         let join_keys = joins <= MAX_JOIN_NEEDLES;
+        let count = |role: Role| self.hops.values().filter(|r| **r == role).count();
+        let memory = count(Role::Link(LinkKey::MemoryId)) <= MAX_MEMORY_NEEDLES;
+        let addresses = count(Role::Link(LinkKey::SourceAddress)) <= MAX_ADDRESS_NEEDLES;
         let mut values = std::collections::BTreeMap::new();
         let chain = self.chain_values();
         let all = self
@@ -696,7 +703,10 @@ impl Analyzer {
             .chain(self.hops.iter().map(|(c, r)| (*c, *r)))
             .chain(chain);
         for (c, role) in all {
-            if join_key(role) && !join_keys {
+            if join_key(role) && !join_keys
+                || role == Role::Link(LinkKey::MemoryId) && !memory
+                || role == Role::Link(LinkKey::SourceAddress) && !addresses
+            {
                 continue;
             }
             let v = self.strings.get(c);

@@ -899,11 +899,13 @@ fn side_effect(an: &Analyzer, events: &[EventC], writes: &[&EventC], actions: &[
         let keys: BTreeSet<&str> = unknown_writes.iter().flat_map(|e| e.id_values("idempotency_key").iter().map(|k| an.strings.get(*k))).collect();
         let keys = if keys.is_empty() { "no idempotency key recorded".to_string() } else { format!("idempotency key(s) {}", keys.into_iter().collect::<Vec<_>>().join(", ")) };
         let which: Vec<String> = unknown_writes.iter().map(|e| idx(e)).collect();
+        let tools: Vec<&str> = tools.into_iter().collect();
         format!(
-            "do not repeat {} ({keys}): the outcome of {} write(s) ({}) is not visible in the evidence; verify in the target system whether they were applied before retrying",
-            tools.into_iter().collect::<Vec<_>>().join(", "),
+            "do not repeat {} ({}): the outcome of {} write(s) ({}) is not visible in the evidence; verify in the target system whether they were applied before retrying",
+            join_values(&tools.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+            if keys.len() > 200 { format!("{}…", keys.chars().take(200).collect::<String>()) } else { keys },
             unknown_writes.len(),
-            which.join(", ")
+            join_values(&which)
         )
     });
     let dup_text = actions
