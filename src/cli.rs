@@ -47,7 +47,7 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreConfigArgs {
     /// A JSON store config file (keys: endpoint, region, allow_http, retention_days, lock_mode,
-    /// max_retries, retry_timeout_secs). Default: $CUSTODY_STORE_CONFIG.
+    /// legal_hold, max_retries, retry_timeout_secs). Default: $CUSTODY_STORE_CONFIG.
     #[arg(long, value_name = "FILE")]
     pub store_config: Option<PathBuf>,
     /// S3 endpoint URL (MinIO, Ceph RGW, a local test server…); overrides AWS_ENDPOINT.
@@ -67,6 +67,10 @@ pub struct StoreConfigArgs {
     /// governance (privileged users can). Default: compliance.
     #[arg(long, value_name = "MODE", value_parser = ["compliance", "governance"])]
     pub lock_mode: Option<String>,
+    /// Put an S3 Object Lock legal hold on every object written (lasts until lifted by
+    /// someone with s3:PutObjectLegalHold, whatever the retention); `verify` reports it.
+    #[arg(long)]
+    pub legal_hold: bool,
     /// Retries per request on transient errors (5xx, timeouts, resets). Default: 10.
     #[arg(long, value_name = "N")]
     pub max_retries: Option<usize>,

@@ -73,6 +73,8 @@ pub enum FindingKind {
     LedgerLinkMismatch,
     ClockSkew,
     UnreferencedBundle,
+    /// An object under `ledger/` or `bundles/` whose key no entry or bundle has (junk).
+    StrayObject,
     Rollback,
     EmptyStore,
     // retention (object lock)
@@ -109,6 +111,7 @@ impl FindingKind {
             | LedgerLinkMismatch
             | ClockSkew
             | UnreferencedBundle
+            | StrayObject
             | Rollback
             | EmptyStore => "ledger",
             RetentionMissing => "retention",
@@ -218,6 +221,8 @@ pub struct RetentionLine {
     pub mode: Option<String>,
     /// Retain-until date, as the server sent it.
     pub retain_until: Option<String>,
+    /// `ON` when the object is under an S3 Object Lock legal hold, `OFF` or null otherwise.
+    pub legal_hold: Option<String>,
 }
 
 /// The verify report.
@@ -370,10 +375,11 @@ impl Report {
             for r in &self.retention {
                 let _ = writeln!(
                     s,
-                    "  {} {} until {}",
+                    "  {} {} until {}{}",
                     r.key,
                     r.mode.as_deref().unwrap_or("NOT LOCKED"),
-                    r.retain_until.as_deref().unwrap_or("-")
+                    r.retain_until.as_deref().unwrap_or("-"),
+                    if r.legal_hold.as_deref() == Some("ON") { ", legal hold ON" } else { "" }
                 );
             }
         }
