@@ -242,6 +242,42 @@ fn s3_corrupted_upload_is_not_reported_as_sealed() {
 }
 
 #[test]
+fn s3_an_upload_whose_checksum_echo_differs_is_checked_by_reading_it_back() {
+    // A server that answers a PUT with another x-amz-checksum-sha256 than the one sent says it
+    // stored other bytes: that answer is an error, never a success. The write is retried, meets
+    // the object, and only its bytes read back decide. Here the server "verifies checksums"
+    // (the probe is refused with BadDigest), so nothing else would have read the bundle back.
+    let moto = Moto::start();
+    moto.create_bucket("echo", true);
+    let home = tempfile::tempdir().unwrap();
+    let gets = Arc::new(Mutex::new(0usize));
+    let lied = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (g2, l2) = (gets.clone(), lied.clone());
+    let proxy = FaultProxy::start(moto.addr, move |req, _| {
+        if req.method == "PUT" && req.target.contains("checksum-probe") && req.target.contains("partNumber=") {
+            return Action::BadDigest;
+        }
+        if req.method == "PUT"
+            && req.target.contains("/bundles/")
+            && !l2.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Action::WrongChecksumEcho;
+        }
+        if req.method == "GET" && req.target.contains("/bundles/") {
+            *g2.lock().unwrap() += 1;
+        }
+        Action::Forward
+    });
+    let env = Moto::env(&proxy.endpoint);
+    let o =
+        run(home.path(), &env, &preserve("s3://echo/ev", &incident(home.path(), "e"), &["--retention", "1", "--json"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(lied.load(std::sync::atomic::Ordering::SeqCst), "the wrong echo was not injected");
+    assert_eq!(json(&o)["outcome"], "already_present", "the lying answer was not taken as a success: {}", text(&o));
+    assert!(*gets.lock().unwrap() >= 1, "the object was not read back after the wrong echo");
+}
+
+#[test]
 fn s3_store_init_detects_whether_the_server_verifies_checksums() {
     let moto = Moto::start();
     moto.create_bucket("probe", true);

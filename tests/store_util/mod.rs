@@ -179,6 +179,9 @@ pub enum Action {
     StripLockHeaders,
     /// Answer 400 BadDigest without forwarding (a server that verifies checksums refusing one).
     BadDigest,
+    /// Forward it, and add to the answer an `x-amz-checksum-sha256` echo that is not the one
+    /// sent (a server saying it stored other bytes).
+    WrongChecksumEcho,
 }
 
 /// The first line and headers of a request, as seen by the proxy.
@@ -304,7 +307,11 @@ fn handle(
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
         }
-        Action::Forward | Action::ForwardThen503 | Action::CorruptBody | Action::StripLockHeaders => {
+        Action::Forward
+        | Action::ForwardThen503
+        | Action::CorruptBody
+        | Action::StripLockHeaders
+        | Action::WrongChecksumEcho => {
             let mut up = TcpStream::connect(upstream)?;
             let mut corrupt = action == Action::CorruptBody;
             let mut head = head;
@@ -335,7 +342,20 @@ fn handle(
                 let _ = std::io::copy(&mut c2, &mut u2);
                 let _ = u2.shutdown(Shutdown::Write);
             });
-            if action != Action::ForwardThen503 {
+            if action == Action::WrongChecksumEcho {
+                // Insert the header after the status line of the answer.
+                let mut first = Vec::new();
+                let mut b = [0u8; 1];
+                while up.read(&mut b).unwrap_or(0) == 1 {
+                    first.push(b[0]);
+                    if first.ends_with(b"\r\n") {
+                        break;
+                    }
+                }
+                client.write_all(&first)?;
+                client.write_all(b"x-amz-checksum-sha256: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n")?;
+                let _ = std::io::copy(&mut up, &mut client);
+            } else if action != Action::ForwardThen503 {
                 let _ = std::io::copy(&mut up, &mut client);
             } else {
                 // The server acted on the request; the client never hears about it.
