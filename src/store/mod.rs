@@ -117,7 +117,7 @@ pub enum StoreError {
         limit: u64,
     },
     /// An object came back without the lock the preserve asked for.
-    #[error("`{key}` was written but is NOT locked as asked ({asked}); the server reports: {got}. Check the bucket (custody store init) before relying on it")]
+    #[error("`{key}` was written but is NOT locked as asked ({asked}); the server reports: {got}. Check the bucket with `custody store init` before relying on it (a writer without s3:GetObjectRetention / s3:GetObjectLegalHold is shown no lock at all)")]
     NotLocked {
         /// The key.
         key: String,
