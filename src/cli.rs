@@ -91,7 +91,7 @@ pub enum StoreCommand {
 /// `store init`.
 #[derive(Debug, Args)]
 pub struct StoreInitArgs {
-    /// Store URL (s3://bucket/prefix, a path, memory://).
+    /// Store URL (s3://bucket/prefix, az://container/prefix, a path, memory://).
     #[arg(value_name = "URL")]
     pub url: String,
     #[command(flatten)]
@@ -153,7 +153,8 @@ pub struct KeygenArgs {
 /// Store selection shared by several commands.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArg {
-    /// Store URL: a path or file:///abs/path (local, the default), memory://, s3://bucket/prefix.
+    /// Store URL: a path or file:///abs/path (local, the default), memory://, s3://bucket/prefix,
+    /// az://container/prefix.
     /// Default: $CUSTODY_STORE, else ~/.local/share/custody/store.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
