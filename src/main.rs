@@ -260,9 +260,12 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     ];
     let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
     let store = open_store_with(a.store.store.as_deref(), &a.config)?;
+    // One runtime for every request of the run: the HTTP clients' pooled connections belong
+    // to the runtime that opened them.
+    let rt = runtime()?;
     // Say exactly what will protect the objects written now (S3); each object is checked
     // against it after writing, and the preserve fails if it is not locked as said.
-    if let Some(p) = runtime()?.block_on(store.protection()) {
+    if let Some(p) = rt.block_on(store.protection()) {
         eprintln!("custody: {}", p.describe(store.legal_hold()));
     }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
@@ -285,7 +288,6 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         progress: progress.clone(),
         ..Default::default()
     };
-    let rt = runtime()?;
     let started = std::time::Instant::now();
     let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env()));
     progress.finish();
