@@ -49,7 +49,7 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreConfigArgs {
     /// A JSON store config file (keys: endpoint, region, allow_http, retention_days, lock_mode,
-    /// max_retries, retry_timeout_secs). Default: $CUSTODY_STORE_CONFIG.
+    /// legal_hold, max_retries, retry_timeout_secs). Default: $CUSTODY_STORE_CONFIG.
     #[arg(long, value_name = "FILE")]
     pub store_config: Option<PathBuf>,
     /// S3 endpoint URL (MinIO, Ceph RGW, a local test server…); overrides AWS_ENDPOINT.
@@ -69,6 +69,10 @@ pub struct StoreConfigArgs {
     /// governance (privileged users can). Default: compliance.
     #[arg(long, value_name = "MODE", value_parser = ["compliance", "governance"])]
     pub lock_mode: Option<String>,
+    /// Put an S3 Object Lock legal hold on every object written (lasts until lifted by
+    /// someone with s3:PutObjectLegalHold, whatever the retention); `verify` reports it.
+    #[arg(long)]
+    pub legal_hold: bool,
     /// Retries per request on transient errors (5xx, timeouts, resets). Default: 10.
     #[arg(long, value_name = "N")]
     pub max_retries: Option<usize>,
@@ -89,7 +93,7 @@ pub enum StoreCommand {
 /// `store init`.
 #[derive(Debug, Args)]
 pub struct StoreInitArgs {
-    /// Store URL (s3://bucket/prefix, a path, memory://).
+    /// Store URL (s3://bucket/prefix, az://container/prefix, a path, memory://).
     #[arg(value_name = "URL")]
     pub url: String,
     #[command(flatten)]
@@ -151,7 +155,8 @@ pub struct KeygenArgs {
 /// Store selection shared by several commands.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArg {
-    /// Store URL: a path or file:///abs/path (local, the default), memory://, s3://bucket/prefix.
+    /// Store URL: a path or file:///abs/path (local, the default), memory://, s3://bucket/prefix,
+    /// az://container/prefix.
     /// Default: $CUSTODY_STORE, else ~/.local/share/custody/store.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,

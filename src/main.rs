@@ -19,7 +19,7 @@ use custody::digest::{BundleId, Sha256};
 use custody::keys::{pub_path_for, PublicKey, SecretKey};
 use custody::preserve::{preserve, PreserveRequest};
 use custody::store::config::StoreOptions;
-use custody::store::{Backend, Store};
+use custody::store::Store;
 use custody::untrusted::{untrusted as u, Untrusted};
 use custody::verify::{self, Trust};
 
@@ -178,6 +178,7 @@ fn store_options(c: &cli::StoreConfigArgs) -> Result<StoreOptions> {
         allow_http: c.s3_allow_http.then_some(true),
         retention_days: c.retention,
         lock_mode: c.lock_mode.as_deref().map(str::parse).transpose()?,
+        legal_hold: c.legal_hold.then_some(true),
         max_retries: c.max_retries,
         retry_timeout_secs: None,
     };
@@ -203,7 +204,7 @@ fn open_store_by(
 ) -> Result<Store> {
     let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
     let opts = store_options(c)?;
-    open(&url, &opts).with_context(|| format!("cannot open store {url}"))
+    open(&url, &opts).with_context(|| format!("cannot open store {}", custody::store::address::redact(&url)))
 }
 
 /// Load the signing key, creating the default one on first use.
@@ -275,8 +276,13 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
     let seeds = a.seed.clone();
     let store = open_store_with(a.store.store.as_deref(), &a.config)?;
-    if store.backend() == Backend::S3 && store.retention().is_none() {
-        eprintln!("custody: no --retention given: relying on the bucket's default retention (check it with `custody store init {}`)", u(store.url()));
+    // One runtime for every request of the run: the HTTP clients' pooled connections belong
+    // to the runtime that opened them.
+    let rt = runtime()?;
+    // Say exactly what will protect the objects written now (S3); each object is checked
+    // against it after writing, and the preserve fails if it is not locked as said.
+    if let Some(p) = rt.block_on(store.protection()) {
+        eprintln!("custody: {}", u(&p.describe(store.legal_hold())));
     }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
     let progress = custody::progress::Progress::stderr("preserve", 0, 0, a.quiet);
@@ -300,7 +306,6 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         progress: progress.clone(),
         ..Default::default()
     };
-    let rt = runtime()?;
     let started = std::time::Instant::now();
     let done = rt.block_on(preserve(&store, key.clone(), req, Clock::from_env()));
     progress.finish();

@@ -1,7 +1,8 @@
-//! One conformance suite for every store backend: `memory://`, a local directory, and S3
-//! (a real `moto_server`). Each backend must give the same answers: write-once objects, an
-//! identical re-put is a success, a different object at a taken ledger position is refused,
-//! ledger append/head/load_all, and 8 concurrent preserves ending in one unbroken ledger that
+//! One conformance suite for every store backend: `memory://`, a local directory, S3 (a real
+//! `moto_server`) and Azure Blob (a real Azurite). Each backend must give the same answers:
+//! write-once objects, an identical re-put is a success, a different object at a taken ledger
+//! position is refused, racing create-only writes of one key have exactly one winner, ledger
+//! append/head/load_all, and 8 concurrent preserves ending in one unbroken ledger that
 //! `verify --all` finds intact.
 
 use std::io::Write;
@@ -15,7 +16,7 @@ use custody::store::ledger;
 use custody::store::{PutOutcome, Store, StoreError};
 use custody::verify::{self, FindingKind, Trust};
 
-use crate::store_util::{incident, Moto};
+use crate::store_util::{incident, Azurite, Moto};
 
 fn key(dir: &std::path::Path) -> Arc<SecretKey> {
     Arc::new(SecretKey::generate(&dir.join("signing.key")).unwrap())
@@ -39,6 +40,25 @@ async fn conformance(label: &str, make: impl Fn(&str) -> Store) {
     assert_eq!(s.create("ledger/x.json", b"first".to_vec()).await.unwrap(), PutOutcome::AlreadyPresent, "{label}");
     assert_eq!(s.create("ledger/x.json", b"second".to_vec()).await.unwrap(), PutOutcome::Taken, "{label}");
     assert_eq!(s.get_small("ledger/x.json", 1024).await.unwrap().unwrap(), b"first", "{label}: overwritten");
+
+    // Create-only is real: 16 writers race to create one key with different bytes; exactly
+    // one wins, every other is told the key is taken, and the winner's bytes stay.
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { (i, s.create("ledger/race.json", vec![b'w', i]).await) }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        match r.unwrap_or_else(|e| panic!("{label}: racing create failed: {e}")) {
+            PutOutcome::Created => winners.push(i),
+            PutOutcome::Taken => {}
+            PutOutcome::AlreadyPresent => panic!("{label}: writer {i} found its own bytes it never wrote"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{label}: create-only race had winners {winners:?}");
+    assert_eq!(s.get_small("ledger/race.json", 16).await.unwrap().unwrap(), vec![b'w', winners[0]], "{label}");
 
     // Bundles: content-addressed, an identical bundle is a success, other bytes under a taken
     // name are a conflict (the store was altered).
@@ -209,4 +229,11 @@ async fn conformance_s3_moto() {
     let moto = Moto::start();
     moto.create_bucket("conformance", true);
     conformance("s3", |name| moto.store("conformance", name, Default::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_azure_azurite() {
+    let azurite = Azurite::start();
+    azurite.create_container("conformance");
+    conformance("azure", |name| azurite.store("conformance", name)).await;
 }

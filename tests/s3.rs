@@ -103,11 +103,13 @@ fn s3_object_lock_is_set_reported_and_a_locked_version_cannot_be_deleted() {
     let o = run(home.path(), &env, &["verify", "--store", "s3://locked/gov", "--all", "--json"]);
     assert!(json(&o)["retention"].as_array().unwrap().iter().all(|l| l["mode"] == "GOVERNANCE"), "{}", text(&o));
 
-    // Without --retention on a bucket without a default: written unlocked, verify warns.
+    // Without --retention on a bucket without a default: written unlocked, and preserve says
+    // so (it used to claim it relied on a default retention that did not exist); verify warns.
     let dir3 = incident(home.path(), "nolock");
     let o = run(home.path(), &env, &preserve_args("s3://locked/nolock", &dir3, &[]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("relying on the bucket's default retention"), "{}", text(&o));
+    assert!(text(&o).contains("objects written now are NOT locked"), "{}", text(&o));
+    assert!(!text(&o).contains("relying on the bucket's default retention"), "{}", text(&o));
     let o = run(home.path(), &env, &["verify", "--store", "s3://locked/nolock", "--all", "--json"]);
     assert_eq!(o.status.code(), Some(0), "unlocked objects are a warning, not a failure: {}", text(&o));
     let r = json(&o);

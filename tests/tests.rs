@@ -21,6 +21,7 @@ mod roundtrip;
 mod s3;
 mod schemas;
 mod sealing_pipeline;
+mod store_attacks;
 mod store_util;
 mod tamper;
 mod tamper_matrix;

@@ -27,7 +27,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The config file is not valid.
-    #[error("store config {path} is not valid (expected JSON with keys endpoint, region, allow_http, retention_days, lock_mode, max_retries, retry_timeout_secs)")]
+    #[error("store config {path} is not valid (expected JSON with keys endpoint, region, allow_http, retention_days, lock_mode, legal_hold, max_retries, retry_timeout_secs)")]
     Parse {
         /// The file.
         path: PathBuf,
@@ -90,13 +90,16 @@ pub struct Retention {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreOptions {
-    /// S3 endpoint URL (e.g. `http://127.0.0.1:9000` for MinIO); overrides `AWS_ENDPOINT`.
+    /// Endpoint URL: for S3 (e.g. `http://127.0.0.1:9000` for MinIO) it overrides
+    /// `AWS_ENDPOINT`; for Azure, the account's blob endpoint (e.g.
+    /// `http://127.0.0.1:10000/devstoreaccount1` for Azurite), overriding
+    /// `AZURE_STORAGE_ENDPOINT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Region; overrides `AWS_REGION`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Allow plain HTTP endpoints; overrides `AWS_ALLOW_HTTP`.
+    /// Allow plain HTTP endpoints; overrides `AWS_ALLOW_HTTP` / `AZURE_ALLOW_HTTP`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_http: Option<bool>,
     /// Object Lock retention in days (with [`StoreOptions::lock_mode`], default compliance).
@@ -105,6 +108,10 @@ pub struct StoreOptions {
     /// Object Lock mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_mode: Option<LockMode>,
+    /// Put an S3 Object Lock legal hold on every object written (`--legal-hold`): it lasts
+    /// until someone with `s3:PutObjectLegalHold` lifts it, whatever the retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
     /// Retries of one request on transient errors (5xx, timeouts, resets); default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<usize>,
@@ -138,7 +145,7 @@ impl StoreOptions {
         macro_rules! take {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
-        take!(endpoint, region, allow_http, retention_days, lock_mode, max_retries, retry_timeout_secs);
+        take!(endpoint, region, allow_http, retention_days, lock_mode, legal_hold, max_retries, retry_timeout_secs);
         self
     }
 

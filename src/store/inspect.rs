@@ -78,30 +78,25 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
             )),
             Err(e) => out.push(check("versioning", false, format!("cannot read the versioning status: {}", crate::error_text(&e)))),
         }
-        let default = lock.as_ref().ok().and_then(|l| {
-            l.default_mode.as_ref().map(|m| {
-                let period = match (l.default_days, l.default_years) {
-                    (Some(d), _) => format!("{d} day(s)"),
-                    (_, Some(y)) => format!("{y} year(s)"),
-                    _ => "an unknown period".into(),
-                };
-                format!("{m} for {period}")
-            })
-        });
+        let default = lock.as_ref().ok().and_then(|l| l.default_retention());
+        let protection = store.protection().await;
         match (default, store.retention()) {
-            (Some(d), Some(r)) => out.push(check(
+            (Some((dm, _, dp)), Some(r)) => match protection.as_ref().and_then(|p| p.weaker_than_default()) {
+                Some(w) => out.push(check("default_retention", false, w)),
+                None => out.push(check(
+                    "default_retention",
+                    true,
+                    format!(
+                        "bucket default retention {dm} for {dp}; custody replaces it with {} for {} day(s) on every object it writes",
+                        r.mode.header_value(),
+                        r.days
+                    ),
+                )),
+            },
+            (Some((dm, _, dp)), None) => out.push(check(
                 "default_retention",
                 true,
-                format!(
-                    "bucket default retention {d}; custody also sends {} for {} day(s) on every write",
-                    r.mode.header_value(),
-                    r.days
-                ),
-            )),
-            (Some(d), None) => out.push(check(
-                "default_retention",
-                true,
-                format!("bucket default retention {d}: custody relies on it (no --retention given)"),
+                format!("bucket default retention {dm} for {dp}: it locks every object custody writes (no --retention given)"),
             )),
             (None, Some(r)) => out.push(check(
                 "default_retention",
@@ -118,10 +113,24 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
                 "no bucket default retention and no --retention: objects are written WITHOUT a lock; set a default retention on the bucket or preserve with --retention DAYS",
             )),
         }
+        match admin.probe_checksums().await {
+            Ok(super::lock::ChecksumProbe::Verified) => out.push(check(
+                "checksums",
+                true,
+                "the server refused a part sent with a wrong SHA-256 checksum: it verifies every upload (custody does not read uploads back)",
+            )),
+            Ok(super::lock::ChecksumProbe::NotVerified(status)) => out.push(check(
+                "checksums",
+                true,
+                format!("the server did not refuse a part sent with a wrong SHA-256 checksum (HTTP {status}): it does not verify uploads, so custody reads every upload back before writing its ledger entry"),
+            )),
+            Err(e) => out.push(check("checksums", false, format!("cannot probe whether the server verifies upload checksums: {e}"))),
+        }
     } else {
         let why = match store.backend() {
             Backend::Local => "local store: files are made read-only (0444), but the owner or root can still delete them; use S3 with Object Lock for retention",
             Backend::Memory => "memory store: nothing survives the process",
+            Backend::Azure => "Azure container: custody writes create-only (If-None-Match: *) but does not read immutability policies or legal holds; set a locked time-based retention policy on the container yourself (docs/storage.md, \"Azure Blob Storage\")",
             _ => "Object Lock checks are implemented for S3 only; check this backend's immutability settings yourself",
         };
         out.push(StoreCheck { name: "object_lock", status: Promise::NotApplicable, detail: why.into() });
@@ -129,8 +138,8 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
     // Conditional writes: create the same key twice; the second must be refused.
     let key = probe_key(chrono::Utc::now());
     let body = format!("custody store init probe {key}\n").into_bytes();
-    let first = store.create(&key, body.clone()).await;
-    let second = store.create(&key, b"a different body\n".to_vec()).await;
+    let first = store.create_probe(&key, body.clone()).await;
+    let second = store.create_probe(&key, b"a different body\n".to_vec()).await;
     match (first, second) {
         (Ok(PutOutcome::Created), Ok(PutOutcome::Taken)) => out.push(check(
             "conditional_writes",
@@ -158,10 +167,16 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
                 "lock_applied",
                 true,
                 format!(
-                    "a write comes back locked: {} until {}",
+                    "a write comes back locked: {} until {}{}",
                     o.mode.unwrap_or_default(),
-                    o.retain_until.unwrap_or_else(|| "?".into())
+                    o.retain_until.unwrap_or_else(|| "?".into()),
+                    if o.legal_hold.as_deref() == Some("ON") { ", under a legal hold" } else { "" }
                 ),
+            )),
+            Ok(RetentionState::Object(o)) if o.legal_hold.as_deref() == Some("ON") => out.push(check(
+                "lock_applied",
+                true,
+                "a write comes back under a legal hold (no retention): it stays until the hold is lifted",
             )),
             Ok(RetentionState::Object(_)) => out.push(check(
                 "lock_applied",

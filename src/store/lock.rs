@@ -26,6 +26,18 @@ pub const RETAIN_UNTIL_HEADER: &str = "x-amz-object-lock-retain-until-date";
 /// The checksum algorithm header lock PUTs need.
 pub const CHECKSUM_ALGO_HEADER: &str = "x-amz-sdk-checksum-algorithm";
 
+/// The SHA-256 checksum header every S3 upload carries.
+pub const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
+
+/// What a server did with a part sent with a wrong SHA-256 checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksumProbe {
+    /// Refused it (HTTP 400): the server verifies upload checksums.
+    Verified,
+    /// Accepted it, or answered otherwise (the HTTP status): uploads must be read back.
+    NotVerified(u16),
+}
+
 /// Errors of the signed side requests.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -70,15 +82,24 @@ pub enum LockError {
     },
 }
 
-/// The lock headers every write carries, for `ClientOptions::with_default_headers`: mode,
-/// retain-until (now + days, UTC, whole seconds) and the checksum algorithm S3 requires on
-/// lock PUTs.
-pub fn write_headers(r: &Retention, now: DateTime<Utc>) -> HeaderMap {
-    let until = retain_until(r, now);
+/// Legal-hold header.
+pub const LEGAL_HOLD_HEADER: &str = "x-amz-object-lock-legal-hold";
+
+/// The headers every S3 request carries, for `ClientOptions::with_default_headers`: the
+/// checksum algorithm (S3 requires it, or Content-MD5, on every write to a bucket with Object
+/// Lock, default retention included); with a retention, mode and retain-until (now + days,
+/// UTC, whole seconds); with a legal hold, `x-amz-object-lock-legal-hold: ON`.
+pub fn write_headers(r: Option<&Retention>, legal_hold: bool, now: DateTime<Utc>) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(MODE_HEADER, HeaderValue::from_static(r.mode.header_value()));
-    if let Ok(v) = HeaderValue::from_str(&until.format("%Y-%m-%dT%H:%M:%SZ").to_string()) {
-        h.insert(RETAIN_UNTIL_HEADER, v);
+    if let Some(r) = r {
+        let until = retain_until(r, now);
+        h.insert(MODE_HEADER, HeaderValue::from_static(r.mode.header_value()));
+        if let Ok(v) = HeaderValue::from_str(&until.format("%Y-%m-%dT%H:%M:%SZ").to_string()) {
+            h.insert(RETAIN_UNTIL_HEADER, v);
+        }
+    }
+    if legal_hold {
+        h.insert(LEGAL_HOLD_HEADER, HeaderValue::from_static("ON"));
     }
     h.insert(CHECKSUM_ALGO_HEADER, HeaderValue::from_static("SHA256"));
     h
@@ -86,17 +107,112 @@ pub fn write_headers(r: &Retention, now: DateTime<Utc>) -> HeaderMap {
 
 /// The retain-until date for a write at `now`.
 pub fn retain_until(r: &Retention, now: DateTime<Utc>) -> DateTime<Utc> {
-    let t = now + chrono::Duration::days(i64::from(r.days));
+    let t = now.checked_add_signed(chrono::Duration::days(i64::from(r.days))).unwrap_or(DateTime::<Utc>::MAX_UTC);
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
+/// What will lock the next object custody writes to an S3 store, decided before writing and
+/// checked on every object after writing ([`crate::store::Store::protection`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    /// custody sends a retention with every write (`--retention`).
+    Sent {
+        /// `COMPLIANCE` or `GOVERNANCE`.
+        mode: String,
+        /// The retain-until date sent.
+        until: DateTime<Utc>,
+        /// `--retention` days.
+        days: u32,
+        /// The bucket's default retention, which the sent one replaces: (mode, days, as said).
+        default: Option<(String, u64, String)>,
+    },
+    /// The bucket's default retention applies to every write.
+    Default {
+        /// Its mode.
+        mode: String,
+        /// Its period, as said.
+        period: String,
+    },
+    /// Nothing locks the objects: no default retention and no `--retention`.
+    Nothing {
+        /// Whether Object Lock is enabled on the bucket at all.
+        object_lock: bool,
+    },
+    /// The bucket's configuration could not be read.
+    Unknown(String),
+}
+
+impl Protection {
+    /// Decide from the bucket's configuration and what custody sends.
+    pub fn decide(bucket: Result<&BucketLock, String>, sent: Option<&Retention>, now: DateTime<Utc>) -> Protection {
+        let default = bucket.as_ref().ok().and_then(|b| b.default_retention());
+        match (sent, bucket) {
+            (Some(r), _) => Protection::Sent {
+                mode: r.mode.header_value().into(),
+                until: retain_until(r, now),
+                days: r.days,
+                default,
+            },
+            (None, Ok(_)) if default.is_some() => {
+                let (mode, _, period) = default.unwrap_or_default();
+                Protection::Default { mode, period }
+            }
+            (None, Ok(b)) => Protection::Nothing { object_lock: b.enabled },
+            (None, Err(e)) => Protection::Unknown(e),
+        }
+    }
+
+    /// The weaker-than-the-default problem of a sent retention, if any.
+    pub fn weaker_than_default(&self) -> Option<String> {
+        let Protection::Sent { mode, days, default: Some((dmode, ddays, dperiod)), .. } = self else { return None };
+        let why = if mode == "GOVERNANCE" && dmode == "COMPLIANCE" {
+            "principals with s3:BypassGovernanceRetention could delete the evidence"
+        } else if u64::from(*days) < *ddays {
+            "the evidence would be released sooner"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "custody sends {mode} for {days} day(s), which REPLACES the bucket's default {dmode} for {dperiod} on every object custody writes: {why}; drop --retention/--lock-mode to rely on the default, or ask for at least as much"
+        ))
+    }
+
+    /// One sentence saying exactly what protects objects written now.
+    pub fn describe(&self, legal_hold: bool) -> String {
+        let hold = if legal_hold { ", and a legal hold (until lifted)" } else { "" };
+        match self {
+            Protection::Sent { mode, until, days, .. } => {
+                let mut s = format!("objects written now are locked by custody's --retention {days}: {mode} until {}{hold}", until.format("%Y-%m-%dT%H:%M:%SZ"));
+                if let Some(w) = self.weaker_than_default() {
+                    s.push_str(&format!("; WARNING: {w}"));
+                }
+                s
+            }
+            Protection::Default { mode, period } => format!(
+                "objects written now are locked by the bucket's default retention: {mode} for {period} from each write{hold}"
+            ),
+            Protection::Nothing { object_lock } => format!(
+                "WARNING: objects written now are NOT locked{}: the bucket has no default retention{} and no --retention was given, so anyone allowed s3:DeleteObject can delete them{}; give --retention DAYS or set a default retention (check with `custody store init`)",
+                if legal_hold { " by any retention (only by the legal hold)" } else { "" },
+                if *object_lock { "" } else { " (Object Lock is not even enabled on it)" },
+                if legal_hold { " once the hold is lifted" } else { "" }
+            ),
+            Protection::Unknown(e) => format!(
+                "cannot tell what will lock objects written now: reading the bucket's Object Lock configuration failed ({e}); give --retention DAYS (then every object's lock is checked after writing)"
+            ),
+        }
+    }
+}
+
 /// An object's retention as the server reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ObjectRetention {
     /// `COMPLIANCE`, `GOVERNANCE`, or `None` when the object carries no lock.
     pub mode: Option<String>,
     /// Retain-until date as sent by the server.
     pub retain_until: Option<String>,
+    /// `ON` or `OFF` when the server reports a legal hold.
+    pub legal_hold: Option<String>,
 }
 
 impl ObjectRetention {
@@ -117,6 +233,19 @@ pub struct BucketLock {
     pub default_days: Option<u32>,
     /// Default retention years.
     pub default_years: Option<u32>,
+}
+
+impl BucketLock {
+    /// The default retention as `(mode, period in days, period as said)`, if there is one.
+    /// A zero `Days` next to `Years` (moto writes both) is not a period of its own.
+    pub fn default_retention(&self) -> Option<(String, u64, String)> {
+        let mode = self.default_mode.clone()?;
+        match (self.default_days.filter(|d| *d > 0), self.default_years.filter(|y| *y > 0)) {
+            (Some(d), _) => Some((mode, u64::from(d), format!("{d} day(s)"))),
+            (None, Some(y)) => Some((mode, u64::from(y) * 365, format!("{y} year(s)"))),
+            (None, None) => Some((mode, 0, "an unknown period".into())),
+        }
+    }
 }
 
 /// Signed side requests to one S3 bucket (under the store's prefix).
@@ -151,19 +280,31 @@ impl S3Admin {
         Ok(S3Admin { http, credentials, region: region.into(), base, prefix })
     }
 
-    fn url_for(&self, key: Option<&str>, query: Option<&str>) -> Result<url::Url, LockError> {
-        let mut u = self.base.clone();
+    /// The full object key of a store-relative key.
+    pub fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// A full object key made store-relative; `None` when it lies outside the prefix.
+    pub fn relative<'a>(&self, full: &'a str) -> Option<&'a str> {
+        full.strip_prefix(self.prefix.as_str())
+    }
+
+    /// The request URL of a store-relative `key` (or of the bucket), with `query` (already
+    /// encoded). The key is percent-encoded byte for byte, as `object_store` encodes it, so
+    /// side requests name exactly the objects the data requests wrote.
+    pub(crate) fn url_for(&self, key: Option<&str>, query: Option<&str>) -> Result<url::Url, LockError> {
+        let mut s = self.base.as_str().to_string();
         if let Some(k) = key {
-            let full = format!("{}{k}", self.prefix);
-            let joined = self.base.join(&full).map_err(|_| LockError::Request { url: full.clone() })?;
-            u = joined;
+            s.push_str(&super::address::encode_key(&self.full_key(k)));
         }
+        let mut u = url::Url::parse(&s).map_err(|_| LockError::Request { url: s.clone() })?;
         u.set_query(query);
         Ok(u)
     }
 
     /// Send one signed bodiless request; retries transport errors and 5xx three times.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         op: &'static str,
         method: http::Method,
@@ -180,6 +321,19 @@ impl S3Admin {
         url: url::Url,
         body: Bytes,
         extra: HeaderMap,
+    ) -> Result<(u16, HeaderMap, Bytes), LockError> {
+        self.send_attempts(op, method, url, body, extra, 4).await
+    }
+
+    /// Send one signed request, at most `attempts` times on transport errors and 5xx.
+    async fn send_attempts(
+        &self,
+        op: &'static str,
+        method: http::Method,
+        url: url::Url,
+        body: Bytes,
+        extra: HeaderMap,
+        attempts: u32,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
         let cred = self.credentials.get_credential().await.map_err(LockError::Credentials)?;
         let mut attempt = 0;
@@ -199,13 +353,13 @@ impl S3Admin {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
                     let body = resp.into_body().bytes().await.unwrap_or_default();
-                    if status >= 500 && attempt < 4 {
+                    if status >= 500 && attempt < attempts {
                         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                         continue;
                     }
                     return Ok((status, headers, body));
                 }
-                Err(e) if attempt < 4 => {
+                Err(e) if attempt < attempts => {
                     let _ = e;
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
@@ -214,7 +368,7 @@ impl S3Admin {
         }
     }
 
-    fn unexpected(op: &'static str, url: &url::Url, status: u16, body: &[u8]) -> LockError {
+    pub(crate) fn unexpected(op: &'static str, url: &url::Url, status: u16, body: &[u8]) -> LockError {
         LockError::Status {
             op,
             url: url.to_string(),
@@ -231,7 +385,11 @@ impl S3Admin {
         match status {
             200 => {
                 let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(String::from);
-                Ok(Some(ObjectRetention { mode: get(MODE_HEADER), retain_until: get(RETAIN_UNTIL_HEADER) }))
+                Ok(Some(ObjectRetention {
+                    mode: get(MODE_HEADER),
+                    retain_until: get(RETAIN_UNTIL_HEADER),
+                    legal_hold: get(LEGAL_HOLD_HEADER),
+                }))
             }
             404 => Ok(None),
             s => Err(Self::unexpected("HEAD", &url, s, &body)),
@@ -260,6 +418,65 @@ impl S3Admin {
             self.send_body("PUT ?retention", http::Method::PUT, url.clone(), body.into(), h).await?;
         if status != 200 && status != 204 {
             return Err(Self::unexpected("PUT ?retention", &url, status, &resp));
+        }
+        Ok(())
+    }
+
+    /// Does the server verify upload checksums? Starts a multipart upload of
+    /// `.custody/checksum-probe`, sends part 1 with an `x-amz-checksum-sha256` that does not
+    /// match its body, and aborts the upload: nothing is ever stored. A 400 answer means the
+    /// server checks (AWS answers `BadDigest`); anything else means custody must read uploads
+    /// back (moto accepts such parts, or fails them with a 500).
+    pub async fn probe_checksums(&self) -> Result<ChecksumProbe, LockError> {
+        use base64::Engine as _;
+        let key = ".custody/checksum-probe";
+        let url = self.url_for(Some(key), Some("uploads"))?;
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-checksum-algorithm", HeaderValue::from_static("SHA256"));
+        let (status, _, body) =
+            self.send_body("POST ?uploads", http::Method::POST, url.clone(), Bytes::new(), h).await?;
+        if status != 200 {
+            return Err(Self::unexpected("POST ?uploads", &url, status, &body));
+        }
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let Some(id) = xml_tag(&text, "UploadId").map(crate::store::raw::xml_unescape) else {
+            return Err(Self::unexpected("POST ?uploads", &url, status, &body));
+        };
+        let id = crate::store::address::encode_query(&id);
+        let part = self.url_for(Some(key), Some(&format!("partNumber=1&uploadId={id}")))?;
+        let wrong = base64::engine::general_purpose::STANDARD.encode(crate::digest::Sha256::of(b"not the body").0);
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&wrong) {
+            h.insert(CHECKSUM_HEADER, v);
+        }
+        // Once: a server that fails such a part with a 5xx will not change its mind.
+        let body = Bytes::from_static(b"custody checksum probe");
+        let sent = self.send_attempts("PUT part (checksum probe)", http::Method::PUT, part, body, h, 1).await;
+        let abort = self.url_for(Some(key), Some(&format!("uploadId={id}")))?;
+        let _ = self.send("DELETE ?uploadId", http::Method::DELETE, abort).await;
+        Ok(match sent? {
+            (400, _, _) => ChecksumProbe::Verified,
+            (s, _, _) => ChecksumProbe::NotVerified(s),
+        })
+    }
+
+    /// Put a legal hold on `key` (`PUT ?legal-hold`): after a multipart upload whose
+    /// CreateMultipartUpload's header the server did not apply.
+    pub async fn put_legal_hold(&self, key: &str) -> Result<(), LockError> {
+        use base64::Engine as _;
+        let url = self.url_for(Some(key), Some("legal-hold"))?;
+        let body = "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>ON</Status></LegalHold>";
+        let digest = crate::digest::Sha256::of(body.as_bytes());
+        let mut h = HeaderMap::new();
+        h.insert(CHECKSUM_ALGO_HEADER, HeaderValue::from_static("SHA256"));
+        if let Ok(v) = HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(digest.0)) {
+            h.insert(CHECKSUM_HEADER, v);
+        }
+        h.insert("content-type", HeaderValue::from_static("application/xml"));
+        let (status, _, resp) =
+            self.send_body("PUT ?legal-hold", http::Method::PUT, url.clone(), body.into(), h).await?;
+        if status != 200 && status != 204 {
+            return Err(Self::unexpected("PUT ?legal-hold", &url, status, &resp));
         }
         Ok(())
     }
@@ -310,10 +527,16 @@ mod tests {
     #[test]
     fn write_headers_carry_mode_date_and_checksum() {
         let now = DateTime::parse_from_rfc3339("2026-01-31T10:20:30.5Z").unwrap().with_timezone(&Utc);
-        let h = write_headers(&Retention { days: 30, mode: LockMode::Governance }, now);
+        let h = write_headers(Some(&Retention { days: 30, mode: LockMode::Governance }), true, now);
         assert_eq!(h.get(MODE_HEADER).unwrap(), "GOVERNANCE");
         assert_eq!(h.get(RETAIN_UNTIL_HEADER).unwrap(), "2026-03-02T10:20:30Z");
         assert_eq!(h.get(CHECKSUM_ALGO_HEADER).unwrap(), "SHA256");
+        assert_eq!(h.get(LEGAL_HOLD_HEADER).unwrap(), "ON");
+        // Without a retention, a write still says how it is checksummed (S3 requires it on a
+        // bucket with a default retention).
+        let h = write_headers(None, false, now);
+        assert_eq!(h.get(CHECKSUM_ALGO_HEADER).unwrap(), "SHA256");
+        assert!(h.get(MODE_HEADER).is_none() && h.get(LEGAL_HOLD_HEADER).is_none());
     }
 
     #[test]
@@ -323,5 +546,16 @@ mod tests {
         assert_eq!(xml_tag(x, "Mode"), Some("COMPLIANCE"));
         assert_eq!(xml_tag(x, "Days"), Some("7"));
         assert_eq!(xml_tag(x, "Years"), None);
+    }
+
+    #[test]
+    fn a_one_year_default_retention_is_not_shown_as_0_days() {
+        let l = BucketLock {
+            enabled: true,
+            default_mode: Some("COMPLIANCE".into()),
+            default_days: Some(0),
+            default_years: Some(1),
+        };
+        assert_eq!(l.default_retention(), Some(("COMPLIANCE".into(), 365, "1 year(s)".into())));
     }
 }

@@ -6,19 +6,23 @@
 //! local store, files end up read-only (mode 0444) and bundles are written to a staging file
 //! in the store first, then hard-linked into place, so a partial bundle is never visible.
 //!
-//! S3 stores (`s3://bucket/prefix`) are configured by the standard `AWS_*` environment
-//! variables plus [`config::StoreOptions`] (a config file and command-line overrides); every
-//! request is retried with exponential backoff on transient errors, and with a retention every
-//! write carries S3 Object Lock headers ([`lock`]). `gs://` and `az://` go through
-//! `object_store`'s own URL parsing and environment variables.
+//! Remote store URLs are parsed and normalised once ([`address`]). S3 stores
+//! (`s3://bucket/prefix`) are configured by the standard `AWS_*` environment variables plus
+//! [`config::StoreOptions`] (a config file and command-line overrides); every request is
+//! retried with exponential backoff on transient errors, and with a retention every write
+//! carries S3 Object Lock headers ([`lock`]). Azure Blob stores (`az://container/prefix`) are
+//! configured by the standard `AZURE_*` variables (`AZURE_STORAGE_USE_EMULATOR` and
+//! `AZURITE_BLOB_STORAGE_URL` for the Azurite emulator). Listings use raw keys ([`raw`]).
 //!
 //! This is the only module that knows `object_store`.
 
+pub mod address;
 pub mod checkpoint;
 pub mod config;
 pub mod inspect;
 pub mod ledger;
 pub mod lock;
+pub mod raw;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
@@ -33,7 +37,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use crate::digest::{BundleId, HashingWriter};
 use crate::unfinished::TrackedTemp;
 use config::{ConfigError, Retention, StoreOptions};
-use lock::{LockError, ObjectRetention, S3Admin};
+use lock::{LockError, ObjectRetention, Protection, S3Admin};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +45,16 @@ pub enum StoreError {
     /// The URL cannot be used.
     #[error("store URL `{url}` is not usable: {reason}")]
     Url {
-        /// The URL.
+        /// The URL (user name and password redacted).
         url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The endpoint a store is reached at cannot be used.
+    #[error("store endpoint `{endpoint}` is not usable: {reason}")]
+    Endpoint {
+        /// The endpoint (user name and password redacted).
+        endpoint: String,
         /// Why.
         reason: &'static str,
     },
@@ -104,6 +116,29 @@ pub enum StoreError {
         /// The limit.
         limit: u64,
     },
+    /// An object came back without the lock the preserve asked for.
+    #[error("`{key}` was written but is NOT locked as asked ({asked}); the server reports: {got}. Check the bucket with `custody store init` before relying on it (a writer without s3:GetObjectRetention / s3:GetObjectLegalHold is shown no lock at all)")]
+    NotLocked {
+        /// The key.
+        key: String,
+        /// What was asked.
+        asked: String,
+        /// What the server reports.
+        got: String,
+    },
+    /// Object Lock settings given for a store that has no S3 Object Lock.
+    #[error("--retention, --lock-mode and --legal-hold are S3 Object Lock settings; an Azure container's immutability is set on the container itself (docs/storage.md, \"Azure Blob Storage\")")]
+    LockNotApplicable,
+    /// The server kept other bytes than were sent (found by reading the object back).
+    #[error("the server stored other bytes at `{key}` than were sent (read back: SHA-256 {got}, sent {sent}): the upload was corrupted on the way and the server did not check its checksum; a corrupted copy stays under that key (verify --all reports it)")]
+    Corrupted {
+        /// The key.
+        key: String,
+        /// Digest of what was sent.
+        sent: String,
+        /// Digest of what was read back (or `absent`).
+        got: String,
+    },
     /// A local store opened to read (verify, show, extract, list…) does not exist. Reading
     /// never creates a store: a mistyped path would otherwise read as an empty, intact one.
     #[error("store directory {} does not exist: check the store path (--store or $CUSTODY_STORE); only `custody preserve` and `custody store init` create a store", path.display())]
@@ -148,7 +183,9 @@ pub enum Backend {
     Memory,
     /// S3 or an S3-compatible server.
     S3,
-    /// Another `object_store` backend (GCS, Azure, …).
+    /// Azure Blob Storage (or Azurite).
+    Azure,
+    /// Another `object_store` backend, wrapped by the library user.
     Other,
 }
 
@@ -171,8 +208,15 @@ pub struct Store {
     local_root: Option<PathBuf>,
     backend: Backend,
     admin: Option<Arc<S3Admin>>,
+    azure: Option<Arc<raw::AzureRaw>>,
     retention: Option<Retention>,
     single_put_limit: u64,
+    /// Whether the server verifies upload checksums: probed once per store handle.
+    verifies_checksums: Arc<std::sync::OnceLock<bool>>,
+    legal_hold: bool,
+    /// When the lock headers were computed (the retain-until date is counted from it).
+    opened_at: chrono::DateTime<chrono::Utc>,
+    protection: Arc<std::sync::OnceLock<Protection>>,
 }
 
 /// Where a bundle fetched from a store can be read.
@@ -230,39 +274,37 @@ impl Store {
             s.backend = Backend::Memory;
             return Ok(s);
         }
-        let local = if let Some(rest) = url.strip_prefix("file://") {
-            if !rest.starts_with('/') {
-                return Err(StoreError::Url {
-                    url: url.into(),
-                    reason: "file:// URLs need an absolute path (file:///abs/path)",
-                });
+        let remote = address::parse(url).map_err(|p| StoreError::Url { url: address::redact(url), reason: p.0 })?;
+        let mut store = match remote {
+            Some(a) if a.remote == address::Remote::S3 => Store::open_s3(&a, opts)?,
+            Some(a) => Store::open_azure(&a, opts)?,
+            None => {
+                let path = match url.strip_prefix("file://") {
+                    Some(rest) if rest.starts_with('/') => PathBuf::from(rest),
+                    Some(_) => {
+                        return Err(StoreError::Url {
+                            url: address::redact(url),
+                            reason: "file:// URLs need an absolute path (file:///abs/path)".into(),
+                        })
+                    }
+                    None => PathBuf::from(url),
+                };
+                Store::open_local(&path, url, create)?
             }
-            Some(PathBuf::from(rest))
-        } else if url.contains("://") {
-            None
-        } else {
-            Some(PathBuf::from(url))
         };
-        let mut store = match local {
-            Some(p) => Store::open_local(&p, url, create)?,
-            None if url.starts_with("s3://") || url.starts_with("s3a://") => Store::open_s3(url, opts)?,
-            None => Store::open_remote(url)?,
-        };
+        if store.backend == Backend::Azure && (retention.is_some() || opts.legal_hold == Some(true)) {
+            return Err(StoreError::LockNotApplicable);
+        }
         store.retention = retention;
+        store.legal_hold = opts.legal_hold.unwrap_or(false);
         Ok(store)
     }
 
-    fn open_s3(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+    fn open_s3(a: &address::StoreUrl, opts: &StoreOptions) -> Result<Store, StoreError> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
         use object_store::client::{HttpConnector, ReqwestConnector};
         use object_store::{ClientConfigKey, ClientOptions};
-        let parsed =
-            url::Url::parse(url).map_err(|_| StoreError::Url { url: url.into(), reason: "not a valid URL" })?;
-        let bucket = parsed
-            .host_str()
-            .filter(|b| !b.is_empty())
-            .ok_or(StoreError::Url { url: url.into(), reason: "an S3 URL needs a bucket: s3://bucket/prefix" })?;
-        let prefix = parsed.path().trim_matches('/').to_string();
+        let url = a.canonical();
         // The standard AWS_* variables, split into client options and S3 options.
         let mut builder = AmazonS3Builder::new();
         let mut client = ClientOptions::new();
@@ -285,36 +327,115 @@ impl Store {
         if let Some(a) = opts.allow_http {
             client = client.with_config(ClientConfigKey::AllowHttp, a.to_string());
         }
-        // The side-request client must not carry the lock headers: reqwest would add them
-        // unsigned, and S3 rejects unsigned x-amz-* headers.
-        let open_err = |source| StoreError::Open { url: url.into(), source };
-        let http = ReqwestConnector::default().connect(&client).map_err(open_err)?;
-        let plain = client.clone();
-        if let Some(r) = opts.retention()? {
-            client = client.with_default_headers(lock::write_headers(&r, chrono::Utc::now()));
-            builder = builder.with_checksum_algorithm(Checksum::SHA256);
-        }
         let endpoint = builder
             .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        if let Some(e) = &endpoint {
+            check_endpoint(e)?;
+        }
+        // The side-request client must not carry the lock headers: reqwest would add them
+        // unsigned, and S3 rejects unsigned x-amz-* headers.
+        let open_err = |source| StoreError::Open { url: url.clone(), source };
+        let http = ReqwestConnector::default().connect(&client).map_err(open_err)?;
+        let plain = client.clone();
+        let opened_at = chrono::Utc::now();
+        client = client.with_default_headers(lock::write_headers(
+            opts.retention()?.as_ref(),
+            opts.legal_hold.unwrap_or(false),
+            opened_at,
+        ));
+        // Every PUT and every part carries x-amz-checksum-sha256 (S3 also requires a checksum
+        // on any write to a bucket with Object Lock).
+        builder = builder.with_checksum_algorithm(Checksum::SHA256);
         let region = builder.get_config_value(&AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".into());
         let s3 = builder
-            .with_bucket_name(bucket)
+            .with_bucket_name(&a.bucket)
             .with_region(&region)
             .with_client_options(client)
             .with_retry(opts.retry_config())
             .with_http_connector(WithoutDefaultHeaders(plain))
             .build()
             .map_err(open_err)?;
-        let admin = S3Admin::new(http, s3.credentials().clone(), &region, endpoint.as_deref(), bucket, &prefix)?;
-        let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        let admin = S3Admin::new(http, s3.credentials().clone(), &region, endpoint.as_deref(), &a.bucket, &a.prefix)?;
+        let inner: Arc<dyn ObjectStore> = if a.prefix.is_empty() {
             Arc::new(s3)
         } else {
-            Arc::new(object_store::prefix::PrefixStore::new(s3, Path::from(prefix.as_str())))
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix_path(&a.prefix)))
         };
         let mut store = Store::from_object_store(inner, url);
         store.backend = Backend::S3;
         store.admin = Some(Arc::new(admin));
+        store.opened_at = opened_at;
+        Ok(store)
+    }
+
+    fn open_azure(a: &address::StoreUrl, opts: &StoreOptions) -> Result<Store, StoreError> {
+        use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+        use object_store::client::{HttpConnector, ReqwestConnector};
+        use object_store::ClientOptions;
+        let url = a.canonical();
+        let mut builder = MicrosoftAzureBuilder::new();
+        let mut client = ClientOptions::new();
+        for (k, v) in std::env::vars() {
+            if !k.starts_with("AZURE_") {
+                continue;
+            }
+            match k.to_ascii_lowercase().parse::<AzureConfigKey>() {
+                Ok(AzureConfigKey::Client(ck)) => client = client.with_config(ck, v),
+                Ok(key) => builder = builder.with_config(key, v),
+                Err(_) => {}
+            }
+        }
+        let emulator = builder
+            .get_config_value(&AzureConfigKey::UseEmulator)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"));
+        let account = builder.get_config_value(&AzureConfigKey::AccountName);
+        let open_err = |source| StoreError::Open { url: url.clone(), source };
+        // Where the container lives: the same rule object_store applies.
+        let (account, base) = if emulator {
+            let base = std::env::var("AZURITE_BLOB_STORAGE_URL").unwrap_or_else(|_| "http://127.0.0.1:10000".into());
+            check_endpoint(&base)?;
+            let account = account.unwrap_or_else(|| "devstoreaccount1".into());
+            let base = format!("{}/{account}", base.trim_end_matches('/'));
+            client = client.with_allow_http(true);
+            (account, base)
+        } else {
+            let Some(account) = account else {
+                return Err(StoreError::Url {
+                    url,
+                    reason: "an Azure store needs an account: set AZURE_STORAGE_ACCOUNT_NAME (and a credential, e.g. AZURE_STORAGE_ACCOUNT_KEY), or AZURE_STORAGE_USE_EMULATOR=true for Azurite".into(),
+                });
+            };
+            let base = opts
+                .endpoint
+                .clone()
+                .or_else(|| builder.get_config_value(&AzureConfigKey::Endpoint))
+                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+            check_endpoint(&base)?;
+            let base = base.trim_end_matches('/').to_string();
+            builder = builder.with_endpoint(base.clone());
+            (account, base)
+        };
+        if let Some(a) = opts.allow_http {
+            client = client.with_allow_http(a);
+        }
+        let http = ReqwestConnector::default().connect(&client).map_err(open_err)?;
+        let az = builder
+            .with_container_name(&a.bucket)
+            .with_client_options(client)
+            .with_retry(opts.retry_config())
+            .build()
+            .map_err(open_err)?;
+        let container_url = format!("{base}/{}", a.bucket);
+        let raw = raw::AzureRaw::new(http, az.credentials().clone(), &account, &container_url, &a.prefix);
+        let inner: Arc<dyn ObjectStore> = if a.prefix.is_empty() {
+            Arc::new(az)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(az, prefix_path(&a.prefix)))
+        };
+        let mut store = Store::from_object_store(inner, url);
+        store.backend = Backend::Azure;
+        store.azure = Some(Arc::new(raw));
         Ok(store)
     }
 
@@ -327,7 +448,10 @@ impl Store {
             })?;
         } else if !p.is_dir() {
             if p.exists() {
-                return Err(StoreError::Url { url: url.into(), reason: "it names a file, not a store directory" });
+                return Err(StoreError::Url {
+                    url: url.into(),
+                    reason: "it names a file, not a store directory".into(),
+                });
             }
             return Err(StoreError::Missing { path: p.into() });
         }
@@ -354,23 +478,6 @@ impl Store {
         Ok(s)
     }
 
-    fn open_remote(url: &str) -> Result<Store, StoreError> {
-        let parsed =
-            url::Url::parse(url).map_err(|_| StoreError::Url { url: url.into(), reason: "not a valid URL" })?;
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        let (store, prefix) =
-            object_store::parse_url_opts(&parsed, env.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())))
-                .map_err(|source| StoreError::Open { url: url.into(), source })?;
-        let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
-            Arc::from(store)
-        } else {
-            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-        };
-        let mut s = Store::from_object_store(inner, url);
-        s.backend = Backend::Other;
-        Ok(s)
-    }
-
     /// Wrap any object store (the library entry point for other backends).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Store {
         Store {
@@ -379,8 +486,13 @@ impl Store {
             local_root: None,
             backend: Backend::Other,
             admin: None,
+            azure: None,
             retention: None,
             single_put_limit: SINGLE_PUT_LIMIT,
+            verifies_checksums: Arc::new(std::sync::OnceLock::new()),
+            legal_hold: false,
+            opened_at: chrono::Utc::now(),
+            protection: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -400,6 +512,60 @@ impl Store {
         self.retention
     }
 
+    /// Whether a legal hold is put on every object written.
+    pub fn legal_hold(&self) -> bool {
+        self.legal_hold
+    }
+
+    /// What will lock the objects written through this store (S3 only; `None` elsewhere):
+    /// the retention custody sends, else the bucket's default retention, else nothing. Read
+    /// once per store handle; every object written is then checked against it.
+    pub async fn protection(&self) -> Option<Protection> {
+        let admin = self.admin.as_ref()?;
+        if let Some(p) = self.protection.get() {
+            return Some(p.clone());
+        }
+        let bucket = admin.bucket_lock().await.map_err(|e| e.to_string());
+        let p = Protection::decide(bucket.as_ref().map_err(|e| e.clone()), self.retention.as_ref(), self.opened_at);
+        Some(self.protection.get_or_init(|| p).clone())
+    }
+
+    /// After writing `key`: is it locked as [`Store::protection`] says it will be (and held,
+    /// with a legal hold)? A preserve that asked for locked storage and did not get it fails.
+    async fn check_locked(&self, key: &str) -> Result<(), StoreError> {
+        let Some(admin) = &self.admin else { return Ok(()) };
+        let Some(p) = self.protection().await else { return Ok(()) };
+        let wants_lock = matches!(p, Protection::Sent { .. } | Protection::Default { .. });
+        if !wants_lock && !self.legal_hold {
+            return Ok(());
+        }
+        let got = admin.object_retention(key).await?.unwrap_or_default();
+        let mode_ok = match &p {
+            Protection::Sent { mode, until, .. } => {
+                got.mode.as_deref() == Some(mode.as_str())
+                    && got.until().is_some_and(|u| u + chrono::Duration::seconds(2) >= *until)
+            }
+            Protection::Default { mode, .. } => {
+                got.mode.as_deref() == Some(mode.as_str()) && got.until().is_some_and(|u| u > chrono::Utc::now())
+            }
+            _ => true,
+        };
+        let hold_ok = !self.legal_hold || got.legal_hold.as_deref() == Some("ON");
+        if mode_ok && hold_ok {
+            return Ok(());
+        }
+        Err(StoreError::NotLocked {
+            key: key.into(),
+            asked: p.describe(self.legal_hold),
+            got: format!(
+                "mode {}, retain-until {}, legal hold {}",
+                got.mode.as_deref().unwrap_or("none"),
+                got.retain_until.as_deref().unwrap_or("none"),
+                got.legal_hold.as_deref().unwrap_or("none")
+            ),
+        })
+    }
+
     /// The signed side-request client, for S3 stores.
     pub fn s3_admin(&self) -> Option<&S3Admin> {
         self.admin.as_deref()
@@ -416,6 +582,9 @@ impl Store {
                 "local store: files are read-only (0444) but not locked; the owner or root can delete them",
             )),
             (None, Backend::Memory) => Ok(RetentionState::Unsupported("memory store: nothing survives the process")),
+            (None, Backend::Azure) => Ok(RetentionState::Unsupported(
+                "Azure store: custody does not read immutability policies or legal holds; check the container's policy (docs/storage.md)",
+            )),
             (None, _) => Ok(RetentionState::Unsupported("retention is only read from S3 stores")),
         }
     }
@@ -599,13 +768,23 @@ impl Store {
             key: key.into(),
             source,
         })?;
-        let outcome = self.confirm_existing_bundle(key, id).await.map(|_| PutOutcome::Created)?;
+        // Every part went up with its SHA-256 checksum: a server that verifies them has
+        // refused any corrupted part. Elsewhere, read the whole object back.
+        if !self.server_verifies_checksums().await {
+            self.read_back(key, id.digest()).await?;
+        }
+        let outcome = PutOutcome::Created;
         // Some servers ignore the lock headers of a multipart upload: lock it explicitly.
-        if let (Some(admin), Some(r)) = (&self.admin, &self.retention) {
-            if let Some(ObjectRetention { mode: None, .. }) = admin.object_retention(key).await? {
-                admin.put_retention(key, r, chrono::Utc::now()).await?;
+        if let Some(admin) = &self.admin {
+            let got = admin.object_retention(key).await?.unwrap_or_default();
+            if let (Some(r), ObjectRetention { mode: None, .. }) = (&self.retention, &got) {
+                admin.put_retention(key, r, self.opened_at).await?;
+            }
+            if self.legal_hold && got.legal_hold.as_deref() != Some("ON") {
+                admin.put_legal_hold(key).await?;
             }
         }
+        self.check_locked(key).await?;
         Ok(outcome)
     }
 
@@ -613,7 +792,20 @@ impl Store {
     /// (for instance because an earlier attempt of this very write succeeded although its
     /// answer was lost), `Taken` if it holds something else. Transient failures are retried
     /// by the client; a request that still fails is retried twice more here.
+    ///
+    /// On S3, the object is then checked to be locked as [`Store::protection`] says; where the
+    /// server does not verify upload checksums, it is first read back and compared.
     pub async fn create(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+        self.create_checked(key, data, true).await
+    }
+
+    /// [`Store::create`] without the lock check (for `store init`'s probe, which reports the
+    /// lock itself).
+    pub async fn create_probe(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+        self.create_checked(key, data, false).await
+    }
+
+    async fn create_checked(&self, key: &str, data: Vec<u8>, check_lock: bool) -> Result<PutOutcome, StoreError> {
         let path = Path::from(key);
         let payload = PutPayload::from(data);
         let mut attempt = 0;
@@ -624,6 +816,12 @@ impl Store {
                 Ok(_) => {
                     if let Some(root) = &self.local_root {
                         set_read_only(&root.join(key))?;
+                    }
+                    if !self.server_verifies_checksums().await {
+                        self.read_back(key, &payload_digest(&payload)).await?;
+                    }
+                    if check_lock {
+                        self.check_locked(key).await?;
                     }
                     return Ok(PutOutcome::Created);
                 }
@@ -644,6 +842,49 @@ impl Store {
                 Err(source) => return Err(StoreError::Op { op: "put (create-only)", key: key.into(), source }),
             }
         }
+    }
+
+    /// Whether the server verifies the SHA-256 checksum sent with every upload. S3: asked once
+    /// per store handle with a deliberately wrong checksum on a part of a multipart upload that
+    /// is then aborted ([`S3Admin::probe_checksums`]; nothing is stored). Azure: no (custody
+    /// sends no checksum Azure checks). Local and memory stores have no network to corrupt data.
+    pub async fn server_verifies_checksums(&self) -> bool {
+        match (&self.admin, self.backend) {
+            (Some(a), _) => {
+                if let Some(v) = self.verifies_checksums.get() {
+                    return *v;
+                }
+                let v = matches!(a.probe_checksums().await, Ok(lock::ChecksumProbe::Verified));
+                *self.verifies_checksums.get_or_init(|| v)
+            }
+            (None, Backend::Local | Backend::Memory) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Read `key` back and compare the SHA-256 of its bytes with `sent`.
+    async fn read_back(&self, key: &str, sent: &crate::digest::Sha256) -> Result<(), StoreError> {
+        use sha2::Digest as _;
+        let corrupted = |got: String| StoreError::Corrupted { key: key.into(), sent: sent.hex(), got };
+        let r = match self.inner.get(&Path::from(key)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Err(corrupted("absent".into())),
+            Err(source) => return Err(StoreError::Op { op: "get (read-back)", key: key.into(), source }),
+        };
+        let mut h = sha2::Sha256::new();
+        let mut stream = r.into_stream();
+        while let Some(chunk) = stream.try_next().await.map_err(|source| StoreError::Op {
+            op: "get (read-back)",
+            key: key.into(),
+            source,
+        })? {
+            h.update(&chunk);
+        }
+        let got = crate::digest::Sha256(h.finalize().into());
+        if got != *sent {
+            return Err(corrupted(got.hex()));
+        }
+        Ok(())
     }
 
     /// Read a small object; `None` if it does not exist.
@@ -670,35 +911,42 @@ impl Store {
         }
     }
 
-    /// List keys (and sizes) under `prefix`, sorted.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    /// Every object under `prefix` with its raw key (relative to the store), size and time,
+    /// sorted by key. Keys are never parsed here: a key no valid object would have (`ledger//x`,
+    /// a control character) is listed like any other, for the caller to report ([`raw`]).
+    pub async fn list_raw(&self, prefix: &str) -> Result<Vec<raw::Listed>, StoreError> {
+        if let Some(a) = &self.admin {
+            return Ok(a.list_raw(prefix).await?);
+        }
+        if let Some(a) = &self.azure {
+            return Ok(a.list_raw(prefix).await?);
+        }
+        if let Some(root) = &self.local_root {
+            return Ok(raw::list_local(root, prefix));
+        }
         let p = Path::from(prefix);
-        let mut v: Vec<(String, u64)> = self
+        let mut v: Vec<raw::Listed> = self
             .inner
             .list(Some(&p))
-            .map_ok(|m| (m.location.to_string(), m.size))
+            .map_ok(|m| raw::Listed { key: m.location.to_string(), size: m.size, modified: m.last_modified })
             .try_collect()
             .await
             .map_err(|source| StoreError::Op { op: "list", key: prefix.into(), source })?;
-        v.sort();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(v)
     }
 
-    /// List keys, sizes and modification times under `prefix`, sorted by key.
+    /// List raw keys (and sizes) under `prefix`, sorted ([`Store::list_raw`]).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self.list_raw(prefix).await?.into_iter().map(|l| (l.key, l.size)).collect())
+    }
+
+    /// List raw keys, sizes and modification times under `prefix`, sorted by key.
     pub async fn list_meta(
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, u64, chrono::DateTime<chrono::Utc>)>, StoreError> {
-        let p = Path::from(prefix);
-        let mut v: Vec<(String, u64, chrono::DateTime<chrono::Utc>)> = self
-            .inner
-            .list(Some(&p))
-            .map_ok(|m| (m.location.to_string(), m.size, m.last_modified))
-            .try_collect()
-            .await
-            .map_err(|source| StoreError::Op { op: "list", key: prefix.into(), source })?;
-        v.sort();
-        Ok(v)
+        Ok(self.list_raw(prefix).await?.into_iter().map(|l| (l.key, l.size, l.modified)).collect())
     }
 
     /// Get a bundle for reading: the file itself in a local store, a downloaded temporary
@@ -764,7 +1012,73 @@ impl object_store::client::HttpConnector for WithoutDefaultHeaders {
         &self,
         _with_defaults: &object_store::ClientOptions,
     ) -> object_store::Result<object_store::client::HttpClient> {
-        object_store::client::HttpConnector::connect(&object_store::client::ReqwestConnector::default(), &self.0)
+        let plain =
+            object_store::client::HttpConnector::connect(&object_store::client::ReqwestConnector::default(), &self.0)?;
+        Ok(object_store::client::HttpClient::new(EchoChecked(plain)))
+    }
+}
+
+/// The `object_store` path of a normalised prefix: its segments as they are (the prefix was
+/// checked to hold nothing `object_store` would escape, [`address`]).
+fn prefix_path(prefix: &str) -> Path {
+    Path::from_iter(prefix.split('/'))
+}
+
+/// An endpoint must not carry a user name or password: S3 and Azure take credentials from
+/// their own variables, and a URL with userinfo would be echoed in every error message.
+fn check_endpoint(e: &str) -> Result<(), StoreError> {
+    let authority = e.split_once("://").map(|(_, r)| r).unwrap_or(e);
+    let authority = &authority[..authority.find(['/', '?', '#']).unwrap_or(authority.len())];
+    if authority.contains('@') {
+        return Err(StoreError::Endpoint {
+            endpoint: address::redact(e),
+            reason: "it carries a user name or password (shown as ***): give S3 credentials as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, Azure ones as AZURE_STORAGE_ACCOUNT_KEY, and the endpoint without them",
+        });
+    }
+    Ok(())
+}
+
+/// The SHA-256 of a payload's bytes.
+fn payload_digest(p: &PutPayload) -> crate::digest::Sha256 {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for chunk in p.iter() {
+        h.update(chunk);
+    }
+    crate::digest::Sha256(h.finalize().into())
+}
+
+/// The HTTP client of S3 data requests: when the server echoes `x-amz-checksum-sha256`, the
+/// echo must be the checksum that was sent (a server that stored other bytes says so here).
+#[derive(Debug)]
+struct EchoChecked(object_store::client::HttpClient);
+
+/// A server echoed another checksum than the one sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the server answered x-amz-checksum-sha256 {echo:?} to an upload sent with {sent:?}: it stored other bytes")]
+struct ChecksumEcho {
+    sent: String,
+    echo: String,
+}
+
+#[async_trait::async_trait]
+impl object_store::client::HttpService for EchoChecked {
+    async fn call(
+        &self,
+        req: object_store::client::HttpRequest,
+    ) -> Result<object_store::client::HttpResponse, object_store::client::HttpError> {
+        let sent = req.headers().get(lock::CHECKSUM_HEADER).cloned();
+        let resp = self.0.execute(req).await?;
+        if let (Some(sent), Some(echo)) = (sent, resp.headers().get(lock::CHECKSUM_HEADER)) {
+            if resp.status().is_success() && *echo != sent {
+                let e = ChecksumEcho {
+                    sent: sent.to_str().unwrap_or("?").into(),
+                    echo: echo.to_str().unwrap_or("?").into(),
+                };
+                return Err(object_store::client::HttpError::new(object_store::client::HttpErrorKind::Unknown, e));
+            }
+        }
+        Ok(resp)
     }
 }
 

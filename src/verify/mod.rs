@@ -922,7 +922,9 @@ async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
                     key: k.clone(),
                     mode: o.mode.clone(),
                     retain_until: o.retain_until.clone(),
+                    legal_hold: o.legal_hold.clone(),
                 });
+                let held = o.legal_hold.as_deref() == Some("ON");
                 match (&o.mode, o.until()) {
                     (Some(mode), Some(until)) if until > now => {
                         locked += 1;
@@ -930,6 +932,7 @@ async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
                             earliest = Some((until, mode.clone()));
                         }
                     }
+                    _ if held => locked += 1,
                     (Some(_), Some(until)) => fs.push(f(
                         Level::Warning,
                         FindingKind::RetentionMissing,
@@ -944,7 +947,14 @@ async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
                     )),
                 }
             }
-            Ok(_) => {}
+            // Never skipped: an audit that reads other keys than the ones written must not
+            // pass by finding nothing.
+            Ok(_) => fs.push(f(
+                Level::Warning,
+                FindingKind::RetentionMissing,
+                k,
+                "not found where its retention was read: its lock could not be checked",
+            )),
             Err(e) => fs.push(f(
                 Level::Warning,
                 FindingKind::RetentionMissing,
@@ -1137,7 +1147,13 @@ pub async fn verify_all_with(
         match Sha256::parse_canonical_hex(hex) {
             Some(d) if !seen_bundles.contains_key(&BundleId(d)) => fs.push(f(Level::Warning, FindingKind::UnreferencedBundle, k.clone(), "a bundle in the store that no ledger entry records (an interrupted preserve?); `custody store repair` adopts it")),
             Some(_) => {}
-            None => fs.push(f(Level::Warning, FindingKind::UnreferencedBundle, k.clone(), "an object under bundles/ that is not named like a bundle")),
+            None => fs.push(f(Level::Warning, FindingKind::StrayObject, crate::store::address::display_key(&k), "an object under bundles/ that is not named like a bundle (bundles/<sha256 hex>.tar.zst): junk, or planted; it is not evidence")),
+        }
+    }
+    // Junk under ledger/ (listed with raw keys, so one odd key cannot block the audit).
+    for (k, _) in store.list("ledger/").await? {
+        if ledger::parse_entry_key(&k).is_none() {
+            fs.push(f(Level::Warning, FindingKind::StrayObject, crate::store::address::display_key(&k), "an object under ledger/ that is not named like a ledger entry (ledger/<20 digits>.json): junk, or planted; it is not part of the ledger"));
         }
     }
     let subject = Subject { kind: "ledger".into(), store: Some(store.url().into()), ..Default::default() };

@@ -75,6 +75,8 @@ pub enum FindingKind {
     LedgerLinkMismatch,
     ClockSkew,
     UnreferencedBundle,
+    /// An object under `ledger/` or `bundles/` whose key no entry or bundle has (junk).
+    StrayObject,
     Rollback,
     EmptyStore,
     // retention (object lock)
@@ -111,6 +113,7 @@ impl FindingKind {
             | LedgerLinkMismatch
             | ClockSkew
             | UnreferencedBundle
+            | StrayObject
             | Rollback
             | EmptyStore => "ledger",
             RetentionMissing => "retention",
@@ -220,6 +223,8 @@ pub struct RetentionLine {
     pub mode: Option<String>,
     /// Retain-until date, as the server sent it.
     pub retain_until: Option<String>,
+    /// `ON` when the object is under an S3 Object Lock legal hold, `OFF` or null otherwise.
+    pub legal_hold: Option<String>,
 }
 
 /// The verify report.
@@ -373,10 +378,11 @@ impl Report {
             for r in &self.retention {
                 let _ = writeln!(
                     s,
-                    "  {} {} until {}",
+                    "  {} {} until {}{}",
                     u(&r.key),
                     u(r.mode.as_deref().unwrap_or("NOT LOCKED")),
-                    u(r.retain_until.as_deref().unwrap_or("-"))
+                    u(r.retain_until.as_deref().unwrap_or("-")),
+                    if r.legal_hold.as_deref() == Some("ON") { ", legal hold ON" } else { "" }
                 );
             }
         }

@@ -173,6 +173,15 @@ pub enum Action {
     Fail503,
     /// Forward it (the server acts on it) but answer 503 to the client: the "lost answer".
     ForwardThen503,
+    /// Forward it with one byte of its body flipped (a corruption on the way).
+    CorruptBody,
+    /// Forward it without its `x-amz-object-lock-*` headers (a server that ignores them).
+    StripLockHeaders,
+    /// Answer 400 BadDigest without forwarding (a server that verifies checksums refusing one).
+    BadDigest,
+    /// Forward it, and add to the answer an `x-amz-checksum-sha256` echo that is not the one
+    /// sent (a server saying it stored other bytes).
+    WrongChecksumEcho,
 }
 
 /// The first line and headers of a request, as seen by the proxy.
@@ -286,16 +295,67 @@ fn handle(
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
         }
-        Action::Forward | Action::ForwardThen503 => {
+        Action::BadDigest => {
+            client.set_read_timeout(Some(Duration::from_millis(50)))?;
+            let _ = client.read(&mut byte);
+            let body = "<Error><Code>BadDigest</Code><Message>The SHA256 you specified did not match (proxy)</Message></Error>";
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(answer.as_bytes())?;
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
+        Action::Forward
+        | Action::ForwardThen503
+        | Action::CorruptBody
+        | Action::StripLockHeaders
+        | Action::WrongChecksumEcho => {
             let mut up = TcpStream::connect(upstream)?;
+            let mut corrupt = action == Action::CorruptBody;
+            let mut head = head;
+            if action == Action::StripLockHeaders {
+                let body = head.split_off(split);
+                let kept: String = text
+                    .split_inclusive("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("x-amz-object-lock-"))
+                    .collect();
+                head = kept.into_bytes();
+                head.extend_from_slice(&body);
+            } else if corrupt && head.len() > split {
+                head[split] ^= 0x01;
+                corrupt = false;
+            }
             up.write_all(&head)?;
             let mut c2 = client.try_clone()?;
             let mut u2 = up.try_clone()?;
             let pump = std::thread::spawn(move || {
+                if corrupt {
+                    // The body had not arrived with the head: flip its first byte.
+                    let mut b = [0u8; 1];
+                    if let Ok(1) = c2.read(&mut b) {
+                        b[0] ^= 0x01;
+                        let _ = u2.write_all(&b);
+                    }
+                }
                 let _ = std::io::copy(&mut c2, &mut u2);
                 let _ = u2.shutdown(Shutdown::Write);
             });
-            if action == Action::Forward {
+            if action == Action::WrongChecksumEcho {
+                // Insert the header after the status line of the answer.
+                let mut first = Vec::new();
+                let mut b = [0u8; 1];
+                while up.read(&mut b).unwrap_or(0) == 1 {
+                    first.push(b[0]);
+                    if first.ends_with(b"\r\n") {
+                        break;
+                    }
+                }
+                client.write_all(&first)?;
+                client.write_all(b"x-amz-checksum-sha256: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n")?;
+                let _ = std::io::copy(&mut up, &mut client);
+            } else if action != Action::ForwardThen503 {
                 let _ = std::io::copy(&mut up, &mut client);
             } else {
                 // The server acted on the request; the client never hears about it.
@@ -365,4 +425,149 @@ pub fn random_file(path: &Path, mib: usize, seed: u64) {
 /// A JSON document from stdout.
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(o)))
+}
+
+/// Azurite's well-known development account (the same in every Azurite).
+pub const AZURE_ACCOUNT: &str = "devstoreaccount1";
+/// Its well-known key.
+pub const AZURE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+static AZURE_ENV: Once = Once::new();
+
+/// Library use of Azure stores reads the account and key from the environment: set Azurite's
+/// once (each test passes its own Azurite's endpoint as a store option).
+pub fn set_azure_env() {
+    AZURE_ENV.call_once(|| {
+        std::env::set_var("AZURE_STORAGE_ACCOUNT_NAME", AZURE_ACCOUNT);
+        std::env::set_var("AZURE_STORAGE_ACCOUNT_KEY", AZURE_KEY);
+        std::env::remove_var("AZURE_STORAGE_USE_EMULATOR");
+    });
+}
+
+/// An `azurite-blob` process (Azure Blob Storage emulator, in memory), killed on drop.
+pub struct Azurite {
+    child: Child,
+    /// The account's blob endpoint, `http://127.0.0.1:PORT/devstoreaccount1`.
+    pub endpoint: String,
+    /// The address.
+    pub addr: SocketAddr,
+}
+
+impl Azurite {
+    /// Start `azurite-blob` on a free loopback port and wait until it answers. Panics with
+    /// install instructions when it is not on PATH: this tier is never skipped.
+    pub fn start() -> Azurite {
+        set_azure_env();
+        for _ in 0..5 {
+            let port = free_port();
+            let child = match Command::new("azurite-blob")
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .args(["--inMemoryPersistence", "--disableTelemetry", "--silent", "--skipApiVersionCheck"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            {
+                Ok(c) => c,
+                Err(e) => panic!(
+                    "cannot start `azurite-blob` ({e}): the Azure test tier needs it on PATH.\n\
+                     Install it with:  npm install -g azurite@3.37.0   (Node.js >= 18)\n\
+                     (.ci/run does this; the Azure tests are never skipped)"
+                ),
+            };
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut a = Azurite { child, endpoint: format!("http://{addr}/{AZURE_ACCOUNT}"), addr };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = a.child.try_wait() {
+                    break; // port taken by someone else: try another
+                }
+                // Any HTTP answer (an unauthenticated request gets a 4xx) means it is up.
+                if let Ok((s, _, _)) = raw_http(addr, "GET", "/", &[], b"") {
+                    if s != 0 {
+                        return a;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = a.child.kill();
+            let _ = a.child.wait();
+        }
+        panic!("azurite-blob did not become ready on a loopback port within 60 s");
+    }
+
+    /// Send one request signed with the development account's shared key.
+    pub fn signed(&self, method: &str, path_and_query: &str, extra: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
+        let uri = format!("http://{}{path_and_query}", self.addr);
+        let mut req: object_store::client::HttpRequest = http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("content-length", body.len().to_string())
+            .body(object_store::client::HttpRequestBody::from(body.to_vec()))
+            .unwrap();
+        for (k, v) in extra {
+            req.headers_mut()
+                .insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), http::HeaderValue::from_str(v).unwrap());
+        }
+        let cred = AzureCredential::AccessKey(AzureAccessKey::try_new(AZURE_KEY).unwrap());
+        AzureAuthorizer::new(&cred, AZURE_ACCOUNT).try_authorize(&mut req).unwrap();
+        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = format!("{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (k, v) in req.headers() {
+            head.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap()));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, text)
+    }
+
+    /// Create a container.
+    pub fn create_container(&self, name: &str) {
+        let (status, text) = self.signed("PUT", &format!("/{AZURE_ACCOUNT}/{name}?restype=container"), &[], b"");
+        assert_eq!(status, 201, "create container {name}: {text}");
+    }
+
+    /// Upload a blob with any name (unconditionally), as an attacker with write access would.
+    pub fn put_blob(&self, container: &str, encoded_name: &str, body: &[u8]) {
+        let (status, text) = self.signed(
+            "PUT",
+            &format!("/{AZURE_ACCOUNT}/{container}/{encoded_name}"),
+            &[("x-ms-blob-type", "BlockBlob")],
+            body,
+        );
+        assert_eq!(status, 201, "put blob {encoded_name}: {text}");
+    }
+
+    /// Store options pointing at this Azurite.
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions { endpoint: Some(self.endpoint.clone()), allow_http: Some(true), ..Default::default() }
+    }
+
+    /// Open `az://container/prefix` on this Azurite.
+    pub fn store(&self, container: &str, prefix: &str) -> Store {
+        Store::open_with(&format!("az://{container}/{prefix}"), &self.options()).unwrap()
+    }
+
+    /// Environment for a `custody` child process talking to this Azurite.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_STORAGE_ACCOUNT_NAME", AZURE_ACCOUNT.into()),
+            ("AZURE_STORAGE_ACCOUNT_KEY", AZURE_KEY.into()),
+            ("AZURE_STORAGE_ENDPOINT", self.endpoint.clone()),
+            ("AZURE_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
