@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 
 use custody::bundle::manifest::{Category, IdentName, SideEffect};
 use custody::clock::Clock;

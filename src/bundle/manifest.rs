@@ -186,10 +186,6 @@ impl IdentName {
     pub fn position(self) -> usize {
         self as usize
     }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
 }
 
 /// Error parsing an identifier name.

@@ -217,6 +217,8 @@ struct ScanOutput {
     candidates: Vec<Candidates>,
 }
 
+/// Feeds the sealer's files to the analysis thread (see the module doc) and, at the end,
+/// writes the analysis into the bundle and the manifest.
 pub struct AnalysisObserver {
     config: ObserveConfig,
     tx: Option<SyncSender<Job>>,
@@ -1296,9 +1298,10 @@ mod tests {
             batch: Batch::default(),
             worker: None,
             cancel: Arc::new(AtomicBool::new(false)),
-            searching: false,
             changed: Vec::new(),
             current: None,
+            why_missing: BTreeMap::new(),
+            kinds: None,
         };
         let sealed = content();
         let (_d, file) = disk(&sealed);

@@ -123,7 +123,6 @@ pub(crate) struct Fld {
 #[derive(Clone, Copy)]
 pub(crate) struct Tok {
     pub(crate) canon: u32,
-    pub(crate) path: u32,
 }
 
 /// Event evidence, compact.
@@ -455,10 +454,9 @@ impl Analyzer {
         }
         let f1 = self.fields.len() as u32;
         let t0 = self.tokens.len() as u32;
-        for (c, p) in &tokens {
+        for (c, _path) in &tokens {
             let canon_id = self.strings.intern(c);
-            let path = self.strings.intern(p);
-            self.tokens.push(Tok { canon: canon_id, path });
+            self.tokens.push(Tok { canon: canon_id });
         }
         let t1 = self.tokens.len() as u32;
         let e0 = self.evs.len() as u32;

@@ -131,10 +131,6 @@ impl Ev {
             self.detail.push((k, v));
         }
     }
-
-    pub(crate) fn detail_of(&self, k: &str) -> Option<&str> {
-        self.detail.iter().find(|(d, _)| *d == k).map(|(_, v)| v.as_str())
-    }
 }
 
 /// What one record yields.
@@ -309,10 +305,6 @@ impl<'m> ItemBuilder<'m> {
         self.value_of(Role::Ident(ident)).map(str::to_string)
     }
 
-    pub(crate) fn subject(&self) -> Option<String> {
-        self.value_of(Role::Subject).map(str::to_string)
-    }
-
     pub(crate) fn evidence(&mut self, ev: Ev) {
         self.item.evidence.push(ev);
     }
@@ -328,14 +320,6 @@ impl<'m> ItemBuilder<'m> {
             return None;
         }
         Some(r)
-    }
-
-    /// Classifies one key/value pair given flat (an OTLP attribute, a header).
-    pub(crate) fn attr(&mut self, path: &str, key: &str, value: &str) {
-        if let Some(role) = self.role(path, None, key) {
-            self.field(role, value, path);
-        }
-        self.string(path, value, 0);
     }
 
     /// Walks one field's value (`key` is its name, `path` where it is).

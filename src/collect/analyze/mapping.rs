@@ -160,21 +160,6 @@ fn lookup_depth<'v>(value: &'v Value, path: &str, depth: usize) -> Option<&'v Va
     }
 }
 
-/// A scalar rendered as a string: strings as is, numbers and booleans in JSON form.
-pub(crate) fn scalar_string(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// First of `paths` that resolves to a non-empty scalar.
-pub(crate) fn first_string(value: &Value, paths: &[&str]) -> Option<String> {
-    paths.iter().filter_map(|p| lookup(value, p).and_then(scalar_string)).find(|s| !s.trim().is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
