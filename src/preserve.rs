@@ -172,7 +172,7 @@ pub struct Preserved {
     pub manifest: Manifest,
     /// A summary of the sealed analysis (`checklist`, `evidence_problems`, `side_effect`), if
     /// it ran.
-    pub analysis_summary: Option<serde_json::Value>,
+    pub analysis_summary: Option<crate::collect::analysis::AnalysisSummary>,
     /// Unreferenced bundles found (and adopted or not) before this preserve.
     pub adopted: Vec<Adoption>,
     /// Staging files that killed runs left in a local store, removed before this preserve
@@ -438,7 +438,11 @@ pub async fn preserve(
         let origin = if from_spec.contains(name) { SeedOrigin::Spec } else { SeedOrigin::Flag };
         let seed = normalize_seed(Some(*name), raw, origin)?;
         if let Some(how) = &seed.normalised {
-            seed_notes.push(format!("custody: {} given as `{raw}`, searched for as {} ({how})", name.as_str(), seed.value));
+            seed_notes.push(format!(
+                "custody: {} given as `{raw}`, searched for as {} ({how})",
+                name.as_str(),
+                seed.value
+            ));
         }
         *raw = seed.value.clone();
         seeds.push(seed);
@@ -505,7 +509,9 @@ pub async fn preserve(
         plan_problems: plan_problems.clone(),
         not_applicable: req.not_applicable.clone(),
         limits: crate::collect::analyze::AnalyzerLimits {
-            merge_window_ms: req.merge_window_ms.unwrap_or(crate::collect::analyze::AnalyzerLimits::default().merge_window_ms),
+            merge_window_ms: req
+                .merge_window_ms
+                .unwrap_or(crate::collect::analyze::AnalyzerLimits::default().merge_window_ms),
             ..Default::default()
         },
     };

@@ -180,7 +180,11 @@ pub trait Observer: Send {
     /// After all files: update the incident's identifiers, write the analysis document
     /// (JSON, one line) to `out` and return a small summary of it for the caller's report
     /// (`Ok(None)`, with nothing written: no analysis).
-    fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>>;
+    fn finish(
+        &mut self,
+        incident: &mut Incident,
+        out: &mut dyn Write,
+    ) -> io::Result<Option<crate::collect::analysis::AnalysisSummary>>;
     /// The completeness detail of an identifier that was not given and has no value: why
     /// (not found, not searched, in conflict, not decided by the evidence).
     fn missing_identifier_detail(&self, name: crate::bundle::manifest::IdentName) -> String {
@@ -270,7 +274,7 @@ pub struct Sealed {
     /// The manifest as signed.
     pub manifest: Manifest,
     /// The observer's summary of the analysis sealed as `analysis.json`, if any.
-    pub analysis_summary: Option<serde_json::Value>,
+    pub analysis_summary: Option<crate::collect::analysis::AnalysisSummary>,
     /// Total evidence bytes read.
     pub input_bytes: u64,
 }
@@ -1475,7 +1479,11 @@ mod tests {
         fn on_file_end(&mut self, sealed_xxh3: Option<u64>) {
             self.files.last_mut().expect("end after on_file").2 = Some(sealed_xxh3);
         }
-        fn finish(&mut self, _: &mut Incident, _: &mut dyn Write) -> io::Result<Option<serde_json::Value>> {
+        fn finish(
+            &mut self,
+            _: &mut Incident,
+            _: &mut dyn Write,
+        ) -> io::Result<Option<crate::collect::analysis::AnalysisSummary>> {
             Ok(None)
         }
         fn changed_since_sealed(&mut self) -> Vec<String> {

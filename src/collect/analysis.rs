@@ -76,6 +76,87 @@ pub struct Analysis {
     pub stats: Stats,
 }
 
+/// What `preserve` reports of the analysis it sealed (`preserve --json`, key `analysis`): the
+/// analysis without its long lists — the events, sources and record problems are in the
+/// bundle's `analysis.json` — but with the events a responder must act on now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSummary {
+    /// Always [`ANALYSIS_FORMAT_V2`] (the format of the analysis summarised).
+    pub format: String,
+    /// How the evidence was searched.
+    pub mode: Mode,
+    /// What the search started from.
+    pub seeds: Vec<Seed>,
+    /// The nine identifiers, in canonical order.
+    pub identifiers: Vec<IdentifierFinding>,
+    /// Who the agent acted for.
+    pub subjects: Vec<ValueFinding>,
+    /// trace → session → deployment → change → wave, and the bundle.
+    pub chain: Chain,
+    /// Events per kind.
+    pub event_counts: BTreeMap<EventKind, KindCount>,
+    /// Attempts grouped by idempotency key.
+    pub actions: Vec<Action>,
+    /// Whether the incident's writes took effect.
+    pub side_effect: SideEffectVerdict,
+    /// Memory records read and written.
+    pub memory: MemorySummary,
+    /// Hosts the incident's requests went to.
+    pub egress: Vec<EgressHost>,
+    /// Without a seed: candidate values.
+    pub candidates: Vec<Candidates>,
+    /// The events to act on: writes whose outcome is unknown and the attempts of duplicated
+    /// actions (first [`AnalysisSummary::MAX_NOTABLE`]).
+    pub notable_events: Vec<Event>,
+    /// Notable events not listed.
+    pub notable_omitted: u64,
+    /// Files the analysis could not understand, with why (first
+    /// [`AnalysisSummary::MAX_NOTABLE`]).
+    pub not_analysed: Vec<SourceSummary>,
+    /// Files not analysed and not listed.
+    pub not_analysed_omitted: u64,
+    /// The playbook's checklist.
+    pub checklist: Vec<LinkCheck>,
+    /// Every evidence problem, file- and record-level.
+    pub evidence_problems: Vec<EvidenceProblem>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl AnalysisSummary {
+    /// Longest lists of notable events and not-analysed files.
+    pub const MAX_NOTABLE: usize = 50;
+}
+
+/// Error reading an analysis document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnalysisReadError {
+    /// Not JSON of this model.
+    #[error("analysis.json is not a valid {ANALYSIS_FORMAT_V2} document")]
+    Invalid(#[source] serde_json::Error),
+    /// Another format (an older bundle's analysis is read as JSON, not as this model).
+    #[error("analysis.json has format {0:?}, not {ANALYSIS_FORMAT_V2}: read it as JSON (see docs/collector.md)")]
+    OtherFormat(String),
+}
+
+impl Analysis {
+    /// Reads a bundle's `analysis.json` (bytes as sealed; check the bundle with
+    /// `custody::verify` first: an unverified analysis is a claim, not evidence).
+    pub fn from_json(bytes: &[u8]) -> Result<Analysis, AnalysisReadError> {
+        #[derive(Deserialize)]
+        struct Tag {
+            format: Option<String>,
+        }
+        let tag: Tag = serde_json::from_slice(bytes).map_err(AnalysisReadError::Invalid)?;
+        match tag.format.as_deref() {
+            Some(ANALYSIS_FORMAT_V2) => serde_json::from_slice(bytes).map_err(AnalysisReadError::Invalid),
+            other => Err(AnalysisReadError::OtherFormat(other.unwrap_or("(none)").to_string())),
+        }
+    }
+}
+
 /// How the evidence was searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -422,6 +503,11 @@ pub struct Event {
     pub operation: Option<String>,
     /// Its outcome (`null` for kinds without one).
     pub outcome: Option<Outcome>,
+    /// It changes state (a tool call with an idempotency key, a write-like name or a write
+    /// HTTP request; a cloud API call that is not read-only; a cluster change): the writes
+    /// are what the side-effect verdict counts. A write with no outcome recorded is
+    /// `unknown`, never assumed to have succeeded.
+    pub write: bool,
     /// Identifiers and linking values it carries.
     pub ids: BTreeMap<String, String>,
     /// Kind-specific details (an egress request's direction, host, upstream and bytes; a

@@ -33,7 +33,9 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::analysis::{Analysis, Candidates, EvidenceProblem, IdentStatus, MappingInfo, Mode, Seed, SeedOrigin};
+use super::analysis::{
+    Analysis, AnalysisSummary, Candidates, EvidenceProblem, IdentStatus, MappingInfo, Mode, Seed, SeedOrigin,
+};
 use super::analyze::{
     detect, scan_filtered, Analyzer, AnalyzerLimits, FieldMapping, Format, LineFilter, Needles, Problem, Report,
     ReportContext, ScanLimits, ValidateOnly,
@@ -383,7 +385,7 @@ impl Observer for AnalysisObserver {
         std::mem::take(&mut self.changed)
     }
 
-    fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<serde_json::Value>> {
+    fn finish(&mut self, incident: &mut Incident, out: &mut dyn Write) -> io::Result<Option<AnalysisSummary>> {
         self.flush();
         self.tx = None;
         let Some(worker) = self.worker.take() else { return Ok(None) };
@@ -398,7 +400,10 @@ impl Observer for AnalysisObserver {
         file_problems.extend(never_seen(&self.config.planned, &seen_refs).into_iter().map(|f| EvidenceProblem {
             path: f.display_source.clone(),
             problem: "not_collected".into(),
-            detail: format!("planned as `{}` but not sealed (unreadable or not a regular file: see the journal)", f.rel_path),
+            detail: format!(
+                "planned as `{}` but not sealed (unreadable or not a regular file: see the journal)",
+                f.rel_path
+            ),
         }));
         let ctx = ReportContext {
             mapping: self.config.mapping.clone(),
@@ -426,22 +431,7 @@ impl Observer for AnalysisObserver {
                 (t.elapsed() - built).as_secs_f64()
             );
         }
-        let h = report.head();
-        let summary = serde_json::json!({
-            "mode": h.mode,
-            "seeds": h.seeds,
-            "identifiers": h.identifiers,
-            "subjects": h.subjects,
-            "chain": h.chain,
-            "event_counts": h.event_counts,
-            "actions": h.actions,
-            "side_effect": h.side_effect,
-            "memory": h.memory,
-            "egress": h.egress,
-            "candidates": h.candidates,
-            "checklist": h.checklist,
-            "evidence_problems": h.evidence_problems,
-        });
+        let summary = report.summary();
         drop_later(report);
         Ok(Some(summary))
     }
@@ -671,7 +661,6 @@ impl Read for Chunks<'_> {
     }
 }
 
-
 /// A large file kept open (its duplicated descriptor) for re-reading when the incident's
 /// linked values grow after it was scanned with the pre-filter.
 struct Filtered {
@@ -813,7 +802,11 @@ impl Worker {
         id
     }
 
-    fn done(&mut self, id: super::analyze::SourceId, r: Result<super::analyze::ScanSummary, super::analyze::ScanError>) -> Option<super::analyze::ScanSummary> {
+    fn done(
+        &mut self,
+        id: super::analyze::SourceId,
+        r: Result<super::analyze::ScanSummary, super::analyze::ScanError>,
+    ) -> Option<super::analyze::ScanSummary> {
         match r {
             Ok(s) => {
                 self.an.add_lines(id, s.lines);
@@ -862,9 +855,11 @@ impl Worker {
         // In a search, large files get the pre-filter (they can be re-read through their
         // descriptor); without a seed they are parsed within the budget, else checked only.
         let searching = self.an.has_seeds();
-        let needles = if searching && self.kept.len() < MAX_KEPT_FILES && !format.is_opaque() { self.needles() } else { None };
+        let needles =
+            if searching && self.kept.len() < MAX_KEPT_FILES && !format.is_opaque() { self.needles() } else { None };
         let parse = searching || self.parse_seedless(meta.size);
-        let mut needle = needles.as_ref().map(|n| NeedleFilter { want: matcher(n, None), seen: None, first_pass: true });
+        let mut needle =
+            needles.as_ref().map(|n| NeedleFilter { want: matcher(n, None), seen: None, first_pass: true });
         let mut validate = ValidateOnly;
         let filter: Option<&mut dyn LineFilter> = match (parse, needle.as_mut()) {
             (false, _) => Some(&mut validate),
@@ -1071,7 +1066,6 @@ fn never_seen<'p>(planned: &'p [PlannedFile], seen: &[&str]) -> Vec<&'p PlannedF
     planned.iter().filter(|f| !seen.contains(f.rel_path.as_str())).collect()
 }
 
-
 /// Merges the analysis into the manifest's incident: the identifiers (a value given by the
 /// responder stays the value; for a single-valued identifier every other value in the
 /// evidence is listed as a conflict), the side effect when the responder left it unknown,
@@ -1094,7 +1088,10 @@ fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<Ident
     };
     for id in incident.identifiers.iter_mut() {
         let Some(f) = a.identifiers.iter().find(|f| f.name == id.name) else { continue };
-        let conflict = |v: &super::analysis::ValueFinding| ConflictingValue { value: v.value.clone(), sources: sources_of(std::slice::from_ref(v), &v.value) };
+        let conflict = |v: &super::analysis::ValueFinding| ConflictingValue {
+            value: v.value.clone(),
+            sources: sources_of(std::slice::from_ref(v), &v.value),
+        };
         match f.status {
             IdentStatus::Given | IdentStatus::NotObserved => {
                 let given = f.value.clone().unwrap_or_default();
@@ -1111,7 +1108,10 @@ fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<Ident
                 id.status = Status::Present;
                 id.sources = sources_of(&f.values, &v);
                 if f.status == IdentStatus::Inferred {
-                    id.sources.insert(0, IdentSource { origin: "inferred".into(), path: None, line: None, offset: None, field: None });
+                    id.sources.insert(
+                        0,
+                        IdentSource { origin: "inferred".into(), path: None, line: None, offset: None, field: None },
+                    );
                 }
                 id.value = Some(v);
             }

@@ -438,7 +438,14 @@ impl Analyzer {
             if !self.state_limit_reported {
                 self.state_limit_reported = true;
                 let limit = self.limits.max_records as u64;
-                self.note_problem(source.0, Some(record.offset), Some(record.len), record.line, record.decompressed, Problem::StateLimit { limit });
+                self.note_problem(
+                    source.0,
+                    Some(record.offset),
+                    Some(record.len),
+                    record.line,
+                    record.decompressed,
+                    Problem::StateLimit { limit },
+                );
             }
             return;
         }
@@ -541,7 +548,12 @@ impl Analyzer {
         let r = self.records.get(rid as usize);
         let f = r.map_or(0..0, |r| r.fields.0 as usize..r.fields.1 as usize);
         let t = r.map_or(0..0, |r| r.tokens.0 as usize..r.tokens.1 as usize);
-        self.fields.get(f).unwrap_or_default().iter().map(|f| f.canon).chain(self.tokens.get(t).unwrap_or_default().iter().map(|t| t.canon))
+        self.fields
+            .get(f)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f.canon)
+            .chain(self.tokens.get(t).unwrap_or_default().iter().map(|t| t.canon))
     }
 
     pub(crate) fn fields_of(&self, rid: u32) -> &[Fld] {
@@ -570,8 +582,11 @@ impl Analyzer {
                 if expanding(f.role) && !self.linked.contains_key(&f.canon) && strong(self.strings.get(f.canon)) {
                     new_values.push((f.canon, f.role, f.raw));
                 }
-                if matches!(f.role, Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload) | Role::Ident(IdentName::ChangeId))
-                    && strong(self.strings.get(f.canon))
+                if matches!(
+                    f.role,
+                    Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload)
+                        | Role::Ident(IdentName::ChangeId)
+                ) && strong(self.strings.get(f.canon))
                     && !self.hops.contains_key(&f.canon)
                 {
                     new_hops.push((f.canon, f.role));
@@ -587,13 +602,11 @@ impl Analyzer {
             for e in self.evs_of(rid) {
                 let Some(ev) = self.evs.get(e as usize) else { continue };
                 let (d0, d1) = ev.detail;
-                let kind = ev.kind;
-                let _ = kind;
                 for (k, v) in self.ev_detail.get(d0 as usize..d1 as usize).unwrap_or_default().to_vec() {
                     if k == "source_address" {
                         let c = self.strings.intern(&canon(self.strings.get(v)));
-                        if !self.hops.contains_key(&c) {
-                            self.hops.insert(c, Role::Link(LinkKey::SourceAddress));
+                        if let std::collections::hash_map::Entry::Vacant(e) = self.hops.entry(c) {
+                            e.insert(Role::Link(LinkKey::SourceAddress));
                             self.generation += 1;
                         }
                     }
@@ -674,7 +687,10 @@ impl Analyzer {
             }
             for &rid in self.postings.get(&c).map(Vec::as_slice).unwrap_or_default() {
                 for f in self.fields_of(rid) {
-                    if f.role == Role::Ident(IdentName::ChangeId) && !self.hops.contains_key(&f.canon) && !out.iter().any(|(x, _)| *x == f.canon) {
+                    if f.role == Role::Ident(IdentName::ChangeId)
+                        && !self.hops.contains_key(&f.canon)
+                        && !out.iter().any(|(x, _)| *x == f.canon)
+                    {
                         out.push((f.canon, f.role));
                     }
                 }
@@ -694,12 +710,7 @@ impl Analyzer {
         let addresses = count(Role::Link(LinkKey::SourceAddress)) <= MAX_ADDRESS_NEEDLES;
         let mut values = std::collections::BTreeMap::new();
         let chain = self.chain_values();
-        let all = self
-            .linked
-            .iter()
-            .map(|(c, r)| (*c, *r))
-            .chain(self.hops.iter().map(|(c, r)| (*c, *r)))
-            .chain(chain);
+        let all = self.linked.iter().map(|(c, r)| (*c, *r)).chain(self.hops.iter().map(|(c, r)| (*c, *r))).chain(chain);
         for (c, role) in all {
             if join_key(role) && !join_keys
                 || role == Role::Link(LinkKey::MemoryId) && !memory
@@ -714,7 +725,8 @@ impl Analyzer {
             if values.len() >= max {
                 return None;
             }
-            let raws: Vec<&str> = self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect();
+            let raws: Vec<&str> =
+                self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect();
             values.insert(v.to_string(), needle_forms(v, &raws));
         }
         Some(Needles { values, join_keys })
@@ -808,7 +820,14 @@ mod tests {
     }
 
     fn seed(v: &str) -> Seed {
-        Seed { ident: Some(IdentName::TraceId), value: v.into(), given: None, normalised: None, origin: SeedOrigin::Flag, records: 0 }
+        Seed {
+            ident: Some(IdentName::TraceId),
+            value: v.into(),
+            given: None,
+            normalised: None,
+            origin: SeedOrigin::Flag,
+            records: 0,
+        }
     }
 
     /// Linking is online and order-independent: a record pushed before the value that links
@@ -819,7 +838,8 @@ mod tests {
         let s = Role::Ident(IdentName::SessionId);
         let a = Role::Ident(IdentName::ApprovalId);
         let mut an = Analyzer::new(vec![seed(t)], AnalyzerLimits::default());
-        let src = an.begin_source("a.jsonl", "sha", 0, "logs", Format::named("jsonl").expect("jsonl format"), "detected");
+        let src =
+            an.begin_source("a.jsonl", "sha", 0, "logs", Format::named("jsonl").expect("jsonl format"), "detected");
         an.push(src, rec(0, &[(s, "sess-other"), (a, "apr-x")]));
         an.push(src, rec(1, &[(a, "apr-0001"), (s, "sess-2222")]));
         let g = an.link_generation();

@@ -24,6 +24,9 @@ use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, MergeRule, OutcomeStatus, Tie};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+/// An outcome, compact: the status, why, and the status codes as written (interned).
+pub(crate) type OutcomeC = (OutcomeStatus, Option<String>, Vec<u32>);
+
 /// An event, compact (rendered into [`crate::collect::analysis::Event`] when written).
 pub(crate) struct EventC {
     pub(crate) kind: EventKind,
@@ -38,7 +41,7 @@ pub(crate) struct EventC {
     pub(crate) subject: u32,
     pub(crate) target: u32,
     pub(crate) operation: u32,
-    pub(crate) outcome: Option<(OutcomeStatus, Option<String>, Vec<u32>)>,
+    pub(crate) outcome: Option<OutcomeC>,
     /// Succeeded by replaying an earlier result: no new effect.
     pub(crate) replayed: bool,
     pub(crate) rules: BTreeSet<MergeRule>,
@@ -176,8 +179,14 @@ fn returned(path: &str) -> bool {
 fn context_role(r: Role) -> bool {
     matches!(
         r,
-        Role::Ident(IdentName::TraceId | IdentName::SessionId | IdentName::AgentId | IdentName::BundleId | IdentName::ChangeId | IdentName::RolloutWave)
-            | Role::Link(LinkKey::DeploymentId | LinkKey::AgentName)
+        Role::Ident(
+            IdentName::TraceId
+                | IdentName::SessionId
+                | IdentName::AgentId
+                | IdentName::BundleId
+                | IdentName::ChangeId
+                | IdentName::RolloutWave
+        ) | Role::Link(LinkKey::DeploymentId | LinkKey::AgentName)
             | Role::Subject
     )
 }
@@ -187,9 +196,9 @@ pub(crate) fn looks_like_write(tool: &str) -> bool {
     let t = tool.to_ascii_lowercase();
     const READS: [&str; 9] = ["get", "read", "search", "list", "lookup", "fetch", "query", "describe", "find"];
     const WRITES: [&str; 28] = [
-        "create", "update", "delete", "remove", "send", "post", "put", "patch", "write", "insert", "upsert",
-        "issue", "refund", "charge", "pay", "transfer", "cancel", "approve", "submit", "book", "order",
-        "publish", "deploy", "modify", "set_", "add_", "grant", "revoke",
+        "create", "update", "delete", "remove", "send", "post", "put", "patch", "write", "insert", "upsert", "issue",
+        "refund", "charge", "pay", "transfer", "cancel", "approve", "submit", "book", "order", "publish", "deploy",
+        "modify", "set_", "add_", "grant", "revoke",
     ];
     let first = t.split(['_', '.', '-', ' ']).next().unwrap_or("");
     if READS.contains(&first) {
@@ -211,7 +220,14 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
         let take = |k: EventKind| match r.tier {
             Tier::None => false,
             Tier::Linked => true,
-            Tier::Chain => matches!(k, EventKind::Deploy | EventKind::Change | EventKind::Rollout | EventKind::K8sChange | EventKind::CloudApiCall),
+            Tier::Chain => matches!(
+                k,
+                EventKind::Deploy
+                    | EventKind::Change
+                    | EventKind::Rollout
+                    | EventKind::K8sChange
+                    | EventKind::CloudApiCall
+            ),
             Tier::Joined => matches!(k, EventKind::MemoryWrite | EventKind::PolicyDecision),
             Tier::TimeAndAddress => k == EventKind::EgressRequest,
         };
@@ -222,20 +238,20 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
         }
     }
     let n = items.len();
-    let mut m = Merge {
-        parent: (0..n as u32).collect(),
-        keys: HashMap::new(),
-        sources: HashMap::new(),
-        rules: HashMap::new(),
-    };
+    let mut m =
+        Merge { parent: (0..n as u32).collect(), keys: HashMap::new(), sources: HashMap::new(), rules: HashMap::new() };
     let decision_of = |e: u32| -> u32 {
         let ev = &an.evs[e as usize];
-        an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize].iter().find(|(k, _)| *k == "decision").map_or(NONE, |(_, v)| *v)
+        an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize]
+            .iter()
+            .find(|(k, _)| *k == "decision")
+            .map_or(NONE, |(_, v)| *v)
     };
     // A memory record is added once: every record of its addition is one write.
     let adds = |e: u32| -> bool {
         let ev = &an.evs[e as usize];
-        ev.kind == EventKind::MemoryWrite && an.strings.get_opt(ev.operation).is_some_and(|o| o.eq_ignore_ascii_case("add"))
+        ev.kind == EventKind::MemoryWrite
+            && an.strings.get_opt(ev.operation).is_some_and(|o| o.eq_ignore_ascii_case("add"))
     };
     for (i, &(e, rid)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
@@ -249,7 +265,8 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         let dec = if matches!(ev.kind, EventKind::ApprovalDecision) { decision_of(e) } else { NONE };
-        let extra: &[(Role, MergeRule)] = if adds(e) { &[(Role::Link(LinkKey::MemoryId), MergeRule::MemoryId)] } else { &[] };
+        let extra: &[(Role, MergeRule)] =
+            if adds(e) { &[(Role::Link(LinkKey::MemoryId), MergeRule::MemoryId)] } else { &[] };
         for &(role, rule) in merge_keys(ev.kind).iter().chain(extra) {
             for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
                 if r != role {
@@ -258,7 +275,8 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
                 match first_of.get(&(ev.kind, role, v, dec)) {
                     Some(&j) => {
                         // Two requests made by one span, logged in one file, are two requests.
-                        let same_file = an.records[items[j as usize].1 as usize].source == an.records[items[i].1 as usize].source;
+                        let same_file =
+                            an.records[items[j as usize].1 as usize].source == an.records[items[i].1 as usize].source;
                         if !(rule == MergeRule::ParentSpan && same_file) {
                             m.union(j, i as u32, rule);
                         }
@@ -309,7 +327,8 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
             // Only into evidence of its own kind: a server span inside a tool call names the
             // request its proxy logged, but is the tool call's part, not the request's.
             if r == Role::Link(LinkKey::RequestId) {
-                if let Some(&p) = by_request.get(&v).filter(|p| an.evs[items[**p as usize].0 as usize].kind == ev.kind) {
+                if let Some(&p) = by_request.get(&v).filter(|p| an.evs[items[**p as usize].0 as usize].kind == ev.kind)
+                {
                     m.union(p, i as u32, MergeRule::RequestId);
                 }
             }
@@ -332,13 +351,16 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
             }
         }
     }
-    let start_of = |i: u32| an.time_of(an.evs[items[i as usize].0 as usize].start).and_then(|t| t.nanos).unwrap_or(i128::MAX);
+    let start_of =
+        |i: u32| an.time_of(an.evs[items[i as usize].0 as usize].start).and_then(|t| t.nanos).unwrap_or(i128::MAX);
     let mut parents: Vec<(&u32, &Vec<u32>)> = children.iter().collect();
     parents.sort();
     for (&p, kids) in parents {
-        let attempts: Vec<u32> = kids.iter().copied().filter(|k| an.evs[items[*k as usize].0 as usize].attempt.is_some()).collect();
+        let attempts: Vec<u32> =
+            kids.iter().copied().filter(|k| an.evs[items[*k as usize].0 as usize].attempt.is_some()).collect();
         if attempts.len() >= 2 {
-            let firstk = attempts.iter().copied().min_by_key(|k| (an.evs[items[*k as usize].0 as usize].attempt, start_of(*k)));
+            let firstk =
+                attempts.iter().copied().min_by_key(|k| (an.evs[items[*k as usize].0 as usize].attempt, start_of(*k)));
             for k in kids.iter().copied().filter(|k| !attempts.contains(k)).chain(firstk) {
                 m.union(p, k, MergeRule::ParentSpan);
             }
@@ -350,13 +372,21 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     }
     // 2. By time window: same kind and target, different files.
     let window = i128::from(an.limits.merge_window_ms) * 1_000_000;
-    let mut groups: HashMap<(EventKind, String), Vec<(i128, i128, u32)>> = HashMap::new();
+    // (start, end, item) per (kind, target).
+    type Spans = Vec<(i128, i128, u32)>;
+    let mut groups: HashMap<(EventKind, String), Spans> = HashMap::new();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         let timed = matches!(
             ev.kind,
-            EventKind::ToolCall | EventKind::MemoryRead | EventKind::MemoryWrite | EventKind::ModelCall | EventKind::EgressRequest
-                | EventKind::ApprovalRequest | EventKind::ApprovalDecision | EventKind::Deploy
+            EventKind::ToolCall
+                | EventKind::MemoryRead
+                | EventKind::MemoryWrite
+                | EventKind::ModelCall
+                | EventKind::EgressRequest
+                | EventKind::ApprovalRequest
+                | EventKind::ApprovalDecision
+                | EventKind::Deploy
         );
         if ev.sub || !timed {
             continue;
@@ -405,7 +435,8 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
                     continue;
                 }
                 // Two numbered attempts are two attempts.
-                let (ai, aj) = (an.evs[items[i as usize].0 as usize].attempt, an.evs[items[j as usize].0 as usize].attempt);
+                let (ai, aj) =
+                    (an.evs[items[i as usize].0 as usize].attempt, an.evs[items[j as usize].0 as usize].attempt);
                 if ai.is_some() && aj.is_some() && ai != aj {
                     continue;
                 }
@@ -484,7 +515,9 @@ fn side_rank(s: Side) -> u8 {
 fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<MergeRule>) -> EventC {
     evs.sort_by_key(|e| (an.evs[*e as usize].sub, side_rank(an.evs[*e as usize].side)));
     let kind = an.evs[evs[0] as usize].kind;
-    let pick = |f: &dyn Fn(&super::engine::EvC) -> u32| evs.iter().map(|e| f(&an.evs[*e as usize])).find(|v| *v != NONE).unwrap_or(NONE);
+    let pick = |f: &dyn Fn(&super::engine::EvC) -> u32| {
+        evs.iter().map(|e| f(&an.evs[*e as usize])).find(|v| *v != NONE).unwrap_or(NONE)
+    };
     let start = evs
         .iter()
         .map(|e| an.evs[*e as usize].start)
@@ -565,26 +598,18 @@ fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<Me
             }
         }
     }
-    let tie = recs
-        .iter()
-        .map(|r| an.records[*r as usize].tier)
-        .min()
-        .map_or(Tie::Linked, |t| match t {
-            Tier::Linked | Tier::None => Tie::Linked,
-            Tier::Chain => Tie::Chain,
-            Tier::Joined => Tie::Joined,
-            Tier::TimeAndAddress => Tie::TimeAndAddress,
-        });
+    let tie = recs.iter().map(|r| an.records[*r as usize].tier).min().map_or(Tie::Linked, |t| match t {
+        Tier::Linked | Tier::None => Tie::Linked,
+        Tier::Chain => Tie::Chain,
+        Tier::Joined => Tie::Joined,
+        Tier::TimeAndAddress => Tie::TimeAndAddress,
+    });
     let principal = pick(&|e| e.principal);
     let principal = if principal != NONE { principal } else { principals_f.first().copied().unwrap_or(NONE) };
     let subject = pick(&|e| e.subject);
     let subject = if subject != NONE { subject } else { subjects.first().copied().unwrap_or(NONE) };
     let actor = pick(&|e| e.actor);
-    let actor = if actor != NONE {
-        actor
-    } else {
-        agents.first().or(agent_names.first()).copied().unwrap_or(NONE)
-    };
+    let actor = if actor != NONE { actor } else { agents.first().or(agent_names.first()).copied().unwrap_or(NONE) };
     let (outcome, replayed) = resolve(an, &evs);
     EventC {
         kind,
@@ -610,7 +635,7 @@ fn event_of(an: &Analyzer, mut evs: Vec<u32>, recs: Vec<u32>, rules: BTreeSet<Me
 
 /// The outcome from the evidence: the server's view decides over a proxy's, a proxy's over
 /// the client's; within the deciding view, a success and a failure together are unknown.
-fn resolve(an: &Analyzer, evs: &[u32]) -> (Option<(OutcomeStatus, Option<String>, Vec<u32>)>, bool) {
+fn resolve(an: &Analyzer, evs: &[u32]) -> (Option<OutcomeC>, bool) {
     let o = resolve_status(an, evs);
     // A replay at the deciding view means no new effect.
     let replayed = o.as_ref().is_some_and(|(s, _, _)| *s == OutcomeStatus::Succeeded)
@@ -641,7 +666,10 @@ fn resolve_status(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<S
         let code_of = |s: OutcomeStatus| {
             seen.iter().find(|e| e.status == Some(s)).and_then(|e| an.strings.get_opt(e.code)).unwrap_or("").to_string()
         };
-        let others_unknown = evs.iter().map(|e| &an.evs[*e as usize]).any(|e| e.side != side && e.status == Some(OutcomeStatus::Unknown));
+        let others_unknown = evs
+            .iter()
+            .map(|e| &an.evs[*e as usize])
+            .any(|e| e.side != side && e.status == Some(OutcomeStatus::Unknown));
         return Some(if has(OutcomeStatus::Succeeded) && has(OutcomeStatus::Failed) {
             (OutcomeStatus::Unknown, Some(format!("conflicting records ({view}): succeeded and failed")), codes)
         } else if has(OutcomeStatus::Succeeded) {
@@ -766,18 +794,25 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
         .filter(|(_, e)| e.kind == EventKind::EgressRequest)
         .filter_map(|(i, e)| {
             let (st, _, _) = e.outcome.as_ref()?;
-            let server = e.evs.iter().any(|x| an.evs[*x as usize].side == Side::Server && an.evs[*x as usize].status.is_some());
+            let server =
+                e.evs.iter().any(|x| an.evs[*x as usize].side == Side::Server && an.evs[*x as usize].status.is_some());
             let method = e.operation;
             let writes = method != NONE && write_method(an.strings.get(method));
             (server && writes).then(|| {
                 let rid = e.id_values("request_id").first().map(|r| an.strings.get(*r).to_string()).unwrap_or_default();
-                let code = e.outcome.as_ref().map(|o| o.2.iter().map(|c| an.strings.get(*c)).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+                let code = e
+                    .outcome
+                    .as_ref()
+                    .map(|o| o.2.iter().map(|c| an.strings.get(*c)).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
                 (i, *st, format!("request {rid} ({code})"), e.replayed)
             })
         })
         .collect();
     for (req, st, what, replayed) in request_outcomes {
-        let Some(call) = events[req].related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| *c as usize) else { continue };
+        let Some(call) = events[req].related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| *c as usize) else {
+            continue;
+        };
         let e = &mut events[call];
         let mine = e.outcome.as_ref().map(|o| o.0);
         if replayed && st == OutcomeStatus::Succeeded {
@@ -785,7 +820,11 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             e.replayed = true;
             if mine != Some(OutcomeStatus::Succeeded) {
                 let codes = e.outcome.as_ref().map(|o| o.2.clone()).unwrap_or_default();
-                e.outcome = Some((OutcomeStatus::Succeeded, Some(format!("the server replayed an earlier result for {what}: no new effect")), codes));
+                e.outcome = Some((
+                    OutcomeStatus::Succeeded,
+                    Some(format!("the server replayed an earlier result for {what}: no new effect")),
+                    codes,
+                ));
             }
             continue;
         }
@@ -804,7 +843,9 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
         .iter()
         .enumerate()
         .filter(|(_, e)| e.kind == EventKind::EgressRequest && e.principal != NONE)
-        .filter_map(|(i, e)| e.related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| (*c as usize, events[i].principal)))
+        .filter_map(|(i, e)| {
+            e.related.iter().find(|(_, r)| *r == "request_of").map(|(c, _)| (*c as usize, events[i].principal))
+        })
         .collect();
     for (call, p) in principals {
         if let Some(e) = events.get_mut(call) {
@@ -818,7 +859,9 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
         .iter()
         .map(|e| {
             e.related.iter().filter(|(_, r)| *r == "made_request").any(|(j, _)| {
-                events.get(*j as usize).is_some_and(|x| x.operation != NONE && write_method(an.strings.get(x.operation)))
+                events
+                    .get(*j as usize)
+                    .is_some_and(|x| x.operation != NONE && write_method(an.strings.get(x.operation)))
             })
         })
         .collect();

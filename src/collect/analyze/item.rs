@@ -131,6 +131,11 @@ impl Ev {
             self.detail.push((k, v));
         }
     }
+
+    #[cfg(test)]
+    pub(crate) fn detail_of(&self, k: &str) -> Option<&str> {
+        self.detail.iter().find(|(d, _)| *d == k).map(|(_, v)| v.as_str())
+    }
 }
 
 /// What one record yields.
@@ -164,7 +169,11 @@ pub(crate) fn normalize_role(role: Role, raw: &str) -> Option<String> {
 fn bundle_revision(v: &str) -> String {
     let body = v.split_once("://").map_or(v, |(_, r)| r);
     match body.rsplit_once(':') {
-        Some((repo, tag)) if repo.contains('/') && !tag.is_empty() && !tag.contains('/') && !repo.ends_with("@sha256") => tag.to_string(),
+        Some((repo, tag))
+            if repo.contains('/') && !tag.is_empty() && !tag.contains('/') && !repo.ends_with("@sha256") =>
+        {
+            tag.to_string()
+        }
         _ => v.to_string(),
     }
 }
@@ -446,7 +455,9 @@ impl<'m> ItemBuilder<'m> {
         let mut budget = 256usize;
         // `Key: value` (a word ending in a colon names the next word).
         let mut pending_key: Option<String> = None;
-        for raw_word in t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '&' | '?' | '"' | '\'' | '(' | ')' | '<' | '>')) {
+        for raw_word in t.split(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | '&' | '?' | '"' | '\'' | '(' | ')' | '<' | '>')
+        }) {
             if budget == 0 {
                 break;
             }
@@ -461,7 +472,11 @@ impl<'m> ItemBuilder<'m> {
                     self.field(role, word, &p);
                 }
             }
-            if raw_word.ends_with(':') && raw_word.len() > 3 && !word.contains(':') && word.bytes().any(|b| b.is_ascii_alphabetic()) {
+            if raw_word.ends_with(':')
+                && raw_word.len() > 3
+                && !word.contains(':')
+                && word.bytes().any(|b| b.is_ascii_alphabetic())
+            {
                 pending_key = Some(word.to_string());
                 continue;
             }
@@ -601,7 +616,14 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
         };
     }
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
-    if has(&["idempotent replay", "replayed", "idempotency replay", "returning existing", "already processed", "duplicate request"]) {
+    if has(&[
+        "idempotent replay",
+        "replayed",
+        "idempotency replay",
+        "returning existing",
+        "already processed",
+        "duplicate request",
+    ]) {
         return OutcomeEv { replayed: true, ..mk(OutcomeStatus::Succeeded, Some("idempotent replay: no new effect")) };
     }
     if has(&["timeout", "timed out", "timed_out", "deadline", "time out"]) {
@@ -615,8 +637,18 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
     }
     if matches!(
         lower.as_str(),
-        "ok" | "success" | "succeeded" | "successful" | "completed" | "complete" | "done" | "committed" | "created"
-            | "accepted" | "applied" | "status_code_ok" | "true"
+        "ok" | "success"
+            | "succeeded"
+            | "successful"
+            | "completed"
+            | "complete"
+            | "done"
+            | "committed"
+            | "created"
+            | "accepted"
+            | "applied"
+            | "status_code_ok"
+            | "true"
     ) || (lower.split_whitespace().count() <= 6 && has(&[" created", " committed", " succeeded", " completed"]))
     {
         return mk(OutcomeStatus::Succeeded, None);
@@ -654,7 +686,10 @@ mod tests {
         let t = roles(&item, Role::Ident(IdentName::TraceId));
         assert_eq!(t.len(), 1, "{t:?}");
         assert_eq!(t[0].0, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(roles(&item, Role::Ident(IdentName::ChangeId)), vec![("chg-9".into(), "message{}.acme.change.id".into())]);
+        assert_eq!(
+            roles(&item, Role::Ident(IdentName::ChangeId)),
+            vec![("chg-9".into(), "message{}.acme.change.id".into())]
+        );
         assert_eq!(roles(&item, Role::Ident(IdentName::SessionId))[0].0, "sess-1");
         assert_eq!(roles(&item, Role::Ident(IdentName::IdempotencyKey))[0].0, "idem-42");
         assert_eq!(roles(&item, Role::Subject)[0].0, "cus_77");

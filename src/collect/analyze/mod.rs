@@ -51,7 +51,8 @@ pub struct SeedError {
 pub fn normalize_seed(ident: Option<IdentName>, raw: &str, origin: SeedOrigin) -> Result<Seed, SeedError> {
     let flag = ident.map_or_else(|| "seed".to_string(), |i| i.as_str().replace('_', "-"));
     let err = |what: &str| SeedError { flag: flag.clone(), value: raw.chars().take(120).collect(), what: what.into() };
-    let plain = values::normalize_plain(raw).ok_or_else(|| err("a usable value (empty, over 1 KiB, or with control characters)"))?;
+    let plain = values::normalize_plain(raw)
+        .ok_or_else(|| err("a usable value (empty, over 1 KiB, or with control characters)"))?;
     let (value, normalised) = match ident {
         Some(IdentName::TraceId) => {
             let v = values::normalize_trace_id(&plain).ok_or_else(|| {

@@ -50,8 +50,8 @@ pub struct Report {
 fn cite(an: &Analyzer, rid: u32, field: Option<u32>) -> Citation {
     let r = &an.records[rid as usize];
     let s = an.sources.get(r.source as usize);
-    let multi = an.records.get(rid as usize + 1).is_some_and(|n| n.source == r.source && n.offset == r.offset)
-        || r.item > 0;
+    let multi =
+        an.records.get(rid as usize + 1).is_some_and(|n| n.source == r.source && n.offset == r.offset) || r.item > 0;
     Citation {
         path: s.map_or_else(String::new, |s| s.path.to_string()),
         sha256: s.map_or_else(String::new, |s| s.sha256.to_string()),
@@ -151,6 +151,50 @@ impl Report {
         render(&self.an, &self.events, i)
     }
 
+    /// What `preserve` reports: the head without its long lists, with the events to act on
+    /// (unknown outcomes of the incident's writes, attempts of duplicated actions).
+    pub fn summary(&self) -> AnalysisSummary {
+        let h = &self.head;
+        let dup: BTreeSet<&str> =
+            h.actions.iter().filter(|a| a.duplicate).flat_map(|a| a.attempts.iter().map(String::as_str)).collect();
+        let mut notable = Vec::new();
+        let mut notable_omitted = 0u64;
+        for (i, e) in self.events.iter().enumerate() {
+            let unknown_write =
+                e.tie == Tie::Linked && e.write && e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Unknown);
+            if !unknown_write && !dup.contains(event_id(i as u32).as_str()) {
+                continue;
+            }
+            if notable.len() < AnalysisSummary::MAX_NOTABLE {
+                notable.extend(self.event(i));
+            } else {
+                notable_omitted += 1;
+            }
+        }
+        let not_analysed: Vec<&SourceSummary> = h.sources.iter().filter(|s| s.not_analysed.is_some()).collect();
+        AnalysisSummary {
+            format: h.format.clone(),
+            mode: h.mode,
+            seeds: h.seeds.clone(),
+            identifiers: h.identifiers.clone(),
+            subjects: h.subjects.clone(),
+            chain: h.chain.clone(),
+            event_counts: h.event_counts.clone(),
+            actions: h.actions.clone(),
+            side_effect: h.side_effect.clone(),
+            memory: h.memory.clone(),
+            egress: h.egress.clone(),
+            candidates: h.candidates.clone(),
+            notable_events: notable,
+            notable_omitted,
+            not_analysed: not_analysed.iter().take(AnalysisSummary::MAX_NOTABLE).map(|s| (*s).clone()).collect(),
+            not_analysed_omitted: not_analysed.len().saturating_sub(AnalysisSummary::MAX_NOTABLE) as u64,
+            checklist: h.checklist.clone(),
+            evidence_problems: h.evidence_problems.clone(),
+            stats: h.stats.clone(),
+        }
+    }
+
     /// The whole analysis, built in memory.
     pub fn into_analysis(self) -> Analysis {
         let mut a = self.head.clone();
@@ -192,6 +236,7 @@ fn render(an: &Analyzer, events: &[EventC], i: usize) -> Option<Event> {
             codes: codes.iter().map(|c| an.strings.get(*c).to_string()).collect::<BTreeSet<_>>().into_iter().collect(),
             replayed: e.replayed,
         }),
+        write: e.write,
         ids,
         detail,
         merged_by: e.rules.iter().copied().collect(),
@@ -225,12 +270,18 @@ fn tiers(an: &mut Analyzer) {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.tier == Tier::Linked)
-        .flat_map(|(i, _)| an.fields_of(i as u32).iter().filter(|f| f.role == Role::Ident(IdentName::SessionId)).map(|f| f.canon).collect::<Vec<_>>())
+        .flat_map(|(i, _)| {
+            an.fields_of(i as u32)
+                .iter()
+                .filter(|f| f.role == Role::Ident(IdentName::SessionId))
+                .map(|f| f.canon)
+                .collect::<Vec<_>>()
+        })
         .collect();
     let infra = move |an: &Analyzer, rid: u32| {
-        an.fields_of(rid).iter().all(|f| {
-            !matches!(f.role, Role::Ident(IdentName::SessionId)) || own_session.contains(&f.canon)
-        })
+        an.fields_of(rid)
+            .iter()
+            .all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId)) || own_session.contains(&f.canon))
     };
     let deploy: Vec<u32> = an
         .hops
@@ -239,7 +290,8 @@ fn tiers(an: &mut Analyzer) {
         .map(|(c, _)| *c)
         .collect();
     let got = mark(an, &deploy, Tier::Chain, &infra);
-    let mut changes: Vec<u32> = an.hops.iter().filter(|(_, r)| **r == Role::Ident(IdentName::ChangeId)).map(|(c, _)| *c).collect();
+    let mut changes: Vec<u32> =
+        an.hops.iter().filter(|(_, r)| **r == Role::Ident(IdentName::ChangeId)).map(|(c, _)| *c).collect();
     for rid in got {
         for f in an.fields_of(rid) {
             if f.role == Role::Ident(IdentName::ChangeId) && !changes.contains(&f.canon) {
@@ -251,10 +303,13 @@ fn tiers(an: &mut Analyzer) {
     let deploy_set: HashSet<u32> = deploy.iter().copied().collect();
     let chain_ok = move |an: &Analyzer, rid: u32| {
         let fields = an.fields_of(rid);
-        let other_run = fields.iter().any(|f| f.role == Role::Link(LinkKey::DeploymentId) && !deploy_set.contains(&f.canon));
+        let other_run =
+            fields.iter().any(|f| f.role == Role::Link(LinkKey::DeploymentId) && !deploy_set.contains(&f.canon));
         let src = &an.sources[an.records[rid as usize].source as usize];
         let k = src.format.kind().unwrap_or("");
-        !other_run && (matches!(k, "deploy" | "cluster" | "cloud") || fields.iter().all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId | IdentName::TraceId))))
+        !other_run
+            && (matches!(k, "deploy" | "cluster" | "cloud")
+                || fields.iter().all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId | IdentName::TraceId))))
     };
     let got2 = mark(an, &changes, Tier::Chain, &chain_ok);
     // The workload's owner (the Rollout of a ReplicaSet): its updates, promotions and rollout
@@ -269,9 +324,12 @@ fn tiers(an: &mut Analyzer) {
     }
     mark(an, &owners, Tier::Chain, &chain_ok);
     // Joined: writes of memory records the incident read.
-    let memory: Vec<u32> = an.hops.iter().filter(|(_, r)| **r == Role::Link(LinkKey::MemoryId)).map(|(c, _)| *c).collect();
+    let memory: Vec<u32> =
+        an.hops.iter().filter(|(_, r)| **r == Role::Link(LinkKey::MemoryId)).map(|(c, _)| *c).collect();
     let has_write = |an: &Analyzer, rid: u32| {
-        an.evs_of(rid).any(|e| an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::MemoryWrite))
+        an.evs_of(rid).any(|e| {
+            an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::MemoryWrite)
+        })
     };
     mark(an, &memory, Tier::Joined, &has_write);
     // Time and address: proxy lines without ids from the agent's source addresses, within
@@ -285,7 +343,8 @@ fn tiers(an: &mut Analyzer) {
     let (Some(lo), Some(hi)) = (times.iter().min().copied(), times.iter().max().copied()) else { return };
     let w = i128::from(an.limits.join_window_ms) * 1_000_000;
     let (lo, hi) = (lo.saturating_sub(w), hi.saturating_add(w));
-    let addrs: Vec<u32> = an.hops.iter().filter(|(_, r)| **r == Role::Link(LinkKey::SourceAddress)).map(|(c, _)| *c).collect();
+    let addrs: Vec<u32> =
+        an.hops.iter().filter(|(_, r)| **r == Role::Link(LinkKey::SourceAddress)).map(|(c, _)| *c).collect();
     let in_window = move |an: &Analyzer, rid: u32| {
         let r = &an.records[rid as usize];
         let proxy = an.evs_of(rid).any(|e| {
@@ -305,7 +364,9 @@ fn tiers(an: &mut Analyzer) {
         }
     }
     let decision = |an: &Analyzer, rid: u32| {
-        an.evs_of(rid).any(|e| an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::PolicyDecision))
+        an.evs_of(rid).any(|e| {
+            an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::PolicyDecision)
+        })
     };
     mark(an, &requests, Tier::Joined, &decision);
 }
@@ -316,7 +377,13 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     let linked: Vec<&EventC> = events.iter().filter(|e| e.tie == Tie::Linked).collect();
     let writes: Vec<&EventC> = linked.iter().copied().filter(|e| e.write).collect();
     let s = |id: u32| an.strings.get(id).to_string();
-    let mode = ctx.mode.unwrap_or(if an.inferred() { Mode::Inferred } else if an.has_seeds() { Mode::Search } else { Mode::Candidates });
+    let mode = ctx.mode.unwrap_or(if an.inferred() {
+        Mode::Inferred
+    } else if an.has_seeds() {
+        Mode::Search
+    } else {
+        Mode::Candidates
+    });
     let searched = mode != Mode::Candidates;
     let seeds = an.seed_list();
     let maxc = an.limits.max_citations;
@@ -335,20 +402,43 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
         let (status, value, why) = if na(name.as_str()) {
             (IdentStatus::NotApplicable, None, "declared not applicable by the responder".to_string())
         } else if let Some(sd) = seed {
-            let found = accs.iter().any(|a| an.strings.get(a.value) == sd.value || super::values::canon(an.strings.get(a.value)) == super::values::canon(&sd.value));
+            let found = accs.iter().any(|a| {
+                an.strings.get(a.value) == sd.value
+                    || super::values::canon(an.strings.get(a.value)) == super::values::canon(&sd.value)
+            });
             match (sd.origin, found || sd.records > 0) {
-                (SeedOrigin::Inferred, _) => (IdentStatus::Inferred, Some(sd.value.clone()), "the only value of this identifier in the evidence: used as the seed".to_string()),
-                (_, true) => (IdentStatus::Given, Some(sd.value.clone()), format!("given ({}); found in {} record(s)", if sd.origin == SeedOrigin::Spec { "spec" } else { "flag" }, sd.records)),
-                (_, false) => (IdentStatus::NotObserved, Some(sd.value.clone()), "given, but no record holds it".to_string()),
+                (SeedOrigin::Inferred, _) => (
+                    IdentStatus::Inferred,
+                    Some(sd.value.clone()),
+                    "the only value of this identifier in the evidence: used as the seed".to_string(),
+                ),
+                (_, true) => (
+                    IdentStatus::Given,
+                    Some(sd.value.clone()),
+                    format!(
+                        "given ({}); found in {} record(s)",
+                        if sd.origin == SeedOrigin::Spec { "spec" } else { "flag" },
+                        sd.records
+                    ),
+                ),
+                (_, false) => {
+                    (IdentStatus::NotObserved, Some(sd.value.clone()), "given, but no record holds it".to_string())
+                }
             }
         } else if !searched {
-            (IdentStatus::Unknown, None, "not given; no seed was given or could be inferred, so nothing was linked (see candidates)".to_string())
+            (
+                IdentStatus::Unknown,
+                None,
+                "not given; no seed was given or could be inferred, so nothing was linked (see candidates)".to_string(),
+            )
         } else {
             decide(an, name, &accs, &chain_accs, &writes, &linked)
         };
         if !chain_accs.is_empty() {
             for c in chain_accs {
-                if !accs.iter().any(|a| super::values::canon(an.strings.get(a.value)) == super::values::canon(an.strings.get(c.value))) {
+                if !accs.iter().any(|a| {
+                    super::values::canon(an.strings.get(a.value)) == super::values::canon(an.strings.get(c.value))
+                }) {
                     accs.push(c);
                 }
             }
@@ -364,7 +454,8 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     }
 
     // Subjects.
-    let subjects: Vec<ValueFinding> = collect(an, Role::Subject, &incident, maxc).iter().take(MAX_VALUES).map(|a| finding(an, a)).collect();
+    let subjects: Vec<ValueFinding> =
+        collect(an, Role::Subject, &incident, maxc).iter().take(MAX_VALUES).map(|a| finding(an, a)).collect();
 
     // Chain. The deployment that served the incident is the one named by the records of its
     // session (a trace crosses services, each with its own deployment).
@@ -392,8 +483,15 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     }
     let mut actions = Vec::new();
     for (k, list) in &by_key {
-        let st = |w: OutcomeStatus| list.iter().filter(|i| events[**i].outcome.as_ref().map(|o| o.0) == Some(w)).count() as u64;
-        let took = list.iter().filter(|i| events[**i].outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Succeeded) && !events[**i].replayed).count() as u64;
+        let st = |w: OutcomeStatus| {
+            list.iter().filter(|i| events[**i].outcome.as_ref().map(|o| o.0) == Some(w)).count() as u64
+        };
+        let took = list
+            .iter()
+            .filter(|i| {
+                events[**i].outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Succeeded) && !events[**i].replayed
+            })
+            .count() as u64;
         actions.push(Action {
             idempotency_key: s(*k),
             target: list.iter().find_map(|i| an.strings.get_opt(events[*i].target)).map(str::to_string),
@@ -445,7 +543,10 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     };
     let notable = |i: usize| {
         let src = &an.sources[i];
-        incident_per_source.contains_key(&(i as u32)) || src.problems > 0 || src.not_analysed.is_some() || src.format_origin == "override"
+        incident_per_source.contains_key(&(i as u32))
+            || src.problems > 0
+            || src.not_analysed.is_some()
+            || src.format_origin == "override"
     };
     let mut listed: Vec<usize> = (0..an.sources.len()).filter(|i| notable(*i)).take(MAX_LISTED_SOURCES).collect();
     let room = MAX_LISTED_SOURCES.saturating_sub(listed.len());
@@ -486,7 +587,11 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
             (None, Some(o)) => format!("@{o}"),
             _ => String::new(),
         };
-        evidence_problems.push(EvidenceProblem { path: format!("{}{at}", p.path), problem: p.problem.clone(), detail: p.detail.clone() });
+        evidence_problems.push(EvidenceProblem {
+            path: format!("{}{at}", p.path),
+            problem: p.problem.clone(),
+            detail: p.detail.clone(),
+        });
     }
     if an.problems_omitted > 0 {
         evidence_problems.push(EvidenceProblem {
@@ -503,7 +608,7 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
         incident_records: an.records.iter().filter(|r| r.tier == Tier::Linked).count() as u64,
         expansion_rounds: 1,
         rereads: an.rereads,
-        join_keys_searched: an.needles(usize::MAX).map_or(false, |n| n.join_keys),
+        join_keys_searched: an.needles(usize::MAX).is_some_and(|n| n.join_keys),
     };
 
     let mut a = Analysis {
@@ -539,7 +644,18 @@ fn kind_of(content: Option<&'static str>, folder: &str) -> (String, &'static str
     match content {
         Some(k) => (k.to_string(), "content"),
         None => {
-            const KINDS: [&str; 10] = ["traces", "policy", "approvals", "memory", "egress", "logs", "deploy", "cloud", "cluster", "attachments"];
+            const KINDS: [&str; 10] = [
+                "traces",
+                "policy",
+                "approvals",
+                "memory",
+                "egress",
+                "logs",
+                "deploy",
+                "cloud",
+                "cluster",
+                "attachments",
+            ];
             if KINDS.contains(&folder) {
                 (folder.to_string(), "folder")
             } else {
@@ -583,11 +699,21 @@ fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, max
                 .records
                 .iter()
                 .enumerate()
-                .filter(|(i, r)| r.tier == Tier::Linked && an.fields_of(*i as u32).iter().any(|f| f.role == Role::Ident(ident) && f.canon == c))
-                .flat_map(|(i, _)| an.fields_of(i as u32).iter().filter(|f| f.role == role).map(|f| f.canon).collect::<Vec<_>>())
+                .filter(|(i, r)| {
+                    r.tier == Tier::Linked
+                        && an.fields_of(*i as u32).iter().any(|f| f.role == Role::Ident(ident) && f.canon == c)
+                })
+                .flat_map(|(i, _)| {
+                    an.fields_of(i as u32).iter().filter(|f| f.role == role).map(|f| f.canon).collect::<Vec<_>>()
+                })
                 .collect();
             if !own.is_empty() {
-                return all.into_iter().filter(|a| own.contains(&an.strings.lookup(&super::values::canon(an.strings.get(a.value))).unwrap_or(NONE))).collect();
+                return all
+                    .into_iter()
+                    .filter(|a| {
+                        own.contains(&an.strings.lookup(&super::values::canon(an.strings.get(a.value))).unwrap_or(NONE))
+                    })
+                    .collect();
             }
         }
         return all;
@@ -609,11 +735,7 @@ fn decide(
         match vals.len() {
             0 => (IdentStatus::Unknown, None, format!("not found in the evidence ({source})")),
             1 => (IdentStatus::Found, vals.into_iter().next(), source.to_string()),
-            n => (
-                IdentStatus::Conflict,
-                None,
-                format!("{n} values ({}) {source}: none is picked", join_values(&vals)),
-            ),
+            n => (IdentStatus::Conflict, None, format!("{n} values ({}) {source}: none is picked", join_values(&vals))),
         }
     };
     let distinct = |v: Vec<String>| {
@@ -623,7 +745,8 @@ fn decide(
     let of_events = |evs: &[&EventC], key: &str| {
         distinct(evs.iter().flat_map(|e| e.id_values(key).iter().map(|v| s(*v))).collect())
     };
-    let principals = |evs: &[&EventC]| distinct(evs.iter().filter(|e| e.principal != NONE).map(|e| s(e.principal)).collect());
+    let principals =
+        |evs: &[&EventC]| distinct(evs.iter().filter(|e| e.principal != NONE).map(|e| s(e.principal)).collect());
     let targets = |evs: &[&EventC]| {
         let t: BTreeSet<String> = evs.iter().filter_map(|e| an.strings.get_opt(e.target)).map(str::to_string).collect();
         t.into_iter().collect::<Vec<_>>().join(", ")
@@ -634,24 +757,41 @@ fn decide(
             if all.len() > 1 {
                 let w = of_events(writes, "trace_id");
                 if w.len() == 1 {
-                    return (IdentStatus::Found, w.into_iter().next(), format!("the trace of the side-effecting call(s) ({}); {} traces in the incident", targets(writes), all.len()));
+                    return (
+                        IdentStatus::Found,
+                        w.into_iter().next(),
+                        format!(
+                            "the trace of the side-effecting call(s) ({}); {} traces in the incident",
+                            targets(writes),
+                            all.len()
+                        ),
+                    );
                 }
             }
             one(all, "in the incident's records")
         }
         IdentName::SessionId | IdentName::AgentId => {
             if name == IdentName::AgentId && all.is_empty() {
-                let names = distinct(collect(an, Role::Link(LinkKey::AgentName), &[Tier::Linked], 1).iter().map(|a| s(a.value)).collect());
+                let names = distinct(
+                    collect(an, Role::Link(LinkKey::AgentName), &[Tier::Linked], 1)
+                        .iter()
+                        .map(|a| s(a.value))
+                        .collect(),
+                );
                 let (st, v, why) = one(names, "from the agent's display name (no agent id in the evidence)");
                 return (st, v, why);
             }
             one(all, "in the incident's records")
         }
         IdentName::ToolPrincipal => {
-            let tool_writes: Vec<&EventC> = keyed_first(writes.iter().copied().filter(|e| e.kind == EventKind::ToolCall).collect());
+            let tool_writes: Vec<&EventC> =
+                keyed_first(writes.iter().copied().filter(|e| e.kind == EventKind::ToolCall).collect());
             let p = principals(&tool_writes);
             if !p.is_empty() {
-                return one(p, &format!("the principal of the side-effecting tool call(s) ({})", targets(&tool_writes)));
+                return one(
+                    p,
+                    &format!("the principal of the side-effecting tool call(s) ({})", targets(&tool_writes)),
+                );
             }
             let other: Vec<&EventC> = writes.iter().copied().filter(|e| e.kind != EventKind::ToolCall).collect();
             let p = principals(&other);
@@ -664,7 +804,11 @@ fn decide(
                 return (
                     IdentStatus::Conflict,
                     None,
-                    format!("{} principals across the tool calls ({}) and no write decides which one is the incident's", p.len(), join_values(&p)),
+                    format!(
+                        "{} principals across the tool calls ({}) and no write decides which one is the incident's",
+                        p.len(),
+                        join_values(&p)
+                    ),
                 );
             }
             if !p.is_empty() {
@@ -699,7 +843,10 @@ fn decide(
                         return (
                             IdentStatus::Conflict,
                             None,
-                            format!("the incident's records say {v}, its deployment's records say {}: none is picked", join_values(&c)),
+                            format!(
+                                "the incident's records say {v}, its deployment's records say {}: none is picked",
+                                join_values(&c)
+                            ),
                         );
                     }
                     if !c.is_empty() {
@@ -728,7 +875,12 @@ fn decide(
 /// Of the values a role takes on the chain's records over time, the one set last before the
 /// incident began (a rollout moves through its waves): `(value, when, earlier values)`.
 fn in_effect_value(an: &Analyzer, role: Role) -> Option<(String, String, Vec<String>)> {
-    let begin = an.records.iter().filter(|r| r.tier == Tier::Linked).filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos)).min()?;
+    let begin = an
+        .records
+        .iter()
+        .filter(|r| r.tier == Tier::Linked)
+        .filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos))
+        .min()?;
     let mut best: Option<(i128, u32, u32)> = None;
     let mut earlier: Vec<String> = Vec::new();
     for (rid, r) in an.records.iter().enumerate() {
@@ -784,7 +936,11 @@ fn chain(an: &Analyzer, ids: &[IdentifierFinding], deployments: &[Acc], ctx: &Re
                     _ if f.value.is_some() => HopStatus::Linked,
                     _ => HopStatus::Missing,
                 },
-                conflicts: if f.status == IdentStatus::Conflict { f.values.iter().map(|v| v.value.clone()).collect() } else { Vec::new() },
+                conflicts: if f.status == IdentStatus::Conflict {
+                    f.values.iter().map(|v| v.value.clone()).collect()
+                } else {
+                    Vec::new()
+                },
             },
             None => ChainNode { name, value: None, status: HopStatus::Missing, conflicts: Vec::new() },
         }
@@ -833,14 +989,22 @@ fn chain(an: &Analyzer, ids: &[IdentifierFinding], deployments: &[Acc], ctx: &Re
                 let which = if a.status == HopStatus::Conflict { &a } else { &b };
                 hop(
                     HopStatus::Conflict,
-                    format!("the {} is in conflict ({}): the hop is not established", which.name.as_str(), which.conflicts.join(", ")),
+                    format!(
+                        "the {} is in conflict ({}): the hop is not established",
+                        which.name.as_str(),
+                        which.conflicts.join(", ")
+                    ),
                     Vec::new(),
                 )
             }
             (Some(x), Some(y), _, _) => {
                 let cites = both(an, x, y);
                 if cites.is_empty() {
-                    hop(HopStatus::Missing, format!("no record shows both the {} {x} and the {} {y}", from.as_str(), to.as_str()), Vec::new())
+                    hop(
+                        HopStatus::Missing,
+                        format!("no record shows both the {} {x} and the {} {y}", from.as_str(), to.as_str()),
+                        Vec::new(),
+                    )
                 } else {
                     hop(HopStatus::Linked, format!("{x} → {y}: {} record(s) show both", cites.len()), cites)
                 }
@@ -849,7 +1013,10 @@ fn chain(an: &Analyzer, ids: &[IdentifierFinding], deployments: &[Acc], ctx: &Re
             (_, None, _, _) => hop(
                 HopStatus::Missing,
                 match to {
-                    NodeName::Deployment => "no incident record names the deployment that served it (deployment.id, a run or release id)".to_string(),
+                    NodeName::Deployment => {
+                        "no incident record names the deployment that served it (deployment.id, a run or release id)"
+                            .to_string()
+                    }
                     _ => format!("the {} is unknown", to.as_str()),
                 },
                 Vec::new(),
@@ -862,7 +1029,9 @@ fn chain(an: &Analyzer, ids: &[IdentifierFinding], deployments: &[Acc], ctx: &Re
 
 /// Records (of the incident or its chain) that hold both values (first 5).
 fn both(an: &Analyzer, x: &str, y: &str) -> Vec<Citation> {
-    let (Some(cx), Some(cy)) = (an.strings.lookup(&super::values::canon(x)), an.strings.lookup(&super::values::canon(y))) else {
+    let (Some(cx), Some(cy)) =
+        (an.strings.lookup(&super::values::canon(x)), an.strings.lookup(&super::values::canon(y)))
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -887,13 +1056,24 @@ fn both(an: &Analyzer, x: &str, y: &str) -> Vec<Citation> {
     out
 }
 
-fn side_effect(an: &Analyzer, events: &[EventC], writes: &[&EventC], actions: &[Action], ctx: &ReportContext) -> SideEffectVerdict {
+fn side_effect(
+    an: &Analyzer,
+    events: &[EventC],
+    writes: &[&EventC],
+    actions: &[Action],
+    ctx: &ReportContext,
+) -> SideEffectVerdict {
     let st = |w: OutcomeStatus| writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(w)).count() as u64;
-    let took = writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Succeeded) && !e.replayed).count() as u64;
+    let took = writes
+        .iter()
+        .filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Succeeded) && !e.replayed)
+        .count() as u64;
     let (failed, unknown) = (st(OutcomeStatus::Failed), st(OutcomeStatus::Unknown));
     let duplicates = actions.iter().filter(|a| a.duplicate).count() as u64;
-    let idx = |e: &EventC| events.iter().position(|x| std::ptr::eq(x, e)).map(|i| event_id(i as u32)).unwrap_or_default();
-    let unknown_writes: Vec<&&EventC> = writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Unknown)).collect();
+    let idx =
+        |e: &EventC| events.iter().position(|x| std::ptr::eq(x, e)).map(|i| event_id(i as u32)).unwrap_or_default();
+    let unknown_writes: Vec<&&EventC> =
+        writes.iter().filter(|e| e.outcome.as_ref().map(|o| o.0) == Some(OutcomeStatus::Unknown)).collect();
     let warning = (!unknown_writes.is_empty()).then(|| {
         let tools: BTreeSet<&str> = unknown_writes.iter().filter_map(|e| an.strings.get_opt(e.target)).collect();
         let keys: BTreeSet<&str> = unknown_writes.iter().flat_map(|e| e.id_values("idempotency_key").iter().map(|k| an.strings.get(*k))).collect();
@@ -911,7 +1091,15 @@ fn side_effect(an: &Analyzer, events: &[EventC], writes: &[&EventC], actions: &[
     let dup_text = actions
         .iter()
         .filter(|a| a.duplicate)
-        .map(|a| format!("{} took effect {} times under idempotency key {} ({})", a.target.as_deref().unwrap_or("?"), a.took_effect, a.idempotency_key, a.attempts.join(", ")))
+        .map(|a| {
+            format!(
+                "{} took effect {} times under idempotency key {} ({})",
+                a.target.as_deref().unwrap_or("?"),
+                a.took_effect,
+                a.idempotency_key,
+                a.attempts.join(", ")
+            )
+        })
         .collect::<Vec<_>>();
     let detail = if writes.is_empty() {
         "no write (a state-changing tool call, cloud API call or cluster change) was seen in the incident".to_string()
@@ -933,7 +1121,17 @@ fn side_effect(an: &Analyzer, events: &[EventC], writes: &[&EventC], actions: &[
     } else {
         (SideEffect::Unknown, "evidence")
     };
-    SideEffectVerdict { status, origin: origin.into(), writes: writes.len() as u64, took_effect: took, failed, unknown, duplicates, detail, warning }
+    SideEffectVerdict {
+        status,
+        origin: origin.into(),
+        writes: writes.len() as u64,
+        took_effect: took,
+        failed,
+        unknown,
+        duplicates,
+        detail,
+        warning,
+    }
 }
 
 fn memory(an: &Analyzer, events: &[EventC]) -> MemorySummary {
@@ -981,7 +1179,11 @@ fn memory(an: &Analyzer, events: &[EventC]) -> MemorySummary {
                 an.records
                     .iter()
                     .enumerate()
-                    .filter(|(rid, _)| an.fields_of(*rid as u32).iter().any(|f| f.role == Role::Link(LinkKey::MemoryId) && f.canon == c))
+                    .filter(|(rid, _)| {
+                        an.fields_of(*rid as u32)
+                            .iter()
+                            .any(|f| f.role == Role::Link(LinkKey::MemoryId) && f.canon == c)
+                    })
                     .take(5)
                     .map(|(rid, _)| cite(an, rid as u32, None))
                     .collect()
@@ -1045,7 +1247,8 @@ fn egress(an: &Analyzer, events: &[EventC]) -> Vec<EgressHost> {
                 }
             }
         }
-        let num = |k: &str| e.detail_values(k).first().and_then(|v| an.strings.get(*v).parse::<u64>().ok()).unwrap_or(0);
+        let num =
+            |k: &str| e.detail_values(k).first().and_then(|v| an.strings.get(*v).parse::<u64>().ok()).unwrap_or(0);
         h.bytes_out = h.bytes_out.saturating_add(num("bytes_out"));
         h.bytes_in = h.bytes_in.saturating_add(num("bytes_in"));
     }
@@ -1074,14 +1277,29 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
         let name = s.ident.map_or("seed", |i| i.as_str());
         push(
             &format!("seed_{name}"),
-            (s.records > 0).then(|| format!("{} found in {} record(s){}", s.value, s.records, if s.origin == SeedOrigin::Inferred { " (inferred)" } else { "" })),
-            format!("the seed {} matched no record: check the value, or that the evidence holding it was collected", s.value),
+            (s.records > 0).then(|| {
+                format!(
+                    "{} found in {} record(s){}",
+                    s.value,
+                    s.records,
+                    if s.origin == SeedOrigin::Inferred { " (inferred)" } else { "" }
+                )
+            }),
+            format!(
+                "the seed {} matched no record: check the value, or that the evidence holding it was collected",
+                s.value
+            ),
             false,
         );
     }
     for h in &a.chain.hops {
         let item = format!("{}_to_{}", h.from.as_str(), h.to.as_str());
-        push(&item, (h.status == HopStatus::Linked).then(|| h.why.clone()), if h.status == HopStatus::Conflict { format!("CONFLICT: {}", h.why) } else { h.why.clone() }, true);
+        push(
+            &item,
+            (h.status == HopStatus::Linked).then(|| h.why.clone()),
+            if h.status == HopStatus::Conflict { format!("CONFLICT: {}", h.why) } else { h.why.clone() },
+            true,
+        );
     }
     let linked: Vec<(usize, &EventC)> = events.iter().enumerate().filter(|(_, e)| e.tie == Tie::Linked).collect();
     let calls: Vec<&(usize, &EventC)> = linked.iter().filter(|(_, e)| e.kind == EventKind::ToolCall).collect();
@@ -1092,7 +1310,8 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
         .collect();
     push(
         "tool_call_principals",
-        (!calls.is_empty() && without.is_empty()).then(|| format!("{} tool call(s), each with its principal", calls.len())),
+        (!calls.is_empty() && without.is_empty())
+            .then(|| format!("{} tool call(s), each with its principal", calls.len())),
         if calls.is_empty() {
             "no tool call found in the incident".into()
         } else {
@@ -1100,7 +1319,10 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
         },
         true,
     );
-    let approvals: Vec<&(usize, &EventC)> = linked.iter().filter(|(_, e)| matches!(e.kind, EventKind::ApprovalRequest | EventKind::ApprovalDecision)).collect();
+    let approvals: Vec<&(usize, &EventC)> = linked
+        .iter()
+        .filter(|(_, e)| matches!(e.kind, EventKind::ApprovalRequest | EventKind::ApprovalDecision))
+        .collect();
     let decided: BTreeSet<String> = approvals
         .iter()
         .filter(|(_, e)| e.kind == EventKind::ApprovalDecision)
@@ -1113,18 +1335,34 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
             format!(
                 "{requests} request(s), {} decision(s){}",
                 approvals.len() - requests,
-                if decided.is_empty() { String::new() } else { format!(" ({})", decided.into_iter().collect::<Vec<_>>().join(", ")) }
+                if decided.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", decided.into_iter().collect::<Vec<_>>().join(", "))
+                }
             )
         }),
-        "no approval request or decision found for the incident (use --no-approval-path if the action needed none)".into(),
+        "no approval request or decision found for the incident (use --no-approval-path if the action needed none)"
+            .into(),
         true,
     );
     let decisions = linked.iter().filter(|(_, e)| e.kind == EventKind::PolicyDecision).count();
-    push("policy_decisions", (decisions > 0).then(|| format!("{decisions} decision(s)")), "no policy decision found for the incident".into(), true);
+    push(
+        "policy_decisions",
+        (decisions > 0).then(|| format!("{decisions} decision(s)")),
+        "no policy decision found for the incident".into(),
+        true,
+    );
     let m = &a.memory;
     push(
         "memory_records",
-        (!m.read.is_empty() || !m.written.is_empty()).then(|| format!("read {}; written {}", if m.read.is_empty() { "none".into() } else { join_values(&m.read) }, if m.written.is_empty() { "none".into() } else { join_values(&m.written) })),
+        (!m.read.is_empty() || !m.written.is_empty()).then(|| {
+            format!(
+                "read {}; written {}",
+                if m.read.is_empty() { "none".into() } else { join_values(&m.read) },
+                if m.written.is_empty() { "none".into() } else { join_values(&m.written) }
+            )
+        }),
         "no memory record read or written by the incident was found".into(),
         true,
     );
@@ -1140,17 +1378,28 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
         (!a.egress.is_empty()).then(|| {
             a.egress
                 .iter()
-                .map(|h| if h.probable > 0 { format!("{} ×{} (+{} probable, by time and source address)", h.host, h.requests, h.probable) } else { format!("{} ×{}", h.host, h.requests) })
+                .map(|h| {
+                    if h.probable > 0 {
+                        format!("{} ×{} (+{} probable, by time and source address)", h.host, h.requests, h.probable)
+                    } else {
+                        format!("{} ×{}", h.host, h.requests)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         }),
-        if egress_logs.is_empty() { "no egress request of the incident was observed (no egress log was collected)".into() } else { "no egress request of the incident was observed in the egress logs read".into() },
+        if egress_logs.is_empty() {
+            "no egress request of the incident was observed (no egress log was collected)".into()
+        } else {
+            "no egress request of the incident was observed in the egress logs read".into()
+        },
         true,
     );
     let se = &a.side_effect;
     push(
         "side_effect",
-        (se.status != SideEffect::Unknown).then(|| format!("{} (from the {}): {}", se.status.as_str(), se.origin, se.detail)),
+        (se.status != SideEffect::Unknown)
+            .then(|| format!("{} (from the {}): {}", se.status.as_str(), se.origin, se.detail)),
         match &se.warning {
             Some(w) => format!("unknown: {w}"),
             None => format!("unknown: {}", se.detail),
@@ -1169,7 +1418,11 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
             "{} file(s) not analysed: {}{}",
             not_analysed.len(),
             not_analysed.iter().take(MAX_NAMED).cloned().collect::<Vec<_>>().join("; "),
-            if not_analysed.len() > MAX_NAMED { format!("; +{} more", not_analysed.len() - MAX_NAMED) } else { String::new() }
+            if not_analysed.len() > MAX_NAMED {
+                format!("; +{} more", not_analysed.len() - MAX_NAMED)
+            } else {
+                String::new()
+            }
         ),
         false,
     );

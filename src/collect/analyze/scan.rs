@@ -396,7 +396,9 @@ fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base:
                 let tlen = trimmed.len() as u64;
                 let is_text = text && trimmed.first() != Some(&b'{');
                 if let Some(f) = ctx.filter.as_deref_mut() {
-                    if !f.wants(trimmed) && (!f.validate_unwanted() || line_is_clean(ctx.format, ctx.mapping, is_text, trimmed)) {
+                    if !f.wants(trimmed)
+                        && (!f.validate_unwanted() || line_is_clean(ctx.format, ctx.mapping, is_text, trimmed))
+                    {
                         ctx.summary.filtered += 1;
                         continue;
                     }

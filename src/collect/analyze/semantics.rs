@@ -143,22 +143,50 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
     let r = match n {
         // Identifiers.
         "trace_id" | "traceid" | "otel_trace_id" | "trace" => Role::Ident(I::TraceId),
-        "session_id" | "sessionid" | "conversation_id" | "gen_ai_conversation_id" | "thread_id" | "x_session_id"
-        | "langfuse_session_id" | "langsmith_trace_session_id" | "mcp_session_id" | "chat_session_id" => {
-            Role::Ident(I::SessionId)
-        }
+        "session_id"
+        | "sessionid"
+        | "conversation_id"
+        | "gen_ai_conversation_id"
+        | "thread_id"
+        | "x_session_id"
+        | "langfuse_session_id"
+        | "langsmith_trace_session_id"
+        | "mcp_session_id"
+        | "chat_session_id" => Role::Ident(I::SessionId),
         "agent_id" | "gen_ai_agent_id" | "agentid" => Role::Ident(I::AgentId),
-        "tool_principal" | "principal" | "service_account" | "serviceaccount" | "service_account_name" | "run_as"
-        | "acting_principal" | "tool_service_account" | "principal_id" | "authorizer_principal_id" => Role::Ident(I::ToolPrincipal),
+        "tool_principal"
+        | "principal"
+        | "service_account"
+        | "serviceaccount"
+        | "service_account_name"
+        | "run_as"
+        | "acting_principal"
+        | "tool_service_account"
+        | "principal_id"
+        | "authorizer_principal_id" => Role::Ident(I::ToolPrincipal),
         "approval_id" | "approvalid" | "approval_request_id" => Role::Ident(I::ApprovalId),
-        "bundle_id" | "bundle_revision" | "policy_bundle_revision" | "policy_revision" | "policy_bundle"
-        | "config_bundle" | "config_bundle_revision" | "opa_bundle_revision" | "config_bundle_ref" | "policy_bundle_ref" => {
-            Role::Ident(I::BundleId)
-        }
+        "bundle_id"
+        | "bundle_revision"
+        | "policy_bundle_revision"
+        | "policy_revision"
+        | "policy_bundle"
+        | "config_bundle"
+        | "config_bundle_revision"
+        | "opa_bundle_revision"
+        | "config_bundle_ref"
+        | "policy_bundle_ref" => Role::Ident(I::BundleId),
         "change_id" | "changeid" | "vcs_change_id" | "change_request_id" | "change_request" => Role::Ident(I::ChangeId),
         "rollout_wave" | "wave" | "deployment_rollout_wave" | "rollout_wave_id" => Role::Ident(I::RolloutWave),
-        "idempotency_key" | "idempotency_token" | "idempotencykey" | "x_idempotency_key" | "idem_key"
-        | "client_token" | "client_request_token" | "message_deduplication_id" | "deduplication_id" | "dedup_id"
+        "idempotency_key"
+        | "idempotency_token"
+        | "idempotencykey"
+        | "x_idempotency_key"
+        | "idem_key"
+        | "client_token"
+        | "client_request_token"
+        | "message_deduplication_id"
+        | "deduplication_id"
+        | "dedup_id"
         | "dedupe_id" => Role::Ident(I::IdempotencyKey),
         // Linking values.
         "call_id" | "tool_call_id" | "gen_ai_tool_call_id" | "function_call_id" | "callid" => Role::Link(L::CallId),
@@ -170,10 +198,17 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         "deployment_id" | "deploy_id" | "release_id" | "deployment_run_id" | "k8s_replicaset_name" => {
             Role::Link(L::DeploymentId)
         }
-        "client_address" | "client_ip" | "source_ip_address" | "source_ip" | "source_ips" | "downstream_remote_address"
-        | "x_forwarded_for" | "remote_addr" | "remote_address" | "network_peer_address" | "peer_address" => {
-            Role::Link(L::SourceAddress)
-        }
+        "client_address"
+        | "client_ip"
+        | "source_ip_address"
+        | "source_ip"
+        | "source_ips"
+        | "downstream_remote_address"
+        | "x_forwarded_for"
+        | "remote_addr"
+        | "remote_address"
+        | "network_peer_address"
+        | "peer_address" => Role::Link(L::SourceAddress),
         "agent_name" | "gen_ai_agent_name" => Role::Link(L::AgentName),
         // Subjects: who the agent acted for.
         "enduser_id" | "enduser_pseudo_id" | "user_id" | "userid" | "customer_id" | "customerid" | "end_user"

@@ -97,7 +97,9 @@ impl Problem {
                 format!("line of {len} bytes is longer than the {limit}-byte limit: sealed, not parsed")
             }
             Problem::DocumentTooLarge { limit } => format!("document larger than {limit} bytes: sealed, not parsed"),
-            Problem::DecompressedLimit { limit } => format!("decompressed past {limit} bytes: the rest was not scanned"),
+            Problem::DecompressedLimit { limit } => {
+                format!("decompressed past {limit} bytes: the rest was not scanned")
+            }
             Problem::DecompressionFailed { message } => format!("decompression failed: {message}"),
             Problem::UnrecognisedLine => "line does not match the file's access-log layout".into(),
             Problem::StateLimit { limit } => format!("analyzer kept {limit} records; later ones were counted only"),
@@ -162,7 +164,10 @@ impl Record {
     }
 
     /// The events the record is evidence of, as `(kind, target, outcome)`.
-    pub fn events(&self) -> Vec<(crate::collect::analysis::EventKind, Option<String>, Option<crate::collect::analysis::OutcomeStatus>)> {
+    pub fn events(
+        &self,
+    ) -> Vec<(crate::collect::analysis::EventKind, Option<String>, Option<crate::collect::analysis::OutcomeStatus>)>
+    {
         self.data.evidence.iter().map(|e| (e.kind, e.target.clone(), e.outcome.status)).collect()
     }
 

@@ -36,7 +36,15 @@ pub(crate) fn traceparent(s: &str) -> Option<(String, String)> {
         return None;
     }
     let (v, t, s, f) = (p.first()?, p.get(1)?, p.get(2)?, p.get(3)?);
-    if v.len() == 2 && is_hex(v) && t.len() == 32 && is_hex(t) && s.len() == 16 && is_hex(s) && f.len() == 2 && is_hex(f) {
+    if v.len() == 2
+        && is_hex(v)
+        && t.len() == 32
+        && is_hex(t)
+        && s.len() == 16
+        && is_hex(s)
+        && f.len() == 2
+        && is_hex(f)
+    {
         if t.bytes().all(|b| b == b'0') {
             return None;
         }
@@ -329,7 +337,11 @@ mod tests {
     fn needles_cover_the_written_forms() {
         let n = needles(T, &[]);
         for form in ["4BF92F35-77B3-4DA6", "S/kvNXezTaajzpKdDg5HNg", "S_kvNXezTaajzpKdDg5HNg", "4bf92f35-77b3"] {
-            assert!(n.iter().any(|p| String::from_utf8_lossy(p).contains(form) || form.contains(&*String::from_utf8_lossy(p))), "{form}");
+            assert!(
+                n.iter()
+                    .any(|p| String::from_utf8_lossy(p).contains(form) || form.contains(&*String::from_utf8_lossy(p))),
+                "{form}"
+            );
         }
     }
 

@@ -181,8 +181,10 @@ fn run_state(v: &Value, m: &FieldMapping) -> Item {
     // Tool calls and their outputs.
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut calls: Vec<Ev> = Vec::new();
-    let items = get(v, "generated_items", "generatedItems").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    let session = get(v, "session_items", "sessionItems").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let items =
+        get(v, "generated_items", "generatedItems").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let session =
+        get(v, "session_items", "sessionItems").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     for it in items.iter().chain(session) {
         match it.get("type").and_then(Value::as_str) {
             Some("tool_call_item") => {

@@ -36,7 +36,9 @@ impl FormatDef for CloudTrail {
     }
     fn detect(&self, h: &Head<'_>) -> bool {
         let rec = |k: &super::Keys| k.has("eventVersion") && (k.has("eventSource") || k.has("eventName"));
-        h.inner("Records").is_some_and(rec) || h.obj().is_some_and(rec) || (h.mentions("Records") && h.mentions("eventSource"))
+        h.inner("Records").is_some_and(rec)
+            || h.obj().is_some_and(rec)
+            || (h.mentions("Records") && h.mentions("eventSource"))
     }
     fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
         match v {
@@ -60,7 +62,8 @@ fn cloudtrail(v: &Value, m: &FieldMapping) -> Item {
     // An assumed role's session ARN changes with every session; the role (the session's
     // issuer) is the identity the call ran as.
     let issuer = first(v, &["userIdentity.sessionContext.sessionIssuer.arn"]);
-    ev.principal = issuer.clone().or_else(|| first(v, &["userIdentity.arn", "userIdentity.principalId", "userIdentity.userName"]));
+    ev.principal =
+        issuer.clone().or_else(|| first(v, &["userIdentity.arn", "userIdentity.principalId", "userIdentity.userName"]));
     if let Some(p) = &ev.principal {
         let path = if issuer.is_some() { "userIdentity.sessionContext.sessionIssuer.arn" } else { "userIdentity.arn" };
         b.field(Role::Ident(IdentName::ToolPrincipal), p, path);
@@ -104,7 +107,12 @@ fn cloudtrail(v: &Value, m: &FieldMapping) -> Item {
             o.code = Some(code);
             o
         }
-        None => OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("no errorCode".into()), reason: None, replayed: false },
+        None => OutcomeEv {
+            status: Some(OutcomeStatus::Succeeded),
+            code: Some("no errorCode".into()),
+            reason: None,
+            replayed: false,
+        },
     };
     b.evidence(ev);
     b.finish()
@@ -157,7 +165,12 @@ fn audit(v: &Value, m: &FieldMapping) -> Item {
         }
     }
     // The owners of the object (a ReplicaSet's Rollout or Deployment).
-    for o in v.pointer("/requestObject/metadata/ownerReferences").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for o in v
+        .pointer("/requestObject/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         if let Some(n) = first(o, &["name"]) {
             b.field(Role::Link(LinkKey::Owner), &n, "requestObject.metadata.ownerReferences.name");
         }
@@ -177,7 +190,11 @@ fn audit(v: &Value, m: &FieldMapping) -> Item {
         ev.actor = Some(u.clone());
     }
     if let Some(p) = &ev.principal {
-        b.field(Role::Ident(IdentName::ToolPrincipal), p, if impersonated.is_some() { "impersonatedUser.username" } else { "user.username" });
+        b.field(
+            Role::Ident(IdentName::ToolPrincipal),
+            p,
+            if impersonated.is_some() { "impersonatedUser.username" } else { "user.username" },
+        );
     }
     ev.operation = Some(verb);
     let obj = v.get("objectRef");

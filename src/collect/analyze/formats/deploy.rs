@@ -35,7 +35,9 @@ impl FormatDef for Argo {
         "Argo Rollouts / Argo CD controller logs (JSON lines with msg and rollout or application)"
     }
     fn detect(&self, h: &Head<'_>) -> bool {
-        let keys = |has: &dyn Fn(&str) -> bool| has("msg") && (has("rollout") || has("application") || has("app") || has("appName"));
+        let keys = |has: &dyn Fn(&str) -> bool| {
+            has("msg") && (has("rollout") || has("application") || has("app") || has("appName"))
+        };
         keys(&|k| h.has(k)) || super::logs::logfmt(h.first_line.trim()).is_some_and(|o| keys(&|k| o.get(k).is_some()))
     }
     fn layout(&self) -> super::LayoutPref {
@@ -78,7 +80,8 @@ fn argo(v: &Value, m: &FieldMapping) -> Item {
     // linked, not events.
     let step = step_of(&msg);
     let kind = if rollout.is_some()
-        && (step.is_some() || ["promoted", "rollout completed", "aborted", "fully promoted"].iter().any(|w| lower.contains(w)))
+        && (step.is_some()
+            || ["promoted", "rollout completed", "aborted", "fully promoted"].iter().any(|w| lower.contains(w)))
     {
         EventKind::Rollout
     } else if app.is_some() && lower.contains("sync") && !lower.contains("health") {
@@ -91,7 +94,12 @@ fn argo(v: &Value, m: &FieldMapping) -> Item {
     ev.target = rollout.or(app);
     ev.operation = Some(bounded(msg.clone()));
     ev.outcome = if ["fail", "error", "abort", "degraded"].iter().any(|w| lower.contains(w)) {
-        OutcomeEv { status: Some(OutcomeStatus::Failed), code: Some(bounded(msg)), reason: Some("reported failed".into()), replayed: false }
+        OutcomeEv {
+            status: Some(OutcomeStatus::Failed),
+            code: Some(bounded(msg)),
+            reason: Some("reported failed".into()),
+            replayed: false,
+        }
     } else if ["complet", "succeeded", "healthy", "promoted", "synced"].iter().any(|w| lower.contains(w)) {
         OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some(bounded(msg)), reason: None, replayed: false }
     } else {
@@ -102,12 +110,15 @@ fn argo(v: &Value, m: &FieldMapping) -> Item {
     }
     for k in ["revision", "commit", "sha", "namespace"] {
         if let Some(x) = first(v, &[k]) {
-            ev.detail(match k {
-                "revision" => "revision",
-                "commit" | "sha" => "commit",
-                "step" => "step",
-                _ => "namespace",
-            }, x);
+            ev.detail(
+                match k {
+                    "revision" => "revision",
+                    "commit" | "sha" => "commit",
+                    "step" => "step",
+                    _ => "namespace",
+                },
+                x,
+            );
         }
     }
     b.evidence(ev);
@@ -157,7 +168,10 @@ impl FormatDef for CdPipeline {
             n.ends_with("change_id")
                 || n.ends_with("wave")
                 || n.contains("bundle")
-                || matches!(n.as_ref(), "pipeline" | "stage" | "step" | "environment" | "env" | "image" | "deploy" | "service")
+                || matches!(
+                    n.as_ref(),
+                    "pipeline" | "stage" | "step" | "environment" | "env" | "image" | "deploy" | "service"
+                )
         });
         run && deployish
     }
@@ -219,11 +233,9 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
         let o = outcome_of(&s);
         ev.outcome = OutcomeEv { code: Some(s), ..o };
     }
-    for (key, role) in [
-        ("change", IdentName::ChangeId),
-        ("wave", IdentName::RolloutWave),
-        ("bundle", IdentName::BundleId),
-    ] {
+    for (key, role) in
+        [("change", IdentName::ChangeId), ("wave", IdentName::RolloutWave), ("bundle", IdentName::BundleId)]
+    {
         let vals: Vec<String> =
             b.item.fields.iter().filter(|f| f.role == Role::Ident(role)).map(|f| f.value.clone()).collect();
         if !vals.is_empty() {

@@ -114,9 +114,30 @@ impl FormatDef for Opaque {
 
 /// Names under which API responses and exports list their records.
 const LIST_KEYS: [&str; 24] = [
-    "results", "data", "items", "records", "Records", "events", "entries", "rows", "logs", "logEvents", "spans",
-    "runs", "traces", "observations", "messages", "list", "value", "objects", "resources", "memories", "points",
-    "documents", "calls", "requests",
+    "results",
+    "data",
+    "items",
+    "records",
+    "Records",
+    "events",
+    "entries",
+    "rows",
+    "logs",
+    "logEvents",
+    "spans",
+    "runs",
+    "traces",
+    "observations",
+    "messages",
+    "list",
+    "value",
+    "objects",
+    "resources",
+    "memories",
+    "points",
+    "documents",
+    "calls",
+    "requests",
 ];
 
 /// The records of a collection document: an array, an envelope holding one list of objects
@@ -131,11 +152,16 @@ pub(crate) fn collection(v: &Value) -> Option<Vec<&Value>> {
             }
             let lists: Vec<(&String, &Vec<Value>)> = o
                 .iter()
-                .filter_map(|(k, x)| x.as_array().filter(|l| !l.is_empty() && l.iter().all(Value::is_object)).map(|l| (k, l)))
+                .filter_map(|(k, x)| {
+                    x.as_array().filter(|l| !l.is_empty() && l.iter().all(Value::is_object)).map(|l| (k, l))
+                })
                 .collect();
             let [(k, list)] = lists.as_slice() else { return None };
             // The rest of an envelope is bookkeeping: counts, cursors, a status.
-            let envelope = o.iter().filter(|(x, _)| x != k).all(|(_, x)| !x.is_array() && !x.is_object() || x.as_object().is_some_and(|m| m.len() <= 4));
+            let envelope = o
+                .iter()
+                .filter(|(x, _)| x != k)
+                .all(|(_, x)| !x.is_array() && !x.is_object() || x.as_object().is_some_and(|m| m.len() <= 4));
             (LIST_KEYS.contains(&k.as_str()) && envelope).then(|| list.iter().collect())
         }
         _ => None,
@@ -171,7 +197,8 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
         b.evidence(ev);
     } else if let Some(ev) = generic_evidence(v, &b, start.clone()) {
         // An approval record that says when it was asked for is the request too.
-        let asked = ["requested_at", "requestedAt", "request_time"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json);
+        let asked =
+            ["requested_at", "requestedAt", "request_time"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json);
         if let (EventKind::ApprovalDecision, Some(t)) = (ev.kind, asked) {
             let mut req = ev.clone();
             req.kind = EventKind::ApprovalRequest;
@@ -191,11 +218,7 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
 /// description) is a `change` event, and its number is the change id.
 fn change_record(v: &Value, b: &mut ItemBuilder<'_>, start: Option<Time>) -> Option<Ev> {
     let snow = v.get("sys_id").is_some() && v.get("number").is_some();
-    let number = if snow {
-        first(v, &["number"]).filter(|n| n.to_ascii_uppercase().starts_with("CHG"))
-    } else {
-        None
-    };
+    let number = if snow { first(v, &["number"]).filter(|n| n.to_ascii_uppercase().starts_with("CHG")) } else { None };
     if let Some(n) = &number {
         b.field(Role::Ident(IdentName::ChangeId), n, "number");
     }
@@ -203,10 +226,14 @@ fn change_record(v: &Value, b: &mut ItemBuilder<'_>, start: Option<Time>) -> Opt
         let described = ["short_description", "description", "title", "summary"].iter().any(|k| at(v, k).is_some());
         let stateful = ["state", "status", "phase"].iter().any(|k| at(v, k).is_some());
         let typed = ["type", "risk", "category", "implementation_plan", "approval"].iter().any(|k| at(v, k).is_some());
-        (described && stateful && typed).then(|| first(v, &["change_id", "changeId", "change.id", "change_number"])).flatten()
+        (described && stateful && typed)
+            .then(|| first(v, &["change_id", "changeId", "change.id", "change_number"]))
+            .flatten()
     })?;
     let mut ev = Ev::new(EventKind::Change, Side::Server);
-    ev.start = start.or_else(|| ["start_date", "sys_created_on", "opened_at"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json));
+    ev.start = start.or_else(|| {
+        ["start_date", "sys_created_on", "opened_at"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json)
+    });
     ev.target = Some(own.clone());
     ev.operation = first(v, &["state", "status", "phase"]);
     ev.key(Role::Ident(IdentName::ChangeId), &own);
@@ -236,7 +263,16 @@ pub(crate) fn end_of(v: &Value, start: Option<&Time>) -> Option<Time> {
 pub(crate) fn tool_name(v: &Value) -> Option<String> {
     first(
         v,
-        &["tool", "tool_name", "toolName", "gen_ai.tool.name", "tool.name", "function.name", "function_name", "tool_id"],
+        &[
+            "tool",
+            "tool_name",
+            "toolName",
+            "gen_ai.tool.name",
+            "tool.name",
+            "function.name",
+            "function_name",
+            "tool_id",
+        ],
     )
     .filter(|t| !t.contains('{'))
 }
@@ -246,7 +282,8 @@ pub(crate) fn tool_name(v: &Value) -> Option<String> {
 pub(crate) fn tool_outcome(v: &Value) -> OutcomeEv {
     for flag in ["timeout", "timed_out", "timedOut"] {
         if at(v, flag).and_then(Value::as_bool) == Some(true) {
-            return OutcomeEv { replayed: false,
+            return OutcomeEv {
+                replayed: false,
                 status: Some(OutcomeStatus::Unknown),
                 code: Some(flag.to_string()),
                 reason: Some("timeout".into()),
@@ -289,7 +326,10 @@ pub(crate) fn tool_outcome(v: &Value) -> OutcomeEv {
 pub(crate) fn memory_kind(op: &str) -> Option<EventKind> {
     let o = op.to_ascii_lowercase();
     let has = |w: &[&str]| w.iter().any(|x| o.contains(x));
-    if has(&["add", "write", "update", "upsert", "insert", "delete", "remove", "put", "store", "save", "create", "set", "forget"]) {
+    if has(&[
+        "add", "write", "update", "upsert", "insert", "delete", "remove", "put", "store", "save", "create", "set",
+        "forget",
+    ]) {
         Some(EventKind::MemoryWrite)
     } else if has(&["read", "get", "search", "query", "retriev", "recall", "fetch", "list", "lookup", "load"]) {
         Some(EventKind::MemoryRead)
@@ -326,7 +366,10 @@ pub(crate) fn approval_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Ti
     let kind = if decision == "pending" { EventKind::ApprovalRequest } else { EventKind::ApprovalDecision };
     let mut ev = Ev::new(kind, Side::Server);
     // A decision happened when it was decided; its record may say when it was asked for too.
-    let decided = ["decided_at", "decidedAt", "approved_at", "resolved_at", "completed_at"].iter().filter_map(|p| at(v, p)).find_map(Time::of_json);
+    let decided = ["decided_at", "decidedAt", "approved_at", "resolved_at", "completed_at"]
+        .iter()
+        .filter_map(|p| at(v, p))
+        .find_map(Time::of_json);
     ev.start = if kind == EventKind::ApprovalDecision { decided.or(start) } else { start };
     ev.key(Role::Ident(IdentName::ApprovalId), &id);
     if let Some(c) = first(v, &["call_id", "tool_call_id", "toolCallId", "callId"]) {
@@ -383,8 +426,23 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
     }
     if let Some(tool) = tool_name(v) {
         let invoked = [
-            "arguments", "args", "input", "parameters", "params", "response", "output", "result", "status",
-            "outcome", "error", "duration_ms", "latency_ms", "call_id", "tool_call_id", "timeout", "status_code",
+            "arguments",
+            "args",
+            "input",
+            "parameters",
+            "params",
+            "response",
+            "output",
+            "result",
+            "status",
+            "outcome",
+            "error",
+            "duration_ms",
+            "latency_ms",
+            "call_id",
+            "tool_call_id",
+            "timeout",
+            "status_code",
         ]
         .iter()
         .any(|k| at(v, k).is_some());
@@ -395,7 +453,9 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
             ev.start = start;
             ev.target = Some(tool);
             ev.outcome = tool_outcome(v);
-            if let Some(c) = first(v, &["call_id", "tool_call_id", "toolCallId", "callId", "gen_ai.tool.call.id", "tool_call.id"]) {
+            if let Some(c) =
+                first(v, &["call_id", "tool_call_id", "toolCallId", "callId", "gen_ai.tool.call.id", "tool_call.id"])
+            {
                 ev.key(Role::Link(LinkKey::CallId), &c);
             }
             if let Some(m) = first(v, &["method", "http.method", "request.method"]) {
@@ -442,7 +502,12 @@ pub(crate) fn tool_kind(name: &str) -> EventKind {
     if t.contains("approv") {
         return EventKind::ApprovalRequest;
     }
-    if t.contains("invoke_model") || t.contains("model_activity") || t.contains("call_llm") || t.contains("llm_call") || t == "chat_completion" {
+    if t.contains("invoke_model")
+        || t.contains("model_activity")
+        || t.contains("call_llm")
+        || t.contains("llm_call")
+        || t == "chat_completion"
+    {
         return EventKind::ModelCall;
     }
     EventKind::ToolCall
@@ -461,9 +526,12 @@ pub(crate) fn activity_span(span_name: &str) -> Option<(&str, bool)> {
 /// An API Gateway proxy event (REST or HTTP API, as Lambda receives it), anywhere in a
 /// record: the server's view of one inbound request (the egress of whoever sent it).
 pub(crate) fn api_gateway_request(v: &Value, b: &ItemBuilder<'_>, start: Option<Time>) -> Option<Ev> {
-    let evt = [v, v.get("event").unwrap_or(&Value::Null), v.get("request").unwrap_or(&Value::Null)]
-        .into_iter()
-        .find(|x| x.get("requestContext").is_some() && (x.get("httpMethod").is_some() || x.pointer("/requestContext/http/method").is_some()))?;
+    let evt = [v, v.get("event").unwrap_or(&Value::Null), v.get("request").unwrap_or(&Value::Null)].into_iter().find(
+        |x| {
+            x.get("requestContext").is_some()
+                && (x.get("httpMethod").is_some() || x.pointer("/requestContext/http/method").is_some())
+        },
+    )?;
     let mut ev = Ev::new(EventKind::EgressRequest, Side::Server);
     ev.start = start;
     ev.operation = first(evt, &["httpMethod", "requestContext.http.method"]);
@@ -475,7 +543,14 @@ pub(crate) fn api_gateway_request(v: &Value, b: &ItemBuilder<'_>, start: Option<
     if let Some(p) = first(evt, &["path", "rawPath", "resource"]) {
         ev.detail("path", p);
     }
-    ev.principal = first(evt, &["requestContext.authorizer.principalId", "requestContext.authorizer.lambda.principalId", "requestContext.authorizer.claims.sub"]);
+    ev.principal = first(
+        evt,
+        &[
+            "requestContext.authorizer.principalId",
+            "requestContext.authorizer.lambda.principalId",
+            "requestContext.authorizer.claims.sub",
+        ],
+    );
     for f in &b.item.fields {
         if matches!(f.role, Role::Link(LinkKey::RequestId) | Role::Link(LinkKey::ParentSpanId)) {
             ev.key(f.role, &f.value);
@@ -504,12 +579,14 @@ pub(crate) fn request_part(v: Option<&Value>, b: &ItemBuilder<'_>, start: Option
     if let Some(v) = v {
         let status = v.as_object().into_iter().flatten().find_map(|(k, x)| {
             let k = k.to_ascii_lowercase();
-            ((k.ends_with("_status") || k.ends_with("status_code") || k == "statuscode") && !k.contains("http_status_text"))
-                .then(|| scalar(x))
-                .flatten()
+            ((k.ends_with("_status") || k.ends_with("status_code") || k == "statuscode")
+                && !k.contains("http_status_text"))
+            .then(|| scalar(x))
+            .flatten()
         });
         let msg = first(v, &["message", "msg"]);
-        let o = msg.as_deref().map(outcome_of).filter(|o| o.replayed || o.reason.as_deref() != Some("unrecognised status"));
+        let o =
+            msg.as_deref().map(outcome_of).filter(|o| o.replayed || o.reason.as_deref() != Some("unrecognised status"));
         ev.outcome = match (o, status) {
             (Some(o), _) if o.replayed => o,
             (_, Some(s)) => outcome_of(&s),
@@ -524,7 +601,12 @@ pub(crate) fn request_part(v: Option<&Value>, b: &ItemBuilder<'_>, start: Option
 /// `save_memory`…) is that memory operation, not a tool call.
 pub(crate) fn memory_tool_kind(tool: &str) -> Option<EventKind> {
     let t = tool.to_ascii_lowercase();
-    if !(t.contains("memory") || t.contains("memories") || t.starts_with("mem0") || t.contains("remember") || t.contains("recall")) {
+    if !(t.contains("memory")
+        || t.contains("memories")
+        || t.starts_with("mem0")
+        || t.contains("remember")
+        || t.contains("recall"))
+    {
         return None;
     }
     if t.contains("remember") {

@@ -35,7 +35,10 @@ impl FormatDef for LangSmith {
         "LangSmith run trees (runs with run_type, trace_id, dotted_order; session_id is the project)"
     }
     fn detect(&self, h: &Head<'_>) -> bool {
-        let run = |k: &super::Keys| k.has("run_type") && (k.has("dotted_order") || k.has("trace_id") || k.has("parent_run_id") || k.has("inputs"));
+        let run = |k: &super::Keys| {
+            k.has("run_type")
+                && (k.has("dotted_order") || k.has("trace_id") || k.has("parent_run_id") || k.has("inputs"))
+        };
         h.obj().is_some_and(run)
             || ["runs", "data", "child_runs"].iter().any(|k| h.inner(k).is_some_and(run))
             || (!h.line_complete && h.mentions("run_type") && h.mentions("dotted_order"))
@@ -94,7 +97,15 @@ fn run(v: &Value, m: &FieldMapping) -> Item {
         }
         Some("llm" | "embedding") => {
             let mut ev = Ev::new(EventKind::ModelCall, Side::Client);
-            ev.target = first(v, &["extra.invocation_params.model", "extra.metadata.ls_model_name", "extra.invocation_params.model_name"]).or(name);
+            ev.target = first(
+                v,
+                &[
+                    "extra.invocation_params.model",
+                    "extra.metadata.ls_model_name",
+                    "extra.invocation_params.model_name",
+                ],
+            )
+            .or(name);
             ev
         }
         Some("retriever") => {
@@ -135,18 +146,30 @@ fn status_outcome(status: Option<&str>, error: Option<&str>, ended: bool) -> Out
         return o;
     }
     match status.map(str::to_ascii_lowercase).as_deref() {
-        Some("error") => OutcomeEv { replayed: false,
+        Some("error") => OutcomeEv {
+            replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: Some("error".into()),
             reason: Some("error without a message".into()),
         },
-        Some("success") => OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("success".into()), reason: None },
-        Some("pending") => OutcomeEv { replayed: false,
+        Some("success") => OutcomeEv {
+            replayed: false,
+            status: Some(OutcomeStatus::Succeeded),
+            code: Some("success".into()),
+            reason: None,
+        },
+        Some("pending") => OutcomeEv {
+            replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: Some("pending".into()),
             reason: Some("still running when exported: no response recorded".into()),
         },
-        _ if ended => OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("returned".into()), reason: None },
+        _ if ended => OutcomeEv {
+            replayed: false,
+            status: Some(OutcomeStatus::Succeeded),
+            code: Some("returned".into()),
+            reason: None,
+        },
         _ => OutcomeEv::default(),
     }
 }
@@ -165,7 +188,8 @@ impl FormatDef for Langfuse {
         "Langfuse trace export (a trace whose id is `id`, with its observations)"
     }
     fn detect(&self, h: &Head<'_>) -> bool {
-        let obs = |k: &super::Keys| k.has("traceId") && k.has("type") && (k.has("startTime") || k.has("parentObservationId"));
+        let obs =
+            |k: &super::Keys| k.has("traceId") && k.has("type") && (k.has("startTime") || k.has("parentObservationId"));
         (h.has("observations") && (h.has("sessionId") || h.has("userId") || h.has("id")))
             || h.obj().is_some_and(obs)
             || h.inner("data").is_some_and(|d| d.has("observations") || obs(d))
@@ -179,7 +203,9 @@ impl FormatDef for Langfuse {
                     self.read_json(d, m, out);
                 }
             }
-            Value::Object(o) if o.get("traceId").is_some() && o.get("observations").is_none() => out.push(observation(v, m)),
+            Value::Object(o) if o.get("traceId").is_some() && o.get("observations").is_none() => {
+                out.push(observation(v, m))
+            }
             _ => {
                 out.push(trace(v, m));
                 for o in v.get("observations").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
@@ -231,7 +257,8 @@ fn observation(v: &Value, m: &FieldMapping) -> Item {
             ev.attempt = Some(
                 first(v, &["metadata.temporal.attempt", "metadata.attempt"]).and_then(|a| a.parse().ok()).unwrap_or(1),
             );
-            let error = (first(v, &["level"]).as_deref() == Some("ERROR")).then(|| first(v, &["statusMessage"]).unwrap_or_else(|| "error".into()));
+            let error = (first(v, &["level"]).as_deref() == Some("ERROR"))
+                .then(|| first(v, &["statusMessage"]).unwrap_or_else(|| "error".into()));
             ev.outcome = status_outcome(None, error.as_deref(), v.get("endTime").and_then(Time::of_json).is_some());
         } else {
             ev.sub = true;
@@ -278,7 +305,8 @@ fn observation(v: &Value, m: &FieldMapping) -> Item {
         },
     };
     let level = first(v, &["level"]);
-    let error = (level.as_deref() == Some("ERROR")).then(|| first(v, &["statusMessage"]).unwrap_or_else(|| "error".into()));
+    let error =
+        (level.as_deref() == Some("ERROR")).then(|| first(v, &["statusMessage"]).unwrap_or_else(|| "error".into()));
     ev.outcome = status_outcome(None, error.as_deref(), end.is_some());
     ev.start = start;
     ev.end = end;

@@ -50,7 +50,9 @@ impl FormatDef for CloudWatch {
         "CloudWatch Logs exports (filter-log-events output, subscription payloads): each message read"
     }
     fn detect(&self, h: &Head<'_>) -> bool {
-        let ev = |k: &super::Keys| k.has("message") && (k.has("logStreamName") || k.has("ingestionTime") || k.has("eventId"));
+        let ev = |k: &super::Keys| {
+            k.has("message") && (k.has("logStreamName") || k.has("ingestionTime") || k.has("eventId"))
+        };
         h.inner("events").is_some_and(ev)
             || (h.has("logEvents") && (h.has("logGroup") || h.has("messageType")))
             || h.obj().is_some_and(|o| o.has("message") && o.has("logStreamName"))
@@ -158,7 +160,15 @@ impl FormatDef for Temporal {
         // The run, to scope activity ids (`1`, `2`… restart in every workflow run).
         let run = events
             .iter()
-            .find_map(|e| first(e, &["workflowExecutionStartedEventAttributes.originalExecutionRunId", "workflowExecutionStartedEventAttributes.firstExecutionRunId"]))
+            .find_map(|e| {
+                first(
+                    e,
+                    &[
+                        "workflowExecutionStartedEventAttributes.originalExecutionRunId",
+                        "workflowExecutionStartedEventAttributes.firstExecutionRunId",
+                    ],
+                )
+            })
             .unwrap_or_default();
         // Activities: the scheduled event, the started event (which carries the last attempt's
         // number and the failure of the one before), then the event that closed it.
@@ -166,9 +176,17 @@ impl FormatDef for Temporal {
         for e in events {
             if let Some(a) = e.get("activityTaskStartedEventAttributes") {
                 if let Some(s) = first(a, &["scheduledEventId"]) {
-                    let attempt = a.get("attempt").and_then(|x| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok()))).unwrap_or(1);
+                    let attempt = a
+                        .get("attempt")
+                        .and_then(|x| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok())))
+                        .unwrap_or(1);
                     let failure = first(a, &["lastFailure.message"]);
-                    starts.push((s, u32::try_from(attempt).unwrap_or(1), failure, e.get("eventTime").and_then(Time::of_json)));
+                    starts.push((
+                        s,
+                        u32::try_from(attempt).unwrap_or(1),
+                        failure,
+                        e.get("eventTime").and_then(Time::of_json),
+                    ));
                 }
             }
         }
@@ -231,21 +249,32 @@ impl FormatDef for Temporal {
                     ev.attempt = Some(1);
                 }
                 if let Some(aid) = first(a, &["activityId"]) {
-                    b.field(Role::Link(LinkKey::CallId), &format!("{run}/{aid}"), "activityTaskScheduledEventAttributes.activityId");
+                    b.field(
+                        Role::Link(LinkKey::CallId),
+                        &format!("{run}/{aid}"),
+                        "activityTaskScheduledEventAttributes.activityId",
+                    );
                 }
                 if let Some((_, close, suffix)) = closes.iter().find(|(s, _, _)| Some(s) == id.as_ref()) {
                     ev.outcome = match *suffix {
-                        s if s.ends_with("COMPLETED") || s.ends_with("Completed") => {
-                            OutcomeEv { status: Some(OutcomeStatus::Succeeded), code: Some("completed".into()), reason: None, replayed: false }
-                        }
+                        s if s.ends_with("COMPLETED") || s.ends_with("Completed") => OutcomeEv {
+                            status: Some(OutcomeStatus::Succeeded),
+                            code: Some("completed".into()),
+                            reason: None,
+                            replayed: false,
+                        },
                         s if s.ends_with("TIMED_OUT") || s.ends_with("TimedOut") => OutcomeEv {
                             status: Some(OutcomeStatus::Unknown),
                             code: Some("timed out".into()),
-                            reason: Some("timeout".into()), replayed: false },
+                            reason: Some("timeout".into()),
+                            replayed: false,
+                        },
                         s if s.ends_with("CANCELED") || s.ends_with("Canceled") => OutcomeEv {
                             status: Some(OutcomeStatus::Unknown),
                             code: Some("canceled".into()),
-                            reason: Some("cancelled: it may or may not have been applied".into()), replayed: false },
+                            reason: Some("cancelled: it may or may not have been applied".into()),
+                            replayed: false,
+                        },
                         _ => {
                             let msg = first(close, &["failure.message"]).unwrap_or_else(|| "failed".into());
                             let mut o = outcome_of(&msg);
@@ -424,7 +453,8 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD;
         let enc = b64.encode("json/plain");
         let data = b64.encode(r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#);
-        let v = serde_json::json!({"header": {"fields": {"_tracer-data": {"metadata": {"encoding": enc}, "data": data}}}});
+        let v =
+            serde_json::json!({"header": {"fields": {"_tracer-data": {"metadata": {"encoding": enc}, "data": data}}}});
         let d = decode_payloads(&v, 0);
         assert_eq!(
             d.pointer("/header/fields/_tracer-data/traceparent").and_then(Value::as_str),

@@ -644,8 +644,17 @@ mod tests {
         assert_eq!(d("notes.txt", b"hello world\n"), "text_log");
         assert_eq!(d("o.jsonl", br#"{"resourceSpans":[]}"#), "otlp");
         assert_eq!(d("d.jsonl", b"{\"decision_id\":\"x\",\"path\":\"a\",\"result\":true}\n"), "opa");
-        assert_eq!(d("a.jsonl", b"{\"type\": broken\n{\"approval_id\":\"apr-1\",\"decision\":\"approved\"}\n"), "approvals");
-        assert_eq!(d("ct.json", br#"{"Records":[{"eventVersion":"1.09","eventSource":"s3.amazonaws.com"}]}"#), "cloudtrail");
-        assert_eq!(d("x.json", "\u{feff}{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\"}".as_bytes()), "k8s_audit");
+        assert_eq!(
+            d("a.jsonl", b"{\"type\": broken\n{\"approval_id\":\"apr-1\",\"decision\":\"approved\"}\n"),
+            "approvals"
+        );
+        assert_eq!(
+            d("ct.json", br#"{"Records":[{"eventVersion":"1.09","eventSource":"s3.amazonaws.com"}]}"#),
+            "cloudtrail"
+        );
+        assert_eq!(
+            d("x.json", "\u{feff}{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\"}".as_bytes()),
+            "k8s_audit"
+        );
     }
 }

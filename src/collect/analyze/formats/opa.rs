@@ -117,7 +117,16 @@ fn decision(v: &Value, m: &FieldMapping) -> Item {
         }
         if let Some(h) = first(
             input,
-            &["host", "destination", "destination_host", "request.host", "url", "request.url", "egress.host", "target_host"],
+            &[
+                "host",
+                "destination",
+                "destination_host",
+                "request.host",
+                "url",
+                "request.url",
+                "egress.host",
+                "target_host",
+            ],
         ) {
             ev.detail("host", super::proxy::url_host(&h).to_string());
         }

@@ -147,7 +147,12 @@ fn span_outcome(e: &Value, a: &[(&str, String)]) -> OutcomeEv {
         return o;
     }
     if is(1, "OK") {
-        return OutcomeEv { replayed: false, status: Some(OutcomeStatus::Succeeded), code: Some("OK".into()), reason: None };
+        return OutcomeEv {
+            replayed: false,
+            status: Some(OutcomeStatus::Succeeded),
+            code: Some("OK".into()),
+            reason: None,
+        };
     }
     OutcomeEv::default()
 }
@@ -198,7 +203,13 @@ fn entry(e: &Value, res: Option<&Value>, m: &FieldMapping, is_span: bool) -> Ite
     b.finish()
 }
 
-fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: Option<Time>, b: &ItemBuilder<'_>) -> Option<Ev> {
+fn span_evidence(
+    e: &Value,
+    a: &[(&str, String)],
+    name: Option<String>,
+    start: Option<Time>,
+    b: &ItemBuilder<'_>,
+) -> Option<Ev> {
     let op = attr(a, &["gen_ai.operation.name"]);
     let tool = attr(a, &["gen_ai.tool.name", "tool.name"]).map(str::to_string);
     let end = nanos(e.get("endTimeUnixNano"));
@@ -206,7 +217,10 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
     let kind = span_kind(e);
     let has_parent = b.value_of(Role::Link(LinkKey::ParentSpanId)).is_some();
     let memory_op = attr(a, &["memory.operation", "gen_ai.memory.operation", "db.operation.name"])
-        .filter(|_| attr(a, &["memory.system", "gen_ai.memory.system", "mem0.run_id"]).is_some() || name.as_deref().is_some_and(|n| n.contains("memory")))
+        .filter(|_| {
+            attr(a, &["memory.system", "gen_ai.memory.system", "mem0.run_id"]).is_some()
+                || name.as_deref().is_some_and(|n| n.contains("memory"))
+        })
         .and_then(memory_kind);
     let messaging = attr(a, &["messaging.operation.type", "messaging.operation"]).map(str::to_ascii_lowercase);
     let activity = name.as_deref().and_then(activity_span).map(|(n, a)| (n.to_string(), a));
@@ -222,8 +236,15 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
     } else if let Some(k) = memory_op {
         let mut ev = Ev::new(k, Side::Client);
         ev.target = attr(a, &["memory.system", "gen_ai.memory.system"]).map(str::to_string).or(name.clone());
-        ev.operation = attr(a, &["memory.operation", "gen_ai.memory.operation", "db.operation.name"]).map(str::to_string);
-        let ids: Vec<&str> = b.item.fields.iter().filter(|f| f.role == Role::Link(LinkKey::MemoryId)).map(|f| f.value.as_str()).collect();
+        ev.operation =
+            attr(a, &["memory.operation", "gen_ai.memory.operation", "db.operation.name"]).map(str::to_string);
+        let ids: Vec<&str> = b
+            .item
+            .fields
+            .iter()
+            .filter(|f| f.role == Role::Link(LinkKey::MemoryId))
+            .map(|f| f.value.as_str())
+            .collect();
         if !ids.is_empty() {
             ev.detail("memory_ids", ids.join(","));
         }
@@ -272,7 +293,13 @@ fn span_evidence(e: &Value, a: &[(&str, String)], name: Option<String>, start: O
             .map(str::to_string)
             .or_else(|| attr(a, &["url.full", "http.url"]).map(|u| url_host(u).to_string()));
         let external = kind == 3 && host.as_deref().is_some_and(|h| !internal_host(h));
-        let side = if kind == 2 { Side::Server } else if external { Side::Client } else { Side::Proxy };
+        let side = if kind == 2 {
+            Side::Server
+        } else if external {
+            Side::Client
+        } else {
+            Side::Proxy
+        };
         let mut ev = Ev::new(if external { EventKind::EgressRequest } else { EventKind::ToolCall }, side);
         // An internal call, or the server side of one, is part of the tool call that made it.
         ev.sub = !external;

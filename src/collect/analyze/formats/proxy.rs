@@ -39,7 +39,9 @@ pub(crate) fn internal_host(host: &str) -> bool {
     if h.is_empty() || !h.contains('.') && !h.contains(':') {
         return true;
     }
-    if [".svc", ".cluster.local", ".internal", ".local", ".localhost", ".lan", ".intranet", ".corp"].iter().any(|s| h.ends_with(s))
+    if [".svc", ".cluster.local", ".internal", ".local", ".localhost", ".lan", ".intranet", ".corp"]
+        .iter()
+        .any(|s| h.ends_with(s))
         || h.contains(".svc.")
         || h == "localhost"
     {
@@ -47,7 +49,9 @@ pub(crate) fn internal_host(host: &str) -> bool {
     }
     match h.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(a)) => a.is_private() || a.is_loopback() || a.is_link_local(),
-        Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80,
+        Ok(std::net::IpAddr::V6(a)) => {
+            a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
         Err(_) => false,
     }
 }
@@ -62,7 +66,8 @@ fn addr(s: &str) -> &str {
 /// Envoy response flags that say the request's outcome is not known or it never left.
 fn flags_outcome(flags: &str, code: Option<&str>) -> OutcomeEv {
     let f: Vec<&str> = flags.split(',').map(str::trim).filter(|f| !f.is_empty() && *f != "-").collect();
-    let mk = |status, reason: &str| OutcomeEv { replayed: false,
+    let mk = |status, reason: &str| OutcomeEv {
+        replayed: false,
         status: Some(status),
         code: Some(bounded(format!("{} {}", code.unwrap_or("-"), flags))),
         reason: Some(reason.into()),
@@ -77,7 +82,8 @@ fn flags_outcome(flags: &str, code: Option<&str>) -> OutcomeEv {
         return mk(OutcomeStatus::Failed, "not forwarded upstream (no route, no healthy upstream, refused)");
     }
     match code {
-        Some("0") | None => OutcomeEv { replayed: false,
+        Some("0") | None => OutcomeEv {
+            replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: code.map(str::to_string),
             reason: Some("no response recorded".into()),
@@ -141,12 +147,17 @@ fn item(l: Line<'_>, m: &FieldMapping, raw: &str) -> Item {
     b.time(start.clone());
     let mut ev = Ev::new(EventKind::EgressRequest, Side::Proxy);
     ev.end = match (start.as_ref().and_then(|s| s.nanos), l.duration_ms.and_then(|d| d.parse::<i128>().ok())) {
-        (Some(s), Some(d)) if (0..1_000_000_000).contains(&d) => s.checked_add(d * 1_000_000).and_then(Time::from_nanos),
+        (Some(s), Some(d)) if (0..1_000_000_000).contains(&d) => {
+            s.checked_add(d * 1_000_000).and_then(Time::from_nanos)
+        }
         _ => None,
     };
     ev.start = start;
     ev.operation = l.method.map(str::to_string);
-    let host = l.host.map(|h| url_host(h).to_string()).or_else(|| l.path.filter(|p| p.contains("://")).map(|p| url_host(p).to_string()));
+    let host = l
+        .host
+        .map(|h| url_host(h).to_string())
+        .or_else(|| l.path.filter(|p| p.contains("://")).map(|p| url_host(p).to_string()));
     if let Some(h) = &host {
         ev.detail("host", h.clone());
     }
@@ -380,8 +391,11 @@ fn envoy_json(v: &Value, m: &FieldMapping) -> Item {
         s(&["response_flags"]),
     );
     let (rx, tx, dur) = (s(&["bytes_received"]), s(&["bytes_sent"]), s(&["duration"]));
-    let (src, ua, rid) =
-        (s(&["downstream_remote_address", "x_forwarded_for", "client_ip"]), s(&["user_agent"]), s(&["request_id", "x_request_id"]));
+    let (src, ua, rid) = (
+        s(&["downstream_remote_address", "x_forwarded_for", "client_ip"]),
+        s(&["user_agent"]),
+        s(&["request_id", "x_request_id"]),
+    );
     let (host, up, time) = (
         s(&["authority", ":authority", "host", "requested_server_name"]),
         s(&["upstream_host"]),
@@ -496,7 +510,9 @@ impl FormatDef for Squid {
                 ev.outcome = OutcomeEv {
                     status: Some(OutcomeStatus::Failed),
                     code: Some(result.to_string()),
-                    reason: Some("denied by the proxy".into()), replayed: false };
+                    reason: Some("denied by the proxy".into()),
+                    replayed: false,
+                };
             }
         }
         Some(it)
@@ -509,7 +525,9 @@ pub(crate) struct CombinedLog;
 fn combined(line: &str) -> Option<Vec<&str>> {
     let t = tokens(line);
     let date = t.get(3)?;
-    let ok = date.contains('/') && date.contains(':') && t.get(4).is_some_and(|r| r.split_whitespace().count() >= 2)
+    let ok = date.contains('/')
+        && date.contains(':')
+        && t.get(4).is_some_and(|r| r.split_whitespace().count() >= 2)
         && t.get(5).is_some_and(|c| c.parse::<u16>().is_ok());
     ok.then_some(t)
 }

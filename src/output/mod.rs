@@ -8,6 +8,8 @@
 //! that a print site forgot (all but LF, which only the per-value escaping can tell from a
 //! line break of custody's own). JSON strings carry the same characters as `\uXXXX`.
 
+mod analysis;
+
 use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +20,9 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{json, Value};
 
 use custody::bundle::manifest::{EventKind, Manifest, Status};
+use custody::collect::analysis::{Analysis, EvidenceProblem, ANALYSIS_FORMAT_V2};
+
+use analysis::{Detail, View};
 use custody::keys::{pub_path_for, SecretKey};
 use custody::preserve::Preserved;
 use custody::store::ledger::StoredEntry;
@@ -202,9 +207,10 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             "side_effect": m.incident.side_effect,
             "problems": problems(m),
             "identifiers": m.incident.identifiers,
-            "checklist": a.map(|a| a["checklist"].clone()),
-            "evidence_problems": a.map(|a| a["evidence_problems"].clone()),
-            "side_effect_warning": side_effect_warning(a),
+            "checklist": a.map(|a| &a.checklist),
+            "evidence_problems": a.map(|a| &a.evidence_problems),
+            "side_effect_warning": a.and_then(|a| a.side_effect.warning.as_deref()),
+            "analysis": a,
             "elapsed_ms": elapsed.as_millis() as u64,
         }));
     }
@@ -226,25 +232,46 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             human_size(p.size),
             elapsed.as_secs_f64()
         )?;
-        print_identifiers(out, m, 3)?;
-        print_checklist(out, m, a)?;
         // The first of each list; all of them are in `--json` and in the bundle.
-        let all = format!("custody show --json --store {} {}", u(store.url()), p.bundle);
-        print_problems(out, m, a, Some(PRESERVE_LISTED), &all)?;
-        if let Some(w) = side_effect_warning(a) {
-            eprintln!("custody: WARNING: side effect unknown — {}", u(&w));
-            writeln!(out, "side effect: UNKNOWN — {}", u(&w))?;
-        } else if m.incident.side_effect == custody::bundle::manifest::SideEffect::Unknown {
-            writeln!(out, "side effect: UNKNOWN — do not repeat the action until its outcome is established")?;
-        } else {
-            writeln!(out, "side effect: {}", m.incident.side_effect.as_str())?;
+        let all = format!("custody show --store {} {}", u(store.url()), p.bundle);
+        let view = a.map(View::of_summary);
+        match &view {
+            Some(v) => analysis::print(out, v, Detail::Brief, &all)?,
+            None => print_identifiers(out, m, 3)?,
+        }
+        print_completeness(out, m, Detail::Brief, view.as_ref().is_some_and(|v| v.seedless()))?;
+        if let Some(v) = &view {
+            analysis::print_checklist(out, v, Detail::Brief)?;
+        }
+        let evidence = view.as_ref().map(|v| v.evidence_problems()).unwrap_or_default();
+        print_problems(out, m, evidence, Some(PRESERVE_LISTED), &all)?;
+        let warning = view.as_ref().and_then(|v| v.side_effect_warning());
+        let detail = view.as_ref().map(|v| v.side_effect().detail.as_str());
+        match (m.incident.side_effect, warning, detail) {
+            (custody::bundle::manifest::SideEffect::Unknown, Some(w), _) => {
+                writeln!(out, "side effect: UNKNOWN — {}", u(w))?
+            }
+            (custody::bundle::manifest::SideEffect::Unknown, None, _) => {
+                writeln!(out, "side effect: UNKNOWN — do not repeat the action until its outcome is established")?
+            }
+            (s, w, d) => {
+                writeln!(out, "side effect: {}{}", s.as_str(), d.map(|d| format!(" — {}", u(d))).unwrap_or_default())?;
+                if let Some(w) = w {
+                    writeln!(out, "WARNING: some outcomes are unknown — {}", u(w))?;
+                }
+            }
+        }
+        if let Some(w) = warning {
+            eprintln!("custody: WARNING: side effect unknown — {}", u(w));
         }
         writeln!(out, "verify:  custody verify --store {} {}", u(store.url()), p.bundle)
     })
 }
 
-/// `a`: the analysis (a v1 manifest's, a v2 bundle's `analysis.json`, or preserve's summary).
-fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std::io::Result<()> {
+/// The manifest's completeness (identifiers and evidence kinds, as signed): brief prints what
+/// is not present; full every item.
+/// `seedless`: nothing was linked, every identifier is missing for that one reason (said once).
+fn print_completeness(out: &mut impl Write, m: &Manifest, d: Detail, seedless: bool) -> std::io::Result<()> {
     let c = &m.completeness;
     let present = c.items.iter().filter(|i| i.status == Status::Present).count();
     writeln!(
@@ -253,7 +280,13 @@ fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std
         c.items.len(),
         if c.complete { "" } else { " — NOT complete" }
     )?;
+    if seedless {
+        writeln!(out, "  [ ] identifiers: none decided without a seed (see the candidates above)")?;
+    }
     for i in &c.items {
+        if d == Detail::Brief && (i.status == Status::Present || (seedless && i.group == "identifier")) {
+            continue;
+        }
         let mark = match i.status {
             Status::Present => "[x]",
             Status::Missing => "[ ]",
@@ -266,7 +299,12 @@ fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std
         };
         writeln!(out, "  {mark} {:<10} {:<16} {word}{}", u(&i.group), u(&i.item), u(&i.detail))?;
     }
-    if let Some(items) = a.and_then(|a| a["checklist"].as_array()) {
+    Ok(())
+}
+
+/// A v1 analysis' linkage checklist (older bundles).
+fn print_checklist_v1(out: &mut impl Write, a: &Value) -> std::io::Result<()> {
+    if let Some(items) = a["checklist"].as_array() {
         for i in items {
             let (mark, word) = match i["status"].as_str() {
                 Some("present") => ("[x]", ""),
@@ -285,8 +323,18 @@ fn print_checklist(out: &mut impl Write, m: &Manifest, a: Option<&Value>) -> std
     Ok(())
 }
 
-fn side_effect_warning(a: Option<&Value>) -> Option<String> {
-    a.and_then(|a| a["side_effect"]["warning"].as_str()).map(String::from)
+/// A v1 analysis' evidence problems (older bundles), in the v2 shape.
+fn evidence_problems_v1(a: &Value) -> Vec<EvidenceProblem> {
+    a["evidence_problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| EvidenceProblem {
+            path: p["path"].as_str().unwrap_or("-").to_string(),
+            problem: p["problem"].as_str().unwrap_or("?").to_string(),
+            detail: p["detail"].as_str().unwrap_or("").to_string(),
+        })
+        .collect()
 }
 
 fn print_identifiers(out: &mut impl Write, m: &Manifest, max_sources: usize) -> std::io::Result<()> {
@@ -330,7 +378,7 @@ const PRESERVE_LISTED: usize = 20;
 fn print_problems(
     out: &mut impl Write,
     m: &Manifest,
-    a: Option<&Value>,
+    evidence: &[EvidenceProblem],
     limit: Option<usize>,
     all: &str,
 ) -> std::io::Result<()> {
@@ -356,20 +404,12 @@ fn print_problems(
         }
         rest(out, journal.len())?;
     }
-    let recs: Vec<&Value> = a
-        .and_then(|a| a["evidence_problems"].as_array())
-        .map(|v| v.iter().filter(|p| !matches!(p["problem"].as_str(), Some("unreadable" | "skipped"))).collect())
-        .unwrap_or_default();
+    let recs: Vec<&EvidenceProblem> =
+        evidence.iter().filter(|p| !matches!(p.problem.as_str(), "unreadable" | "skipped")).collect();
     if !recs.is_empty() {
         writeln!(out, "evidence problems found by the analysis ({}):", recs.len())?;
         for p in recs.iter().take(limit) {
-            writeln!(
-                out,
-                "  {:<14} {}: {}",
-                u(p["problem"].as_str().unwrap_or("?")),
-                u(p["path"].as_str().unwrap_or("-")),
-                u(p["detail"].as_str().unwrap_or(""))
-            )?;
+            writeln!(out, "  {:<14} {}: {}", u(&p.problem), u(&p.path), u(&p.detail))?;
         }
         rest(out, recs.len())?;
     }
@@ -531,21 +571,51 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         }
         writeln!(out, "category   {}", m.incident.category.map(|c| c.as_str()).unwrap_or("(not given)"))?;
         writeln!(out, "side effect {}", m.incident.side_effect.as_str())?;
-        print_identifiers(out, m, 5)?;
         for n in &m.incident.notes {
             writeln!(out, "note       {}", u(n))?;
         }
-        print_checklist(out, m, m.analysis.as_ref())?;
+        // A v2 analysis is read as the typed model; anything else (older bundles) as JSON.
+        let typed: Option<Result<Analysis, String>> = m.analysis.as_ref().and_then(|a| {
+            (a["format"].as_str() == Some(ANALYSIS_FORMAT_V2))
+                .then(|| serde_json::from_value::<Analysis>(a.clone()).map_err(|e| e.to_string()))
+        });
+        let view = match &typed {
+            Some(Ok(a)) => Some(View::of_analysis(a)),
+            _ => None,
+        };
+        match &view {
+            Some(v) => analysis::print(out, v, Detail::Full, "")?,
+            None => print_identifiers(out, m, 5)?,
+        }
+        print_completeness(out, m, Detail::Full, false)?;
+        match (&view, &m.analysis) {
+            (Some(v), _) => analysis::print_checklist(out, v, Detail::Full)?,
+            (None, Some(a)) => print_checklist_v1(out, a)?,
+            (None, None) => {}
+        }
         writeln!(out, "entries ({}), merkle root {}:", m.entries.len(), m.merkle_root)?;
         for e in &m.entries {
             writeln!(out, "  {:<12} {:>10}  {}  {}", u(&e.kind), e.size, &e.sha256.hex()[..16], u(&e.path))?;
         }
         writeln!(out, "journal    {} event(s)", m.journal.len())?;
-        print_problems(out, m, m.analysis.as_ref(), None, "")?;
-        if let Some(a) = &m.analysis {
-            print_analysis(out, a)
-        } else {
-            writeln!(out, "analysis   none (sealed with --no-analyze)")
+        let evidence = match (&view, &m.analysis) {
+            (Some(v), _) => v.evidence_problems().to_vec(),
+            (None, Some(a)) => evidence_problems_v1(a),
+            (None, None) => Vec::new(),
+        };
+        print_problems(out, m, &evidence, None, "")?;
+        match (&view, &typed, &m.analysis) {
+            (Some(v), _, _) => {
+                if let Some(w) = v.side_effect_warning() {
+                    writeln!(out, "WARNING    side effect unknown — {}", u(w))?;
+                }
+                writeln!(out, "{}", analysis::stats_line(v))
+            }
+            (None, Some(Err(e)), _) => {
+                writeln!(out, "analysis   NOT readable as {ANALYSIS_FORMAT_V2}: {}", u(e))
+            }
+            (None, _, Some(a)) => print_analysis(out, a),
+            (None, _, None) => writeln!(out, "analysis   none (sealed with --no-analyze)"),
         }
     })
 }
