@@ -413,8 +413,14 @@ impl Observer for AnalysisObserver {
             candidates,
             mode: None,
         };
+        if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
+            eprintln!("custody: timing analysis state: {}; {}", an.memory_report(), rss());
+        }
         let report = Report::build(an, ctx);
         let built = t.elapsed();
+        if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
+            eprintln!("custody: timing analysis report built: {}", rss());
+        }
         let head = report.head();
         apply(head, incident, &mut self.why_missing);
         let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
@@ -425,10 +431,11 @@ impl Observer for AnalysisObserver {
         serde_json::to_writer(&mut *out, &report)?;
         if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
             eprintln!(
-                "custody: timing analysis: waited {:.3} s for the scan, report {:.3} s, write {:.3} s",
+                "custody: timing analysis: waited {:.3} s for the scan, report {:.3} s, write {:.3} s; {}",
                 joined.as_secs_f64(),
                 (built - joined).as_secs_f64(),
-                (t.elapsed() - built).as_secs_f64()
+                (t.elapsed() - built).as_secs_f64(),
+                rss()
             );
         }
         let summary = report.summary();
@@ -669,6 +676,9 @@ struct Filtered {
     format: Format,
     /// The values the file was last scanned for.
     values: BTreeSet<String>,
+    /// Of those, the values whose lines were all kept when parsed (linked and hop values, not
+    /// the chain's change ids): a re-read skips lines holding one.
+    seen: BTreeSet<String>,
     /// Every line has been parsed.
     done: bool,
     /// The sealed size.
@@ -733,7 +743,26 @@ impl LineFilter for NeedleFilter {
 
 /// What a re-read of a large file needs: its source, its format and the values its first
 /// pass searched for.
-type KeepForReread = (super::analyze::SourceId, Format, BTreeSet<String>);
+type KeepForReread = (super::analyze::SourceId, Format, BTreeSet<String>, BTreeSet<String>);
+
+/// The needles for a file of `format`. The chain's change ids find infrastructure records: a
+/// format of another kind (agent traces, approvals, proxies) holds none, and its lines naming
+/// the change (every approval of a rollout may) are not parsed for them.
+fn needles_for(needles: Option<Needles>, format: Format) -> Option<Needles> {
+    let mut n = needles?;
+    if format.kind().is_some_and(|k| !matches!(k, "deploy" | "cluster" | "cloud")) {
+        let chain = std::mem::take(&mut n.chain);
+        n.values.retain(|v, _| !chain.contains(v));
+    }
+    Some(n)
+}
+
+/// The values a pre-filter searched for, and those whose lines were all kept.
+fn searched(n: &Needles) -> (BTreeSet<String>, BTreeSet<String>) {
+    let all: BTreeSet<String> = n.values.keys().cloned().collect();
+    let seen = all.difference(&n.chain).cloned().collect();
+    (all, seen)
+}
 
 /// The scan thread's state.
 struct Worker {
@@ -855,11 +884,15 @@ impl Worker {
         // In a search, large files get the pre-filter (they can be re-read through their
         // descriptor); without a seed they are parsed within the budget, else checked only.
         let searching = self.an.has_seeds();
-        let needles =
-            if searching && self.kept.len() < MAX_KEPT_FILES && !format.is_opaque() { self.needles() } else { None };
+        let needles = if searching && self.kept.len() < MAX_KEPT_FILES && !format.is_opaque() {
+            needles_for(self.needles(), format)
+        } else {
+            None
+        };
         let parse = searching || self.parse_seedless(meta.size);
         let mut needle =
             needles.as_ref().map(|n| NeedleFilter { want: matcher(n, None), seen: None, first_pass: true });
+        self.an.set_rereadable(id, needle.is_some());
         let mut validate = ValidateOnly;
         let filter: Option<&mut dyn LineFilter> = match (parse, needle.as_mut()) {
             (false, _) => Some(&mut validate),
@@ -869,8 +902,12 @@ impl Worker {
         let an = &mut self.an;
         let r = scan_filtered(format, input, &self.mapping, &self.limits, filter, &mut |rec| an.push(id, rec));
         let s = self.done(id, r)?;
-        let values: Option<BTreeSet<String>> = needles.map(|n| n.values.keys().cloned().collect());
-        values.filter(|_| s.filtered > 0).map(|v| (id, format, v))
+        // Kept for re-reading when lines were skipped or records not kept.
+        let again = s.filtered > 0 || self.an.deferred(id) > 0;
+        needles.filter(|_| again).map(|n| {
+            let (values, seen) = searched(&n);
+            (id, format, values, seen)
+        })
     }
 
     /// Lines skipped by the pre-filter are read again for the values linked since, until
@@ -880,15 +917,16 @@ impl Worker {
             let now = self.needles();
             let mut again = false;
             for k in self.kept.iter_mut() {
-                let now_values: Option<BTreeSet<String>> = now.as_ref().map(|n| n.values.keys().cloned().collect());
+                let now = needles_for(now.clone(), k.format);
+                let now_values: Option<(BTreeSet<String>, BTreeSet<String>)> = now.as_ref().map(searched);
                 let want = match &now_values {
-                    Some(v) if v.is_subset(&k.values) => continue,
-                    Some(v) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
+                    Some((v, _)) if v.is_subset(&k.values) => continue,
+                    Some((v, _)) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
                     None => None,
                 };
                 again = true;
                 self.an.rereads += 1;
-                let old = k.values.clone();
+                let old = k.seen.clone();
                 let mut filter = NeedleFilter {
                     want: match (&now, &want) {
                         (Some(n), Some(w)) => matcher(n, Some(w)),
@@ -900,6 +938,9 @@ impl Worker {
                 let reader = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
                 let mut input = Xxh3Reader::new(reader);
                 let id = k.source;
+                // Parsed whole (too many values to search for): nothing is left to re-read, so
+                // every record is kept (within the pending budget).
+                self.an.set_rereadable(id, now.is_some());
                 let an = &mut self.an;
                 let _ =
                     scan_filtered(k.format, &mut input, &self.mapping, &self.limits, Some(&mut filter), &mut |rec| {
@@ -917,7 +958,10 @@ impl Worker {
                     continue;
                 }
                 match now_values {
-                    Some(v) => k.values = v,
+                    Some((v, seen)) => {
+                        k.values = v;
+                        k.seen = seen;
+                    }
                     // Every line was parsed: nothing is left to re-read.
                     None => k.done = true,
                 }
@@ -988,12 +1032,13 @@ fn scan_worker(
                 if differs {
                     // Read from disk after the hand-over stopped, and not what was sealed.
                     w.changed.push(meta.path);
-                } else if let (Some((source, format, values)), Some(sealed_xxh3)) = (keep, sealed_xxh3) {
+                } else if let (Some((source, format, values, seen)), Some(sealed_xxh3)) = (keep, sealed_xxh3) {
                     w.kept.push(Filtered {
                         file,
                         source,
                         format,
                         values,
+                        seen,
                         done: false,
                         size: meta.size,
                         sealed_xxh3,
@@ -1353,4 +1398,13 @@ mod tests {
         assert_eq!(names(never_seen(&planned, &["c", "a/1", "b/1"])), ["a/2", "b/2"], "out of plan order");
         assert_eq!(names(never_seen(&planned, &["b/2", "a/1"])), ["a/2", "b/1", "c"], "out of plan order");
     }
+}
+
+/// The process' resident and peak resident memory (for `CUSTODY_TIMINGS`).
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |k: &str| {
+        status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
+    };
+    format!("rss {} (peak {})", get("VmRSS:"), get("VmHWM:"))
 }

@@ -158,6 +158,15 @@ fn cites(c: &[Citation], omitted: u64, n: usize) -> String {
     v.join("; ")
 }
 
+/// The first `n` of a list, and how many more.
+fn first_of(l: &[String], n: usize) -> String {
+    let mut s = l.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if l.len() > n {
+        s.push_str(&format!(", … {} more", l.len() - n));
+    }
+    s
+}
+
 fn time(t: &Option<Time>) -> String {
     match t {
         None => "(no time)".into(),
@@ -376,14 +385,19 @@ fn events(out: &mut impl Write, v: &View, d: Detail, all: &str) -> io::Result<()
         if kinds.is_empty() { String::new() } else { format!(": {}", kinds.join(", ")) },
         if total > 0 { " (records of one action are merged into one event)" } else { "" }
     )?;
-    for a in v.actions.iter().filter(|a| a.duplicate) {
+    let dups: Vec<&Action> = v.actions.iter().filter(|a| a.duplicate).collect();
+    let n = if d == Detail::Brief { BRIEF } else { usize::MAX };
+    if dups.len() > n {
+        writeln!(out, "DUPLICATE  {} actions took effect more than once; the first {n}:", dups.len())?;
+    }
+    for a in dups.iter().take(n) {
         writeln!(
             out,
             "DUPLICATE  {} took effect {} times under idempotency key {} (attempts {})",
             u(a.target.as_deref().unwrap_or("?")),
             a.took_effect,
             u(&a.idempotency_key),
-            u(&a.attempts.join(", "))
+            u(&first_of(&a.attempts, if d == Detail::Brief { 10 } else { usize::MAX }))
         )?;
     }
     let unknown: Vec<&&Event> = v.notable.iter().filter(|e| unknown_write(e)).collect();
@@ -447,17 +461,18 @@ fn egress(out: &mut impl Write, v: &View, d: Detail) -> io::Result<()> {
         if h.probable > 0 {
             parts.push(format!("{} PROBABLE (by time and source address only)", h.probable));
         }
+        let m = if d == Detail::Brief { BRIEF } else { usize::MAX };
         if !h.upstreams.is_empty() {
-            parts.push(format!("upstream {}", u(&h.upstreams.join(", "))));
+            parts.push(format!("upstream {}", u(&first_of(&h.upstreams, m))));
         }
         if !h.statuses.is_empty() {
-            parts.push(format!("status {}", u(&h.statuses.join(", "))));
+            parts.push(format!("status {}", u(&first_of(&h.statuses, m))));
         }
         if h.bytes_out > 0 || h.bytes_in > 0 {
             parts.push(format!("sent {} B, received {} B", h.bytes_out, h.bytes_in));
         }
         if !h.allowed_by.is_empty() {
-            parts.push(format!("allowed by {}", u(&h.allowed_by.join(", "))));
+            parts.push(format!("allowed by {}", u(&first_of(&h.allowed_by, m))));
         }
         writeln!(out, "  {:<32} {}", u(&h.host), parts.join("; "))?;
     }

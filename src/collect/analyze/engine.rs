@@ -46,6 +46,13 @@ pub struct AnalyzerLimits {
     pub merge_window_ms: u64,
     /// Join window around the incident for proxy lines without ids, in milliseconds.
     pub join_window_ms: u64,
+    /// Most bytes (estimated allocation cost: records, fields, events, interned strings) of
+    /// records kept before anything linked them; later such records of files that cannot be
+    /// read again are counted and reported, not kept.
+    pub max_pending_bytes: usize,
+    /// Most bytes of the whole record store; later records, even linked ones, are counted
+    /// and reported, not kept.
+    pub max_state_bytes: usize,
 }
 
 impl Default for AnalyzerLimits {
@@ -58,6 +65,8 @@ impl Default for AnalyzerLimits {
             max_problems: 10_000,
             merge_window_ms: 2_000,
             join_window_ms: 5_000,
+            max_pending_bytes: 24 << 20,
+            max_state_bytes: 64 << 20,
         }
     }
 }
@@ -74,6 +83,8 @@ const MAX_ADDRESS_NEEDLES: usize = 16;
 pub(crate) struct Interner {
     map: HashMap<Arc<str>, u32>,
     strings: Vec<Arc<str>>,
+    /// Estimated allocation cost of the strings and their map entries.
+    pub(crate) bytes: usize,
 }
 
 impl Interner {
@@ -85,6 +96,8 @@ impl Interner {
         let a: Arc<str> = Arc::from(s);
         self.strings.push(Arc::clone(&a));
         self.map.insert(a, id);
+        // The Arc's counts and the string, its slot in `strings` and its map entry.
+        self.bytes = self.bytes.saturating_add(s.len() + 16 + 16 + 32);
         id
     }
     pub(crate) fn opt(&mut self, s: Option<&str>) -> u32 {
@@ -104,9 +117,28 @@ impl Interner {
 /// A time, compact.
 #[derive(Clone, Copy)]
 pub(crate) struct TimeC {
-    pub(crate) nanos: Option<i128>,
-    pub(crate) text: u32,
+    /// Nanoseconds since the epoch, or [`TimeC::UNPARSED`] (then `text` holds it as written).
+    nanos: i64,
+    /// The text as written, interned only when not understood (a parsed time is rendered from
+    /// `nanos`: interning every timestamp's text made it most of the analysis' strings).
+    text: u32,
     pub(crate) zone: Zone,
+}
+
+impl TimeC {
+    const UNPARSED: i64 = i64::MIN;
+
+    pub(crate) fn nanos(&self) -> Option<i128> {
+        (self.nanos != Self::UNPARSED).then_some(i128::from(self.nanos))
+    }
+
+    /// RFC 3339 in UTC when understood, else as written.
+    pub(crate) fn text(&self, strings: &Interner) -> String {
+        match self.nanos() {
+            Some(n) => super::values::Time::from_nanos(n).map(|t| t.text).unwrap_or_default(),
+            None => strings.get(self.text).to_string(),
+        }
+    }
 }
 
 /// A classified field, compact.
@@ -193,6 +225,11 @@ pub(crate) struct SourceInfo {
     pub(crate) lines: u64,
     pub(crate) problems: u64,
     pub(crate) not_analysed: Option<String>,
+    /// Read through the line pre-filter and kept open: lines skipped or records dropped are
+    /// found again by a re-read when a value they hold is linked later.
+    pub(crate) rereadable: bool,
+    /// Records of it not kept because nothing linked them yet.
+    pub(crate) deferred: u64,
 }
 
 /// A problem, as kept.
@@ -222,6 +259,10 @@ pub struct Needles {
     pub values: std::collections::BTreeMap<String, Vec<Vec<u8>>>,
     /// Whether the join keys (call and request ids) are among them.
     pub join_keys: bool,
+    /// The values among them that are only the chain's change ids: a line holding one is
+    /// parsed but its record kept only if it is an infrastructure record, so a re-read must
+    /// not skip such lines as "parsed already".
+    pub chain: std::collections::BTreeSet<String>,
 }
 
 /// Whether values of a role pull records into the incident.
@@ -261,6 +302,12 @@ pub struct Analyzer {
     pub(crate) problems_omitted: u64,
     pub(crate) records_seen: u64,
     pub(crate) records_dropped: u64,
+    /// Records of re-readable files not kept because nothing linked them yet (a re-read
+    /// finds them if a value they hold is linked later).
+    pub(crate) records_deferred: u64,
+    /// Estimated allocation cost of the records kept (without the interned strings).
+    kept_bytes: usize,
+    pending_limit_reported: bool,
     pub(crate) lines_seen: u64,
     state_limit_reported: bool,
     /// Linked values (canonical ids) and their role (the first it was linked as).
@@ -280,6 +327,36 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
+    /// The analysis state's size by part, in bytes (for `CUSTODY_TIMINGS`).
+    pub fn memory_report(&self) -> String {
+        use std::mem::size_of;
+        let v = |cap: usize, sz: usize| cap.saturating_mul(sz);
+        let strings: usize = self.strings.strings.iter().map(|s| s.len() + 16).sum::<usize>()
+            + self.strings.map.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
+        let postings: usize = self.postings.values().map(|l| l.capacity() * 4).sum::<usize>()
+            + self.postings.capacity() * (size_of::<(u32, Vec<u32>)>() + 1);
+        format!(
+            "records {} ({} KiB), fields {} ({} KiB), tokens {} ({} KiB), evs {} ({} KiB), ev_keys {} KiB, ev_detail {} KiB, times {} KiB, strings {} ({} KiB), postings {} ({} KiB), linked {}, hops {}",
+            self.records.len(),
+            v(self.records.capacity(), size_of::<Rec>()) >> 10,
+            self.fields.len(),
+            v(self.fields.capacity(), size_of::<Fld>()) >> 10,
+            self.tokens.len(),
+            v(self.tokens.capacity(), size_of::<Tok>()) >> 10,
+            self.evs.len(),
+            v(self.evs.capacity(), size_of::<EvC>()) >> 10,
+            v(self.ev_keys.capacity(), size_of::<(Role, u32)>()) >> 10,
+            v(self.ev_detail.capacity(), size_of::<(&str, u32)>()) >> 10,
+            v(self.times.capacity(), size_of::<TimeC>()) >> 10,
+            self.strings.strings.len(),
+            strings >> 10,
+            self.postings.len(),
+            postings >> 10,
+            self.linked.len(),
+            self.hops.len()
+        )
+    }
+
     /// Starts an analysis from its seeds (normalised already: see
     /// [`super::normalize_seed`]).
     pub fn new(seeds: Vec<Seed>, limits: AnalyzerLimits) -> Self {
@@ -299,6 +376,9 @@ impl Analyzer {
             problems_omitted: 0,
             records_seen: 0,
             records_dropped: 0,
+            records_deferred: 0,
+            kept_bytes: 0,
+            pending_limit_reported: false,
             lines_seen: 0,
             state_limit_reported: false,
             linked: HashMap::new(),
@@ -380,8 +460,25 @@ impl Analyzer {
             lines: 0,
             problems: 0,
             not_analysed: None,
+            rereadable: false,
+            deferred: 0,
         });
         SourceId(id)
+    }
+
+    /// Marks a source as read through the line pre-filter and kept for re-reading: its
+    /// records that nothing links yet are not kept (a re-read finds them when a value they
+    /// hold is linked).
+    pub fn set_rereadable(&mut self, source: SourceId, rereadable: bool) {
+        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+            s.rereadable = rereadable;
+        }
+    }
+
+    /// Records of a source not kept because nothing linked them yet (see
+    /// [`Analyzer::set_rereadable`]).
+    pub fn deferred(&self, source: SourceId) -> u64 {
+        self.sources.get(source.0 as usize).map_or(0, |s| s.deferred)
     }
 
     /// Reports a problem not tied to a record (a read error).
@@ -410,12 +507,21 @@ impl Analyzer {
 
     fn time(&mut self, t: Option<&Time>) -> u32 {
         let Some(t) = t else { return NONE };
-        let text = self.strings.intern(&t.text);
         let id = u32::try_from(self.times.len()).unwrap_or(NONE);
         if id == NONE {
             return NONE;
         }
-        self.times.push(TimeC { nanos: t.nanos, text, zone: t.zone });
+        // Times beyond i64 nanoseconds (before 1678, after 2262) are kept as written.
+        let nanos = t.nanos.and_then(|n| i64::try_from(n).ok()).filter(|n| *n != TimeC::UNPARSED);
+        let c = match nanos {
+            Some(n) => TimeC { nanos: n, text: NONE, zone: t.zone },
+            None => TimeC {
+                nanos: TimeC::UNPARSED,
+                text: self.strings.intern(&t.text),
+                zone: if t.nanos.is_some() { Zone::Unparsed } else { t.zone },
+            },
+        };
+        self.times.push(c);
         id
     }
 
@@ -433,11 +539,76 @@ impl Analyzer {
         if fields.is_empty() && tokens.is_empty() && evidence.is_empty() {
             return;
         }
-        if self.records.len() >= self.limits.max_records {
+        let canons: Vec<String> = fields.iter().map(|f| canon(&f.value)).collect();
+        let state = self.kept_bytes.saturating_add(self.strings.bytes);
+        let rereadable = self.sources.get(source.0 as usize).is_some_and(|s| s.rereadable);
+        if rereadable || state >= self.limits.max_pending_bytes {
+            let held = |c: &str| self.strings.lookup(c);
+            let linked = canons
+                .iter()
+                .map(String::as_str)
+                .chain(tokens.iter().map(|(c, _)| c.as_str()))
+                .filter_map(held)
+                .any(|c| self.linked.contains_key(&c));
+            if !linked {
+                // Kept only when the final tiers need it: it holds a hop value (a deployment,
+                // a memory id, a source address…), or it is an infrastructure record naming a
+                // change, a deployment or an owner (a chain record).
+                // Change ids are hops only for infrastructure records (see `chainish`).
+                let hop = canons
+                    .iter()
+                    .map(String::as_str)
+                    .chain(tokens.iter().map(|(c, _)| c.as_str()))
+                    .filter_map(held)
+                    .any(|c| self.hops.get(&c).is_some_and(|r| *r != Role::Ident(IdentName::ChangeId)));
+                let kind = self.sources.get(source.0 as usize).and_then(|s| s.format.kind()).unwrap_or("");
+                let infra = matches!(kind, "deploy" | "cluster" | "cloud")
+                    || fields.iter().all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId | IdentName::TraceId)));
+                let chainish = infra
+                    && fields.iter().any(|f| {
+                        matches!(
+                            f.role,
+                            Role::Ident(IdentName::ChangeId)
+                                | Role::Link(LinkKey::DeploymentId | LinkKey::Owner | LinkKey::Workload)
+                        )
+                    });
+                // A re-readable file's hop and chain records are kept whatever the pending
+                // budget: a re-read skips lines holding hop values as parsed already.
+                let keep = (hop || chainish) && (rereadable || state < self.limits.max_pending_bytes);
+                if !keep {
+                    if rereadable {
+                        self.records_deferred = self.records_deferred.saturating_add(1);
+                        if let Some(s) = self.sources.get_mut(source.0 as usize) {
+                            s.deferred = s.deferred.saturating_add(1);
+                        }
+                    } else {
+                        self.records_dropped = self.records_dropped.saturating_add(1);
+                        if !self.pending_limit_reported {
+                            self.pending_limit_reported = true;
+                            let limit = self.limits.max_pending_bytes as u64;
+                            self.note_problem(
+                                source.0,
+                                Some(record.offset),
+                                Some(record.len),
+                                record.line,
+                                record.decompressed,
+                                Problem::PendingLimit { limit },
+                            );
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        if self.records.len() >= self.limits.max_records || state >= self.limits.max_state_bytes {
             self.records_dropped = self.records_dropped.saturating_add(1);
             if !self.state_limit_reported {
                 self.state_limit_reported = true;
-                let limit = self.limits.max_records as u64;
+                let limit = if state >= self.limits.max_state_bytes {
+                    self.limits.max_state_bytes as u64
+                } else {
+                    self.limits.max_records as u64
+                };
                 self.note_problem(
                     source.0,
                     Some(record.offset),
@@ -450,10 +621,24 @@ impl Analyzer {
             return;
         }
         let rid = u32::try_from(self.records.len()).unwrap_or(NONE);
+        // The record's allocation cost (its parts and a posting per value), for the budgets.
+        let cost = std::mem::size_of::<Rec>()
+            + fields.len() * (std::mem::size_of::<Fld>() + 8)
+            + tokens.len() * (std::mem::size_of::<Tok>() + 8)
+            + std::mem::size_of::<TimeC>()
+            + evidence
+                .iter()
+                .map(|e| {
+                    std::mem::size_of::<EvC>()
+                        + 2 * std::mem::size_of::<TimeC>()
+                        + e.keys.len() * std::mem::size_of::<(Role, u32)>()
+                        + e.detail.len() * std::mem::size_of::<(&str, u32)>()
+                })
+                .sum::<usize>();
+        self.kept_bytes = self.kept_bytes.saturating_add(cost);
         let f0 = self.fields.len() as u32;
-        for f in &fields {
+        for (f, c) in fields.iter().zip(canons) {
             let value = self.strings.intern(&f.value);
-            let c = canon(&f.value);
             let canon_id = if c == f.value { value } else { self.strings.intern(&c) };
             let path = self.strings.intern(&f.path);
             let raw = self.strings.opt(f.raw.as_deref());
@@ -710,6 +895,12 @@ impl Analyzer {
         let addresses = count(Role::Link(LinkKey::SourceAddress)) <= MAX_ADDRESS_NEEDLES;
         let mut values = std::collections::BTreeMap::new();
         let chain = self.chain_values();
+        let chain_set: std::collections::BTreeSet<String> = chain
+            .iter()
+            .map(|(c, _)| *c)
+            .chain(self.hops.iter().filter(|(_, r)| **r == Role::Ident(IdentName::ChangeId)).map(|(c, _)| *c))
+            .map(|c| self.strings.get(c).to_string())
+            .collect();
         let all = self.linked.iter().map(|(c, r)| (*c, *r)).chain(self.hops.iter().map(|(c, r)| (*c, *r))).chain(chain);
         for (c, role) in all {
             if join_key(role) && !join_keys
@@ -729,7 +920,8 @@ impl Analyzer {
                 self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect();
             values.insert(v.to_string(), needle_forms(v, &raws));
         }
-        Some(Needles { values, join_keys })
+        let chain = chain_set.into_iter().filter(|v| values.contains_key(v)).collect();
+        Some(Needles { values, join_keys, chain })
     }
 
     /// Whether a value (any written form) is held by any record kept.

@@ -66,7 +66,7 @@ fn cite(an: &Analyzer, rid: u32, field: Option<u32>) -> Citation {
 }
 
 fn time_of(an: &Analyzer, id: u32) -> Option<Time> {
-    an.time_of(id).map(|t| Time { at: an.strings.get(t.text).to_string(), zone: t.zone })
+    an.time_of(id).map(|t| Time { at: t.text(&an.strings), zone: t.zone })
 }
 
 /// Values of one role in records of some tiers, grouped by canonical form.
@@ -211,12 +211,12 @@ fn render(an: &Analyzer, events: &[EventC], i: usize) -> Option<Event> {
     let e = events.get(i)?;
     let s = |id: u32| an.strings.get_opt(id).map(str::to_string);
     let mut ids = BTreeMap::new();
-    for (k, vals) in &e.ids {
+    for (k, vals) in e.ids.iter() {
         let v: Vec<&str> = vals.iter().map(|v| an.strings.get(*v)).collect();
         ids.insert(k.to_string(), v.join(","));
     }
     let mut detail = BTreeMap::new();
-    for (k, vals) in &e.detail {
+    for (k, vals) in e.detail.iter() {
         let v: Vec<&str> = vals.iter().map(|v| an.strings.get(*v)).collect();
         detail.insert(k.to_string(), v.join(","));
     }
@@ -239,7 +239,7 @@ fn render(an: &Analyzer, events: &[EventC], i: usize) -> Option<Event> {
         write: e.write,
         ids,
         detail,
-        merged_by: e.rules.iter().copied().collect(),
+        merged_by: e.rules.to_vec(),
         tie: e.tie,
         related: e.related.iter().map(|(j, r)| Relation { event: event_id(*j), relation: r.to_string() }).collect(),
         citations: e.recs.iter().map(|r| cite(an, *r, None)).collect(),
@@ -338,7 +338,7 @@ fn tiers(an: &mut Analyzer) {
         .records
         .iter()
         .filter(|r| r.tier == Tier::Linked)
-        .filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos))
+        .filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos()))
         .collect();
     let (Some(lo), Some(hi)) = (times.iter().min().copied(), times.iter().max().copied()) else { return };
     let w = i128::from(an.limits.join_window_ms) * 1_000_000;
@@ -350,7 +350,7 @@ fn tiers(an: &mut Analyzer) {
         let proxy = an.evs_of(rid).any(|e| {
             an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::EgressRequest)
         });
-        let t = an.time_of(r.time).and_then(|t| t.nanos);
+        let t = an.time_of(r.time).and_then(|t| t.nanos());
         proxy && t.is_some_and(|t| t >= lo && t <= hi)
     };
     let got = mark(an, &addrs, Tier::TimeAndAddress, &in_window);
@@ -879,7 +879,7 @@ fn in_effect_value(an: &Analyzer, role: Role) -> Option<(String, String, Vec<Str
         .records
         .iter()
         .filter(|r| r.tier == Tier::Linked)
-        .filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos))
+        .filter_map(|r| an.time_of(r.time).and_then(|t| t.nanos()))
         .min()?;
     let mut best: Option<(i128, u32, u32)> = None;
     let mut earlier: Vec<String> = Vec::new();
@@ -887,11 +887,11 @@ fn in_effect_value(an: &Analyzer, role: Role) -> Option<(String, String, Vec<Str
         if r.tier != Tier::Chain {
             continue;
         }
-        let Some(t) = an.time_of(r.time).filter(|t| t.nanos.is_some_and(|n| n <= begin)) else { continue };
-        let n = t.nanos.unwrap_or(0);
+        let Some(t) = an.time_of(r.time).filter(|t| t.nanos().is_some_and(|n| n <= begin)) else { continue };
+        let n = t.nanos().unwrap_or(0);
         for f in an.fields_of(rid as u32).iter().filter(|f| f.role == role) {
             if best.map_or(true, |(bn, _, _)| n >= bn) {
-                best = Some((n, f.value, t.text));
+                best = Some((n, f.value, r.time));
             }
         }
     }
@@ -908,7 +908,8 @@ fn in_effect_value(an: &Analyzer, role: Role) -> Option<(String, String, Vec<Str
             }
         }
     }
-    Some((value, an.strings.get(text).to_string(), earlier))
+    let when = an.time_of(text).map(|t| t.text(&an.strings)).unwrap_or_default();
+    Some((value, when, earlier))
 }
 
 /// The writes that carry an idempotency key (the side effects retried under one key are the
@@ -1097,7 +1098,7 @@ fn side_effect(
                 a.target.as_deref().unwrap_or("?"),
                 a.took_effect,
                 a.idempotency_key,
-                a.attempts.join(", ")
+                join_values(&a.attempts)
             )
         })
         .collect::<Vec<_>>();
@@ -1106,7 +1107,14 @@ fn side_effect(
     } else {
         let mut d = format!("{} write(s): {took} took effect, {failed} failed, {unknown} unknown", writes.len());
         if !dup_text.is_empty() {
-            d.push_str(&format!("; DUPLICATE: {}", dup_text.join("; ")));
+            // The first three; every duplicated action is in `actions`.
+            let shown = dup_text.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+            let more = if dup_text.len() > 3 {
+                format!(" (and {} more duplicated action(s))", dup_text.len() - 3)
+            } else {
+                String::new()
+            };
+            d.push_str(&format!("; DUPLICATE: {shown}{more}"));
         }
         d
     };

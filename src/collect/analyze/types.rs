@@ -52,7 +52,13 @@ pub enum Problem {
     UnrecognisedLine,
     /// The analyzer's state limit was reached; later records were counted but not kept.
     StateLimit {
-        /// The limit in force.
+        /// The limit in force (records, or bytes of the record store).
+        limit: u64,
+    },
+    /// Records read before anything linked them reached the analysis' budget for such records:
+    /// later ones of files that cannot be read again were counted, not kept.
+    PendingLimit {
+        /// The budget in bytes.
         limit: u64,
     },
     /// Linking stopped following values of one kind at the limit.
@@ -82,6 +88,7 @@ impl Problem {
             Problem::DecompressionFailed { .. } => "decompression_failed",
             Problem::UnrecognisedLine => "unrecognised_line",
             Problem::StateLimit { .. } => "state_limit",
+            Problem::PendingLimit { .. } => "pending_limit",
             Problem::ExpansionLimit { .. } => "expansion_limit",
             Problem::ReadFailed { .. } => "read_failed",
         }
@@ -102,7 +109,13 @@ impl Problem {
             }
             Problem::DecompressionFailed { message } => format!("decompression failed: {message}"),
             Problem::UnrecognisedLine => "line does not match the file's access-log layout".into(),
-            Problem::StateLimit { limit } => format!("analyzer kept {limit} records; later ones were counted only"),
+            Problem::StateLimit { limit } => format!(
+                "the analysis' record store reached its limit ({limit}); later records were counted, not kept: events, counts and links after this record may be incomplete"
+            ),
+            Problem::PendingLimit { limit } => format!(
+                "records not (yet) linked to the incident reached the analysis' budget ({} MiB); later ones were counted, not kept: a link found only through them after they were read is missing",
+                limit >> 20
+            ),
             Problem::ExpansionLimit { ident, limit } => format!("stopped linking {ident} values after {limit} of them"),
             Problem::ReadFailed { message } => format!("reading for analysis failed: {message}"),
         }
