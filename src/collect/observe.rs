@@ -330,7 +330,7 @@ impl Observer for AnalysisObserver {
             }
             Err(e) => self.config.plan_problems.push(EvidenceProblem {
                 path: entry.path.clone(),
-                problem: "not_analyzed".into(),
+                problem: "not_analysed".into(),
                 detail: format!("sealed, but cannot be analyzed: duplicating its descriptor failed: {e}"),
             }),
         }

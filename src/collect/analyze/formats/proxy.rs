@@ -82,7 +82,8 @@ fn flags_outcome(flags: &str, code: Option<&str>) -> OutcomeEv {
         return mk(OutcomeStatus::Failed, "not forwarded upstream (no route, no healthy upstream, refused)");
     }
     match code {
-        Some("0") | None => OutcomeEv {
+        // Envoy's 0 and Squid's 000: the client went away, or no response came back.
+        Some("0" | "000") | None => OutcomeEv {
             replayed: false,
             status: Some(OutcomeStatus::Unknown),
             code: code.map(str::to_string),
@@ -95,6 +96,8 @@ fn flags_outcome(flags: &str, code: Option<&str>) -> OutcomeEv {
 /// The fields every proxy line fills.
 struct Line<'a> {
     time: Option<&'a str>,
+    /// `time` is when the transaction ended (Squid logs it then), not when it started.
+    time_is_end: bool,
     method: Option<&'a str>,
     path: Option<&'a str>,
     code: Option<&'a str>,
@@ -143,15 +146,25 @@ fn tokens(line: &str) -> Vec<&str> {
 
 fn item(l: Line<'_>, m: &FieldMapping, raw: &str) -> Item {
     let mut b = ItemBuilder::new(m);
-    let start = l.time.and_then(Time::parse);
+    let logged = l.time.and_then(Time::parse);
+    let duration = l.duration_ms.and_then(|d| d.parse::<i128>().ok()).filter(|d| (0..1_000_000_000).contains(d));
+    let shifted = |by: i128| {
+        logged
+            .as_ref()
+            .and_then(|t| t.nanos)
+            .and_then(|n| n.checked_add(by.checked_mul(1_000_000)?))
+            .and_then(Time::from_nanos)
+    };
+    let (start, end) = match (l.time_is_end, duration) {
+        (false, Some(d)) => (logged.clone(), shifted(d)),
+        (false, None) => (logged.clone(), None),
+        // Without the elapsed time the start is not known: the record is ordered by its end.
+        (true, Some(d)) => (shifted(-d).or_else(|| logged.clone()), logged.clone()),
+        (true, None) => (logged.clone(), logged.clone()),
+    };
     b.time(start.clone());
     let mut ev = Ev::new(EventKind::EgressRequest, Side::Proxy);
-    ev.end = match (start.as_ref().and_then(|s| s.nanos), l.duration_ms.and_then(|d| d.parse::<i128>().ok())) {
-        (Some(s), Some(d)) if (0..1_000_000_000).contains(&d) => {
-            s.checked_add(d * 1_000_000).and_then(Time::from_nanos)
-        }
-        _ => None,
-    };
+    ev.end = end;
     ev.start = start;
     ev.operation = l.method.map(str::to_string);
     let host = l
@@ -252,6 +265,7 @@ impl FormatDef for EnvoyText {
         Some(item(
             Line {
                 time: t.first().copied(),
+                time_is_end: false,
                 method,
                 path,
                 code: dash(t.get(2)),
@@ -307,6 +321,7 @@ impl FormatDef for IstioText {
         let mut b = item(
             Line {
                 time: t.first().copied(),
+                time_is_end: false,
                 method,
                 path,
                 code: dash(t.get(2)),
@@ -404,6 +419,7 @@ fn envoy_json(v: &Value, m: &FieldMapping) -> Item {
     let mut it = item(
         Line {
             time: time.as_deref(),
+            time_is_end: false,
             method: method.as_deref(),
             path: path.as_deref(),
             code: code.as_deref(),
@@ -487,6 +503,7 @@ impl FormatDef for Squid {
         let mut it = item(
             Line {
                 time: t.first().copied(),
+                time_is_end: true,
                 method: t.get(5).copied(),
                 path: url,
                 code: code.map(|(_, s)| s),
@@ -558,6 +575,7 @@ impl FormatDef for CombinedLog {
         Some(item(
             Line {
                 time: t.get(3).copied(),
+                time_is_end: false,
                 method,
                 path,
                 code: t.get(5).copied(),
