@@ -272,8 +272,21 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         (IdentName::RolloutWave, &a.rollout_wave),
         (IdentName::IdempotencyKey, &a.idempotency_key),
     ];
-    let identifiers = ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
+    let identifiers: Vec<(IdentName, String)> =
+        ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
     let seeds = a.seed.clone();
+    // A seed that cannot be a value of its kind is refused before the store is touched
+    // (preserve checks them again, with the spec's).
+    {
+        use custody::collect::analysis::SeedOrigin;
+        use custody::collect::analyze::normalize_seed;
+        for (n, v) in &identifiers {
+            normalize_seed(Some(*n), v, SeedOrigin::Flag)?;
+        }
+        for v in &seeds {
+            normalize_seed(None, v, SeedOrigin::Flag)?;
+        }
+    }
     let store = open_store_with(a.store.store.as_deref(), &a.config)?;
     // One runtime for every request of the run: the HTTP clients' pooled connections belong
     // to the runtime that opened them.

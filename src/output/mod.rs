@@ -191,6 +191,17 @@ fn problems(m: &Manifest) -> Vec<Value> {
 pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duration, json: bool) -> Result<()> {
     let m = &p.manifest;
     let a = p.analysis_summary.as_ref();
+    // A seed that matched nothing is the responder's first clue that it is wrong (a typo, the
+    // wrong incident, the wrong export): said on stderr whatever the output form.
+    for s in a.map(|a| a.seeds.as_slice()).unwrap_or_default() {
+        if s.records == 0 {
+            eprintln!(
+                "custody: WARNING: the seed {} {} matched no record of the evidence: nothing was linked from it; check the value and that the right exports were collected",
+                s.ident.map(|i| i.as_str()).unwrap_or("value"),
+                u(&s.value)
+            );
+        }
+    }
     if json {
         return print_json(&json!({
             "bundle": p.bundle.to_string(),

@@ -736,7 +736,14 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
     let mut by_call: HashMap<u32, usize> = HashMap::new();
     let mut by_request: HashMap<u32, usize> = HashMap::new();
     let mut by_approval: HashMap<u32, Vec<usize>> = HashMap::new();
+    // Egress requests by request id, for the policy decisions (ext_authz) that allowed them.
+    let mut egress_by_request: HashMap<u32, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
+        if e.kind == EventKind::EgressRequest {
+            for &r in e.id_values("request_id") {
+                egress_by_request.entry(r).or_insert(i);
+            }
+        }
         if matches!(e.kind, EventKind::ToolCall | EventKind::MemoryWrite | EventKind::MemoryRead) {
             for &s in e.id_values("span_id") {
                 by_span.entry(s).or_insert(i);
@@ -769,6 +776,11 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
                 let name = if e.kind == EventKind::PolicyDecision { "decision_for" } else { "approval_for" };
                 if let Some(t) = e.id_values("call_id").iter().find_map(|c| by_call.get(c)).copied() {
                     rel.push((i, t, name, if e.kind == EventKind::PolicyDecision { "decided_by" } else { "approval" }));
+                }
+                if e.kind == EventKind::PolicyDecision {
+                    if let Some(t) = e.id_values("request_id").iter().find_map(|r| egress_by_request.get(r)).copied() {
+                        rel.push((i, t, "decision_for", "decided_by"));
+                    }
                 }
                 if e.kind == EventKind::ApprovalDecision {
                     for a in e.id_values("approval_id") {

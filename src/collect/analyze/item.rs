@@ -6,7 +6,7 @@
 //! parameters.
 
 use super::mapping::FieldMapping;
-use super::semantics::{role_of, LinkKey, Role};
+use super::semantics::{role_of, superseded, LinkKey, Role};
 use super::values::{canon, normalize_plain, normalize_span_id, normalize_trace_id, traceparent, Time};
 use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, OutcomeStatus};
@@ -232,7 +232,36 @@ impl<'m> ItemBuilder<'m> {
         ItemBuilder { item: Item::default(), mapping }
     }
 
-    pub(crate) fn finish(self) -> Item {
+    pub(crate) fn finish(mut self) -> Item {
+        // A bare `wave` is the rollout wave only in a deployment record.
+        if self.item.fields.iter().any(|f| f.role == Role::Wave) {
+            let deploy = self.item.fields.iter().any(|f| {
+                matches!(
+                    f.role,
+                    Role::Ident(IdentName::ChangeId)
+                        | Role::Link(LinkKey::DeploymentId | LinkKey::Owner | LinkKey::Workload)
+                )
+            }) || self.item.evidence.iter().any(|e| {
+                matches!(e.kind, EventKind::Deploy | EventKind::Change | EventKind::Rollout | EventKind::K8sChange)
+            });
+            if deploy {
+                for f in self.item.fields.iter_mut().filter(|f| f.role == Role::Wave) {
+                    f.role = Role::Ident(IdentName::RolloutWave);
+                }
+                let mut seen = Vec::new();
+                self.item.fields.retain(|f| {
+                    f.role != Role::Ident(IdentName::RolloutWave) || {
+                        let k = (f.value.clone(), f.path.clone());
+                        !seen.contains(&k) && {
+                            seen.push(k);
+                            true
+                        }
+                    }
+                });
+            } else {
+                self.item.fields.retain(|f| f.role != Role::Wave);
+            }
+        }
         self.item
     }
 
@@ -323,6 +352,10 @@ impl<'m> ItemBuilder<'m> {
     fn role(&self, path: &str, parent: Option<&str>, key: &str) -> Option<Role> {
         if let Some(ident) = self.mapping.ident_for_path(path) {
             return Some(Role::Ident(ident));
+        }
+        // What was in force before is not the incident's (`previous_opa_bundles.x`).
+        if path.split(['.', '/']).any(superseded) {
+            return None;
         }
         let r = role_of(parent, key)?;
         if !self.mapping.use_defaults && matches!(r, Role::Ident(_)) {

@@ -1247,6 +1247,19 @@ fn egress(an: &Analyzer, events: &[EventC]) -> Vec<EgressHost> {
                 h.upstreams.push(u);
             }
         }
+        // The decision that allowed this very request (ext_authz, joined by request id).
+        for (j, r) in &e.related {
+            let Some(d) = events.get(*j as usize) else { continue };
+            if *r == "decided_by"
+                && d.kind == EventKind::PolicyDecision
+                && d.detail_values("decision").iter().any(|x| an.strings.get(*x) == "allow")
+            {
+                let id = event_id(*j);
+                if !h.allowed_by.contains(&id) {
+                    h.allowed_by.push(id);
+                }
+            }
+        }
         if let Some((_, _, codes)) = &e.outcome {
             for c in codes {
                 let c = an.strings.get(*c).to_string();

@@ -91,6 +91,10 @@ pub(crate) enum Role {
     TraceParent,
     /// W3C `baggage` / `tracestate`: a `k=v` list whose keys are classified in turn.
     Baggage,
+    /// A bare `wave` or a `…_wave` key: the rollout wave in a deployment record (one naming a
+    /// change, a deployment or its owner, or describing a deploy, change, rollout or cluster
+    /// change), nothing otherwise (`heat_wave`, a survey's `wave`).
+    Wave,
 }
 
 /// Generic leaf names that are read together with their parent key.
@@ -176,7 +180,8 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         | "config_bundle_ref"
         | "policy_bundle_ref" => Role::Ident(I::BundleId),
         "change_id" | "changeid" | "vcs_change_id" | "change_request_id" | "change_request" => Role::Ident(I::ChangeId),
-        "rollout_wave" | "wave" | "deployment_rollout_wave" | "rollout_wave_id" => Role::Ident(I::RolloutWave),
+        "rollout_wave" | "deployment_rollout_wave" | "rollout_wave_id" => Role::Ident(I::RolloutWave),
+        "wave" => Role::Wave,
         "idempotency_key"
         | "idempotency_token"
         | "idempotencykey"
@@ -248,7 +253,7 @@ fn role_by_suffix(n: &str) -> Option<Role> {
         ("_policy_revision", Role::Ident(I::BundleId)),
         ("_change_id", Role::Ident(I::ChangeId)),
         ("_rollout_wave", Role::Ident(I::RolloutWave)),
-        ("_wave", Role::Ident(I::RolloutWave)),
+        ("_wave", Role::Wave),
         ("_idempotency_key", Role::Ident(I::IdempotencyKey)),
         ("_tool_call_id", Role::Link(L::CallId)),
         ("_request_id", Role::Link(L::RequestId)),
@@ -266,6 +271,13 @@ fn role_by_suffix(n: &str) -> Option<Role> {
         return None;
     }
     RULES.iter().find(|(suffix, _)| n.ends_with(suffix)).map(|(_, r)| *r)
+}
+
+/// Whether a key names what was in force before (`previous_opa_bundles`, `prev_wave`,
+/// `old_revision`, `former_owner`): values under it are not the incident's identifiers.
+pub(crate) fn superseded(key: &str) -> bool {
+    let k = norm_key(key);
+    ["previous", "prev_", "old_", "former_", "last_known_", "prior_"].iter().any(|p| k.starts_with(p))
 }
 
 /// The meaning of a field, from its key and its parent's key: the generic leaves (`id`,
@@ -314,7 +326,9 @@ mod tests {
     fn vendor_prefixed_keys_follow_the_suffix_rules() {
         assert_eq!(role_of(None, "acme.change.id"), Some(Role::Ident(I::ChangeId)));
         assert_eq!(role_of(None, "x.rollout.wave"), Some(Role::Ident(I::RolloutWave)));
-        assert_eq!(role_of(None, "wave"), Some(Role::Ident(I::RolloutWave)));
+        assert_eq!(role_of(None, "wave"), Some(Role::Wave));
+        assert_eq!(role_of(None, "heat_wave"), Some(Role::Wave));
+        assert_eq!(role_of(None, "acme.rollout.wave"), Some(Role::Ident(I::RolloutWave)));
         assert_eq!(role_of(None, "deployment.bundle_id"), Some(Role::Ident(I::BundleId)));
         assert_eq!(role_of(None, "http.request.header.idempotency-key"), Some(Role::Ident(I::IdempotencyKey)));
         assert_eq!(role_of(None, "http.request.header.x-request-id"), Some(Role::Link(LinkKey::RequestId)));

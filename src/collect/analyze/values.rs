@@ -141,10 +141,21 @@ pub(crate) fn canon(raw: &str) -> String {
     if let Some(h) = normalize_trace_id(s) {
         return h;
     }
+    // A rollout wave written `wave-2`, `Wave 2`, `wave_2` is wave 2, as a bare `2` is.
+    if let Some(n) = wave_number(s) {
+        return n.to_string();
+    }
     if let Some(h) = unhyphenate_uuid(s) {
         return h.to_ascii_lowercase();
     }
     s.to_ascii_lowercase()
+}
+
+/// The number of a wave written `wave-2`, `Wave 2`, `wave_2`, `wave2` (ASCII case ignored).
+fn wave_number(s: &str) -> Option<&str> {
+    let rest = s.get(..4).filter(|p| p.eq_ignore_ascii_case("wave")).and(s.get(4..))?;
+    let n = rest.strip_prefix(['-', '_', ' ']).unwrap_or(rest);
+    (!n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit())).then_some(n)
 }
 
 /// Byte patterns that find a value (given in canonical form) in raw evidence: the value in

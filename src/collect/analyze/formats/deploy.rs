@@ -214,7 +214,7 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
     b.walk("", v);
     for (k, x) in v.as_object().into_iter().flatten() {
         let n = norm_key(k);
-        if n.contains("bundle") && x.is_object() {
+        if n.contains("bundle") && x.is_object() && !super::super::semantics::superseded(k) {
             bundle_revisions(&mut b, k, x, 0);
         }
     }

@@ -115,9 +115,18 @@ fn decision(v: &Value, m: &FieldMapping) -> Item {
         if let Some(c) = first(input, &["tool_call_id", "call_id", "toolCallId"]) {
             ev.key(Role::Link(LinkKey::CallId), &c);
         }
+        // OPA-Envoy (ext_authz): the request's id, as the proxy logs it.
+        if let Some(r) =
+            first(input, &["attributes.request.http.headers.x-request-id", "attributes.request.http.id", "request_id"])
+        {
+            ev.key(Role::Link(LinkKey::RequestId), &r);
+        }
         if let Some(h) = first(
             input,
             &[
+                "attributes.request.http.host",
+                "attributes.request.http.headers.:authority",
+                "attributes.destination.address.socketAddress.address",
                 "host",
                 "destination",
                 "destination_host",
