@@ -457,10 +457,11 @@ pub enum MergeRule {
 pub enum Tie {
     /// A record of it holds a linked value (the trace, the session, an approval…).
     Linked,
-    /// It is on the chain (a deployment, change or rollout record of the deployment that
-    /// served the incident).
+    /// It is on the chain (a deployment, change, rollout, cluster change or cloud API record of
+    /// the deployment that served the incident).
     Chain,
-    /// Joined to an incident event by a shared id (a call id, a request id, a memory id).
+    /// Joined to an incident event by a shared id (a memory id, a request id, an address
+    /// hop).
     Joined,
     /// A proxy log line without ids, joined by time window and the agent's source address:
     /// probable, not proven (it may be another session's request from the same address).
@@ -473,9 +474,11 @@ pub enum Tie {
 pub struct Relation {
     /// The other event.
     pub event: String,
-    /// `request_of` (an egress request made by a tool call), `decision_for`, `approval_for`,
-    /// `decides` (an approval decision of a request), `same_action` (another attempt with the
-    /// same idempotency key).
+    /// `request_of` / `made_request` (an egress request made by a tool call, and back),
+    /// `decision_for` / `decided_by` (a policy decision of a call or of an egress request),
+    /// `approval_for` / `approval` (an approval of a call), `decides` / `decided_by` (an
+    /// approval decision of a request), `same_action` (the attempt before or after this one
+    /// under the same idempotency key; `actions` lists them all).
     pub relation: String,
 }
 
@@ -575,8 +578,9 @@ pub struct MemorySummary {
     pub read: Vec<String>,
     /// Record ids written by the incident.
     pub written: Vec<String>,
-    /// Records read by the incident that were written by a write the evidence holds, with
-    /// that write's event (the record the incident relied on, and where it came from).
+    /// Records read by the incident, with where their content is in the evidence and, when
+    /// the write is an incident event, that event (`written_by`; `null` when the record was
+    /// written outside the incident: a poisoned record planted earlier).
     pub read_after_write: Vec<MemoryProvenance>,
 }
 
@@ -708,7 +712,8 @@ pub struct Candidates {
     pub name: IdentName,
     /// Distinct values seen (at most the counting cap).
     pub distinct: u64,
-    /// More distinct values existed than were counted.
+    /// The seedless parse budget ran out: files beyond it were only checked, so more values
+    /// (and higher counts) may exist than are listed.
     pub capped: bool,
     /// The most frequent values with their counts and first places.
     pub values: Vec<ValueFinding>,
@@ -767,7 +772,7 @@ pub struct RecordProblem {
     pub decompressed: bool,
     /// `malformed_json`, `truncated`, `invalid_utf8`, `line_too_long`, `unrecognised_line`,
     /// `document_too_large`, `decompressed_limit`, `decompression_failed`, `read_failed`,
-    /// `limit`.
+    /// `state_limit`, `pending_limit`, `record_truncated`, `expansion_limit`.
     pub problem: String,
     /// What, in words.
     pub detail: String,
@@ -791,8 +796,8 @@ pub struct LinkCheck {
 pub struct EvidenceProblem {
     /// The path (with `:line` or `@offset` for a record).
     pub path: String,
-    /// `missing`, `unreadable`, `skipped`, `not_collected`, `not_analysed`, or a record
-    /// problem type.
+    /// `unreadable`, `skipped`, `not_collected`, `not_analysed`, `problems_omitted`, or a
+    /// record problem type.
     pub problem: String,
     /// What happened.
     pub detail: String,
@@ -810,8 +815,12 @@ pub struct Stats {
     pub records_kept: u64,
     /// Records in the incident.
     pub incident_records: u64,
-    /// Expansion rounds to the fixpoint.
-    pub expansion_rounds: u64,
+    /// Records of files read through the pre-filter not kept because nothing linked them
+    /// when read (a re-read finds them when a value they hold is linked later).
+    pub records_deferred: u64,
+    /// Records counted but not kept because a budget of the analysis was reached (see the
+    /// `pending_limit` and `state_limit` problems).
+    pub records_dropped: u64,
     /// Large files read again for values linked after they were scanned.
     pub rereads: u64,
     /// Join keys (call and request ids) searched for in large files too; `false` when there

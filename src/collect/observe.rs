@@ -423,11 +423,7 @@ impl Observer for AnalysisObserver {
         }
         let head = report.head();
         apply(head, incident, &mut self.why_missing);
-        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
-        for s in &head.sources {
-            *kinds.entry(s.kind.clone()).or_default() += 1;
-        }
-        self.kinds = Some(kinds);
+        self.kinds = Some(report.evidence_kinds());
         serde_json::to_writer(&mut *out, &report)?;
         if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
             eprintln!(

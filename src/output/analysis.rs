@@ -611,10 +611,11 @@ pub(super) fn print_checklist(out: &mut impl Write, v: &View, d: Detail) -> io::
 /// The stats line (records read, the fixpoint's rounds).
 pub(super) fn stats_line(v: &View) -> String {
     format!(
-        "analysis   {} record(s) read, {} in the incident; {} expansion round(s){}",
+        "analysis   {} record(s) read, {} in the incident, {} not kept (not linked when read), {} over a budget{}",
         v.stats.records_seen,
         v.stats.incident_records,
-        v.stats.expansion_rounds,
+        v.stats.records_deferred,
+        v.stats.records_dropped,
         if v.stats.join_keys_searched {
             ""
         } else {

@@ -535,7 +535,17 @@ impl Analyzer {
             self.note_problem(source.0, Some(record.offset), Some(record.len), record.line, record.decompressed, p);
             return;
         }
-        let Item { time, fields, tokens, evidence, span_id, truncated: _ } = record.data;
+        let Item { time, fields, tokens, evidence, span_id, truncated } = record.data;
+        if truncated {
+            self.note_problem(
+                source.0,
+                Some(record.offset),
+                Some(record.len),
+                record.line,
+                record.decompressed,
+                Problem::RecordTruncated,
+            );
+        }
         if fields.is_empty() && tokens.is_empty() && evidence.is_empty() {
             return;
         }

@@ -195,6 +195,16 @@ impl Report {
         }
     }
 
+    /// Files per evidence kind, over every source (the listed `sources` stop at 1000).
+    pub fn evidence_kinds(&self) -> BTreeMap<String, u64> {
+        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for s in &self.an.sources {
+            let (kind, _) = kind_of(s.format.kind(), &s.folder_kind);
+            *kinds.entry(kind).or_default() += 1;
+        }
+        kinds
+    }
+
     /// The whole analysis, built in memory.
     pub fn into_analysis(self) -> Analysis {
         let mut a = self.head.clone();
@@ -606,7 +616,8 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
         lines_seen: an.lines_seen,
         records_kept: an.records.len() as u64,
         incident_records: an.records.iter().filter(|r| r.tier == Tier::Linked).count() as u64,
-        expansion_rounds: 1,
+        records_deferred: an.records_deferred,
+        records_dropped: an.records_dropped,
         rereads: an.rereads,
         join_keys_searched: an.needles(usize::MAX).is_some_and(|n| n.join_keys),
     };
@@ -656,10 +667,25 @@ fn kind_of(content: Option<&'static str>, folder: &str) -> (String, &'static str
                 "cluster",
                 "attachments",
             ];
-            if KINDS.contains(&folder) {
-                (folder.to_string(), "folder")
-            } else {
-                ("other".to_string(), "folder")
+            // Folders named after the system that exported them are hints too.
+            let f = folder.to_ascii_lowercase();
+            let synonym = match f.as_str() {
+                "k8s" | "kubernetes" | "kube" | "cluster-audit" | "audit" => Some("cluster"),
+                "cloudtrail" | "aws" | "gcp" | "azure" => Some("cloud"),
+                "proxy" | "squid" | "envoy" | "istio" | "gateway" => Some("egress"),
+                "otel" | "otlp" | "tracing" | "spans" => Some("traces"),
+                "opa" | "policies" | "decisions" => Some("policy"),
+                "cd" | "ci" | "pipeline" | "pipelines" | "argo" | "deployments" | "releases" | "changes" => {
+                    Some("deploy")
+                }
+                "mem0" | "memories" => Some("memory"),
+                "slack" | "approval" => Some("approvals"),
+                _ => None,
+            };
+            match synonym {
+                Some(k) => (k.to_string(), "folder"),
+                None if KINDS.contains(&f.as_str()) => (f, "folder"),
+                None => ("other".to_string(), "folder"),
             }
         }
     }

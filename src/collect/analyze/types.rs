@@ -55,6 +55,9 @@ pub enum Problem {
         /// The limit in force (records, or bytes of the record store).
         limit: u64,
     },
+    /// A record with more values or deeper nesting than the analysis reads: its first part was
+    /// analysed, the rest only sealed.
+    RecordTruncated,
     /// Records read before anything linked them reached the analysis' budget for such records:
     /// later ones of files that cannot be read again were counted, not kept.
     PendingLimit {
@@ -89,6 +92,7 @@ impl Problem {
             Problem::UnrecognisedLine => "unrecognised_line",
             Problem::StateLimit { .. } => "state_limit",
             Problem::PendingLimit { .. } => "pending_limit",
+            Problem::RecordTruncated => "record_truncated",
             Problem::ExpansionLimit { .. } => "expansion_limit",
             Problem::ReadFailed { .. } => "read_failed",
         }
@@ -112,6 +116,7 @@ impl Problem {
             Problem::StateLimit { limit } => format!(
                 "the analysis' record store reached its limit ({limit}); later records were counted, not kept: events, counts and links after this record may be incomplete"
             ),
+            Problem::RecordTruncated => "more than 512 classified values, 512 id-like values or 48 levels of nesting: the rest of the record was not analysed (it is sealed whole)".to_string(),
             Problem::PendingLimit { limit } => format!(
                 "records not (yet) linked to the incident reached the analysis' budget ({} MiB); later ones were counted, not kept: a link found only through them after they were read is missing",
                 limit >> 20
