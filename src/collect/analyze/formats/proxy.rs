@@ -564,16 +564,20 @@ impl FormatDef for CombinedLog {
 mod tests {
     use super::*;
 
+    fn detail<'a>(ev: &'a Ev, k: &str) -> Option<&'a str> {
+        ev.detail.iter().find(|(x, _)| *x == k).map(|(_, v)| v.as_str())
+    }
+
     #[test]
     fn envoy_bytes_are_read_from_the_agents_side() {
         let m = FieldMapping::default();
         let line = r#"[2026-11-21T14:02:42.329Z] "POST /v1/tickets HTTP/1.1" 504 UT 1187 24 30001 - "10.42.3.17" "agent/2.8" "3f6c2a9e-8d41-4b7a-9e05-c1d2b7a4f816" "api.tickets.internal" "10.42.8.21:8443""#;
         let it = EnvoyText.read_text(line, &m).expect("an envoy line");
         let ev = &it.evidence[0];
-        assert_eq!(ev.detail_of("bytes_out"), Some("1187"));
-        assert_eq!(ev.detail_of("bytes_in"), Some("24"));
-        assert_eq!(ev.detail_of("host"), Some("api.tickets.internal"));
-        assert_eq!(ev.detail_of("source_address"), Some("10.42.3.17"));
+        assert_eq!(detail(ev, "bytes_out"), Some("1187"));
+        assert_eq!(detail(ev, "bytes_in"), Some("24"));
+        assert_eq!(detail(ev, "host"), Some("api.tickets.internal"));
+        assert_eq!(detail(ev, "source_address"), Some("10.42.3.17"));
         assert_eq!(ev.outcome.status, Some(OutcomeStatus::Unknown));
         assert_eq!(ev.key_of(Role::Link(LinkKey::RequestId)), Some("3f6c2a9e-8d41-4b7a-9e05-c1d2b7a4f816"));
     }
