@@ -169,6 +169,12 @@ impl FormatDef for CdPipeline {
     }
 }
 
+/// Whether a (normalised) key names the value a deployment replaced, not the one it rolled
+/// out: `previous_opa_bundles`, `prev_bundle`, `old_bundles`, `from_revision`.
+fn names_a_prior_value(n: &str) -> bool {
+    ["previous_", "prev_", "old_", "from_", "last_"].iter().any(|p| n.starts_with(p))
+}
+
 /// Bundle revisions under any key naming bundles (`bundles`, `opa_bundles`, `policy_bundles`).
 fn bundle_revisions(b: &mut ItemBuilder<'_>, path: &str, v: &Value, depth: usize) {
     let Value::Object(o) = v else { return };
@@ -200,7 +206,9 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
     b.walk("", v);
     for (k, x) in v.as_object().into_iter().flatten() {
         let n = norm_key(k);
-        if n.contains("bundle") && x.is_object() {
+        // `previous_opa_bundles` (and `old_…`, `prev_…`) names what the run replaced: it is
+        // not what the deployment carried.
+        if n.contains("bundle") && x.is_object() && !names_a_prior_value(&n) {
             bundle_revisions(&mut b, k, x, 0);
         }
     }
