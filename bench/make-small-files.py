@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cut a generated incident corpus into many small evidence files, for the small-files benchmark.
 
-Reads the JSON-lines logs that ../shared/bench/make-incident-corpus.py wrote under SRC and
+Reads the JSON-lines logs that bench/make-incident-corpus.py wrote under SRC and
 writes N files of 1-4 KiB each (whole lines, sizes drawn with a fixed seed) under
 OUT/memory/<2 hex digits>/, so the result is a realistic incident directory made of small
 memory records. Deterministic for the same SRC, N and seed.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # custody benchmark: custody against the shell pipelines a responder would use instead.
 #
-# Generates the corpora (with ../shared/bench/make-incident-corpus.py), then runs custody and
+# Generates the corpora (with bench/make-incident-corpus.py), then runs custody and
 # the baseline alternately RUNS times per target and prints, per target: median wall time,
 # throughput, peak RSS, and the ratio custody/baseline next to the goal.
 #
@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-GEN="${CUSTODY_CORPUS_GEN:-$REPO/../shared/bench/make-incident-corpus.py}"
+GEN="${CUSTODY_CORPUS_GEN:-$REPO/bench/make-incident-corpus.py}"
 [ -f "$GEN" ] || { echo "bench: corpus generator not found at $GEN (set CUSTODY_CORPUS_GEN)" >&2; exit 2; }
 for tool in tar zstd openssl python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }

@@ -1,200 +1,200 @@
-//! End-to-end test on the generated incident corpus: from the trace id alone, all nine
-//! identifiers of incident.json are recovered, and every index entry points at bytes that
-//! really hold the trace or session id.
+//! The generated incident corpus (`bench/make-incident-corpus.py`, in this repository): from
+//! the trace id alone `custody preserve` recovers the nine identifiers of its answer key and
+//! cites bytes that hold them; the preserve path's observer (line pre-filter, its own thread,
+//! re-reads) gives the analysis that parsing every line gives; and the analysis of a large
+//! file describes exactly the bytes sealed.
 
-use crate::collector_util as common;
-
-use custody::collect::analyze::{Analyzer, FieldMapping, IdentName, IdentStatus, SideEffectStatus};
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use crate::collector_util::*;
+use custody::bundle::manifest::{Entry, IdentName, Incident, SideEffect, Status};
+use custody::bundle::write::Observer;
+use custody::collect::analysis::{Analysis, EventKind, IdentStatus, SeedOrigin, Tie};
+use custody::collect::analyze::{
+    detect, normalize_seed, scan, Analyzer, AnalyzerLimits, FieldMapping, Report, ReportContext,
+};
+use custody::collect::observe::{AnalysisObserver, ObserveConfig};
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-fn corpus_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("custody-corpus-{}-{label}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/make-incident-corpus.py");
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// A corpus of `mib` MiB with 200 memory files, generated in a temporary directory; its answer
+/// key (`incident.json`, which holds all nine identifiers) is moved out of the evidence.
+struct Corpus {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    key: serde_json::Value,
+}
+
+fn corpus(mib: u32) -> Corpus {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("incident");
+    let script = repo().join("bench/make-incident-corpus.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(&dir)
-        .args(["--mib", "8", "--memory-files", "200"])
+        .args(["--mib", &mib.to_string(), "--memory-files", "200"])
         .output()
-        .expect("run make-incident-corpus.py");
-    assert!(out.status.success(), "corpus generator failed: {out:?}");
-    // incident.json is the answer key: it holds all nine identifiers, so it must not be
-    // part of the evidence the analysis sees.
-    std::fs::rename(dir.join("incident.json"), answer_key(&dir)).expect("move incident.json out");
-    dir
+        .expect("python3 runs bench/make-incident-corpus.py");
+    assert!(out.status.success(), "corpus generator failed: {}", String::from_utf8_lossy(&out.stderr));
+    let key_path = tmp.path().join("incident.json");
+    std::fs::rename(dir.join("incident.json"), &key_path).expect("move incident.json out");
+    let key = serde_json::from_slice(&std::fs::read(&key_path).expect("incident.json")).expect("incident.json is JSON");
+    Corpus { _tmp: tmp, dir, key }
 }
 
-fn answer_key(dir: &std::path::Path) -> PathBuf {
-    dir.with_extension("incident.json")
+/// Every value an event carries (its `ids`, comma-separated lists split).
+fn event_values(e: &custody::collect::analysis::Event) -> Vec<String> {
+    e.ids.values().flat_map(|v| v.split(',')).map(str::to_lowercase).collect()
 }
 
 #[test]
-fn corpus_trace_id_recovers_all_nine_identifiers() {
-    let dir = corpus_dir("engine");
-    let incident: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(answer_key(&dir)).expect("incident.json")).expect("incident json");
-    let trace = incident["trace_id"].as_str().expect("trace").to_string();
-    let session = incident["session_id"].as_str().expect("session").to_string();
-
-    let mapping = FieldMapping::default();
-    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.clone())]);
-    let t0 = Instant::now();
-    let bytes = common::feed_dir(&mut an, &dir, &mapping);
-    let scan_secs = t0.elapsed().as_secs_f64();
-    let analysis = an.finish();
-    let total_secs = t0.elapsed().as_secs_f64();
-    eprintln!(
-        "corpus: {bytes} bytes scanned in {scan_secs:.3}s ({:.1} MB/s), analysis total {total_secs:.3}s, {} incident records",
-        bytes as f64 / 1e6 / scan_secs,
-        analysis.stats.incident_records
-    );
-
-    for ident in IdentName::ALL {
-        let rep = analysis.identifiers.iter().find(|r| r.ident == ident).expect("report per ident");
-        let want = incident[ident.as_str()].as_str().expect("value in incident.json");
-        assert_eq!(rep.status, IdentStatus::Present, "{ident}: {rep:?}");
-        assert_eq!(rep.value.as_deref(), Some(want), "{ident}");
-        assert!(!rep.values.is_empty() && !rep.values[0].places.is_empty());
+fn corpus_from_its_trace_id_recovers_all_nine_identifiers_and_cites_their_bytes() {
+    let c = corpus(8);
+    let trace = c.key["trace_id"].as_str().expect("trace").to_string();
+    let home = tempfile::tempdir().expect("home");
+    let dir = c.dir.display().to_string();
+    let p = preserve(home.path(), &["--incident-dir", &dir, "--trace-id", &trace]);
+    let a = p.a();
+    assert!(p.out["files"].as_u64() > Some(200), "{}", p.out["files"]);
+    for n in IdentName::ALL {
+        let want = c.key[n.as_str()].as_str().expect("value in incident.json");
+        let f = ident(a, n);
+        let status = if n == IdentName::TraceId { IdentStatus::Given } else { IdentStatus::Found };
+        assert_eq!((f.status, f.value.as_deref()), (status, Some(want)), "{n}: {}", f.why);
+        assert!(f.values.iter().any(|v| v.value == want && !v.citations.is_empty()), "{n} is not cited");
     }
-    // The background bundle never leaks into the incident.
-    let bundle = &analysis.identifiers[IdentName::BundleId.position()];
-    assert!(bundle.values.iter().all(|v| v.value != "bundle-2026.11.2"));
-
-    // Linkage: trace → session edge, tool calls, approvals, egress, memory.
-    assert!(analysis.linkage.chain.iter().any(|e| e.from == IdentName::TraceId
-        && e.from_value == trace
-        && e.to == IdentName::SessionId
-        && e.to_value == session));
-    assert!(!analysis.linkage.tool_calls.is_empty());
-    assert!(!analysis.linkage.approvals.is_empty());
-    assert!(!analysis.linkage.egress.is_empty());
-    assert!(!analysis.linkage.decisions.is_empty());
-    assert!(analysis.linkage.memory_reads + analysis.linkage.memory_writes > 0);
-    let hint = analysis.side_effect_hint.as_ref().expect("writes seen");
-    assert!(hint.idempotency_keys.iter().any(|k| k == incident["idempotency_key"].as_str().unwrap_or("")));
-    if hint.status == SideEffectStatus::Unknown {
-        assert!(hint.warning.starts_with("do not repeat"));
+    // The background sessions' bundle never reaches the incident.
+    assert!(ident(a, IdentName::BundleId).values.iter().all(|v| !v.value.starts_with("bundle-2026.11.2")));
+    for k in [EventKind::ToolCall, EventKind::PolicyDecision, EventKind::EgressRequest] {
+        assert!(count(a, k) > 0, "no {k:?} event");
     }
-
-    // Index: non-empty, and each slice holds the trace or session id.
-    assert!(analysis.index.len() > 10);
-    for e in &analysis.index {
-        assert!(!e.at.decompressed);
-        let mut f = std::fs::File::open(&*e.at.source_path).expect("open");
-        f.seek(SeekFrom::Start(e.at.offset)).expect("seek");
-        let mut buf = vec![0u8; e.at.len as usize];
-        f.read_exact(&mut buf).expect("read slice");
-        let text = String::from_utf8_lossy(&buf);
-        assert!(text.contains(&trace) || text.contains(&session), "index entry {e:?} does not hold the incident ids");
+    assert!(count(a, EventKind::ApprovalRequest) + count(a, EventKind::ApprovalDecision) > 0);
+    assert!(count(a, EventKind::MemoryRead) + count(a, EventKind::MemoryWrite) > 0);
+    // Every event tied by a linked value cites a record whose bytes hold one of its values.
+    let linked: Vec<_> = a.events.iter().filter(|e| e.tie == Tie::Linked).collect();
+    assert!(linked.len() > 10);
+    for e in &linked {
+        let vals = event_values(e);
+        let held = e.citations.iter().any(|cite| {
+            let text = String::from_utf8_lossy(&cited_bytes(&c.dir, cite)).to_lowercase();
+            vals.iter().any(|v| v.len() >= 4 && text.contains(v.as_str()))
+        });
+        assert!(held, "{} {:?}: no citation holds one of {vals:?}: {:?}", e.id, e.kind, e.citations);
     }
-    // Every source kind contributes.
+    // Every evidence kind contributes events; attachments are sealed, not read.
     for kind in ["traces", "policy", "approvals", "memory", "egress", "logs"] {
         assert!(
-            analysis.index.iter().any(|e| e.at.source_path.contains(&format!("/{kind}/"))),
-            "no index entry from {kind}"
+            a.events.iter().any(|e| e.citations.iter().any(|x| x.path.starts_with(&format!("{kind}/")))),
+            "no event cites {kind}/"
         );
     }
-    // Attachments are opaque and never scanned.
-    assert!(analysis.sources.iter().filter(|s| s.source_path.contains("/attachments/")).all(|s| s.records == 0));
-    let json = serde_json::to_string(&analysis).expect("serialize");
-    assert!(json.contains("\"trace_id\""));
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(answer_key(&dir));
+    let attachments: Vec<_> = a.sources.iter().filter(|s| s.path.starts_with("attachments/")).collect();
+    assert!(!attachments.is_empty());
+    assert!(attachments.iter().all(|s| s.records == 0), "{attachments:?}");
 }
 
-/// The whole path through the binary: `custody preserve --incident-dir CORPUS --trace-id T
-/// --json`, then `custody show --json`: the manifest's identifiers equal incident.json's.
-#[test]
-fn corpus_preserve_from_trace_id_recovers_all_nine_identifiers_in_the_manifest() {
-    let dir = corpus_dir("cli");
-    let incident: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(answer_key(&dir)).expect("incident.json")).expect("incident json");
-    let trace = incident["trace_id"].as_str().expect("trace");
-    let home = tempfile::tempdir().expect("home");
-    let (p, show) = crate::collector_util::preserve_and_show(
-        home.path(),
-        &["--incident-dir", &dir.display().to_string(), "--trace-id", trace],
-    );
-    assert!(p["files"].as_u64() > Some(100));
-    for ident in IdentName::ALL {
-        let id = crate::collector_util::ident(&show, ident.as_str());
-        assert_eq!(id["status"], "present", "{ident}: {id}");
-        assert_eq!(id["value"], incident[ident.as_str()], "{ident}: {id}");
-        assert!(id.get("conflicts").is_none(), "{ident}: {id}");
+// ---- The observer (the preserve path) against a plain scan of every line. ----
+
+fn seed(trace: &str) -> custody::collect::analysis::Seed {
+    normalize_seed(Some(IdentName::TraceId), trace, SeedOrigin::Flag).expect("a trace id")
+}
+
+fn blank_incident() -> Incident {
+    Incident {
+        identifiers: IdentName::ALL
+            .iter()
+            .map(|n| custody::bundle::manifest::Identifier {
+                name: *n,
+                status: Status::Missing,
+                value: None,
+                sources: Vec::new(),
+                conflicts: Vec::new(),
+            })
+            .collect(),
+        category: None,
+        side_effect: SideEffect::Unknown,
+        notes: Vec::new(),
     }
-    let a = &show["manifest"]["analysis"];
-    crate::collector_util::assert_schema("analysis.v1.schema.json", a);
-    assert!(a["index"].as_array().map(Vec::len) > Some(10));
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(answer_key(&dir));
 }
 
-/// Runs the preserve path's observer (pre-filter, own thread, re-reads) over `files`
-/// (relative path, bytes on disk), large files through `on_file` as the sealer does, and
-/// returns the analysis document it writes (what the bundle's `analysis.json` holds).
-fn observe_files(dir: &std::path::Path, trace: &str) -> serde_json::Value {
-    use custody::bundle::manifest::{Entry, IdentName as M};
-    use custody::bundle::write::Observer;
-    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
-    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.to_string())]).expect("start");
-    for p in common::walk(dir) {
-        let rel = p.strip_prefix(dir).unwrap().display().to_string();
-        let bytes = std::fs::read(&p).unwrap();
-        let entry = Entry {
-            path: rel.clone(),
-            kind: rel.split('/').next().unwrap().to_string(),
-            size: bytes.len() as u64,
-            sha256: custody::digest::Sha256::of(&bytes),
-            source: p.display().to_string(),
-            collected_at: chrono::Utc::now(),
-        };
+fn entry_of(path: &str, sealed: &[u8], source: &Path) -> Entry {
+    Entry {
+        path: path.into(),
+        kind: path.split('/').next().unwrap_or("logs").to_string(),
+        size: sealed.len() as u64,
+        sha256: custody::digest::Sha256::of(sealed),
+        source: source.display().to_string(),
+        collected_at: chrono::Utc::now(),
+    }
+}
+
+/// The analysis document (`analysis.json`) the observer writes at the end of a seal.
+fn finish_doc(obs: &mut dyn Observer) -> Analysis {
+    let mut inc = blank_incident();
+    let mut doc = Vec::new();
+    let summary = obs.finish(&mut inc, &mut doc).expect("finish");
+    assert!(summary.is_some(), "the observer analysed");
+    serde_json::from_slice(&doc).unwrap_or_else(|e| panic!("analysis.json is not the model: {e}"))
+}
+
+/// Runs the observer over every file under `dir` (sorted), small files as bytes and large
+/// ones through `observe_file` as the sealer does.
+fn observe_dir(dir: &Path, trace: &str) -> Analysis {
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[seed(trace)]).expect("start");
+    for p in walk(dir) {
+        let rel = p.strip_prefix(dir).expect("under dir").display().to_string();
+        let bytes = std::fs::read(&p).expect("read");
+        let entry = entry_of(&rel, &bytes, &p);
         if bytes.len() as u64 <= custody::bundle::write::SMALL_FILE {
             obs.on_bytes(&entry, &bytes);
         } else {
-            custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&p).unwrap()).unwrap();
+            custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&p).expect("open"))
+                .expect("observe");
         }
     }
-    let mut inc = custody::preserve::incident_from(&Default::default());
-    let mut doc = Vec::new();
-    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
-    let doc: serde_json::Value = serde_json::from_slice(&doc).expect("the analysis document is JSON");
-    crate::collector_util::assert_schema("analysis.v1.schema.json", &doc);
-    doc
+    finish_doc(&mut obs)
 }
 
-/// The engine's analysis as the JSON it is sealed as.
-fn json(a: &custody::collect::analyze::Analysis) -> serde_json::Value {
-    serde_json::to_value(a).expect("serialize analysis")
+/// The library alone: every line of every file parsed, in the same order.
+fn plain_dir(dir: &Path, trace: &str) -> Analysis {
+    let mut an = Analyzer::new(vec![seed(trace)], AnalyzerLimits::default());
+    for p in walk(dir) {
+        let rel = p.strip_prefix(dir).expect("under dir").display().to_string();
+        let bytes = std::fs::read(&p).expect("read");
+        let format = detect(&rel, &bytes[..bytes.len().min(16 * 1024)]);
+        let kind = rel.split('/').next().unwrap_or("logs").to_string();
+        let sha = custody::digest::Sha256::of(&bytes).hex();
+        let id = an.begin_source(&rel, &sha, bytes.len() as u64, &kind, format, "detected");
+        let s = scan(format, &bytes[..], &FieldMapping::default(), &mut |r| an.push(id, r)).expect("scan");
+        an.add_lines(id, s.lines);
+    }
+    Report::build(an, ReportContext::default()).into_analysis()
 }
 
-/// Every index entry's (path relative to `dir`, offset, length), for comparing index
-/// entries across runs.
-fn index_set(analysis: &serde_json::Value, dir: &std::path::Path) -> Vec<(String, u64, u64)> {
-    let prefix = format!("{}/", dir.display());
-    let entries = analysis["index"].as_array().expect("index");
-    let mut v: Vec<(String, u64, u64)> = entries
-        .iter()
-        .map(|e| {
-            let path = e["source_path"].as_str().unwrap_or_default();
-            (path.trim_start_matches(&prefix).to_string(), e["offset"].as_u64().unwrap(), e["len"].as_u64().unwrap())
-        })
-        .collect();
-    v.sort();
-    v
+/// What the two runs must agree on: identifiers, events per kind, and every cited record.
+fn essence(
+    a: &Analysis,
+) -> (Vec<(IdentName, IdentStatus, Option<String>)>, Vec<(&'static str, u64)>, Vec<(String, u64, u64)>) {
+    let ids = a.identifiers.iter().map(|i| (i.name, i.status, i.value.clone())).collect();
+    let mut cites: Vec<(String, u64, u64)> =
+        a.events.iter().flat_map(|e| e.citations.iter().map(|c| (c.path.clone(), c.offset, c.len))).collect();
+    cites.sort();
+    cites.dedup();
+    (ids, counts(a), cites)
 }
 
-/// Each identifier's values (value, records), in report order.
-fn ident_values(analysis: &serde_json::Value) -> Vec<Vec<(String, u64)>> {
-    let ids = analysis["identifiers"].as_array().expect("identifiers");
-    ids.iter()
-        .map(|id| {
-            let values = id["values"].as_array().expect("values");
-            values.iter().map(|v| (v["value"].as_str().unwrap().to_string(), v["records"].as_u64().unwrap())).collect()
-        })
-        .collect()
+#[test]
+fn corpus_observer_with_prefilter_equals_parsing_every_line() {
+    let c = corpus(8);
+    let trace = c.key["trace_id"].as_str().expect("trace");
+    let observed = observe_dir(&c.dir, trace);
+    let plain = plain_dir(&c.dir, trace);
+    let (o, p) = (essence(&observed), essence(&plain));
+    assert_eq!(o.0, p.0, "identifiers");
+    assert_eq!(o.1, p.1, "events per kind");
+    assert_eq!(o.2, p.2, "cited records");
+    assert!(o.2.len() > 10);
+    assert_eq!(observed.problems.len(), plain.problems.len());
 }
 
 /// 3 MiB of tool calls: background sessions' reads, and every 1000th line a `create_ticket`
@@ -207,7 +207,7 @@ fn calls_of_background_sessions_and_a_late_one(extra: &str) -> String {
         n += 1;
         if n % 1000 == 7 {
             big.push_str(&format!(
-                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\"{extra}}}\n"
+                "{{\"session_id\":\"sess-late\",\"tool\":\"create_ticket\",\"idempotency_key\":\"idem-{n}\",\"status\":201{extra}}}\n"
             ));
         } else {
             big.push_str(&format!(
@@ -220,82 +220,32 @@ fn calls_of_background_sessions_and_a_late_one(extra: &str) -> String {
     big
 }
 
-/// The pre-filter skips lines without any linked value; lines skipped before a value was
-/// linked are read again. The result equals parsing every line: here the large file is
-/// scanned first, holding lines of the incident's session only, and the session is linked to
-/// the trace only by a later file.
+/// The pre-filter skips lines without a linked value; lines skipped before their value was
+/// linked are read again. The result equals parsing every line: here the large file comes
+/// first and holds lines of the incident's session only, linked to the trace by a later file.
 #[test]
 fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
-    let dir = tempfile::tempdir().unwrap();
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let dir = tempfile::tempdir().expect("tempdir");
     let mut big = calls_of_background_sessions_and_a_late_one(",\"tool_principal\":\"svc@p\"");
     big.push_str("{\"session_id\": broken\n");
-    std::fs::write(dir.path().join("a-calls.jsonl"), &big).unwrap();
-    // The idempotency keys lead to a third file, read before the link is known too.
+    std::fs::create_dir(dir.path().join("logs")).expect("mkdir");
+    std::fs::write(dir.path().join("logs/a-calls.jsonl"), &big).expect("write");
     std::fs::write(
-        dir.path().join("b-link.jsonl"),
-        format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-late\"}}\n"),
+        dir.path().join("logs/b-link.jsonl"),
+        format!("{{\"trace_id\":\"{TRACE}\",\"session_id\":\"sess-late\"}}\n"),
     )
-    .unwrap();
-    let doc = observe_files(dir.path(), trace);
-    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
-    common::feed_dir(&mut an, dir.path(), &FieldMapping::default());
-    let plain = json(&an.finish());
-    let got = index_set(&doc, dir.path());
-    assert_eq!(got, index_set(&plain, dir.path()));
-    assert!(got.iter().filter(|e| e.0 == "a-calls.jsonl").count() > 2, "{got:?}");
-    assert_eq!(ident_values(&doc), ident_values(&plain));
+    .expect("write");
+    let observed = observe_dir(dir.path(), TRACE);
+    let plain = plain_dir(dir.path(), TRACE);
+    assert_eq!(essence(&observed), essence(&plain));
+    let late_calls = (0..).map(|k| k * 1000 + 7).take_while(|n| *n <= big.lines().count()).count() as u64;
+    assert_eq!(count(&observed, EventKind::ToolCall), late_calls, "every create_ticket of sess-late");
+    assert_eq!(ident_value(&observed, IdentName::SessionId), (IdentStatus::Found, Some("sess-late")));
+    assert_eq!(ident_value(&observed, IdentName::ToolPrincipal), (IdentStatus::Found, Some("svc@p")));
     // The malformed last line is reported once, as without the filter.
-    assert_eq!(doc["problems"].as_array().map(Vec::len), Some(1), "{}", doc["problems"]);
-    assert_eq!(plain["problems"].as_array().map(Vec::len), Some(1));
-}
-
-/// On the generated corpus the preserve path's analysis equals the engine's plain scan.
-#[test]
-fn corpus_observer_with_prefilter_equals_parsing_every_line() {
-    let dir = corpus_dir("observer");
-    let incident: serde_json::Value = serde_json::from_slice(&std::fs::read(answer_key(&dir)).unwrap()).unwrap();
-    let trace = incident["trace_id"].as_str().unwrap();
-    let doc = observe_files(&dir, trace);
-    let mut an = Analyzer::new(&[(IdentName::TraceId, trace.to_string())]);
-    common::feed_dir(&mut an, &dir, &FieldMapping::default());
-    let plain = json(&an.finish());
-    assert_eq!(index_set(&doc, &dir), index_set(&plain, &dir));
-    let (ids, plain_ids) = (doc["identifiers"].as_array().unwrap(), plain["identifiers"].as_array().unwrap());
-    assert_eq!(ids.len(), plain_ids.len());
-    for (a, b) in ids.iter().zip(plain_ids) {
-        assert_eq!((&a["status"], &a["value"]), (&b["status"], &b["value"]), "{}", a["ident"]);
-    }
-    assert_eq!(ident_values(&doc), ident_values(&plain));
-    let calls = doc["linkage"]["tool_calls"].as_array().map(Vec::len);
-    assert!(calls > Some(0));
-    assert_eq!(calls, plain["linkage"]["tool_calls"].as_array().map(Vec::len));
-    assert_eq!(doc["linkage"]["egress"], plain["linkage"]["egress"]);
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(answer_key(&dir));
-}
-
-/// A large file that grew after the sealer read it: only the sealed bytes (the entry's
-/// size) are analysed, so the index never cites bytes outside the sealed blob.
-#[test]
-fn bytes_appended_after_sealing_are_not_analysed() {
-    use custody::bundle::manifest::IdentName as M;
-    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
-    let dir = tempfile::tempdir().unwrap();
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let path = dir.path().join("calls.jsonl");
-    let mut text = two_mib_of_session(trace, "sess-sealed");
-    let sealed = text.len() as u64;
-    text.push_str(&format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-appended-later\"}}\n"));
-    std::fs::write(&path, &text).unwrap();
-    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
-    let entry = entry_of("logs/calls.jsonl", &text.as_bytes()[..sealed as usize], &path);
-    custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&path).unwrap()).unwrap();
-    let doc = finish_doc(&mut obs);
-    assert_eq!(sessions(&doc), ["sess-sealed"]);
-    let index = index_set(&doc, dir.path());
-    assert!(!index.is_empty());
-    assert!(index.iter().all(|(_, offset, len)| offset + len <= sealed), "{index:?}");
+    assert_eq!(observed.problems.len(), 1, "{:?}", observed.problems);
+    assert_eq!(observed.problems[0].line, Some(big.lines().count() as u64));
+    assert_eq!(plain.problems.len(), 1);
 }
 
 /// 2 MiB of records of `trace` and `session`.
@@ -310,28 +260,14 @@ fn two_mib_of_session(trace: &str, session: &str) -> String {
     text
 }
 
-/// The analysis document `obs` writes at the end of a seal.
-fn finish_doc(obs: &mut dyn custody::bundle::write::Observer) -> serde_json::Value {
-    let mut inc = custody::preserve::incident_from(&Default::default());
-    let mut doc = Vec::new();
-    obs.finish(&mut inc, &mut doc).unwrap().expect("analysis");
-    serde_json::from_slice(&doc).unwrap()
-}
-
-/// The session ids the analysis found.
-fn sessions(doc: &serde_json::Value) -> Vec<String> {
-    ident_values(doc)[IdentName::SessionId.position()].iter().map(|(v, _)| v.clone()).collect()
+fn sessions(a: &Analysis) -> Vec<String> {
+    ident(a, IdentName::SessionId).values.iter().map(|v| v.value.clone()).collect()
 }
 
 /// Hands `sealed` to `obs` as the sealer hands a large file's bytes over while it copies them
 /// into the archive (256 KiB buffers), with `on_disk` as the file's descriptor.
-fn feed_sealed(
-    obs: &mut dyn custody::bundle::write::Observer,
-    entry: &custody::bundle::manifest::Entry,
-    on_disk: &std::path::Path,
-    sealed: &[u8],
-) {
-    obs.on_file(entry, &std::fs::File::open(on_disk).unwrap());
+fn feed_sealed(obs: &mut dyn Observer, entry: &Entry, on_disk: &Path, sealed: &[u8]) {
+    obs.on_file(entry, &std::fs::File::open(on_disk).expect("open"));
     for chunk in sealed.chunks(256 << 10) {
         let mut buf = vec![0u8; 256 << 10];
         buf[..chunk.len()].copy_from_slice(chunk);
@@ -341,68 +277,71 @@ fn feed_sealed(
     obs.on_file_end(Some(xxhash_rust::xxh3::xxh3_64(sealed)));
 }
 
-fn entry_of(path: &str, sealed: &[u8], source: &std::path::Path) -> custody::bundle::manifest::Entry {
-    custody::bundle::manifest::Entry {
-        path: path.into(),
-        kind: "logs".into(),
-        size: sealed.len() as u64,
-        sha256: custody::digest::Sha256::of(sealed),
-        source: source.display().to_string(),
-        collected_at: chrono::Utc::now(),
-    }
+/// A large file that grew after the sealer read it: only the sealed bytes (the entry's size)
+/// are analysed, so no citation points outside the sealed blob.
+#[test]
+fn bytes_appended_after_sealing_are_not_analysed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("calls.jsonl");
+    let mut text = two_mib_of_session(TRACE, "sess-sealed");
+    let sealed = text.len();
+    text.push_str(&format!("{{\"trace_id\":\"{TRACE}\",\"session_id\":\"sess-appended-later\"}}\n"));
+    std::fs::write(&path, &text).expect("write");
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[seed(TRACE)]).expect("start");
+    let entry = entry_of("logs/calls.jsonl", &text.as_bytes()[..sealed], &path);
+    custody::bundle::write::observe_file(&mut obs, &entry, &mut std::fs::File::open(&path).expect("open"))
+        .expect("observe");
+    let a = finish_doc(&mut obs);
+    assert_eq!(sessions(&a), ["sess-sealed"]);
+    let cites: Vec<_> = ident(&a, IdentName::SessionId).values[0].citations.iter().map(|c| c.offset + c.len).collect();
+    assert!(!cites.is_empty());
+    assert!(cites.iter().all(|end| *end <= sealed as u64), "{cites:?}");
 }
 
 /// The analysis of a large file read the file again, by positional reads, while or after the
-/// sealer copied it: a file rewritten after its copy (a log rotated with `copytruncate`, say)
-/// was analysed from bytes the bundle does not hold. It now analyses the bytes the sealer
-/// copied into the archive, whatever the file holds by then.
+/// sealer copied it: a file rewritten after its copy (a log rotated with `copytruncate`) was
+/// analysed from bytes the bundle does not hold. It analyses the bytes the sealer copied.
 #[test]
 fn regression_the_analysis_of_a_large_file_read_the_file_again_instead_of_its_sealed_bytes() {
-    use custody::bundle::manifest::IdentName as M;
-    use custody::bundle::write::Observer;
-    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
-    let dir = tempfile::tempdir().unwrap();
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let sealed = two_mib_of_session(trace, "sess-sealed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sealed = two_mib_of_session(TRACE, "sess-sealed");
     // Rewritten in place after the copy: same size, another session.
     let path = dir.path().join("calls.jsonl");
-    std::fs::write(&path, sealed.replace("sess-sealed", "sess-edited")).unwrap();
-    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
+    std::fs::write(&path, sealed.replace("sess-sealed", "sess-edited")).expect("write");
+    let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[seed(TRACE)]).expect("start");
     feed_sealed(&mut obs, &entry_of("logs/calls.jsonl", sealed.as_bytes(), &path), &path, sealed.as_bytes());
-    let doc = finish_doc(&mut obs);
-    assert_eq!(sessions(&doc), ["sess-sealed"]);
+    let a = finish_doc(&mut obs);
+    assert_eq!(sessions(&a), ["sess-sealed"]);
     assert!(obs.changed_since_sealed().is_empty(), "nothing was read again");
 }
 
 /// A large file the pre-filter must read again (a session linked only by a later file) is
-/// re-read from disk at the end; what the re-read sees is checked against the XXH3 of the
-/// sealed bytes. Unchanged, the late session's calls are found; rewritten since its copy,
-/// the observer names the file as changed (the sealer then fails the seal, and preserve
-/// retries it from a private snapshot).
+/// re-read from disk at the end and checked against the XXH3 of the sealed bytes. Unchanged,
+/// the late session's calls are found; rewritten since its copy, the observer names the file
+/// as changed (the sealer then fails the seal and preserve retries from a private snapshot).
 #[test]
 fn a_reread_that_differs_from_the_sealed_bytes_names_the_file_as_changed() {
-    use custody::bundle::manifest::IdentName as M;
-    use custody::bundle::write::Observer;
-    use custody::collect::observe::{AnalysisObserver, ObserveConfig};
-    let dir = tempfile::tempdir().unwrap();
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let dir = tempfile::tempdir().expect("tempdir");
     let big = calls_of_background_sessions_and_a_late_one("");
-    let link = format!("{{\"trace_id\":\"{trace}\",\"session_id\":\"sess-late\"}}\n");
+    let link = format!("{{\"trace_id\":\"{TRACE}\",\"session_id\":\"sess-late\"}}\n");
     let path = dir.path().join("a-calls.jsonl");
     for rewritten in [false, true] {
         let on_disk = if rewritten { big.replace("\"tool\":\"read\"", "\"tool\":\"READ\"") } else { big.clone() };
         assert_eq!(on_disk.len(), big.len());
-        std::fs::write(&path, &on_disk).unwrap();
-        let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[(M::TraceId, trace.into())]).unwrap();
+        std::fs::write(&path, &on_disk).expect("write");
+        let mut obs = AnalysisObserver::start(ObserveConfig::default(), &[seed(TRACE)]).expect("start");
         feed_sealed(&mut obs, &entry_of("logs/a-calls.jsonl", big.as_bytes(), &path), &path, big.as_bytes());
         obs.on_bytes(&entry_of("logs/b-link.jsonl", link.as_bytes(), &path), link.as_bytes());
-        let doc = finish_doc(&mut obs);
+        let a = finish_doc(&mut obs);
         if rewritten {
             assert_eq!(obs.changed_since_sealed(), ["logs/a-calls.jsonl"]);
         } else {
             assert!(obs.changed_since_sealed().is_empty());
-            let calls = doc["linkage"]["tool_calls"].as_array().map(Vec::len).unwrap_or(0);
-            assert!(calls > 2, "the re-read found the late session's calls: {}", doc["linkage"]);
+            assert!(
+                count(&a, EventKind::ToolCall) > 2,
+                "the re-read found the late session's calls: {:?}",
+                a.event_counts
+            );
         }
     }
 }

@@ -6,10 +6,13 @@ mod util;
 
 mod big_manifest;
 mod cli;
+mod collector_bad_input;
 mod collector_cli;
 mod collector_corpus;
-mod collector_fixtures;
+mod collector_formats;
+mod collector_incidents;
 mod collector_samples;
+mod collector_seeds;
 mod collector_util;
 mod compat;
 mod conformance;

@@ -150,6 +150,7 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         "session_id"
         | "sessionid"
         | "conversation_id"
+        | "conversation"
         | "gen_ai_conversation_id"
         | "thread_id"
         | "x_session_id"
@@ -235,6 +236,11 @@ fn role_by_suffix(n: &str) -> Option<Role> {
         if let Some(h) = n.strip_prefix(prefix) {
             return role_of_name(h);
         }
+    }
+    // A key naming what something replaced (`previous_deployment_id`, `old_bundle_revision`)
+    // holds a prior value, not the incident's: descriptive.
+    if superseded(n) {
+        return None;
     }
     const RULES: [(&str, Role); 27] = [
         ("_trace_id", Role::Ident(I::TraceId)),
@@ -337,5 +343,20 @@ mod tests {
         assert_eq!(role_of(Some("trace"), "id"), Some(Role::Ident(I::TraceId)));
         assert_eq!(role_of(None, "id"), None);
         assert_eq!(role_of(None, "message"), None);
+    }
+
+    #[test]
+    fn keys_naming_a_prior_value_are_descriptive() {
+        assert_eq!(role_of(None, "previous_deployment_id"), None);
+        assert_eq!(role_of(None, "prev_change_id"), None);
+        assert_eq!(role_of(None, "old_bundle_revision"), None);
+        assert_eq!(role_of(None, "deployment_id"), Some(Role::Link(LinkKey::DeploymentId)));
+    }
+
+    #[test]
+    fn a_bare_conversation_key_is_the_session() {
+        // Loki logfmt lines (`conversation=conv_…`), app RunState contexts.
+        assert_eq!(role_of(None, "conversation"), Some(Role::Ident(I::SessionId)));
+        assert_eq!(role_of(Some("conversation"), "id"), Some(Role::Ident(I::SessionId)));
     }
 }

@@ -206,6 +206,9 @@ fn audit(v: &Value, m: &FieldMapping) -> Item {
     )
     .filter(|t| !t.is_empty());
     if let Some(id) = first(v, &["auditID"]) {
+        // Every stage of one request (RequestReceived, ResponseComplete) shares its auditID:
+        // a linked value, so a stage that holds no incident value joins the request's event.
+        b.field(Role::Link(LinkKey::EventId), &id, "auditID");
         ev.key(Role::Link(LinkKey::EventId), &id);
         ev.detail("audit_id", id);
     }

@@ -38,7 +38,11 @@ impl FormatDef for Argo {
         let keys = |has: &dyn Fn(&str) -> bool| {
             has("msg") && (has("rollout") || has("application") || has("app") || has("appName"))
         };
-        keys(&|k| h.has(k)) || super::logs::logfmt(h.first_line.trim()).is_some_and(|o| keys(&|k| o.get(k).is_some()))
+        // An Argo CD server log may start with a gRPC access line (`msg`, `grpc.*`) before the
+        // lines that name their `application`: the keys of the head's later lines count too.
+        keys(&|k| h.has(k))
+            || super::logs::logfmt(h.first_line.trim()).is_some_and(|o| keys(&|k| o.get(k).is_some()))
+            || (h.line_complete && h.has("msg") && (h.mentions("application") || h.mentions("rollout")))
     }
     fn layout(&self) -> super::LayoutPref {
         super::LayoutPref::Auto

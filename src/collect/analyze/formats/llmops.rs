@@ -274,12 +274,32 @@ fn observation(v: &Value, m: &FieldMapping) -> Item {
         b.evidence(ev);
         return b.finish();
     }
-    let mut ev = match v.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+    // Observations ingested through OpenTelemetry keep the span's attributes: a tool
+    // execution is an `execute_tool` span (Langfuse type `SPAN` or `TOOL`), named
+    // `execute_tool <tool>`, whose tool is `gen_ai.tool.name`.
+    let otel_tool = first(v, &["metadata.attributes.gen_ai.tool.name"]).or_else(|| {
+        (first(v, &["metadata.attributes.gen_ai.operation.name"]).as_deref() == Some("execute_tool"))
+            .then(|| name.as_deref().map(|n| n.trim_start_matches("execute_tool").trim().to_string()))
+            .flatten()
+            .filter(|n| !n.is_empty())
+    });
+    let ty = v.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase);
+    let ty = if otel_tool.is_some() && ty.as_deref() != Some("GENERATION") { Some("TOOL".to_string()) } else { ty };
+    let mut ev = match ty.as_deref() {
         Some("TOOL") => {
+            let name = otel_tool.or(name);
             let k = name.as_deref().map_or(EventKind::ToolCall, tool_kind);
             let mut ev = Ev::new(k, Side::Client);
             ev.target = name;
-            if let Some(c) = first(v, &["metadata.tool_call_id", "input.tool_call_id", "metadata.call_id"]) {
+            if let Some(c) = first(
+                v,
+                &[
+                    "metadata.tool_call_id",
+                    "input.tool_call_id",
+                    "metadata.call_id",
+                    "metadata.attributes.gen_ai.tool.call.id",
+                ],
+            ) {
                 ev.key(Role::Link(LinkKey::CallId), &c);
             }
             ev

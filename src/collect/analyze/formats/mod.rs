@@ -590,17 +590,23 @@ fn detect_plain(name_hint: &str, head: &[u8]) -> Format {
     Format::all().find(|f| f.def().detect(&h)).unwrap_or(Format::of(&generic::Opaque))
 }
 
-/// Bytes that are not text: more than 1 in 32 control bytes (other than whitespace), or
-/// invalid UTF-8 outside its last 3 bytes (a sequence cut by the head's end).
+/// Bytes that are not text: more than 1 in 32 control bytes (other than whitespace), or more
+/// than 1 in 32 bytes in invalid UTF-8 sequences (a sequence cut by the head's end does not
+/// count). A log with a few bad bytes in one line is text: its lines are read and the bad
+/// line is reported, not the whole file dropped as binary.
 fn looks_binary(sample: &[u8]) -> bool {
     let controls = sample.iter().filter(|b| b.is_ascii_control() && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c)).count();
     if controls * 32 > sample.len().max(1) {
         return true;
     }
-    match std::str::from_utf8(sample) {
-        Ok(_) => false,
-        Err(e) => e.error_len().is_some() && e.valid_up_to() + 4 < sample.len(),
+    let mut invalid = 0usize;
+    let mut rest = sample;
+    while let Err(e) = std::str::from_utf8(rest) {
+        let Some(n) = e.error_len() else { break };
+        invalid += n;
+        rest = rest.get(e.valid_up_to() + n..).unwrap_or_default();
     }
+    invalid * 32 > sample.len().max(1)
 }
 
 fn by_name_only(name: &str) -> Format {
@@ -640,6 +646,13 @@ mod tests {
         assert_eq!(d("x.log", br#"[2016-04-15T20:17:00.310Z] "POST /api HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "ua" "id" "host" "tcp://10.0.2.1:80""#), "envoy_text");
         assert_eq!(d("a.log", b"1286536308.779    180 192.168.0.224 TCP_MISS/200 411 GET http://example.com/ - HIER_DIRECT/1.2.3.4 text/html\n"), "squid");
         assert_eq!(d("a.bin", b"\x00\x01\x02"), "opaque");
+        // One line with two bad bytes among good ones is a text log, not binary.
+        let mixed = b"{\"session_id\": \"s-1\", \"tool\": \"search_kb\", \"response\": {\"status\": 200}}\n{\"session_id\": \"\xff\xfe bad\"}\n{\"session_id\": \"s-1\", \"tool\": \"search_kb\"}\n";
+        assert_eq!(d("x.jsonl", mixed), "jsonl");
+        assert_eq!(
+            d("x.bin", b"\x89PNG\r\n\x1a\n\xff\xd8\xff\xe0\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc"),
+            "opaque"
+        );
         assert_eq!(d("empty.jsonl", b""), "jsonl");
         assert_eq!(d("notes.txt", b"hello world\n"), "text_log");
         assert_eq!(d("o.jsonl", br#"{"resourceSpans":[]}"#), "otlp");

@@ -121,7 +121,16 @@ fn span_kind(v: &Value) -> u64 {
 /// What a span's status, HTTP status and `error.type` say of its outcome.
 fn span_outcome(e: &Value, a: &[(&str, String)]) -> OutcomeEv {
     if let Some(code) = attr(a, &["http.response.status_code", "http.status_code"]) {
-        return outcome_of(code);
+        let mut o = outcome_of(code);
+        // A server that answers a retried idempotency key from its record says so in a
+        // response header (`Idempotent-Replayed: true`): no new effect.
+        let replay =
+            attr(a, &["http.response.header.idempotent-replayed", "http.response.header.idempotency-replayed"]);
+        if o.status == Some(OutcomeStatus::Succeeded) && replay.is_some_and(|r| r.eq_ignore_ascii_case("true")) {
+            o.replayed = true;
+            o.reason = Some("idempotent replay: no new effect".into());
+        }
+        return o;
     }
     let status = e.get("status");
     let code = status.and_then(|s| s.get("code"));

@@ -521,7 +521,7 @@ impl FormatDef for Squid {
             m,
             line,
         );
-        if let (Some(ev), Some((result, _))) = (it.evidence.first_mut(), code) {
+        if let (Some(ev), Some((result, status))) = (it.evidence.first_mut(), code) {
             ev.detail("squid_result", result);
             if result.contains("DENIED") {
                 ev.outcome = OutcomeEv {
@@ -530,9 +530,22 @@ impl FormatDef for Squid {
                     reason: Some("denied by the proxy".into()),
                     replayed: false,
                 };
+            } else if t.get(5).copied() == Some("CONNECT") {
+                ev.outcome = tunnel_outcome(&format!("{result}/{status}"));
             }
         }
         Some(it)
+    }
+}
+
+/// A `CONNECT` the proxy answered 2xx: the tunnel was established. The requests inside it
+/// (HTTPS) are invisible to the proxy, so this says nothing of their outcome.
+fn tunnel_outcome(code: &str) -> OutcomeEv {
+    OutcomeEv {
+        status: None,
+        code: Some(bounded(code.to_string())),
+        reason: Some("tunnel established: the outcome of the requests inside it is not visible to the proxy".into()),
+        replayed: false,
     }
 }
 
@@ -572,7 +585,7 @@ impl FormatDef for CombinedLog {
         let t = combined(line)?;
         let mut req = t.get(4)?.split_whitespace();
         let (method, path) = (req.next(), req.next());
-        Some(item(
+        let mut it = item(
             Line {
                 time: t.get(3).copied(),
                 time_is_end: false,
@@ -592,7 +605,14 @@ impl FormatDef for CombinedLog {
             },
             m,
             line,
-        ))
+        );
+        let code = t.get(5).copied().unwrap_or_default();
+        if method == Some("CONNECT") && code.starts_with('2') {
+            if let Some(ev) = it.evidence.first_mut() {
+                ev.outcome = tunnel_outcome(code);
+            }
+        }
+        Some(it)
     }
 }
 
@@ -625,5 +645,23 @@ mod tests {
         assert_eq!(ev.outcome.status, Some(OutcomeStatus::Failed));
         assert_eq!(ev.principal.as_deref(), Some("svc-agent"));
         assert_eq!(url_host("https://user:pw@api.example.com:8443/x?y=1"), "api.example.com");
+    }
+
+    #[test]
+    fn squid_time_is_the_end_and_a_tunnel_is_no_outcome() {
+        let m = FieldMapping::default();
+        let it = Squid
+            .read_text("1795269852.090  30007 10.42.3.17 TCP_TUNNEL/200 3920 CONNECT payments.example.com:443 billing-agent HIER_DIRECT/203.0.113.40 -", &m)
+            .expect("a squid line");
+        let ev = &it.evidence[0];
+        assert_eq!(ev.end.as_ref().map(|t| t.text.as_str()), Some("2026-11-21T14:04:12.090Z"));
+        assert_eq!(ev.start.as_ref().map(|t| t.text.as_str()), Some("2026-11-21T14:03:42.083Z"));
+        assert_eq!(it.time, ev.start);
+        assert_eq!(ev.outcome.status, None);
+        let it = CombinedLog
+            .read_text(r#"10.42.3.17 - billing-agent [21/Nov/2026:15:04:14 +0100] "CONNECT payments.example.com:443 HTTP/1.1" 200 5034 "-" "python-httpx/0.28.1" TCP_TUNNEL:HIER_DIRECT"#, &m)
+            .expect("a combined line");
+        assert_eq!(it.evidence[0].outcome.status, None);
+        assert_eq!(it.evidence[0].target.as_deref(), Some("payments.example.com"));
     }
 }

@@ -1,0 +1,863 @@
+//! Every input format, on its fixtures in `fixtures/formats/<format>/` (each folder's
+//! README lists the format's quirks and where each value lives): detection by content, and
+//! through `custody preserve` the events, identifiers, subjects and details each file must
+//! yield. Values asserted here were read in the fixture files; the tests name their inputs.
+
+use crate::collector_util::*;
+use custody::collect::analysis::{EventKind, HopStatus, IdentStatus, MergeRule, NodeName, OutcomeStatus, Tie, Zone};
+use custody::collect::analyze::{IdentName, Layout};
+
+const TRACE: &str = FORMATS_TRACE;
+const SESSION: &str = "conv_6f2d91c4a7e8";
+const CUSTOMER: &str = "cus_Q3x9LmT2vK";
+const REFUND_CALL: &str = "call_R8mX2qLp5vN1tZ7w";
+const LOOKUP_CALL: &str = "call_K4bH9sDf2gJ6aQ3e";
+const IDEM: &str = "idem-2c7e9a41f0b35d86";
+const APPROVAL: &str = "apr-3f8a61d2e9b4";
+const ATTEMPT_1: &str = "6f1c2a9e-3b4d-4e8f-9a0b-1c2d3e4f5a6b";
+const ATTEMPT_2: &str = "0b9e8d7c-6a5f-4e3d-8c2b-1a0f9e8d7c6b";
+
+/// `preserve` of the fixture files given as (folder/file, path in the incident directory).
+fn run(files: &[(&str, &str)], args: &[&str]) -> (IncidentDir, Preserved) {
+    let list: Vec<(std::path::PathBuf, &str)> = files.iter().map(|(f, to)| (format_fixture(f), *to)).collect();
+    let dir = IncidentDir::of(&list);
+    let p = preserve_dir(&dir, args);
+    (dir, p)
+}
+
+/// One fixture file under a folder named after no evidence kind (its kind must come from its
+/// content), searched from the scenario's trace id.
+fn one(file: &str) -> Preserved {
+    let name = file.rsplit('/').next().expect("file name");
+    run(&[(file, &format!("evidence/{name}"))], &["--trace-id", TRACE]).1
+}
+
+fn one_with(file: &str, args: &[&str]) -> Preserved {
+    let name = file.rsplit('/').next().expect("file name");
+    run(&[(file, &format!("evidence/{name}"))], args).1
+}
+
+fn subjects(p: &Preserved) -> Vec<&str> {
+    p.a().subjects.iter().map(|s| s.value.as_str()).collect()
+}
+
+/// Every fixture file is detected as its format by content, scans without a problem and
+/// yields records; and in an incident directory whose folders are named after the source
+/// systems, each file's evidence kind comes from its content.
+#[test]
+fn every_format_fixture_is_detected_by_its_content() {
+    let table: [(&str, &str, &str); 35] = [
+        ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
+        ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
+        ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
+        ("argo/argo-rollouts-controller.jsonl", "argo", "deploy"),
+        ("argo/argocd-application-controller.jsonl", "argo", "deploy"),
+        ("argo/argocd-server.jsonl", "argo", "deploy"),
+        ("cd-pipeline/agents-deploy.jsonl", "cd_pipeline", "deploy"),
+        ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1345Z_Qm9XpL2vN7cR4tYw.json.gz", "cloudtrail", "cloud"),
+        ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1405Z_kT3vQ9mZ2xR7pL4w.json.gz", "cloudtrail", "cloud"),
+        ("cloudwatch-logs/filter-log-events.json", "cloudwatch_logs", "logs"),
+        ("cloudwatch-logs/loki-query-range.json", "loki", "logs"),
+        ("envoy/envoy-default-format.log", "envoy_text", "egress"),
+        ("envoy/istio-proxy-json.log", "envoy_json", "egress"),
+        ("envoy/istio-proxy-text.log", "istio_text", "egress"),
+        ("k8s-audit/audit.log", "k8s_audit", "cluster"),
+        ("langfuse/get-trace-full.json", "langfuse", "traces"),
+        ("langfuse/list-traces-by-session.json", "langfuse", "traces"),
+        ("langsmith/list-runs.jsonl", "langsmith", "traces"),
+        ("langsmith/read-run-tree.json", "langsmith", "traces"),
+        ("mem0/add-results.jsonl", "mem0", "memory"),
+        ("mem0/get-all.json", "mem0", "memory"),
+        ("mem0/history-2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05.json", "mem0", "memory"),
+        ("openai-agents-tracing/ingest-payload-run1.json", "agents_tracing", "traces"),
+        ("openai-agents-tracing/processor-export-run2.jsonl", "agents_tracing", "traces"),
+        ("otlp/file-exporter-logs.jsonl", "otlp", "traces"),
+        ("otlp/protojson-dump-base64-ids.json", "otlp", "traces"),
+        ("otlp/traces-agent-run.otlp.json", "otlp", "traces"),
+        ("slack-block-actions/interactivity-post-body.txt", "slack_block_actions", "approvals"),
+        ("slack-block-actions/received-payloads.jsonl", "slack_block_actions", "approvals"),
+        ("squid/access-combined.log", "combined_log", "egress"),
+        ("squid/access.log", "squid", "egress"),
+        ("temporal/history-short-enums-notify.json", "temporal", "logs"),
+        ("temporal/workflow-show-refund-idem-2c7e9a41f0b35d86.json", "temporal", "logs"),
+        ("vector-store/chroma-collection-get.json", "vector_store", "memory"),
+        ("vector-store/qdrant-scroll-points.json", "vector_store", "memory"),
+    ];
+    // The table covers every fixture file.
+    let root = repo().join("fixtures/formats");
+    let mut on_disk: Vec<String> = walk(&root)
+        .into_iter()
+        .map(|p| p.strip_prefix(&root).expect("under root").display().to_string())
+        .filter(|p| !p.ends_with("README.md"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = table.iter().map(|(f, _, _)| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "every file of fixtures/formats is in this table");
+
+    let dir = IncidentDir::new();
+    for (file, format, _) in table {
+        let path = format_fixture(file);
+        assert_eq!(detect_file(&path).name(), format, "{file}");
+        let (_, records, summary) = scan_file(&path);
+        assert!(!records.is_empty(), "{file}: no record");
+        let bad: Vec<_> = records.iter().filter_map(|r| r.problem.clone()).collect();
+        assert!(bad.is_empty(), "{file}: {bad:?}");
+        assert_ne!(summary.layout, Layout::None, "{file}");
+        dir.copy(&path, file);
+    }
+    // Folders named after the source systems, searched from the trace id.
+    let p = preserve_dir(&dir, &["--trace-id", TRACE]);
+    for (file, format, kind) in table {
+        let s = p.a().sources.iter().find(|s| s.path == file).unwrap_or_else(|| panic!("{file} not in sources"));
+        assert_eq!((s.format.as_str(), s.kind.as_str(), s.kind_origin.as_str()), (format, kind, "content"), "{file}");
+        assert_eq!(s.not_analysed, None, "{file}");
+        assert_eq!(s.problems, 0, "{file}");
+    }
+}
+
+// ---- OTLP ----
+
+/// The agent's trace: GenAI spans are tool calls, model calls and memory operations; HTTP
+/// CLIENT spans are egress requests with the header arrays read; `enduser.id` is a subject,
+/// `deployment.id` a deployment, neither a principal nor a bundle.
+#[test]
+fn otlp_traces_yield_typed_events_and_give_each_field_its_meaning() {
+    let p = one("otlp/traces-agent-run.otlp.json");
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident_value(a, IdentName::AgentId), (IdentStatus::Found, Some("billing-agent")));
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some(APPROVAL)));
+    assert_eq!(ident_value(a, IdentName::IdempotencyKey), (IdentStatus::Found, Some(IDEM)));
+    // enduser.id is who the agent acted for, not whom the tools ran as.
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    assert_eq!(a.subjects[0].fields, ["attributes.enduser.id"]);
+    assert_eq!(ident_value(a, IdentName::ToolPrincipal), (IdentStatus::Unknown, None));
+    // deployment.id is the CD run: the chain's deployment, not the policy bundle.
+    assert_eq!(ident_value(a, IdentName::BundleId), (IdentStatus::Unknown, None));
+    let dep = a.chain.nodes.iter().find(|n| n.name == NodeName::Deployment).expect("deployment node");
+    assert_eq!(dep.value.as_deref(), Some("deploy-run-7741903"));
+    assert_eq!(
+        counts(a).into_iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(),
+        [("tool_call", 2), ("egress_request", 2), ("memory_read", 1), ("memory_write", 1), ("model_call", 2)]
+    );
+    let tools: Vec<(Option<&str>, Option<&str>)> =
+        events(a, EventKind::ToolCall).iter().map(|e| (e.target.as_deref(), id_of(e, "call_id"))).collect();
+    assert_eq!(tools, [(Some("lookup_invoice"), Some(LOOKUP_CALL)), (Some("issue_refund"), Some(REFUND_CALL))]);
+    let refund = events(a, EventKind::ToolCall)[1];
+    assert_eq!(
+        (start(refund), end(refund)),
+        (Some("2026-11-21T14:02:14.902550Z"), Some("2026-11-21T14:04:14.377120Z"))
+    );
+    assert_eq!(id_of(refund, "idempotency_key"), Some(IDEM), "read from the JSON string gen_ai.tool.call.arguments");
+    assert_eq!(id_of(refund, "approval_id"), Some(APPROVAL), "from the span event approval.requested");
+    assert_eq!(refund.citations[0].span_id.as_deref(), Some("9d8c7b6a5f4e3d21"));
+    assert_eq!(refund.citations[0].item, Some(5), "the 6th span of the export");
+    // The two HTTP attempts, their request ids from the header arrays, 504 then 201.
+    let egress = events(a, EventKind::EgressRequest);
+    let got: Vec<_> = egress
+        .iter()
+        .map(|e| {
+            (
+                e.target.as_deref(),
+                e.operation.as_deref(),
+                id_of(e, "request_id"),
+                outcome(e),
+                id_of(e, "parent_span_id"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some("payments.example.com"),
+                Some("POST"),
+                Some(ATTEMPT_1),
+                Some(OutcomeStatus::Unknown),
+                Some("9d8c7b6a5f4e3d21")
+            ),
+            (
+                Some("payments.example.com"),
+                Some("POST"),
+                Some(ATTEMPT_2),
+                Some(OutcomeStatus::Succeeded),
+                Some("9d8c7b6a5f4e3d21")
+            ),
+        ]
+    );
+    assert_eq!(egress[0].outcome.as_ref().and_then(|o| o.reason.as_deref()), Some("timeout"));
+    // Memory: memory_search reads (app.memory.ids), memory_add writes.
+    let (r, w) = (events(a, EventKind::MemoryRead), events(a, EventKind::MemoryWrite));
+    assert_eq!((r[0].target.as_deref(), w[0].target.as_deref()), (Some("memory_search"), Some("memory_add")));
+    assert_eq!(a.memory.read, ["8c3e1f52-6a0d-4b9e-9f27-5d1c0a7e3b64", "2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05"]);
+    assert_eq!(a.memory.written, ["d41c7e0a-93b2-4f1e-8a6d-2c5b9e0f7a13"]);
+    let models: Vec<_> =
+        events(a, EventKind::ModelCall).iter().map(|e| (e.target.as_deref(), e.operation.as_deref())).collect();
+    assert_eq!(models, [(Some("gpt-4.1"), Some("chat")), (Some("gpt-4.1"), Some("chat"))]);
+}
+
+/// The collector's file exporter: upper-case hex ids, the record time from
+/// `observedTimeUnixNano` when `timeUnixNano` is 0, JSON in `body.stringValue`; its three
+/// records of the refund merge into one tool call by call id.
+#[test]
+fn otlp_file_exporter_logs_merge_by_call_id_and_read_json_bodies() {
+    let path = format_fixture("otlp/file-exporter-logs.jsonl");
+    let (_, records, summary) = scan_file(&path);
+    assert_eq!(summary.layout, Layout::Lines);
+    assert_eq!(records.len(), 4, "3 lines: 1 + 2 + 1 log records");
+    assert_eq!(records.iter().map(|r| r.line).collect::<Vec<_>>(), [Some(1), Some(2), Some(2), Some(3)]);
+    assert_eq!(records[0].values(IdentName::TraceId), [TRACE], "upper case in the file");
+    assert_eq!(records[1].time().as_deref(), Some("2026-11-21T14:04:12.094007Z"), "observedTimeUnixNano");
+    assert!(records[3].values(IdentName::TraceId).is_empty(), "empty traceId");
+
+    let p = one("otlp/file-exporter-logs.jsonl");
+    let a = p.a();
+    assert_eq!(
+        ident_value(a, IdentName::ToolPrincipal),
+        (IdentStatus::Found, Some("svc-payments@billing.example.com"))
+    );
+    assert_eq!(ident(a, IdentName::ToolPrincipal).values[0].fields, ["body{}.principal"]);
+    let calls = events(a, EventKind::ToolCall);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let c = calls[0];
+    assert_eq!((c.target.as_deref(), id_of(c, "call_id")), (Some("issue_refund"), Some(REFUND_CALL)));
+    assert_eq!(c.merged_by, [MergeRule::CallId]);
+    let cites: Vec<(Option<u64>, Option<&str>)> = c.citations.iter().map(|x| (x.line, x.span_id.as_deref())).collect();
+    assert_eq!(
+        cites,
+        [(Some(1), Some("9d8c7b6a5f4e3d21")), (Some(2), Some("4a5b6c7d8e9f0a1b")), (Some(2), Some("6b7c8d9e0f1a2b3c"))]
+    );
+    assert_eq!(outcome(c), Some(OutcomeStatus::Succeeded), "the call finished after its retry");
+}
+
+/// A protobuf-JSON dump: base64 trace and span ids, enum names. The server's record of
+/// attempt 1 (201) beats the client's 504, and attempt 2 is an idempotent replay.
+#[test]
+fn otlp_protojson_base64_ids_and_the_servers_view_of_each_attempt() {
+    let (_, records, _) = scan_file(&format_fixture("otlp/protojson-dump-base64-ids.json"));
+    assert_eq!(records.len(), 2);
+    assert_eq!(values(&records, IdentName::TraceId), [TRACE], "fT8cmitOSPChxuXSC5+KMQ==");
+    let links: Vec<(String, String)> =
+        records[0].links().into_iter().filter(|(k, _, _)| k.ends_with("span_id")).map(|(k, v, _)| (k, v)).collect();
+    assert!(links.contains(&("span_id".into(), "e3f4a5b6c7d8e9f0".into())), "4/SltsfY6fA=: {links:?}");
+    assert!(links.contains(&("parent_span_id".into(), "4a5b6c7d8e9f0a1b".into())), "SltsfY6fChs=: {links:?}");
+
+    let (_, p) = run(
+        &[
+            ("otlp/traces-agent-run.otlp.json", "agent/traces.json"),
+            ("otlp/protojson-dump-base64-ids.json", "payments/dump.json"),
+        ],
+        &["--trace-id", TRACE],
+    );
+    let a = p.a();
+    let egress = events(a, EventKind::EgressRequest);
+    assert_eq!(egress.len(), 2, "each server span joins its client span");
+    let first = egress[0];
+    assert_eq!(first.merged_by, [MergeRule::ParentSpan]);
+    assert_eq!(outcome(first), Some(OutcomeStatus::Succeeded), "{:?}", first.outcome);
+    assert!(
+        first
+            .outcome
+            .as_ref()
+            .and_then(|o| o.reason.as_deref())
+            .is_some_and(|r| r.contains("the server's record shows 201")),
+        "{:?}",
+        first.outcome
+    );
+    let second = egress[1];
+    assert_eq!(outcome(second), Some(OutcomeStatus::Succeeded));
+    assert!(second.outcome.as_ref().is_some_and(|o| o.replayed), "Idempotent-Replayed: true: {:?}", second.outcome);
+    assert!(!first.outcome.as_ref().is_some_and(|o| o.replayed));
+}
+
+// ---- OpenAI Agents SDK ----
+
+/// Tracing export: `function` spans are tool calls (memory tools are memory operations),
+/// `generation`/`response` spans model calls; `trace_<hex>` is the trace id and `group_id`
+/// the session; the app's `metadata.customer_id` a subject.
+#[test]
+fn agents_sdk_tracing_function_spans_are_tool_calls_and_group_id_the_session() {
+    let p = one("openai-agents-tracing/ingest-payload-run1.json");
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident(a, IdentName::SessionId).values[0].fields, ["group_id"]);
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some(APPROVAL)));
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    let tools = events(a, EventKind::ToolCall);
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].target.as_deref(), Some("lookup_invoice"));
+    assert_eq!(start(tools[0]), Some("2026-11-21T14:02:12.004113Z"), "+00:00 read as UTC");
+    assert_eq!(id_of(tools[0], "span_id"), Some("span_834dfb772207d873877d8c3d"));
+    let reads = events(a, EventKind::MemoryRead);
+    assert_eq!((reads.len(), reads[0].target.as_deref()), (1, Some("memory_search")));
+    assert_eq!(detail_of(reads[0], "mcp_server"), Some("mem0-mcp"));
+    assert_eq!(count(a, EventKind::ModelCall), 4, "1 generation + 3 response spans");
+
+    // Run 2: spans written as they end (children first); the failed notify_customer.
+    let p = one("openai-agents-tracing/processor-export-run2.jsonl");
+    let a = p.a();
+    let tools: Vec<(Option<&str>, Option<OutcomeStatus>)> =
+        events(a, EventKind::ToolCall).iter().map(|e| (e.target.as_deref(), outcome(e))).collect();
+    assert_eq!(
+        tools,
+        [
+            (Some("issue_refund"), Some(OutcomeStatus::Succeeded)),
+            (Some("notify_customer"), Some(OutcomeStatus::Unknown))
+        ]
+    );
+    let refund = events(a, EventKind::ToolCall)[0];
+    assert_eq!(id_of(refund, "idempotency_key"), Some(IDEM), "inside the JSON string function.input");
+    let notify = events(a, EventKind::ToolCall)[1];
+    assert_eq!(notify.outcome.as_ref().map(|o| o.codes.clone()), Some(vec!["Error running tool".to_string()]));
+    let writes = events(a, EventKind::MemoryWrite);
+    assert_eq!((writes.len(), writes[0].target.as_deref()), (1, Some("memory_add")));
+    assert_eq!(count(a, EventKind::ModelCall), 2);
+}
+
+/// RunState, Python (compact) and JS (pretty, camelCase): the pending interruptions are
+/// approval requests, the decided snapshot's `context.approvals` and hosted-MCP decisions are
+/// approval decisions; the app context's approval id is promoted.
+#[test]
+fn agents_sdk_run_state_python_and_js_spellings() {
+    let p = one("agents-runstate/python-pending-2026-11-21T140215Z.json");
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some(APPROVAL)));
+    assert_eq!(
+        ident_value(a, IdentName::ToolPrincipal),
+        (IdentStatus::Found, Some("svc-payments@billing.example.com"))
+    );
+    assert_eq!(ident_value(a, IdentName::IdempotencyKey), (IdentStatus::Found, Some(IDEM)));
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    let requests: Vec<(Option<&str>, Option<&str>)> =
+        events(a, EventKind::ApprovalRequest).iter().map(|e| (e.target.as_deref(), id_of(e, "call_id"))).collect();
+    assert_eq!(
+        requests,
+        [(Some("issue_refund"), Some(REFUND_CALL)), (Some("delete_memory"), Some("mcpr_68f3a1d0c2e4f6a8b0d2e4f6a8"))]
+    );
+    assert_eq!(count(a, EventKind::ApprovalDecision), 0, "context.approvals is empty: both pending");
+    let refund = events(a, EventKind::ToolCall)
+        .into_iter()
+        .find(|e| e.target.as_deref() == Some("issue_refund"))
+        .expect("refund");
+    assert_eq!(outcome(refund), Some(OutcomeStatus::Unknown), "no output recorded yet");
+
+    let p = one("agents-runstate/python-decided-2026-11-21T140341Z.json");
+    let a = p.a();
+    assert_eq!(count(a, EventKind::ApprovalRequest), 2, "the interruptions are still listed");
+    let decisions: Vec<(Option<&str>, Option<&str>)> = events(a, EventKind::ApprovalDecision)
+        .iter()
+        .map(|e| (e.target.as_deref(), detail_of(e, "decision")))
+        .collect();
+    assert_eq!(decisions, [(Some("issue_refund"), Some("approved")), (Some("delete_memory"), Some("rejected"))]);
+
+    let p = one("agents-runstate/js-pending-pretty.json");
+    let a = p.a();
+    assert_eq!(p.a().sources[0].format, "agents_run_state", "352 pretty lines are one RunState");
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some(APPROVAL)));
+    assert_eq!(ident(a, IdentName::ApprovalId).values[0].fields, ["context.context.pendingApproval.approvalId"]);
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    let req = events(a, EventKind::ApprovalRequest);
+    assert_eq!((req.len(), id_of(req[0], "call_id")), (1, Some(REFUND_CALL)), "rawItem.callId");
+    assert_eq!(ident_value(a, IdentName::IdempotencyKey), (IdentStatus::Found, Some(IDEM)));
+}
+
+// ---- LangSmith and Langfuse ----
+
+/// LangSmith: the top-level `session_id` is the tracing project, not the conversation;
+/// the conversation is in `extra.metadata` under three spellings; times without a zone are
+/// marked; the UUID-form trace id is the OTel id.
+#[test]
+fn langsmith_runs_session_is_not_the_project_and_zoneless_times_are_marked() {
+    for file in ["langsmith/list-runs.jsonl", "langsmith/read-run-tree.json"] {
+        let p = one(file);
+        let a = p.a();
+        assert!(a.seeds[0].records > 0, "{file}: the UUID-form trace id matches");
+        assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)), "{file}");
+        let mut fields = ident(a, IdentName::SessionId).values[0].fields.clone();
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["extra.metadata.conversation_id", "extra.metadata.session_id", "extra.metadata.thread_id"],
+            "{file}"
+        );
+        assert!(ident(a, IdentName::SessionId)
+            .values
+            .iter()
+            .all(|v| v.value != "1b6f0e2a-93c4-4d71-8e5a-7f2c0d9b4e38"));
+        assert_eq!(subjects(&p), [CUSTOMER], "{file}");
+        let tools: Vec<_> = events(a, EventKind::ToolCall).iter().map(|e| e.target.as_deref()).collect();
+        assert_eq!(tools, [Some("lookup_invoice"), Some("issue_refund")], "{file}");
+        let refund = events(a, EventKind::ToolCall)[1];
+        assert_eq!(
+            (id_of(refund, "call_id"), id_of(refund, "approval_id")),
+            (Some(REFUND_CALL), Some(APPROVAL)),
+            "{file}"
+        );
+        assert_eq!(id_of(refund, "idempotency_key"), Some(IDEM), "{file}");
+        let t = refund.start.as_ref().expect("start");
+        assert_eq!((t.at.as_str(), t.zone), ("2026-11-21T14:03:42.050318Z", Zone::None), "{file}: no zone written");
+        let r = events(a, EventKind::MemoryRead);
+        assert_eq!(
+            (r.len(), r[0].target.as_deref(), r[0].operation.as_deref()),
+            (1, Some("kb_search"), Some("retrieval")),
+            "{file}"
+        );
+        assert_eq!(count(a, EventKind::ModelCall), 1, "{file}");
+    }
+}
+
+/// Langfuse: a trace's id is `id`, `userId` a subject; observations ingested from
+/// OpenTelemetry keep span attributes: `execute_tool` spans are tool calls named by
+/// `gen_ai.tool.name`, whatever their observation type.
+#[test]
+fn langfuse_trace_and_observations() {
+    let p = one("langfuse/get-trace-full.json");
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident_value(a, IdentName::AgentId), (IdentStatus::Found, Some("billing-agent")));
+    assert_eq!(ident_value(a, IdentName::IdempotencyKey), (IdentStatus::Found, Some(IDEM)));
+    assert_eq!(ident_value(a, IdentName::ToolPrincipal), (IdentStatus::Unknown, None), "userId is no principal");
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    let tools: Vec<(Option<&str>, Option<&str>)> =
+        events(a, EventKind::ToolCall).iter().map(|e| (e.target.as_deref(), id_of(e, "call_id"))).collect();
+    assert_eq!(tools, [(Some("lookup_invoice"), Some(LOOKUP_CALL)), (Some("issue_refund"), Some(REFUND_CALL))]);
+    let refund = events(a, EventKind::ToolCall)[1];
+    assert_eq!((start(refund), end(refund)), (Some("2026-11-21T14:02:14.902Z"), Some("2026-11-21T14:04:14.377Z")));
+    let models = events(a, EventKind::ModelCall);
+    assert_eq!((models.len(), models[0].target.as_deref()), (1, Some("gpt-4.1-2025-04-14")));
+
+    let p = one("langfuse/list-traces-by-session.json");
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident(a, IdentName::TraceId).values[0].fields, ["id"], "a trace's id is the trace id");
+    let s = &a.sources[0];
+    assert_eq!((s.records, s.incident_records), (2, 1), "two traces of the session, one is the incident's");
+}
+
+// ---- Approvals from people ----
+
+/// Slack `block_actions`: the approval and call ids inside `actions[].value` (a JSON
+/// string), the approver's user id, the decision time from `action_ts`; the duplicate click
+/// is the same decision; the form-encoded POST body reads the same.
+#[test]
+fn slack_block_actions_are_approval_decisions_by_a_slack_user() {
+    for file in ["slack-block-actions/received-payloads.jsonl", "slack-block-actions/interactivity-post-body.txt"] {
+        let p = one_with(file, &["--seed", APPROVAL]);
+        let a = p.a();
+        let d = events(a, EventKind::ApprovalDecision);
+        assert_eq!(d.len(), 1, "{file}: {d:?}");
+        let d = d[0];
+        assert_eq!(detail_of(d, "decision"), Some("approved"), "{file}");
+        assert_eq!(detail_of(d, "approver_id"), Some("U07QJ2M4K8R"), "{file}");
+        assert_eq!((id_of(d, "approval_id"), id_of(d, "call_id")), (Some(APPROVAL), Some(REFUND_CALL)), "{file}");
+        assert_eq!(start(d), Some("2026-11-21T14:03:41.612877Z"), "{file}: action_ts");
+        assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some(APPROVAL)));
+        assert_eq!(
+            ident_value(a, IdentName::TraceId),
+            (IdentStatus::Unknown, None),
+            "{file}: the mrkdwn text is no field"
+        );
+    }
+    let p = one_with("slack-block-actions/received-payloads.jsonl", &["--seed", APPROVAL]);
+    let lines: Vec<Option<u64>> =
+        events(p.a(), EventKind::ApprovalDecision)[0].citations.iter().map(|c| c.line).collect();
+    assert_eq!(lines, [Some(2), Some(4)], "the click and its repeat, not line 1 (another approval)");
+}
+
+// ---- Memory ----
+
+/// mem0: `add()` results and history rows are writes (add/update/delete), history rows
+/// ordered by `updated_at` with their US/Pacific offsets converted; `get_all` is state, its
+/// `user_id` a subject.
+#[test]
+fn mem0_writes_and_mixed_offsets() {
+    let p = one_with(
+        "mem0/history-2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05.json",
+        &["--seed", "2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05"],
+    );
+    let w: Vec<(Option<&str>, Option<&str>)> =
+        events(p.a(), EventKind::MemoryWrite).iter().map(|e| (e.operation.as_deref(), start(e))).collect();
+    // ADD 2026-10-02T11:40:57.120033-07:00 = 18:40:57Z; the UPDATE row keeps that
+    // created_at, its time is updated_at.
+    assert_eq!(
+        w,
+        [(Some("add"), Some("2026-10-02T18:40:57.120033Z")), (Some("update"), Some("2026-11-21T14:04:21.398771Z"))]
+    );
+    assert_eq!(p.a().memory.written, ["2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05"]);
+
+    let p = one_with("mem0/add-results.jsonl", &["--seed", "d41c7e0a-93b2-4f1e-8a6d-2c5b9e0f7a13"]);
+    let w = events(p.a(), EventKind::MemoryWrite);
+    assert_eq!(w.len(), 1, "one add() call: ADD + UPDATE");
+    assert_eq!(w[0].operation.as_deref(), Some("ADD,UPDATE"));
+    let mut written = p.a().memory.written.clone();
+    written.sort();
+    assert_eq!(written, ["2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05", "d41c7e0a-93b2-4f1e-8a6d-2c5b9e0f7a13"]);
+    assert_eq!(w[0].citations[0].line, Some(2));
+    // The poisoning conversation's add() call: the poisoned memory added, another deleted.
+    let p = one_with("mem0/add-results.jsonl", &["--seed", "8c3e1f52-6a0d-4b9e-9f27-5d1c0a7e3b64"]);
+    let w = events(p.a(), EventKind::MemoryWrite);
+    assert_eq!((w.len(), w[0].operation.as_deref(), w[0].citations[0].line), (1, Some("ADD,DELETE"), Some(1)));
+    let mut written = p.a().memory.written.clone();
+    written.sort();
+    assert_eq!(written, ["5a7b9c1d-3e5f-4a6b-8c9d-0e1f2a3b4c5d", "8c3e1f52-6a0d-4b9e-9f27-5d1c0a7e3b64"]);
+
+    let p = one_with("mem0/get-all.json", &["--seed", CUSTOMER]);
+    assert!(p.a().events.is_empty(), "memories are state, not operations");
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    assert_eq!(
+        ident(p.a(), IdentName::SessionId).values.len(),
+        0,
+        "run_id is not read as this incident's session here"
+    );
+}
+
+/// Generic vector stores: Chroma's columnar `get()` (record i across the arrays, a JSON
+/// string in its metadata) and a Qdrant scroll page with mixed id types.
+#[test]
+fn vector_store_exports_are_read_record_by_record() {
+    let (_, records, _) = scan_file(&format_fixture("vector-store/chroma-collection-get.json"));
+    assert_eq!(records.len(), 4, "4 records as parallel arrays");
+    let p = one("vector-store/chroma-collection-get.json");
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident(a, IdentName::IdempotencyKey).values[0].fields, ["metadatas.tool_call{}.idempotency_key"]);
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    assert_eq!(a.sources[0].incident_records, 1);
+
+    let (_, records, _) = scan_file(&format_fixture("vector-store/qdrant-scroll-points.json"));
+    assert_eq!(records.len(), 3, "2 memories and a knowledge-base point");
+    let p = one("vector-store/qdrant-scroll-points.json");
+    assert_eq!(ident_value(p.a(), IdentName::AgentId), (IdentStatus::Found, Some("billing-agent")));
+    assert_eq!(subjects(&p), [CUSTOMER]);
+}
+
+// ---- Cloud and cluster ----
+
+/// CloudTrail (gzip): each record a cloud API call whose principal is the role that issued
+/// the session; tag lists read by the semantics table; the denied call failed.
+#[test]
+fn cloudtrail_principal_is_the_session_issuer_and_tags_are_read() {
+    let p = one_with(
+        "cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1345Z_Qm9XpL2vN7cR4tYw.json.gz",
+        &["--seed", "deploy-run-7741903-migrate-0001"],
+    );
+    let a = p.a();
+    let calls = events(a, EventKind::CloudApiCall);
+    let got: Vec<(Option<&str>, Option<&str>, Option<&str>, Tie)> =
+        calls.iter().map(|e| (e.operation.as_deref(), start(e), e.principal.as_deref(), e.tie)).collect();
+    let role = Some("arn:aws:iam::123456789012:role/acme-cd-deployer");
+    // The two RunTask records hold the key (clientToken); AddTagsToResource holds their
+    // change id (a tag): a record of the chain. PutParameter holds neither.
+    assert_eq!(
+        got,
+        [
+            (Some("AddTagsToResource"), Some("2026-11-21T13:41:08Z"), role, Tie::Chain),
+            (Some("RunTask"), Some("2026-11-21T13:43:12Z"), role, Tie::Linked),
+            (Some("RunTask"), Some("2026-11-21T13:43:43Z"), role, Tie::Linked),
+        ]
+    );
+    assert!(calls.iter().all(|e| e.citations[0].decompressed));
+    assert_eq!(calls.iter().map(|e| e.citations[0].item).collect::<Vec<_>>(), [Some(1), Some(2), Some(3)]);
+    // The two RunTask calls carry the same clientToken: the key of both attempts.
+    assert!(calls[1..].iter().all(|e| id_of(e, "idempotency_key") == Some("deploy-run-7741903-migrate-0001")));
+
+    let p = one_with(
+        "cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1345Z_Qm9XpL2vN7cR4tYw.json.gz",
+        &["--seed", "deploy-run-7741903"],
+    );
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::ChangeId), (IdentStatus::Found, Some("CHG-20931")), "tag acme.change.id");
+    assert_eq!(ident_value(a, IdentName::RolloutWave), (IdentStatus::Found, Some("2")), "tag rollout-wave");
+    assert_eq!(ident(a, IdentName::ChangeId).values[0].fields, ["requestParameters.tags.acme.change.id"]);
+
+    let p = one_with(
+        "cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1405Z_kT3vQ9mZ2xR7pL4w.json.gz",
+        &["--seed", "5b0f2c61-9d3e-4a7b-8c1d-e2f3a4b5c6d7"],
+    );
+    let calls = events(p.a(), EventKind::CloudApiCall);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].principal.as_deref(), Some("arn:aws:iam::123456789012:role/agent-payments-tool"));
+    assert_eq!(
+        detail_of(calls[0], "session_arn"),
+        Some("arn:aws:sts::123456789012:assumed-role/agent-payments-tool/botocore-session-1795269823")
+    );
+    assert_eq!((outcome(calls[0]), start(calls[0])), (Some(OutcomeStatus::Failed), Some("2026-11-21T14:04:30Z")));
+}
+
+/// Kubernetes audit: a mutating request is one `k8s_change` whatever stages were logged
+/// (merged by auditID); annotations under vendor keys name the change, wave and bundle;
+/// reads are not changes.
+#[test]
+fn k8s_audit_stages_merge_and_annotations_name_the_change() {
+    let p = one_with("k8s-audit/audit.log", &["--seed", "CHG-20931"]);
+    let a = p.a();
+    let changes = events(a, EventKind::K8sChange);
+    let got: Vec<(Option<&str>, Option<&str>, Vec<Option<u64>>)> = changes
+        .iter()
+        .map(|e| (e.target.as_deref(), e.operation.as_deref(), e.citations.iter().map(|c| c.line).collect()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("configmaps/agents/agent-policy-bundle"), Some("patch"), vec![Some(1), Some(2)]),
+            (Some("rollouts/agents/billing-agent"), Some("patch"), vec![Some(3)]),
+        ]
+    );
+    assert_eq!(changes[0].merged_by, [MergeRule::AuditId]);
+    assert_eq!(changes[0].principal.as_deref(), Some("system:serviceaccount:argocd:argocd-application-controller"));
+    assert_eq!(outcome(changes[0]), Some(OutcomeStatus::Succeeded));
+    assert_eq!(ident_value(a, IdentName::BundleId), (IdentStatus::Found, Some("rev-2026.11.21-3c9e41f")));
+    assert_eq!(ident_value(a, IdentName::RolloutWave), (IdentStatus::Found, Some("wave-2")));
+    // The impersonated, forbidden request: the evaluated identity is the principal, the
+    // authenticated user the actor.
+    let p = one_with("k8s-audit/audit.log", &["--seed", "oidc:maria@example.com"]);
+    let c = events(p.a(), EventKind::K8sChange);
+    assert!(c.is_empty(), "event 5 is a `get`: not a change ({c:?})");
+}
+
+// ---- Deployments ----
+
+/// A generic CD pipeline log: the run whose id the services report as `deployment.id`
+/// closes the chain to its change, wave and bundle. The wave is written 2, "2" and wave-2;
+/// `previous_opa_bundles` names the revision the run replaced, never the deployed one.
+#[test]
+fn cd_pipeline_closes_the_chain_and_ignores_the_previous_bundle() {
+    let (_, p) = run(
+        &[
+            ("otlp/traces-agent-run.otlp.json", "otel/traces.json"),
+            ("cd-pipeline/agents-deploy.jsonl", "cd/agents-deploy.jsonl"),
+        ],
+        &["--trace-id", TRACE],
+    );
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::ChangeId), (IdentStatus::Found, Some("CHG-20931")));
+    let mut fields = ident(a, IdentName::ChangeId).values[0].fields.clone();
+    fields.sort();
+    assert_eq!(fields, ["acme.change.id", "change_id"]);
+    assert_eq!(ident_value(a, IdentName::BundleId), (IdentStatus::Found, Some("rev-2026.11.21-3c9e41f")));
+    let bundles: Vec<&str> = ident(a, IdentName::BundleId).values.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(bundles, ["rev-2026.11.21-3c9e41f"], "rev-2026.11.14-8b20d7a is the previous bundle");
+    // wave: 2 (number, lines 5 and 13) and "2" (string, line 11) are one value.
+    let wave = ident(a, IdentName::RolloutWave);
+    assert_eq!(wave.status, IdentStatus::Found);
+    let two = wave.values.iter().find(|v| v.value == "2").expect("wave 2");
+    assert_eq!(two.records, 3);
+    let node = |n: NodeName| a.chain.nodes.iter().find(|x| x.name == n).expect("node").clone();
+    assert_eq!(
+        node(NodeName::Deployment).value.as_deref(),
+        Some("deploy-run-7741903"),
+        "not wave 1's deploy-run-7741850"
+    );
+    assert_eq!(node(NodeName::Change).value.as_deref(), Some("CHG-20931"));
+    assert_eq!(node(NodeName::Bundle).value.as_deref(), Some("rev-2026.11.21-3c9e41f"));
+    for hop in &a.chain.hops {
+        assert_eq!(hop.status, HopStatus::Linked, "{:?} → {:?}: {}", hop.from, hop.to, hop.why);
+    }
+    // One deploy event for the run (its lines merged by run id), on the chain; the other
+    // runs (wave 1, kb-deploy) are not the incident's.
+    let deploys = events(a, EventKind::Deploy);
+    assert_eq!(deploys.len(), 1);
+    assert_eq!((deploys[0].tie, deploys[0].merged_by.as_slice()), (Tie::Chain, [MergeRule::RunId].as_slice()));
+    let lines: Vec<Option<u64>> = deploys[0].citations.iter().map(|c| c.line).collect();
+    assert_eq!(lines, (5..=13).map(Some).collect::<Vec<_>>());
+    let t = deploys[0].citations.iter().find(|c| c.line == Some(11)).expect("line 11");
+    assert_eq!(t.path, "cd/agents-deploy.jsonl");
+}
+
+/// Argo Rollouts and Argo CD logs: rollout steps are rollout events of their rollout, Argo
+/// CD syncs deploy events of their application; a server log that starts with a gRPC access
+/// line is still Argo.
+#[test]
+fn argo_rollout_steps_and_syncs() {
+    let p = one_with("argo/argo-rollouts-controller.jsonl", &["--seed", "billing-agent"]);
+    let steps: Vec<(Option<&str>, Option<&str>)> =
+        events(p.a(), EventKind::Rollout).iter().map(|e| (detail_of(e, "step"), start(e))).collect();
+    assert_eq!(
+        steps,
+        [
+            (Some("1/4"), Some("2026-11-21T13:47:21Z")),
+            (Some("2/4"), Some("2026-11-21T13:49:21Z")),
+            (Some("3/4"), Some("2026-11-21T13:49:52Z")),
+            (Some("4/4"), Some("2026-11-21T13:51:52Z")),
+            (None, Some("2026-11-21T13:51:53Z")),
+            (None, Some("2026-11-21T13:52:30Z")),
+        ]
+    );
+    assert!(events(p.a(), EventKind::Rollout).iter().all(|e| e.target.as_deref() == Some("billing-agent")));
+
+    let p = one_with("argo/argocd-application-controller.jsonl", &["--seed", "billing-agent"]);
+    let d = events(p.a(), EventKind::Deploy);
+    assert_eq!(
+        (d.len(), d[0].target.as_deref(), start(d[0])),
+        (1, Some("billing-agent"), Some("2026-11-21T13:46:57Z"))
+    );
+
+    let p = one_with("argo/argocd-server.jsonl", &["--seed", "3f9c2b1e8d7a6c5b4a39281706f5e4d3c2b1a098"]);
+    assert_eq!(p.a().sources[0].format, "argo");
+    let d = events(p.a(), EventKind::Deploy);
+    assert_eq!(d.len(), 1, "cd-bot initiated sync: {d:?}");
+    assert_eq!((d[0].target.as_deref(), d[0].citations[0].line), (Some("billing-agent"), Some(2)));
+}
+
+// ---- Egress ----
+
+/// Envoy's default text format: bytes from the agent's point of view (`BYTES_RECEIVED` is
+/// what the agent sent), the end from the duration, the upstream as the network path.
+#[test]
+fn envoy_text_bytes_are_the_agents_direction() {
+    let p = one_with("envoy/envoy-default-format.log", &["--seed", "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918"]);
+    let e = events(p.a(), EventKind::EgressRequest);
+    assert_eq!(e.len(), 1);
+    let up = e[0];
+    assert_eq!((up.target.as_deref(), up.operation.as_deref()), (Some("paste.example.net"), Some("POST")));
+    assert_eq!(
+        (detail_of(up, "bytes_out"), detail_of(up, "bytes_in")),
+        (Some("48213"), Some("0")),
+        "the agent sent 48 KB"
+    );
+    assert_eq!(outcome(up), Some(OutcomeStatus::Failed), "403 UAEX");
+    let h = &p.a().egress[0];
+    assert_eq!((h.host.as_str(), h.bytes_out, h.bytes_in, h.requests), ("paste.example.net", 48213, 0, 1));
+
+    let p = one_with("envoy/envoy-default-format.log", &["--seed", ATTEMPT_1]);
+    let e = events(p.a(), EventKind::EgressRequest)[0];
+    assert_eq!((start(e), end(e)), (Some("2026-11-21T14:03:42.083Z"), Some("2026-11-21T14:04:12.084Z")), "30001 ms");
+    assert_eq!(outcome(e), Some(OutcomeStatus::Unknown), "504 UT: it may have been applied");
+    assert_eq!(detail_of(e, "upstream"), Some("203.0.113.40:443"));
+    assert_eq!(detail_of(e, "source_address"), Some("10.42.3.17"));
+    assert_eq!((detail_of(e, "bytes_out"), detail_of(e, "bytes_in")), (Some("412"), Some("24")));
+}
+
+/// Istio's text and JSON formats, joined to the trace by the mesh's `traceparent`; the
+/// gateway's default-format lines of the same requests merge by request id.
+#[test]
+fn istio_text_and_json_and_the_gateway_merge_by_request_id() {
+    let p = one_with("envoy/istio-proxy-text.log", &["--seed", ATTEMPT_1]);
+    let e = events(p.a(), EventKind::EgressRequest)[0];
+    assert_eq!(detail_of(e, "upstream"), Some("10.42.0.9:8080"), "the egress gateway");
+    assert_eq!(detail_of(e, "response_code_details"), Some("upstream_response_timeout"));
+    assert_eq!(
+        detail_of(e, "upstream_cluster"),
+        Some("outbound|80||istio-egressgateway.istio-system.svc.cluster.local")
+    );
+
+    let (_, p) = run(
+        &[
+            ("envoy/istio-proxy-json.log", "mesh/istio-proxy-json.log"),
+            ("envoy/envoy-default-format.log", "gateway/access.log"),
+        ],
+        &["--trace-id", TRACE],
+    );
+    let a = p.a();
+    let e = events(a, EventKind::EgressRequest);
+    let got: Vec<(Option<&str>, Vec<(&str, Option<u64>)>, Option<OutcomeStatus>)> = e
+        .iter()
+        .map(|x| (id_of(x, "request_id"), x.citations.iter().map(|c| (c.path.as_str(), c.line)).collect(), outcome(x)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some(ATTEMPT_1),
+                vec![("gateway/access.log", Some(3)), ("mesh/istio-proxy-json.log", Some(1))],
+                Some(OutcomeStatus::Unknown)
+            ),
+            (
+                Some(ATTEMPT_2),
+                vec![("gateway/access.log", Some(4)), ("mesh/istio-proxy-json.log", Some(2))],
+                Some(OutcomeStatus::Succeeded)
+            ),
+        ]
+    );
+    assert!(e.iter().all(|x| x.merged_by == [MergeRule::RequestId]));
+    // The older proxy's all-string line carries another trace: not the incident's.
+    assert_eq!(a.sources.iter().find(|s| s.path == "mesh/istio-proxy-json.log").map(|s| s.incident_records), Some(2));
+    let h = &a.egress[0];
+    assert_eq!((h.host.as_str(), h.requests, h.bytes_out, h.bytes_in), ("payments.example.com", 2, 824, 342));
+}
+
+/// Squid: the time is when the transaction ended (the start is `elapsed` earlier), and a
+/// `TCP_TUNNEL/200` says the tunnel was set up, nothing of the HTTPS request inside it.
+#[test]
+fn squid_time_is_the_end_and_a_tunnel_is_not_an_outcome() {
+    let (_, records, _) = scan_file(&format_fixture("squid/access.log"));
+    assert_eq!(records.len(), 7);
+    // 1795269852.090, 30007 ms: 14:04:12.090 − 30.007 s.
+    assert_eq!(records[1].time().as_deref(), Some("2026-11-21T14:03:42.083Z"));
+    assert_eq!(records[1].events(), [(EventKind::EgressRequest, Some("payments.example.com".to_string()), None)]);
+    assert_eq!(
+        records[3].events(),
+        [(EventKind::EgressRequest, Some("paste.example.net".to_string()), Some(OutcomeStatus::Failed))]
+    );
+    let (_, records, _) = scan_file(&format_fixture("squid/access-combined.log"));
+    assert_eq!(records[0].events(), [(EventKind::EgressRequest, Some("payments.example.com".to_string()), None)]);
+
+    // Joined to the mesh's record of attempt 1 (same host, source address, time): the 504
+    // stays unknown.
+    let (_, p) = run(
+        &[("envoy/istio-proxy-json.log", "mesh/istio-proxy-json.log"), ("squid/access.log", "proxy/access.log")],
+        &["--trace-id", TRACE],
+    );
+    let e = events(p.a(), EventKind::EgressRequest);
+    let first = e.iter().find(|x| id_of(x, "request_id") == Some(ATTEMPT_1)).expect("attempt 1");
+    assert_eq!(outcome(first), Some(OutcomeStatus::Unknown), "{:?}", first.outcome);
+    assert!(first.citations.iter().any(|c| c.path == "proxy/access.log" && c.line == Some(2)), "{:?}", first.citations);
+    assert_eq!(end(first), Some("2026-11-21T14:04:12.090Z"), "the tunnel closed last");
+    assert_eq!(first.principal.as_deref(), Some("billing-agent"), "the proxy-auth user");
+}
+
+// ---- Logs and workflows ----
+
+/// CloudWatch `filter-log-events`: identifiers inside the `message` string (JSON, JSON after
+/// a tab-separated prefix, the REPORT line's X-Ray id).
+#[test]
+fn cloudwatch_messages_are_read_inside_their_string() {
+    let p = one_with("cloudwatch-logs/filter-log-events.json", &["--seed", IDEM]);
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::TraceId), (IdentStatus::Found, Some(TRACE)));
+    let mut fields = ident(a, IdentName::TraceId).values[0].fields.clone();
+    fields.sort();
+    assert_eq!(fields, ["message{}.request.headers.traceparent", "message{}.xray_trace_id", "message~TraceId"]);
+    assert_eq!(ident(a, IdentName::TraceId).values[0].records, 3);
+}
+
+/// Loki `query_range`: JSON and logfmt lines, upper-case ids, a `traceparent=` pair and the
+/// `conversation=` session.
+#[test]
+fn loki_json_and_logfmt_lines() {
+    let p = one("cloudwatch-logs/loki-query-range.json");
+    let a = p.a();
+    assert_eq!(ident(a, IdentName::TraceId).values[0].records, 4, "every line holds the trace, in 3 forms");
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some(APPROVAL)));
+    assert_eq!(ident_value(a, IdentName::IdempotencyKey), (IdentStatus::Found, Some(IDEM)));
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)), "logfmt conversation=");
+}
+
+/// Temporal: the trace id inside base64 JSON in the `_tracer-data` header; the activity's
+/// attempt 1 (a StartToClose timeout, known only from `lastFailure`) and attempt 2 are two
+/// attempts.
+#[test]
+fn temporal_history_base64_payloads_and_activity_attempts() {
+    let p = one("temporal/workflow-show-refund-idem-2c7e9a41f0b35d86.json");
+    let a = p.a();
+    assert_eq!(
+        ident_value(a, IdentName::IdempotencyKey),
+        (IdentStatus::Found, Some(IDEM)),
+        "in the base64 input payload"
+    );
+    assert_eq!(subjects(&p), [CUSTOMER]);
+    let attempts: Vec<(Option<&str>, Option<OutcomeStatus>, Option<&str>)> =
+        events(a, EventKind::ToolCall).iter().map(|e| (e.target.as_deref(), outcome(e), start(e))).collect();
+    assert_eq!(
+        attempts,
+        [
+            (Some("charge_refund"), Some(OutcomeStatus::Unknown), Some("2026-11-21T14:03:42.240160773Z")),
+            (Some("charge_refund"), Some(OutcomeStatus::Succeeded), Some("2026-11-21T14:04:04.553016842Z")),
+        ]
+    );
+    let p = one("temporal/history-short-enums-notify.json");
+    assert_eq!(p.a().sources[0].format, "temporal");
+    assert_eq!(p.a().seeds[0].records, 1, "the short-enum history holds the trace in its header");
+}
