@@ -420,9 +420,10 @@ fn preserve_lists_the_first_problems_and_counts_the_rest() {
     assert!(listed[0].contains("logs/part-00000.jsonl:2") && listed[19].contains("logs/part-00019.jsonl:2"));
     let more = out.stdout.lines().find(|l| l.contains("... and 7 more")).expect("a count of the rest");
     let cmd = more.split("all of them: ").nth(1).unwrap().trim_end_matches(')');
-    assert!(cmd.starts_with("custody show --json --store "), "{more}");
-    // The command it names lists all 27.
-    let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    assert!(cmd.starts_with("custody show --store "), "{more}");
+    // The command it names lists all 27 (read here in its --json form).
+    let mut args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    args.insert(1, "--json");
     let shown = env.run(&args);
     shown.expect(0);
     let all = shown.json()["manifest"]["analysis"]["evidence_problems"].as_array().unwrap().len();

@@ -3,6 +3,8 @@
 //! cites bytes that hold them; the preserve path's observer (line pre-filter, its own thread,
 //! re-reads) gives the analysis that parsing every line gives; and the analysis of a large
 //! file describes exactly the bytes sealed.
+// Tuples of expected values read better than one-off structs here.
+#![allow(clippy::type_complexity)]
 
 use crate::collector_util::*;
 use custody::bundle::manifest::{Entry, IdentName, Incident, SideEffect, Status};

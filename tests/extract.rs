@@ -11,11 +11,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Build a resealed variant of the fixture bundle where README.md is called `path`, signed
+/// Build a resealed variant of the fixture bundle where attachments/responder-notes.md is called `path`, signed
 /// by the bundle's own (trusted) key.
 fn crafted(env: &Env, m: &Made, name: &str, path: &str) -> std::path::PathBuf {
     let key = custody::keys::SecretKey::load(&env.key()).unwrap();
-    let members = reseal(&bundle_members(&m.bundle), &key, |man| rename_entry(man, "README.md", path));
+    let members =
+        reseal(&bundle_members(&m.bundle), &key, |man| rename_entry(man, "attachments/responder-notes.md", path));
     let p = env.path(name);
     write_bundle(&p, &members);
     p
@@ -25,11 +26,14 @@ fn crafted(env: &Env, m: &Made, name: &str, path: &str) -> std::path::PathBuf {
 fn resealing_helper_control_a_benign_rename_verifies_and_extracts() {
     // Proves the crafted bundles below differ from a valid one only by their path.
     let (env, m) = made();
-    let ok = crafted(&env, &m, "benign.tar.zst", "0-README.md");
+    let ok = crafted(&env, &m, "benign.tar.zst", "attachments/renamed.md");
     env.verify_file(&ok, &m.pubkey).expect(0);
     let to = env.path("out");
     env.run(&["extract", s(&ok), "--to", s(&to)]).expect(0);
-    assert_eq!(fs::read(to.join("0-README.md")).unwrap(), fs::read(fixture_dir().join("README.md")).unwrap());
+    assert_eq!(
+        fs::read(to.join("attachments/renamed.md")).unwrap(),
+        fs::read(fixture_dir().join("attachments/responder-notes.md")).unwrap()
+    );
 }
 
 #[test]
@@ -75,7 +79,7 @@ fn library_extract_checks_paths_itself() {
     let abs = root.join("abs-escape.md");
     for bad in ["../escape.md", abs.to_str().unwrap(), "a/../../escape2.md", "./x.md"] {
         let mut man = man0.clone();
-        rename_entry(&mut man, "README.md", bad);
+        rename_entry(&mut man, "attachments/responder-notes.md", bad);
         let r = custody::extract::extract(&m.bundle, &man, &to, &limits);
         assert!(matches!(r, Err(custody::extract::ExtractError::BadEntryPath(_))), "{bad}: {r:?}");
     }
@@ -229,7 +233,7 @@ fn regression_a_refused_extract_through_a_planted_symlink_left_files_behind() {
 }
 
 /// A failure found only while writing (here a manifest, never verified, whose paths collide:
-/// `README.md` is a file and a directory) removes everything extract made, the target it
+/// `attachments/responder-notes.md` is a file and a directory) removes everything extract made, the target it
 /// created included.
 #[test]
 fn a_failure_while_writing_removes_every_file_and_directory_extract_made() {
@@ -237,7 +241,7 @@ fn a_failure_while_writing_removes_every_file_and_directory_extract_made() {
     let man0: custody::bundle::manifest::Manifest =
         serde_json::from_slice(&member(&bundle_members(&m.bundle), "manifest.json").data).unwrap();
     let mut man = man0.clone();
-    rename_entry(&mut man, "logs/tool_calls.jsonl", "README.md/deep/tool_calls.jsonl");
+    rename_entry(&mut man, "logs/tool_calls.jsonl", "attachments/responder-notes.md/deep/tool_calls.jsonl");
     let limits = custody::read::archive::Limits::default();
     let to = env.path("new/target");
     let r = custody::extract::extract(&m.bundle, &man, &to, &limits);

@@ -98,6 +98,7 @@ fn hostile_incident(env: &Env) -> std::path::PathBuf {
         "ts": 1795269711.902, "trace_id": TRACE, "session_id": format!("sess-{HOSTILE}"),
         "agent_id": format!("agent-{HOSTILE}"), "tool": format!("tool-{HOSTILE}"),
         "tool_principal": format!("svc-{HOSTILE}"), "call_id": "call-1", "note": v,
+        "idempotency_key": "idem-hostile-0001",
     });
     let body = format!("{record}\n{{\"cut\":\"sho");
     fs::write(inc.join("logs").join(format!("x{HOSTILE}.jsonl")), body).unwrap();
@@ -128,7 +129,9 @@ fn regression_hostile_file_names_and_record_values_painted_the_terminal() {
     // (A backslash in a file name is sealed as U+FF3C: docs/collector.md.)
     let file = format!("logs/x{}.jsonl", HOSTILE.replace('\\', "\u{ff3c}"));
     assert!(text.contains(&escaped(&file)), "the file is named, escaped:\n{text}");
-    assert!(text.contains(&escaped(&format!("sess-{HOSTILE}"))), "the record value is shown, escaped:\n{text}");
+    // Values with controls are no identifiers (the session and principal are unknown), but the
+    // tool a write of unknown outcome named is quoted, escaped.
+    assert!(text.contains(&escaped(&format!("tool-{HOSTILE}"))), "the record value is shown, escaped:\n{text}");
     assert!(text.contains(r"a\\b"), "a backslash is doubled (the value itself was escaped):\n{text}");
 
     // The bundle as JSON tells the digest; the rest of the checks read it from the store.
@@ -145,8 +148,7 @@ fn regression_hostile_file_names_and_record_values_painted_the_terminal() {
         format!("attachments/shot{HOSTILE}.png").replace('\\', "\u{ff3c}"),
         file.clone(),
         format!("note-{HOSTILE}"),
-        format!("sess-{HOSTILE}"),
-        format!("svc-{HOSTILE}"),
+        format!("tool-{HOSTILE}"),
     ] {
         assert!(text.contains(&escaped(&shown)), "show shows {shown:?} escaped:\n{text}");
     }
@@ -178,7 +180,7 @@ fn regression_verify_findings_quoting_a_signed_manifest_or_a_parse_error_painted
     let (env, m) = made();
     let key = custody::keys::SecretKey::load(&env.key()).unwrap();
     let members = reseal(&bundle_members(&m.bundle), &key, |man| {
-        rename_entry(man, "README.md", &format!("{HOSTILE}/../README.md"));
+        rename_entry(man, "attachments/responder-notes.md", &format!("{HOSTILE}/../responder-notes.md"));
     });
     let crafted = env.path(&format!("crafted{HOSTILE}.tar.zst"));
     write_bundle(&crafted, &members);
@@ -190,7 +192,7 @@ fn regression_verify_findings_quoting_a_signed_manifest_or_a_parse_error_painted
     let broken = env.path("broken.tar.zst");
     write_bundle(&broken, &unparsable);
     for (name, bundle, needle) in [
-        ("verify of a re-signed hostile entry path", &crafted, format!("{HOSTILE}/../README.md")),
+        ("verify of a re-signed hostile entry path", &crafted, format!("{HOSTILE}/../responder-notes.md")),
         ("verify of an unparsable manifest", &broken, format!("field{HOSTILE}")),
     ] {
         for cmd in ["verify", "show"] {

@@ -1225,6 +1225,15 @@ fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<Ident
     }
 }
 
+/// The process' resident and peak resident memory (for `CUSTODY_TIMINGS`).
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |k: &str| {
+        status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
+    };
+    format!("rss {} (peak {})", get("VmRSS:"), get("VmHWM:"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1394,13 +1403,4 @@ mod tests {
         assert_eq!(names(never_seen(&planned, &["c", "a/1", "b/1"])), ["a/2", "b/2"], "out of plan order");
         assert_eq!(names(never_seen(&planned, &["b/2", "a/1"])), ["a/2", "b/1", "c"], "out of plan order");
     }
-}
-
-/// The process' resident and peak resident memory (for `CUSTODY_TIMINGS`).
-fn rss() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let get = |k: &str| {
-        status.lines().find(|l| l.starts_with(k)).map(|l| l[k.len()..].trim().to_string()).unwrap_or_default()
-    };
-    format!("rss {} (peak {})", get("VmRSS:"), get("VmHWM:"))
 }
