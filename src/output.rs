@@ -420,6 +420,8 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         print_problems(out, m, m.analysis.as_ref(), None, "")?;
         if let Some(a) = &m.analysis {
             print_analysis(out, a)
+        } else if m.analysis_ref.is_some() {
+            writeln!(out, "analysis   not shown (see the analysis warning)")
         } else {
             writeln!(out, "analysis   none (sealed with --no-analyze)")
         }
@@ -433,7 +435,7 @@ pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
             Ok((env, le)) => json!({
                 "position": e.position, "entry": e.id.to_string(), "bundle": le.bundle.to_string(),
                 "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
-                "appended_at": le.appended_at, "signer": env.keyid.hex(), "valid": true,
+                "appended_at": le.appended_at, "signer": env.keyid.hex(), "valid": true, "adopted": le.adopted(),
             }),
             Err(p) => {
                 json!({"position": e.position, "entry": e.id.to_string(), "valid": false, "problem": p.to_string()})
@@ -449,11 +451,12 @@ pub fn list(store: &Store, entries: &[StoredEntry], json: bool) -> Result<()> {
             if r["valid"] == true {
                 writeln!(
                     out,
-                    "  #{:<5} {}  {}  {}",
+                    "  #{:<5} {}  {}  {}{}",
                     r["position"],
                     r["appended_at"].as_str().unwrap_or(""),
                     r["bundle"].as_str().unwrap_or(""),
-                    r["location"].as_str().unwrap_or("")
+                    r["location"].as_str().unwrap_or(""),
+                    if r["adopted"] == true { "  (adopted)" } else { "" }
                 )?;
             } else {
                 writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], r["problem"].as_str().unwrap_or(""))?;

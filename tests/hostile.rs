@@ -608,6 +608,7 @@ fn max_skew_is_an_option_and_a_successor_older_than_the_seal_is_a_finding() {
     for (n, e) in [(1u64, e1.as_slice()), (2, &e2), (3, &e3)] {
         std::fs::write(store.join(custody::store::ledger::entry_key(n)), e).unwrap();
     }
+    std::fs::write(store.join(custody::store::ledger::STORE_FILE), &w.store_file).unwrap();
     let pubkey = dir.path().join("k.pub");
     std::fs::write(&pubkey, w.key.public.to_pem().unwrap()).unwrap();
     let run = |skew: &str| {

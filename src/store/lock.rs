@@ -86,7 +86,8 @@ pub fn write_headers(r: &Retention, now: DateTime<Utc>) -> HeaderMap {
 
 /// The retain-until date for a write at `now`.
 pub fn retain_until(r: &Retention, now: DateTime<Utc>) -> DateTime<Utc> {
-    let t = now + chrono::Duration::days(i64::from(r.days));
+    // Checked: a retention of u32::MAX days lies beyond chrono's calendar (no panic on any flag).
+    let t = now.checked_add_signed(chrono::Duration::days(i64::from(r.days))).unwrap_or(DateTime::<Utc>::MAX_UTC);
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
