@@ -308,3 +308,52 @@ pub fn verify_file(file: &std::path::Path, home: &std::path::Path, pubkey: &std:
         stderr,
     }
 }
+
+/// World bundle A with `analysis` as its `analysis.json`, the manifest naming it and re-signed
+/// by the world's key: intact.
+pub fn with_analysis(w: &World, analysis: Vec<u8>) -> Vec<u8> {
+    let tar = zstd::decode_all(&w.bundles[0].bytes[..]).expect("zstd");
+    let mtime = mtime_of(&tar);
+    let mut ms = split(&tar);
+    let ai = ms.iter().position(|m| m.name == "analysis.json").expect("analysis.json");
+    let mi = ms.iter().position(|m| m.name == "manifest.json").expect("manifest.json");
+    let mut man: custody::bundle::manifest::Manifest = serde_json::from_slice(&ms[mi].data).expect("manifest");
+    man.analysis_ref = Some(custody::bundle::manifest::AnalysisRef {
+        member: "analysis.json".into(),
+        sha256: Sha256::of(&analysis),
+        size: analysis.len() as u64,
+    });
+    let mut bytes = serde_json::to_vec(&man).expect("json");
+    bytes.push(b'\n');
+    ms[ai] = member("analysis.json", analysis, mtime);
+    ms[mi + 1] = member("manifest.dsse.json", custody::bundle::write::sign_manifest(&bytes, &w.key), mtime);
+    ms[mi] = member("manifest.json", bytes, mtime);
+    zst(&join(&ms))
+}
+
+/// `custody ARGS --json --trusted-key <world key>` on `file` with an empty home, and its peak RSS.
+pub fn run_on_file(w: &World, cmd: &str, file: &[u8]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("b.tar.zst");
+    std::fs::write(&f, file).expect("write");
+    let pubkey = dir.path().join("k.pub");
+    std::fs::write(&pubkey, w.key.public.to_pem().expect("pem")).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .arg(cmd)
+        .arg(&f)
+        .arg("--json")
+        .arg("--trusted-key")
+        .arg(&pubkey)
+        .env("CUSTODY_HOME", dir.path().join("home"))
+        .env("CUSTODY_REPORT_PEAK_RSS", "1")
+        .output()
+        .expect("run custody");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let peak_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("custody: peak rss "))
+        .and_then(|s| s.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    Run { code: out.status.code().unwrap_or(-1), kinds: Vec::new(), messages: Vec::new(), peak_kib, stdout, stderr }
+}
