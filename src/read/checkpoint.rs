@@ -2,7 +2,7 @@
 //! store had this head", kept somewhere else (a ticket, a chat message, another bucket) so that
 //! a later audit can detect a rollback (the ledger is now shorter) or a fork (another entry at
 //! that position). `custody checkpoint` writes one ([`crate::store::checkpoint::take`]); this
-//! module is the only parser of one (`docs/format.md` §6.4).
+//! module is the only parser of one (`docs/format.md` §6.5).
 //!
 //! A checkpoint is a DSSE envelope (payload type [`CHECKPOINT_PAYLOAD_TYPE`], same envelope
 //! rules as a ledger entry) over a [`Checkpoint`] JSON document, signed with the collector's

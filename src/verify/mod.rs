@@ -53,7 +53,7 @@ pub struct Options {
     pub limits: Limits,
     /// Allowed clock skew between a bundle's times and ledger times (the sealing host's and
     /// the appending host's clocks may differ). Used by the ledger checks
-    /// (`docs/format.md` §6.3):
+    /// (`docs/format.md` §6.4, rules P2 and P3):
     /// * `sealed_at` may be later than its own entry's, or its successor's, `appended_at` by at
     ///   most this much;
     /// * the head a bundle names (`ledger_prev`) must have been appended no later than
