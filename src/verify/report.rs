@@ -75,11 +75,12 @@ pub enum FindingKind {
     LedgerLinkMismatch,
     ClockSkew,
     UnreferencedBundle,
+    /// An object under `ledger/` or `bundles/` whose key no entry or bundle has (junk, or
+    /// planted): reported, not part of the ledger.
+    StrayObject,
     /// A bundle in the store was sealed against a ledger position or entry this ledger no
     /// longer has: entries were deleted (truncation, rollback) or rewritten.
     LedgerTruncated,
-    /// An object under `ledger/` that is not an entry key (`ledger/<20 digits>.json`).
-    LedgerStrayObject,
     /// `store.json` is missing or unusable, or an entry names another store's id.
     StoreIdMismatch,
     /// A `custody-ledger/v1` entry after a v2 one (an older custody appended it).
@@ -125,8 +126,8 @@ impl FindingKind {
             | LedgerLinkMismatch
             | ClockSkew
             | UnreferencedBundle
+            | StrayObject
             | LedgerTruncated
-            | LedgerStrayObject
             | StoreIdMismatch
             | LedgerFormatDowngrade
             | LedgerNotChecked

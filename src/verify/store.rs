@@ -208,9 +208,9 @@ pub async fn verify_all_with(
         let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
         let Some(d) = Sha256::parse_canonical_hex(hex) else {
             fs.warn(
-                FindingKind::UnreferencedBundle,
+                FindingKind::StrayObject,
                 Location::StoreObject(k),
-                "an object under bundles/ that is not named like a bundle",
+                "an object under bundles/ that is not named like a bundle (bundles/<sha256 hex>.tar.zst): junk, or planted; it is not evidence",
             );
             continue;
         };

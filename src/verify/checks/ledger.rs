@@ -107,10 +107,10 @@ impl LedgerView {
 pub(crate) fn check_chain(view: &LedgerView, trust: &Trust, fs: &mut Findings) {
     fs.ran("ledger");
     for (key, _) in &view.strays {
-        fs.error(
-            FindingKind::LedgerStrayObject,
+        fs.warn(
+            FindingKind::StrayObject,
             Location::StoreObject(key.clone()),
-            "an object under ledger/ that is not a ledger entry key (ledger/<position, 20 digits>.json, from 1): custody never writes one; someone wrote into the ledger. It is not part of the chain",
+            "an object under ledger/ that is not named like a ledger entry (ledger/<position, 20 digits>.json, from 1): junk, or planted; custody never writes one, and it is not part of the ledger",
         );
     }
     let expected_store = view.store_id();
