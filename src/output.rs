@@ -544,6 +544,8 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         print_problems(out, m, m.analysis.as_ref(), None, "")?;
         if let Some(a) = &m.analysis {
             print_analysis(out, a)
+        } else if m.analysis_ref.is_some() {
+            writeln!(out, "analysis   not shown (see the analysis warning)")
         } else {
             writeln!(out, "analysis   none (sealed with --no-analyze)")
         }
@@ -572,6 +574,7 @@ pub fn list(
                     "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
                     "appended_at": le.appended_at, "signer": env.keyid.hex(),
                     "signer_trusted": trust.find(&env.keyid).is_some(), "valid": problems.is_empty(),
+                    "adopted": le.adopted(),
                 }),
                 Err(_) => json!({"position": e.position, "entry": e.id.to_string(), "valid": false}),
             };
@@ -596,11 +599,12 @@ pub fn list(
             if r["valid"] == true {
                 writeln!(
                     out,
-                    "  #{:<5} {}  {}  {}",
+                    "  #{:<5} {}  {}  {}{}",
                     r["position"],
                     u(r["appended_at"].as_str().unwrap_or("")),
                     u(r["bundle"].as_str().unwrap_or("")),
-                    u(r["location"].as_str().unwrap_or(""))
+                    u(r["location"].as_str().unwrap_or("")),
+                    if r["adopted"] == true { "  (adopted)" } else { "" }
                 )?;
             } else {
                 writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], u(r["problem"].as_str().unwrap_or("")))?;
