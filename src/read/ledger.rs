@@ -433,6 +433,20 @@ mod tests {
         }
     }
 
+    /// On main the envelope's parse error stopped writing its JSON cause into its own message
+    /// (it is the error's source); a ledger entry's problem read only "envelope: envelope is
+    /// not valid", without saying why. The cause is shown, once.
+    #[test]
+    fn regression_an_unparsable_entry_envelope_says_its_cause_once() {
+        let Err(EntryProblem::Envelope(m)) = parse_entry(b"{\"payloadType\": ") else {
+            panic!("not an envelope error")
+        };
+        assert_eq!(m.matches("EOF while parsing").count(), 1, "{m}");
+        let Err(e) = crate::read::checkpoint::parse(b"{\"payloadType\": ") else { panic!("parsed") };
+        let m = e.to_string();
+        assert_eq!(m.matches("EOF while parsing").count(), 1, "{m}");
+    }
+
     #[test]
     fn entry_keys_are_twenty_digits_from_one() {
         assert_eq!(entry_key(3), "ledger/00000000000000000003.json");
