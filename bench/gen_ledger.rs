@@ -19,7 +19,7 @@ use custody::clock::Clock;
 use custody::digest::{EntryId, Sha256};
 use custody::keys::SecretKey;
 use custody::preserve::{incident_from, PreserveRequest};
-use custody::store::ledger::{entry_key, LedgerEntry, LEDGER_FORMAT, LEDGER_PAYLOAD_TYPE};
+use custody::store::ledger::{ensure_store_id, entry_key, LedgerEntry, LEDGER_FORMAT_V2};
 use custody::store::{bundle_key, PutOutcome, Store};
 
 fn main() -> Result<()> {
@@ -39,6 +39,7 @@ fn main() -> Result<()> {
     let clock = Clock::system();
     let incident = incident_from(&PreserveRequest::default());
     let evidence = tempfile::tempdir()?;
+    let store_id = rt.block_on(ensure_store_id(&store, clock.now()))?;
     let mut prev: Option<LedgerLink> = None;
     for position in 1..=n {
         let src = evidence.path().join(format!("r{position}.json"));
@@ -69,7 +70,7 @@ fn main() -> Result<()> {
             bail!("bundle {} already in the store: use an empty store", sealed.id);
         }
         let entry = LedgerEntry {
-            format: LEDGER_FORMAT.into(),
+            format: LEDGER_FORMAT_V2.into(),
             position,
             bundle: sealed.id,
             bundle_size: size,
@@ -77,9 +78,13 @@ fn main() -> Result<()> {
             prev: prev.as_ref().map(|p| p.entry),
             sealed_at: sealed.manifest.sealed_at,
             appended_at: clock.now(),
+            store_id: Some(store_id),
+            adopted: Some(false),
+            timestamp: None,
+            signed_by: None,
+            supplement_of: None,
         };
-        let payload = serde_json::to_vec_pretty(&entry)?;
-        let env_bytes = dsse::to_bytes(&dsse::sign(LEDGER_PAYLOAD_TYPE, &payload, &key));
+        let env_bytes = dsse::to_bytes(&dsse::sign(entry.payload_type(), &entry.to_payload(), &key));
         let id = EntryId(Sha256::of(&env_bytes));
         if rt.block_on(store.create(&entry_key(position), env_bytes))? != PutOutcome::Created {
             bail!("ledger position {position} is taken: use an empty store");

@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 secs=${FUZZ_SECONDS:-60}
-targets=(archive archive_raw envelope_manifest collector jsoncheck)
+targets=(archive archive_raw envelope_manifest collector jsoncheck ledger)
 cargo fuzz build -O
 for t in "${targets[@]}"; do
     work=$(mktemp -d)

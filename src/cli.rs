@@ -286,9 +286,10 @@ pub struct VerifyArgs {
     /// With --all: check presence and size only, do not re-hash bundle contents.
     #[arg(long, requires = "all")]
     pub quick: bool,
-    /// With --all: compare the ledger with a checkpoint from `custody checkpoint` (detects a
-    /// rollback to an older head, or a rewritten ledger).
-    #[arg(long, value_name = "FILE", requires = "all")]
+    /// With --store (DIGEST or --all): compare the ledger with a checkpoint from `custody
+    /// checkpoint`, kept outside the store (detects a rollback to an older head, or a rewritten
+    /// ledger). Without one, the ledger's tail is not anchored.
+    #[arg(long, value_name = "FILE", requires = "store")]
     pub checkpoint: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]

@@ -4,7 +4,9 @@
 //! key — is named by the SHA-256 of its bytes. [`Sha256`] is the one digest type; the typed
 //! wrappers ([`BlobId`], [`BundleId`], [`EntryId`]) keep a blob hash from being used where a
 //! bundle digest is expected. Text form: 64 lower-case hex digits, optionally prefixed with
-//! `sha256:` (parsing accepts both, display of a bundle uses the prefix).
+//! `sha256:` where a user types or reads it (parsing user input accepts both, display of a
+//! bundle uses the prefix). Inside formats — names, manifests, ledger entries, checkpoints —
+//! a digest is always bare lower-case hex (serde: [`Sha256::parse_canonical_hex`]).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -19,6 +21,9 @@ pub enum DigestError {
     /// Not 64 hex digits (after an optional `sha256:` prefix).
     #[error("`{0}` is not a SHA-256 digest: expected 64 hex digits, optionally prefixed with `sha256:`")]
     Malformed(String),
+    /// Not the canonical form a format requires: 64 lower-case hex digits, no prefix.
+    #[error("`{0}` is not a digest in canonical form: expected 64 lower-case hex digits, without a `sha256:` prefix")]
+    NotCanonical(String),
 }
 
 /// A SHA-256 digest. Invariant: exactly 32 bytes.
@@ -152,7 +157,7 @@ impl<'de> Deserialize<'de> for Sha256 {
                 f.write_str("a string")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Sha256, E> {
-                Sha256::parse_canonical_hex(s).ok_or_else(|| E::custom(DigestError::Malformed(truncate_for_msg(s))))
+                Sha256::parse_canonical_hex(s).ok_or_else(|| E::custom(DigestError::NotCanonical(truncate_for_msg(s))))
             }
         }
         d.deserialize_str(V)

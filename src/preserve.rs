@@ -189,25 +189,38 @@ pub struct Adoption {
     pub result: Result<u64, String>,
 }
 
-/// Find bundles no ledger entry records, older than `min_age`, verify each with `key`'s
-/// public key, and record the intact ones in the ledger. A bundle signed by another key or
-/// failing verification is left alone (`verify --all` keeps reporting it).
+/// Find bundles no ledger entry records, older than `min_age`, and record in the ledger (as
+/// adopted: the entry says so) each one that fits this store, refusing with a reason each one
+/// that does not (`verify --all` keeps reporting it):
+///
+/// * it verifies with `key`'s public key, and its bytes hash to its name;
+/// * its `ledger_prev` fits the position it would take, by the verifier's own race rule
+///   ([`crate::verify::checks::ledger::judge_link`]): the head it names is this ledger's entry
+///   at that position, appended no later than its collection started, and every entry after
+///   that head was appended after its collection started (a bundle sealed against another
+///   ledger, or against an older head of this one, does not fit);
+/// * its age is within both bounds: its object is older than `min_age` (a preserve still in
+///   flight records its own bundle), and it was sealed no later than now (within the default
+///   skew) and no earlier than the head it names was appended (the race rule above).
 pub async fn adopt_unreferenced(
     store: &Store,
     key: &SecretKey,
     min_age: std::time::Duration,
     clock: &Clock,
 ) -> Result<Vec<Adoption>, StoreError> {
-    let entries = ledger::load_all(store).await?;
-    let recorded: std::collections::HashSet<BundleId> =
-        entries.iter().filter_map(|e| e.parsed.as_ref().ok().map(|(_, le)| le.bundle)).collect();
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or(chrono::Duration::zero());
+    use crate::verify::checks::ledger::{judge_link, link_problem, LedgerView};
+    let view = LedgerView::load(store).await?;
+    let now = chrono::Utc::now();
+    // An age too large for the calendar adopts nothing (it is older than any bundle).
+    let cutoff = chrono::Duration::from_std(min_age).ok().and_then(|d| now.checked_sub_signed(d));
+    let max_skew = crate::verify::Options::default().max_skew;
     let mut out = Vec::new();
+    let mut next = view.next_position();
     for (k, _, modified) in store.list_meta("bundles/").await? {
         let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
         let Some(d) = crate::digest::Sha256::parse_canonical_hex(hex) else { continue };
         let id = BundleId(d);
-        if recorded.contains(&id) || modified > cutoff {
+        if !view.recording(&id).is_empty() || cutoff.map_or(true, |c| modified > c) {
             continue;
         }
         let Some(fetched) = store.fetch_bundle(&id).await? else { continue };
@@ -230,24 +243,32 @@ pub async fn adopt_unreferenced(
                 continue;
             }
         };
-        let errors: Vec<String> = c
-            .findings
-            .iter()
-            .filter(|f| f.level == crate::verify::Level::Error)
-            .map(|f| format!("{}: {}", f.location, f.message))
-            .collect();
-        let reason = if c.digest != id {
-            Some(format!("its bytes hash to {}, not to its name", c.digest))
-        } else if !errors.is_empty() {
-            Some(format!("it does not verify with key {}: {}", key.public.id, errors[0]))
-        } else {
-            None
+        let first_error = c.findings.iter().find(|f| f.level == crate::verify::Level::Error);
+        let refused = match (&c.manifest, first_error) {
+            _ if c.digest != id => Some(format!("its bytes hash to {}, not to its name", c.digest)),
+            (_, Some(f)) => {
+                Some(format!("it does not verify with key {}: {}: {}", key.public.id, f.location, f.message))
+            }
+            (None, None) => Some("it has no readable manifest".into()),
+            (Some(m), None) => match next {
+                None => Some("the ledger is full".into()),
+                Some(_) if m.sealed_at > crate::verify::checks::plus(now, max_skew) => Some(format!(
+                    "it says it was sealed at {}, in the future: its clock, or the bundle, is wrong",
+                    m.sealed_at
+                )),
+                Some(position) => link_problem(&judge_link(&view, position, m, max_skew), position, true, m, max_skew)
+                    .filter(|(error, _)| *error)
+                    .map(|(_, why)| format!("it does not fit this ledger: {why}; it may come from another store")),
+            },
         };
-        let (Some(m), None) = (&c.manifest, reason.clone()) else {
-            out.push(Adoption { bundle: id, result: Err(reason.unwrap_or_else(|| "no manifest".into())) });
+        let (Some(m), None) = (&c.manifest, refused.clone()) else {
+            out.push(Adoption { bundle: id, result: Err(refused.unwrap_or_else(|| "no manifest".into())) });
             continue;
         };
-        let a = ledger::append_unique(store, &id, c.size, m.sealed_at, key, || clock.now(), Some(0)).await?;
+        let new = ledger::NewEntry { bundle: id, bundle_size: c.size, sealed_at: m.sealed_at, adopted: true };
+        let a = ledger::append_entry(store, &new, key, || clock.now(), Some(0)).await?;
+        // Later adoptions in this run go after it.
+        next = next.max(a.position.checked_add(1));
         out.push(Adoption { bundle: id, result: Ok(a.position) });
     }
     Ok(out)
@@ -602,20 +623,14 @@ pub async fn preserve(
     }
     // Only a writer that adopted this very bundle since we read the head can have recorded it.
     let since = head.as_ref().map(|h| h.position).unwrap_or(0);
-    let appended = ledger::append_unique(
-        store,
-        &sealed.id,
-        sealed.size,
-        sealed.manifest.sealed_at,
-        &key,
-        || clock.now(),
-        Some(since),
-    )
-    .await
-    .map_err(|source| PreserveError::NotRecorded {
+    let new = ledger::NewEntry {
         bundle: sealed.id,
-        location: location.clone(),
-        source: Box::new(source),
+        bundle_size: sealed.size,
+        sealed_at: sealed.manifest.sealed_at,
+        adopted: false,
+    };
+    let appended = ledger::append_entry(store, &new, &key, || clock.now(), Some(since)).await.map_err(|source| {
+        PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source: Box::new(source) }
     })?;
     let (position, entry) = (appended.position, appended.entry);
     phases.mark("ledger");

@@ -2,8 +2,9 @@
 //! `moto_server`) and Azure Blob (a real Azurite). Each backend must give the same answers:
 //! write-once objects, an identical re-put is a success, a different object at a taken ledger
 //! position is refused, racing create-only writes of one key have exactly one winner, ledger
-//! append/head/load_all, and 8 concurrent preserves ending in one unbroken ledger that
-//! `verify --all` finds intact.
+//! append/head/load_all, the store identity (`store.json`) created once by racing first
+//! appends, and 8 concurrent preserves ending in one unbroken ledger that `verify --all` finds
+//! intact.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -123,6 +124,15 @@ async fn conformance(label: &str, make: impl Fn(&str) -> Store) {
     for w in all.windows(2) {
         assert_eq!(w[1].parsed.as_ref().unwrap().1.prev, Some(w[0].id), "{label}: race broke the chain");
     }
+    // Store identity: the 24 racing first appends created store.json once (create-only), every
+    // entry names its id, and it is never replaced.
+    let id = match ledger::read_store_id(&s).await.unwrap() {
+        Some(Ok(f)) => f.store_id,
+        other => panic!("{label}: store.json after the first appends: {other:?}"),
+    };
+    assert!(all.iter().all(|e| e.entry().is_some_and(|le| le.store_id == Some(id))), "{label}: store ids differ");
+    assert_eq!(s.create(ledger::STORE_FILE, b"{}".to_vec()).await.unwrap(), PutOutcome::Taken, "{label}");
+    assert_eq!(ledger::ensure_store_id(&s, chrono::Utc::now()).await.unwrap(), id, "{label}");
 
     // An unreferenced bundle (a preserve killed before its ledger entry) is adopted exactly
     // once, even by several repairs at the same time.

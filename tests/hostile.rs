@@ -496,6 +496,50 @@ fn manifest_and_envelope_at_their_caps_stay_under_the_memory_bound() {
     assert!(r.messages.iter().any(|m| m.contains("parsed size estimate")), "{:?}", r.messages);
 }
 
+/// 16 MiB of `{"":0}` objects as an intact bundle's `analysis.json` (~2.4 M objects; a 23 KB
+/// bundle): `show` parsed it into ~1.6 GB of `serde_json::Value`. Now its cost is estimated
+/// first and it is not shown, with a warning; the bundle is still intact.
+#[test]
+fn regression_show_of_a_16_mib_analysis_of_tiny_objects_stays_under_the_bound() {
+    let w = world();
+    let mut a = b"[".to_vec();
+    while a.len() < 16 << 20 {
+        a.extend_from_slice(b"{\"\":0},");
+    }
+    a.pop();
+    a.extend_from_slice(b"]\n");
+    let bundle = with_analysis(&w, a);
+    assert!(bundle.len() < 256 << 10, "a small bundle: {} bytes", bundle.len());
+    let r = run_on_file(&w, "show", &bundle);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, &r.stdout[..r.stdout.len().min(2000)]);
+    assert!(r.stdout.contains("it is not shown"), "{}", &r.stdout[..r.stdout.len().min(4000)]);
+    assert!(r.peak_kib < RSS_LIMIT_KIB, "show: peak RSS {} KiB", r.peak_kib);
+    eprintln!("show, 16 MiB analysis of tiny objects: peak RSS {} KiB", r.peak_kib);
+}
+
+/// A manifest whose `analysis` is 2.2 M `{"":0}` objects: `verify` parsed the field (before
+/// even checking that a v2 manifest may not have it) into 1.45 GB, above its stated bound,
+/// because the cost model charged a `Value` object 48 bytes. Now it is refused before parsing.
+#[test]
+fn regression_a_manifest_with_a_2_2m_object_analysis_is_refused_before_parsing() {
+    let e = env();
+    for format in ["custody-bundle/v2", "custody-bundle/v1"] {
+        let mut man = format!("{{\"format\": \"{format}\", \"analysis\": [").into_bytes();
+        for i in 0..2_200_000 {
+            if i > 0 {
+                man.push(b',');
+            }
+            man.extend_from_slice(b"{\"\":0}");
+        }
+        man.extend_from_slice(b"]}\n");
+        let f = e.dir.path().join("analysis-objects.tar.zst");
+        std::fs::write(&f, with_manifest(&man, &stub_envelope())).unwrap();
+        let r = check_rejected(&e, format, &f, "manifest_invalid");
+        assert!(r.messages.iter().any(|m| m.contains("parsed size estimate")), "{format}: {:?}", r.messages);
+        eprintln!("{format} manifest of 2.2 M analysis objects: peak RSS {} KiB", r.peak_kib);
+    }
+}
+
 #[test]
 fn verify_needs_no_private_key_and_nothing_prints_or_stores_one() {
     let w = world();
@@ -608,6 +652,7 @@ fn max_skew_is_an_option_and_a_successor_older_than_the_seal_is_a_finding() {
     for (n, e) in [(1u64, e1.as_slice()), (2, &e2), (3, &e3)] {
         std::fs::write(store.join(custody::store::ledger::entry_key(n)), e).unwrap();
     }
+    std::fs::write(store.join(custody::store::ledger::STORE_FILE), &w.store_file).unwrap();
     let pubkey = dir.path().join("k.pub");
     std::fs::write(&pubkey, w.key.public.to_pem().unwrap()).unwrap();
     let run = |skew: &str| {

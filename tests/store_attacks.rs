@@ -133,7 +133,8 @@ fn s3_store_url_is_normalised_once_and_unrepresentable_prefixes_are_refused() {
     let o = run(home.path(), &env, &preserve("s3://norm/my ev", &dir, &["--retention", "1"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let written = keys(&moto, "norm", "");
-    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(written.len(), 3, "a bundle, its ledger entry and the store's store.json: {written:?}");
+    assert!(written.contains(&"my ev/store.json".to_string()), "{written:?}");
     assert!(written.iter().all(|k| k.starts_with("my ev/")), "{written:?}");
     for url in ["s3://norm/my ev", "s3://norm/my%20ev/"] {
         let o = run(home.path(), &env, &["verify", "--store", url, "--all", "--json"]);

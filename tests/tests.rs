@@ -20,6 +20,7 @@ mod determinism;
 mod extract;
 mod hostile;
 mod interop;
+mod ledger_audit;
 mod roundtrip;
 mod s3;
 mod schemas;

@@ -12,7 +12,7 @@ use custody::bundle::dsse;
 use custody::digest::{BundleId, EntryId, Sha256};
 use custody::keys::SecretKey;
 use custody::read::archive::canonical_header;
-use custody::store::ledger::{entry_key, LedgerEntry, LEDGER_FORMAT, LEDGER_PAYLOAD_TYPE};
+use custody::store::ledger::{entry_key, LedgerEntry, StoreId, LEDGER_FORMAT_V2, STORE_FILE};
 use custody::store::{bundle_key, Store};
 use custody::verify::{Finding, Level};
 
@@ -65,6 +65,9 @@ pub struct World {
     pub store: Store,
     pub bundles: Vec<Made>,
     pub entries: Vec<Vec<u8>>,
+    /// The store's `store.json` bytes and id.
+    pub store_file: Vec<u8>,
+    pub store_id: StoreId,
     pub rt: tokio::runtime::Runtime,
 }
 
@@ -107,7 +110,9 @@ pub fn world() -> World {
     for n in 1..=3 {
         entries.push(rt.block_on(store.get_small(&entry_key(n), 1 << 16)).expect("get").expect("entry"));
     }
-    World { _dir: dir, key, other_key, store, bundles, entries, rt }
+    let store_file = rt.block_on(store.get_small(STORE_FILE, 4096)).expect("get").expect("store.json");
+    let store_id = custody::store::ledger::parse_store_file(&store_file).expect("store.json").store_id;
+    World { _dir: dir, key, other_key, store, bundles, entries, store_file, store_id, rt }
 }
 
 impl World {
@@ -115,9 +120,16 @@ impl World {
         custody::verify::Trust::new(vec![self.key.public.clone()])
     }
 
-    /// A fresh memory store holding `bundles` (key → bytes) and ledger objects at the given
-    /// positions (position → bytes).
+    /// A fresh memory store with this world's `store.json`, holding `bundles` (key → bytes) and
+    /// ledger objects at the given positions (position → bytes).
     pub fn store_with(&self, bundles: &[(BundleId, &[u8])], entries: &[(u64, &[u8])]) -> Store {
+        let s = self.bare_store_with(bundles, entries);
+        self.rt.block_on(s.create(STORE_FILE, self.store_file.clone())).expect("put");
+        s
+    }
+
+    /// [`World::store_with`] without a `store.json`.
+    pub fn bare_store_with(&self, bundles: &[(BundleId, &[u8])], entries: &[(u64, &[u8])]) -> Store {
         let s = Store::open("memory://").expect("store");
         for (id, b) in bundles {
             self.rt.block_on(s.create(&bundle_key(id), b.to_vec())).expect("put");
@@ -133,7 +145,7 @@ impl World {
         self.bundles.iter().map(|b| (b.id, b.bytes.as_slice())).collect()
     }
 
-    /// A signed ledger entry object.
+    /// A signed `custody-ledger/v2` entry object of this world's store.
     pub fn entry(
         &self,
         key: &SecretKey,
@@ -142,9 +154,20 @@ impl World {
         prev: Option<&[u8]>,
         appended_at: DateTime<Utc>,
     ) -> Vec<u8> {
+        self.entry_with(key, self.ledger_entry(position, bundle, prev, appended_at))
+    }
+
+    /// The entry [`World::entry`] signs, to edit before signing it with [`World::entry_with`].
+    pub fn ledger_entry(
+        &self,
+        position: u64,
+        bundle: &Made,
+        prev: Option<&[u8]>,
+        appended_at: DateTime<Utc>,
+    ) -> LedgerEntry {
         let m = manifest_of(&bundle.bytes);
-        let e = LedgerEntry {
-            format: LEDGER_FORMAT.into(),
+        LedgerEntry {
+            format: LEDGER_FORMAT_V2.into(),
             position,
             bundle: bundle.id,
             bundle_size: bundle.bytes.len() as u64,
@@ -152,9 +175,17 @@ impl World {
             prev: prev.map(|p| EntryId(Sha256::of(p))),
             sealed_at: m.sealed_at,
             appended_at,
-        };
-        let payload = serde_json::to_vec_pretty(&e).expect("json");
-        dsse::to_bytes(&dsse::sign(LEDGER_PAYLOAD_TYPE, &payload, key))
+            store_id: Some(self.store_id),
+            adopted: Some(false),
+            timestamp: None,
+            signed_by: None,
+            supplement_of: None,
+        }
+    }
+
+    /// Sign `e` as custody does.
+    pub fn entry_with(&self, key: &SecretKey, e: LedgerEntry) -> Vec<u8> {
+        dsse::to_bytes(&dsse::sign(e.payload_type(), &e.to_payload(), key))
     }
 }
 
@@ -276,4 +307,53 @@ pub fn verify_file(file: &std::path::Path, home: &std::path::Path, pubkey: &std:
         stdout,
         stderr,
     }
+}
+
+/// World bundle A with `analysis` as its `analysis.json`, the manifest naming it and re-signed
+/// by the world's key: intact.
+pub fn with_analysis(w: &World, analysis: Vec<u8>) -> Vec<u8> {
+    let tar = zstd::decode_all(&w.bundles[0].bytes[..]).expect("zstd");
+    let mtime = mtime_of(&tar);
+    let mut ms = split(&tar);
+    let ai = ms.iter().position(|m| m.name == "analysis.json").expect("analysis.json");
+    let mi = ms.iter().position(|m| m.name == "manifest.json").expect("manifest.json");
+    let mut man: custody::bundle::manifest::Manifest = serde_json::from_slice(&ms[mi].data).expect("manifest");
+    man.analysis_ref = Some(custody::bundle::manifest::AnalysisRef {
+        member: "analysis.json".into(),
+        sha256: Sha256::of(&analysis),
+        size: analysis.len() as u64,
+    });
+    let mut bytes = serde_json::to_vec(&man).expect("json");
+    bytes.push(b'\n');
+    ms[ai] = member("analysis.json", analysis, mtime);
+    ms[mi + 1] = member("manifest.dsse.json", custody::bundle::write::sign_manifest(&bytes, &w.key), mtime);
+    ms[mi] = member("manifest.json", bytes, mtime);
+    zst(&join(&ms))
+}
+
+/// `custody ARGS --json --trusted-key <world key>` on `file` with an empty home, and its peak RSS.
+pub fn run_on_file(w: &World, cmd: &str, file: &[u8]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("b.tar.zst");
+    std::fs::write(&f, file).expect("write");
+    let pubkey = dir.path().join("k.pub");
+    std::fs::write(&pubkey, w.key.public.to_pem().expect("pem")).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .arg(cmd)
+        .arg(&f)
+        .arg("--json")
+        .arg("--trusted-key")
+        .arg(&pubkey)
+        .env("CUSTODY_HOME", dir.path().join("home"))
+        .env("CUSTODY_REPORT_PEAK_RSS", "1")
+        .output()
+        .expect("run custody");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let peak_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("custody: peak rss "))
+        .and_then(|s| s.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    Run { code: out.status.code().unwrap_or(-1), kinds: Vec::new(), messages: Vec::new(), peak_kib, stdout, stderr }
 }

@@ -626,6 +626,9 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
                 writeln!(out, "analysis   NOT readable as {ANALYSIS_FORMAT_V2}: {}", u(e))
             }
             (None, _, Some(a)) => print_analysis(out, a),
+            (None, _, None) if m.analysis_ref.is_some() => {
+                writeln!(out, "analysis   not shown (see the analysis warning)")
+            }
             (None, _, None) => writeln!(out, "analysis   none (sealed with --no-analyze)"),
         }
     })
@@ -653,6 +656,7 @@ pub fn list(
                     "location": store.location(&le.bundle_key), "size": le.bundle_size, "sealed_at": le.sealed_at,
                     "appended_at": le.appended_at, "signer": env.keyid.hex(),
                     "signer_trusted": trust.find(&env.keyid).is_some(), "valid": problems.is_empty(),
+                    "adopted": le.adopted(),
                 }),
                 Err(_) => json!({"position": e.position, "entry": e.id.to_string(), "valid": false}),
             };
@@ -677,11 +681,12 @@ pub fn list(
             if r["valid"] == true {
                 writeln!(
                     out,
-                    "  #{:<5} {}  {}  {}",
+                    "  #{:<5} {}  {}  {}{}",
                     r["position"],
                     u(r["appended_at"].as_str().unwrap_or("")),
                     u(r["bundle"].as_str().unwrap_or("")),
-                    u(r["location"].as_str().unwrap_or(""))
+                    u(r["location"].as_str().unwrap_or("")),
+                    if r["adopted"] == true { "  (adopted)" } else { "" }
                 )?;
             } else {
                 writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], u(r["problem"].as_str().unwrap_or("")))?;

@@ -82,6 +82,14 @@ pub enum ParseError {
         /// Offset of the first differing byte.
         offset: usize,
     },
+    /// A time outside RFC 3339's four-digit years.
+    #[error("manifest {what} is in year {year}: timestamps are RFC 3339, years 0000 to 9999")]
+    Time {
+        /// Which time.
+        what: &'static str,
+        /// Its year.
+        year: i32,
+    },
     /// A bad entry path.
     #[error("manifest entry path `{path}` is not allowed: {reason}")]
     EntryPath {
@@ -114,33 +122,16 @@ pub const MAX_ENVELOPE: usize = MAX_MANIFEST.div_ceil(3) * 4 + (1 << 20);
 /// is checked in place) plus the parsed manifest, bounded by [`MAX_JSON_VALUES_COST`]; the
 /// envelope is checked as it streams. `tests/hostile.rs` measures the peak on inputs at the caps.
 pub const MAX_MANIFEST: usize = 160 << 20;
-/// Bound on the in-memory size of a parsed manifest, estimated before parsing as its length
-/// plus 48 bytes per JSON value (a parsed value costs up to that much more than its text:
-/// `[[],[],…]` is 3 bytes of text but 32 bytes of `serde_json::Value` per element).
+/// Bound on the in-memory size of a parsed manifest, estimated before parsing by
+/// [`json_cost`] (its length, plus 48 bytes per structural token of its typed fields, plus
+/// the `serde_json::Value` model's cost of a v1 manifest's embedded `analysis`; see
+/// [`crate::read::json`]). `show` holds the parsed manifest and the parsed `analysis.json`
+/// together: both share this bound.
 pub const MAX_JSON_VALUES_COST: usize = 320 << 20;
 
-/// Estimate of the memory a JSON text costs once parsed: its length plus 48 bytes for every
-/// value (counted as `[`, `{`, `,` and `:` outside strings, plus one).
+/// Estimated memory a manifest costs once parsed ([`crate::read::json::Model::Manifest`]).
 pub fn json_cost(bytes: &[u8]) -> usize {
-    let (mut in_str, mut esc, mut values) = (false, false, 1usize);
-    for &b in bytes {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-        } else {
-            match b {
-                b'"' => in_str = true,
-                b'[' | b'{' | b',' | b':' => values += 1,
-                _ => {}
-            }
-        }
-    }
-    bytes.len().saturating_add(values.saturating_mul(48))
+    crate::read::json::cost(bytes, crate::read::json::Model::Manifest)
 }
 
 /// The envelope as read, borrowing the (large) payload text from the input when it has no
@@ -268,6 +259,25 @@ pub fn check_entry_path(p: &str) -> Result<(), &'static str> {
 impl TryFrom<&[u8]> for CheckedManifest {
     type Error = ParseError;
     fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        CheckedManifest::parse(bytes).map(|(m, _)| m)
+    }
+}
+
+/// A time the reader accepts: RFC 3339 has four-digit years, chrono parses up to ±262 143,
+/// where adding a skew overflows.
+fn check_year(what: &'static str, t: &chrono::DateTime<chrono::Utc>) -> Result<(), ParseError> {
+    use chrono::Datelike;
+    let year = t.naive_utc().year();
+    if (0..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err(ParseError::Time { what, year })
+    }
+}
+
+impl CheckedManifest {
+    /// Parse and check a manifest; also returns its estimated parsed size ([`json_cost`]).
+    pub fn parse(bytes: &[u8]) -> Result<(CheckedManifest, usize), ParseError> {
         if bytes.len() > MAX_MANIFEST {
             return Err(ParseError::TooLarge { what: "manifest", size: bytes.len(), limit: MAX_MANIFEST });
         }
@@ -299,11 +309,18 @@ impl TryFrom<&[u8]> for CheckedManifest {
             FORMAT_V1 | FORMAT_V2 => {}
             other => return Err(ParseError::Format(other.chars().take(100).collect())),
         }
+        check_year("collector.started_at", &m.collector.started_at)?;
+        check_year("collector.finished_at", &m.collector.finished_at)?;
+        check_year("sealed_at", &m.sealed_at)?;
         for e in &m.entries {
             check_entry_path(&e.path)
                 .map_err(|reason| ParseError::EntryPath { path: e.path.chars().take(200).collect(), reason })?;
+            check_year("an entry's collected_at", &e.collected_at)?;
         }
-        Ok(CheckedManifest(m))
+        for j in &m.journal {
+            check_year("a journal event's at", &j.at)?;
+        }
+        Ok((CheckedManifest(m), cost))
     }
 }
 

@@ -1,7 +1,11 @@
-//! The only place that parses untrusted bytes: bundle archives ([`archive`]) and DSSE
-//! envelopes and manifests ([`envelope`]). Everything here is bounded and panic-free, and
-//! produces checked types or problems for the verifier to report.
+//! The only place that parses untrusted bytes: bundle archives ([`archive`]), DSSE envelopes
+//! and manifests ([`envelope`]), ledger entries and the store identity file ([`ledger`]), and
+//! checkpoints ([`checkpoint`]). Everything here is bounded and panic-free, and produces
+//! checked types or problems for the verifier to report.
 
 pub mod archive;
+pub mod checkpoint;
 pub mod envelope;
+pub mod json;
+pub mod ledger;
 pub mod pipeline;

@@ -1,112 +1,40 @@
-//! The store's ledger: an append-only, hash-linked, signed sequence of bundle records.
+//! The store's ledger: an append-only, hash-linked, signed sequence of bundle records, and the
+//! store's identity (`store.json`) that every v2 entry names.
 //!
-//! Entry `n` (1-based) is the object `ledger/<n as 20 digits>.json`: a DSSE envelope
-//! (payload type [`LEDGER_PAYLOAD_TYPE`]) over a [`LedgerEntry`] naming one bundle and the
-//! SHA-256 of entry `n-1`'s object bytes. Appends are create-only writes at `head + 1`, so two
-//! writers can never both claim a position: the loser re-reads the head and retries.
+//! Entry `n` (1-based) is the object `ledger/<n as 20 digits>.json`: a DSSE envelope over a
+//! [`LedgerEntry`] naming one bundle and the SHA-256 of the object at position `n-1`. The
+//! ledger is the run of positions 1..=n that are all present; an append writes position n+1
+//! create-only, so two writers can never both claim a position: the loser re-reads the head and
+//! retries. Objects above a hole in that run (a planted `ledger/18446744073709551615.json`, say)
+//! are not part of the chain: the writer never builds on them, the verifier reports them.
+//!
+//! The formats and their parser are in [`crate::read::ledger`] (re-exported here).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::{bundle_key, PutOutcome, Store, StoreError};
 use crate::bundle::dsse;
 use crate::bundle::manifest::LedgerLink;
 use crate::digest::{BundleId, EntryId, Sha256};
 use crate::keys::SecretKey;
-use crate::read::envelope::{CheckedEnvelope, ParseError};
+pub use crate::read::ledger::{
+    entry_key, parse_entry, parse_entry_key, parse_store_file, EntryProblem, KeyRole, LedgerEntry, SignedBy, StoreFile,
+    StoreId, StoredEntry, TimestampRef, LEDGER_FORMAT_V1, LEDGER_FORMAT_V2, LEDGER_PAYLOAD_TYPE_V1,
+    LEDGER_PAYLOAD_TYPE_V2, LEDGER_PREFIX, MAX_ENTRY, MAX_STORE_FILE, STORE_FILE, STORE_FORMAT,
+};
 
-/// DSSE payload type of a ledger entry.
-pub const LEDGER_PAYLOAD_TYPE: &str = "application/vnd.custody.ledger-entry.v1+json";
-/// Format tag of a ledger entry.
-pub const LEDGER_FORMAT: &str = "custody-ledger/v1";
-/// Largest ledger entry object accepted.
-pub const MAX_ENTRY: u64 = 64 * 1024;
 /// How many times an append retries after losing a race.
 pub const MAX_APPEND_ATTEMPTS: usize = 200;
-
-/// One ledger record.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerEntry {
-    /// Always [`LEDGER_FORMAT`].
-    pub format: String,
-    /// 1-based position.
-    pub position: u64,
-    /// The bundle recorded.
-    pub bundle: BundleId,
-    /// Its size in bytes.
-    pub bundle_size: u64,
-    /// Its object key.
-    pub bundle_key: String,
-    /// SHA-256 of the previous entry object (`null` at position 1).
-    pub prev: Option<EntryId>,
-    /// When the bundle was sealed (from its manifest).
-    pub sealed_at: DateTime<Utc>,
-    /// When this entry was written.
-    pub appended_at: DateTime<Utc>,
-}
-
-/// The object key of position `n`.
-pub fn entry_key(n: u64) -> String {
-    format!("ledger/{n:020}.json")
-}
-
-/// Parse a ledger key back into its position.
-pub fn parse_entry_key(key: &str) -> Option<u64> {
-    let digits = key.strip_prefix("ledger/")?.strip_suffix(".json")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// A ledger entry as read from the store (untrusted until checked).
-#[derive(Debug, Clone)]
-pub struct StoredEntry {
-    /// Position from the key.
-    pub position: u64,
-    /// SHA-256 of the object bytes.
-    pub id: EntryId,
-    /// The envelope and entry, if they parse.
-    pub parsed: Result<(CheckedEnvelope, LedgerEntry), EntryProblem>,
-}
-
-/// Why a stored ledger entry cannot be used.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EntryProblem {
-    /// Envelope invalid.
-    #[error("envelope: {0}")]
-    Envelope(String),
-    /// Payload invalid.
-    #[error("payload: {0}")]
-    Payload(String),
-    /// Object unreadable or too large.
-    #[error("object: {0}")]
-    Object(String),
-}
-
-/// Parse one entry object.
-pub fn parse_entry(bytes: &[u8]) -> Result<(CheckedEnvelope, LedgerEntry), EntryProblem> {
-    let env = CheckedEnvelope::parse(bytes, LEDGER_PAYLOAD_TYPE)
-        .map_err(|e: ParseError| EntryProblem::Envelope(crate::error_text(&e)))?;
-    let entry: LedgerEntry = serde_json::from_slice(&env.payload).map_err(|e| EntryProblem::Payload(e.to_string()))?;
-    if entry.format != LEDGER_FORMAT {
-        return Err(EntryProblem::Payload(format!(
-            "format is `{}`, expected `{LEDGER_FORMAT}`",
-            entry.format.chars().take(64).collect::<String>()
-        )));
-    }
-    Ok((env, entry))
-}
 
 /// The current head: position, entry id, and the bundle it names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     /// 1-based position.
     pub position: u64,
-    /// Entry id.
+    /// Entry id (SHA-256 of the object, whatever it holds).
     pub id: EntryId,
-    /// Bundle.
+    /// The bundle the entry records; 64 zero bits when the object is not a valid entry (it is
+    /// still the head: the chain links through its bytes, and the verifier reports it).
     pub bundle: BundleId,
 }
 
@@ -117,32 +45,92 @@ impl Head {
     }
 }
 
-/// Ledger positions present in the store, sorted.
-pub async fn positions(store: &Store) -> Result<Vec<u64>, StoreError> {
-    Ok(store.list("ledger/").await?.iter().filter_map(|(k, _)| parse_entry_key(k)).collect())
+/// Everything under `ledger/`, as listed.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Entry keys' positions, ascending.
+    pub positions: Vec<u64>,
+    /// Keys under `ledger/` that are not entry keys, with their sizes.
+    pub strays: Vec<(String, u64)>,
 }
 
-/// Read the head entry (`None` for an empty ledger).
+impl Listing {
+    /// The length of the chain: the largest n such that positions 1..=n are all present.
+    pub fn contiguous(&self) -> u64 {
+        let mut n = 0u64;
+        for &p in &self.positions {
+            match n.checked_add(1) {
+                Some(next) if p == next => n = next,
+                _ => break,
+            }
+        }
+        n
+    }
+}
+
+/// List `ledger/`.
+pub async fn list(store: &Store) -> Result<Listing, StoreError> {
+    let mut out = Listing::default();
+    for (k, size) in store.list(LEDGER_PREFIX).await? {
+        match parse_entry_key(&k) {
+            Some(n) => out.positions.push(n),
+            None => out.strays.push((k, size)),
+        }
+    }
+    out.positions.sort_unstable();
+    out.positions.dedup();
+    Ok(out)
+}
+
+/// Ledger positions present in the store, sorted.
+pub async fn positions(store: &Store) -> Result<Vec<u64>, StoreError> {
+    Ok(list(store).await?.positions)
+}
+
+/// The head of the chain (`None` for an empty ledger): the object at the last position of the
+/// run 1..=n.
 pub async fn head(store: &Store) -> Result<Option<Head>, StoreError> {
-    let Some(&n) = positions(store).await?.last() else { return Ok(None) };
-    let key = entry_key(n);
-    let Some(bytes) = store.get_small(&key, MAX_ENTRY).await? else { return Ok(None) };
+    head_of(store, &list(store).await?).await
+}
+
+async fn head_of(store: &Store, listing: &Listing) -> Result<Option<Head>, StoreError> {
+    let n = listing.contiguous();
+    if n == 0 {
+        return Ok(None);
+    }
+    let bytes = match store.get_small(&entry_key(n), MAX_ENTRY).await {
+        Ok(Some(b)) => b,
+        // Removed between the listing and now: the caller's create-only write settles it.
+        Ok(None) => return Ok(None),
+        Err(StoreError::TooLarge { .. }) => {
+            return Ok(Some(Head { position: n, id: EntryId(Sha256([0; 32])), bundle: BundleId(Sha256([0; 32])) }))
+        }
+        Err(e) => return Err(e),
+    };
     let id = EntryId(Sha256::of(&bytes));
     let bundle = parse_entry(&bytes).map(|(_, e)| e.bundle).unwrap_or(BundleId(Sha256([0; 32])));
     Ok(Some(Head { position: n, id, bundle }))
 }
 
-/// Read every entry, oldest first.
-pub async fn load_all(store: &Store) -> Result<Vec<StoredEntry>, StoreError> {
-    let mut out = Vec::new();
-    for n in positions(store).await? {
+/// The whole ledger as read: every entry object (oldest first) and every stray key.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Objects at entry keys, by position.
+    pub entries: Vec<StoredEntry>,
+    /// Keys under `ledger/` that are not entry keys.
+    pub strays: Vec<(String, u64)>,
+}
+
+/// Read every entry object and list the strays.
+pub async fn load(store: &Store) -> Result<Loaded, StoreError> {
+    let listing = list(store).await?;
+    let mut entries = Vec::with_capacity(listing.positions.len());
+    for &n in &listing.positions {
         let key = entry_key(n);
         match store.get_small(&key, MAX_ENTRY).await {
-            Ok(Some(bytes)) => {
-                out.push(StoredEntry { position: n, id: EntryId(Sha256::of(&bytes)), parsed: parse_entry(&bytes) })
-            }
+            Ok(Some(bytes)) => entries.push(StoredEntry::from_bytes(n, &bytes)),
             Ok(None) => {}
-            Err(e @ StoreError::TooLarge { .. }) => out.push(StoredEntry {
+            Err(e @ StoreError::TooLarge { .. }) => entries.push(StoredEntry {
                 position: n,
                 id: EntryId(Sha256([0; 32])),
                 parsed: Err(EntryProblem::Object(e.to_string())),
@@ -150,7 +138,62 @@ pub async fn load_all(store: &Store) -> Result<Vec<StoredEntry>, StoreError> {
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok(Loaded { entries, strays: listing.strays })
+}
+
+/// Read every entry, oldest first.
+pub async fn load_all(store: &Store) -> Result<Vec<StoredEntry>, StoreError> {
+    Ok(load(store).await?.entries)
+}
+
+/// The store's id from `store.json`: `None` if the file does not exist.
+pub async fn read_store_id(store: &Store) -> Result<Option<Result<StoreFile, EntryProblem>>, StoreError> {
+    match store.get_small(STORE_FILE, MAX_STORE_FILE).await {
+        Ok(Some(bytes)) => Ok(Some(parse_store_file(&bytes))),
+        Ok(None) => Ok(None),
+        Err(e @ StoreError::TooLarge { .. }) => Ok(Some(Err(EntryProblem::Object(e.to_string())))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The store's id, creating `store.json` (create-only) with a fresh random id if the store has
+/// none yet. Two writers racing to create it agree: the loser reads the winner's.
+pub async fn ensure_store_id(store: &Store, now: DateTime<Utc>) -> Result<StoreId, StoreError> {
+    for _ in 0..3 {
+        match read_store_id(store).await? {
+            Some(Ok(f)) => return Ok(f.store_id),
+            Some(Err(p)) => {
+                return Err(StoreError::BadIdentity { url: store.url().into(), problem: p.to_string() });
+            }
+            None => {}
+        }
+        let id = StoreId::random().map_err(|e| StoreError::BadIdentity {
+            url: store.url().into(),
+            problem: format!("cannot draw a random store id: {e}"),
+        })?;
+        let file = StoreFile { format: STORE_FORMAT.into(), store_id: id, created_at: now };
+        match store.create(STORE_FILE, file.to_bytes()).await? {
+            PutOutcome::Created | PutOutcome::AlreadyPresent => return Ok(id),
+            PutOutcome::Taken => continue,
+        }
+    }
+    Err(StoreError::BadIdentity {
+        url: store.url().into(),
+        problem: "store.json keeps changing while it is read (it is written create-only)".into(),
+    })
+}
+
+/// What to record, and how.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// The bundle.
+    pub bundle: BundleId,
+    /// Its size.
+    pub bundle_size: u64,
+    /// Its manifest's `sealed_at`.
+    pub sealed_at: DateTime<Utc>,
+    /// Recorded by adoption (not by the preserve that sealed it).
+    pub adopted: bool,
 }
 
 /// Append a record for `bundle` at the head. Retries on the new head after losing a race.
@@ -176,10 +219,8 @@ pub struct Appended {
     pub existing: bool,
 }
 
-/// Append a record for `bundle` unless one already exists after position `since`
-/// (`Some(0)`: anywhere; `None`: do not look). Before each attempt, the entries appended since
-/// the last look are read, so two writers racing to record the same bundle end with one
-/// record: the loser of the race for a position sees the winner's entry and stops.
+/// Append a record for `bundle` (not adopted) unless one already exists after position
+/// `since`; see [`append_entry`].
 pub async fn append_unique(
     store: &Store,
     bundle: &BundleId,
@@ -189,32 +230,54 @@ pub async fn append_unique(
     now: impl Fn() -> DateTime<Utc>,
     since: Option<u64>,
 ) -> Result<Appended, StoreError> {
+    let new = NewEntry { bundle: *bundle, bundle_size, sealed_at, adopted: false };
+    append_entry(store, &new, key, now, since).await
+}
+
+/// Append a `custody-ledger/v2` record for `new.bundle` unless one already exists after
+/// position `since` (`Some(0)`: anywhere; `None`: do not look). Before each attempt, the
+/// entries appended since the last look are read, so two writers racing to record the same
+/// bundle end with one record: the loser of the race for a position sees the winner's entry
+/// and stops. The first append to a store creates its `store.json`.
+pub async fn append_entry(
+    store: &Store,
+    new: &NewEntry,
+    key: &SecretKey,
+    now: impl Fn() -> DateTime<Utc>,
+    since: Option<u64>,
+) -> Result<Appended, StoreError> {
+    let store_id = ensure_store_id(store, now()).await?;
     let mut checked = since;
     for attempt in 0..MAX_APPEND_ATTEMPTS {
-        let h = head(store).await?;
+        let listing = list(store).await?;
+        let h = head_of(store, &listing).await?;
         let top = h.as_ref().map(|h| h.position).unwrap_or(0);
         if let Some(c) = checked {
-            for n in positions(store).await?.into_iter().filter(|&n| n > c && n <= top) {
+            for &n in listing.positions.iter().filter(|&&n| n > c && n <= top) {
                 let Some(bytes) = store.get_small(&entry_key(n), MAX_ENTRY).await? else { continue };
-                if matches!(parse_entry(&bytes), Ok((_, e)) if e.bundle == *bundle) {
+                if matches!(parse_entry(&bytes), Ok((_, e)) if e.bundle == new.bundle) {
                     return Ok(Appended { position: n, entry: EntryId(Sha256::of(&bytes)), existing: true });
                 }
             }
             checked = Some(top.max(c));
         }
-        let position = top + 1;
+        let position = top.checked_add(1).ok_or_else(|| StoreError::LedgerFull { url: store.url().into() })?;
         let entry = LedgerEntry {
-            format: LEDGER_FORMAT.into(),
+            format: LEDGER_FORMAT_V2.into(),
             position,
-            bundle: *bundle,
-            bundle_size,
-            bundle_key: bundle_key(bundle),
+            bundle: new.bundle,
+            bundle_size: new.bundle_size,
+            bundle_key: bundle_key(&new.bundle),
             prev: h.as_ref().map(|h| h.id),
-            sealed_at,
+            sealed_at: new.sealed_at,
             appended_at: now(),
+            store_id: Some(store_id),
+            adopted: Some(new.adopted),
+            timestamp: None,
+            signed_by: None,
+            supplement_of: None,
         };
-        let payload = serde_json::to_vec_pretty(&entry).unwrap_or_default();
-        let env = dsse::sign(LEDGER_PAYLOAD_TYPE, &payload, key);
+        let env = dsse::sign(entry.payload_type(), &entry.to_payload(), key);
         let bytes = dsse::to_bytes(&env);
         let id = EntryId(Sha256::of(&bytes));
         match store.create(&entry_key(position), bytes).await? {

@@ -107,6 +107,7 @@ pub fn write_headers(r: Option<&Retention>, legal_hold: bool, now: DateTime<Utc>
 
 /// The retain-until date for a write at `now`.
 pub fn retain_until(r: &Retention, now: DateTime<Utc>) -> DateTime<Utc> {
+    // Checked: a retention of u32::MAX days lies beyond chrono's calendar (no panic on any flag).
     let t = now.checked_add_signed(chrono::Duration::days(i64::from(r.days))).unwrap_or(DateTime::<Utc>::MAX_UTC);
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }

@@ -100,6 +100,21 @@ pub enum StoreError {
         /// How often it tried.
         attempts: usize,
     },
+    /// The ledger's last position is 2^64 − 1: nothing can be appended after it.
+    #[error("the ledger of {url} holds position 18446744073709551615, the last one: nothing can be appended; record new evidence in another store")]
+    LedgerFull {
+        /// The store.
+        url: String,
+    },
+    /// The store's identity file (`store.json`) is unusable. It is written create-only, so it
+    /// cannot be replaced: entries could not name the store.
+    #[error("the identity file store.json of {url} is not usable ({problem}); custody does not append to a store it cannot name: keep this store for investigation (`custody verify --store URL --all`) and record new evidence in another store")]
+    BadIdentity {
+        /// The store.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The store configuration is not usable.
     #[error(transparent)]
     Config(#[from] ConfigError),

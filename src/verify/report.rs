@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::findings::Location;
 use crate::untrusted::untrusted as u;
 
 /// How bad a finding is.
@@ -75,10 +76,23 @@ pub enum FindingKind {
     LedgerLinkMismatch,
     ClockSkew,
     UnreferencedBundle,
-    /// An object under `ledger/` or `bundles/` whose key no entry or bundle has (junk).
+    /// An object under `ledger/` or `bundles/` whose key no entry or bundle has (junk, or
+    /// planted): reported, not part of the ledger.
     StrayObject,
-    Rollback,
+    /// A bundle in the store was sealed against a ledger position or entry this ledger no
+    /// longer has: entries were deleted (truncation, rollback) or rewritten.
+    LedgerTruncated,
+    /// `store.json` is missing or unusable, or an entry names another store's id.
+    StoreIdMismatch,
+    /// A `custody-ledger/v1` entry after a v2 one (an older custody appended it).
+    LedgerFormatDowngrade,
+    /// An entry carries something this version of custody cannot check (a timestamp token,
+    /// a supplement link): reported, not failed.
+    LedgerNotChecked,
     EmptyStore,
+    // anchor (checkpoint)
+    CheckpointInvalid,
+    Rollback,
     // retention (object lock)
     RetentionMissing,
 }
@@ -114,8 +128,12 @@ impl FindingKind {
             | ClockSkew
             | UnreferencedBundle
             | StrayObject
-            | Rollback
+            | LedgerTruncated
+            | StoreIdMismatch
+            | LedgerFormatDowngrade
+            | LedgerNotChecked
             | EmptyStore => "ledger",
+            CheckpointInvalid | Rollback => "anchor",
             RetentionMissing => "retention",
         }
     }
@@ -128,8 +146,8 @@ pub struct Finding {
     pub level: Level,
     /// What kind.
     pub kind: FindingKind,
-    /// Where: a member name, entry path, journal position, ledger key…
-    pub location: String,
+    /// Where: a member name, entry path, journal position, ledger key… (printed as text).
+    pub location: Location,
     /// What is wrong and what to do.
     pub message: String,
 }
@@ -199,6 +217,9 @@ pub struct LedgerInfo {
     pub entry: String,
     /// Ledger length.
     pub length: u64,
+    /// The entry says the bundle was adopted (recorded by a later preserve or `store
+    /// repair`, not by the preserve that sealed it). Always false for a v1 entry.
+    pub adopted: bool,
 }
 
 /// Per-bundle line in a whole-ledger audit.
@@ -212,6 +233,9 @@ pub struct BundleLine {
     pub status: String,
     /// Error findings for this bundle.
     pub errors: usize,
+    /// The entry says the bundle was adopted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 /// Object Lock state of one stored object, as the server reported it (S3 stores).
@@ -272,7 +296,7 @@ pub const BUNDLE_CHECKS: [&str; 10] = [
 
 impl Report {
     /// Assemble a report from findings; `ran` lists the checks that ran (others are skipped),
-    /// `details` gives pass details per check.
+    /// `details` gives pass details per check. A finding belongs to its kind's check.
     pub fn build(
         subject: Subject,
         findings: Vec<Finding>,
@@ -280,33 +304,33 @@ impl Report {
         order: &[&'static str],
         details: &[(&'static str, String)],
     ) -> Report {
+        Report::build_with(subject, findings, ran, order, details, |f| f.kind.check())
+    }
+
+    /// [`Report::build`], with `check_of` saying which check each finding belongs to.
+    pub fn build_with(
+        subject: Subject,
+        findings: Vec<Finding>,
+        ran: &[&'static str],
+        order: &[&'static str],
+        details: &[(&'static str, String)],
+        check_of: impl Fn(&Finding) -> &'static str,
+    ) -> Report {
         let mut checks = Vec::new();
         for &name in order {
-            let errors = findings.iter().filter(|f| f.kind.check() == name && f.level == Level::Error).count();
-            let warns = findings.iter().filter(|f| f.kind.check() == name && f.level == Level::Warning).count();
+            let mine = || findings.iter().filter(|f| check_of(f) == name);
+            let errors = mine().filter(|f| f.level == Level::Error).count();
+            let warns = mine().filter(|f| f.level == Level::Warning).count();
+            let detail_of = || details.iter().find(|(n, _)| *n == name).map(|(_, d)| d.clone());
             let (status, detail) = if errors > 0 {
-                let first = findings
-                    .iter()
-                    .find(|f| f.kind.check() == name && f.level == Level::Error)
-                    .map(|f| f.message.clone())
-                    .unwrap_or_default();
+                let first = mine().find(|f| f.level == Level::Error).map(|f| f.message.clone()).unwrap_or_default();
                 (CheckStatus::Fail, if errors == 1 { first } else { format!("{errors} problems; first: {first}") })
             } else if !ran.contains(&name) {
-                (
-                    CheckStatus::Skipped,
-                    details
-                        .iter()
-                        .find(|(n, _)| *n == name)
-                        .map(|(_, d)| d.clone())
-                        .unwrap_or_else(|| "not run".into()),
-                )
+                (CheckStatus::Skipped, detail_of().unwrap_or_else(|| "not run".into()))
             } else if warns > 0 {
                 (CheckStatus::Warn, format!("{warns} warning(s)"))
             } else {
-                (
-                    CheckStatus::Pass,
-                    details.iter().find(|(n, _)| *n == name).map(|(_, d)| d.clone()).unwrap_or_else(|| "ok".into()),
-                )
+                (CheckStatus::Pass, detail_of().unwrap_or_else(|| "ok".into()))
             };
             checks.push(Check { name, status, detail });
         }
@@ -365,12 +389,14 @@ impl Report {
             }
         }
         if let Some(l) = &self.ledger {
-            let _ = writeln!(s, "ledger position {} of {} (entry {})", l.position, l.length, u(&l.entry));
+            let adopted = if l.adopted { ", adopted: recorded by a later preserve or store repair" } else { "" };
+            let _ = writeln!(s, "ledger position {} of {} (entry {}{adopted})", l.position, l.length, u(&l.entry));
         }
         if !self.bundles.is_empty() {
             let _ = writeln!(s, "bundles:");
             for b in &self.bundles {
-                let _ = writeln!(s, "  #{:<5} {} {}", b.position, u(&b.bundle), u(&b.status));
+                let adopted = if b.adopted { " (adopted)" } else { "" };
+                let _ = writeln!(s, "  #{:<5} {} {}{adopted}", b.position, u(&b.bundle), u(&b.status));
             }
         }
         if !self.retention.is_empty() {
@@ -394,7 +420,7 @@ impl Report {
                     s,
                     "  {lvl} [{}] at {}: {}",
                     serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                    u(&f.location),
+                    u(&f.location.to_string()),
                     u(&f.message)
                 );
             }

@@ -1,0 +1,349 @@
+//! Verifying in a store: one bundle by digest ([`verify_in_store`]) and the whole ledger
+//! ([`verify_all`]). Both walk the ledger's whole chain from position 1 (entries are small);
+//! only `--all` reads every bundle. Neither can see, from the store alone, the newest entries
+//! deleted together with their bundles: the `anchor` line says so unless a checkpoint is given.
+
+use std::collections::HashSet;
+
+use super::bundle::{check_bundle, BundleCheck};
+use super::checks::ledger::{check_anchor, check_chain, check_placement, check_truncation, LedgerView, NOT_ANCHORED};
+use super::findings::{Findings, Location};
+use super::report::{self, Finding, FindingKind, Level, Report, Subject};
+use super::{Options, Trust};
+use crate::bundle::manifest::Manifest;
+use crate::digest::{BundleId, Sha256};
+use crate::read::ledger::entry_key;
+use crate::store::{bundle_key, Store, StoreError};
+
+/// Verify a bundle in a store by digest, including the ledger's whole chain and the bundle's
+/// place in it.
+pub async fn verify_in_store(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+) -> Result<(Report, Option<Manifest>), StoreError> {
+    verify_in_store_with(store, id, trust, opts, None).await
+}
+
+/// [`verify_in_store`], and compare the ledger with a checkpoint file's bytes.
+pub async fn verify_in_store_with(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+    checkpoint: Option<&[u8]>,
+) -> Result<(Report, Option<Manifest>), StoreError> {
+    let view = LedgerView::load(store).await?;
+    let mut subject = Subject {
+        kind: "store".into(),
+        store: Some(store.url().into()),
+        bundle: Some(id.to_string()),
+        path: None,
+        size: None,
+    };
+    let Some(fetched) = store.fetch_bundle(id).await? else {
+        let mut fs = Findings::default();
+        fs.error(FindingKind::BundleMissing, Location::BundleObject(*id), "no such bundle in the store: check the digest (`custody list --store URL` lists the bundles the ledger records) or the store URL");
+        let r = Report::build(subject, fs.list, &[], &report::BUNDLE_CHECKS, &[]);
+        return Ok((r, None));
+    };
+    let c = check_stored(fetched.path(), id, trust, opts)?;
+    drop(fetched);
+    let mut fs = Findings { list: c.findings, ran: c.ran, details: c.details };
+    check_chain(&view, trust, &mut fs);
+    let info = check_placement(&view, id, c.manifest.as_ref(), c.size, opts.max_skew, &mut fs);
+    anchor(&view, checkpoint, trust, &mut fs);
+    subject.size = Some(c.size);
+    if let Some(i) = &info {
+        let others = view.entries.len().saturating_sub(1);
+        fs.detail(
+            "ledger",
+            format!(
+                "chain walked from position 1: {} entries, positions contiguous, every link and signature intact; the bundle is at position {} of {}{}; the other {others} recorded bundle(s) were not read (`verify --store URL --all` reads them)",
+                view.entries.len(),
+                i.position,
+                i.length,
+                if i.adopted { " (adopted)" } else { "" }
+            ),
+        );
+    }
+    let mut order: Vec<&'static str> = vec!["bundle_digest"];
+    order.extend(report::BUNDLE_CHECKS);
+    order.push("anchor");
+    let mut r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
+    r.signer = c.signer;
+    r.ledger = info;
+    let mut keys = vec![bundle_key(id)];
+    if let Some(l) = &r.ledger {
+        keys.push(entry_key(l.position));
+    }
+    add_retention(store, &keys, &mut r).await;
+    Ok((r, c.manifest))
+}
+
+/// The `anchor` check: the checkpoint compared, or the statement that there is none.
+fn anchor(view: &LedgerView, checkpoint: Option<&[u8]>, trust: &Trust, fs: &mut Findings) {
+    match checkpoint {
+        Some(bytes) => check_anchor(view, bytes, trust, fs),
+        None => fs.detail("anchor", NOT_ANCHORED),
+    }
+}
+
+/// Check a bundle object read from a store: the bundle checks, and its bytes against its name.
+fn check_stored(
+    path: &std::path::Path,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+) -> Result<BundleCheck, StoreError> {
+    let file =
+        std::fs::File::open(path).map_err(|source| StoreError::Io { op: "cannot open", path: path.into(), source })?;
+    let mut c = check_bundle(file, trust, opts, None);
+    if c.digest != *id {
+        c.findings.push(Finding {
+            level: Level::Error,
+            kind: FindingKind::BundleDigestMismatch,
+            location: Location::BundleObject(*id),
+            message: format!("the object's bytes hash to {}, not to its name", c.digest),
+        });
+    }
+    c.ran.push("bundle_digest");
+    c.details.push(("bundle_digest", "object bytes hash to the object's name".into()));
+    Ok(c)
+}
+
+/// Audit a whole ledger: the chain, every bundle present and verified (`read_data = false`
+/// only checks presence and size), and every bundle no entry records.
+pub async fn verify_all(store: &Store, trust: &Trust, opts: &Options, read_data: bool) -> Result<Report, StoreError> {
+    verify_all_with(store, trust, opts, read_data, None).await
+}
+
+/// [`verify_all`], and compare the ledger with a checkpoint file's bytes (taken earlier by
+/// `custody checkpoint`): a ledger shorter than the checkpoint is a rollback, another entry
+/// at its position a fork. The checkpoint must be signed by a trusted key.
+pub async fn verify_all_with(
+    store: &Store,
+    trust: &Trust,
+    opts: &Options,
+    read_data: bool,
+    checkpoint: Option<&[u8]>,
+) -> Result<Report, StoreError> {
+    let view = LedgerView::load(store).await?;
+    let mut fs = Findings::default();
+    check_chain(&view, trust, &mut fs);
+    anchor(&view, checkpoint, trust, &mut fs);
+    fs.ran("bundles");
+    let mut lines = Vec::new();
+    let mut recorded: HashSet<BundleId> = HashSet::new();
+    for e in &view.entries {
+        let Some(le) = e.entry() else { continue };
+        let first = recorded.insert(le.bundle);
+        let (status, errors) = if read_data {
+            match store.fetch_bundle(&le.bundle).await? {
+                None => {
+                    fs.error(
+                        FindingKind::BundleMissing,
+                        Location::BundleObject(le.bundle),
+                        format!("ledger position {} names a bundle that is not in the store (deleted?)", e.position),
+                    );
+                    ("missing", 1)
+                }
+                Some(fetched) => {
+                    let c = check_stored(fetched.path(), &le.bundle, trust, opts)?;
+                    drop(fetched);
+                    let mut sub = Findings { list: c.findings, ..Findings::default() };
+                    // A replay is reported once, by the chain check; the bundle's place is its
+                    // first record's.
+                    if first {
+                        check_placement(&view, &le.bundle, c.manifest.as_ref(), c.size, opts.max_skew, &mut sub);
+                    }
+                    let errors = sub.errors();
+                    for x in sub.list {
+                        fs.list.push(Finding { location: Location::InBundle(le.bundle, Box::new(x.location)), ..x });
+                    }
+                    (if errors == 0 { "intact" } else { "failed" }, errors)
+                }
+            }
+        } else {
+            match store.head(&bundle_key(&le.bundle)).await? {
+                None => {
+                    fs.error(
+                        FindingKind::BundleMissing,
+                        Location::BundleObject(le.bundle),
+                        format!("ledger position {} names a bundle that is not in the store (deleted?)", e.position),
+                    );
+                    ("missing", 1)
+                }
+                Some(sz) if sz != le.bundle_size => {
+                    fs.error(
+                        FindingKind::LedgerBundleMismatch,
+                        Location::BundleObject(le.bundle),
+                        format!("object is {sz} bytes, ledger says {}", le.bundle_size),
+                    );
+                    ("failed", 1)
+                }
+                Some(_) => ("present", 0),
+            }
+        };
+        lines.push(report::BundleLine {
+            position: e.position,
+            bundle: le.bundle.to_string(),
+            status: status.into(),
+            errors,
+            adopted: le.adopted(),
+        });
+    }
+    // Bundles nobody recorded: a crash between storing a bundle and appending its entry — or
+    // a deleted entry, which the bundle's own `ledger_prev` may prove.
+    let objects = store.list("bundles/").await?;
+    if view.entries.is_empty() && objects.is_empty() && view.strays.is_empty() {
+        fs.warn(
+            FindingKind::EmptyStore,
+            Location::Ledger,
+            "the store holds no ledger entry and no bundle: nothing was verified. Check the store URL: an empty directory, bucket or prefix (a mistyped S3 prefix, say) reads as an empty store",
+        );
+    }
+    for (k, _) in objects {
+        let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
+        let Some(d) = Sha256::parse_canonical_hex(hex) else {
+            fs.warn(
+                FindingKind::StrayObject,
+                Location::StoreObject(crate::store::address::display_key(&k)),
+                "an object under bundles/ that is not named like a bundle (bundles/<sha256 hex>.tar.zst): junk, or planted; it is not evidence",
+            );
+            continue;
+        };
+        let id = BundleId(d);
+        if recorded.contains(&id) {
+            continue;
+        }
+        let verdict = match store.fetch_bundle(&id).await? {
+            None => "it disappeared while the audit ran".to_string(),
+            Some(fetched) => {
+                let c = check_stored(fetched.path(), &id, trust, opts)?;
+                drop(fetched);
+                match (c.findings.iter().find(|x| x.level == Level::Error), &c.manifest) {
+                    (None, Some(m)) => {
+                        check_truncation(&view, &id, m, &mut fs);
+                        "it verifies; `custody store repair` adopts it".to_string()
+                    }
+                    (Some(x), _) => {
+                        format!("it does NOT verify ({}: {}); it will not be adopted", x.location, x.message)
+                    }
+                    (None, None) => "it has no readable manifest; it will not be adopted".to_string(),
+                }
+            }
+        };
+        fs.warn(
+            FindingKind::UnreferencedBundle,
+            Location::BundleObject(id),
+            format!("a bundle in the store that no ledger entry records (an interrupted preserve, or its entry was deleted): {verdict}"),
+        );
+    }
+    let subject = Subject { kind: "ledger".into(), store: Some(store.url().into()), ..Default::default() };
+    let order = ["ledger", "anchor", "bundles"];
+    let n = view.entries.len();
+    fs.detail("ledger", format!("{n} entries, contiguous from 1, every link and signature intact"));
+    let adopted = lines.iter().filter(|l| l.adopted).count();
+    fs.detail(
+        "bundles",
+        format!(
+            "{} bundle(s) {}{}",
+            lines.len(),
+            if read_data { "present and verified" } else { "present with the recorded size (not re-hashed)" },
+            if adopted > 0 { format!(" ({adopted} adopted)") } else { String::new() }
+        ),
+    );
+    // Whatever is about one bundle (its contents, its place, its object) is that bundle's
+    // line; the rest by the check its kind belongs to.
+    let check_of = |x: &Finding| match (&x.location, x.kind) {
+        (Location::InBundle(..) | Location::BundleObject(_), _) | (_, FindingKind::UnreferencedBundle) => "bundles",
+        _ => x.kind.check(),
+    };
+    let mut r = Report::build_with(subject, fs.list, &fs.ran, &order, &fs.details, check_of);
+    r.bundles = lines;
+    if store.s3_admin().is_some() {
+        let mut keys: Vec<String> = Vec::new();
+        for e in &view.entries {
+            keys.push(entry_key(e.position));
+            if let Some(le) = e.entry() {
+                keys.push(bundle_key(&le.bundle));
+            }
+        }
+        add_retention(store, &keys, &mut r).await;
+    }
+    Ok(r)
+}
+
+/// Read the Object Lock state of `keys` (S3 stores only) into the report: one line per
+/// object, a `retention` check, and a warning for each object that is not (or no longer)
+/// locked. Retention is evidence about the store, not about the bundle: it never fails the
+/// verdict.
+async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
+    if store.s3_admin().is_none() {
+        return;
+    }
+    let now = chrono::Utc::now();
+    let mut fs = Findings::default();
+    let mut lines = Vec::new();
+    let mut earliest: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
+    let mut locked = 0usize;
+    for k in keys {
+        let at = Location::StoreObject(k.clone());
+        match store.object_retention(k).await {
+            Ok(crate::store::RetentionState::Object(o)) => {
+                lines.push(report::RetentionLine {
+                    key: k.clone(),
+                    mode: o.mode.clone(),
+                    retain_until: o.retain_until.clone(),
+                    legal_hold: o.legal_hold.clone(),
+                });
+                let held = o.legal_hold.as_deref() == Some("ON");
+                match (&o.mode, o.until()) {
+                    (Some(mode), Some(until)) if until > now => {
+                        locked += 1;
+                        if earliest.as_ref().map_or(true, |(e, _)| until < *e) {
+                            earliest = Some((until, mode.clone()));
+                        }
+                    }
+                    _ if held => locked += 1,
+                    (Some(_), Some(until)) => fs.warn(
+                        FindingKind::RetentionMissing,
+                        at,
+                        format!("its Object Lock retention ended on {until}: it can now be deleted"),
+                    ),
+                    _ => fs.warn(
+                        FindingKind::RetentionMissing,
+                        at,
+                        "the server reports no Object Lock retention for this object: it can be deleted or overwritten by anyone allowed to (preserve with --retention DAYS, or set a default retention on the bucket)",
+                    ),
+                }
+            }
+            // Never skipped: an audit that reads other keys than the ones written must not
+            // pass by finding nothing.
+            Ok(_) => fs.warn(
+                FindingKind::RetentionMissing,
+                at,
+                "not found where its retention was read: its lock could not be checked",
+            ),
+            Err(e) => fs.warn(
+                FindingKind::RetentionMissing,
+                at,
+                format!("cannot read its Object Lock retention: {}", crate::error_text(&e)),
+            ),
+        }
+    }
+    let detail = match &earliest {
+        Some((until, mode)) if locked == keys.len() => {
+            format!("{locked} object(s) locked; earliest release {until} ({mode})")
+        }
+        _ => format!("{locked} of {} object(s) locked", keys.len()),
+    };
+    let warnings = fs.list.len();
+    let status = if warnings == 0 { report::CheckStatus::Pass } else { report::CheckStatus::Warn };
+    let detail = if warnings == 0 { detail } else { format!("{detail}; {warnings} warning(s)") };
+    r.checks.push(report::Check { name: "retention", status, detail });
+    r.findings.extend(fs.list);
+    r.retention = lines;
+}
