@@ -369,6 +369,34 @@ pub fn max_nesting(b: &[u8]) -> usize {
     max
 }
 
+/// Whether a head of content (starting at its first non-blank byte, a `{`) is JSON Lines
+/// rather than one document: its first line is one complete JSON value, or — a JSON Lines file
+/// whose first line is malformed — the first line is more than a lone `{`/`[` and most of the
+/// next complete lines (up to 50) are complete JSON objects. A pretty-printed document opens
+/// with a lone `{` (serde_json, `JSON.stringify`, Python's `json.dumps` all write it so), and
+/// its inner lines end with `,` or are not values on their own.
+pub(crate) fn looks_like_json_lines(body: &[u8]) -> bool {
+    let mut lines = body.split(|b| *b == b'\n');
+    let first = lines.next().unwrap_or_default();
+    let valid = |l: &[u8]| is_valid_json(l) || serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok();
+    if valid(first) {
+        return true;
+    }
+    if first.trim_ascii().len() <= 1 {
+        return false;
+    }
+    // Only complete lines: the head may end inside one.
+    let complete = body.iter().rposition(|b| *b == b'\n').map_or(&[][..], |end| &body[..end]);
+    let (mut seen, mut good) = (0usize, 0usize);
+    for l in complete.split(|b| *b == b'\n').skip(1).map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()).take(50) {
+        seen += 1;
+        if l.first() == Some(&b'{') && valid(l) {
+            good += 1;
+        }
+    }
+    good > 0 && good * 2 > seen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

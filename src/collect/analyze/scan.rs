@@ -355,11 +355,8 @@ fn choose_layout<R: Read>(format: Format, src: &mut ByteSource<R>) -> Layout {
         _ => {}
     }
     match body.iter().position(|b| *b == b'\n') {
-        Some(nl) => {
-            let first = body.get(..nl).unwrap_or_default();
-            // The fast check first: it never accepts what serde_json rejects.
-            if super::jsoncheck::is_valid_json(first) || serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
-            {
+        Some(_) => {
+            if super::jsoncheck::looks_like_json_lines(body) {
                 Layout::Lines
             } else {
                 Layout::Document
@@ -394,7 +391,12 @@ fn scan_lines<R: Read>(ctx: &mut Ctx<'_, '_, '_>, src: &mut ByteSource<R>, base:
                 let trimmed = bytes.get(first..=last).unwrap_or_default();
                 let off = base + offset + first as u64;
                 let tlen = trimmed.len() as u64;
-                let is_text = text && trimmed.first() != Some(&b'{');
+                // In a text file a line starting `{` is JSON only if it is a complete value: a
+                // YAML flow mapping or a JSON example cut across lines is text, not a defect.
+                let is_text = text
+                    && (trimmed.first() != Some(&b'{')
+                        || !(super::jsoncheck::is_valid_json(trimmed)
+                            || serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok()));
                 if let Some(f) = ctx.filter.as_deref_mut() {
                     if !f.wants(trimmed)
                         && (!f.validate_unwanted() || line_is_clean(ctx.format, ctx.mapping, is_text, trimmed))
