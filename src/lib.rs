@@ -165,6 +165,10 @@ mod tests {
             Box::new(crate::collect::analyze::MappingError::Read { path: "m.toml".into(), source: io(5) }),
             Box::new(crate::collect::analyze::MappingError::Toml(toml_err())),
             Box::new(crate::collect::analyze::MappingError::Json(json_err())),
+            Box::new(crate::collect::analyze::MappingError::Invalid {
+                path: "m.toml".into(),
+                source: Box::new(crate::collect::analyze::MappingError::Toml(toml_err())),
+            }),
             Box::new(bad_format),
             Box::new(crate::keys::KeyError::Read { path: p(), source: io(6) }),
             Box::new(crate::keys::KeyError::Write { path: p(), source: io(8) }),

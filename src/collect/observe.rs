@@ -822,7 +822,12 @@ impl Worker {
         self.seen.push(meta.path.clone());
         let id = self.an.begin_source(&meta.path, &meta.sha256.hex(), meta.size, &meta.kind, format, origin);
         if format.is_opaque() {
-            self.an.not_analysed(id, "binary content: sealed, not read".into());
+            let why = if origin == "override" {
+                "read as `opaque` by a --format override: sealed, not read"
+            } else {
+                "binary content: sealed, not read"
+            };
+            self.an.not_analysed(id, why.into());
         }
         id
     }

@@ -38,6 +38,15 @@ pub enum MappingError {
     /// Invalid JSON.
     #[error("invalid JSON field mapping")]
     Json(#[from] serde_json::Error),
+    /// The file's content is not a valid mapping (the cause says how).
+    #[error("field mapping {path}")]
+    Invalid {
+        /// File path.
+        path: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<MappingError>,
+    },
 }
 
 /// Which fields hold which identifier.
@@ -87,13 +96,10 @@ impl FieldMapping {
         if meta.len() > MAX_MAPPING_BYTES {
             return Err(MappingError::TooLarge { path: shown, limit: MAX_MAPPING_BYTES });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read { path: shown, source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read { path: shown.clone(), source })?;
         let is_json = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        if is_json {
-            Self::from_json_str(&text)
-        } else {
-            Self::from_toml_str(&text)
-        }
+        let parsed = if is_json { Self::from_json_str(&text) } else { Self::from_toml_str(&text) };
+        parsed.map_err(|e| MappingError::Invalid { path: shown, source: Box::new(e) })
     }
 
     /// The identifier a field holds by the user's mapping: an exact dotted path (numeric
