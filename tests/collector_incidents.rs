@@ -134,7 +134,6 @@ fn assert_hops_cited(name: &str, a: &Analysis) {
 /// The procurement incident's deployment (the ReplicaSet that served it) is reached through
 /// the trace's records: its node is linked, so the hop that leads to it must be shown too.
 #[test]
-#[ignore = "lead: procurement-po-retry: chain node `deployment` is linked but hop session → deployment is `missing` (\"no record shows both the session … and the deployment procure-agent-7b9d6c5f48\"), with no citation"]
 fn procurement_po_retry_chain_hops_are_all_cited() {
     let p = preserve_incident("procurement-po-retry");
     assert_hops_cited("procurement-po-retry", p.a());

@@ -1413,16 +1413,22 @@ pub fn completeness(
     let na = |item: &str| not_applicable.iter().any(|n| n == item);
     for id in &incident.identifiers {
         let (status, detail) = if id.status == Status::Present && id.value.is_some() {
-            let src = id
-                .sources
-                .first()
-                .map(|s| match (&s.path, &s.field) {
-                    (Some(p), Some(f)) => format!("{} ({p}, field {f})", s.origin),
-                    (Some(p), None) => format!("{} ({p})", s.origin),
-                    _ => s.origin.clone(),
-                })
-                .unwrap_or_else(|| "given".into());
-            (Status::Present, format!("{} from {src}", id.value.clone().unwrap_or_default()))
+            let shown = |s: &crate::bundle::manifest::IdentSource| match (&s.path, &s.field) {
+                (Some(p), Some(f)) => format!("{} ({p}, field {f})", s.origin),
+                (Some(p), None) => format!("{} ({p})", s.origin),
+                _ => s.origin.clone(),
+            };
+            let value = id.value.clone().unwrap_or_default();
+            let given = id.sources.first().filter(|s| matches!(s.origin.as_str(), "flag" | "spec"));
+            let record = id.sources.iter().find(|s| s.origin == "record");
+            // With an analysis (`kinds`), a given value says whether the evidence holds it:
+            // a seed that matches nothing is the responder's word alone.
+            let detail = match (given, record, kinds.is_some()) {
+                (Some(g), None, true) => format!("{value} given ({}); found in NO record of the evidence", g.origin),
+                (Some(g), Some(r), true) => format!("{value} given ({}); also in {}", g.origin, shown(r)),
+                _ => format!("{value} from {}", id.sources.first().map(shown).unwrap_or_else(|| "given".into())),
+            };
+            (Status::Present, detail)
         } else if na(id.name.as_str()) {
             (Status::NotApplicable, "declared not applicable by the responder".into())
         } else {

@@ -165,8 +165,20 @@ pub(crate) fn normalize_role(role: Role, raw: &str) -> Option<String> {
 }
 
 /// A bundle given as an OCI or registry reference (`oci://registry/repo:tag`,
-/// `registry/repo:tag`) is named by its tag: the revision.
+/// `registry/repo:tag`) is named by its tag: the revision; one given as `name@revision`
+/// (`agent-policy@rev-2026.11.21-3c9e41f`, a CloudTrail tag) by the revision after the `@`.
 fn bundle_revision(v: &str) -> String {
+    if let Some((name, rev)) = v.split_once('@') {
+        let word = |s: &str| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        // Not `repo@sha256:…` (a digest reference: `:` is no word byte) and not an e-mail
+        // address (its domain ends in a label of letters; a revision in digits or hex).
+        let domain = rev.rsplit_once('.').is_some_and(|(_, tld)| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+        if word(name) && word(rev) && !domain {
+            return rev.to_string();
+        }
+    }
     let body = v.split_once("://").map_or(v, |(_, r)| r);
     match body.rsplit_once(':') {
         Some((repo, tag))
@@ -695,6 +707,20 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_named_with_its_revision_is_the_revision() {
+        for (given, revision) in [
+            ("agent-policy@rev-2026.11.21-3c9e41f", "rev-2026.11.21-3c9e41f"),
+            ("agent-policy@1.4.2", "1.4.2"),
+            ("oci://ghcr.io/acme/policy:rev-7", "rev-7"),
+            ("ghcr.io/acme/policy@sha256:abc", "ghcr.io/acme/policy@sha256:abc"),
+            ("ops@example.com", "ops@example.com"),
+            ("rev-12", "rev-12"),
+        ] {
+            assert_eq!(bundle_revision(given), revision, "{given}");
+        }
+    }
 
     fn walked(v: Value) -> Item {
         let m = FieldMapping::default();

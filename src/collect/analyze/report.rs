@@ -923,13 +923,17 @@ fn in_effect_value(an: &Analyzer, role: Role) -> Option<(String, String, Vec<Str
     }
     let (_, v, text) = best?;
     let value = an.strings.get(v).to_string();
+    // Other values set before the incident began, compared as values (`wave-2` is `2`).
+    let mut seen = vec![super::values::canon(&value)];
     for (rid, r) in an.records.iter().enumerate() {
-        if r.tier != Tier::Chain {
+        if r.tier != Tier::Chain || !an.time_of(r.time).is_some_and(|t| t.nanos().is_some_and(|n| n <= begin)) {
             continue;
         }
         for f in an.fields_of(rid as u32).iter().filter(|f| f.role == role) {
             let x = an.strings.get(f.value).to_string();
-            if x != value && !earlier.contains(&x) {
+            let c = super::values::canon(&x);
+            if !seen.contains(&c) {
+                seen.push(c);
                 earlier.push(x);
             }
         }
@@ -1026,7 +1030,27 @@ fn chain(an: &Analyzer, ids: &[IdentifierFinding], deployments: &[Acc], ctx: &Re
             }
             (Some(x), Some(y), _, _) => {
                 let cites = both(an, x, y);
-                if cites.is_empty() {
+                // The deployment that served the session's trace served the session in it:
+                // with the trace → session hop linked, a record of the trace naming the
+                // deployment is the hop's evidence (spans name their resource, not the session).
+                let via_trace = (cites.is_empty() && from == NodeName::Session)
+                    .then(|| {
+                        let trace = node(NodeName::Trace)?;
+                        let t = trace.value.as_ref().filter(|_| trace.status == HopStatus::Linked)?;
+                        let session_linked = hops.iter().any(|h: &Hop| {
+                            h.from == NodeName::Trace && h.to == NodeName::Session && h.status == HopStatus::Linked
+                        });
+                        let c = both(an, t, y);
+                        (session_linked && !c.is_empty()).then(|| (t.clone(), c))
+                    })
+                    .flatten();
+                if let Some((t, c)) = via_trace {
+                    hop(
+                        HopStatus::Linked,
+                        format!("{x} → {y}: the session's trace {t} was served by it ({} record(s) show the trace and the deployment)", c.len()),
+                        c,
+                    )
+                } else if cites.is_empty() {
                     hop(
                         HopStatus::Missing,
                         format!("no record shows both the {} {x} and the {} {y}", from.as_str(), to.as_str()),
