@@ -183,8 +183,10 @@ fn regression_error_messages_said_their_cause_twice() {
         ),
         (
             vec!["preserve".into(), "--incident-dir".into(), fx.into(), "--field-map".into(), p("bad-map.toml")],
-            "the field mapping cannot be used (fix the file, or leave out --field-map): invalid TOML field mapping"
-                .into(),
+            format!(
+                "the field mapping cannot be used (fix the file, or leave out --field-map): field mapping {}: invalid TOML field mapping",
+                p("bad-map.toml")
+            ),
             "TOML parse error",
         ),
         (

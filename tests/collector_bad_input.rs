@@ -290,8 +290,13 @@ fn malformed_first_line_does_not_hide_the_rest() {
     assert_eq!(records.len(), 3);
     assert!(matches!(records[0].problem, Some(Problem::Truncated { .. }) | Some(Problem::MalformedJson { .. })));
     assert_eq!(records[0].line, Some(1));
-    let tools: Vec<Option<String>> = record_events(&records).into_iter().map(|(_, t)| t).collect();
-    assert_eq!(tools, [Some("search_kb".to_string()), Some("read_crm".to_string())]);
+    // Lines 2 and 3 are read as records of their own (a bare tool name is no tool call:
+    // docs/collector.md §4.4, so they carry no event; they carry the session).
+    for (r, line) in records[1..].iter().zip([2, 3]) {
+        assert_eq!((r.line, r.problem.is_none()), (Some(line), true), "{r:?}");
+        let ids: Vec<(IdentName, String)> = r.identifiers().into_iter().map(|(i, v, _)| (i, v)).collect();
+        assert_eq!(ids, [(IdentName::SessionId, "sess-fixture-0001".to_string())], "{r:?}");
+    }
     // A broken pretty-printed document stays one problem.
     let (records, _) = scan_bytes("json", b"{\n  \"session_id\": \"s\",\n  \"op\": \n");
     assert_eq!(records.len(), 1);

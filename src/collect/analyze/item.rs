@@ -169,12 +169,12 @@ pub(crate) fn normalize_role(role: Role, raw: &str) -> Option<String> {
 /// (`agent-policy@rev-2026.11.21-3c9e41f`, a CloudTrail tag) by the revision after the `@`.
 fn bundle_revision(v: &str) -> String {
     if let Some((name, rev)) = v.split_once('@') {
-        let word = |s: &str| {
-            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        };
+        let word =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         // Not `repo@sha256:…` (a digest reference: `:` is no word byte) and not an e-mail
         // address (its domain ends in a label of letters; a revision in digits or hex).
-        let domain = rev.rsplit_once('.').is_some_and(|(_, tld)| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+        let domain =
+            rev.rsplit_once('.').is_some_and(|(_, tld)| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
         if word(name) && word(rev) && !domain {
             return rev.to_string();
         }

@@ -96,7 +96,8 @@ impl FieldMapping {
         if meta.len() > MAX_MAPPING_BYTES {
             return Err(MappingError::TooLarge { path: shown, limit: MAX_MAPPING_BYTES });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| MappingError::Read { path: shown.clone(), source })?;
         let is_json = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let parsed = if is_json { Self::from_json_str(&text) } else { Self::from_toml_str(&text) };
         parsed.map_err(|e| MappingError::Invalid { path: shown, source: Box::new(e) })

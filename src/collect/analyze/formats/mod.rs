@@ -581,8 +581,8 @@ fn detect_plain(name_hint: &str, head: &[u8]) -> Format {
     } else {
         None
     };
-    let line_complete = json && super::jsoncheck::looks_like_json_lines(body)
-        || serde_json::from_str::<IgnoredAny>(first_line).is_ok();
+    let line_complete =
+        json && super::jsoncheck::looks_like_json_lines(body) || serde_json::from_str::<IgnoredAny>(first_line).is_ok();
     let h = Head { name, text: &text, first_line, first, array, json, line_complete };
     if body.is_empty() {
         return by_name_only(name);
