@@ -133,6 +133,25 @@ fn assert_hops_cited(name: &str, a: &Analysis) {
 
 /// The procurement incident's deployment (the ReplicaSet that served it) is reached through
 /// the trace's records: its node is linked, so the hop that leads to it must be shown too.
+/// The retried `create_purchase_order` carries its idempotency key only in the requests it
+/// made (the Squid line's header, the Lambda's log): its two attempts are still one action,
+/// the first took effect at the server although its client timed out, and the second was an
+/// idempotent replay (the Lambda's "idempotent replay" line, a JSON message inside the
+/// CloudWatch export) — one purchase order, no duplicate, nothing unknown.
+#[test]
+fn regression_attempts_keyed_only_by_their_requests_were_not_one_action() {
+    let p = preserve_incident("procurement-po-retry");
+    let a = p.a();
+    let po: Vec<_> = a.actions.iter().filter(|x| x.target.as_deref() == Some("create_purchase_order")).collect();
+    assert_eq!(po.len(), 1, "{:?}", a.actions);
+    assert_eq!(po[0].idempotency_key, "po-7f1e0c2d-93ab-4c55-8e61-2b4d9a0c7e15");
+    assert_eq!((po[0].attempts.len(), po[0].took_effect, po[0].unknown, po[0].duplicate), (2, 1, 0, false));
+    let second = a.events.iter().find(|e| e.id == po[0].attempts[1]).expect("second attempt");
+    assert!(second.outcome.as_ref().is_some_and(|o| o.replayed), "{second:?}");
+    assert_eq!((a.side_effect.took_effect, a.side_effect.unknown, a.side_effect.duplicates), (1, 0, 0));
+    assert!(a.side_effect.detail.contains("1 replayed an earlier result"), "{}", a.side_effect.detail);
+}
+
 #[test]
 fn procurement_po_retry_chain_hops_are_all_cited() {
     let p = preserve_incident("procurement-po-retry");

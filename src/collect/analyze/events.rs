@@ -82,6 +82,18 @@ impl KeyVals {
         KeyVals { keys: keys.into_boxed_slice(), vals: vals.into_boxed_slice() }
     }
 
+    /// The same values with `vals` added under `key` (those not there already).
+    fn with(&self, key: &'static str, vals: &[u32]) -> KeyVals {
+        let mut m: BTreeMap<&'static str, Vec<u32>> = self.iter().map(|(k, v)| (k, v.to_vec())).collect();
+        let list = m.entry(key).or_default();
+        for v in vals {
+            if !list.contains(v) {
+                list.push(*v);
+            }
+        }
+        KeyVals::from_map(m)
+    }
+
     pub(crate) fn get(&self, key: &str) -> &[u32] {
         match self.keys.binary_search_by(|(k, _, _)| (*k).cmp(key)) {
             Ok(i) => {
@@ -800,6 +812,24 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
                 }
             }
             _ => {}
+        }
+    }
+    // A call carries the idempotency key its requests were sent with (an `Idempotency-Key`
+    // header in the proxy's or the server's log) when its own records name none: a retried
+    // call is then an attempt of the same action, whichever source recorded the key.
+    let mut keys_from_requests: Vec<(usize, Vec<u32>)> = Vec::new();
+    for &(req, call, fwd, _) in &rel {
+        let (Some(r), Some(c)) = (events.get(req), events.get(call)) else { continue };
+        if fwd == "request_of" && c.kind == EventKind::ToolCall && c.id_values("idempotency_key").is_empty() {
+            let keys = r.id_values("idempotency_key");
+            if !keys.is_empty() {
+                keys_from_requests.push((call, keys.to_vec()));
+            }
+        }
+    }
+    for (call, keys) in keys_from_requests {
+        if let Some(e) = events.get_mut(call) {
+            e.ids = e.ids.with("idempotency_key", &keys);
         }
     }
     // Attempts of one logical action.

@@ -1156,6 +1156,10 @@ fn side_effect(
         "no write (a state-changing tool call, cloud API call or cluster change) was seen in the incident".to_string()
     } else {
         let mut d = format!("{} write(s): {took} took effect, {failed} failed, {unknown} unknown", writes.len());
+        let replayed = writes.iter().filter(|e| e.replayed).count();
+        if replayed > 0 {
+            d.push_str(&format!(", {replayed} replayed an earlier result (no new effect)"));
+        }
         if !dup_text.is_empty() {
             // The first three; every duplicated action is in `actions`.
             let shown = dup_text.iter().take(3).cloned().collect::<Vec<_>>().join("; ");

@@ -26,7 +26,11 @@ fn message(b: &mut ItemBuilder<'_>, path: &str, msg: &str) {
         if let Ok(inner) = serde_json::from_str::<Value>(t) {
             let start = TIME_FIELDS.iter().filter_map(|p| super::super::item::at(&inner, p)).find_map(Time::of_json);
             b.time(start.clone());
-            if let Some(ev) = generic_evidence(&inner, b, start) {
+            if let Some(ev) = generic_evidence(&inner, b, start.clone()) {
+                b.evidence(ev);
+            } else if let Some(ev) = request_part(Some(&inner), b, start) {
+                // A function's log line about its request ("purchase order created",
+                // "idempotent replay…"): part of that request's event, with the outcome it states.
                 b.evidence(ev);
             }
         }
