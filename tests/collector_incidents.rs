@@ -5,7 +5,7 @@
 //! identifier value is cited where its bytes are.
 
 use crate::collector_util::*;
-use custody::collect::analysis::{Analysis, HopStatus, IdentStatus, Mode, NodeName, SeedOrigin};
+use custody::collect::analysis::{Analysis, HopStatus, IdentStatus, Mode, NodeName, SeedOrigin, Tie};
 use custody::collect::analyze::IdentName;
 use serde_json::Value;
 
@@ -112,9 +112,7 @@ fn every_fixture_incident_yields_nine_of_nine_identifiers_from_its_trace_id_alon
         for node in &a.chain.nodes {
             assert_eq!(node.status, HopStatus::Linked, "{name}: node {:?}", node.name);
         }
-        if name != "procurement-po-retry" {
-            assert_hops_cited(name, a);
-        }
+        assert_hops_cited(name, a);
         let node = |n: NodeName| a.chain.nodes.iter().find(|x| x.name == n).and_then(|x| x.value.clone());
         assert_eq!(node(NodeName::Trace).as_deref(), exp["identifiers"]["trace_id"]["value"].as_str());
         assert_eq!(node(NodeName::Session).as_deref(), exp["identifiers"]["session_id"]["value"].as_str());
@@ -218,4 +216,78 @@ fn embedded(text: &str, forms: &[String]) -> bool {
             let s = String::from_utf8_lossy(&b).to_lowercase();
             forms.iter().any(|f| s.contains(f))
         })
+}
+
+/// `oncall-copilot-rotation-exfil` was built from public format docs by a tester who had not
+/// seen custody's rules, with traps custody did not know (an MCP transport session shared by
+/// every conversation on a pod, a Cerbos Hub deployment id, a superseded bundle under
+/// `config.prior`, an OpenMemory namespace in `user_id`, an Istio container log whose first line
+/// is text). custody does not recover all of it (see the fixture's story): what this holds is
+/// the rule that a wrong value is worse than a missing one — every value custody asserts is
+/// the true one, every conflict contains the true value, no count exceeds the truth, and
+/// nothing of another conversation is counted as the incident's.
+#[test]
+fn regression_oncall_copilot_rotation_exfil_asserts_nothing_false() {
+    let name = "oncall-copilot-rotation-exfil";
+    let exp = expected(name);
+    let p = preserve_incident(name);
+    let a = p.a();
+    for f in &a.identifiers {
+        let want = exp["identifiers"][f.name.as_str()]["value"].as_str().expect("truth");
+        match f.status {
+            IdentStatus::Given | IdentStatus::Found | IdentStatus::Inferred => {
+                assert_eq!(f.value.as_deref(), Some(want), "{}: {}", f.name, f.why)
+            }
+            IdentStatus::Conflict => {
+                assert!(f.values.iter().any(|v| v.value == want), "{}: conflict without the truth {want}", f.name)
+            }
+            _ => {}
+        }
+    }
+    let truth_subjects: Vec<&str> = exp["subjects"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    for s in &a.subjects {
+        assert!(truth_subjects.contains(&s.value.as_str()), "acted for {} is false", s.value);
+    }
+    for node in &a.chain.nodes {
+        let Some(v) = node.value.as_deref() else { continue };
+        let want = exp["chain"][node.name.as_str()].as_str().expect("truth");
+        // The ReplicaSet the pod names is the same deployment as seen by the cluster (the
+        // story's trap 6): custody may name it instead of the GitHub deployment id.
+        let same = node.name == NodeName::Deployment && v == "oncall-copilot-7f9c4d8b6";
+        assert!(v == want || same, "chain {:?} = {v}, truth {want}", node.name);
+    }
+    // Counts: no kind has more events tied to the incident than really happened (the probable,
+    // time-and-address egress requests are labelled as such and not counted here).
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in a.events.iter().filter(|e| e.tie != Tie::TimeAndAddress) {
+        *counts.entry(format!("{:?}", e.kind)).or_default() += 1;
+    }
+    for e in &a.events {
+        let kind = serde_json::to_value(e.kind).unwrap();
+        let truth = exp["events"][kind.as_str().unwrap()].as_u64().unwrap();
+        let got = counts.get(&format!("{:?}", e.kind)).copied().unwrap_or(0);
+        assert!(got <= truth, "{kind}: {got} events, truth {truth}");
+    }
+    // The true duplicate has no idempotency key: custody cannot group it, and must not
+    // invent another.
+    let duplicates: Vec<_> = a.actions.iter().filter(|d| d.duplicate).collect();
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+    let truth_hosts: Vec<&str> = exp["egress_hosts"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    for h in &a.egress {
+        assert!(truth_hosts.contains(&h.host.as_str()), "egress to {} is not the incident's", h.host);
+    }
+    for m in a.memory.read.iter().chain(&a.memory.written) {
+        let truth =
+            exp["memory"]["read"].as_array().unwrap().iter().chain(exp["memory"]["written"].as_array().unwrap());
+        assert!(truth.into_iter().any(|t| t == m), "memory {m} is not the incident's");
+    }
+    // The upload whose outcome is really unknown is named; an approval whose records were not
+    // understood is not offered as "not applicable".
+    assert!(a.side_effect.warning.as_deref().is_some_and(|w| w.contains("upload_diagnostics")), "{:?}", a.side_effect);
+    let approval = a.checklist.iter().find(|c| c.item == "approval_path").expect("approval_path");
+    assert!(
+        approval.detail.contains("APR-20261214-0419") && !approval.detail.contains("--no-approval-path"),
+        "{}",
+        approval.detail
+    );
 }

@@ -1446,7 +1446,14 @@ pub fn completeness(
         } else if na(kind) {
             (Status::NotApplicable, "declared not applicable by the responder".into())
         } else {
-            (Status::Missing, format!("no {kind} evidence was collected"))
+            (
+                Status::Missing,
+                if kinds.is_some() {
+                    format!("no collected file was recognised as {kind} evidence (by its content, or a folder named after it)")
+                } else {
+                    format!("no {kind} evidence was collected")
+                },
+            )
         };
         items.push(CheckItem { group: "evidence".into(), item: kind.into(), status, detail });
     }

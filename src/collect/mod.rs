@@ -23,6 +23,29 @@ use crate::clock::Clock;
 /// The conventional sub-folders of an incident directory, each its own evidence kind.
 pub const INCIDENT_DIRS: [&str; 7] = ["traces", "policy", "approvals", "memory", "egress", "logs", "attachments"];
 
+/// The evidence kind a folder's name says (ASCII case ignored): one of [`INCIDENT_DIRS`], or
+/// the name of a system that exports that kind (`k8s/`, `squid/`, `cerbos/`…,
+/// docs/collector.md §4.1). Content decides first; this is the hint.
+pub(crate) fn folder_kind(name: &str) -> Option<&'static str> {
+    let f = name.to_ascii_lowercase();
+    Some(match f.as_str() {
+        "traces" | "otel" | "otlp" | "tracing" | "spans" | "langfuse" | "langsmith" | "openai-agents"
+        | "agents-sdk" => "traces",
+        "policy" | "opa" | "policies" | "decisions" | "cerbos" | "authz" | "policy-decisions" => "policy",
+        "approvals" | "slack" | "approval" => "approvals",
+        "memory" | "mem0" | "memories" | "openmemory" | "qdrant" | "chroma" | "pinecone" | "weaviate"
+        | "vector-store" => "memory",
+        "egress" | "proxy" | "squid" | "envoy" | "istio" | "gateway" => "egress",
+        "logs" | "datadog" | "cloudwatch" | "loki" | "splunk" | "elastic" | "elasticsearch" | "app-logs" => "logs",
+        "deploy" | "cd" | "ci" | "pipeline" | "pipelines" | "argo" | "argocd" | "argo-rollouts" | "deployments"
+        | "releases" | "changes" | "github" | "spinnaker" | "flux" => "deploy",
+        "cloud" | "cloudtrail" | "aws" | "gcp" | "azure" => "cloud",
+        "cluster" | "k8s" | "kubernetes" | "kube" | "cluster-audit" | "audit" | "k8s-audit" | "kube-audit" => "cluster",
+        "attachments" => "attachments",
+        _ => return None,
+    })
+}
+
 /// Errors that stop planning.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -289,10 +312,9 @@ pub fn plan(
                 children.sort();
                 for child in children {
                     let name = child.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    let kind = if INCIDENT_DIRS.contains(&name.as_str()) && child.is_dir() {
-                        name.clone()
-                    } else {
-                        "other".to_string()
+                    let kind = match folder_kind(&name) {
+                        Some(k) if child.is_dir() => k.to_string(),
+                        _ => "other".to_string(),
                     };
                     let is_dir = std::fs::symlink_metadata(&child).map(|m| m.is_dir()).unwrap_or(false);
                     if is_dir {

@@ -243,10 +243,60 @@ fn context_role(r: Role) -> bool {
 pub(crate) fn looks_like_write(tool: &str) -> bool {
     let t = tool.to_ascii_lowercase();
     const READS: [&str; 9] = ["get", "read", "search", "list", "lookup", "fetch", "query", "describe", "find"];
-    const WRITES: [&str; 28] = [
-        "create", "update", "delete", "remove", "send", "post", "put", "patch", "write", "insert", "upsert", "issue",
-        "refund", "charge", "pay", "transfer", "cancel", "approve", "submit", "book", "order", "publish", "deploy",
-        "modify", "set_", "add_", "grant", "revoke",
+    // Verbs that change state somewhere (a record, a cluster, a secret) or move data out.
+    const WRITES: [&str; 52] = [
+        "create",
+        "update",
+        "delete",
+        "remove",
+        "send",
+        "post",
+        "put",
+        "patch",
+        "write",
+        "insert",
+        "upsert",
+        "issue",
+        "refund",
+        "charge",
+        "pay",
+        "transfer",
+        "cancel",
+        "approve",
+        "submit",
+        "book",
+        "order",
+        "publish",
+        "deploy",
+        "modify",
+        "set_",
+        "add_",
+        "grant",
+        "revoke",
+        "upload",
+        "rotate",
+        "scale",
+        "restart",
+        "rollback",
+        "roll_back",
+        "terminate",
+        "kill",
+        "drain",
+        "cordon",
+        "exec",
+        "execute",
+        "run_",
+        "push",
+        "merge",
+        "commit",
+        "reset",
+        "enable",
+        "disable",
+        "assign",
+        "invite",
+        "destroy",
+        "purge",
+        "replace",
     ];
     let first = t.split(['_', '.', '-', ' ']).next().unwrap_or("");
     if READS.contains(&first) {
@@ -958,6 +1008,23 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
         };
         if e.write && e.outcome.is_none() {
             e.outcome = Some((OutcomeStatus::Unknown, Some("no response recorded".into()), Vec::new()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_changing_tools_are_writes_and_reads_are_not() {
+        for w in
+            ["upload_diagnostics", "aws_rotate_secret", "k8s_scale", "restart_pod", "create_ticket", "exec_command"]
+        {
+            assert!(looks_like_write(w), "{w}");
+        }
+        for r in ["get_scale", "list_uploads", "read_secret", "search_kb", "describe_rollout"] {
+            assert!(!looks_like_write(r), "{r}");
         }
     }
 }

@@ -373,7 +373,26 @@ impl<'m> ItemBuilder<'m> {
         if !self.mapping.use_defaults && matches!(r, Role::Ident(_)) {
             return None;
         }
-        Some(r)
+        match r {
+            // `mcp.session.id` written as nested objects: the leaf alone reads `session.id`.
+            Role::Ident(IdentName::SessionId)
+                if super::semantics::transport_session(&super::semantics::norm_key(path)) =>
+            {
+                None
+            }
+            // A deployment id inside a policy source or bundle (Cerbos Hub's
+            // `policySource.hub.remoteBundle.deploymentId`) is how the policies were
+            // distributed, not the deployment that served the agent.
+            Role::Link(LinkKey::DeploymentId)
+                if path.rsplit_once(['.', '/']).is_some_and(|(head, _)| {
+                    let h = super::semantics::norm_key(head);
+                    h.contains("policy") || h.contains("bundle")
+                }) =>
+            {
+                None
+            }
+            r => Some(r),
+        }
     }
 
     /// Walks one field's value (`key` is its name, `path` where it is).
@@ -707,6 +726,25 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_source_deployment_and_a_nested_mcp_session_are_not_the_agents() {
+        let item = walked(serde_json::json!({
+            "policySource": {"hub": {"remoteBundle": {"deploymentId": "F3QZ8K2M4N7P"}}},
+            "attributes": {"mcp": {"session": {"id": "6f0d2a9c81b54e37a2c9d04b7e1f5a83"}}},
+            "resource": {"deployment": {"id": "run-7f3c2a91"}},
+            "config": {"prior": {"bundle_revision": "ocb-old"}, "bundle_revision": "ocb-new"},
+        }));
+        assert_eq!(
+            roles(&item, Role::Link(LinkKey::DeploymentId)),
+            [("run-7f3c2a91".to_string(), "resource.deployment.id".to_string())]
+        );
+        assert!(roles(&item, Role::Ident(IdentName::SessionId)).is_empty());
+        assert_eq!(
+            roles(&item, Role::Ident(IdentName::BundleId)),
+            [("ocb-new".to_string(), "config.bundle_revision".to_string())]
+        );
+    }
 
     #[test]
     fn a_bundle_named_with_its_revision_is_the_revision() {

@@ -8,7 +8,7 @@
 //! JSON of [`Report::into_analysis`], which builds the whole [`Analysis`] for library callers;
 //! a test holds the two byte-identical).
 
-use super::engine::{Analyzer, Fld, Tier, NONE, NO_LINE};
+use super::engine::{Analyzer, Fld, Rec, Tier, NONE, NO_LINE};
 use super::events::{build, EventC};
 use super::semantics::{LinkKey, Role};
 use crate::bundle::manifest::{IdentName, SideEffect, Status};
@@ -79,10 +79,15 @@ struct Acc {
 }
 
 fn collect(an: &Analyzer, role: Role, tiers: &[Tier], max_cites: usize) -> Vec<Acc> {
+    collect_where(an, role, tiers, max_cites, &|_| true)
+}
+
+/// [`collect`] over the records `keep` accepts.
+fn collect_where(an: &Analyzer, role: Role, tiers: &[Tier], max_cites: usize, keep: &dyn Fn(&Rec) -> bool) -> Vec<Acc> {
     let mut by: HashMap<u32, Acc> = HashMap::new();
     let mut order: Vec<u32> = Vec::new();
     for (rid, r) in an.records.iter().enumerate() {
-        if !tiers.contains(&r.tier) {
+        if !tiers.contains(&r.tier) || !keep(r) {
             continue;
         }
         let mut seen_here: Vec<u32> = Vec::new();
@@ -463,9 +468,18 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
         });
     }
 
-    // Subjects.
-    let subjects: Vec<ValueFinding> =
-        collect(an, Role::Subject, &incident, maxc).iter().take(MAX_VALUES).map(|a| finding(an, a)).collect();
+    // Subjects: who the agent acted for, from what the incident did. A memory store's rows
+    // (no event of their own) say whose memory it is — a namespace as often as a person
+    // (OpenMemory's `user_id: "sre-platform"`): not who the agent acted for.
+    let memory_state = |r: &Rec| {
+        r.evs.0 == r.evs.1
+            && an.sources.get(r.source as usize).and_then(|s| s.format.kind()).is_some_and(|k| k == "memory")
+    };
+    let subjects: Vec<ValueFinding> = collect_where(an, Role::Subject, &incident, maxc, &|r| !memory_state(r))
+        .iter()
+        .take(MAX_VALUES)
+        .map(|a| finding(an, a))
+        .collect();
 
     // Chain. The deployment that served the incident is the one named by the records of its
     // session (a trace crosses services, each with its own deployment).
@@ -669,19 +683,7 @@ fn kind_of(content: Option<&'static str>, folder: &str) -> (String, &'static str
             ];
             // Folders named after the system that exported them are hints too.
             let f = folder.to_ascii_lowercase();
-            let synonym = match f.as_str() {
-                "k8s" | "kubernetes" | "kube" | "cluster-audit" | "audit" => Some("cluster"),
-                "cloudtrail" | "aws" | "gcp" | "azure" => Some("cloud"),
-                "proxy" | "squid" | "envoy" | "istio" | "gateway" => Some("egress"),
-                "otel" | "otlp" | "tracing" | "spans" => Some("traces"),
-                "opa" | "policies" | "decisions" => Some("policy"),
-                "cd" | "ci" | "pipeline" | "pipelines" | "argo" | "deployments" | "releases" | "changes" => {
-                    Some("deploy")
-                }
-                "mem0" | "memories" => Some("memory"),
-                "slack" | "approval" => Some("approvals"),
-                _ => None,
-            };
+            let synonym = crate::collect::folder_kind(&f);
             match synonym {
                 Some(k) => (k.to_string(), "folder"),
                 None if KINDS.contains(&f.as_str()) => (f, "folder"),
@@ -1132,7 +1134,7 @@ fn side_effect(
         let which: Vec<String> = unknown_writes.iter().map(|e| idx(e)).collect();
         let tools: Vec<&str> = tools.into_iter().collect();
         format!(
-            "do not repeat {} ({}): the outcome of {} write(s) ({}) is not visible in the evidence; verify in the target system whether they were applied before retrying",
+            "do not repeat {} ({}): the outcome of {} write(s) ({}) was not found in the records custody could tie to them; verify in the target system whether they were applied before retrying",
             join_values(&tools.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
             if keys.len() > 200 { format!("{}…", keys.chars().take(200).collect::<String>()) } else { keys },
             unknown_writes.len(),
@@ -1417,8 +1419,17 @@ fn checklist(an: &Analyzer, events: &[EventC], a: &Analysis, ctx: &ReportContext
                 }
             )
         }),
-        "no approval request or decision found for the incident (use --no-approval-path if the action needed none)"
-            .into(),
+        // An approval id in the incident's records means an approval existed: then the
+        // records were not understood, and "not applicable" would be the wrong answer.
+        match a.identifiers.iter().find(|f| f.name == IdentName::ApprovalId).filter(|f| !f.values.is_empty()) {
+            Some(f) => format!(
+                "no record was understood as an approval request or decision, but the incident's records name approval id(s) {} ({} record(s)): read them (custody show) before deciding",
+                join_values(&f.values.iter().take(3).map(|v| v.value.clone()).collect::<Vec<_>>()),
+                f.values.iter().map(|v| v.records).sum::<u64>()
+            ),
+            None => "no approval request or decision found for the incident (use --no-approval-path if the action needed none)"
+                .into(),
+        },
         true,
     );
     let decisions = linked.iter().filter(|(_, e)| e.kind == EventKind::PolicyDecision).count();

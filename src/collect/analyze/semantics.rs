@@ -144,6 +144,9 @@ pub(crate) fn norm_key(key: &str) -> Cow<'_, str> {
 pub(crate) fn role_of_name(n: &str) -> Option<Role> {
     use IdentName as I;
     use LinkKey as L;
+    if transport_session(n) {
+        return None;
+    }
     let r = match n {
         // Identifiers.
         "trace_id" | "traceid" | "otel_trace_id" | "trace" => Role::Ident(I::TraceId),
@@ -156,7 +159,6 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         | "x_session_id"
         | "langfuse_session_id"
         | "langsmith_trace_session_id"
-        | "mcp_session_id"
         | "chat_session_id" => Role::Ident(I::SessionId),
         "agent_id" | "gen_ai_agent_id" | "agentid" => Role::Ident(I::AgentId),
         "tool_principal"
@@ -279,11 +281,43 @@ fn role_by_suffix(n: &str) -> Option<Role> {
     RULES.iter().find(|(suffix, _)| n.ends_with(suffix)).map(|(_, r)| *r)
 }
 
+/// A protocol's or a login's session (`mcp.session.id`, the `Mcp-Session-Id` header a server
+/// assigns per connection; TLS, SSH, database, HTTP/browser sessions): not the agent's
+/// conversation. An MCP server's session spans every conversation its client pod relays, so
+/// following it as the incident's session pulls other conversations in.
+pub(crate) fn transport_session(n: &str) -> bool {
+    const PROTOCOLS: [&str; 14] = [
+        "mcp",
+        "tls",
+        "ssl",
+        "ssh",
+        "db",
+        "database",
+        "http",
+        "https",
+        "grpc",
+        "websocket",
+        "ws",
+        "browser",
+        "login",
+        "sso",
+    ];
+    let Some(head) = n.strip_suffix("session_id").or_else(|| n.strip_suffix("sessionid")) else { return false };
+    let head = head.trim_end_matches('_');
+    PROTOCOLS.iter().any(|p| head == *p || head.ends_with(&format!("_{p}"))) || matches!(n, "jsessionid" | "phpsessid")
+}
+
 /// Whether a key names what was in force before (`previous_opa_bundles`, `prev_wave`,
 /// `old_revision`, `former_owner`): values under it are not the incident's identifiers.
 pub(crate) fn superseded(key: &str) -> bool {
     let k = norm_key(key);
-    ["previous", "prev_", "old_", "former_", "last_known_", "prior_"].iter().any(|p| k.starts_with(p))
+    // A bare segment (`config.prior.bundle_revision`, `{"before": …, "after": …}`) or a prefix.
+    matches!(
+        k.as_ref(),
+        "previous" | "prev" | "old" | "former" | "prior" | "last_known" | "superseded" | "replaced" | "before"
+    ) || ["previous", "prev_", "old_", "former_", "last_known_", "prior_", "superseded_", "replaced_"]
+        .iter()
+        .any(|p| k.starts_with(p))
 }
 
 /// The meaning of a field, from its key and its parent's key: the generic leaves (`id`,
@@ -351,6 +385,27 @@ mod tests {
         assert_eq!(role_of(None, "prev_change_id"), None);
         assert_eq!(role_of(None, "old_bundle_revision"), None);
         assert_eq!(role_of(None, "deployment_id"), Some(Role::Link(LinkKey::DeploymentId)));
+    }
+
+    #[test]
+    fn a_protocol_session_is_not_the_agent_session() {
+        for k in
+            ["mcp.session.id", "Mcp-Session-Id", "http.request.header.mcp-session-id", "tls.session_id", "JSESSIONID"]
+        {
+            assert_eq!(role_of(None, k), None, "{k}");
+        }
+        assert_eq!(role_of(None, "agent.session_id"), Some(Role::Ident(I::SessionId)));
+        assert_eq!(role_of(None, "gen_ai.conversation.id"), Some(Role::Ident(I::SessionId)));
+    }
+
+    #[test]
+    fn values_under_a_superseded_segment_are_not_identifiers() {
+        for k in ["prior", "previous", "before", "prior_bundle_revision", "old_change_id"] {
+            assert!(superseded(k), "{k}");
+        }
+        for k in ["bundle_revision", "priority", "oldest", "beforehand"] {
+            assert!(!superseded(k), "{k}");
+        }
     }
 
     #[test]

@@ -564,6 +564,17 @@ fn detect_plain(name_hint: &str, head: &[u8]) -> Format {
     let text = String::from_utf8_lossy(body);
     let first_line = text.split('\n').next().unwrap_or("").trim_end_matches('\r');
     let json = matches!(body.first(), Some(b'{') | Some(b'['));
+    // A container's log mixes a few text lines (the sidecar's own messages) with JSON access
+    // log lines: when most lines are JSON objects, the format is that of the first of them
+    // (the text lines are then reported, not the whole file read as text).
+    if !json {
+        if let Some(at) = mostly_json_lines(body) {
+            let f = detect_plain(name_hint, body.get(at..).unwrap_or_default());
+            if !f.is_opaque() && f.def().kind().is_some() {
+                return f;
+            }
+        }
+    }
     let array = body.first() == Some(&b'[');
     // The first complete value: the first line, else the next complete lines (JSON Lines
     // whose first line is bad), else the whole head (a small pretty-printed document).
@@ -588,6 +599,31 @@ fn detect_plain(name_hint: &str, head: &[u8]) -> Format {
         return by_name_only(name);
     }
     Format::all().find(|f| f.def().detect(&h)).unwrap_or(Format::of(&generic::Opaque))
+}
+
+/// Where the first JSON-object line starts, when at least 4 in 5 of the head's first 50
+/// complete non-blank lines are complete JSON objects.
+fn mostly_json_lines(body: &[u8]) -> Option<usize> {
+    let complete = body.get(..body.iter().rposition(|b| *b == b'\n')?)?;
+    let (mut seen, mut json, mut first) = (0usize, 0usize, None);
+    let mut at = 0usize;
+    for raw in complete.split(|b| *b == b'\n') {
+        let start = at;
+        at += raw.len() + 1;
+        let l = raw.trim_ascii();
+        if l.is_empty() {
+            continue;
+        }
+        seen += 1;
+        if l.first() == Some(&b'{') && super::jsoncheck::is_valid_json(l) {
+            json += 1;
+            first.get_or_insert(start + raw.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0));
+        }
+        if seen == 50 {
+            break;
+        }
+    }
+    (json >= 2 && json * 5 >= seen * 4).then_some(first?)
 }
 
 /// Bytes that are not text: more than 1 in 32 control bytes (other than whitespace), or more
