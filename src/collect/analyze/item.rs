@@ -391,6 +391,15 @@ impl<'m> ItemBuilder<'m> {
             {
                 None
             }
+            // A JSON-RPC request id (`jsonrpc.request.id`, MCP's `id`) is a counter per
+            // connection (`17`), not a request's identity.
+            Role::Link(LinkKey::RequestId)
+                if path
+                    .split(['.', '/'])
+                    .any(|s| s.eq_ignore_ascii_case("jsonrpc") || s.eq_ignore_ascii_case("rpc")) =>
+            {
+                None
+            }
             r => Some(r),
         }
     }
@@ -734,7 +743,10 @@ mod tests {
             "attributes": {"mcp": {"session": {"id": "6f0d2a9c81b54e37a2c9d04b7e1f5a83"}}},
             "resource": {"deployment": {"id": "run-7f3c2a91"}},
             "config": {"prior": {"bundle_revision": "ocb-old"}, "bundle_revision": "ocb-new"},
+            "jsonrpc": {"request": {"id": 17}},
+            "http": {"request_id": "2c4e6a80-1b3d-4f5a-9c7e-0d2f4b6a8c1e"},
         }));
+        assert_eq!(roles(&item, Role::Link(LinkKey::RequestId)).len(), 1, "{:?}", item.fields);
         assert_eq!(
             roles(&item, Role::Link(LinkKey::DeploymentId)),
             [("run-7f3c2a91".to_string(), "resource.deployment.id".to_string())]
