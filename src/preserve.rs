@@ -393,7 +393,13 @@ fn choose_mapping(
         let p = dir.join(AUTO_FIELD_MAP);
         if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
             let shown = std::path::absolute(&p).unwrap_or_else(|_| p.clone()).display().to_string();
-            match FieldMapping::load(&p) {
+            // Read by its real path with no link followed (a link swapped in since the check
+            // above would have its target quoted by a parse error, into the journal).
+            let real = dir.canonicalize().map(|d| d.join(AUTO_FIELD_MAP)).unwrap_or_else(|_| p.clone());
+            let loaded = crate::bundle::write::open_no_links(&real)
+                .map_err(|source| MappingError::Read { path: shown.clone(), source })
+                .and_then(|f| FieldMapping::load_file(f, &p));
+            match loaded {
                 Ok(mapping) => {
                     events.push(PlanEvent {
                         at: clock.now(),

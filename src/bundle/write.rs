@@ -773,6 +773,16 @@ impl DirCache {
     }
 }
 
+/// Opens the file at `path` for reading with no symbolic link followed, neither its name nor
+/// any directory on its path (ELOOP if there is one), never blocking on a FIFO: for files
+/// outside the plan that custody reads by a path it checked (the automatic field mapping).
+pub fn open_no_links(path: &std::path::Path) -> io::Result<File> {
+    DirCache::default().open(path).map_err(|e| match e {
+        NotOpened::Link | NotOpened::LinkOnTheWay => io::Error::from_raw_os_error(libc::ELOOP),
+        NotOpened::Io(e) => e,
+    })
+}
+
 /// Kernel pseudo-file systems (`statfs` `f_type`): procfs, sysfs, debugfs, securityfs,
 /// tracefs, cgroup (v1 and v2), bpf, efivarfs, configfs, devpts. A file reached through a
 /// followed link must not be on one ([`crate::collect::links`], rule 3, checked again on
