@@ -3,8 +3,10 @@
 //!
 //! Nothing is read here: this module decides *which* files go into the bundle and under which
 //! path and kind, and records what it deliberately leaves out (symbolic links unless asked to
-//! follow them, FIFOs, devices, sockets) and what it cannot reach (missing paths, unreadable
-//! directories) as journal events. Collected bytes are never changed by anything in custody.
+//! follow them, and then every link [`links`] refuses; FIFOs, devices, sockets) and what it
+//! cannot reach (missing paths, unreadable directories) as journal events. Each file is
+//! planned by its real path (the links on the way resolved), which the reader opens without
+//! following any link. Collected bytes are never changed by anything in custody.
 
 pub mod analysis;
 pub mod analyze;
