@@ -51,6 +51,7 @@ fn main() -> Result<()> {
                 source: src.clone(),
                 display_source: src.display().to_string(),
                 snapshot: false,
+                link_target: None,
             }]
             .into(),
             plan_events: Vec::new(),

@@ -241,7 +241,10 @@ pub struct PreserveArgs {
     /// are not applicable.
     #[arg(long)]
     pub no_approval_path: bool,
-    /// Follow symbolic links (default: record them, do not follow).
+    /// Follow symbolic links whose target is inside the incident directory or a named source
+    /// (default: record them, do not follow). Never followed, whatever is named: links to
+    /// custody's signing key, its directory or custody's home, and into /proc, /sys or /dev;
+    /// each link not followed is journaled as skipped, with the reason.
     #[arg(long)]
     pub follow_symlinks: bool,
     /// Scan SELECTOR as FORMAT instead of detecting it: SELECTOR is a bundle path

@@ -140,6 +140,9 @@ pub struct SecretKey {
     pub public: PublicKey,
     /// Where it was loaded from.
     pub path: PathBuf,
+    /// The identity of the file it was read from (or written to), when known: the collector
+    /// never seals that file, whatever path reaches it ([`crate::collect::links`]).
+    file: Option<crate::FileId>,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -159,14 +162,20 @@ impl SecretKey {
         self.public.id
     }
 
+    /// The device and inode of the key file, as it was when the key was read or written.
+    pub fn file_id(&self) -> Option<crate::FileId> {
+        self.file
+    }
+
     /// Load a PKCS#8 PEM private key, refusing files readable by group or others.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         check_private_mode(path)?;
-        let text = Zeroizing::new(read_small(path)?);
+        let (text, file) = read_small_with_id(path)?;
+        let text = Zeroizing::new(text);
         let key = SigningKey::from_pkcs8_pem(text.trim())
             .map_err(|e| KeyError::BadPrivateKey { path: path.to_path_buf(), source: e })?;
         let public = PublicKey::new(key.verifying_key(), path.display().to_string());
-        Ok(SecretKey { key, public, path: path.to_path_buf() })
+        Ok(SecretKey { key, public, path: path.to_path_buf(), file })
     }
 
     /// Generate a fresh key and write it to `path` (mode 0600, PKCS#8 v1) and `path.pub`
@@ -188,7 +197,8 @@ impl SecretKey {
         write_new(path, pem.as_bytes(), 0o600)?;
         let public = PublicKey::new(key.verifying_key(), pub_path.display().to_string());
         write_new(&pub_path, public.to_pem()?.as_bytes(), 0o644)?;
-        Ok(SecretKey { key, public, path: path.to_path_buf() })
+        let file = fs::metadata(path).ok().map(|m| crate::FileId::of(&m));
+        Ok(SecretKey { key, public, path: path.to_path_buf(), file })
     }
 }
 
@@ -200,13 +210,20 @@ pub fn pub_path_for(path: &Path) -> PathBuf {
 }
 
 fn read_small(path: &Path) -> Result<String, KeyError> {
+    read_small_with_id(path).map(|(s, _)| s)
+}
+
+/// The text of a key file and the identity of the file opened (the one read, whatever its
+/// path resolved to).
+fn read_small_with_id(path: &Path) -> Result<(String, Option<crate::FileId>), KeyError> {
     use std::io::Read;
     let f = fs::File::open(path).map_err(|source| KeyError::Read { path: path.to_path_buf(), source })?;
+    let id = f.metadata().ok().map(|m| crate::FileId::of(&m));
     let mut s = String::new();
     f.take(MAX_KEY_FILE)
         .read_to_string(&mut s)
         .map_err(|source| KeyError::Read { path: path.to_path_buf(), source })?;
-    Ok(s)
+    Ok((s, id))
 }
 
 #[cfg(unix)]

@@ -54,6 +54,31 @@ pub fn home_dir() -> PathBuf {
     home.join(".local/share/custody")
 }
 
+/// A file's identity on this host: its device and inode numbers (`st_dev`, `st_ino`). Two
+/// paths — a hard link, a bind mount, a symbolic link — name the same file exactly when their
+/// identities are equal; a path that now names another file has another identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file `meta` was read from.
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId { dev: meta.dev(), ino: meta.ino() }
+    }
+}
+
+impl std::fmt::Display for FileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "device {} inode {}", self.dev, self.ino)
+    }
+}
+
 /// The default store URL: `$CUSTODY_STORE`, else `<home>/store`.
 pub fn default_store_url() -> String {
     std::env::var("CUSTODY_STORE")

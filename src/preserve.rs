@@ -17,6 +17,7 @@ use crate::bundle::write::{PlanEvent, PlannedFile};
 use crate::clock::Clock;
 use crate::collect::analysis::{EvidenceProblem, MappingInfo, Seed, SeedOrigin};
 use crate::collect::analyze::{normalize_seed, FieldMapping, MappingError, SeedError};
+use crate::collect::links::Secrets;
 use crate::collect::observe::{AnalysisObserver, FormatOverride, ObserveConfig};
 use crate::collect::spec::{Spec, SpecError};
 use crate::collect::{self, CollectError, SourceSpec};
@@ -97,7 +98,9 @@ pub struct PreserveRequest {
     pub notes: Vec<String>,
     /// Checklist items declared not applicable.
     pub not_applicable: Vec<String>,
-    /// Follow symbolic links.
+    /// Follow symbolic links — never to custody's signing key, its directory or custody's
+    /// home, never into `/proc`, `/sys` or `/dev`, never out of the incident directory and the
+    /// named sources ([`crate::collect::links`]).
     pub follow_symlinks: bool,
     /// zstd level.
     pub level: i32,
@@ -411,7 +414,13 @@ fn choose_mapping(
         let p = dir.join(AUTO_FIELD_MAP);
         if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
             let shown = std::path::absolute(&p).unwrap_or_else(|_| p.clone()).display().to_string();
-            match FieldMapping::load(&p) {
+            // Read by its real path with no link followed (a link swapped in since the check
+            // above would have its target quoted by a parse error, into the journal).
+            let real = dir.canonicalize().map(|d| d.join(AUTO_FIELD_MAP)).unwrap_or_else(|_| p.clone());
+            let loaded = crate::bundle::write::open_no_links(&real)
+                .map_err(|source| MappingError::Read { path: shown.clone(), source })
+                .and_then(|f| FieldMapping::load_file(f, &p));
+            match loaded {
                 Ok(mapping) => {
                     events.push(PlanEvent {
                         at: clock.now(),
@@ -479,9 +488,14 @@ pub async fn preserve(
         MappingInfo::default()
     };
     let mut plan = {
-        let (dir, sources, follow, clock) =
-            (req.incident_dir.clone(), req.sources.clone(), req.follow_symlinks, clock.clone());
-        tokio::task::spawn_blocking(move || collect::plan(dir.as_deref(), &sources, follow, &clock)).await??
+        // Links are never followed to the signing key, its directory or custody's home.
+        let symlinks = if req.follow_symlinks {
+            collect::Symlinks::Follow(Secrets::new(&key.path, key.file_id(), &crate::home_dir()))
+        } else {
+            collect::Symlinks::Record
+        };
+        let (dir, sources, clock) = (req.incident_dir.clone(), req.sources.clone(), clock.clone());
+        tokio::task::spawn_blocking(move || collect::plan(dir.as_deref(), &sources, &symlinks, &clock)).await??
     };
     phases.mark("plan");
     let adopted = match req.adopt_min_age {

@@ -422,6 +422,8 @@ fn nothing_readable_exits_2_and_records_nothing() {
     assert_eq!(l["entries"].as_array().map(Vec::len).unwrap_or(0), 0);
 }
 
+/// A link is recorded, not followed, unless asked; asked, a link out of the named sources is
+/// still not followed (`symlinks::…` has the attacks), and one into a named source is.
 #[test]
 fn symlinks_are_recorded_not_followed_unless_asked() {
     let home = tmp();
@@ -432,12 +434,29 @@ fn symlinks_are_recorded_not_followed_unless_asked() {
     std::fs::write(&target, format!("{{\"trace_id\":\"{TRACE}\",\"session_id\":\"via-link\"}}\n")).expect("write");
     std::os::unix::fs::symlink(&target, logs.join("link.jsonl")).expect("symlink");
     std::fs::write(logs.join("real.jsonl"), "{\"x\":1}\n").expect("write");
+    let linked = |p: &Preserved| {
+        manifest(p)["entries"].as_array().expect("entries").iter().any(|e| e["path"] == "logs/link.jsonl")
+    };
     let p = preserve(home.path(), &["--source", &format!("logs={}", s(&logs)), "--trace-id", TRACE]);
-    assert!(manifest(&p)["entries"].as_array().expect("entries").iter().all(|e| e["path"] != "logs/link.jsonl"));
+    assert!(!linked(&p));
     assert_eq!(ident_value(p.a(), IdentName::SessionId), (IdentStatus::Unknown, None));
     let p =
         preserve(home.path(), &["--source", &format!("logs={}", s(&logs)), "--trace-id", TRACE, "--follow-symlinks"]);
-    assert!(manifest(&p)["entries"].as_array().expect("entries").iter().any(|e| e["path"] == "logs/link.jsonl"));
+    assert!(!linked(&p), "a link out of the named source was followed");
+    assert_eq!(ident_value(p.a(), IdentName::SessionId), (IdentStatus::Unknown, None));
+    let p = preserve(
+        home.path(),
+        &[
+            "--source",
+            &format!("logs={}", s(&logs)),
+            "--source",
+            &format!("other={}", s(&target)),
+            "--trace-id",
+            TRACE,
+            "--follow-symlinks",
+        ],
+    );
+    assert!(linked(&p), "a link into a named source was not followed");
     assert_eq!(ident_value(p.a(), IdentName::SessionId), (IdentStatus::Found, Some("via-link")));
 }
 

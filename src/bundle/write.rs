@@ -113,6 +113,10 @@ pub struct PlannedFile {
     pub display_source: String,
     /// Copy the file to a private snapshot first (set after it changed during a seal).
     pub snapshot: bool,
+    /// Reached through a followed symbolic link: the device and inode its target had when
+    /// the link was checked ([`crate::collect::links`]). The reader reads only that file:
+    /// anything else found at `source` (swapped in since) is journaled, not read.
+    pub link_target: Option<crate::FileId>,
 }
 
 /// An event recorded while planning (before reading), e.g. a skipped symlink.
@@ -359,9 +363,10 @@ pub fn seal_with_progress<W: Write + Send>(
     let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(SPARE_BUFFERS);
     let reader_files = files.clone();
     let clock_copy = clock.clone();
+    let never = input.key.file_id().map(|id| (id, input.key.path.clone()));
     let reader = thread::Builder::new()
         .name("custody-read".into())
-        .spawn(move || read_all(reader_files, clock_copy, tx, spare_rx))
+        .spawn(move || read_all(reader_files, clock_copy, never, tx, spare_rx))
         .map_err(SealError::Output)?;
 
     // The compressor (this writer and the zstd workers it starts, which inherit its nice value)
@@ -506,7 +511,15 @@ impl Outbox {
     }
 }
 
-fn read_all(files: Arc<[PlannedFile]>, clock: Clock, tx: SyncSender<Batch>, spare: Receiver<Vec<u8>>) {
+/// `never`: the signing key's identity and path: that file is never read, whatever path
+/// reaches it (a hard link, a bind mount, a link swapped in).
+fn read_all(
+    files: Arc<[PlannedFile]>,
+    clock: Clock,
+    never: Option<(crate::FileId, PathBuf)>,
+    tx: SyncSender<Batch>,
+    spare: Receiver<Vec<u8>>,
+) {
     let (jobs_tx, jobs_rx) = sync_channel::<HashJob>(AHEAD_FILES);
     let jobs_rx = Mutex::new(jobs_rx);
     let stop = AtomicBool::new(false);
@@ -525,7 +538,7 @@ fn read_all(files: Arc<[PlannedFile]>, clock: Clock, tx: SyncSender<Batch>, spar
         let mut out = Outbox::new(tx, spare);
         let mut dirs = DirCache::default();
         for (idx, f) in files.iter().enumerate() {
-            let item = read_one(idx, f, &clock, &mut buf, &mut out, &mut dirs, jobs.as_ref());
+            let item = read_one(idx, f, &clock, never.as_ref(), &mut buf, &mut out, &mut dirs, jobs.as_ref());
             if item.and_then(|item| out.push(item)).is_err() {
                 // The writer is gone: files still queued for hashing are dropped unread, and one
                 // being hashed is given up within its next MiB.
@@ -633,53 +646,203 @@ fn hash_reads<E>(
     Ok(Ok((h.finish(), n, x.digest())))
 }
 
-fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+/// The flags every planned file is opened with: read-only, the last component never followed
+/// if it is a link, never blocking on a FIFO.
+fn file_flags() -> rustix::fs::OFlags {
+    use rustix::fs::OFlags;
+    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC
+}
+
+/// Why [`DirCache::open`] did not open a file.
+#[derive(Debug)]
+enum NotOpened {
+    /// The file is a symbolic link: not followed.
+    Link,
+    /// A directory on its path is a symbolic link. The planner resolved every link on the
+    /// way to a planned file, so this one was put there since: not followed.
+    LinkOnTheWay,
+    /// Anything else.
+    Io(io::Error),
+}
+
+impl NotOpened {
+    /// The file's own name is a link (ELOOP for `O_NOFOLLOW`; EMLINK on FreeBSD).
+    fn of_file(e: rustix::io::Errno) -> NotOpened {
+        if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::MLINK {
+            NotOpened::Link
+        } else {
+            NotOpened::Io(e.into())
+        }
     }
-    o.open(path)
+}
+
+/// Opens the directory at `path` with no symbolic link followed anywhere on the path
+/// (`openat2` with `RESOLVE_NO_SYMLINKS`; where the kernel or a seccomp filter refuses
+/// `openat2`, one component at a time with `O_NOFOLLOW`): ELOOP if a component is a link.
+fn open_dir_no_links(path: &std::path::Path) -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
+    use rustix::fs::{Mode, OFlags, CWD};
+    use rustix::io::Errno;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    #[cfg(target_os = "linux")]
+    match rustix::fs::openat2(CWD, path, flags, Mode::empty(), rustix::fs::ResolveFlags::NO_SYMLINKS) {
+        Err(Errno::NOSYS | Errno::PERM | Errno::OPNOTSUPP) => {}
+        r => return r,
+    }
+    let start = if path.is_absolute() { "/" } else { "." };
+    let mut dir = rustix::fs::openat(CWD, start, flags, Mode::empty())?;
+    for c in path.components() {
+        let name = match c {
+            std::path::Component::Normal(n) => n,
+            std::path::Component::ParentDir => std::ffi::OsStr::new(".."),
+            _ => continue,
+        };
+        dir = match rustix::fs::openat(&dir, name, flags | OFlags::NOFOLLOW, Mode::empty()) {
+            Ok(d) => d,
+            // A link opened with `O_NOFOLLOW | O_DIRECTORY` is "not a directory": say which.
+            Err(Errno::NOTDIR)
+                if rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
+                }) =>
+            {
+                return Err(Errno::LOOP)
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(dir)
 }
 
 /// Opens planned files relative to their directory, which is kept open (`O_PATH`) while
 /// consecutive files share it — the plan is sorted, so they do: the kernel then looks up one
-/// name per file instead of every component of its absolute path. The file itself is opened
-/// with [`open_nofollow`]'s flags; a path without a usable directory part, or a directory
-/// that cannot be opened, is opened by [`open_nofollow`] itself. (A directory replaced while
-/// its files are read is read from the one that was opened.)
+/// name per file instead of every component of its absolute path.
+///
+/// No symbolic link is followed anywhere: not the file's name (`O_NOFOLLOW`), not a directory
+/// on its path ([`open_dir_no_links`]). The planner gives each file its real path, with every
+/// link on the way resolved and checked ([`crate::collect`]), so a link met here was swapped
+/// in after planning: following it would read what nobody checked. (A directory replaced
+/// while its files are read is read from the one that was opened.)
 #[derive(Default)]
 struct DirCache {
-    dir: Option<(PathBuf, Option<rustix::fd::OwnedFd>)>,
+    dir: Option<(PathBuf, Result<rustix::fd::OwnedFd, rustix::io::Errno>)>,
 }
 
 impl DirCache {
-    fn open(&mut self, path: &std::path::Path) -> io::Result<File> {
-        use rustix::fs::{Mode, OFlags};
+    fn open(&mut self, path: &std::path::Path) -> Result<File, NotOpened> {
+        use rustix::fs::{Mode, CWD};
         use std::os::unix::ffi::OsStrExt;
         // Split at the last `/` as bytes (no component parsing per file); anything unusual —
-        // no directory, the root, a name `.`, `..` or empty — is opened by its whole path.
+        // no directory, the root, a name `.`, `..` or empty — is opened by its whole path,
+        // with no link on it followed either.
         let bytes = path.as_os_str().as_bytes();
         let (parent, name) = match memchr::memrchr(b'/', bytes) {
             Some(i) if i > 0 && !matches!(&bytes[i + 1..], b"" | b"." | b"..") => (&bytes[..i], &bytes[i + 1..]),
-            _ => return open_nofollow(path),
+            Some(_) => {
+                // A path ending in `..` (or the root) is a directory: opened as `.` in itself.
+                let (parent, name) = match (path.parent(), path.file_name()) {
+                    (Some(p), Some(n)) if !p.as_os_str().is_empty() => (p, n),
+                    (Some(_), Some(n)) => (std::path::Path::new("."), n),
+                    _ => (path, std::ffi::OsStr::new(".")),
+                };
+                let dir = open_dir_no_links(parent).map_err(|e| match e {
+                    rustix::io::Errno::LOOP => NotOpened::LinkOnTheWay,
+                    e => NotOpened::Io(e.into()),
+                })?;
+                return rustix::fs::openat(&dir, name, file_flags(), Mode::empty())
+                    .map(File::from)
+                    .map_err(NotOpened::of_file);
+            }
+            None => {
+                return rustix::fs::openat(CWD, path, file_flags(), Mode::empty())
+                    .map(File::from)
+                    .map_err(NotOpened::of_file)
+            }
         };
         let parent = std::path::Path::new(std::ffi::OsStr::from_bytes(parent));
         let name = std::ffi::OsStr::from_bytes(name);
         if self.dir.as_ref().map_or(true, |(p, _)| p.as_os_str() != parent.as_os_str()) {
-            let fd = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok();
-            self.dir = Some((parent.to_path_buf(), fd));
+            self.dir = Some((parent.to_path_buf(), open_dir_no_links(parent)));
         }
         match &self.dir {
-            Some((_, Some(dir))) => {
-                let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-                rustix::fs::openat(dir, name, flags, Mode::empty()).map(File::from).map_err(io::Error::from)
+            Some((_, Ok(dir))) => {
+                rustix::fs::openat(dir, name, file_flags(), Mode::empty()).map(File::from).map_err(NotOpened::of_file)
             }
-            _ => open_nofollow(path),
+            Some((_, Err(rustix::io::Errno::LOOP))) => Err(NotOpened::LinkOnTheWay),
+            Some((_, Err(e))) => Err(NotOpened::Io((*e).into())),
+            None => Err(NotOpened::Io(io::Error::other("internal error: no directory"))),
         }
     }
+}
+
+/// Opens the file at `path` for reading with no symbolic link followed, neither its name nor
+/// any directory on its path (ELOOP if there is one), never blocking on a FIFO: for files
+/// outside the plan that custody reads by a path it checked (the automatic field mapping).
+pub fn open_no_links(path: &std::path::Path) -> io::Result<File> {
+    DirCache::default().open(path).map_err(|e| match e {
+        NotOpened::Link | NotOpened::LinkOnTheWay => io::Error::from_raw_os_error(libc::ELOOP),
+        NotOpened::Io(e) => e,
+    })
+}
+
+/// Kernel pseudo-file systems (`statfs` `f_type`): procfs, sysfs, debugfs, securityfs,
+/// tracefs, cgroup (v1 and v2), bpf, efivarfs, configfs, devpts. A file reached through a
+/// followed link must not be on one ([`crate::collect::links`], rule 3, checked again on
+/// the open file: a bind mount or another mount of `/proc` has another path).
+#[cfg(target_os = "linux")]
+const KERNEL_FS: [u64; 11] = [
+    0x9fa0,
+    0x6265_6572,
+    0x6462_6720,
+    0x7363_6673,
+    0x7472_6163,
+    0x0027_e0eb,
+    0x6367_7270,
+    0xcafe_4a11,
+    0xde5e_81e4,
+    0x6265_6570,
+    0x1cd1,
+];
+
+/// Whether the open `file` is on a kernel pseudo-file system (see [`KERNEL_FS`]).
+fn on_kernel_fs(file: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::fs::fstatfs(file).is_ok_and(|st| KERNEL_FS.contains(&(st.f_type as u64)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
+/// Why the opened `file` (whose metadata is `meta`) must not be read, if it must not: it is
+/// the signing key (`never`), or, reached through a followed link, it is not the file the
+/// link's target was when checked, or it is a kernel pseudo-file.
+fn refused(
+    f: &PlannedFile,
+    file: &File,
+    meta: &std::fs::Metadata,
+    never: Option<&(crate::FileId, PathBuf)>,
+) -> Option<String> {
+    let id = crate::FileId::of(meta);
+    if let Some((_, key)) = never.filter(|(k, _)| *k == id) {
+        return Some(format!(
+            "secret: this is custody's signing key (the same file as {}: {id}): never sealed, whatever path leads to it",
+            key.display()
+        ));
+    }
+    let expected = f.link_target?;
+    if expected != id {
+        return Some(format!(
+            "replaced after its symbolic link was checked: the link's target was {expected}, the file found is {id}; not read"
+        ));
+    }
+    if on_kernel_fs(file) {
+        return Some(
+            "on a kernel pseudo-file system (procfs, sysfs, …), reached through a symbolic link: never sealed".into(),
+        );
+    }
+    None
 }
 
 /// Reads a small file whole: `len` (its size at `fstat`) bytes into one buffer, on to its end
@@ -723,10 +886,12 @@ fn read_small(file: &mut impl Read, len: usize, buf: &mut Vec<u8>) -> io::Result
 
 /// Reads one planned file. A large file is handed to a hasher thread (when `hashers` is
 /// given and its queue has room) and returned as `Item::Hashing`; else it is hashed here.
+#[allow(clippy::too_many_arguments)]
 fn read_one(
     idx: usize,
     f: &PlannedFile,
     clock: &Clock,
+    never: Option<&(crate::FileId, PathBuf)>,
     buf: &mut [u8],
     out: &mut Outbox,
     dirs: &mut DirCache,
@@ -736,15 +901,23 @@ fn read_one(
     let fail = |e: io::Error| Item::Failed { idx, detail: cannot_read(f, &e), at };
     let mut file = match dirs.open(&f.source) {
         Ok(file) => file,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(NotOpened::Link) => {
             return Ok(Item::Skipped { idx, detail: "symbolic link: recorded, not followed".into(), at })
         }
-        Err(e) => return Ok(fail(e)),
+        Err(NotOpened::LinkOnTheWay) => {
+            let detail =
+                "a directory on its path is a symbolic link now (put there after planning): not followed, not read";
+            return Ok(Item::Skipped { idx, detail: detail.into(), at });
+        }
+        Err(NotOpened::Io(e)) => return Ok(fail(e)),
     };
     let meta = match file.metadata() {
         Ok(m) => m,
         Err(e) => return Ok(fail(e)),
     };
+    if let Some(detail) = refused(f, &file, &meta, never) {
+        return Ok(Item::Skipped { idx, detail, at });
+    }
     if !meta.is_file() {
         let what = describe_file_type(&meta);
         return Ok(Item::Skipped { idx, detail: format!("{what}: not a regular file, not read"), at });
@@ -1513,6 +1686,7 @@ mod tests {
                 source: dir.join(n),
                 display_source: n.to_string(),
                 snapshot: false,
+                link_target: None,
             })
             .collect();
         let keys = tempfile::tempdir().unwrap();
@@ -1714,37 +1888,82 @@ mod tests {
         assert_eq!(shrunk.calls, 2);
     }
 
-    /// Files opened through the directory cache are the right files, a symbolic link is
-    /// refused as `open_nofollow` refuses it (ELOOP), and a missing file or directory fails.
+    /// Files opened through the directory cache are the right files; a symbolic link is
+    /// refused, as the file's own name and anywhere on its path (a link there was put there
+    /// after planning); a missing file or directory fails.
     #[test]
-    fn dir_cache_opens_like_open_nofollow() {
+    fn dir_cache_opens_only_real_paths() {
         let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
         for d in ["a", "b"] {
-            std::fs::create_dir(dir.path().join(d)).unwrap();
+            std::fs::create_dir(root.join(d)).unwrap();
             for n in ["1", "2"] {
-                std::fs::write(dir.path().join(d).join(n), format!("{d}{n}")).unwrap();
+                std::fs::write(root.join(d).join(n), format!("{d}{n}")).unwrap();
             }
         }
-        std::os::unix::fs::symlink(dir.path().join("a/1"), dir.path().join("b/link")).unwrap();
+        std::os::unix::fs::symlink(root.join("a/1"), root.join("b/link")).unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("dirlink")).unwrap();
         let mut cache = DirCache::default();
         let mut s = String::new();
-        cache.open(&dir.path().join("a/./1")).unwrap().read_to_string(&mut s).unwrap();
+        cache.open(&root.join("a/./1")).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "a1");
-        assert!(cache.open(&dir.path().join("a/.")).unwrap().metadata().unwrap().is_dir());
-        assert!(cache.open(&dir.path().join("a/")).unwrap().metadata().unwrap().is_dir());
+        for odd in ["a/.", "a/", "b/..", "a/../b"] {
+            assert!(cache.open(&root.join(odd)).unwrap().metadata().unwrap().is_dir(), "{odd}");
+        }
         for rel in ["a/1", "a/2", "b/1", "a/2", "b/2"] {
             let mut s = String::new();
-            cache.open(&dir.path().join(rel)).unwrap().read_to_string(&mut s).unwrap();
+            cache.open(&root.join(rel)).unwrap().read_to_string(&mut s).unwrap();
             assert_eq!(s, rel.replace('/', ""));
         }
-        let link = cache.open(&dir.path().join("b/link")).unwrap_err();
-        assert_eq!(link.raw_os_error(), Some(libc::ELOOP));
-        assert_eq!(link.raw_os_error(), open_nofollow(&dir.path().join("b/link")).unwrap_err().raw_os_error());
-        assert_eq!(cache.open(&dir.path().join("b/none")).unwrap_err().kind(), io::ErrorKind::NotFound);
-        assert_eq!(cache.open(&dir.path().join("c/1")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert!(matches!(cache.open(&root.join("b/link")), Err(NotOpened::Link)));
+        assert!(matches!(cache.open(&root.join("dirlink/1")), Err(NotOpened::LinkOnTheWay)));
+        assert!(matches!(cache.open(&root.join("dirlink/../a/1")), Err(NotOpened::LinkOnTheWay)));
+        assert!(matches!(cache.open(&root.join("dirlink/.")), Err(NotOpened::Link)));
+        let not_found =
+            |r: Result<File, NotOpened>| matches!(r, Err(NotOpened::Io(e)) if e.kind() == io::ErrorKind::NotFound);
+        assert!(not_found(cache.open(&root.join("b/none"))));
+        assert!(not_found(cache.open(&root.join("c/1"))));
         let mut s = String::new();
-        cache.open(&dir.path().join("a/1")).unwrap().read_to_string(&mut s).unwrap();
+        cache.open(&root.join("a/1")).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "a1");
+        // The component-by-component fallback refuses links the same way.
+        assert_eq!(open_dir_no_links(&root.join("dirlink")).map(drop), Err(rustix::io::Errno::LOOP));
+        assert!(open_dir_no_links(&root.join("a")).is_ok());
+    }
+
+    /// The reader never reads the signing key (by device and inode: through a hard link
+    /// too), nor a file other than the checked target of a followed link, nor a kernel
+    /// pseudo-file reached through a link; each is skipped with its reason.
+    #[test]
+    fn the_reader_refuses_the_key_a_replaced_link_target_and_kernel_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let key = root.join("key");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----").unwrap();
+        std::fs::hard_link(&key, root.join("hard")).unwrap();
+        std::fs::write(root.join("ok"), "ok").unwrap();
+        std::fs::write(root.join("other"), "other").unwrap();
+        let id = |p: &std::path::Path| crate::FileId::of(&std::fs::metadata(p).unwrap());
+        let never = (id(&key), key.clone());
+        let (tx, _rx) = sync_channel::<Batch>(8);
+        let (_spare_tx, spare_rx) = sync_channel::<Vec<u8>>(1);
+        let mut out = Outbox::new(tx, spare_rx);
+        let (mut buf, mut dirs, clock) = (vec![0u8; READ_BUF], DirCache::default(), Clock::system());
+        let mut read = |source: std::path::PathBuf, link_target: Option<crate::FileId>| {
+            let f = PlannedFile { link_target, ..planned(&source) };
+            match read_one(0, &f, &clock, Some(&never), &mut buf, &mut out, &mut dirs, None) {
+                Ok(Item::Skipped { detail, .. }) => Err(detail),
+                Ok(Item::Blob { .. }) => Ok(()),
+                _ => panic!("{}: neither read nor skipped", source.display()),
+            }
+        };
+        assert!(read(root.join("hard"), None).unwrap_err().contains("signing key"));
+        assert!(read(key.clone(), Some(id(&key))).unwrap_err().contains("signing key"));
+        assert_eq!(read(root.join("ok"), Some(id(&root.join("ok")))), Ok(()));
+        assert_eq!(read(root.join("ok"), None), Ok(()));
+        assert!(read(root.join("ok"), Some(id(&root.join("other")))).unwrap_err().contains("replaced after"));
+        let environ = std::path::PathBuf::from(format!("/proc/{}/environ", std::process::id()));
+        assert!(read(environ.clone(), Some(id(&environ))).unwrap_err().contains("kernel pseudo-file"));
     }
 
     #[test]
@@ -1843,6 +2062,7 @@ mod tests {
             source: source.to_path_buf(),
             display_source: source.display().to_string(),
             snapshot: false,
+            link_target: None,
         }
     }
 
@@ -1906,7 +2126,7 @@ mod tests {
         let (done_tx, done) = sync_channel(1);
         thread::scope(|s| {
             s.spawn(|| {
-                let item = read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&full));
+                let item = read_one(0, &f, &clock, None, &mut buf, &mut out, &mut dirs, Some(&full));
                 let _ = done_tx.send(item.map(|i| match i {
                     Item::Blob { payload: Payload::File { check, .. }, sha, size, .. } => Some((sha, size, check)),
                     _ => None,
@@ -1921,7 +2141,7 @@ mod tests {
             assert!(matches!(item, Ok(Some(got)) if got == expected), "the reader must hash it itself");
         });
         let (room, jobs) = sync_channel::<HashJob>(1);
-        match read_one(0, &f, &clock, &mut buf, &mut out, &mut dirs, Some(&room)) {
+        match read_one(0, &f, &clock, None, &mut buf, &mut out, &mut dirs, Some(&room)) {
             Ok(Item::Hashing { idx: 0, .. }) => assert_eq!(jobs.try_recv().map(|j| j.idx).ok(), Some(0)),
             _ => panic!("a large file must go to the hashers when their queue has room"),
         }
@@ -1947,7 +2167,7 @@ mod tests {
         let (_spare_tx, spare_rx) = sync_channel::<Vec<u8>>(SPARE_BUFFERS);
         let reader = {
             let files = files.clone();
-            thread::spawn(move || read_all(files, Clock::system(), tx, spare_rx))
+            thread::spawn(move || read_all(files, Clock::system(), None, tx, spare_rx))
         };
         let mut seen = Vec::new();
         for batch in rx.iter() {

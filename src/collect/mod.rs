@@ -3,15 +3,18 @@
 //!
 //! Nothing is read here: this module decides *which* files go into the bundle and under which
 //! path and kind, and records what it deliberately leaves out (symbolic links unless asked to
-//! follow them, FIFOs, devices, sockets) and what it cannot reach (missing paths, unreadable
-//! directories) as journal events. Collected bytes are never changed by anything in custody.
+//! follow them, and then every link [`links`] refuses; FIFOs, devices, sockets) and what it
+//! cannot reach (missing paths, unreadable directories) as journal events. Each file is
+//! planned by its real path (the links on the way resolved), which the reader opens without
+//! following any link. Collected bytes are never changed by anything in custody.
 
 pub mod analysis;
 pub mod analyze;
+pub mod links;
 pub mod observe;
 pub mod spec;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::manifest::EventKind;
 use crate::bundle::write::{PlanEvent, PlannedFile};
 use crate::clock::Clock;
+use crate::FileId;
 
 /// The conventional sub-folders of an incident directory, each its own evidence kind.
 pub const INCIDENT_DIRS: [&str; 7] = ["traces", "policy", "approvals", "memory", "egress", "logs", "attachments"];
@@ -100,12 +104,37 @@ pub struct Plan {
     pub stdin_spool: Option<crate::unfinished::TrackedTemp>,
 }
 
+/// How planning treats symbolic links.
+#[derive(Debug, Default)]
+pub enum Symlinks {
+    /// Record each link in the journal (`skipped`, with its target), follow none (the
+    /// default).
+    #[default]
+    Record,
+    /// Follow the links that [`links::check`] allows (never to these secrets); record the
+    /// others as `skipped`, with the reason.
+    Follow(links::Secrets),
+}
+
+/// Nested directories entered through links, at most (a deeper one is journaled, not
+/// entered: planning must end, whatever links an attacker planted).
+const MAX_LINKED_DIRS: usize = 32;
+
 struct Planner<'a> {
     plan: Plan,
     /// For each planned file, how many events had been recorded when it was added (where
     /// [`rename_duplicates`] puts the note of its renaming).
     event_pos: Vec<usize>,
-    follow: bool,
+    /// The secrets never followed to, when following links.
+    follow: Option<&'a links::Secrets>,
+    /// Real paths of the incident directory and of every named source: where links may lead.
+    allowed: Vec<PathBuf>,
+    /// Real paths of the directories being walked, outermost first (a link into one of them,
+    /// or above one, is a loop).
+    walking: Vec<PathBuf>,
+    /// Directories entered through a link, and the first link that led there: each is
+    /// entered once (links that fan out to one directory cannot multiply the work).
+    entered: HashMap<PathBuf, String>,
     clock: &'a Clock,
 }
 
@@ -119,7 +148,7 @@ impl Planner<'_> {
         });
     }
 
-    fn add_file(&mut self, rel: String, kind: &str, source: PathBuf, display: String) {
+    fn add_file(&mut self, rel: String, kind: &str, source: PathBuf, display: String, link_target: Option<FileId>) {
         let mut rel = rel;
         if let Err(why) = crate::read::envelope::check_entry_path(&rel) {
             let safe = safe_bundle_path(&rel);
@@ -139,50 +168,120 @@ impl Planner<'_> {
             source,
             display_source: display,
             snapshot: false,
+            link_target,
         });
     }
 
-    /// Add `path` (file or directory) under bundle prefix `prefix`.
-    fn add_path(&mut self, path: &Path, kind: &str, prefix: &str) {
-        let meta = match std::fs::symlink_metadata(path) {
+    /// Add `path` (as the responder named it: file, directory or link) whose real location is
+    /// `real` (the links on the way to it resolved, not its own name): a directory's files go
+    /// under bundle prefix `dir_prefix`, a file is bundle path `file_rel`. `named`: a source
+    /// the responder named (a link here is theirs: see [`links`], rule 4).
+    fn add_path(&mut self, path: &Path, real: &Path, kind: &str, dir_prefix: &str, file_rel: String, named: bool) {
+        let meta = match std::fs::symlink_metadata(real) {
             Ok(m) => m,
             Err(e) => {
                 self.event(EventKind::Error, path, format!("source is missing or unreadable: {e}"));
                 return;
             }
         };
-        if meta.file_type().is_symlink() && !self.follow {
-            let target = std::fs::read_link(path)
-                .map(|t| t.display().to_string())
-                .unwrap_or_else(|e| format!("(unreadable: {e})"));
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if meta.file_type().is_symlink() {
+            self.link(real, &shown, kind, dir_prefix, file_rel, named);
+        } else if meta.is_dir() {
+            self.walk(real, &shown, kind, dir_prefix);
+        } else {
+            self.add_regular(shown, real.to_path_buf(), file_rel, kind, None);
+        }
+    }
+
+    /// A symbolic link at `real` (shown as `shown`): recorded, or followed if the rules allow
+    /// ([`links::check`]). Its target is resolved once, to a real path, and planned by that
+    /// path (and, for a file, its device and inode), so the reader never resolves the link
+    /// again.
+    fn link(&mut self, real: &Path, shown: &Path, kind: &str, dir_prefix: &str, file_rel: String, named: bool) {
+        let raw =
+            std::fs::read_link(real).map(|t| t.display().to_string()).unwrap_or_else(|e| format!("(unreadable: {e})"));
+        let Some(secrets) = self.follow else {
             self.event(
                 EventKind::Skipped,
-                path,
-                format!("symbolic link to `{target}`: recorded, not followed (use --follow-symlinks)"),
+                shown,
+                format!("symbolic link to `{raw}`: recorded, not followed (use --follow-symlinks)"),
             );
             return;
-        }
-        let is_dir = if self.follow { path.is_dir() } else { meta.is_dir() };
-        if !is_dir {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-            self.add_regular(path, rel, kind, None);
+        };
+        let resolved = real.canonicalize().and_then(|t| std::fs::metadata(&t).map(|m| (t, m)));
+        let (target, meta) = match resolved {
+            Ok(t) => t,
+            Err(e) => {
+                self.event(
+                    EventKind::Skipped,
+                    shown,
+                    format!("symbolic link to `{raw}`: recorded, not followed: its target cannot be resolved ({e})"),
+                );
+                return;
+            }
+        };
+        let not_followed = |why: &dyn std::fmt::Display| {
+            format!("symbolic link to `{raw}` (resolves to `{}`): recorded, not followed: {why}", target.display())
+        };
+        if let Err(why) = links::check(&target, &meta, secrets, &self.allowed, named) {
+            let detail = not_followed(&why);
+            self.event(EventKind::Skipped, shown, detail);
             return;
         }
-        // The absolute form of the walked root, once (`std::path::absolute` per file costs a
-        // getcwd each for a relative root: ~10% of planning 100 000 files).
-        let abs_root = std::path::absolute(path).ok();
+        if !meta.is_dir() {
+            let detail = format!("symbolic link to `{raw}`: followed, read from `{}`", target.display());
+            self.event(EventKind::Note, shown, detail);
+            self.add_regular(shown.to_path_buf(), target, file_rel, kind, Some(FileId::of(&meta)));
+            return;
+        }
+        let why = if real.starts_with(&target) || self.walking.iter().any(|w| w.starts_with(&target)) {
+            Some("a loop (its target holds the link, or a directory being collected)".to_string())
+        } else if let Some(first) = self.entered.get(&target) {
+            Some(format!("its directory was already collected through `{first}`"))
+        } else if self.walking.len() >= MAX_LINKED_DIRS {
+            Some(format!("more than {MAX_LINKED_DIRS} directories deep"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let detail = not_followed(&why);
+            self.event(EventKind::Skipped, shown, detail);
+            return;
+        }
+        self.entered.insert(target.clone(), shown.display().to_string());
+        let detail = format!("symbolic link to `{raw}`: followed into `{}`", target.display());
+        self.event(EventKind::Note, shown, detail);
+        self.walk(&target, shown, kind, dir_prefix);
+    }
+
+    /// Walk the directory at real path `root` (shown as `shown`), its files under bundle
+    /// prefix `prefix`. Links are never followed by the walk itself: each one found is
+    /// checked on its own ([`Self::link`]).
+    fn walk(&mut self, root: &Path, shown: &Path, kind: &str, prefix: &str) {
+        self.walking.push(root.to_path_buf());
+        let shown_under = |rel: &Path| {
+            let mut a = shown.as_os_str().to_owned();
+            if !a.as_bytes().ends_with(b"/") {
+                a.push("/");
+            }
+            a.push(rel.as_os_str());
+            PathBuf::from(a)
+        };
         // Sorted by file name, compared as whole paths: siblings share their parent's prefix,
         // so the order is `sort_by_file_name`'s, without parsing two paths' components per
         // comparison (that was 40% of planning 100 000 files).
-        let walker = walkdir::WalkDir::new(path)
-            .follow_links(self.follow)
+        // The root is a real directory (checked by the caller): if a link replaced it since,
+        // it is not entered (`follow_root_links(false)`; the entry is skipped below).
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .follow_root_links(false)
             .sort_by(|a, b| a.path().as_os_str().cmp(b.path().as_os_str()));
         for item in walker {
             let entry = match item {
                 Ok(e) => e,
                 Err(e) => {
-                    let p = e.path().map(Path::to_path_buf).unwrap_or_else(|| path.to_path_buf());
+                    let p = e.path().map(|p| shown_under(strip_root(p, root))).unwrap_or_else(|| shown.to_path_buf());
                     self.event(EventKind::Error, &p, format!("cannot walk: {e}"));
                     continue;
                 }
@@ -191,7 +290,12 @@ impl Planner<'_> {
             if ft.is_dir() {
                 continue;
             }
-            let rel_inside = strip_root(entry.path(), path);
+            if entry.depth() == 0 {
+                let detail = "not a directory any more (replaced while planning): not walked".to_string();
+                self.event(EventKind::Skipped, shown, detail);
+                break;
+            }
+            let rel_inside = strip_root(entry.path(), root);
             // A walked path has no `.` components or repeated separators: valid UTF-8 is
             // already the bundle-relative form.
             let rel_str = match rel_inside.to_str() {
@@ -211,51 +315,46 @@ impl Planner<'_> {
                 r.push_str(&rel_str);
                 r
             };
+            let entry_shown = shown_under(rel_inside);
             if ft.is_symlink() {
-                let target = std::fs::read_link(entry.path())
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_else(|e| format!("(unreadable: {e})"));
-                self.event(
-                    EventKind::Skipped,
-                    entry.path(),
-                    format!("symbolic link to `{target}`: recorded, not followed (use --follow-symlinks)"),
-                );
+                let dir_prefix = rel.clone();
+                self.link(entry.path(), &entry_shown, kind, &dir_prefix, rel, false);
                 continue;
             }
-            let abs = abs_root.as_ref().map(|r| {
-                let mut a = r.clone().into_os_string();
-                if !a.as_bytes().ends_with(b"/") {
-                    a.push("/");
-                }
-                a.push(rel_inside.as_os_str());
-                PathBuf::from(a)
-            });
-            self.add_regular(entry.path(), rel, kind, abs);
+            self.add_regular(entry_shown, entry.path().to_path_buf(), rel, kind, None);
         }
+        self.walking.pop();
     }
 
-    /// `abs`: the absolute form of `path`, when the caller already has it.
-    fn add_regular(&mut self, path: &Path, rel: String, kind: &str, abs: Option<PathBuf>) {
-        let source =
-            if self.follow { path.canonicalize().unwrap_or_else(|_| path.to_path_buf()) } else { path.to_path_buf() };
-        let display = abs
-            .or_else(|| std::path::absolute(path).ok())
-            .unwrap_or_else(|| path.to_path_buf())
-            .into_os_string()
-            .into_string()
-            .unwrap_or_else(|p| Path::new(&p).display().to_string());
+    /// A file to read from real path `source`, shown (in the manifest and the journal) as
+    /// `shown`; `link_target`: reached through a followed link whose target had this
+    /// identity when checked.
+    fn add_regular(&mut self, shown: PathBuf, source: PathBuf, rel: String, kind: &str, link_target: Option<FileId>) {
         // Only a lossily converted bundle path can hold U+FFFD for a non-UTF-8 name.
-        if let Some(name) = path.file_name().filter(|_| rel.contains('\u{fffd}')) {
+        if let Some(name) = shown.file_name().filter(|_| rel.contains('\u{fffd}')) {
             if name.to_str().is_none() {
                 self.event(
                     EventKind::Note,
-                    path,
+                    &shown,
                     "file name is not valid UTF-8; its bundle path uses U+FFFD for the invalid bytes".into(),
                 );
             }
         }
-        self.add_file(rel, kind, source, display);
+        let display = shown.into_os_string().into_string().unwrap_or_else(|p| Path::new(&p).display().to_string());
+        self.add_file(rel, kind, source, display, link_target);
     }
+}
+
+/// Where `path` really is: the links on the way to it resolved, its own name kept (so a link
+/// stays a link). The reader opens files by such paths and refuses any link on them.
+fn real_path(path: &Path) -> PathBuf {
+    let parent = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+    let resolved = match (parent, path.file_name()) {
+        (Some(parent), Some(name)) => parent.canonicalize().map(|p| p.join(name)),
+        // The root, or a path ending in `..`: a directory, never a link.
+        _ => path.canonicalize(),
+    };
+    resolved.unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 /// `path` relative to the walked `root` it was found under. walkdir builds every path as
@@ -296,32 +395,51 @@ fn safe_bundle_path(rel: &str) -> String {
     out
 }
 
-/// Plan the collection of an incident directory and extra sources.
+/// Plan the collection of an incident directory and extra sources. Each planned file is read
+/// by its real path (the links on the way resolved); links are recorded or followed as
+/// `symlinks` says.
 pub fn plan(
     incident_dir: Option<&Path>,
     sources: &[SourceSpec],
-    follow_symlinks: bool,
+    symlinks: &Symlinks,
     clock: &Clock,
 ) -> Result<Plan, CollectError> {
-    let mut p = Planner { plan: Plan::default(), event_pos: Vec::new(), follow: follow_symlinks, clock };
+    let follow = match symlinks {
+        Symlinks::Record => None,
+        Symlinks::Follow(secrets) => Some(secrets),
+    };
+    let allowed = match follow {
+        None => Vec::new(),
+        Some(_) => incident_dir
+            .into_iter()
+            .chain(sources.iter().map(|s| s.path.as_path()).filter(|p| p.as_os_str() != "-"))
+            .filter_map(|p| p.canonicalize().ok())
+            .collect(),
+    };
+    let mut p = Planner {
+        plan: Plan::default(),
+        event_pos: Vec::new(),
+        follow,
+        allowed,
+        walking: Vec::new(),
+        entered: HashMap::new(),
+        clock,
+    };
     if let Some(dir) = incident_dir {
-        match std::fs::read_dir(dir) {
+        // The directory the responder named (links to it resolved: it is theirs).
+        match dir.canonicalize().and_then(|real| std::fs::read_dir(&real).map(|rd| (real, rd))) {
             Err(e) => p.event(EventKind::Error, dir, format!("incident directory is missing or unreadable: {e}")),
-            Ok(rd) => {
-                let mut children: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-                children.sort();
-                for child in children {
-                    let name = child.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok((real, rd)) => {
+                let mut names: Vec<std::ffi::OsString> = rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+                names.sort();
+                for name in names {
+                    let (child, child_real) = (dir.join(&name), real.join(&name));
+                    let name = name.to_string_lossy().into_owned();
                     let kind = match folder_kind(&name) {
-                        Some(k) if child.is_dir() => k.to_string(),
+                        Some(k) if child_real.is_dir() => k.to_string(),
                         _ => "other".to_string(),
                     };
-                    let is_dir = std::fs::symlink_metadata(&child).map(|m| m.is_dir()).unwrap_or(false);
-                    if is_dir {
-                        p.add_path(&child, &kind, &name);
-                    } else {
-                        p.add_path(&child, &kind, "");
-                    }
+                    p.add_path(&child, &child_real, &kind, &name, name.clone(), false);
                 }
             }
         }
@@ -335,11 +453,13 @@ pub fn plan(
             let mut stdin = std::io::stdin().lock();
             std::io::copy(&mut stdin, &mut *tmp).map_err(CollectError::Stdin)?;
             tmp.flush().map_err(CollectError::Stdin)?;
-            let src = tmp.path().to_path_buf();
-            p.add_file(format!("{}/stdin", s.kind), &s.kind, src, "-".into());
+            let src = real_path(tmp.path());
+            p.add_file(format!("{}/stdin", s.kind), &s.kind, src, "-".into(), None);
             p.plan.stdin_spool = Some(tmp);
         } else {
-            p.add_path(&s.path, &s.kind, &s.kind);
+            let name = s.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+            let file_rel = format!("{}/{name}", s.kind);
+            p.add_path(&s.path, &real_path(&s.path), &s.kind, &s.kind, file_rel, true);
         }
     }
     let Planner { mut plan, event_pos, .. } = p;
@@ -415,7 +535,7 @@ mod tests {
         std::fs::write(extra.join("c.log"), "extra c").unwrap();
         let clock = crate::clock::Clock::system();
         let sources = [SourceSpec { kind: "logs".into(), path: extra.clone() }];
-        let p = plan(Some(&inc), &sources, false, &clock).unwrap();
+        let p = plan(Some(&inc), &sources, &super::Symlinks::Record, &clock).unwrap();
         let got: Vec<(&str, String)> =
             p.files.iter().map(|f| (f.rel_path.as_str(), std::fs::read_to_string(&f.source).unwrap())).collect();
         let want = [
@@ -436,8 +556,37 @@ mod tests {
         assert_eq!(p.events[2].path.as_deref(), Some(extra.join("b-link").to_str().unwrap()));
         assert_eq!(events[3], (EventKind::Note, "bundle path `logs/b.log` already taken; stored as `logs/b.log~2`"));
         // Without a duplicate, nothing is renamed and no note is written.
-        let p = plan(Some(&inc), &[], false, &clock).unwrap();
+        let p = plan(Some(&inc), &[], &super::Symlinks::Record, &clock).unwrap();
         assert!(p.events.is_empty() && p.files.iter().all(|f| !f.rel_path.ends_with("~3")));
+    }
+
+    /// Links that fan out (each directory of a chain of 24 links twice to the next) would be
+    /// 2^24 walks if every link were entered: each directory is entered through a link once,
+    /// every other link to it is journaled, and planning ends.
+    #[test]
+    fn links_fanning_out_to_one_directory_enter_it_once() {
+        use super::{links::Secrets, plan, Symlinks};
+        use crate::bundle::manifest::EventKind;
+        let tmp = tempfile::tempdir().unwrap();
+        let inc = tmp.path().canonicalize().unwrap().join("incident");
+        for i in 0..24 {
+            let d = inc.join(format!("d{i:02}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("f"), format!("{i}")).unwrap();
+            if i < 23 {
+                for l in ["a", "b"] {
+                    std::os::unix::fs::symlink(inc.join(format!("d{:02}", i + 1)), d.join(l)).unwrap();
+                }
+            }
+        }
+        let clock = crate::clock::Clock::system();
+        let secrets = Secrets::new(&tmp.path().join("keys/no.key"), None, &tmp.path().join("no-home"));
+        let p = plan(Some(&inc), &[], &Symlinks::Follow(secrets), &clock).unwrap();
+        // 24 files walked as themselves, plus at most one copy per link entered.
+        assert!(p.files.len() <= 24 * 2, "{} files planned", p.files.len());
+        let again = p.events.iter().filter(|e| e.event == EventKind::Skipped && e.detail.contains("already collected"));
+        assert!(again.count() >= 23, "{:#?}", p.events);
+        assert!(p.files.iter().any(|f| f.rel_path == "d00/a/f" && f.link_target.is_none()));
     }
 
     #[test]

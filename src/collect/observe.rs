@@ -1399,6 +1399,7 @@ mod tests {
                 source: p.into(),
                 display_source: p.to_string(),
                 snapshot: false,
+                link_target: None,
             })
             .collect();
         let names = |v: Vec<&PlannedFile>| v.iter().map(|f| f.rel_path.clone()).collect::<Vec<_>>();

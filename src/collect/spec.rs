@@ -10,7 +10,7 @@
 //! notes = ["paged 14:08"]
 //! not_applicable = ["memory"]
 //! field_map = "fields.toml"          # optional; or an inline [fields] table
-//! follow_symlinks = false
+//! follow_symlinks = false            # true: as --follow-symlinks (see `collect::links`)
 //!
 //! [identifiers]
 //! trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -111,7 +111,7 @@ pub struct Spec {
     /// With `fields`: also try the built-in names (default true).
     #[serde(default)]
     pub use_defaults: Option<bool>,
-    /// Follow symbolic links.
+    /// Follow symbolic links, under the rules of `--follow-symlinks` ([`super::links`]).
     #[serde(default)]
     pub follow_symlinks: bool,
 }

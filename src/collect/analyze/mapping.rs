@@ -91,13 +91,28 @@ impl FieldMapping {
 
     /// Loads a mapping file; `.json` files are JSON, everything else TOML.
     pub fn load(path: &Path) -> Result<Self, MappingError> {
+        let file = std::fs::File::open(path)
+            .map_err(|source| MappingError::Read { path: path.display().to_string(), source })?;
+        Self::load_file(file, path)
+    }
+
+    /// Loads the mapping file `path` from `file`, already open (for one opened without
+    /// following links: a parse error quotes the text it read, so it must read only the file
+    /// that was checked).
+    pub fn load_file(file: std::fs::File, path: &Path) -> Result<Self, MappingError> {
+        use std::io::Read;
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| MappingError::Read { path: shown.clone(), source })?;
+        let meta = file.metadata().map_err(|source| MappingError::Read { path: shown.clone(), source })?;
         if meta.len() > MAX_MAPPING_BYTES {
             return Err(MappingError::TooLarge { path: shown, limit: MAX_MAPPING_BYTES });
         }
-        let text =
-            std::fs::read_to_string(path).map_err(|source| MappingError::Read { path: shown.clone(), source })?;
+        let mut text = String::new();
+        file.take(MAX_MAPPING_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|source| MappingError::Read { path: shown.clone(), source })?;
+        if text.len() as u64 > MAX_MAPPING_BYTES {
+            return Err(MappingError::TooLarge { path: shown, limit: MAX_MAPPING_BYTES });
+        }
         let is_json = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let parsed = if is_json { Self::from_json_str(&text) } else { Self::from_toml_str(&text) };
         parsed.map_err(|e| MappingError::Invalid { path: shown, source: Box::new(e) })
