@@ -306,6 +306,45 @@ fn a_delete_marker_on_the_head_is_a_finding() {
 }
 
 #[test]
+fn a_bundle_whose_versions_were_deleted_under_a_marker_is_missing_not_skipped() {
+    // Unlocked objects (no retention): an attacker with s3:DeleteObjectVersion hides a bundle
+    // and deletes its version. Nothing is left to verify: missing, and the marker is named.
+    let moto = Moto::start();
+    moto.create_bucket("gone", true);
+    let home = tempfile::tempdir().unwrap();
+    let env = Moto::env(&moto.endpoint);
+    let url = "s3://gone/ev";
+    let o = run(home.path(), &env, &preserve(url, &incident(home.path(), "g"), &["--json"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let b = json(&o)["bundle"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let key = format!("ev/bundles/{b}.tar.zst");
+    let v = versions(&moto, "gone", &key).into_iter().find(|v| !v.marker).unwrap();
+    delete_marker(&moto, "gone", &key);
+    let (s, _, _) = raw_http(moto.addr, "DELETE", &format!("/gone/{key}?versionId={}", v.id), &[], b"").unwrap();
+    assert_eq!(s, 204);
+    for quick in [false, true] {
+        let mut args = vec!["verify", "--store", url, "--all", "--json"];
+        if quick {
+            args.push("--quick");
+        }
+        let o = run(home.path(), &env, &args);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let r = report(&o);
+        assert_eq!(
+            kinds(&r),
+            ["bundle_missing".to_string(), "delete_marker".into(), "retention_missing".into()].into(),
+            "{r}"
+        );
+        assert!(findings(&r, "delete_marker")[0]["message"].as_str().unwrap().contains("no version at all"), "{r}");
+    }
+    let o = run(home.path(), &env, &["verify", "--store", url, &b, "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = report(&o);
+    assert!(findings(&r, "bundle_missing")[0]["message"].as_str().unwrap().contains("only delete markers"), "{r}");
+    assert_eq!(findings(&r, "delete_marker").len(), 1, "{r}");
+}
+
+#[test]
 fn append_over_a_delete_marker_takes_the_next_position() {
     // The next preserve's create-only write succeeded over the delete marker: position 3 had
     // two different entries.
@@ -600,4 +639,5 @@ fn a_hostile_version_listing_is_read_with_bounded_memory() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("larger than 16777216 bytes"), "{}", text(&o));
     assert!(peak < 96 * 1024, "peak RSS {peak} KiB for an endless page");
+    eprintln!("an endless listing page: refused at 16 MiB, peak RSS {peak} KiB");
 }

@@ -2,6 +2,8 @@
 //! ([`verify_all`]). Both walk the ledger's whole chain from position 1 (entries are small);
 //! only `--all` reads every bundle. Neither can see, from the store alone, the newest entries
 //! deleted together with their bundles: the `anchor` line says so unless a checkpoint is given.
+//! In a versioned S3 bucket both read every key at its first version and report what was put
+//! over it (the `versions` check, [`super::checks::versions`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -51,10 +53,24 @@ pub async fn verify_in_store_with(
         None if store.reads_history().await => None,
         _ => store.fetch_bundle_at(id, &at).await?,
     };
+    let bundle_history = object.as_ref().and_then(|o| o.history.as_deref());
     let Some(fetched) = fetched else {
         let mut fs = Findings::default();
-        fs.error(FindingKind::BundleMissing, Location::BundleObject(*id), "no such bundle in the store: check the digest (`custody list --store URL` lists the bundles the ledger records) or the store URL");
-        let r = Report::build(subject, fs.list, &[], &report::BUNDLE_CHECKS, &[]);
+        match &object {
+            // Delete markers only: hidden, and nothing left to verify; said by `versions`.
+            Some(o) if o.at == ReadAt::NoVersion => fs.error(
+                FindingKind::BundleMissing,
+                Location::BundleObject(*id),
+                "the bundle's key holds only delete markers: no version of it is left to verify",
+            ),
+            _ => fs.error(FindingKind::BundleMissing, Location::BundleObject(*id), "no such bundle in the store: check the digest (`custody list --store URL` lists the bundles the ledger records) or the store URL"),
+        }
+        versions(store, &view, bundle_history, view.entries.len() + 2, &mut fs).await;
+        let mut order: Vec<&'static str> = report::BUNDLE_CHECKS.to_vec();
+        if store.s3_admin().is_some() {
+            order.push("versions");
+        }
+        let r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
         return Ok((r, None));
     };
     let c = check_stored(fetched.path(), id, trust, opts)?;
@@ -62,7 +78,6 @@ pub async fn verify_in_store_with(
     let mut fs = Findings { list: c.findings, ran: c.ran, details: c.details };
     check_chain(&view, trust, &mut fs);
     let info = check_placement(&view, id, c.manifest.as_ref(), c.size, opts.max_skew, &mut fs);
-    let bundle_history = object.as_ref().and_then(|o| o.history.as_deref());
     versions(store, &view, bundle_history, view.entries.len() + 2, &mut fs).await;
     anchor(&view, checkpoint, trust, &mut fs);
     subject.size = Some(c.size);
@@ -277,7 +292,8 @@ pub async fn verify_all_with(
             );
             continue;
         };
-        if recorded.contains(&id) {
+        // A key holding only delete markers has nothing to verify: `versions` reports it.
+        if recorded.contains(&id) || o.at == ReadAt::NoVersion {
             continue;
         }
         let verdict = match store.fetch_bundle_at(&id, &o.at).await? {

@@ -1,6 +1,6 @@
 //! The ledger checks, for a bundle verified in a store and for a whole-ledger audit
 //! (`docs/format.md` §6.4 lists them as L1–L8, P1–P3 and A1; each rule is one function or one
-//! branch here):
+//! branch here; V1–V2 are in [`super::versions`]):
 //!
 //! * [`check_chain`]: the whole chain from position 1 — positions contiguous, every entry a
 //!   valid entry at its own position, signed by a pinned key, linked to the object before it,
