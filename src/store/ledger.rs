@@ -209,8 +209,18 @@ pub struct Identity {
     pub history: Option<KeyHistory>,
 }
 
-/// Read `store.json` (its first version in a versioned store).
+/// Read `store.json` (its first version in a versioned store). A valid one is read once per
+/// store handle: it is written create-only.
 pub async fn read_identity(store: &Store) -> Result<Identity, StoreError> {
+    if let Some(known) = store.identity_read() {
+        return Ok(known.clone());
+    }
+    let identity = read_identity_now(store).await?;
+    store.keep_identity(&identity);
+    Ok(identity)
+}
+
+async fn read_identity_now(store: &Store) -> Result<Identity, StoreError> {
     let (at, history) = match store.reads_history().await {
         true => match store.object(STORE_FILE).await? {
             Some(o) => (o.at, o.history.map(|h| *h)),

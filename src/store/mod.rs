@@ -280,6 +280,9 @@ pub struct Store {
     protection: Arc<std::sync::OnceLock<Protection>>,
     /// The bucket's versioning (S3): read once per store handle.
     versioning: Arc<std::sync::OnceLock<Versioning>>,
+    /// `store.json` once read valid ([`ledger::read_identity`]): it is written create-only,
+    /// so a preserve reads it once, not once for adoption and again for its append.
+    identity: Arc<std::sync::OnceLock<ledger::Identity>>,
 }
 
 /// Where a bundle fetched from a store can be read.
@@ -557,6 +560,7 @@ impl Store {
             opened_at: chrono::Utc::now(),
             protection: Arc::new(std::sync::OnceLock::new()),
             versioning: Arc::new(std::sync::OnceLock::new()),
+            identity: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -629,6 +633,18 @@ impl Store {
                 got.legal_hold.as_deref().unwrap_or("none")
             ),
         })
+    }
+
+    /// `store.json` as this handle already read it, valid ([`ledger::read_identity`]).
+    pub(crate) fn identity_read(&self) -> Option<&ledger::Identity> {
+        self.identity.get()
+    }
+
+    /// Keep `store.json` as read, when it is valid.
+    pub(crate) fn keep_identity(&self, identity: &ledger::Identity) {
+        if matches!(identity.file, Some(Ok(_))) {
+            let _ = self.identity.set(identity.clone());
+        }
     }
 
     /// The signed side-request client, for S3 stores.
