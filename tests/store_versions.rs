@@ -517,8 +517,9 @@ fn an_unversioned_bucket_says_what_is_not_defended() {
 
 /// A loopback fake S3 that answers a versioned bucket's listing of `p/ledger/` with `pages`
 /// pages of 1000 versions of one entry key each (or, with `endless`, one page that never
-/// ends), the entry's first version with `entry`, and nothing else.
-fn fake_s3(pages: usize, endless: bool, entry: &'static [u8]) -> String {
+/// ends), the entry's first version with `entry`, and nothing else. With `versioning_api`
+/// false it answers `GetBucketVersioning` 501 Not Implemented and lists nothing.
+fn fake_s3(pages: usize, endless: bool, entry: &'static [u8], versioning_api: bool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -549,7 +550,16 @@ fn fake_s3(pages: usize, endless: bool, entry: &'static [u8]) -> String {
                     }
                 };
                 const KEY: &str = "p/ledger/00000000000000000001.json";
-                if target.contains("?versioning") {
+                if target.contains("?versioning") && !versioning_api {
+                    answer(&mut c, "501 Not Implemented", "", b"<Error><Code>NotImplemented</Code></Error>");
+                } else if target.contains("?list-type=2") {
+                    answer(
+                        &mut c,
+                        "200 OK",
+                        "",
+                        b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>",
+                    );
+                } else if target.contains("?versioning") {
                     answer(
                         &mut c,
                         "200 OK",
@@ -622,7 +632,7 @@ fn a_hostile_version_listing_is_read_with_bounded_memory() {
     // A bucket can hold any number of versions of a key, and a server can send any answer:
     // neither may take the auditor's memory.
     // 300 000 versions of one entry key over 300 pages: one first version, a count, a sample.
-    let (o, peak) = verify_fake(&fake_s3(300, false, b"not an entry"));
+    let (o, peak) = verify_fake(&fake_s3(300, false, b"not an entry", true));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let r = report(&o);
     let later = findings(&r, "later_version");
@@ -635,9 +645,15 @@ fn a_hostile_version_listing_is_read_with_bounded_memory() {
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB for 300 000 versions");
     eprintln!("300 000 versions of one key: peak RSS {peak} KiB");
     // One page that never ends: refused at the page bound, not read to the end.
-    let (o, peak) = verify_fake(&fake_s3(1, true, b"x"));
+    let (o, peak) = verify_fake(&fake_s3(1, true, b"x", true));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("larger than 16777216 bytes"), "{}", text(&o));
     assert!(peak < 96 * 1024, "peak RSS {peak} KiB for an endless page");
     eprintln!("an endless listing page: refused at 16 MiB, peak RSS {peak} KiB");
+    // A server without bucket versioning (501): read as its current objects, and said.
+    let (o, _) = verify_fake(&fake_s3(1, false, b"x", false));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report(&o);
+    let w = findings(&r, "versioning_off");
+    assert!(w.len() == 1 && w[0]["message"].as_str().unwrap().contains("501"), "{r}");
 }

@@ -79,6 +79,11 @@ async fn versioning_check(store: &Store, admin: &super::lock::S3Admin) -> StoreC
             false,
             "versioning is not enabled: an overwrite replaces evidence and a delete removes it, leaving no older version to audit; create the bucket with Object Lock, which enables versioning (docs/storage.md)",
         ),
+        Some(Versioning::Unsupported) => check(
+            "versioning",
+            false,
+            "the server has no bucket versioning (GetBucketVersioning: 501 Not Implemented): an overwrite replaces evidence and a delete removes it, and Object Lock is not available either; use a server with versioning and Object Lock",
+        ),
         Some(Versioning::Unknown(e)) => {
             check("versioning", false, format!("cannot read the versioning status: {e}; grant s3:GetBucketVersioning"))
         }

@@ -227,6 +227,9 @@ pub enum Versioning {
     Suspended,
     /// Never enabled: a write replaces the object, a delete removes it.
     Off,
+    /// The server has no bucket versioning (it answered `GetBucketVersioning` with 501 Not
+    /// Implemented, as some S3-compatible servers do): as `Off`.
+    Unsupported,
     /// The status could not be read (the error): the store is read from its version history
     /// anyway.
     Unknown(String),
@@ -236,7 +239,7 @@ impl Versioning {
     /// Is the store read from its version history? Everywhere but a bucket that never had
     /// versioning (where there is no history to read).
     pub fn has_history(&self) -> bool {
-        !matches!(self, Versioning::Off)
+        !matches!(self, Versioning::Off | Versioning::Unsupported)
     }
 
     /// As said in reports.
@@ -245,6 +248,7 @@ impl Versioning {
             Versioning::Enabled => "versioning Enabled".into(),
             Versioning::Suspended => "versioning Suspended".into(),
             Versioning::Off => "versioning never enabled".into(),
+            Versioning::Unsupported => "no bucket versioning on this server".into(),
             Versioning::Unknown(e) => format!("versioning status unreadable ({e})"),
         }
     }
@@ -665,6 +669,7 @@ impl Store {
             Ok(Some(other)) => {
                 Versioning::Unknown(format!("the server says {:?}", other.chars().take(64).collect::<String>()))
             }
+            Err(LockError::Status { status: 501, .. }) => Versioning::Unsupported,
             Err(e) => Versioning::Unknown(crate::error_text(&e)),
         };
         Some(self.versioning.get_or_init(|| v).clone())

@@ -78,6 +78,11 @@ pub(crate) async fn check_versioning(store: &Store, objects: usize, fs: &mut Fin
             Location::Bucket,
             "versioning is Suspended on the bucket: a write now replaces a key's null version and a delete removes it, leaving nothing to audit; the versions listed were audited. Enable versioning again (Object Lock needs it)",
         ),
+        Versioning::Unsupported => fs.warn(
+            FindingKind::VersioningOff,
+            Location::Bucket,
+            "the server has no bucket versioning (GetBucketVersioning: 501 Not Implemented): an overwrite replaces an object and a delete removes it without a trace in the store. A replaced entry or bundle is still caught by its digest, signature and links, deleted newest entries only with a checkpoint (--checkpoint)",
+        ),
         Versioning::Off => fs.warn(
             FindingKind::VersioningOff,
             Location::Bucket,
