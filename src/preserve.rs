@@ -204,7 +204,11 @@ pub struct Adoption {
 ///   ledger, or against an older head of this one, does not fit);
 /// * its age is within both bounds: its object is older than `min_age` (a preserve still in
 ///   flight records its own bundle), and it was sealed no later than now (within the default
-///   skew) and no earlier than the head it names was appended (the race rule above).
+///   skew) and no earlier than the head it names was appended (the race rule above);
+/// * in a versioned store, neither the ledger nor `store.json` nor the bundle's key has a
+///   later version or a delete marker: a store whose ledger was replaced or hidden adopts
+///   nothing (adopting would record its originals, or a replacement's bundles, as if it were
+///   intact).
 pub async fn adopt_unreferenced(
     store: &Store,
     key: &SecretKey,
@@ -219,14 +223,40 @@ pub async fn adopt_unreferenced(
     let max_skew = crate::verify::Options::default().max_skew;
     let mut out = Vec::new();
     let mut next = view.next_position();
-    for (k, _, modified) in store.list_meta("bundles/").await? {
-        let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
-        let Some(d) = crate::digest::Sha256::parse_canonical_hex(hex) else { continue };
-        let id = BundleId(d);
-        if !view.recording(&id).is_empty() || cutoff.map_or(true, |c| modified > c) {
+    let is_bundle = |k: &str| bundle_of_key(k).is_some();
+    // In a versioned store: every key at its first version (a bundle hidden by a delete
+    // marker is still recorded; an original hidden under a new version of its entry is read
+    // as recorded, not as unreferenced).
+    let listed = store.list_objects("bundles/", &is_bundle).await?;
+    // A ledger (or store.json) with later versions or delete markers was replaced or hidden
+    // by someone: adopting into it would record its originals, or a replacement's bundles, as
+    // if the store were intact. Nothing is adopted until it is investigated.
+    let tampered: Vec<String> =
+        view.tampered.iter().take(3).map(|h| crate::store::address::display_key(&h.key)).collect();
+    for o in &listed.objects {
+        let Some(id) = bundle_of_key(&o.key) else { continue };
+        if !view.recording(&id).is_empty() || cutoff.map_or(true, |c| o.modified > c) {
             continue;
         }
-        let Some(fetched) = store.fetch_bundle(&id).await? else { continue };
+        if !tampered.is_empty() {
+            out.push(Adoption {
+                bundle: id,
+                result: Err(format!(
+                    "the store's ledger has later versions or delete markers ({}{}): it was replaced or hidden, and nothing is adopted into it; investigate with `custody verify --store URL --all`",
+                    tampered.join(", "),
+                    if view.tampered.len() > tampered.len() { ", …" } else { "" }
+                )),
+            });
+            continue;
+        }
+        if o.history.is_some() {
+            out.push(Adoption {
+                bundle: id,
+                result: Err("its key has later versions or delete markers: it was replaced or hidden, and it is not adopted; investigate with `custody verify --store URL --all`".into()),
+            });
+            continue;
+        }
+        let Some(fetched) = store.fetch_bundle_at(&id, &o.at).await? else { continue };
         let path = fetched.path().to_path_buf();
         let trust = crate::verify::Trust::new(vec![key.public.clone()]);
         let check = tokio::task::spawn_blocking(move || {
@@ -275,6 +305,12 @@ pub async fn adopt_unreferenced(
         out.push(Adoption { bundle: id, result: Ok(a.position) });
     }
     Ok(out)
+}
+
+/// The bundle a key under `bundles/` names, if it is one.
+fn bundle_of_key(key: &str) -> Option<BundleId> {
+    let hex = key.strip_prefix("bundles/")?.strip_suffix(".tar.zst")?;
+    crate::digest::Sha256::parse_canonical_hex(hex).map(BundleId)
 }
 
 /// Build the incident section from the responder's input.

@@ -43,8 +43,10 @@ fn validator(name: &str) -> jsonschema::Validator {
     opts.build(&load(name)).unwrap_or_else(|e| panic!("{name} does not compile: {e}"))
 }
 
+/// Fails unless `doc` is valid against `schema` (used by other test modules on their real
+/// output too).
 #[track_caller]
-fn assert_valid(schema: &str, doc: &Value) {
+pub(crate) fn assert_valid(schema: &str, doc: &Value) {
     let v = validator(schema);
     let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
     assert!(errors.is_empty(), "{schema} rejects real output:\n{}\n{doc:#}", errors.join("\n"));

@@ -27,6 +27,7 @@ mod schemas;
 mod sealing_pipeline;
 mod store_attacks;
 mod store_util;
+mod store_versions;
 mod symlinks;
 mod tamper;
 mod tamper_matrix;

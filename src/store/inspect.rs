@@ -44,6 +44,53 @@ pub fn probe_key(now: chrono::DateTime<chrono::Utc>) -> String {
     format!(".custody/probe-{}-{:08x}.txt", now.format("%Y%m%dT%H%M%S%.6fZ"), std::process::id())
 }
 
+/// Versioning: on, and its history readable (custody reads a versioned store from it).
+async fn versioning_check(store: &Store, admin: &super::lock::S3Admin) -> StoreCheck {
+    use super::Versioning;
+    match store.versioning().await {
+        Some(Versioning::Enabled) => {
+            let all = |_: &str| true;
+            match admin.list_versions(super::ledger::LEDGER_PREFIX, false, &all).await {
+                Ok(l) => {
+                    let touched = l.objects.iter().filter(|o| o.history.is_some()).count();
+                    check(
+                        "versioning",
+                        true,
+                        format!(
+                            "versioning is enabled: a write adds a version, a delete adds a delete marker; custody reads every key at its first version (the one it wrote create-only) and `verify` reports any later version or delete marker (ledger/ now: {} key(s), {touched} with later versions or delete markers)",
+                            l.objects.len()
+                        ),
+                    )
+                }
+                Err(e) => check(
+                    "versioning",
+                    false,
+                    format!("versioning is enabled, but the version history cannot be listed ({}): custody reads a versioned store from it; grant s3:ListBucketVersions and s3:GetObjectVersion", crate::error_text(&e)),
+                ),
+            }
+        }
+        Some(Versioning::Suspended) => check(
+            "versioning",
+            false,
+            "versioning is Suspended: a write replaces a key's null version and a delete removes it, leaving nothing to audit; enable versioning (a bucket with Object Lock cannot suspend it)",
+        ),
+        Some(Versioning::Off) => check(
+            "versioning",
+            false,
+            "versioning is not enabled: an overwrite replaces evidence and a delete removes it, leaving no older version to audit; create the bucket with Object Lock, which enables versioning (docs/storage.md)",
+        ),
+        Some(Versioning::Unsupported) => check(
+            "versioning",
+            false,
+            "the server has no bucket versioning (GetBucketVersioning: 501 Not Implemented): an overwrite replaces evidence and a delete removes it, and Object Lock is not available either; use a server with versioning and Object Lock",
+        ),
+        Some(Versioning::Unknown(e)) => {
+            check("versioning", false, format!("cannot read the versioning status: {e}; grant s3:GetBucketVersioning"))
+        }
+        None => check("versioning", false, "not an S3 store"),
+    }
+}
+
 /// Check `store`'s promises.
 pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
     let mut out = Vec::new();
@@ -66,18 +113,7 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
             )),
             Err(e) => out.push(check("object_lock", false, format!("cannot read the Object Lock configuration: {}", crate::error_text(e)))),
         }
-        match admin.versioning().await {
-            Ok(Some(v)) if v == "Enabled" => out.push(check("versioning", true, "versioning is enabled")),
-            Ok(v) => out.push(check(
-                "versioning",
-                false,
-                format!(
-                    "versioning is {}: an overwrite would replace evidence instead of adding a version; enable versioning",
-                    v.unwrap_or_else(|| "not enabled".into())
-                ),
-            )),
-            Err(e) => out.push(check("versioning", false, format!("cannot read the versioning status: {}", crate::error_text(&e)))),
-        }
+        out.push(versioning_check(store, admin).await);
         let default = lock.as_ref().ok().and_then(|l| l.default_retention());
         let protection = store.protection().await;
         match (default, store.retention()) {

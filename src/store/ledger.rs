@@ -8,10 +8,17 @@
 //! retries. Objects above a hole in that run (a planted `ledger/18446744073709551615.json`, say)
 //! are not part of the chain: the writer never builds on them, the verifier reports them.
 //!
+//! In a versioned store (S3 with versioning) every key is read at its first version, the one
+//! written create-only ([`super::versions`]): a position is taken as soon as its key holds any
+//! version or delete marker, the head is the first version at the last position (a key that holds
+//! only delete markers is an object of zero bytes: it stays in the chain and is reported), and a
+//! delete marker over the head neither hides it from a writer nor frees its position.
+//!
 //! The formats and their parser are in [`crate::read::ledger`] (re-exported here).
 
 use chrono::{DateTime, Utc};
 
+use super::versions::{KeyHistory, ReadAt};
 use super::{bundle_key, PutOutcome, Store, StoreError};
 use crate::bundle::dsse;
 use crate::bundle::manifest::LedgerLink;
@@ -52,6 +59,12 @@ pub struct Listing {
     pub positions: Vec<u64>,
     /// Keys under `ledger/` that are not entry keys, with their sizes.
     pub strays: Vec<(String, u64)>,
+    /// Keys under `ledger/` that are not entry keys beyond the ones listed (counted).
+    pub strays_not_listed: u64,
+    /// Entry keys with later versions or delete markers (versioned stores).
+    pub tampered: Vec<KeyHistory>,
+    /// How each position is read, in the order of `positions`.
+    reads: Vec<ReadAt>,
 }
 
 impl Listing {
@@ -66,19 +79,34 @@ impl Listing {
         }
         n
     }
-}
 
-/// List `ledger/`.
-pub async fn list(store: &Store) -> Result<Listing, StoreError> {
-    let mut out = Listing::default();
-    for (k, size) in store.list(LEDGER_PREFIX).await? {
-        match parse_entry_key(&k) {
-            Some(n) => out.positions.push(n),
-            None => out.strays.push((k, size)),
+    /// How position `n` is read: its first version in a versioned store.
+    pub fn read_at(&self, n: u64) -> ReadAt {
+        match self.positions.binary_search(&n) {
+            Ok(i) => self.reads.get(i).cloned().unwrap_or(ReadAt::Current),
+            Err(_) => ReadAt::Current,
         }
     }
-    out.positions.sort_unstable();
-    out.positions.dedup();
+}
+
+/// List `ledger/` (in a versioned store, from its version history: a key with any version or
+/// delete marker is a position).
+pub async fn list(store: &Store) -> Result<Listing, StoreError> {
+    let listed = store.list_objects(LEDGER_PREFIX, &|k| parse_entry_key(k).is_some()).await?;
+    let mut out = Listing { strays_not_listed: listed.not_listed, ..Listing::default() };
+    let mut at = Vec::new();
+    for o in listed.objects {
+        match parse_entry_key(&o.key) {
+            Some(n) => {
+                at.push((n, o.at));
+                out.tampered.extend(o.history.map(|h| *h));
+            }
+            None => out.strays.push((o.key, o.size)),
+        }
+    }
+    at.sort_by_key(|(n, _)| *n);
+    at.dedup_by_key(|(n, _)| *n);
+    (out.positions, out.reads) = at.into_iter().unzip();
     Ok(out)
 }
 
@@ -98,18 +126,35 @@ async fn head_of(store: &Store, listing: &Listing) -> Result<Option<Head>, Store
     if n == 0 {
         return Ok(None);
     }
-    let bytes = match store.get_small(&entry_key(n), MAX_ENTRY).await {
-        Ok(Some(b)) => b,
-        // Removed between the listing and now: the caller's create-only write settles it.
-        Ok(None) => return Ok(None),
-        Err(StoreError::TooLarge { .. }) => {
-            return Ok(Some(Head { position: n, id: EntryId(Sha256([0; 32])), bundle: BundleId(Sha256([0; 32])) }))
-        }
-        Err(e) => return Err(e),
-    };
-    let id = EntryId(Sha256::of(&bytes));
-    let bundle = parse_entry(&bytes).map(|(_, e)| e.bundle).unwrap_or(BundleId(Sha256([0; 32])));
-    Ok(Some(Head { position: n, id, bundle }))
+    // Removed between the listing and now: the caller's create-only write settles it.
+    let Some(e) = entry_object(store, n, &listing.read_at(n)).await? else { return Ok(None) };
+    let bundle = e.entry().map(|x| x.bundle).unwrap_or(BundleId(Sha256([0; 32])));
+    Ok(Some(Head { position: n, id: e.id, bundle }))
+}
+
+/// The entry object at position `n`, read as `at` says; `None` if it is gone. An object above
+/// [`MAX_ENTRY`] is an invalid entry with a zero id; a key that holds only delete markers is
+/// an invalid entry of zero bytes (its id is the SHA-256 of nothing: writers chain through it).
+pub async fn entry_object(store: &Store, n: u64, at: &ReadAt) -> Result<Option<StoredEntry>, StoreError> {
+    if *at == ReadAt::NoVersion {
+        return Ok(Some(StoredEntry {
+            position: n,
+            id: EntryId(Sha256::of(b"")),
+            parsed: Err(EntryProblem::Object(
+                "the key holds only delete markers: no version of it exists to read".into(),
+            )),
+        }));
+    }
+    match store.read_small(&entry_key(n), at, MAX_ENTRY).await {
+        Ok(Some(bytes)) => Ok(Some(StoredEntry::from_bytes(n, &bytes))),
+        Ok(None) => Ok(None),
+        Err(e @ StoreError::TooLarge { .. }) => Ok(Some(StoredEntry {
+            position: n,
+            id: EntryId(Sha256([0; 32])),
+            parsed: Err(EntryProblem::Object(e.to_string())),
+        })),
+        Err(e) => Err(e),
+    }
 }
 
 /// The whole ledger as read: every entry object (oldest first) and every stray key.
@@ -119,26 +164,35 @@ pub struct Loaded {
     pub entries: Vec<StoredEntry>,
     /// Keys under `ledger/` that are not entry keys.
     pub strays: Vec<(String, u64)>,
+    /// Stray keys beyond the ones listed (counted).
+    pub strays_not_listed: u64,
+    /// Entry keys with later versions or delete markers (versioned stores).
+    pub tampered: Vec<KeyHistory>,
+    /// How each position was read, where not as the current object (versioned stores).
+    pub reads: std::collections::BTreeMap<u64, ReadAt>,
 }
 
 /// Read every entry object and list the strays.
 pub async fn load(store: &Store) -> Result<Loaded, StoreError> {
     let listing = list(store).await?;
     let mut entries = Vec::with_capacity(listing.positions.len());
+    let mut reads = std::collections::BTreeMap::new();
     for &n in &listing.positions {
-        let key = entry_key(n);
-        match store.get_small(&key, MAX_ENTRY).await {
-            Ok(Some(bytes)) => entries.push(StoredEntry::from_bytes(n, &bytes)),
-            Ok(None) => {}
-            Err(e @ StoreError::TooLarge { .. }) => entries.push(StoredEntry {
-                position: n,
-                id: EntryId(Sha256([0; 32])),
-                parsed: Err(EntryProblem::Object(e.to_string())),
-            }),
-            Err(e) => return Err(e),
+        let at = listing.read_at(n);
+        if let Some(e) = entry_object(store, n, &at).await? {
+            entries.push(e);
+        }
+        if at != ReadAt::Current {
+            reads.insert(n, at);
         }
     }
-    Ok(Loaded { entries, strays: listing.strays })
+    Ok(Loaded {
+        entries,
+        strays: listing.strays,
+        strays_not_listed: listing.strays_not_listed,
+        tampered: listing.tampered,
+        reads,
+    })
 }
 
 /// Read every entry, oldest first.
@@ -146,24 +200,63 @@ pub async fn load_all(store: &Store) -> Result<Vec<StoredEntry>, StoreError> {
     Ok(load(store).await?.entries)
 }
 
+/// The store's identity file as read (in a versioned store, its first version).
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// `store.json`, if it has a version to read.
+    pub file: Option<Result<StoreFile, EntryProblem>>,
+    /// Its later versions and delete markers (versioned stores).
+    pub history: Option<KeyHistory>,
+}
+
+/// Read `store.json` (its first version in a versioned store). A valid one is read once per
+/// store handle: it is written create-only.
+pub async fn read_identity(store: &Store) -> Result<Identity, StoreError> {
+    if let Some(known) = store.identity_read() {
+        return Ok(known.clone());
+    }
+    let identity = read_identity_now(store).await?;
+    store.keep_identity(&identity);
+    Ok(identity)
+}
+
+async fn read_identity_now(store: &Store) -> Result<Identity, StoreError> {
+    let (at, history) = match store.reads_history().await {
+        true => match store.object(STORE_FILE).await? {
+            Some(o) => (o.at, o.history.map(|h| *h)),
+            None => return Ok(Identity::default()),
+        },
+        false => (ReadAt::Current, None),
+    };
+    let file = match store.read_small(STORE_FILE, &at, MAX_STORE_FILE).await {
+        Ok(Some(bytes)) => Some(parse_store_file(&bytes)),
+        Ok(None) => None,
+        Err(e @ StoreError::TooLarge { .. }) => Some(Err(EntryProblem::Object(e.to_string()))),
+        Err(e) => return Err(e),
+    };
+    Ok(Identity { file, history })
+}
+
 /// The store's id from `store.json`: `None` if the file does not exist.
 pub async fn read_store_id(store: &Store) -> Result<Option<Result<StoreFile, EntryProblem>>, StoreError> {
-    match store.get_small(STORE_FILE, MAX_STORE_FILE).await {
-        Ok(Some(bytes)) => Ok(Some(parse_store_file(&bytes))),
-        Ok(None) => Ok(None),
-        Err(e @ StoreError::TooLarge { .. }) => Ok(Some(Err(EntryProblem::Object(e.to_string())))),
-        Err(e) => Err(e),
-    }
+    Ok(read_identity(store).await?.file)
 }
 
 /// The store's id, creating `store.json` (create-only) with a fresh random id if the store has
 /// none yet. Two writers racing to create it agree: the loser reads the winner's.
 pub async fn ensure_store_id(store: &Store, now: DateTime<Utc>) -> Result<StoreId, StoreError> {
     for _ in 0..3 {
-        match read_store_id(store).await? {
+        let identity = read_identity(store).await?;
+        match identity.file {
             Some(Ok(f)) => return Ok(f.store_id),
             Some(Err(p)) => {
                 return Err(StoreError::BadIdentity { url: store.url().into(), problem: p.to_string() });
+            }
+            None if identity.history.is_some() => {
+                return Err(StoreError::BadIdentity {
+                    url: store.url().into(),
+                    problem: "store.json holds only delete markers: the key is taken, but no version of it exists to name the store".into(),
+                });
             }
             None => {}
         }
@@ -254,9 +347,9 @@ pub async fn append_entry(
         let top = h.as_ref().map(|h| h.position).unwrap_or(0);
         if let Some(c) = checked {
             for &n in listing.positions.iter().filter(|&&n| n > c && n <= top) {
-                let Some(bytes) = store.get_small(&entry_key(n), MAX_ENTRY).await? else { continue };
-                if matches!(parse_entry(&bytes), Ok((_, e)) if e.bundle == new.bundle) {
-                    return Ok(Appended { position: n, entry: EntryId(Sha256::of(&bytes)), existing: true });
+                let Some(e) = entry_object(store, n, &listing.read_at(n)).await? else { continue };
+                if e.entry().is_some_and(|x| x.bundle == new.bundle) {
+                    return Ok(Appended { position: n, entry: e.id, existing: true });
                 }
             }
             checked = Some(top.max(c));
@@ -280,7 +373,8 @@ pub async fn append_entry(
         let env = dsse::sign(entry.payload_type(), &entry.to_payload(), key);
         let bytes = dsse::to_bytes(&env);
         let id = EntryId(Sha256::of(&bytes));
-        match store.create(&entry_key(position), bytes).await? {
+        // The listing above found the position free: versions are read after writing only.
+        match store.create_listed(&entry_key(position), bytes).await? {
             PutOutcome::Created | PutOutcome::AlreadyPresent => {
                 return Ok(Appended { position, entry: id, existing: false })
             }

@@ -68,6 +68,37 @@ pub enum LockError {
         /// The transport error.
         source: object_store::client::HttpError,
     },
+    /// An answer larger than the request accepts (a hostile or broken server).
+    #[error("{op} {url}: the answer is larger than {limit} bytes; refusing to read it (a hostile or broken server?)")]
+    TooLarge {
+        /// What.
+        op: &'static str,
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// An answer that is cut short or not the document asked for (a broken connection, a
+    /// hostile server): a listing read in part would hide objects.
+    #[error("{op} {url}: the answer is not a complete listing ({why}); refusing to use it")]
+    Malformed {
+        /// What.
+        op: &'static str,
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A request custody needs was refused.
+    #[error("{op} {url} was refused (HTTP 403): {why}")]
+    Denied {
+        /// What.
+        op: &'static str,
+        /// The URL.
+        url: String,
+        /// Why custody needs it, and what to grant.
+        why: &'static str,
+    },
     /// An unexpected status.
     #[error("{op} {url} answered HTTP {status}: {body}")]
     Status {
@@ -81,6 +112,10 @@ pub enum LockError {
         body: String,
     },
 }
+
+/// The largest answer a side request reads (a listing page of 1000 keys of 1024 bytes,
+/// percent-encoded, is under 4 MiB): a larger one is refused, never held in memory.
+pub const MAX_ANSWER: usize = 16 << 20;
 
 /// Legal-hold header.
 pub const LEGAL_HOLD_HEADER: &str = "x-amz-object-lock-legal-hold";
@@ -314,6 +349,17 @@ impl S3Admin {
         self.send_body(op, method, url, Bytes::new(), HeaderMap::new()).await
     }
 
+    /// Send one signed bodiless request whose answer may be at most `limit` bytes (listings:
+    /// a page of a hostile server cannot take more memory than that).
+    pub(crate) async fn send_limited(
+        &self,
+        op: &'static str,
+        url: url::Url,
+        limit: usize,
+    ) -> Result<(u16, HeaderMap, Bytes), LockError> {
+        self.send_attempts(op, http::Method::GET, url, Bytes::new(), HeaderMap::new(), 4, limit).await
+    }
+
     /// Send one signed request with a body and extra headers (same retries).
     async fn send_body(
         &self,
@@ -323,10 +369,12 @@ impl S3Admin {
         body: Bytes,
         extra: HeaderMap,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
-        self.send_attempts(op, method, url, body, extra, 4).await
+        self.send_attempts(op, method, url, body, extra, 4, MAX_ANSWER).await
     }
 
-    /// Send one signed request, at most `attempts` times on transport errors and 5xx.
+    /// Send one signed request, at most `attempts` times on transport errors (a body cut
+    /// short included) and 5xx; an answer above `limit` bytes is refused.
+    #[allow(clippy::too_many_arguments)]
     async fn send_attempts(
         &self,
         op: &'static str,
@@ -335,7 +383,9 @@ impl S3Admin {
         body: Bytes,
         extra: HeaderMap,
         attempts: u32,
+        limit: usize,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
+        use futures::StreamExt as _;
         let cred = self.credentials.get_credential().await.map_err(LockError::Credentials)?;
         let mut attempt = 0;
         loop {
@@ -353,7 +403,31 @@ impl S3Admin {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = resp.into_body().bytes().await.unwrap_or_default();
+                    // Read chunk by chunk: an answer above the limit is refused, never held.
+                    let mut stream = resp.into_body().bytes_stream();
+                    let mut got: Vec<u8> = Vec::new();
+                    let mut cut = None;
+                    while let Some(chunk) = stream.next().await {
+                        match chunk {
+                            Ok(c) if got.len().saturating_add(c.len()) > limit => {
+                                return Err(LockError::TooLarge { op, url: url.to_string(), limit })
+                            }
+                            Ok(c) => got.extend_from_slice(&c),
+                            Err(e) => {
+                                cut = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match cut {
+                        Some(_) if attempt < attempts => {
+                            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                            continue;
+                        }
+                        Some(source) => return Err(LockError::Http { op, url: url.to_string(), source }),
+                        None => {}
+                    }
+                    let body = Bytes::from(got);
                     if status >= 500 && attempt < attempts {
                         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                         continue;
@@ -381,7 +455,17 @@ impl S3Admin {
     /// The retention of `key` (relative to the store), from a signed HEAD's lock headers.
     /// `Ok(None)` if the object does not exist.
     pub async fn object_retention(&self, key: &str) -> Result<Option<ObjectRetention>, LockError> {
-        let url = self.url_for(Some(key), None)?;
+        self.object_retention_at(key, None).await
+    }
+
+    /// The retention of one version of `key` (`None`: the current one), from a signed HEAD.
+    pub async fn object_retention_at(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<ObjectRetention>, LockError> {
+        let query = version.map(|v| format!("versionId={}", crate::store::address::encode_query(v)));
+        let url = self.url_for(Some(key), query.as_deref())?;
         let (status, headers, body) = self.send("HEAD", http::Method::HEAD, url.clone()).await?;
         match status {
             200 => {
@@ -452,7 +536,8 @@ impl S3Admin {
         }
         // Once: a server that fails such a part with a 5xx will not change its mind.
         let body = Bytes::from_static(b"custody checksum probe");
-        let sent = self.send_attempts("PUT part (checksum probe)", http::Method::PUT, part, body, h, 1).await;
+        let sent =
+            self.send_attempts("PUT part (checksum probe)", http::Method::PUT, part, body, h, 1, MAX_ANSWER).await;
         let abort = self.url_for(Some(key), Some(&format!("uploadId={id}")))?;
         let _ = self.send("DELETE ?uploadId", http::Method::DELETE, abort).await;
         Ok(match sent? {

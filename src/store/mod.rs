@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod ledger;
 pub mod lock;
 pub mod raw;
+pub mod versions;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
@@ -38,6 +39,7 @@ use crate::digest::{BundleId, HashingWriter};
 use crate::unfinished::TrackedTemp;
 use config::{ConfigError, Retention, StoreOptions};
 use lock::{LockError, ObjectRetention, Protection, S3Admin};
+use versions::{ObjectListing, ReadAt, StoredObject};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +176,17 @@ pub enum PutOutcome {
     Taken,
 }
 
+/// Which checks a create-only write makes ([`Store::create`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreateMode {
+    /// The lock check, and in a versioned store the key's versions before and after writing.
+    Full,
+    /// As `Full`, but the caller has just listed the key as free: versions after writing only.
+    Listed,
+    /// Neither (`store init`'s probe of conditional writes).
+    Probe,
+}
+
 /// Bundles at most this large are uploaded with one create-only PUT.
 pub const SINGLE_PUT_LIMIT: u64 = 64 << 20;
 
@@ -204,6 +217,43 @@ pub enum Backend {
     Other,
 }
 
+/// An S3 bucket's versioning, as `GetBucketVersioning` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Versioning {
+    /// Every write adds a version; nothing is overwritten or deleted without a trace. (A
+    /// bucket with Object Lock is always versioned.)
+    Enabled,
+    /// Versioning was on and is now suspended: a write replaces the key's `null` version.
+    Suspended,
+    /// Never enabled: a write replaces the object, a delete removes it.
+    Off,
+    /// The server has no bucket versioning (it answered `GetBucketVersioning` with 501 Not
+    /// Implemented, as some S3-compatible servers do): as `Off`.
+    Unsupported,
+    /// The status could not be read (the error): the store is read from its version history
+    /// anyway.
+    Unknown(String),
+}
+
+impl Versioning {
+    /// Is the store read from its version history? Everywhere but a bucket that never had
+    /// versioning (where there is no history to read).
+    pub fn has_history(&self) -> bool {
+        !matches!(self, Versioning::Off | Versioning::Unsupported)
+    }
+
+    /// As said in reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Versioning::Enabled => "versioning Enabled".into(),
+            Versioning::Suspended => "versioning Suspended".into(),
+            Versioning::Off => "versioning never enabled".into(),
+            Versioning::Unsupported => "no bucket versioning on this server".into(),
+            Versioning::Unknown(e) => format!("versioning status unreadable ({e})"),
+        }
+    }
+}
+
 /// What a store can say about an object's retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetentionState {
@@ -232,6 +282,11 @@ pub struct Store {
     /// When the lock headers were computed (the retain-until date is counted from it).
     opened_at: chrono::DateTime<chrono::Utc>,
     protection: Arc<std::sync::OnceLock<Protection>>,
+    /// The bucket's versioning (S3): read once per store handle.
+    versioning: Arc<std::sync::OnceLock<Versioning>>,
+    /// `store.json` once read valid ([`ledger::read_identity`]): it is written create-only,
+    /// so a preserve reads it once, not once for adoption and again for its append.
+    identity: Arc<std::sync::OnceLock<ledger::Identity>>,
 }
 
 /// Where a bundle fetched from a store can be read.
@@ -508,6 +563,8 @@ impl Store {
             legal_hold: false,
             opened_at: chrono::Utc::now(),
             protection: Arc::new(std::sync::OnceLock::new()),
+            versioning: Arc::new(std::sync::OnceLock::new()),
+            identity: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -547,14 +604,15 @@ impl Store {
 
     /// After writing `key`: is it locked as [`Store::protection`] says it will be (and held,
     /// with a legal hold)? A preserve that asked for locked storage and did not get it fails.
-    async fn check_locked(&self, key: &str) -> Result<(), StoreError> {
+    /// `version`: the one written, when the server named it.
+    async fn check_locked(&self, key: &str, version: Option<&str>) -> Result<(), StoreError> {
         let Some(admin) = &self.admin else { return Ok(()) };
         let Some(p) = self.protection().await else { return Ok(()) };
         let wants_lock = matches!(p, Protection::Sent { .. } | Protection::Default { .. });
         if !wants_lock && !self.legal_hold {
             return Ok(());
         }
-        let got = admin.object_retention(key).await?.unwrap_or_default();
+        let got = admin.object_retention_at(key, version).await?.unwrap_or_default();
         let mode_ok = match &p {
             Protection::Sent { mode, until, .. } => {
                 got.mode.as_deref() == Some(mode.as_str())
@@ -581,9 +639,112 @@ impl Store {
         })
     }
 
+    /// `store.json` as this handle already read it, valid ([`ledger::read_identity`]).
+    pub(crate) fn identity_read(&self) -> Option<&ledger::Identity> {
+        self.identity.get()
+    }
+
+    /// Keep `store.json` as read, when it is valid.
+    pub(crate) fn keep_identity(&self, identity: &ledger::Identity) {
+        if matches!(identity.file, Some(Ok(_))) {
+            let _ = self.identity.set(identity.clone());
+        }
+    }
+
     /// The signed side-request client, for S3 stores.
     pub fn s3_admin(&self) -> Option<&S3Admin> {
         self.admin.as_deref()
+    }
+
+    /// The bucket's versioning (S3 stores; `None` elsewhere), read once per store handle.
+    pub async fn versioning(&self) -> Option<Versioning> {
+        let admin = self.admin.as_ref()?;
+        if let Some(v) = self.versioning.get() {
+            return Some(v.clone());
+        }
+        let v = match admin.versioning().await {
+            Ok(Some(s)) if s == "Enabled" => Versioning::Enabled,
+            Ok(Some(s)) if s == "Suspended" => Versioning::Suspended,
+            Ok(None) => Versioning::Off,
+            Ok(Some(other)) => {
+                Versioning::Unknown(format!("the server says {:?}", other.chars().take(64).collect::<String>()))
+            }
+            Err(LockError::Status { status: 501, .. }) => Versioning::Unsupported,
+            Err(e) => Versioning::Unknown(crate::error_text(&e)),
+        };
+        Some(self.versioning.get_or_init(|| v).clone())
+    }
+
+    /// Is this store read from its version history, every key at its first version
+    /// ([`versions`])? S3 stores whose bucket ever had versioning (or whose status cannot be
+    /// read).
+    pub async fn reads_history(&self) -> bool {
+        self.versioning().await.is_some_and(|v| v.has_history())
+    }
+
+    /// Every key under `prefix`, sorted, each as a reader takes it: in a versioned store at its
+    /// first version, with its later versions and delete markers ([`versions`]); elsewhere the
+    /// current objects. Keys for which `wanted` is false (junk) are kept up to
+    /// [`versions::MAX_OTHER_KEYS`] and counted beyond.
+    pub async fn list_objects(
+        &self,
+        prefix: &str,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<ObjectListing, StoreError> {
+        if let (Some(a), true) = (&self.admin, self.reads_history().await) {
+            return Ok(a.list_versions(prefix, false, wanted).await?);
+        }
+        let mut out = ObjectListing::default();
+        let mut others = 0usize;
+        for l in self.list_raw(prefix).await? {
+            if !wanted(&l.key) {
+                if others >= versions::MAX_OTHER_KEYS {
+                    out.not_listed = out.not_listed.saturating_add(1);
+                    continue;
+                }
+                others += 1;
+            }
+            out.objects.push(StoredObject {
+                key: l.key,
+                size: l.size,
+                modified: l.modified,
+                at: ReadAt::Current,
+                history: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One key as a reader takes it (see [`Store::list_objects`]); `None` when the key holds
+    /// nothing (no version and no delete marker).
+    pub async fn object(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        if let (Some(a), true) = (&self.admin, self.reads_history().await) {
+            let all = |_: &str| true;
+            return Ok(a.list_versions(key, true, &all).await?.objects.into_iter().next());
+        }
+        match self.inner.head(&Path::from(key)).await {
+            Ok(m) => Ok(Some(StoredObject {
+                key: key.into(),
+                size: m.size,
+                modified: m.last_modified,
+                at: ReadAt::Current,
+                history: None,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StoreError::Op { op: "head", key: key.into(), source }),
+        }
+    }
+
+    /// What the server says about the Object Lock retention of `key` as read at `at`.
+    pub async fn object_retention_at(&self, key: &str, at: &ReadAt) -> Result<RetentionState, StoreError> {
+        match (&self.admin, at) {
+            (_, ReadAt::NoVersion) => Ok(RetentionState::Absent),
+            (Some(a), ReadAt::Version(v)) => Ok(match a.object_retention_at(key, Some(v)).await? {
+                Some(r) => RetentionState::Object(r),
+                None => RetentionState::Absent,
+            }),
+            _ => self.object_retention(key).await,
+        }
     }
 
     /// What the server says about `key`'s Object Lock retention.
@@ -736,18 +897,32 @@ impl Store {
         }
     }
 
+    /// An object exists under a bundle's name: it is this bundle if its bytes (in a versioned
+    /// store, those of the key's first version) hash to the name.
     async fn confirm_existing_bundle(&self, key: &str, id: &BundleId) -> Result<PutOutcome, StoreError> {
-        match self.fetch_to_temp(key).await? {
+        let at = match self.reads_history().await {
+            true => match self.object(key).await? {
+                Some(o) => o.at,
+                None => return Err(StoreError::Conflict { key: key.into() }),
+            },
+            false => ReadAt::Current,
+        };
+        match self.fetch_to_temp(key, &at).await? {
             Some((_, d)) if d == *id.digest() => Ok(PutOutcome::AlreadyPresent),
             _ => Err(StoreError::Conflict { key: key.into() }),
         }
     }
 
     /// Multipart upload of a large bundle. Multipart uploads cannot be made conditional, so:
-    /// refuse if the key exists, upload, then re-read the object's digest.
+    /// refuse if the key exists (in a versioned store: holds any version or delete marker),
+    /// upload, then re-read the object's digest.
     async fn put_large(&self, staged: TrackedTemp, key: &str, id: &BundleId) -> Result<PutOutcome, StoreError> {
         let path = Path::from(key);
-        if self.inner.head(&path).await.is_ok() {
+        let taken = match self.reads_history().await {
+            true => self.object(key).await?.is_some(),
+            false => self.inner.head(&path).await.is_ok(),
+        };
+        if taken {
             return self.confirm_existing_bundle(key, id).await;
         }
         let upload = self.inner.put_multipart(&path).await.map_err(|source| StoreError::Op {
@@ -778,15 +953,24 @@ impl Store {
             })?;
             w.write(&buf[..n]);
         }
-        w.finish().await.map_err(|source| StoreError::Op {
+        let put = w.finish().await.map_err(|source| StoreError::Op {
             op: "complete multipart upload",
             key: key.into(),
             source,
         })?;
+        let version = put.version.as_deref();
         // Every part went up with its SHA-256 checksum: a server that verifies them has
         // refused any corrupted part. Elsewhere, read the whole object back.
         if !self.server_verifies_checksums().await {
-            self.read_back(key, id.digest()).await?;
+            self.read_back(key, id.digest(), version).await?;
+        }
+        // Another writer (or an attacker) may have put a version there first: the first
+        // version is the bundle, and it must be this one.
+        if self.reads_history().await {
+            match self.object(key).await? {
+                Some(StoredObject { at: ReadAt::Version(v), .. }) if Some(v.as_str()) == version => {}
+                _ => return self.confirm_existing_bundle(key, id).await,
+            }
         }
         let outcome = PutOutcome::Created;
         // Some servers ignore the lock headers of a multipart upload: lock it explicitly.
@@ -799,7 +983,7 @@ impl Store {
                 admin.put_legal_hold(key).await?;
             }
         }
-        self.check_locked(key).await?;
+        self.check_locked(key, version).await?;
         Ok(outcome)
     }
 
@@ -811,44 +995,83 @@ impl Store {
     /// On S3, the object is then checked to be locked as [`Store::protection`] says; where the
     /// server does not verify upload checksums, it is first read back and compared.
     pub async fn create(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
-        self.create_checked(key, data, true).await
+        self.create_checked(key, data, CreateMode::Full).await
+    }
+
+    /// [`Store::create`] of a key the caller has just listed and found free (a ledger
+    /// append): the key's versions are not read again before writing, only after.
+    pub async fn create_listed(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+        self.create_checked(key, data, CreateMode::Listed).await
     }
 
     /// [`Store::create`] without the lock check (for `store init`'s probe, which reports the
-    /// lock itself).
+    /// lock itself) and without reading the key's versions: the probe must send its
+    /// conditional PUT to see whether the server honours `If-None-Match`, not be stopped
+    /// before by a listing.
     pub async fn create_probe(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
-        self.create_checked(key, data, false).await
+        self.create_checked(key, data, CreateMode::Probe).await
     }
 
-    async fn create_checked(&self, key: &str, data: Vec<u8>, check_lock: bool) -> Result<PutOutcome, StoreError> {
-        let path = Path::from(key);
+    /// In a versioned store ([`Store::reads_history`]) a key is taken when it holds any
+    /// version or delete marker: `If-None-Match: *` alone would succeed over a delete marker
+    /// (a second entry at a position whose head was hidden: a fork). So the key's history is
+    /// read before writing, and after writing the version written must be the key's first: a
+    /// writer that raced a delete marker and lost finds an older version there and is told
+    /// `Taken` (its own version stays, a later version that the audit reports). `mode` says
+    /// which of these checks and the lock check run.
+    async fn create_checked(&self, key: &str, data: Vec<u8>, mode: CreateMode) -> Result<PutOutcome, StoreError> {
+        let (path, check_lock) = (Path::from(key), mode != CreateMode::Probe);
         let payload = PutPayload::from(data);
+        let versioned = mode != CreateMode::Probe && self.reads_history().await;
+        if versioned && mode == CreateMode::Full {
+            if let Some(o) = self.object(key).await? {
+                return self.settle(key, &o.at, &payload).await;
+            }
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
             let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
             match self.inner.put_opts(&path, payload.clone(), opts).await {
-                Ok(_) => {
+                Ok(put) => {
                     if let Some(root) = &self.local_root {
                         set_read_only(&root.join(key))?;
                     }
+                    let version = put.version.as_deref();
                     if !self.server_verifies_checksums().await {
-                        self.read_back(key, &payload_digest(&payload)).await?;
+                        self.read_back(key, &payload_digest(&payload), version).await?;
+                    }
+                    if versioned {
+                        match self.object(key).await? {
+                            Some(StoredObject { at: ReadAt::Version(v), .. }) if Some(v.as_str()) == version => {}
+                            Some(o) => match (version, self.settle(key, &o.at, &payload).await?) {
+                                // The server named no version: the first one holds these bytes.
+                                (None, PutOutcome::AlreadyPresent) => {}
+                                (_, outcome) => return Ok(outcome),
+                            },
+                            None => {
+                                return Err(StoreError::Corrupted {
+                                    key: key.into(),
+                                    sent: payload_digest(&payload).hex(),
+                                    got: "absent from the version listing".into(),
+                                })
+                            }
+                        }
                     }
                     if check_lock {
-                        self.check_locked(key).await?;
+                        self.check_locked(key, version).await?;
                     }
                     return Ok(PutOutcome::Created);
                 }
                 Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
-                    let limit = payload.content_length() as u64;
-                    return match self.get_small(key, limit).await {
-                        Ok(Some(existing)) if existing.as_slice() == flatten(&payload).as_slice() => {
-                            Ok(PutOutcome::AlreadyPresent)
-                        }
-                        Ok(_) | Err(StoreError::TooLarge { .. }) => Ok(PutOutcome::Taken),
-                        Err(e) => Err(e),
+                    let at = match versioned {
+                        true => match self.object(key).await? {
+                            Some(o) => o.at,
+                            None => ReadAt::Current,
+                        },
+                        false => ReadAt::Current,
                     };
+                    return self.settle(key, &at, &payload).await;
                 }
                 Err(source) if attempt < 3 && is_transient(&source) => {
                     tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
@@ -856,6 +1079,18 @@ impl Store {
                 }
                 Err(source) => return Err(StoreError::Op { op: "put (create-only)", key: key.into(), source }),
             }
+        }
+    }
+
+    /// A key already holds something: `AlreadyPresent` if what a reader takes there (`at`) is
+    /// exactly `payload` (an earlier attempt of this very write), `Taken` otherwise (other
+    /// bytes, too large, or only delete markers).
+    async fn settle(&self, key: &str, at: &ReadAt, payload: &PutPayload) -> Result<PutOutcome, StoreError> {
+        let limit = payload.content_length() as u64;
+        match self.read_small(key, at, limit).await {
+            Ok(Some(existing)) if existing.as_slice() == flatten(payload).as_slice() => Ok(PutOutcome::AlreadyPresent),
+            Ok(_) | Err(StoreError::TooLarge { .. }) => Ok(PutOutcome::Taken),
+            Err(e) => Err(e),
         }
     }
 
@@ -877,11 +1112,18 @@ impl Store {
         }
     }
 
-    /// Read `key` back and compare the SHA-256 of its bytes with `sent`.
-    async fn read_back(&self, key: &str, sent: &crate::digest::Sha256) -> Result<(), StoreError> {
+    /// Read `key` back (the version written, when the server named it) and compare the
+    /// SHA-256 of its bytes with `sent`.
+    async fn read_back(
+        &self,
+        key: &str,
+        sent: &crate::digest::Sha256,
+        version: Option<&str>,
+    ) -> Result<(), StoreError> {
         use sha2::Digest as _;
         let corrupted = |got: String| StoreError::Corrupted { key: key.into(), sent: sent.hex(), got };
-        let r = match self.inner.get(&Path::from(key)).await {
+        let opts = object_store::GetOptions { version: version.map(String::from), ..Default::default() };
+        let r = match self.inner.get_opts(&Path::from(key), opts).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Err(corrupted("absent".into())),
             Err(source) => return Err(StoreError::Op { op: "get (read-back)", key: key.into(), source }),
@@ -902,10 +1144,21 @@ impl Store {
         Ok(())
     }
 
-    /// Read a small object; `None` if it does not exist.
+    /// Read a small object (its current version); `None` if it does not exist.
     pub async fn get_small(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_small(key, &ReadAt::Current, limit).await
+    }
+
+    /// Read a small object as `at` says; `None` if it does not exist (or has no version).
+    pub async fn read_small(&self, key: &str, at: &ReadAt, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let path = Path::from(key);
-        let r = match self.inner.get(&path).await {
+        let version = match at {
+            ReadAt::Current => None,
+            ReadAt::Version(v) => Some(v.clone()),
+            ReadAt::NoVersion => return Ok(None),
+        };
+        let opts = object_store::GetOptions { version, ..Default::default() };
+        let r = match self.inner.get_opts(&path, opts).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(source) => return Err(StoreError::Op { op: "get", key: key.into(), source }),
@@ -965,21 +1218,42 @@ impl Store {
     }
 
     /// Get a bundle for reading: the file itself in a local store, a downloaded temporary
-    /// copy otherwise. `None` if absent.
+    /// copy otherwise (in a versioned store, of the first version of its key). `None` if absent.
     pub async fn fetch_bundle(&self, id: &BundleId) -> Result<Option<Fetched>, StoreError> {
+        if self.local_root.is_none() && self.reads_history().await {
+            return match self.object(&bundle_key(id)).await? {
+                Some(o) => self.fetch_bundle_at(id, &o.at).await,
+                None => Ok(None),
+            };
+        }
+        self.fetch_bundle_at(id, &ReadAt::Current).await
+    }
+
+    /// [`Store::fetch_bundle`] of the bytes `at` says (from a listing).
+    pub async fn fetch_bundle_at(&self, id: &BundleId, at: &ReadAt) -> Result<Option<Fetched>, StoreError> {
         let key = bundle_key(id);
         if let Some(root) = &self.local_root {
             let p = root.join(&key);
             return Ok(p.is_file().then_some(Fetched::Local(p)));
         }
-        Ok(self.fetch_to_temp(&key).await?.map(|(t, _)| Fetched::Temp(t)))
+        Ok(self.fetch_to_temp(&key, at).await?.map(|(t, _)| Fetched::Temp(t)))
     }
 
-    /// Downloads `key` into a temporary file (registered for removal if the run is
-    /// interrupted) and returns it with the SHA-256 of its bytes.
-    async fn fetch_to_temp(&self, key: &str) -> Result<Option<(TrackedTemp, crate::digest::Sha256)>, StoreError> {
+    /// Downloads `key` as `at` says into a temporary file (registered for removal if the run
+    /// is interrupted) and returns it with the SHA-256 of its bytes.
+    async fn fetch_to_temp(
+        &self,
+        key: &str,
+        at: &ReadAt,
+    ) -> Result<Option<(TrackedTemp, crate::digest::Sha256)>, StoreError> {
         let path = Path::from(key);
-        let r = match self.inner.get(&path).await {
+        let version = match at {
+            ReadAt::Current => None,
+            ReadAt::Version(v) => Some(v.clone()),
+            ReadAt::NoVersion => return Ok(None),
+        };
+        let opts = object_store::GetOptions { version, ..Default::default() };
+        let r = match self.inner.get_opts(&path, opts).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(source) => return Err(StoreError::Op { op: "get", key: key.into(), source }),

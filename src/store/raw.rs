@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use object_store::azure::{AzureAuthorizer, AzureCredentialProvider};
 use object_store::client::{HttpClient, HttpRequest, HttpRequestBody};
 
-use super::lock::{xml_tag, LockError, S3Admin};
+use super::lock::{xml_tag, LockError, S3Admin, MAX_ANSWER};
 
 /// One listed object, key relative to the store's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub fn xml_unescape(s: &str) -> String {
 }
 
 /// Percent-decode (lossy for invalid UTF-8: such a key is junk and reported as such).
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let s = if plus_is_space { s.replace('+', " ") } else { s.to_string() };
     String::from_utf8_lossy(&percent_encoding::percent_decode_str(&s).collect::<Vec<u8>>()).into_owned()
 }
@@ -106,14 +106,26 @@ impl S3Admin {
                 q.push_str(&format!("&continuation-token={}", super::address::encode_query(t)));
             }
             let url = self.url_for(None, Some(&q))?;
-            let (status, _, body) = self.send("GET ?list-type=2", http::Method::GET, url.clone()).await?;
+            let (status, _, body) = self.send_limited("GET ?list-type=2", url.clone(), MAX_ANSWER).await?;
             if status != 200 {
                 return Err(Self::unexpected("GET ?list-type=2", &url, status, &body));
             }
             let text = String::from_utf8_lossy(&body);
+            // A page cut short would silently drop keys.
+            if !text.trim_end().ends_with("</ListBucketResult>") {
+                return Err(LockError::Malformed {
+                    op: "GET ?list-type=2",
+                    url: url.to_string(),
+                    why: "it does not end with </ListBucketResult>: cut short".into(),
+                });
+            }
+            // Keys are URL-encoded only when the answer says so (a server that ignores
+            // `encoding-type` sends them raw: decoding would change them).
+            let encoded = xml_tag(&text, "EncodingType") == Some("url");
             for c in blocks(&text, "Contents") {
                 let Some(k) = xml_tag(c, "Key") else { continue };
-                let key = percent_decode(&xml_unescape(k), true);
+                let key = xml_unescape(k);
+                let key = if encoded { percent_decode(&key, true) } else { key };
                 let Some(rel) = self.relative(&key) else { continue };
                 out.push(Listed {
                     key: rel.to_string(),

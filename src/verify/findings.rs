@@ -55,6 +55,8 @@ pub enum Location {
     Ledger,
     /// The checkpoint file given with `--checkpoint`.
     Checkpoint,
+    /// The bucket (or container) as a whole (`bucket`): its versioning, say.
+    Bucket,
     /// A finding about one bundle of a whole-ledger audit: the bundle, then where in it.
     InBundle(BundleId, Box<Location>),
 }
@@ -86,6 +88,7 @@ impl fmt::Display for Location {
             Location::LedgerEntry(n) => f.write_str(&crate::read::ledger::entry_key(*n)),
             Location::Ledger => f.write_str(crate::read::ledger::LEDGER_PREFIX),
             Location::Checkpoint => f.write_str("checkpoint"),
+            Location::Bucket => f.write_str("bucket"),
             Location::InBundle(b, inner) => write!(f, "{b} {inner}"),
         }
     }

@@ -95,6 +95,16 @@ pub enum FindingKind {
     Rollback,
     // retention (object lock)
     RetentionMissing,
+    // versions (a versioned bucket's history)
+    /// A version written over an entry, a bundle or `store.json` after the one written
+    /// create-only: what readers that do not list versions see instead of the evidence.
+    LaterVersion,
+    /// A delete marker on an entry, a bundle or `store.json`: the evidence is hidden from
+    /// readers that do not list versions (not deleted: the first version is verified).
+    DeleteMarker,
+    /// The bucket's versioning is not enabled (never, or suspended): an overwrite or a delete
+    /// leaves no older version to audit.
+    VersioningOff,
 }
 
 impl FindingKind {
@@ -135,6 +145,7 @@ impl FindingKind {
             | EmptyStore => "ledger",
             CheckpointInvalid | Rollback => "anchor",
             RetentionMissing => "retention",
+            LaterVersion | DeleteMarker | VersioningOff => "versions",
         }
     }
 }
@@ -243,6 +254,9 @@ pub struct BundleLine {
 pub struct RetentionLine {
     /// Object key.
     pub key: String,
+    /// The version whose lock was read (the key's first, in a versioned bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     /// `COMPLIANCE`, `GOVERNANCE`, or null when the object is not locked.
     pub mode: Option<String>,
     /// Retain-until date, as the server sent it.

@@ -2,17 +2,21 @@
 //! ([`verify_all`]). Both walk the ledger's whole chain from position 1 (entries are small);
 //! only `--all` reads every bundle. Neither can see, from the store alone, the newest entries
 //! deleted together with their bundles: the `anchor` line says so unless a checkpoint is given.
+//! In a versioned S3 bucket both read every key at its first version and report what was put
+//! over it (the `versions` check, [`super::checks::versions`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::bundle::{check_bundle, BundleCheck};
 use super::checks::ledger::{check_anchor, check_chain, check_placement, check_truncation, LedgerView, NOT_ANCHORED};
+use super::checks::versions::{check_versioning, check_versions};
 use super::findings::{Findings, Location};
 use super::report::{self, Finding, FindingKind, Level, Report, Subject};
 use super::{Options, Trust};
 use crate::bundle::manifest::Manifest;
 use crate::digest::{BundleId, Sha256};
 use crate::read::ledger::entry_key;
+use crate::store::versions::{KeyHistory, ReadAt, StoredObject};
 use crate::store::{bundle_key, Store, StoreError};
 
 /// Verify a bundle in a store by digest, including the ledger's whole chain and the bundle's
@@ -42,10 +46,31 @@ pub async fn verify_in_store_with(
         path: None,
         size: None,
     };
-    let Some(fetched) = store.fetch_bundle(id).await? else {
+    // In a versioned store, the bundle's first version (the one written create-only).
+    let object = store.object(&bundle_key(id)).await?;
+    let at = object.as_ref().map(|o| o.at.clone()).unwrap_or(ReadAt::Current);
+    let fetched = match &object {
+        None if store.reads_history().await => None,
+        _ => store.fetch_bundle_at(id, &at).await?,
+    };
+    let bundle_history = object.as_ref().and_then(|o| o.history.as_deref());
+    let Some(fetched) = fetched else {
         let mut fs = Findings::default();
-        fs.error(FindingKind::BundleMissing, Location::BundleObject(*id), "no such bundle in the store: check the digest (`custody list --store URL` lists the bundles the ledger records) or the store URL");
-        let r = Report::build(subject, fs.list, &[], &report::BUNDLE_CHECKS, &[]);
+        match &object {
+            // Delete markers only: hidden, and nothing left to verify; said by `versions`.
+            Some(o) if o.at == ReadAt::NoVersion => fs.error(
+                FindingKind::BundleMissing,
+                Location::BundleObject(*id),
+                "the bundle's key holds only delete markers: no version of it is left to verify",
+            ),
+            _ => fs.error(FindingKind::BundleMissing, Location::BundleObject(*id), "no such bundle in the store: check the digest (`custody list --store URL` lists the bundles the ledger records) or the store URL"),
+        }
+        versions(store, &view, bundle_history, view.entries.len() + 2, &mut fs).await;
+        let mut order: Vec<&'static str> = report::BUNDLE_CHECKS.to_vec();
+        if store.s3_admin().is_some() {
+            order.push("versions");
+        }
+        let r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
         return Ok((r, None));
     };
     let c = check_stored(fetched.path(), id, trust, opts)?;
@@ -53,6 +78,7 @@ pub async fn verify_in_store_with(
     let mut fs = Findings { list: c.findings, ran: c.ran, details: c.details };
     check_chain(&view, trust, &mut fs);
     let info = check_placement(&view, id, c.manifest.as_ref(), c.size, opts.max_skew, &mut fs);
+    versions(store, &view, bundle_history, view.entries.len() + 2, &mut fs).await;
     anchor(&view, checkpoint, trust, &mut fs);
     subject.size = Some(c.size);
     if let Some(i) = &info {
@@ -70,16 +96,35 @@ pub async fn verify_in_store_with(
     }
     let mut order: Vec<&'static str> = vec!["bundle_digest"];
     order.extend(report::BUNDLE_CHECKS);
+    if store.s3_admin().is_some() {
+        order.push("versions");
+    }
     order.push("anchor");
     let mut r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
     r.signer = c.signer;
     r.ledger = info;
-    let mut keys = vec![bundle_key(id)];
+    let mut keys = vec![(bundle_key(id), at)];
     if let Some(l) = &r.ledger {
-        keys.push(entry_key(l.position));
+        keys.push((entry_key(l.position), view.read_at(l.position)));
     }
     add_retention(store, &keys, &mut r).await;
     Ok((r, c.manifest))
+}
+
+/// The `versions` check (S3 stores): the bucket's versioning, and every later version and
+/// delete marker of the ledger's keys, `store.json` and the bundles in `bundles`.
+async fn versions<'a>(
+    store: &Store,
+    view: &'a LedgerView,
+    bundles: impl IntoIterator<Item = &'a KeyHistory>,
+    objects: usize,
+    fs: &mut Findings,
+) {
+    if store.s3_admin().is_none() {
+        return;
+    }
+    check_versions(view.tampered.iter().chain(bundles), fs);
+    check_versioning(store, objects, fs).await;
 }
 
 /// The `anchor` check: the checkpoint compared, or the statement that there is none.
@@ -130,8 +175,22 @@ pub async fn verify_all_with(
     checkpoint: Option<&[u8]>,
 ) -> Result<Report, StoreError> {
     let view = LedgerView::load(store).await?;
+    // Every key under bundles/, each at its first version in a versioned store.
+    let listed = store.list_objects("bundles/", &|k| bundle_of_key(k).is_some()).await?;
+    let objects: HashMap<BundleId, &StoredObject> =
+        listed.objects.iter().filter_map(|o| bundle_of_key(&o.key).map(|id| (id, o))).collect();
+    // Where a recorded bundle is read: as listed; an object listed after the ledger was read
+    // (a store without history) is read as it is now.
+    let at_of = |id: &BundleId| match objects.get(id) {
+        Some(o) => Some(o.at.clone()),
+        None if listed.versioned => None,
+        None => Some(ReadAt::Current),
+    };
     let mut fs = Findings::default();
     check_chain(&view, trust, &mut fs);
+    let bundle_histories =
+        listed.objects.iter().filter(|o| bundle_of_key(&o.key).is_some()).filter_map(|o| o.history.as_deref());
+    versions(store, &view, bundle_histories, view.entries.len() + listed.objects.len() + 1, &mut fs).await;
     anchor(&view, checkpoint, trust, &mut fs);
     fs.ran("bundles");
     let mut lines = Vec::new();
@@ -140,7 +199,11 @@ pub async fn verify_all_with(
         let Some(le) = e.entry() else { continue };
         let first = recorded.insert(le.bundle);
         let (status, errors) = if read_data {
-            match store.fetch_bundle(&le.bundle).await? {
+            let fetched = match at_of(&le.bundle) {
+                Some(at) => store.fetch_bundle_at(&le.bundle, &at).await?,
+                None => None,
+            };
+            match fetched {
                 None => {
                     fs.error(
                         FindingKind::BundleMissing,
@@ -166,7 +229,13 @@ pub async fn verify_all_with(
                 }
             }
         } else {
-            match store.head(&bundle_key(&le.bundle)).await? {
+            let size = match objects.get(&le.bundle) {
+                Some(o) if o.at != ReadAt::NoVersion => Some(o.size),
+                Some(_) => None,
+                None if listed.versioned => None,
+                None => store.head(&bundle_key(&le.bundle)).await?,
+            };
+            match size {
                 None => {
                     fs.error(
                         FindingKind::BundleMissing,
@@ -196,29 +265,38 @@ pub async fn verify_all_with(
     }
     // Bundles nobody recorded: a crash between storing a bundle and appending its entry — or
     // a deleted entry, which the bundle's own `ledger_prev` may prove.
-    let objects = store.list("bundles/").await?;
-    if view.entries.is_empty() && objects.is_empty() && view.strays.is_empty() {
+    if view.entries.is_empty() && listed.objects.is_empty() && view.strays.is_empty() {
         fs.warn(
             FindingKind::EmptyStore,
             Location::Ledger,
             "the store holds no ledger entry and no bundle: nothing was verified. Check the store URL: an empty directory, bucket or prefix (a mistyped S3 prefix, say) reads as an empty store",
         );
     }
-    for (k, _) in objects {
-        let hex = k.strip_prefix("bundles/").and_then(|s| s.strip_suffix(".tar.zst")).unwrap_or("");
-        let Some(d) = Sha256::parse_canonical_hex(hex) else {
+    if listed.not_listed > 0 {
+        fs.warn(
+            FindingKind::StrayObject,
+            Location::StoreObject("bundles/".into()),
+            format!(
+                "{} more objects under bundles/ not named like a bundle, not listed one by one (junk, or planted: a listing keeps at most {} such keys)",
+                listed.not_listed,
+                crate::store::versions::MAX_OTHER_KEYS
+            ),
+        );
+    }
+    for o in &listed.objects {
+        let Some(id) = bundle_of_key(&o.key) else {
             fs.warn(
                 FindingKind::StrayObject,
-                Location::StoreObject(crate::store::address::display_key(&k)),
+                Location::StoreObject(crate::store::address::display_key(&o.key)),
                 "an object under bundles/ that is not named like a bundle (bundles/<sha256 hex>.tar.zst): junk, or planted; it is not evidence",
             );
             continue;
         };
-        let id = BundleId(d);
-        if recorded.contains(&id) {
+        // A key holding only delete markers has nothing to verify: `versions` reports it.
+        if recorded.contains(&id) || o.at == ReadAt::NoVersion {
             continue;
         }
-        let verdict = match store.fetch_bundle(&id).await? {
+        let verdict = match store.fetch_bundle_at(&id, &o.at).await? {
             None => "it disappeared while the audit ran".to_string(),
             Some(fetched) => {
                 let c = check_stored(fetched.path(), &id, trust, opts)?;
@@ -242,7 +320,11 @@ pub async fn verify_all_with(
         );
     }
     let subject = Subject { kind: "ledger".into(), store: Some(store.url().into()), ..Default::default() };
-    let order = ["ledger", "anchor", "bundles"];
+    let order: &[&'static str] = if store.s3_admin().is_some() {
+        &["ledger", "versions", "anchor", "bundles"]
+    } else {
+        &["ledger", "anchor", "bundles"]
+    };
     let n = view.entries.len();
     fs.detail("ledger", format!("{n} entries, contiguous from 1, every link and signature intact"));
     let adopted = lines.iter().filter(|l| l.adopted).count();
@@ -261,14 +343,14 @@ pub async fn verify_all_with(
         (Location::InBundle(..) | Location::BundleObject(_), _) | (_, FindingKind::UnreferencedBundle) => "bundles",
         _ => x.kind.check(),
     };
-    let mut r = Report::build_with(subject, fs.list, &fs.ran, &order, &fs.details, check_of);
+    let mut r = Report::build_with(subject, fs.list, &fs.ran, order, &fs.details, check_of);
     r.bundles = lines;
     if store.s3_admin().is_some() {
-        let mut keys: Vec<String> = Vec::new();
+        let mut keys: Vec<(String, ReadAt)> = Vec::new();
         for e in &view.entries {
-            keys.push(entry_key(e.position));
+            keys.push((entry_key(e.position), view.read_at(e.position)));
             if let Some(le) = e.entry() {
-                keys.push(bundle_key(&le.bundle));
+                keys.push((bundle_key(&le.bundle), at_of(&le.bundle).unwrap_or(ReadAt::NoVersion)));
             }
         }
         add_retention(store, &keys, &mut r).await;
@@ -276,11 +358,17 @@ pub async fn verify_all_with(
     Ok(r)
 }
 
+/// The bundle a key under `bundles/` names (`bundles/<hex>.tar.zst`), if it is one.
+fn bundle_of_key(key: &str) -> Option<BundleId> {
+    let hex = key.strip_prefix("bundles/")?.strip_suffix(".tar.zst")?;
+    Sha256::parse_canonical_hex(hex).map(BundleId)
+}
+
 /// Read the Object Lock state of `keys` (S3 stores only) into the report: one line per
 /// object, a `retention` check, and a warning for each object that is not (or no longer)
 /// locked. Retention is evidence about the store, not about the bundle: it never fails the
 /// verdict.
-async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
+async fn add_retention(store: &Store, keys: &[(String, ReadAt)], r: &mut Report) {
     if store.s3_admin().is_none() {
         return;
     }
@@ -289,12 +377,17 @@ async fn add_retention(store: &Store, keys: &[String], r: &mut Report) {
     let mut lines = Vec::new();
     let mut earliest: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
     let mut locked = 0usize;
-    for k in keys {
+    for (k, read_at) in keys {
         let at = Location::StoreObject(k.clone());
-        match store.object_retention(k).await {
+        let version_id = match read_at {
+            ReadAt::Version(v) => Some(v.clone()),
+            _ => None,
+        };
+        match store.object_retention_at(k, read_at).await {
             Ok(crate::store::RetentionState::Object(o)) => {
                 lines.push(report::RetentionLine {
                     key: k.clone(),
+                    version_id,
                     mode: o.mode.clone(),
                     retain_until: o.retain_until.clone(),
                     legal_hold: o.legal_hold.clone(),

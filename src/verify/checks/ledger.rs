@@ -1,6 +1,6 @@
 //! The ledger checks, for a bundle verified in a store and for a whole-ledger audit
 //! (`docs/format.md` §6.4 lists them as L1–L8, P1–P3 and A1; each rule is one function or one
-//! branch here):
+//! branch here; V1–V2 are in [`super::versions`]):
 //!
 //! * [`check_chain`]: the whole chain from position 1 — positions contiguous, every entry a
 //!   valid entry at its own position, signed by a pinned key, linked to the object before it,
@@ -26,6 +26,7 @@ use crate::digest::BundleId;
 use crate::read::checkpoint::{self, Comparison};
 use crate::read::ledger::{EntryProblem, StoreFile, StoreId, StoredEntry, STORE_FILE};
 use crate::store::ledger as store_ledger;
+use crate::store::versions::{KeyHistory, ReadAt};
 use crate::store::{bundle_key, Store, StoreError};
 use crate::verify::findings::{Findings, Location};
 use crate::verify::report::{FindingKind, LedgerInfo};
@@ -40,16 +41,29 @@ pub(crate) struct LedgerView {
     pub strays: Vec<(String, u64)>,
     /// `store.json`, if present.
     pub identity: Option<Result<StoreFile, EntryProblem>>,
+    /// Other keys under `ledger/` beyond the ones in `strays` (counted, not listed).
+    pub strays_not_listed: u64,
+    /// Entry keys and `store.json` with later versions or delete markers (versioned stores:
+    /// the entries and identity above are their first versions).
+    pub tampered: Vec<KeyHistory>,
+    /// How each position was read, where not as the current object (versioned stores).
+    reads: std::collections::BTreeMap<u64, ReadAt>,
     /// Positions (indexes into `entries`) recording each bundle, in order.
     by_bundle: HashMap<BundleId, Vec<usize>>,
 }
 
 impl LedgerView {
-    /// Read the ledger, its strays and `store.json`.
+    /// Read the ledger, its strays and `store.json` (in a versioned store, every key at its
+    /// first version, with the later versions and delete markers in `tampered`).
     pub async fn load(store: &Store) -> Result<LedgerView, StoreError> {
         let loaded = store_ledger::load(store).await?;
-        let identity = store_ledger::read_store_id(store).await?;
-        Ok(LedgerView::new(loaded.entries, loaded.strays, identity))
+        let identity = store_ledger::read_identity(store).await?;
+        let mut view = LedgerView::new(loaded.entries, loaded.strays, identity.file);
+        view.strays_not_listed = loaded.strays_not_listed;
+        view.tampered = loaded.tampered;
+        view.tampered.extend(identity.history);
+        view.reads = loaded.reads;
+        Ok(view)
     }
 
     /// A view of `entries` (sorted by position).
@@ -64,12 +78,25 @@ impl LedgerView {
                 by_bundle.entry(le.bundle).or_default().push(i);
             }
         }
-        LedgerView { entries, strays, identity, by_bundle }
+        LedgerView {
+            entries,
+            strays,
+            identity,
+            strays_not_listed: 0,
+            tampered: Vec::new(),
+            reads: Default::default(),
+            by_bundle,
+        }
     }
 
     /// The object at `position`.
     pub fn at(&self, position: u64) -> Option<&StoredEntry> {
         self.entries.binary_search_by_key(&position, |e| e.position).ok().map(|i| &self.entries[i])
+    }
+
+    /// How the object at `position` was read (its first version, in a versioned store).
+    pub fn read_at(&self, position: u64) -> ReadAt {
+        self.reads.get(&position).cloned().unwrap_or(ReadAt::Current)
     }
 
     /// The highest position holding an object (0 for an empty ledger).
@@ -112,6 +139,17 @@ pub(crate) fn check_chain(view: &LedgerView, trust: &Trust, fs: &mut Findings) {
             // Listed raw: a key may hold control characters (escaped here, in the report too).
             Location::StoreObject(crate::store::address::display_key(key)),
             "an object under ledger/ that is not named like a ledger entry (ledger/<position, 20 digits>.json, from 1): junk, or planted; custody never writes one, and it is not part of the ledger",
+        );
+    }
+    if view.strays_not_listed > 0 {
+        fs.warn(
+            FindingKind::StrayObject,
+            Location::Ledger,
+            format!(
+                "{} more objects under ledger/ not named like a ledger entry, not listed one by one (junk, or planted: a listing keeps at most {} such keys)",
+                view.strays_not_listed,
+                crate::store::versions::MAX_OTHER_KEYS
+            ),
         );
     }
     let expected_store = view.store_id();
