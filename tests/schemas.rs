@@ -400,7 +400,8 @@ fn the_report_schema_lists_every_finding_kind_in_the_source() {
 const ANALYSIS: &str = "analysis.v2.schema.json";
 
 /// The fixture incidents, each with the seed of its `<name>.expected.json`.
-const INCIDENTS: [&str; 3] = ["duplicate-ticket", "duplicate-refund-poisoned-payout", "procurement-po-retry"];
+const INCIDENTS: [&str; 4] =
+    ["duplicate-ticket", "duplicate-refund-poisoned-payout", "procurement-po-retry", "oncall-copilot-rotation-exfil"];
 
 fn incident_dir(name: &str) -> PathBuf {
     repo().join("fixtures/incidents").join(name)
@@ -566,13 +567,15 @@ fn analysis_v2_of_every_fixture_incident_and_mode_matches_the_schemas() {
     for (i, name) in INCIDENTS.iter().enumerate() {
         assert_eq!(mode(i).as_deref(), Some("search"), "{name}");
     }
-    assert_eq!(mode(3).as_deref(), Some("inferred"), "one trace, no seed");
-    assert_eq!(runs[3].preserve["analysis"]["seeds"][0]["origin"], "inferred");
-    assert_eq!(runs[3].preserve["analysis"]["seeds"][0]["value"], seed_trace_id("duplicate-refund-poisoned-payout"));
-    assert_eq!(mode(4).as_deref(), Some("candidates"), "several traces, no seed");
-    assert!(!runs[4].preserve["analysis"]["candidates"].as_array().unwrap().is_empty());
-    assert_eq!(mode(5).as_deref(), Some("search"), "gzipped log");
-    assert!(runs[6].analysis.is_none() && runs[6].preserve["analysis"].is_null(), "--no-analyze");
+    // The runs after the incidents, in the order `analysis_runs` makes them.
+    let n = INCIDENTS.len();
+    assert_eq!(mode(n).as_deref(), Some("inferred"), "one trace, no seed");
+    assert_eq!(runs[n].preserve["analysis"]["seeds"][0]["origin"], "inferred");
+    assert_eq!(runs[n].preserve["analysis"]["seeds"][0]["value"], seed_trace_id("duplicate-refund-poisoned-payout"));
+    assert_eq!(mode(n + 1).as_deref(), Some("candidates"), "several traces, no seed");
+    assert!(!runs[n + 1].preserve["analysis"]["candidates"].as_array().unwrap().is_empty());
+    assert_eq!(mode(n + 2).as_deref(), Some("search"), "gzipped log");
+    assert!(runs[n + 3].analysis.is_none() && runs[n + 3].preserve["analysis"].is_null(), "--no-analyze");
 
     // Every property the schema declares is written by at least one of these runs: a
     // property the analysis never writes (or a misspelt optional one, which additionalProperties
