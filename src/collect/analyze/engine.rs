@@ -486,6 +486,12 @@ impl Analyzer {
         self.note_problem(source.0, None, None, None, false, problem);
     }
 
+    /// [`Self::note_problem`] at a record's place: its offset, length, line, and whether
+    /// they are positions in decompressed bytes.
+    fn note_record_problem(&mut self, source: u32, at: (u64, u64, Option<u64>, bool), p: Problem) {
+        self.note_problem(source, Some(at.0), Some(at.1), at.2, at.3, p);
+    }
+
     fn note_problem(
         &mut self,
         source: u32,
@@ -527,24 +533,18 @@ impl Analyzer {
 
     /// Feeds one record of `source`.
     pub fn push(&mut self, source: SourceId, record: Record) {
+        let at = (record.offset, record.len, record.line, record.decompressed);
         self.records_seen = self.records_seen.saturating_add(1);
         if let Some(s) = self.sources.get_mut(source.0 as usize) {
             s.records = s.records.saturating_add(1);
         }
         if let Some(p) = record.problem {
-            self.note_problem(source.0, Some(record.offset), Some(record.len), record.line, record.decompressed, p);
+            self.note_record_problem(source.0, at, p);
             return;
         }
         let Item { time, fields, tokens, evidence, span_id, truncated } = record.data;
         if truncated {
-            self.note_problem(
-                source.0,
-                Some(record.offset),
-                Some(record.len),
-                record.line,
-                record.decompressed,
-                Problem::RecordTruncated,
-            );
+            self.note_record_problem(source.0, at, Problem::RecordTruncated);
         }
         if fields.is_empty() && tokens.is_empty() && evidence.is_empty() {
             return;
@@ -596,14 +596,7 @@ impl Analyzer {
                         if !self.pending_limit_reported {
                             self.pending_limit_reported = true;
                             let limit = self.limits.max_pending_bytes as u64;
-                            self.note_problem(
-                                source.0,
-                                Some(record.offset),
-                                Some(record.len),
-                                record.line,
-                                record.decompressed,
-                                Problem::PendingLimit { limit },
-                            );
+                            self.note_record_problem(source.0, at, Problem::PendingLimit { limit });
                         }
                     }
                     return;
@@ -619,14 +612,7 @@ impl Analyzer {
                 } else {
                     self.limits.max_records as u64
                 };
-                self.note_problem(
-                    source.0,
-                    Some(record.offset),
-                    Some(record.len),
-                    record.line,
-                    record.decompressed,
-                    Problem::StateLimit { limit },
-                );
+                self.note_record_problem(source.0, at, Problem::StateLimit { limit });
             }
             return;
         }
