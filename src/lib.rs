@@ -54,28 +54,43 @@ pub fn home_dir() -> PathBuf {
     home.join(".local/share/custody")
 }
 
-/// A file's identity on this host: its device and inode numbers (`st_dev`, `st_ino`). Two
-/// paths — a hard link, a bind mount, a symbolic link — name the same file exactly when their
-/// identities are equal; a path that now names another file has another identity.
+/// A file's identity on this host: its device and inode numbers (`st_dev`, `st_ino`) and, where
+/// the file system records one, its birth time (`statx` `btime`). Two paths — a hard link, a bind
+/// mount, a symbolic link — name the same file exactly when their identities are equal; a path
+/// that now names another file has another identity. The birth time is there because an inode
+/// number is reused: a file deleted and another created in its place (ext4, XFS, overlayfs do
+/// this at once) gets the same device and inode, but not the same birth time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileId {
     /// Device number.
     pub dev: u64,
     /// Inode number.
     pub ino: u64,
+    /// Birth time (seconds and nanoseconds since the Unix epoch), when the file system keeps
+    /// it; the same file always gives the same answer here, so equality stays exact.
+    pub born: Option<(i64, u32)>,
 }
 
 impl FileId {
     /// The identity of the file `meta` was read from.
     pub fn of(meta: &std::fs::Metadata) -> FileId {
         use std::os::unix::fs::MetadataExt;
-        FileId { dev: meta.dev(), ino: meta.ino() }
+        let born = meta.created().ok().map(|t| match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+            // Before 1970: keep it distinct and exact rather than fail.
+            Err(e) => (i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s), e.duration().subsec_nanos()),
+        });
+        FileId { dev: meta.dev(), ino: meta.ino(), born }
     }
 }
 
 impl std::fmt::Display for FileId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "device {} inode {}", self.dev, self.ino)
+        write!(f, "device {} inode {}", self.dev, self.ino)?;
+        if let Some((s, ns)) = self.born {
+            write!(f, " born {s}.{ns:09}")?;
+        }
+        Ok(())
     }
 }
 

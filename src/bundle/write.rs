@@ -113,7 +113,7 @@ pub struct PlannedFile {
     pub display_source: String,
     /// Copy the file to a private snapshot first (set after it changed during a seal).
     pub snapshot: bool,
-    /// Reached through a followed symbolic link: the device and inode its target had when
+    /// Reached through a followed symbolic link: the identity (device, inode, birth) its target had when
     /// the link was checked ([`crate::collect::links`]). The reader reads only that file:
     /// anything else found at `source` (swapped in since) is journaled, not read.
     pub link_target: Option<crate::FileId>,
@@ -833,8 +833,13 @@ fn refused(
     }
     let expected = f.link_target?;
     if expected != id {
+        let reused = if (expected.dev, expected.ino) == (id.dev, id.ino) {
+            " (its inode number reused by a file created since)"
+        } else {
+            ""
+        };
         return Some(format!(
-            "replaced after its symbolic link was checked: the link's target was {expected}, the file found is {id}; not read"
+            "replaced after its symbolic link was checked: the link's target was {expected}, the file found is {id}{reused}; not read"
         ));
     }
     if on_kernel_fs(file) {
@@ -1962,6 +1967,28 @@ mod tests {
         assert_eq!(read(root.join("ok"), Some(id(&root.join("ok")))), Ok(()));
         assert_eq!(read(root.join("ok"), None), Ok(()));
         assert!(read(root.join("ok"), Some(id(&root.join("other")))).unwrap_err().contains("replaced after"));
+        // Same device and inode, another birth: the inode number was reused by a new file.
+        let mut reborn = id(&root.join("ok"));
+        reborn.born = Some(reborn.born.map_or((0, 0), |(s, ns)| (s, ns ^ 1)));
+        let why = read(root.join("ok"), Some(reborn)).unwrap_err();
+        assert!(why.contains("inode number reused"), "{why}");
+        // For real: a file deleted and created again until the inode number comes back (ext4,
+        // XFS and overlayfs hand it out again at once), with a birth time kept by the file system.
+        let before = id(&root.join("other"));
+        let mut reused = false;
+        for _ in 0..64 {
+            std::fs::remove_file(root.join("other")).unwrap();
+            std::fs::write(root.join("other"), "swapped").unwrap();
+            let now = id(&root.join("other"));
+            if now.ino == before.ino && now.born.is_some() {
+                reused = true;
+                break;
+            }
+        }
+        if reused {
+            let why = read(root.join("other"), Some(before)).unwrap_err();
+            assert!(why.contains("inode number reused"), "{why}");
+        }
         let environ = std::path::PathBuf::from(format!("/proc/{}/environ", std::process::id()));
         assert!(read(environ.clone(), Some(id(&environ))).unwrap_err().contains("kernel pseudo-file"));
     }

@@ -26,9 +26,9 @@
 //!
 //! Checking is not enough when the files can change: the check is made while planning, the
 //! reading comes later. The planner therefore hands the reader the *resolved* path and the
-//! target's device and inode; the reader ([`crate::bundle::write`]) opens that path with no
-//! symbolic link allowed anywhere on it, then compares the opened file's device and inode
-//! with the checked ones (and with the signing key's, for every file it reads, followed or
+//! target's identity (device, inode, birth time: [`crate::FileId`]); the reader
+//! ([`crate::bundle::write`]) opens that path with no symbolic link allowed anywhere on it,
+//! then compares the opened file's identity with the checked one (and with the signing key's, for every file it reads, followed or
 //! not), so a link or file swapped in after the check is never read.
 
 use std::path::{Path, PathBuf};
