@@ -48,21 +48,30 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 35] = [
+    let table: [(&str, &str, &str); 40] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
         ("argo/argo-rollouts-controller.jsonl", "argo", "deploy"),
         ("argo/argocd-application-controller.jsonl", "argo", "deploy"),
         ("argo/argocd-server.jsonl", "argo", "deploy"),
+        ("bot-framework/ops-approvals-bot-activity-20261214.jsonl", "bot_framework", "approvals"),
         ("cd-pipeline/agents-deploy.jsonl", "cd_pipeline", "deploy"),
+        ("cerbos/cerbos-audit-decisions.log", "cerbos", "policy"),
         ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1345Z_Qm9XpL2vN7cR4tYw.json.gz", "cloudtrail", "cloud"),
         ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1405Z_kT3vQ9mZ2xR7pL4w.json.gz", "cloudtrail", "cloud"),
         ("cloudwatch-logs/filter-log-events.json", "cloudwatch_logs", "logs"),
         ("cloudwatch-logs/loki-query-range.json", "loki", "logs"),
+        ("datadog-logs/logs-events-20261214T1735Z-1805Z.page-2.json", "datadog_logs", "logs"),
         ("envoy/envoy-default-format.log", "envoy_text", "egress"),
         ("envoy/istio-proxy-json.log", "envoy_json", "egress"),
         ("envoy/istio-proxy-text.log", "istio_text", "egress"),
+        (
+            "github-deployments/repos-brightwater-oncall-copilot-deployments-1874392051-statuses.json",
+            "github_deployments",
+            "deploy",
+        ),
+        ("github-deployments/repos-brightwater-oncall-copilot-deployments.json", "github_deployments", "deploy"),
         ("k8s-audit/audit.log", "k8s_audit", "cluster"),
         ("langfuse/get-trace-full.json", "langfuse", "traces"),
         ("langfuse/list-traces-by-session.json", "langfuse", "traces"),
@@ -311,7 +320,11 @@ fn agents_sdk_tracing_function_spans_are_tool_calls_and_group_id_the_session() {
     let refund = events(a, EventKind::ToolCall)[0];
     assert_eq!(id_of(refund, "idempotency_key"), Some(IDEM), "inside the JSON string function.input");
     let notify = events(a, EventKind::ToolCall)[1];
-    assert_eq!(notify.outcome.as_ref().map(|o| o.codes.clone()), Some(vec!["Error running tool".to_string()]));
+    // The SDK's generic message and what went wrong (`error.data.error`).
+    assert_eq!(
+        notify.outcome.as_ref().map(|o| o.codes.clone()),
+        Some(vec!["Error running tool: SMTPDataError: 451 4.3.0 temporary failure".to_string()])
+    );
     let writes = events(a, EventKind::MemoryWrite);
     assert_eq!((writes.len(), writes[0].target.as_deref()), (1, Some("memory_add")));
     assert_eq!(count(a, EventKind::ModelCall), 2);
@@ -468,6 +481,32 @@ fn slack_block_actions_are_approval_decisions_by_a_slack_user() {
     assert_eq!(lines, [Some(2), Some(4)], "the click and its repeat, not line 1 (another approval)");
 }
 
+/// Bot Framework: the Adaptive Card asking for an approval is the request, the `invoke` that
+/// answers it the decision, by the person in `from`; the Teams thread (`conversation.id`) is
+/// no session and the chat users are no subjects.
+#[test]
+fn bot_framework_card_and_invoke_are_the_approval_request_and_decision() {
+    let p = one_with("bot-framework/ops-approvals-bot-activity-20261214.jsonl", &["--seed", "APR-20261214-0419"]);
+    let a = p.a();
+    let req = events(a, EventKind::ApprovalRequest);
+    let dec = events(a, EventKind::ApprovalDecision);
+    assert_eq!((req.len(), dec.len()), (1, 1), "{req:?} {dec:?}");
+    assert_eq!(req[0].citations[0].line, Some(1));
+    assert_eq!(detail_of(dec[0], "decision"), Some("approved"));
+    assert_eq!(detail_of(dec[0], "approver"), Some("Priya Raman"));
+    assert_eq!(detail_of(dec[0], "approver_id"), Some("6b0e4a2f-8c1d-4e3f-9a7b-5c2d1e0f8a63"));
+    assert_eq!(start(dec[0]), Some("2026-12-14T17:48:37.412Z"));
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some("APR-20261214-0419")));
+    // The thread the card was posted in is not the agent's session (the session is in the
+    // card's data: `thread`).
+    assert!(
+        ident(a, IdentName::SessionId).values.iter().all(|v| !v.value.starts_with("19:")),
+        "{:?}",
+        ident(a, IdentName::SessionId)
+    );
+    assert!(subjects(&p).is_empty(), "{:?}", subjects(&p));
+}
+
 // ---- Memory ----
 
 /// mem0: `add()` results and history rows are writes (add/update/delete), history rows
@@ -621,6 +660,62 @@ fn k8s_audit_stages_merge_and_annotations_name_the_change() {
     assert!(c.is_empty(), "event 5 is a `get`: not a change ({c:?})");
 }
 
+/// Cerbos: each decision entry is one policy decision; `callId` is its decision id (never a
+/// tool call), the policy source's Cerbos Hub bundle is the PDP's (not the agent's bundle),
+/// `principal.id` is the tool principal and `principal.attr.on_behalf_of` a subject.
+#[test]
+fn cerbos_decisions_are_policy_decisions_and_the_policy_source_is_not_the_agents_bundle() {
+    let p = one_with("cerbos/cerbos-audit-decisions.log", &["--trace-id", "5e2b8c41d7a94f06b3c1e9d2a7f04b18"]);
+    let a = p.a();
+    let d = events(a, EventKind::PolicyDecision);
+    let lines: Vec<Option<u64>> = d.iter().map(|e| e.citations[0].line).collect();
+    assert_eq!(lines, [Some(1), Some(2), Some(3), Some(4), Some(8), Some(9)], "the incident's six entries");
+    assert!(d.iter().all(|e| detail_of(e, "decision") == Some("allow")));
+    assert_eq!(id_of(d[0], "decision_id"), Some("01JF5Q8N0B3V7C1X5Z9K2M4R6T"));
+    assert!(d.iter().all(|e| id_of(e, "call_id").is_none() && id_of(e, "request_id").is_none()));
+    assert_eq!(detail_of(d[4], "requires_approval"), Some("true"), "the rotation's output");
+    assert_eq!(count(a, EventKind::ToolCall), 0);
+    assert_eq!(ident_value(a, IdentName::BundleId), (IdentStatus::Unknown, None), "policySource is the PDP's");
+    assert_eq!(ident_value(a, IdentName::ToolPrincipal), (IdentStatus::Found, Some("oncall-copilot-tools")));
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some("thr_5Kd8Qm2Zx7Vb1Nc4")));
+    assert_eq!(subjects(&p), ["E10472"]);
+}
+
+/// Datadog: each log of a Logs API page is a record read as the application logged it; an MCP
+/// server's lines of one call (named by the call id in `_meta`) are one tool call seen by the
+/// server; a read timeout after the body was sent is unknown, not failed; the log's level and
+/// host are neither an outcome nor a destination.
+#[test]
+fn datadog_logs_an_mcp_servers_lines_are_its_view_of_the_call() {
+    let p = one_with(
+        "datadog-logs/logs-events-20261214T1735Z-1805Z.page-2.json",
+        &["--trace-id", "5e2b8c41d7a94f06b3c1e9d2a7f04b18"],
+    );
+    let a = p.a();
+    let calls = events(a, EventKind::ToolCall);
+    let got: Vec<(Option<&str>, Option<&str>, Option<OutcomeStatus>, usize)> =
+        calls.iter().map(|e| (e.target.as_deref(), id_of(e, "call_id"), outcome(e), e.citations.len())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some("aws_rotate_secret"), Some("call_Mz6Qb1Wt8Kr3Vn5Xd7Hc2Ge"), Some(OutcomeStatus::Succeeded), 4),
+            (Some("upload_diagnostics"), Some("call_Ux3Fa9Ld6Zm1Qk8Vr4Bt7Nw"), Some(OutcomeStatus::Unknown), 6),
+        ]
+    );
+    let upload = calls[1];
+    assert_eq!(upload.outcome.as_ref().and_then(|o| o.reason.as_deref()), Some("timeout"));
+    assert!(upload.citations.iter().all(|c| c.item.is_some()));
+    assert!(a.egress.iter().all(|h| !h.host.starts_with("i-")), "the log's host is no destination: {:?}", a.egress);
+    let session = ident(a, IdentName::SessionId);
+    assert_eq!(session.value.as_deref(), Some("thr_5Kd8Qm2Zx7Vb1Nc4"));
+    assert!(
+        session.values[0].fields.iter().any(|f| f.starts_with("attributes.attributes.")),
+        "{:?}",
+        session.values[0].fields
+    );
+    assert_eq!(subjects(&p), ["E10472"], "usr.id");
+}
+
 // ---- Deployments ----
 
 /// A generic CD pipeline log: the run whose id the services report as `deployment.id`
@@ -703,6 +798,38 @@ fn argo_rollout_steps_and_syncs() {
     let d = events(p.a(), EventKind::Deploy);
     assert_eq!(d.len(), 1, "cd-bot initiated sync: {d:?}");
     assert_eq!((d[0].target.as_deref(), d[0].citations[0].line), (Some("billing-agent"), Some(2)));
+}
+
+/// GitHub deployments: a deployment is a deploy event keyed by its numeric id, its statuses
+/// join it (the newest decides), and its `payload` — a JSON string — names the change, the
+/// wave and the bundle; the other deployments of the same change are not it.
+#[test]
+fn github_deployments_payload_string_names_change_wave_and_bundle() {
+    let p = run(
+        &[
+            ("github-deployments/repos-brightwater-oncall-copilot-deployments.json", "gh/deployments.json"),
+            (
+                "github-deployments/repos-brightwater-oncall-copilot-deployments-1874392051-statuses.json",
+                "gh/statuses.json",
+            ),
+        ],
+        &["--seed", "1874392051"],
+    )
+    .1;
+    let a = p.a();
+    let deploys = events(a, EventKind::Deploy);
+    assert_eq!(deploys.len(), 1, "{deploys:?}");
+    let d = deploys[0];
+    assert_eq!(id_of(d, "deployment_id"), Some("1874392051"));
+    assert_eq!(d.target.as_deref(), Some("prod-use2-b"));
+    assert_eq!(d.citations.len(), 4, "the deployment and its three statuses");
+    assert_eq!(outcome(d), Some(OutcomeStatus::Succeeded));
+    assert_eq!(ident_value(a, IdentName::ChangeId), (IdentStatus::Found, Some("CR-88412")));
+    assert_eq!(ident_value(a, IdentName::RolloutWave), (IdentStatus::Found, Some("2")));
+    assert_eq!(ident_value(a, IdentName::BundleId), (IdentStatus::Found, Some("ocb-2026.12.13.2+9d1e7a3")));
+    let bundle = ident(a, IdentName::BundleId);
+    assert_eq!(bundle.values.len(), 1, "previous_config_bundle is superseded: {:?}", bundle.values);
+    assert_eq!(bundle.values[0].fields, ["payload{}.config_bundle"]);
 }
 
 // ---- Egress ----

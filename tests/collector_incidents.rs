@@ -5,11 +5,12 @@
 //! identifier value is cited where its bytes are.
 
 use crate::collector_util::*;
-use custody::collect::analysis::{Analysis, HopStatus, IdentStatus, Mode, NodeName, SeedOrigin, Tie};
+use custody::collect::analysis::{Analysis, HopStatus, IdentStatus, Mode, NodeName, SeedOrigin};
 use custody::collect::analyze::IdentName;
 use serde_json::Value;
 
-const INCIDENTS: [&str; 3] = ["duplicate-ticket", "duplicate-refund-poisoned-payout", "procurement-po-retry"];
+const INCIDENTS: [&str; 4] =
+    ["duplicate-ticket", "duplicate-refund-poisoned-payout", "procurement-po-retry", "oncall-copilot-rotation-exfil"];
 
 fn expected(name: &str) -> Value {
     let p = repo().join("fixtures/incidents").join(format!("{name}.expected.json"));
@@ -60,6 +61,11 @@ fn duplicate_refund_poisoned_payout_analysis_equals_its_expected_file() {
 #[test]
 fn procurement_po_retry_analysis_equals_its_expected_file() {
     assert_projection_equals_expected("procurement-po-retry");
+}
+
+#[test]
+fn oncall_copilot_rotation_exfil_analysis_equals_its_expected_file() {
+    assert_projection_equals_expected("oncall-copilot-rotation-exfil");
 }
 
 /// The projection compares whole documents: a value it does not expect is a difference too.
@@ -142,7 +148,7 @@ fn regression_attempts_keyed_only_by_their_requests_were_not_one_action() {
     let a = p.a();
     let po: Vec<_> = a.actions.iter().filter(|x| x.target.as_deref() == Some("create_purchase_order")).collect();
     assert_eq!(po.len(), 1, "{:?}", a.actions);
-    assert_eq!(po[0].idempotency_key, "po-7f1e0c2d-93ab-4c55-8e61-2b4d9a0c7e15");
+    assert_eq!(po[0].idempotency_key.as_deref(), Some("po-7f1e0c2d-93ab-4c55-8e61-2b4d9a0c7e15"));
     assert_eq!((po[0].attempts.len(), po[0].took_effect, po[0].unknown, po[0].duplicate), (2, 1, 0, false));
     let second = a.events.iter().find(|e| e.id == po[0].attempts[1]).expect("second attempt");
     assert!(second.outcome.as_ref().is_some_and(|o| o.replayed), "{second:?}");
@@ -219,75 +225,47 @@ fn embedded(text: &str, forms: &[String]) -> bool {
 }
 
 /// `oncall-copilot-rotation-exfil` was built from public format docs by a tester who had not
-/// seen custody's rules, with traps custody did not know (an MCP transport session shared by
-/// every conversation on a pod, a Cerbos Hub deployment id, a superseded bundle under
-/// `config.prior`, an OpenMemory namespace in `user_id`, an Istio container log whose first line
-/// is text). custody does not recover all of it (see the fixture's story): what this holds is
-/// the rule that a wrong value is worse than a missing one — every value custody asserts is
-/// the true one, every conflict contains the true value, no count exceeds the truth, and
-/// nothing of another conversation is counted as the incident's.
+/// seen custody's rules. custody first got 4 of its 9 identifiers and printed wrong counts;
+/// the exact match is `oncall_copilot_rotation_exfil_analysis_equals_its_expected_file`. What
+/// this holds are the reasons, each a class of export shape: the Agents SDK's function spans
+/// carry no call id (the generation that asked for the call does, with the same tool and
+/// arguments: paired in time order, so the MCP server's Datadog lines join by call id); the
+/// server's view decides (a client timeout whose request the server went on with took effect;
+/// one the server dropped while queued did not); a retry without an idempotency key is the same
+/// call made again; the GitHub deployment the trace names (`metadata.github_deployment`, a
+/// number written as a string) is the chain's deployment, its payload (a JSON string) the
+/// change, the wave and the bundle.
 #[test]
-fn regression_oncall_copilot_rotation_exfil_asserts_nothing_false() {
+fn regression_oncall_copilot_rotation_exfil_understood_function_spans_by_their_requests() {
+    use custody::collect::analysis::{ActionGrouping, EventKind, OutcomeStatus};
     let name = "oncall-copilot-rotation-exfil";
-    let exp = expected(name);
     let p = preserve_incident(name);
     let a = p.a();
-    for f in &a.identifiers {
-        let want = exp["identifiers"][f.name.as_str()]["value"].as_str().expect("truth");
-        match f.status {
-            IdentStatus::Given | IdentStatus::Found | IdentStatus::Inferred => {
-                assert_eq!(f.value.as_deref(), Some(want), "{}: {}", f.name, f.why)
-            }
-            IdentStatus::Conflict => {
-                assert!(f.values.iter().any(|v| v.value == want), "{}: conflict without the truth {want}", f.name)
-            }
-            _ => {}
-        }
-    }
-    let truth_subjects: Vec<&str> = exp["subjects"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    for s in &a.subjects {
-        assert!(truth_subjects.contains(&s.value.as_str()), "acted for {} is false", s.value);
-    }
-    for node in &a.chain.nodes {
-        let Some(v) = node.value.as_deref() else { continue };
-        let want = exp["chain"][node.name.as_str()].as_str().expect("truth");
-        // The ReplicaSet the pod names is the same deployment as seen by the cluster (the
-        // story's trap 6): custody may name it instead of the GitHub deployment id.
-        let same = node.name == NodeName::Deployment && v == "oncall-copilot-7f9c4d8b6";
-        assert!(v == want || same, "chain {:?} = {v}, truth {want}", node.name);
-    }
-    // Counts: no kind has more events tied to the incident than really happened (the probable,
-    // time-and-address egress requests are labelled as such and not counted here).
-    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-    for e in a.events.iter().filter(|e| e.tie != Tie::TimeAndAddress) {
-        *counts.entry(format!("{:?}", e.kind)).or_default() += 1;
-    }
-    for e in &a.events {
-        let kind = serde_json::to_value(e.kind).unwrap();
-        let truth = exp["events"][kind.as_str().unwrap()].as_u64().unwrap();
-        let got = counts.get(&format!("{:?}", e.kind)).copied().unwrap_or(0);
-        assert!(got <= truth, "{kind}: {got} events, truth {truth}");
-    }
-    // The true duplicate has no idempotency key: custody cannot group it, and must not
-    // invent another.
-    let duplicates: Vec<_> = a.actions.iter().filter(|d| d.duplicate).collect();
-    assert!(duplicates.is_empty(), "{duplicates:?}");
-    let truth_hosts: Vec<&str> = exp["egress_hosts"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    for h in &a.egress {
-        assert!(truth_hosts.contains(&h.host.as_str()), "egress to {} is not the incident's", h.host);
-    }
-    for m in a.memory.read.iter().chain(&a.memory.written) {
-        let truth =
-            exp["memory"]["read"].as_array().unwrap().iter().chain(exp["memory"]["written"].as_array().unwrap());
-        assert!(truth.into_iter().any(|t| t == m), "memory {m} is not the incident's");
-    }
-    // The upload whose outcome is really unknown is named; an approval whose records were not
-    // understood is not offered as "not applicable".
+    let calls = events(a, EventKind::ToolCall);
+    let by_call = |c: &str| *calls.iter().find(|e| id_of(e, "call_id") == Some(c)).unwrap_or_else(|| panic!("{c}"));
+    // Attempt 1 of the status update: the client timed out, ops-mcp went on, the update exists.
+    let status1 = by_call("call_Pb4Lx9Ve2Rk7Hm3Zq6Nt8Ua");
+    assert_eq!(outcome(status1), Some(OutcomeStatus::Succeeded));
+    assert!(status1.outcome.as_ref().and_then(|o| o.reason.as_deref()).is_some_and(|r| r.contains("timeout")));
+    // Its records: the generation that asked, the function span, and ops-mcp's lines.
+    let paths: Vec<&str> = status1.citations.iter().map(|c| c.path.as_str()).collect();
+    assert!(paths.iter().any(|p| p.starts_with("openai-agents/")) && paths.iter().any(|p| p.starts_with("datadog/")));
+    // Attempt 1 of the rotation was dropped before execution: failed, no effect.
+    let rotate1 = by_call("call_Rk2Xv7Mq4Bn9Tw1Hd6Zc3Lf");
+    assert_eq!(outcome(rotate1), Some(OutcomeStatus::Failed));
+    assert_eq!(outcome(by_call("call_Mz6Qb1Wt8Kr3Vn5Xd7Hc2Ge")), Some(OutcomeStatus::Succeeded));
+    // The rotation's two attempts are one action under the key; the status update's two are
+    // the same call made again, both took effect.
+    let rotation = a.actions.iter().find(|x| x.target.as_deref() == Some("aws_rotate_secret")).expect("rotation");
+    assert_eq!((rotation.attempts.len(), rotation.took_effect, rotation.duplicate), (2, 1, false));
+    let dup = a.actions.iter().find(|x| x.duplicate).expect("the duplicate status update");
+    assert_eq!(
+        (dup.grouped_by, dup.idempotency_key.as_deref(), dup.target.as_deref(), dup.took_effect),
+        (ActionGrouping::SameCall, None, Some("post_status_update"), 2)
+    );
+    assert!(a.side_effect.detail.contains("no idempotency key"), "{}", a.side_effect.detail);
+    // The upload whose outcome is really unknown is named.
     assert!(a.side_effect.warning.as_deref().is_some_and(|w| w.contains("upload_diagnostics")), "{:?}", a.side_effect);
     let approval = a.checklist.iter().find(|c| c.item == "approval_path").expect("approval_path");
-    assert!(
-        approval.detail.contains("APR-20261214-0419") && !approval.detail.contains("--no-approval-path"),
-        "{}",
-        approval.detail
-    );
+    assert!(approval.detail.contains("1 decision(s) (approved)"), "{}", approval.detail);
 }

@@ -526,12 +526,16 @@ pub struct Event {
     pub citations: Vec<Citation>,
 }
 
-/// Attempts grouped by idempotency key: one logical action.
+/// Attempts of one logical action: grouped by their idempotency key, or — when the calls
+/// carry none — by being the same call made again (one trace, one tool, the same arguments).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
-    /// The key.
-    pub idempotency_key: String,
+    /// The key; `null` when the attempts carry none (grouped as the same call).
+    pub idempotency_key: Option<String>,
+    /// How the attempts were grouped (absent in analyses written before it existed: by key).
+    #[serde(default)]
+    pub grouped_by: ActionGrouping,
     /// The tool (or target) of the attempts.
     pub target: Option<String>,
     /// The attempts (event ids), in time order.
@@ -544,6 +548,19 @@ pub struct Action {
     pub failed: u64,
     /// More than one attempt took effect: the action happened more than once.
     pub duplicate: bool,
+}
+
+/// How the attempts of an [`Action`] were grouped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ActionGrouping {
+    /// The same idempotency key.
+    #[default]
+    IdempotencyKey,
+    /// No key: the same tool called again with the same arguments in one trace (a retry the
+    /// caller made after an error or a timeout, which the tool could not recognise).
+    SameCall,
 }
 
 /// The side-effect verdict.

@@ -393,10 +393,13 @@ fn events(out: &mut impl Write, v: &View, d: Detail, all: &str) -> io::Result<()
     for a in dups.iter().take(n) {
         writeln!(
             out,
-            "DUPLICATE  {} took effect {} times under idempotency key {} (attempts {})",
+            "DUPLICATE  {} took effect {} times {} (attempts {})",
             u(a.target.as_deref().unwrap_or("?")),
             a.took_effect,
-            u(&a.idempotency_key),
+            match &a.idempotency_key {
+                Some(k) => format!("under idempotency key {}", u(k)),
+                None => "with no idempotency key (the same tool and arguments, called again)".to_string(),
+            },
             u(&first_of(&a.attempts, if d == Detail::Brief { 10 } else { usize::MAX }))
         )?;
     }

@@ -358,6 +358,9 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
         m.keys.insert(i as u32, keys);
         m.sources.insert(i as u32, vec![an.records[rid as usize].source]);
     }
+    // 0. A function span (no call id) and the tool call its generation asked for (a part
+    // with the call id): same trace, kind, tool and arguments, paired in time order.
+    pair_requested_calls(an, &items, &mut m);
     // 1. By id.
     let mut first_of: HashMap<(EventKind, Role, u32, u32), u32> = HashMap::new();
     for (i, &(e, _)) in items.iter().enumerate() {
@@ -566,6 +569,73 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     events.sort_by(|a, b| order_key(an, a).cmp(&order_key(an, b)));
     relate(an, &mut events);
     events
+}
+
+/// Pairs each function span that carries no call id with the call its generation asked for
+/// (`requested`: a part with the model's call id), when both are of one trace and kind and
+/// name one tool with the same arguments (`args_sha`): the n-th span with the first call not
+/// yet paired that was asked for no later than the span started (a retry with the same
+/// arguments is a second request, paired with the second span). The span's event then
+/// carries the call id, and the tool's own records of that call (an MCP server's log lines)
+/// merge into it by call id.
+fn pair_requested_calls(an: &Analyzer, items: &[(u32, u32)], m: &mut Merge) {
+    let detail = |e: u32, key: &str| -> u32 {
+        let ev = &an.evs[e as usize];
+        an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize]
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(NONE, |(_, v)| *v)
+    };
+    let has_call = |e: u32| {
+        let ev = &an.evs[e as usize];
+        an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize].iter().any(|(r, _)| *r == Role::Link(LinkKey::CallId))
+    };
+    let trace_of = |rid: u32| {
+        an.fields_of(rid).iter().find(|f| f.role == Role::Ident(IdentName::TraceId)).map_or(NONE, |f| f.canon)
+    };
+    let time = |e: u32| an.time_of(an.evs[e as usize].start).and_then(|t| t.nanos());
+    type Key = (u32, EventKind, String, u32);
+    let mut spans: HashMap<Key, Vec<(i128, u32)>> = HashMap::new();
+    let mut asked: HashMap<Key, Vec<(i128, u32)>> = HashMap::new();
+    for (i, &(e, rid)) in items.iter().enumerate() {
+        let ev = &an.evs[e as usize];
+        if !matches!(ev.kind, EventKind::ToolCall | EventKind::MemoryRead | EventKind::MemoryWrite) {
+            continue;
+        }
+        let sha = detail(e, "args_sha");
+        let Some(target) = an.strings.get_opt(ev.target) else { continue };
+        if sha == NONE {
+            continue;
+        }
+        let key = (trace_of(rid), ev.kind, target.to_ascii_lowercase(), sha);
+        let t = time(e).unwrap_or(i128::MIN);
+        if ev.sub && detail(e, "requested") != NONE && has_call(e) {
+            asked.entry(key).or_default().push((t, i as u32));
+        } else if !ev.sub && !has_call(e) {
+            spans.entry(key).or_default().push((t, i as u32));
+        }
+    }
+    // One second of skew between the generation's end and the span's start is allowed.
+    const SKEW: i128 = 1_000_000_000;
+    let mut keys: Vec<&Key> = spans.keys().collect();
+    keys.sort();
+    for key in keys {
+        let (Some(list), Some(calls)) = (spans.get(key), asked.get(key)) else { continue };
+        let mut list = list.clone();
+        let mut calls = calls.clone();
+        list.sort_unstable();
+        calls.sort_unstable();
+        let mut used = vec![false; calls.len()];
+        for (t, span) in list {
+            let pick = calls.iter().enumerate().find(|(j, (ct, _))| {
+                !used[*j] && (*ct == i128::MIN || t == i128::MIN || *ct <= t.saturating_add(SKEW))
+            });
+            if let Some((j, &(_, call))) = pick {
+                used[j] = true;
+                m.union(call, span, MergeRule::CallId);
+            }
+        }
+    }
 }
 
 /// Of a deployment's history (its deploys and rollout steps, found through the chain), the

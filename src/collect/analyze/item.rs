@@ -304,6 +304,13 @@ impl<'m> ItemBuilder<'m> {
                 self.baggage(raw, path);
                 return None;
             }
+            Role::NumberedDeployment => {
+                let n = raw.trim();
+                if n.len() < 3 || n.len() > 20 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (Role::Link(LinkKey::DeploymentId), n)
+            }
             r => (r, raw),
         };
         let value = normalize_role(role, raw)?;
@@ -380,6 +387,19 @@ impl<'m> ItemBuilder<'m> {
             {
                 None
             }
+            // A chat platform's conversation (`teams.conversation_id`, `slack.thread_ts`'s
+            // channel, a Bot Framework `conversation.id` logged by a bot): the thread a message
+            // or a card was posted in, not the agent's session.
+            Role::Ident(IdentName::SessionId)
+                if path.split(['.', '/']).any(|seg| {
+                    matches!(
+                        super::semantics::norm_key(seg).as_ref(),
+                        "teams" | "msteams" | "slack" | "discord" | "bot_framework"
+                    )
+                }) =>
+            {
+                None
+            }
             // A deployment id inside a policy source or bundle (Cerbos Hub's
             // `policySource.hub.remoteBundle.deploymentId`) is how the policies were
             // distributed, not the deployment that served the agent.
@@ -391,12 +411,43 @@ impl<'m> ItemBuilder<'m> {
             {
                 None
             }
+            // Where a policy engine loaded its policies from (Cerbos' `policySource`: disk,
+            // git, a Cerbos Hub `remoteBundle`) serves every caller of that engine: its
+            // bundle is the engine's, not the agent's deployed policy/config bundle.
+            Role::Ident(IdentName::BundleId)
+                if path.rsplit_once(['.', '/']).is_some_and(|(head, _)| {
+                    super::semantics::norm_key(head)
+                        .split('_')
+                        .collect::<Vec<_>>()
+                        .windows(2)
+                        .any(|w| w == ["policy", "source"])
+                }) =>
+            {
+                None
+            }
             // A JSON-RPC request id (`jsonrpc.request.id`, MCP's `id`) is a counter per
             // connection (`17`), not a request's identity.
+            // A policy engine's "call id" (`cerbos.call_id`, Cerbos' `callId`: its id of one
+            // authorisation call) identifies a decision, not a tool call.
+            Role::Link(LinkKey::CallId)
+                if path.rsplit_once(['.', '/']).is_some_and(|(head, _)| {
+                    head.split(['.', '/']).any(|seg| {
+                        matches!(
+                            super::semantics::norm_key(seg).as_ref(),
+                            "cerbos" | "opa" | "authz" | "authorization" | "authorizer" | "pdp" | "policy" | "decision"
+                        )
+                    })
+                }) =>
+            {
+                Some(Role::Link(LinkKey::DecisionId))
+            }
+            // So is MCP's (`notifications/cancelled` `requestId`, a server's `mcp_cancel`).
             Role::Link(LinkKey::RequestId)
-                if path
-                    .split(['.', '/'])
-                    .any(|s| s.eq_ignore_ascii_case("jsonrpc") || s.eq_ignore_ascii_case("rpc")) =>
+                if path.split(['.', '/']).any(|s| {
+                    s.eq_ignore_ascii_case("jsonrpc")
+                        || s.eq_ignore_ascii_case("rpc")
+                        || super::semantics::norm_key(s).split('_').any(|w| w == "mcp")
+                }) =>
             {
                 None
             }
@@ -698,6 +749,11 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
         "duplicate request",
     ]) {
         return OutcomeEv { replayed: true, ..mk(OutcomeStatus::Succeeded, Some("idempotent replay: no new effect")) };
+    }
+    // The server says it never ran it (a request cancelled while queued): no effect, however
+    // the caller's side ended.
+    if has(&["not executed", "not_executed", "never executed", "not applied", "not_applied", "dropped before"]) {
+        return mk(OutcomeStatus::Failed, Some("not executed: no effect"));
     }
     if has(&["timeout", "timed out", "timed_out", "deadline", "time out"]) {
         return mk(OutcomeStatus::Unknown, Some("timeout"));

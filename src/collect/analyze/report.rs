@@ -366,7 +366,23 @@ fn tiers(an: &mut Analyzer) {
             an.evs.get(e as usize).is_some_and(|ev| ev.kind == crate::collect::analysis::EventKind::EgressRequest)
         });
         let t = an.time_of(r.time).and_then(|t| t.nanos());
-        proxy && t.is_some_and(|t| t >= lo && t <= hi)
+        // A line whose request id a record of another trace or session holds is that
+        // session's request (another conversation's call from the same pod): never joined to
+        // this incident by address and time.
+        let other_session = |other: u32| {
+            an.fields_of(other).iter().any(|g| {
+                matches!(g.role, Role::Ident(IdentName::SessionId | IdentName::TraceId))
+                    && !an.linked.contains_key(&g.canon)
+            })
+        };
+        let known_elsewhere = an.fields_of(rid).iter().any(|f| {
+            f.role == Role::Link(LinkKey::RequestId)
+                && an
+                    .postings
+                    .get(&f.canon)
+                    .is_some_and(|rs| rs.iter().any(|&other| other != rid && other_session(other)))
+        });
+        proxy && !known_elsewhere && t.is_some_and(|t| t >= lo && t <= hi)
     };
     let got = mark(an, &addrs, Tier::TimeAndAddress, &in_window);
     // What decided those requests (an ext_authz decision naming the request id).
@@ -505,8 +521,26 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
             }
         }
     }
+    // Calls without a key: the same tool called again with the same arguments in one trace
+    // (a write only: reading twice changes nothing).
+    let mut same_call: BTreeMap<(u32, u32, u32), Vec<usize>> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.kind == EventKind::ToolCall && e.tie == Tie::Linked && e.write && e.id_values("idempotency_key").is_empty()
+        {
+            let (Some(&t), Some(&a)) = (e.id_values("trace_id").first(), e.detail_values("args_sha").first()) else {
+                continue;
+            };
+            if e.target != NONE {
+                same_call.entry((t, e.target, a)).or_default().push(i);
+            }
+        }
+    }
+    let groups = by_key
+        .iter()
+        .map(|(k, list)| (Some(*k), list))
+        .chain(same_call.values().filter(|l| l.len() > 1).map(|list| (None, list)));
     let mut actions = Vec::new();
-    for (k, list) in &by_key {
+    for (k, list) in groups {
         let st = |w: OutcomeStatus| {
             list.iter().filter(|i| events[**i].outcome.as_ref().map(|o| o.0) == Some(w)).count() as u64
         };
@@ -517,7 +551,8 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
             })
             .count() as u64;
         actions.push(Action {
-            idempotency_key: s(*k),
+            idempotency_key: k.map(s),
+            grouped_by: if k.is_some() { ActionGrouping::IdempotencyKey } else { ActionGrouping::SameCall },
             target: list.iter().find_map(|i| an.strings.get_opt(events[*i].target)).map(str::to_string),
             attempts: list.iter().map(|i| event_id(*i as u32)).collect(),
             took_effect: took,
@@ -1131,10 +1166,18 @@ fn side_effect(
         let tools: BTreeSet<&str> = unknown_writes.iter().filter_map(|e| an.strings.get_opt(e.target)).collect();
         let keys: BTreeSet<&str> = unknown_writes.iter().flat_map(|e| e.id_values("idempotency_key").iter().map(|k| an.strings.get(*k))).collect();
         let keys = if keys.is_empty() { "no idempotency key recorded".to_string() } else { format!("idempotency key(s) {}", keys.into_iter().collect::<Vec<_>>().join(", ")) };
-        let which: Vec<String> = unknown_writes.iter().map(|e| idx(e)).collect();
+        // Each with why it is unknown (`e29: timeout`): a timeout after the body was sent
+        // is not the same doubt as a response nobody recorded.
+        let which: Vec<String> = unknown_writes
+            .iter()
+            .map(|e| match e.outcome.as_ref().and_then(|o| o.1.as_deref()) {
+                Some(r) => format!("{}: {}", idx(e), r.chars().take(120).collect::<String>()),
+                None => idx(e),
+            })
+            .collect();
         let tools: Vec<&str> = tools.into_iter().collect();
         format!(
-            "do not repeat {} ({}): the outcome of {} write(s) ({}) was not found in the records custody could tie to them; verify in the target system whether they were applied before retrying",
+            "do not repeat {} ({}): the outcome of {} write(s) ({}) is unknown from the records custody could tie to them; verify in the target system whether they were applied before retrying",
             join_values(&tools.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
             if keys.len() > 200 { format!("{}…", keys.chars().take(200).collect::<String>()) } else { keys },
             unknown_writes.len(),
@@ -1146,10 +1189,13 @@ fn side_effect(
         .filter(|a| a.duplicate)
         .map(|a| {
             format!(
-                "{} took effect {} times under idempotency key {} ({})",
+                "{} took effect {} times {} ({})",
                 a.target.as_deref().unwrap_or("?"),
                 a.took_effect,
-                a.idempotency_key,
+                match &a.idempotency_key {
+                    Some(k) => format!("under idempotency key {k}"),
+                    None => "with no idempotency key: the same call (tool and arguments) made again".into(),
+                },
                 join_values(&a.attempts)
             )
         })

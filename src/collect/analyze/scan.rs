@@ -330,9 +330,32 @@ impl Ctx<'_, '_, '_> {
         };
         match self.format.def().read_text(text, self.mapping) {
             Some(it) => self.items(offset, len, line, vec![it]),
+            // The proxy's own log among its access lines (`kubectl logs` of an Istio gateway
+            // mixes both): a valid line of another kind, describing no request.
+            None if component_log_line(text) => {}
             None => self.problem(offset, len, line, Problem::UnrecognisedLine),
         }
     }
+}
+
+/// An Istio/Envoy (or any Go/C++ service's) component log line: an RFC 3339 time, a tab, a
+/// level, a tab (`2026-12-14T17:30:02.118227Z\tinfo\txdsproxy\tconnected to …`), or Envoy's
+/// `[2026-12-14 17:30:02.118][12][info][config] …`.
+pub(crate) fn component_log_line(text: &str) -> bool {
+    const LEVELS: [&str; 8] = ["trace", "debug", "info", "warn", "warning", "error", "critical", "fatal"];
+    let mut parts = text.splitn(3, '\t');
+    if let (Some(time), Some(level), Some(_)) = (parts.next(), parts.next(), parts.next()) {
+        return super::values::Time::parse(time).is_some()
+            && LEVELS.contains(&level.trim().to_ascii_lowercase().as_str());
+    }
+    let Some(rest) = text.strip_prefix('[') else { return false };
+    let Some((time, rest)) = rest.split_once(']') else { return false };
+    super::values::Time::parse(time).is_some()
+        && rest
+            .split(['[', ']'])
+            .filter(|x| !x.is_empty())
+            .take(3)
+            .any(|w| LEVELS.contains(&w.to_ascii_lowercase().as_str()))
 }
 
 /// Lines or one document, from the format and the head of the content.

@@ -95,6 +95,11 @@ pub(crate) enum Role {
     /// change, a deployment or its owner, or describing a deploy, change, rollout or cluster
     /// change), nothing otherwise (`heat_wave`, a survey's `wave`).
     Wave,
+    /// A `…_deployment` key (`github_deployment`, `gitlab_deployment`): a deployment id when
+    /// its value is a number (a CD system's deployment id, as GitHub and GitLab number
+    /// them), nothing otherwise (`kube_deployment: api` names a Kubernetes Deployment, which
+    /// every release of it shares).
+    NumberedDeployment,
 }
 
 /// Generic leaf names that are read together with their parent key.
@@ -221,6 +226,9 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         // Subjects: who the agent acted for.
         "enduser_id" | "enduser_pseudo_id" | "user_id" | "userid" | "customer_id" | "customerid" | "end_user"
         | "end_user_id" | "gen_ai_user_id" | "user_email" | "customer_email" | "enduser" => Role::Subject,
+        // Datadog's standard user attribute (`usr.id`), and whom a request was made for
+        // (`on_behalf_of`, `requested_for`, `on-behalf-of` in Kubernetes impersonation extras).
+        "usr_id" | "on_behalf_of" | "requested_for" | "acting_for" => Role::Subject,
         // Trace context headers.
         "traceparent" | "http_request_header_traceparent" => Role::TraceParent,
         "baggage" | "tracestate" | "http_request_header_baggage" => Role::Baggage,
@@ -244,7 +252,7 @@ fn role_by_suffix(n: &str) -> Option<Role> {
     if superseded(n) {
         return None;
     }
-    const RULES: [(&str, Role); 27] = [
+    const RULES: [(&str, Role); 30] = [
         ("_trace_id", Role::Ident(I::TraceId)),
         ("_session_id", Role::Ident(I::SessionId)),
         ("_conversation_id", Role::Ident(I::SessionId)),
@@ -273,6 +281,9 @@ fn role_by_suffix(n: &str) -> Option<Role> {
         ("memory_event_id", Role::Link(L::EventId)),
         ("_deployment_id", Role::Link(L::DeploymentId)),
         ("_customer_id", Role::Subject),
+        ("_on_behalf_of", Role::Subject),
+        ("_requested_for", Role::Subject),
+        ("_deployment", Role::NumberedDeployment),
     ];
     // Vendor trace ids of other id spaces are not W3C trace ids.
     if n.starts_with("dd_") || n.starts_with("datadog_") || n.contains("_dd_trace") {
@@ -377,6 +388,18 @@ mod tests {
         assert_eq!(role_of(Some("trace"), "id"), Some(Role::Ident(I::TraceId)));
         assert_eq!(role_of(None, "id"), None);
         assert_eq!(role_of(None, "message"), None);
+    }
+
+    #[test]
+    fn whom_a_request_was_for_is_a_subject_and_a_numbered_deployment_a_deployment() {
+        for k in ["usr.id", "principal.attr.on_behalf_of", "brightwater.example.com/on-behalf-of", "requested_for"] {
+            assert_eq!(role_of(None, k), Some(Role::Subject), "{k}");
+        }
+        assert_eq!(role_of(Some("usr"), "id"), Some(Role::Subject));
+        assert_eq!(role_of(None, "github_deployment"), Some(Role::NumberedDeployment));
+        assert_eq!(role_of(None, "kube_deployment"), Some(Role::NumberedDeployment));
+        // Who asked (an OPA `requested_by` is the caller's address) is not whom it was for.
+        assert_eq!(role_of(None, "requested_by"), None);
     }
 
     #[test]

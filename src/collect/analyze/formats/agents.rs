@@ -364,18 +364,50 @@ fn tracing_object(v: &Value, m: &FieldMapping) -> Item {
             if let Some(server) = data.and_then(|d| d.get("mcp_data")).and_then(|d| first(d, &["server"])) {
                 ev.detail("mcp_server", server);
             }
+            // A function span carries no call id; the generation that asked for it does, with
+            // the same name and arguments (see `requested_calls`).
+            if let Some(input) = data.and_then(|d| d.get("input")) {
+                ev.detail(ARGS_SHA, call_signature(input));
+            }
+            if k != EventKind::ToolCall {
+                // A memory tool's output names the records it read or wrote, often as JSON in
+                // a string in JSON (an MCP text content whose text is the memory server's
+                // JSON): `{"results": [{"id": …, "memory": …}]}`.
+                let mut ids = Vec::new();
+                if let Some(out) = data.and_then(|d| d.get("output")) {
+                    memory_ids_in(out, 0, &mut ids);
+                }
+                for id in &ids {
+                    b.field(Role::Link(LinkKey::MemoryId), id, "span_data.output{}.results.id");
+                }
+                if !ids.is_empty() {
+                    ev.detail("memory_ids", ids.join(","));
+                }
+            }
             ev
         }
         Some("generation" | "response") => {
             let mut ev = Ev::new(EventKind::ModelCall, Side::Client);
             ev.target = data.and_then(|d| first(d, &["model", "response.model"]));
             ev.operation = ty.map(str::to_string);
+            for call in requested_calls(data, end.clone().or_else(|| start.clone())) {
+                b.field(
+                    Role::Link(LinkKey::CallId),
+                    call.key_of(Role::Link(LinkKey::CallId)).unwrap_or(""),
+                    REQUESTED_PATH,
+                );
+                b.evidence(call);
+            }
             ev
         }
         _ => return b.finish(),
     };
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        let msg = first(err, &["message"]).unwrap_or_else(|| "error".into());
+        // The SDK's message is generic ("Error running tool"); what went wrong is in
+        // `data.error` (an MCP client's "Timed out while waiting for response…").
+        let parts: Vec<String> =
+            ["message", "data.error", "data.message"].iter().filter_map(|p| first(err, &[p])).collect();
+        let msg = if parts.is_empty() { "error".to_string() } else { parts.join(": ") };
         let mut o = outcome_of(&msg);
         if o.status == Some(OutcomeStatus::Succeeded) {
             o.status = Some(OutcomeStatus::Unknown);
@@ -389,4 +421,114 @@ fn tracing_object(v: &Value, m: &FieldMapping) -> Item {
     }
     b.evidence(ev);
     b.finish()
+}
+
+/// The ids of memory records in a memory tool's output: objects with an `id` (or
+/// `memory_id`) next to the memory's content (`memory`, `data`, `text`, `event`, `hash`,
+/// `score`), found through JSON carried in strings (three levels at most; 64 ids at most).
+fn memory_ids_in(v: &Value, depth: u8, out: &mut Vec<String>) {
+    if depth > 6 || out.len() >= 64 {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            let t = s.trim_start();
+            if depth < 6 && (t.starts_with('{') || t.starts_with('[')) && t.len() <= 256 * 1024 {
+                if let Ok(inner) = serde_json::from_str::<Value>(t) {
+                    memory_ids_in(&inner, depth + 2, out);
+                }
+            }
+        }
+        Value::Array(list) => list.iter().take(256).for_each(|x| memory_ids_in(x, depth, out)),
+        Value::Object(o) => {
+            let content = ["memory", "data", "text", "event", "hash", "score"].iter().any(|k| o.contains_key(*k));
+            let id = o.get("id").or_else(|| o.get("memory_id")).and_then(Value::as_str);
+            if let (true, Some(id)) = (content, id) {
+                if !out.iter().any(|x| x == id) {
+                    out.push(id.to_string());
+                }
+            }
+            for (k, x) in o {
+                if matches!(x, Value::String(_)) && !matches!(k.as_str(), "text" | "output" | "content") {
+                    continue;
+                }
+                memory_ids_in(x, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The detail naming a call's arguments (a digest of them): a function span and the tool
+/// call its generation asked for carry the same one.
+pub(crate) const ARGS_SHA: &str = "args_sha";
+
+/// Where a generation's requested call ids are.
+const REQUESTED_PATH: &str = "span_data.output.tool_calls.id";
+
+/// A digest of a call's arguments (a JSON string, or a value): the same arguments written
+/// with other spacing or key order give the same digest.
+pub(crate) fn call_signature(args: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let parsed = match args {
+        Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.trim().to_string())),
+        other => other.clone(),
+    };
+    let canonical = canonical_json(&parsed);
+    let d = Sha256::digest(canonical.as_bytes());
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&o[k.as_str()])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(l) => format!("[{}]", l.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// The tool calls a generation (Chat Completions `output[].tool_calls[]`) or a response
+/// (Responses API `output[]` items of type `function_call`) asked for: each a *part* of a
+/// tool call (never an event by itself: asking is not doing) with the model's call id, the
+/// tool's name and its arguments' digest, at the generation's end. The function span that
+/// ran it has the same name and arguments but no call id; the event builder pairs them in
+/// time order ([`crate::collect::analyze::events`]), so that the call id reaches the span
+/// and, through it, the MCP server's or tool's own records of the call.
+fn requested_calls(data: Option<&Value>, at: Option<Time>) -> Vec<Ev> {
+    let mut out = Vec::new();
+    let Some(outputs) = data.and_then(|d| d.get("output")).and_then(Value::as_array) else { return out };
+    let mut push = |id: Option<String>, name: Option<String>, args: Option<&Value>| {
+        let (Some(id), Some(name)) = (id, name) else { return };
+        if out.len() >= 64 {
+            return;
+        }
+        let k = memory_tool_kind(&name).unwrap_or(EventKind::ToolCall);
+        let mut ev = Ev::new(k, Side::Client);
+        ev.sub = true;
+        ev.start = at.clone();
+        ev.target = Some(bounded(name));
+        ev.key(Role::Link(LinkKey::CallId), &id);
+        ev.detail("requested", "true");
+        if let Some(a) = args {
+            ev.detail(ARGS_SHA, call_signature(a));
+        }
+        out.push(ev);
+    };
+    for o in outputs.iter().take(64) {
+        for tc in o.get("tool_calls").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default().iter().take(64) {
+            push(first(tc, &["id"]), first(tc, &["function.name", "name"]), tc.pointer("/function/arguments"));
+        }
+        if o.get("type").and_then(Value::as_str) == Some("function_call") {
+            push(first(o, &["call_id", "id"]), first(o, &["name"]), o.get("arguments"));
+        }
+    }
+    out
 }

@@ -3,7 +3,8 @@
 //! events, one per line, or an `EventList`).
 //!
 //! A CloudTrail record is one `cloud_api_call` (merged by `eventID`): its principal is the
-//! caller's ARN (an assumed role's session ARN), its outcome `errorCode` (failed) or none
+//! role session's `sourceIdentity` when set, else the assumed role (the session's issuer),
+//! else the caller's ARN; its outcome `errorCode` (failed) or none
 //! (succeeded); `requestParameters` are read by the semantics table (a `clientToken` is an
 //! idempotency key). A Kubernetes audit event of a mutating verb is one `k8s_change` (its
 //! `RequestReceived` and `ResponseComplete` stages merged by `auditID`); reads are linked,
@@ -59,14 +60,27 @@ fn cloudtrail(v: &Value, m: &FieldMapping) -> Item {
     let start = b.time_from(v, &["eventTime"]);
     let mut ev = Ev::new(EventKind::CloudApiCall, Side::Server);
     ev.start = start;
-    // An assumed role's session ARN changes with every session; the role (the session's
-    // issuer) is the identity the call ran as.
-    let issuer = first(v, &["userIdentity.sessionContext.sessionIssuer.arn"]);
-    ev.principal =
-        issuer.clone().or_else(|| first(v, &["userIdentity.arn", "userIdentity.principalId", "userIdentity.userName"]));
-    if let Some(p) = &ev.principal {
-        let path = if issuer.is_some() { "userIdentity.sessionContext.sessionIssuer.arn" } else { "userIdentity.arn" };
-        b.field(Role::Ident(IdentName::ToolPrincipal), p, path);
+    // Who the call ran as, one value: the role session's source identity when the caller set
+    // one (`sts:SourceIdentity`: it names who assumed a role that several callers share, and
+    // stays with every call of the session); else the role (the session's issuer: an assumed
+    // role's session ARN and `principalId` change with every session); else the caller's ARN.
+    // The `principalId`s the walk found (`AROA…:session-name`) are not principals.
+    b.item.fields.retain(|f| f.role != Role::Ident(IdentName::ToolPrincipal));
+    let chosen = [
+        "userIdentity.sessionContext.sourceIdentity",
+        "userIdentity.sessionContext.sessionIssuer.arn",
+        "userIdentity.arn",
+        "userIdentity.principalId",
+        "userIdentity.userName",
+    ]
+    .into_iter()
+    .find_map(|p| first(v, &[p]).map(|x| (p, x)));
+    if let Some((path, p)) = chosen {
+        b.field(Role::Ident(IdentName::ToolPrincipal), &p, path);
+        ev.principal = Some(p);
+    }
+    if let Some(role) = first(v, &["userIdentity.sessionContext.sessionIssuer.arn"]) {
+        ev.detail("role", role);
     }
     if let Some(a) = first(v, &["userIdentity.arn"]) {
         ev.detail("session_arn", a);

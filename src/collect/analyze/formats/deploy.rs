@@ -7,7 +7,8 @@
 //! policy/config bundle revisions it rolled out (any object under a key naming bundles, e.g.
 //! `opa_bundles: {"agent-policy": "rev"}`, lists revisions). Argo Rollouts lines about steps,
 //! promotion, pauses and completion are `rollout` events of their rollout; Argo CD sync lines
-//! are `deploy` events of their application.
+//! are `deploy` events of their application. GitHub deployments (and their statuses) are
+//! `deploy` events keyed by the deployment's numeric id.
 
 use super::super::item::{bounded, first, outcome_of, scalar, Ev, ItemBuilder, OutcomeEv, Side};
 use super::super::mapping::FieldMapping;
@@ -271,5 +272,90 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
     if let Some(r) = rollout_ev {
         b.evidence(r);
     }
+    b.finish()
+}
+
+/// GitHub deployments and deployment statuses (REST API `GET /repos/{owner}/{repo}/deployments`
+/// and `…/deployments/{id}/statuses`, as `gh api` saves them: a JSON array).
+pub(crate) struct GithubDeployments;
+
+impl FormatDef for GithubDeployments {
+    fn name(&self) -> &'static str {
+        "github_deployments"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["github-deployment", "gh-deployments"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("deploy")
+    }
+    fn what(&self) -> &'static str {
+        "GitHub deployments and deployment statuses (REST API JSON; payload as an object or a JSON string)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        (h.has("statuses_url") && h.has("environment") && (h.has("sha") || h.has("task")))
+            || (h.has("deployment_url") && h.has("state") && h.has("environment"))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(github_deployment(e, m))),
+            _ => out.push(github_deployment(v, m)),
+        }
+    }
+}
+
+/// One deployment (a `deploy` event keyed by its numeric `id`; its `payload` — often a JSON
+/// string — names the change, the wave and the bundle, read by the semantics table) or one of
+/// its statuses (the same event, keyed by the id at the end of `deployment_url`; its `state`
+/// is the outcome).
+fn github_deployment(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    if !v.is_object() {
+        return b.finish();
+    }
+    b.walk("", v);
+    let status = v.get("deployment_url").is_some();
+    let id = if status {
+        first(v, &["deployment_url"]).and_then(|u| u.rsplit('/').next().map(str::to_string))
+    } else {
+        first(v, &["id"])
+    }
+    .filter(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()));
+    let Some(id) = id else { return b.finish() };
+    b.field(Role::Link(LinkKey::DeploymentId), &id, if status { "deployment_url" } else { "id" });
+    let start = b.time_from(v, &["created_at", "updated_at"]);
+    let mut ev = Ev::new(EventKind::Deploy, Side::Server);
+    ev.start = start;
+    ev.key(Role::Link(LinkKey::DeploymentId), &id);
+    ev.target = first(v, &["environment", "original_environment"]);
+    if status {
+        ev.operation = Some("status".into());
+        if let Some(s) = first(v, &["state"]) {
+            let mut o = outcome_of(&s);
+            // `in_progress`, `queued`, `pending`: not an outcome yet; `inactive`: superseded
+            // by a later deployment to the environment, which it did not undo.
+            if matches!(s.as_str(), "in_progress" | "queued" | "pending" | "inactive") {
+                o.status = None;
+            }
+            ev.outcome = OutcomeEv { code: Some(s), ..o };
+        }
+    } else {
+        ev.operation = first(v, &["task"]);
+        for k in ["sha", "ref", "description"] {
+            if let Some(x) = first(v, &[k]) {
+                ev.detail(k, x);
+            }
+        }
+    }
+    for (key, role) in
+        [("change", IdentName::ChangeId), ("wave", IdentName::RolloutWave), ("bundle", IdentName::BundleId)]
+    {
+        let vals: Vec<String> =
+            b.item.fields.iter().filter(|f| f.role == Role::Ident(role)).map(|f| f.value.clone()).collect();
+        if !vals.is_empty() {
+            ev.detail(key, vals.join(","));
+        }
+    }
+    b.evidence(ev);
     b.finish()
 }

@@ -292,6 +292,8 @@ pub(crate) fn tool_outcome(v: &Value) -> OutcomeEv {
     }
     let status = [
         "outcome",
+        "http.status_code",
+        "http.response.status_code",
         "response.status",
         "response.status_code",
         "response.statusCode",
@@ -305,21 +307,35 @@ pub(crate) fn tool_outcome(v: &Value) -> OutcomeEv {
     .iter()
     .filter_map(|p| at(v, p))
     .find_map(|x| scalar(x).filter(|s| !s.trim().is_empty()));
+    let error = error_outcome(v);
     if let Some(s) = status {
-        return outcome_of(&s);
+        let o = outcome_of(&s);
+        // A bare `outcome: error` says less than the error it carries (a read timeout
+        // after the body was sent: unknown, not failed).
+        return match error {
+            Some(e) if o.status != Some(OutcomeStatus::Succeeded) && e.reason.as_deref() == Some("timeout") => e,
+            _ => o,
+        };
     }
-    match at(v, "error").or_else(|| at(v, "response.error")) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => OutcomeEv::default(),
+    error.unwrap_or_default()
+}
+
+/// What a record's `error` says of the outcome, if it has one.
+fn error_outcome(v: &Value) -> Option<OutcomeEv> {
+    Some(match at(v, "error").or_else(|| at(v, "response.error")) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => return None,
         Some(Value::String(s)) => outcome_of(s),
         Some(other) => {
-            let msg = first(other, &["message", "type", "code"]).unwrap_or_else(|| "error".into());
+            let parts: Vec<String> =
+                ["kind", "type", "message", "code"].iter().filter_map(|k| first(other, &[k])).collect();
+            let msg = if parts.is_empty() { "error".to_string() } else { parts.join(": ") };
             let mut o = outcome_of(&msg);
             if o.status == Some(OutcomeStatus::Succeeded) {
                 o.status = Some(OutcomeStatus::Unknown);
             }
             o
         }
-    }
+    })
 }
 
 /// The words of a memory operation: add/update/delete/… are writes, get/search/… reads.
@@ -445,7 +461,9 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
             "status_code",
         ]
         .iter()
-        .any(|k| at(v, k).is_some());
+        .any(|k| at(v, k).is_some())
+            // A line naming the call (an MCP server's log bound to the request's `_meta`).
+            || b.value_of(Role::Link(LinkKey::CallId)).is_some();
         if invoked {
             let kind = tool_kind(&tool);
             let mut ev = Ev::new(kind, Side::Client);
@@ -455,6 +473,7 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
             ev.outcome = tool_outcome(v);
             if let Some(c) =
                 first(v, &["call_id", "tool_call_id", "toolCallId", "callId", "gen_ai.tool.call.id", "tool_call.id"])
+                    .or_else(|| b.value_of(Role::Link(LinkKey::CallId)).map(str::to_string))
             {
                 ev.key(Role::Link(LinkKey::CallId), &c);
             }

@@ -1,5 +1,6 @@
 //! Logs as they are exported: CloudWatch Logs (`filter-log-events` output, subscription
-//! payloads), Loki query results, Temporal workflow histories, and plain text logs.
+//! payloads), Datadog Logs API responses, Loki query results, Temporal workflow histories,
+//! and plain text logs.
 //!
 //! A log line's message is often JSON carried as a string, or `key=value` text: both are
 //! read (the generic walker opens them), and a message that is itself a tool-call, decision
@@ -8,7 +9,7 @@
 //! OpenTelemetry interceptor's `_tracer-data` header is found; an activity is a tool call
 //! (scheduled, then completed, failed or timed out).
 
-use super::super::item::{first, outcome_of, Ev, ItemBuilder, OutcomeEv, Side};
+use super::super::item::{at, first, outcome_of, Ev, ItemBuilder, OutcomeEv, Side};
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{LinkKey, Role};
 use super::super::values::Time;
@@ -446,6 +447,110 @@ pub(crate) fn logfmt(line: &str) -> Option<Value> {
         out.insert(key, Value::String(value));
     }
     (out.len() >= 3).then_some(Value::Object(out))
+}
+
+/// Datadog Logs: the Logs API v2 list/search response (`{"data": [{"id", "type": "log",
+/// "attributes": {…}}], "meta", "links"}`, one page per file), a bare list of its log
+/// objects, or one object per line.
+pub(crate) struct Datadog;
+
+impl FormatDef for Datadog {
+    fn name(&self) -> &'static str {
+        "datadog_logs"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["datadog", "dd-logs"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("logs")
+    }
+    fn what(&self) -> &'static str {
+        "Datadog Logs API v2 responses (data[].attributes with service, message and the log's own attributes)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        let log = |k: &super::Keys| k.str_of("type") == Some("log") && k.has("attributes") && k.has("id");
+        let pretty_log = h.text.contains("\"type\": \"log\"") || h.text.contains("\"type\":\"log\"");
+        h.inner("data").is_some_and(log)
+            || h.obj().is_some_and(log)
+            // A saved page is pretty-printed and larger than the head.
+            || (!h.line_complete && h.mentions("data") && h.mentions("attributes") && pretty_log)
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        let logs: &[Value] = match (v, v.get("data").and_then(Value::as_array)) {
+            (_, Some(l)) => l,
+            (Value::Array(l), None) => l,
+            _ => std::slice::from_ref(v),
+        };
+        for e in logs {
+            out.push(datadog_log(e, m));
+        }
+    }
+}
+
+/// The name an envelope key has in the view: `status` is the log's level (not an outcome),
+/// `host` the machine that logged it (not a request's destination).
+fn dd_view_name(k: &str) -> &str {
+    match k {
+        "status" => "dd_log_level",
+        "host" => "dd_log_host",
+        other => other,
+    }
+}
+
+/// The envelope keys of a Datadog log's `attributes` (the rest of it, under
+/// `attributes.attributes`, is what the application logged).
+const DD_ENVELOPE: [&str; 6] = ["service", "host", "timestamp", "message", "tags", "status"];
+
+/// One Datadog log, read as the application wrote it: its own attributes with the envelope's
+/// service, host, time, message and tags beside them ([`dd_view_name`]). Field paths are
+/// given back as they are in the file (`attributes.attributes.thread_id`,
+/// `attributes.message`). An MCP server's line
+/// (a `tools/call` naming its client's address) is the server's view of the tool call.
+fn datadog_log(e: &Value, m: &FieldMapping) -> Item {
+    let Some(attrs) = e.get("attributes").and_then(Value::as_object) else {
+        return super::generic::generic_item(e, m);
+    };
+    let inner = attrs.get("attributes").and_then(Value::as_object);
+    let mut view = inner.cloned().unwrap_or_default();
+    for k in DD_ENVELOPE {
+        if let Some(x) = attrs.get(k) {
+            view.entry(dd_view_name(k).to_string()).or_insert_with(|| x.clone());
+        }
+    }
+    let view = Value::Object(view);
+    let mut it = super::generic::generic_item(&view, m);
+    let own = |p: &str| {
+        let head = p.split(['.', '{', '~']).next().unwrap_or("");
+        inner.is_some_and(|i| i.contains_key(head))
+    };
+    let fix = |p: &str| {
+        if own(p) {
+            return format!("attributes.attributes.{p}");
+        }
+        for k in DD_ENVELOPE {
+            let v = dd_view_name(k);
+            if v != k {
+                if let Some(rest) = p.strip_prefix(v) {
+                    return format!("attributes.{k}{rest}");
+                }
+            }
+        }
+        format!("attributes.{p}")
+    };
+    for f in it.fields.iter_mut() {
+        f.path = fix(&f.path);
+    }
+    for t in it.tokens.iter_mut() {
+        t.1 = fix(&t.1);
+    }
+    let server = at(&view, "mcp.method.name").is_some()
+        && ["network.client.ip", "client.address", "network.peer.address"].iter().any(|p| at(&view, p).is_some());
+    if server {
+        for ev in it.evidence.iter_mut().filter(|ev| ev.kind == EventKind::ToolCall) {
+            ev.side = Side::Server;
+        }
+    }
+    it
 }
 
 #[cfg(test)]

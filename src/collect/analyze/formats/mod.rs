@@ -90,7 +90,7 @@ pub(crate) trait FormatDef: Sync {
 /// Every format, in detection priority: the first whose `detect` says yes wins. Specific
 /// formats come before the general ones they would also match (an OPA decision log line is
 /// JSON Lines too); `jsonl`, `json`, `text_log` and `opaque` come last.
-pub(crate) static REGISTRY: [&dyn FormatDef; 26] = [
+pub(crate) static REGISTRY: [&dyn FormatDef; 30] = [
     &otlp::Otlp,
     &agents::RunState,
     &agents::Tracing,
@@ -100,13 +100,17 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 26] = [
     &cloud::CloudTrail,
     &cloud::K8sAudit,
     &opa::Opa,
+    &opa::Cerbos,
     &people::SlackActions,
+    &people::BotActivity,
+    &logs::Datadog,
     &logs::CloudWatch,
     &logs::Loki,
     &memory::Mem0,
     &memory::VectorStore,
     &deploy::Argo,
     &deploy::CdPipeline,
+    &deploy::GithubDeployments,
     &proxy::EnvoyJson,
     &people::Approvals,
     &proxy::EnvoyText,

@@ -1,7 +1,8 @@
 //! OPA decision logs: the upload body (a JSON array of decision events, usually gzipped) and
 //! one event per line (the console form with `"msg":"Decision Log"`, or plain). Each event is
 //! one `policy_decision`; the bundle revision in force (`bundles.<name>.revision`, or the
-//! older top-level `revision`) is the `bundle_id`.
+//! older top-level `revision`) is the `bundle_id`. Cerbos PDP audit logs: each decision
+//! entry is one `policy_decision` ([`Cerbos`]).
 
 use super::super::item::{bounded, first, Ev, ItemBuilder, Side};
 use super::super::mapping::FieldMapping;
@@ -139,6 +140,127 @@ fn decision(v: &Value, m: &FieldMapping) -> Item {
         ) {
             ev.detail("host", super::proxy::url_host(&h).to_string());
         }
+    }
+    b.evidence(ev);
+    b.finish()
+}
+
+/// Cerbos PDP audit logs (`DecisionLogEntry`, one JSON per line, as the `file` and `local`
+/// backends write them, with `log.logger`/`log.kind`).
+pub(crate) struct Cerbos;
+
+impl FormatDef for Cerbos {
+    fn name(&self) -> &'static str {
+        "cerbos"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["cerbos-audit", "cerbos-decisions"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("policy")
+    }
+    fn what(&self) -> &'static str {
+        "Cerbos PDP audit log: decision entries (callId with checkResources or planResources), access entries"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.str_of("log.logger") == Some("cerbos.audit")
+            || (h.has("callId") && (h.has("checkResources") || h.has("planResources") || h.has("policySource")))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(cerbos(e, m))),
+            _ => out.push(cerbos(v, m)),
+        }
+    }
+}
+
+/// One Cerbos audit entry. A decision entry is one `policy_decision` (whatever number of
+/// resources it checked): its `callId` is Cerbos' id of that authorisation call (a decision
+/// id, never a tool call id), the `requestId`s of its inputs are Cerbos' per-resource ids
+/// (not HTTP request ids), `principal.id` is who the checked action would run as, and
+/// `policySource` (disk, git, a Cerbos Hub remote bundle) is where the PDP loaded its
+/// policies from: descriptive (the item walk drops its bundle and deployment ids). What the
+/// caller put in `requestContext.annotations` (a session, a `traceparent`, a tool name) is
+/// read by the semantics table.
+fn cerbos(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    if !v.is_object() {
+        return b.finish();
+    }
+    b.walk("", v);
+    b.item.fields.retain(|f| {
+        let cerbos_id = f.path == "callId"
+            || (f.role == Role::Link(LinkKey::RequestId) && f.path.starts_with("checkResources."))
+            || (f.role == Role::Link(LinkKey::RequestId) && f.path.starts_with("planResources."));
+        !cerbos_id
+    });
+    let start = b.time_from(v, &["timestamp"]);
+    let kind = first(v, &["log.kind"]);
+    let check = v.get("checkResources").or_else(|| v.get("planResources"));
+    if kind.as_deref().is_some_and(|k| k != "decision") || check.is_none() {
+        return b.finish();
+    }
+    let mut ev = Ev::new(EventKind::PolicyDecision, Side::Server);
+    ev.start = start;
+    if let Some(id) = first(v, &["callId"]) {
+        b.field(Role::Link(LinkKey::DecisionId), &id, "callId");
+        ev.key(Role::Link(LinkKey::DecisionId), &id);
+    }
+    let inputs = check.and_then(|c| c.get("inputs")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut targets = Vec::new();
+    for i in inputs.iter().take(16) {
+        let kind = first(i, &["resource.kind"]).unwrap_or_default();
+        let id = first(i, &["resource.id"]).unwrap_or_default();
+        targets.push(format!("{kind}:{id}").trim_matches(':').to_string());
+        if ev.principal.is_none() {
+            ev.principal = first(i, &["principal.id"]);
+        }
+        if let Some(actions) = i.get("actions").and_then(Value::as_array) {
+            let a: Vec<String> = actions.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            if ev.operation.is_none() && !a.is_empty() {
+                ev.operation = Some(bounded(a.join(",")));
+            }
+        }
+    }
+    if !targets.is_empty() {
+        ev.target = Some(bounded(targets.join(", ")));
+    }
+    // The effects of every action of every output: allow only when all allowed.
+    let mut effects = Vec::new();
+    let outputs = check.and_then(|c| c.get("outputs")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for o in outputs.iter().take(16) {
+        for (_, a) in o.get("actions").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(e) = first(a, &["effect"]) {
+                effects.push(e);
+            }
+        }
+        if o.to_string().contains("\"requires_approval\":true") {
+            ev.detail("requires_approval", "true");
+        }
+    }
+    let word = |e: &str| {
+        if e.ends_with("ALLOW") {
+            "allow"
+        } else if e.ends_with("DENY") {
+            "deny"
+        } else {
+            "no match"
+        }
+    };
+    if effects.is_empty() {
+        ev.detail("decision", "no result (undefined)");
+    } else if effects.iter().all(|e| word(e) == "allow") {
+        ev.detail("decision", "allow");
+    } else {
+        ev.detail("decision", effects.iter().map(|e| word(e)).find(|w| *w != "allow").unwrap_or("deny"));
+    }
+    ev.detail("result", bounded(effects.join(",")));
+    let annotations = v.pointer("/requestContext/annotations");
+    if let Some(t) = annotations.and_then(super::generic::tool_name) {
+        ev.detail("tool", t);
+    }
+    if let Some(c) = annotations.and_then(|a| first(a, &["tool_call_id", "call_id", "toolCallId"])) {
+        ev.key(Role::Link(LinkKey::CallId), &c);
     }
     b.evidence(ev);
     b.finish()

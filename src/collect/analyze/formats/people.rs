@@ -1,6 +1,7 @@
-//! Where people decide: generic approval records, and Slack interactivity `block_actions`
+//! Where people decide: generic approval records, Slack interactivity `block_actions`
 //! payloads (an approver clicking Approve or Reject in a message), as JSON Lines or as the
-//! form-encoded body Slack POSTs (`payload=%7B…`).
+//! form-encoded body Slack POSTs (`payload=%7B…`), and Bot Framework (Microsoft Teams)
+//! activities: an Adaptive Card asking for an approval and the `invoke` that answers it.
 
 use super::super::item::{bounded, first, percent_decode, Ev, ItemBuilder, Side};
 use super::super::mapping::FieldMapping;
@@ -153,4 +154,123 @@ fn block_actions(v: &Value, m: &FieldMapping) -> Item {
         }
     }
     b.finish()
+}
+
+/// Bot Framework activities (Microsoft Teams bots): the activity itself, or a bot's activity
+/// logger line wrapping it under `activity`.
+pub(crate) struct BotActivity;
+
+impl FormatDef for BotActivity {
+    fn name(&self) -> &'static str {
+        "bot_framework"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["teams", "msteams", "bot-activity"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("approvals")
+    }
+    fn what(&self) -> &'static str {
+        "Bot Framework / Microsoft Teams activities (an Adaptive Card approval and its invoke), bare or under `activity`"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        let act = |k: &super::Keys| k.has("channelId") && k.has("conversation") && (k.has("type") || k.has("from"));
+        h.obj().is_some_and(act) || h.inner("activity").is_some_and(act)
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(bot_activity(e, m))),
+            _ => out.push(bot_activity(v, m)),
+        }
+    }
+}
+
+/// One activity. Bot Framework calls the channel thread a `conversation`: its id (with
+/// `;messageid=` for a reply thread) is the Teams thread the card was posted in, never the
+/// agent's session, and the people in `from`/`recipient` are chat users, not subjects. An
+/// outgoing message carrying an Adaptive Card whose actions name an approval id is the
+/// `approval_request`; an `invoke` (`adaptiveCard/action`, or a legacy `message` with a
+/// `value`) whose verb decides is the `approval_decision`, by `from` (name and Azure AD object
+/// id).
+fn bot_activity(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    if !v.is_object() {
+        return b.finish();
+    }
+    let (a, prefix) = match v.get("activity") {
+        Some(inner @ Value::Object(_)) => (inner, "activity."),
+        _ => (v, ""),
+    };
+    b.walk("", v);
+    b.item.fields.retain(|f| {
+        let p = f.path.strip_prefix(prefix).unwrap_or(&f.path);
+        let chat = p.starts_with("conversation.") || p.starts_with("from.") || p.starts_with("recipient.");
+        !(chat && matches!(f.role, Role::Ident(IdentName::SessionId) | Role::Subject | Role::Ident(IdentName::AgentId)))
+    });
+    let start = b.time_from(a, &["timestamp", "localTimestamp"]).or_else(|| b.time_from(v, &TIME_FIELDS));
+    let kind = first(a, &["type"]).unwrap_or_default();
+    let thread = first(a, &["conversation.id"]);
+    if kind == "invoke" || (kind == "message" && a.get("value").is_some()) {
+        let action = a.get("value").map(|x| x.get("action").unwrap_or(x));
+        let Some(action) = action else { return b.finish() };
+        let words = [first(action, &["verb"]), first(action, &["title"]), first(action, &["data.decision"])];
+        let Some(decision) = words.iter().flatten().find_map(|w| decision_word(w)) else { return b.finish() };
+        let mut ev = Ev::new(
+            if decision == "pending" { EventKind::ApprovalRequest } else { EventKind::ApprovalDecision },
+            Side::Client,
+        );
+        ev.start = start;
+        ev.detail("decision", decision);
+        if let Some(n) = first(a, &["from.name"]) {
+            ev.detail("approver", n.clone());
+            ev.principal = Some(n);
+        }
+        if let Some(id) = first(a, &["from.aadObjectId", "from.id"]) {
+            ev.detail("approver_id", id);
+        }
+        approval_keys(&mut ev, &b, action.get("data").unwrap_or(action), m);
+        ev.target = action.get("data").and_then(tool_name);
+        if let Some(t) = thread {
+            ev.detail("thread", t);
+        }
+        b.evidence(ev);
+        return b.finish();
+    }
+    // A card posted with actions about an approval: the request.
+    let cards = a.get("attachments").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for card in cards.iter().take(8) {
+        let actions = card.pointer("/content/actions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let Some(data) = actions.iter().find_map(|x| x.get("data").filter(|d| d.is_object())) else { continue };
+        let mut ev = Ev::new(EventKind::ApprovalRequest, Side::Client);
+        ev.start = start.clone();
+        ev.detail("decision", "pending");
+        approval_keys(&mut ev, &b, data, m);
+        if ev.key_of(Role::Ident(IdentName::ApprovalId)).is_none() {
+            continue;
+        }
+        ev.target = tool_name(data);
+        if let Some(t) = &thread {
+            ev.detail("thread", t.clone());
+        }
+        b.evidence(ev);
+        break;
+    }
+    b.finish()
+}
+
+/// The approval id and call id an action's data names (by the semantics table).
+fn approval_keys(ev: &mut Ev, b: &ItemBuilder<'_>, data: &Value, m: &FieldMapping) {
+    let mut inner = ItemBuilder::new(m);
+    inner.walk("", data);
+    let inner = inner.finish();
+    for role in [Role::Ident(IdentName::ApprovalId), Role::Link(LinkKey::CallId)] {
+        if let Some(f) = inner.fields.iter().find(|f| f.role == role) {
+            ev.key(role, &f.value);
+        }
+    }
+    if ev.key_of(Role::Ident(IdentName::ApprovalId)).is_none() {
+        if let Some(id) = b.ident(IdentName::ApprovalId) {
+            ev.key(Role::Ident(IdentName::ApprovalId), &id);
+        }
+    }
 }
