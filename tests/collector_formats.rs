@@ -48,7 +48,7 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 40] = [
+    let table: [(&str, &str, &str); 42] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
@@ -73,6 +73,7 @@ fn every_format_fixture_is_detected_by_its_content() {
         ),
         ("github-deployments/repos-brightwater-oncall-copilot-deployments.json", "github_deployments", "deploy"),
         ("k8s-audit/audit.log", "k8s_audit", "cluster"),
+        ("kong/file-log.json.log", "kong", "egress"),
         ("langfuse/get-trace-full.json", "langfuse", "traces"),
         ("langfuse/list-traces-by-session.json", "langfuse", "traces"),
         ("langsmith/list-runs.jsonl", "langsmith", "traces"),
@@ -85,6 +86,7 @@ fn every_format_fixture_is_detected_by_its_content() {
         ("otlp/file-exporter-logs.jsonl", "otlp", "traces"),
         ("otlp/protojson-dump-base64-ids.json", "otlp", "traces"),
         ("otlp/traces-agent-run.otlp.json", "otlp", "traces"),
+        ("permit/audit_logs-larkspur-prod-20261216T1400-1430.json", "opa", "policy"),
         ("slack-block-actions/interactivity-post-body.txt", "slack_block_actions", "approvals"),
         ("slack-block-actions/received-payloads.jsonl", "slack_block_actions", "approvals"),
         ("squid/access-combined.log", "combined_log", "egress"),
@@ -679,6 +681,48 @@ fn cerbos_decisions_are_policy_decisions_and_the_policy_source_is_not_the_agents
     assert_eq!(ident_value(a, IdentName::ToolPrincipal), (IdentStatus::Found, Some("oncall-copilot-tools")));
     assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some("thr_5Kd8Qm2Zx7Vb1Nc4")));
     assert_eq!(subjects(&p), ["E10472"]);
+}
+
+/// A PDP's audit API page (Permit.io: `{"data": [...], "total_count"}`, each element an OPA
+/// decision under `raw_data`) is one decision per element: read as one record it had merged
+/// two customers' conversations into the incident (regression). `user_key` is the subject.
+#[test]
+fn regression_a_permit_audit_page_was_one_decision_holding_two_conversations() {
+    let p = one_with(
+        "permit/audit_logs-larkspur-prod-20261216T1400-1430.json",
+        &["--trace-id", "01a27f2bdea47a13ba9ea5f6c52ad146"],
+    );
+    let a = p.a();
+    let d = events(a, EventKind::PolicyDecision);
+    assert_eq!(d.len(), 10, "the incident conversation's ten decisions, not the page, not the other customer's");
+    assert!(d.iter().all(|e| id_of(e, "decision_id").is_some_and(|x| !x.contains(','))));
+    let denies: Vec<_> = d.iter().filter(|e| detail_of(e, "decision") == Some("deny")).collect();
+    assert_eq!(denies.len(), 1);
+    assert_eq!(
+        ident_value(a, IdentName::SessionId),
+        (IdentStatus::Found, Some("c7e2f1a9-3b6d-4e58-a0c4-9d1f7e2b6a35"))
+    );
+    assert_eq!(subjects(&p), ["ACCT-30091822"]);
+}
+
+/// Kong: the destination is the service Kong proxied to, not Kong's own listener in
+/// `request.url`; the path is the last try; a 499 is the caller hanging up (unknown).
+#[test]
+fn kong_file_log_destination_is_the_service_and_499_is_unknown() {
+    let p = one_with("kong/file-log.json.log", &["--trace-id", "01a27f3890487e6287d127c87d5f0f4f"]);
+    let a = p.a();
+    let hosts: Vec<&str> = a.egress.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(
+        hosts,
+        ["api.textbridge.example", "hooks.ledgerly-billing.example"],
+        "not egress-gw.internal, not the weather service"
+    );
+    let reqs = events(a, EventKind::EgressRequest);
+    assert_eq!(reqs.len(), 3);
+    let upload = reqs.iter().find(|e| e.target.as_deref() == Some("hooks.ledgerly-billing.example")).expect("upload");
+    assert_eq!(outcome(upload), Some(OutcomeStatus::Unknown));
+    assert!(upload.outcome.as_ref().and_then(|o| o.reason.as_deref()).is_some_and(|r| r.contains("499")));
+    assert!(detail_of(reqs[0], "upstream").is_some_and(|u| u.starts_with("198.51.100.")), "{:?}", reqs[0].detail);
 }
 
 /// Datadog: each log of a Logs API page is a record read as the application logged it; an MCP

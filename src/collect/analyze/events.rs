@@ -378,7 +378,28 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
                         // Two requests made by one span, logged in one file, are two requests.
                         let same_file =
                             an.records[items[j as usize].1 as usize].source == an.records[items[i].1 as usize].source;
-                        if !(rule == MergeRule::ParentSpan && same_file) {
+                        // Two runs of one call id, each its own run in one run-based trace export
+                        // (LangSmith, Langfuse, the Agents SDK's), are two executions: a graph
+                        // node retried keeps the model's call id. (Log records of one call
+                        // logged in several spans are one call.)
+                        let runs = |k: usize| {
+                            let src = an.records[items[k].1 as usize].source as usize;
+                            an.sources
+                                .get(src)
+                                .is_some_and(|x| matches!(x.format.name(), "langsmith" | "langfuse" | "agents_tracing"))
+                        };
+                        let two_runs = rule == MergeRule::CallId && same_file && runs(i) && {
+                            let span = |k: usize| {
+                                let x = &an.evs[items[k].0 as usize];
+                                an.ev_keys[x.keys.0 as usize..x.keys.1 as usize]
+                                    .iter()
+                                    .find(|(r, _)| *r == Role::Link(LinkKey::SpanId))
+                                    .map(|(_, v)| *v)
+                            };
+                            matches!((span(j as usize), span(i)), (Some(a), Some(b)) if a != b)
+                        };
+                        let parts_of_one_span = rule == MergeRule::ParentSpan && same_file;
+                        if !(parts_of_one_span || two_runs) {
                             m.union(j, i as u32, rule);
                         }
                     }

@@ -734,6 +734,9 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
             408 | 504 => mk(OutcomeStatus::Unknown, Some("timeout")),
             409 => mk(OutcomeStatus::Unknown, Some("conflict (409): it may have been applied before")),
             425 | 429 => mk(OutcomeStatus::Unknown, Some("not processed yet (425/429): it may be retried")),
+            // nginx's and Kong's "client closed request": the caller hung up first, after the
+            // request may have been forwarded.
+            499 => mk(OutcomeStatus::Unknown, Some("the caller closed the connection before the answer (499)")),
             400..=499 => mk(OutcomeStatus::Failed, Some("rejected")),
             500..=599 => mk(OutcomeStatus::Unknown, Some("server error: it may or may not have been applied")),
             _ => mk(OutcomeStatus::Unknown, Some("unrecognised status")),
@@ -749,6 +752,22 @@ pub(crate) fn outcome_of(code: &str) -> OutcomeEv {
         "duplicate request",
     ]) {
         return OutcomeEv { replayed: true, ..mk(OutcomeStatus::Succeeded, Some("idempotent replay: no new effect")) };
+    }
+    // The caller's credentials failed before any request was sent (google-auth's
+    // `RefreshError`, a token that could not be obtained): no effect, whatever timed out
+    // while fetching the token.
+    if has(&[
+        "refresherror",
+        "defaultcredentialserror",
+        "could not refresh",
+        "failed to refresh",
+        "unable to obtain credentials",
+        "unable to acquire token",
+    ]) {
+        return mk(
+            OutcomeStatus::Failed,
+            Some("the caller's credentials failed before the request was sent: no effect"),
+        );
     }
     // The server says it never ran it (a request cancelled while queued): no effect, however
     // the caller's side ended.
@@ -884,5 +903,22 @@ mod tests {
         assert_eq!(outcome_of("timeout").reason.as_deref(), Some("timeout"));
         assert_eq!(outcome_of("STATUS_CODE_OK").status, Some(OutcomeStatus::Succeeded));
         assert_eq!(outcome_of("error").status, Some(OutcomeStatus::Unknown));
+    }
+
+    /// A 499 is the caller hanging up after the request may have been forwarded (it read as
+    /// "rejected"); a server that never ran a request says so ("not executed": no effect,
+    /// although the message says cancelled); a credentials refresh that timed out failed
+    /// before any request (it read as a timeout of the call).
+    #[test]
+    fn regression_499_not_executed_and_credential_refresh_errors_read_as_what_they_are() {
+        let o = outcome_of("499");
+        assert_eq!(o.status, Some(OutcomeStatus::Unknown));
+        let o = outcome_of("request cancelled by client before execution; not executed");
+        assert_eq!((o.status, o.reason.as_deref()), (Some(OutcomeStatus::Failed), Some("not executed: no effect")));
+        let o = outcome_of(
+            "google.auth.exceptions.RefreshError: Failed to retrieve token: metadata server unavailable due to ReadTimeout",
+        );
+        assert_eq!(o.status, Some(OutcomeStatus::Failed));
+        assert_eq!(outcome_of("httpx.ReadTimeout: timed out").status, Some(OutcomeStatus::Unknown));
     }
 }

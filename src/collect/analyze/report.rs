@@ -375,13 +375,20 @@ fn tiers(an: &mut Analyzer) {
                     && !an.linked.contains_key(&g.canon)
             })
         };
-        let known_elsewhere = an.fields_of(rid).iter().any(|f| {
-            f.role == Role::Link(LinkKey::RequestId)
-                && an
-                    .postings
-                    .get(&f.canon)
-                    .is_some_and(|rs| rs.iter().any(|&other| other != rid && other_session(other)))
+        // A line that names a trace or session of its own, not the incident's, is that
+        // session's request.
+        let names_other_session = an.fields_of(rid).iter().any(|g| {
+            matches!(g.role, Role::Ident(IdentName::SessionId | IdentName::TraceId))
+                && !an.linked.contains_key(&g.canon)
         });
+        let known_elsewhere = names_other_session
+            || an.fields_of(rid).iter().any(|f| {
+                f.role == Role::Link(LinkKey::RequestId)
+                    && an
+                        .postings
+                        .get(&f.canon)
+                        .is_some_and(|rs| rs.iter().any(|&other| other != rid && other_session(other)))
+            });
         proxy && !known_elsewhere && t.is_some_and(|t| t >= lo && t <= hi)
     };
     let got = mark(an, &addrs, Tier::TimeAndAddress, &in_window);
@@ -527,11 +534,16 @@ fn head(an: &Analyzer, events: &[EventC], ctx: &ReportContext) -> Analysis {
     for (i, e) in events.iter().enumerate() {
         if e.kind == EventKind::ToolCall && e.tie == Tie::Linked && e.write && e.id_values("idempotency_key").is_empty()
         {
-            let (Some(&t), Some(&a)) = (e.id_values("trace_id").first(), e.detail_values("args_sha").first()) else {
-                continue;
+            // The same arguments; or, without their digest, the one call id two executions
+            // carry (a graph node retried keeps the model's call id).
+            let Some(&t) = e.id_values("trace_id").first() else { continue };
+            let same = match (e.detail_values("args_sha").first(), e.id_values("call_id")) {
+                (Some(&a), _) => a,
+                (None, [c]) => *c,
+                _ => continue,
             };
             if e.target != NONE {
-                same_call.entry((t, e.target, a)).or_default().push(i);
+                same_call.entry((t, e.target, same)).or_default().push(i);
             }
         }
     }

@@ -228,7 +228,9 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         | "end_user_id" | "gen_ai_user_id" | "user_email" | "customer_email" | "enduser" => Role::Subject,
         // Datadog's standard user attribute (`usr.id`), and whom a request was made for
         // (`on_behalf_of`, `requested_for`, `on-behalf-of` in Kubernetes impersonation extras).
-        "usr_id" | "on_behalf_of" | "requested_for" | "acting_for" => Role::Subject,
+        "usr_id" | "on_behalf_of" | "requested_for" | "acting_for" | "customer_account" | "customer_account_id" => {
+            Role::Subject
+        }
         // Trace context headers.
         "traceparent" | "http_request_header_traceparent" => Role::TraceParent,
         "baggage" | "tracestate" | "http_request_header_baggage" => Role::Baggage,

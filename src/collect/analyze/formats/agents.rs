@@ -425,8 +425,10 @@ fn tracing_object(v: &Value, m: &FieldMapping) -> Item {
 
 /// The ids of memory records in a memory tool's output: objects with an `id` (or
 /// `memory_id`) next to the memory's content (`memory`, `data`, `text`, `event`, `hash`,
-/// `score`), found through JSON carried in strings (three levels at most; 64 ids at most).
-fn memory_ids_in(v: &Value, depth: u8, out: &mut Vec<String>) {
+/// `score`), or a LangGraph store item's `key` next to its `namespace`, found through JSON
+/// carried in strings (three levels at most; 64 ids at most); in plain text ("created memory
+/// 5b0c8e2a-…"), a UUID after the word memory.
+pub(crate) fn memory_ids_in(v: &Value, depth: u8, out: &mut Vec<String>) {
     if depth > 6 || out.len() >= 64 {
         return;
     }
@@ -436,20 +438,34 @@ fn memory_ids_in(v: &Value, depth: u8, out: &mut Vec<String>) {
             if depth < 6 && (t.starts_with('{') || t.starts_with('[')) && t.len() <= 256 * 1024 {
                 if let Ok(inner) = serde_json::from_str::<Value>(t) {
                     memory_ids_in(&inner, depth + 2, out);
+                    return;
+                }
+            }
+            if t.len() <= 4096 && t.to_ascii_lowercase().contains("memory") {
+                for w in t.split(|c: char| !(c.is_ascii_hexdigit() || c == '-')) {
+                    if is_uuid(w) && !out.iter().any(|x| x == w) {
+                        out.push(w.to_string());
+                    }
                 }
             }
         }
         Value::Array(list) => list.iter().take(256).for_each(|x| memory_ids_in(x, depth, out)),
         Value::Object(o) => {
             let content = ["memory", "data", "text", "event", "hash", "score"].iter().any(|k| o.contains_key(*k));
-            let id = o.get("id").or_else(|| o.get("memory_id")).and_then(Value::as_str);
+            let store_item = o.contains_key("namespace") && o.contains_key("value");
+            let id = o
+                .get("id")
+                .or_else(|| o.get("memory_id"))
+                .or_else(|| o.get("key").filter(|_| store_item))
+                .and_then(Value::as_str);
+            let content = content || store_item;
             if let (true, Some(id)) = (content, id) {
                 if !out.iter().any(|x| x == id) {
                     out.push(id.to_string());
                 }
             }
             for (k, x) in o {
-                if matches!(x, Value::String(_)) && !matches!(k.as_str(), "text" | "output" | "content") {
+                if matches!(x, Value::String(_)) && !matches!(k.as_str(), "text" | "output" | "content" | "kwargs") {
                     continue;
                 }
                 memory_ids_in(x, depth + 1, out);
@@ -531,4 +547,49 @@ fn requested_calls(data: Option<&Value>, at: Option<Time>) -> Vec<Ev> {
         }
     }
     out
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(w: &str) -> bool {
+    let parts: Vec<&str> = w.split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory ids of a memory tool's output: mem0's results inside an MCP text content
+    /// (JSON in a string in JSON), a LangGraph store item's `key`, a UUID in "created memory …".
+    #[test]
+    fn memory_ids_are_found_in_tool_outputs_of_every_shape() {
+        let mut ids = Vec::new();
+        let mcp = serde_json::json!({"type": "text", "text": "{\"results\": [{\"id\": \"e4a9d2c7-6f1b-4c8e-a3d5-9b0f2e7c1a64\", \"memory\": \"x\", \"score\": 0.8}]}"});
+        memory_ids_in(&Value::String(mcp.to_string()), 0, &mut ids);
+        assert_eq!(ids, ["e4a9d2c7-6f1b-4c8e-a3d5-9b0f2e7c1a64"]);
+        let mut ids = Vec::new();
+        let store = serde_json::json!({"output": {"kwargs": {"content": "[{\"namespace\": [\"memories\"], \"key\": \"5b0c8e2a-4f17-4d93-9c6e-1a7d3b2f8e40\", \"value\": {}}]"}}});
+        memory_ids_in(&store, 0, &mut ids);
+        assert_eq!(ids, ["5b0c8e2a-4f17-4d93-9c6e-1a7d3b2f8e40"]);
+        let mut ids = Vec::new();
+        memory_ids_in(
+            &serde_json::json!({"content": "created memory a8d3f0b4-2c6e-4917-b5d8-3e1f7a0c9d52"}),
+            0,
+            &mut ids,
+        );
+        assert_eq!(ids, ["a8d3f0b4-2c6e-4917-b5d8-3e1f7a0c9d52"]);
+        // An id beside no memory content is not a memory record's.
+        let mut ids = Vec::new();
+        memory_ids_in(&serde_json::json!({"pods": [{"id": "ledger-db-0", "phase": "Running"}]}), 0, &mut ids);
+        assert!(ids.is_empty(), "{ids:?}");
+    }
+
+    #[test]
+    fn call_signatures_ignore_key_order_and_spacing() {
+        let a = call_signature(&Value::String("{\"b\": 1, \"a\": [1, 2]}".into()));
+        let b = call_signature(&serde_json::json!({"a": [1, 2], "b": 1}));
+        assert_eq!(a, b);
+        assert_ne!(a, call_signature(&serde_json::json!({"a": [2, 1], "b": 1})));
+    }
 }

@@ -628,7 +628,8 @@ pub(crate) fn memory_tool_kind(tool: &str) -> Option<EventKind> {
     {
         return None;
     }
-    if t.contains("remember") {
+    // `remember`, and `manage_memory` (LangMem: create, update or delete a memory).
+    if t.contains("remember") || t.contains("manage") {
         return Some(EventKind::MemoryWrite);
     }
     if t.contains("recall") {

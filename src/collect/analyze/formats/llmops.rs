@@ -90,8 +90,31 @@ fn run(v: &Value, m: &FieldMapping) -> Item {
             let k = name.as_deref().and_then(memory_tool_kind).unwrap_or(EventKind::ToolCall);
             let mut ev = Ev::new(k, Side::Client);
             ev.target = name;
-            if let Some(c) = first(v, &["inputs.tool_call_id", "extra.metadata.tool_call_id", "inputs.tool_call.id"]) {
+            // LangChain puts the call id in the ToolMessage it returns (`outputs.output`,
+            // serialised with `kwargs`) when the inputs do not carry it.
+            if let Some(c) = first(
+                v,
+                &[
+                    "inputs.tool_call_id",
+                    "extra.metadata.tool_call_id",
+                    "inputs.tool_call.id",
+                    "outputs.output.kwargs.tool_call_id",
+                    "outputs.output.tool_call_id",
+                ],
+            ) {
                 ev.key(Role::Link(LinkKey::CallId), &c);
+            }
+            if k != EventKind::ToolCall {
+                let mut ids = Vec::new();
+                if let Some(out) = v.get("outputs") {
+                    super::agents::memory_ids_in(out, 0, &mut ids);
+                }
+                for id in &ids {
+                    b.field(Role::Link(LinkKey::MemoryId), id, "outputs.output");
+                }
+                if !ids.is_empty() {
+                    ev.detail("memory_ids", ids.join(","));
+                }
             }
             ev
         }

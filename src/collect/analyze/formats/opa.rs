@@ -38,9 +38,12 @@ impl FormatDef for Opa {
             || (!h.line_complete && h.mentions("decision_id") && (h.mentions("bundles") || h.mentions("path")))
     }
     fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
-        match v {
-            Value::Array(list) => list.iter().for_each(|e| out.push(decision(e, m))),
-            _ => out.push(decision(v, m)),
+        // An upload body is an array; an API page wraps its decisions in an envelope
+        // (`{"data": [...], "total_count": …}`, Permit.io's audit logs): one record each,
+        // never the page as one decision.
+        match super::generic::collection(v) {
+            Some(list) => list.into_iter().for_each(|e| out.push(decision(e, m))),
+            None => out.push(decision(v, m)),
         }
     }
 }
@@ -77,24 +80,39 @@ pub(crate) fn decision_result(r: &Value, ev: &mut Ev) {
     ev.detail("result", bounded(compact));
 }
 
-fn decision(v: &Value, m: &FieldMapping) -> Item {
+fn decision(outer: &Value, m: &FieldMapping) -> Item {
     let mut b = ItemBuilder::new(m);
-    if !v.is_object() {
+    if !outer.is_object() {
         return b.finish();
+    }
+    // A PDP service's audit record keeps OPA's decision log under `raw_data` (Permit.io) with
+    // its own summary beside it (`decision: true`, `action`, `user_key`): the decision is read
+    // from the OPA record, every field of both is walked.
+    let v = outer.get("raw_data").filter(|r| r.get("decision_id").is_some()).unwrap_or(outer);
+    if !std::ptr::eq(v, outer) {
+        for (k, x) in outer.as_object().into_iter().flatten().filter(|(k, _)| k.as_str() != "raw_data") {
+            b.walk_field(k, k, x);
+        }
+    }
+    let prefix = if std::ptr::eq(v, outer) { "" } else { "raw_data." };
+    // Whom the check was for (Permit's `user_key`: the customer the agent acts for).
+    if let Some(u) = first(outer, &["user_key"]).filter(|_| !prefix.is_empty()) {
+        b.field(Role::Subject, &u, "user_key");
     }
     if let Some(Value::Object(bundles)) = v.get("bundles") {
         for (name, bundle) in bundles {
             if let Some(rev) = bundle.get("revision").and_then(Value::as_str) {
-                b.field(Role::Ident(IdentName::BundleId), rev, &format!("bundles.{name}.revision"));
+                b.field(Role::Ident(IdentName::BundleId), rev, &format!("{prefix}bundles.{name}.revision"));
             }
         }
     }
     if let Some(rev) = v.get("revision").and_then(Value::as_str) {
-        b.field(Role::Ident(IdentName::BundleId), rev, "revision");
+        b.field(Role::Ident(IdentName::BundleId), rev, &format!("{prefix}revision"));
     }
     for (k, x) in v.as_object().into_iter().flatten() {
         if !matches!(k.as_str(), "bundles" | "metrics" | "nd_builtin_cache" | "revision") {
-            b.walk_field(k, k, x);
+            let p = format!("{prefix}{k}");
+            b.walk_field(&p, k, x);
         }
     }
     let start = b.time_from(v, &TIME_FIELDS);
@@ -106,8 +124,13 @@ fn decision(v: &Value, m: &FieldMapping) -> Item {
     ev.target = first(v, &["path", "query"]);
     if let Some(r) = v.get("result") {
         decision_result(r, &mut ev);
+    } else if let Some(d) = outer.get("decision").and_then(Value::as_bool) {
+        ev.detail("decision", if d { "allow" } else { "deny" });
     } else {
         ev.detail("decision", "no result (undefined)");
+    }
+    if let Some(r) = first(outer, &["reason"]).filter(|_| !std::ptr::eq(v, outer)) {
+        ev.detail("reason", r);
     }
     if let Some(input) = v.get("input") {
         if let Some(t) = super::generic::tool_name(input).or_else(|| first(input, &["action", "operation"])) {

@@ -457,6 +457,98 @@ fn envoy_json(v: &Value, m: &FieldMapping) -> Item {
     it
 }
 
+/// Kong Gateway's JSON log plugins (`file-log`, `http-log`, `tcp-log`…): one JSON object per
+/// request.
+pub(crate) struct Kong;
+
+impl FormatDef for Kong {
+    fn name(&self) -> &'static str {
+        "kong"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["kong-file-log", "kong-http-log"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("egress")
+    }
+    fn what(&self) -> &'static str {
+        "Kong Gateway JSON log plugins (file-log, http-log): request, response, service, route, tries, latencies"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.has("upstream_uri") && h.has("latencies") && (h.has("service") || h.has("route") || h.has("tries"))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(kong(e, m))),
+            _ => out.push(kong(v, m)),
+        }
+    }
+}
+
+/// One Kong log entry. The destination is the **service** Kong proxied to (`service.host`),
+/// and the network path the last try's `ip:port`; `request.url` and the `host` header name
+/// Kong's own listener (the gateway the agent called), not where the request went. The time is
+/// `started_at` (epoch milliseconds), the duration `latencies.request`; `request.size` is what
+/// the caller sent, `response.size` what it got back. A `499` is the caller closing the
+/// connection before the answer: unknown, not a rejection.
+fn kong(v: &Value, m: &FieldMapping) -> Item {
+    let s = |keys: &[&str]| first(v, keys);
+    let time = v.get("started_at").and_then(Time::of_json).map(|t| t.text.clone());
+    let upstream = v
+        .get("tries")
+        .and_then(Value::as_array)
+        .and_then(|t| t.last())
+        .and_then(|t| Some(format!("{}:{}", first(t, &["ip"])?, first(t, &["port"]).unwrap_or_default())));
+    let host = s(&["service.host"]);
+    let (method, path, code) = (s(&["request.method"]), s(&["upstream_uri", "request.uri"]), s(&["response.status"]));
+    let (sent, got, dur) = (s(&["request.size"]), s(&["response.size"]), s(&["latencies.request"]));
+    let rid = s(&["request.headers.x-request-id", "request.id", "response.headers.x-kong-request-id"]);
+    let src = s(&["client_ip"]);
+    let mut it = item(
+        Line {
+            time: time.as_deref(),
+            time_is_end: false,
+            method: method.as_deref(),
+            path: path.as_deref(),
+            code: code.as_deref(),
+            flags: None,
+            bytes_out: sent.as_deref(),
+            bytes_in: got.as_deref(),
+            duration_ms: dur.as_deref(),
+            source: src.as_deref(),
+            user_agent: None,
+            request_id: rid.as_deref(),
+            host: host.as_deref(),
+            upstream: upstream.as_deref(),
+            user: s(&["consumer.username", "consumer.custom_id"]).as_deref(),
+        },
+        m,
+        "",
+    );
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    let extra = b.finish();
+    for f in extra.fields {
+        if !it.fields.iter().any(|x| x.role == f.role && x.value == f.value) {
+            it.fields.push(f);
+        }
+    }
+    for t in extra.tokens {
+        if !it.tokens.iter().any(|x| x.0 == t.0) {
+            it.tokens.push(t);
+        }
+    }
+    if let Some(ev) = it.evidence.first_mut() {
+        if let Some(r) = s(&["route.name", "service.name"]) {
+            ev.detail("route", r);
+        }
+        if let Some(u) = s(&["upstream_status"]) {
+            ev.detail("upstream_status", u);
+        }
+    }
+    it
+}
+
 /// Squid's native access.log.
 pub(crate) struct Squid;
 
