@@ -32,6 +32,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Verify a bundle, then write its original evidence files under a directory.
     Extract(ExtractArgs),
+    /// Verify a bundle, then print the incident's events in time order, one line each (or
+    /// --json, or an HTML report with --html FILE).
+    Timeline(TimelineArgs),
     /// List a store's ledger, oldest first, checking each entry's signature, signer and link
     /// (exit 1 when one does not check out).
     List(ListArgs),
@@ -332,6 +335,43 @@ pub struct ShowArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// A bundle file; with --store, a bundle digest.
+    #[arg(value_name = "BUNDLE_FILE|DIGEST")]
+    pub target: String,
+    /// Read the bundle from this store.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Keep only events of this kind (repeatable).
+    #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(custody::collect::analysis::EventKind::ALL.map(|k| k.as_str())))]
+    pub kind: Vec<String>,
+    /// Keep only the events carrying this session id, and the events directly related to
+    /// them (a call's policy decision, approval, egress request).
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: Option<String>,
+    /// Keep only events at or after this time (RFC 3339, e.g. 2026-12-03T09:15:00Z); events
+    /// with no time are then left out (and counted).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Keep only events at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Print JSON (schemas/timeline.v1.schema.json).
+    #[arg(long)]
+    pub json: bool,
+    /// With --json: add the exact sealed bytes of every record each event cites.
+    #[arg(long, requires = "json")]
+    pub records: bool,
+    /// Also write a self-contained HTML report to FILE (it must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `extract`.

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+pub mod cite;
 pub mod clock;
 pub mod collect;
 pub mod digest;
@@ -31,6 +32,7 @@ pub mod preserve;
 pub mod progress;
 pub mod read;
 pub mod store;
+pub mod timeline;
 pub mod unfinished;
 pub mod untrusted;
 pub mod verify;

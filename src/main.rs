@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize as _;
 
 use custody::bundle::manifest::{Category, IdentName, SideEffect};
 use custody::clock::Clock;
@@ -137,6 +138,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => cmd_verify(a),
         Command::Show(a) => cmd_show(a),
         Command::Extract(a) => cmd_extract(a),
+        Command::Timeline(a) => cmd_timeline(a),
         Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
@@ -519,5 +521,113 @@ fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
     };
     let done = custody::extract::extract(&path, m, &a.to, &verify::Options::default().limits)?;
     output::extracted(&a.to, &report, &done, a.json)?;
+    Ok(0)
+}
+
+/// A verified bundle's file and its typed `custody-analysis/v2` (show's bound on its size).
+/// The bundle is verified first; one that does not verify is refused (exit 1, the report on
+/// standard error), as extract refuses.
+struct Analysed {
+    report: verify::Report,
+    manifest: custody::bundle::manifest::Manifest,
+    analysis: custody::collect::analysis::Analysis,
+    target: Target,
+}
+
+fn verified_analysis(
+    rt: &tokio::runtime::Runtime,
+    target: Target,
+    trust: &Trust,
+    what: &str,
+) -> Result<Option<Analysed>> {
+    use custody::collect::analysis::Analysis;
+    let mut opts = verify::Options::default();
+    opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+    let Verified { report, manifest } = verify_target_with(rt, &target, trust, &opts)?;
+    let (Some(manifest), true) = (manifest, report.intact()) else {
+        eprint!("{}", report.to_human());
+        eprintln!("custody: refusing to {what}: the bundle did not verify (nothing was written)");
+        return Ok(None);
+    };
+    let Some(doc) = &manifest.analysis else {
+        bail!(
+            "the bundle has no readable analysis.json (sealed with --no-analyze, or above the {} MiB read): {what} reads the sealed analysis",
+            SHOW_MAX_ANALYSIS >> 20
+        )
+    };
+    if doc["format"].as_str() != Some(custody::collect::analysis::ANALYSIS_FORMAT_V2) {
+        bail!(
+            "the bundle's analysis is {}, not {}: {what} reads the typed events of {}",
+            u(doc["format"].as_str().unwrap_or("of no known format")),
+            custody::collect::analysis::ANALYSIS_FORMAT_V2,
+            custody::collect::analysis::ANALYSIS_FORMAT_V2
+        );
+    }
+    let analysis =
+        Analysis::deserialize(doc).context("the bundle's analysis.json does not match custody-analysis/v2")?;
+    Ok(Some(Analysed { report, manifest, analysis, target }))
+}
+
+/// The bundle file of a verified target: the file itself, or a fresh copy fetched from the
+/// store (the blobs are hashed again while they are read).
+fn bundle_file(rt: &tokio::runtime::Runtime, t: &Target) -> Result<(PathBuf, Option<custody::store::Fetched>)> {
+    match t {
+        Target::File(p) => Ok((p.clone(), None)),
+        Target::Stored(store, id) => match rt.block_on(store.fetch_bundle(id))? {
+            Some(f) => Ok((f.path().to_path_buf(), Some(f))),
+            None => bail!("bundle {id} disappeared from {} after verification", store.url()),
+        },
+    }
+}
+
+fn rfc3339(flag: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .with_context(|| format!("{flag} `{}` is not an RFC 3339 time (e.g. 2026-12-03T09:15:00Z)", u(s)))
+    })
+    .transpose()
+}
+
+/// Creates `p` (it must not exist) and writes `bytes`.
+fn write_new(p: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .with_context(|| format!("cannot create {what} {} (it must not exist)", Untrusted::path(p)))?;
+    f.write_all(bytes).with_context(|| format!("cannot write {}", Untrusted::path(p)))?;
+    f.sync_all().with_context(|| format!("cannot sync {}", Untrusted::path(p)))?;
+    Ok(())
+}
+
+fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
+    use custody::collect::analysis::EventKind;
+    let filter = custody::timeline::Filter {
+        kinds: a.kind.iter().filter_map(|k| EventKind::ALL.into_iter().find(|e| e.as_str() == k)).collect(),
+        session: a.session.clone(),
+        since: rfc3339("--since", a.since.as_deref())?,
+        until: rfc3339("--until", a.until.as_deref())?,
+    };
+    let trust = trust_from(&a.trusted_key)?;
+    let rt = runtime()?;
+    let Some(v) = verified_analysis(&rt, target(&a.target, a.store.as_deref())?, &trust, "show a timeline")? else {
+        return Ok(1);
+    };
+    let digest = v.report.subject.bundle.clone().unwrap_or_default();
+    let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &filter);
+    if a.records || a.html.is_some() {
+        let (path, _fetched) = bundle_file(&rt, &v.target)?;
+        t.attach_records(&path, &v.manifest).context("cannot read the cited records")?;
+    }
+    if let Some(p) = &a.html {
+        write_new(p, custody::timeline::html::render(&t).as_bytes(), "HTML report")?;
+        eprintln!("custody: wrote the HTML report {}", Untrusted::path(p));
+    }
+    if !a.records {
+        t.records = None;
+    }
+    output::timeline(&t, a.json)?;
     Ok(0)
 }

@@ -9,6 +9,7 @@
 //! line break of custody's own). JSON strings carry the same characters as `\uXXXX`.
 
 mod analysis;
+mod timeline;
 
 use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
@@ -793,4 +794,12 @@ pub fn repaired(store: &Store, done: &[custody::preserve::Adoption], json: bool)
         }
         Ok(())
     })
+}
+
+/// `timeline`: the human lines, or the document as JSON.
+pub fn timeline(t: &custody::timeline::Timeline, json: bool) -> Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(t)?);
+    }
+    printed(|out| timeline::print(out, t))
 }
