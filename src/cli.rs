@@ -35,6 +35,9 @@ pub enum Command {
     /// Verify a bundle, then print the incident's events in time order, one line each (or
     /// --json, or an HTML report with --html FILE).
     Timeline(TimelineArgs),
+    /// Verify a bundle, then write its incident in other tools' formats: OTLP/JSON traces and
+    /// logs with provenance (--otlp DIR), an eval case (--eval-case FILE).
+    Export(ExportArgs),
     /// List a store's ledger, oldest first, checking each entry's signature, signer and link
     /// (exit 1 when one does not check out).
     List(ListArgs),
@@ -372,6 +375,30 @@ pub struct TimelineArgs {
     /// Also write a self-contained HTML report to FILE (it must not exist).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+}
+
+/// `export`: one command for every export format (at least one output).
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("outputs").required(true).multiple(true))]
+pub struct ExportArgs {
+    /// A bundle file; with --store, a bundle digest.
+    #[arg(value_name = "BUNDLE_FILE|DIGEST")]
+    pub target: String,
+    /// Read the bundle from this store.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Write the incident as OTLP/JSON into the new directory DIR: traces.json (one span per
+    /// timed event) and logs.json (one log record per cited record, its exact sealed bytes),
+    /// each with its provenance as attributes.
+    #[arg(long, value_name = "DIR", group = "outputs")]
+    pub otlp: Option<PathBuf>,
+    /// Write the incident as one eval case (custody-eval-case/v1, one JSON line) to the new
+    /// file FILE.
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub eval_case: Option<PathBuf>,
 }
 
 /// `extract`.

@@ -26,6 +26,7 @@ pub mod cite;
 pub mod clock;
 pub mod collect;
 pub mod digest;
+pub mod export;
 pub mod extract;
 pub mod keys;
 pub mod preserve;

@@ -139,6 +139,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Show(a) => cmd_show(a),
         Command::Extract(a) => cmd_extract(a),
         Command::Timeline(a) => cmd_timeline(a),
+        Command::Export(a) => cmd_export(a),
         Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
@@ -629,5 +630,45 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
         t.records = None;
     }
     output::timeline(&t, a.json)?;
+    Ok(0)
+}
+
+fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
+    let trust = trust_from(&a.trusted_key)?;
+    let rt = runtime()?;
+    let Some(v) = verified_analysis(&rt, target(&a.target, a.store.as_deref())?, &trust, "export")? else {
+        return Ok(1);
+    };
+    let digest = v.report.subject.bundle.clone().unwrap_or_default();
+    let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &Default::default());
+    let (path, _fetched) = bundle_file(&rt, &v.target)?;
+    t.attach_records(&path, &v.manifest).context("cannot read the cited records")?;
+    if let Some(dir) = &a.otlp {
+        let (traces, logs) = custody::export::otlp(&t);
+        std::fs::create_dir(dir).with_context(|| {
+            format!("cannot create the OTLP directory {} (it must not exist)", Untrusted::path(dir))
+        })?;
+        write_new(&dir.join("traces.json"), &serde_json::to_vec(&traces)?, "OTLP traces")?;
+        write_new(&dir.join("logs.json"), &serde_json::to_vec(&logs)?, "OTLP logs")?;
+        let spans = traces["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().map_or(0, Vec::len);
+        let records = logs["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().map_or(0, Vec::len);
+        println!(
+            "wrote {} ({spans} span(s), one per event with a time) and {} ({records} log record(s), one per cited record)",
+            Untrusted::path(&dir.join("traces.json")),
+            Untrusted::path(&dir.join("logs.json"))
+        );
+    }
+    if let Some(f) = &a.eval_case {
+        let case = custody::export::eval_case(&t, &v.analysis.memory.read_after_write);
+        let mut line = serde_json::to_vec(&case)?;
+        line.push(b'\n');
+        write_new(f, &line, "eval case")?;
+        println!(
+            "wrote {} (one eval case, {}, {} expected-behaviour rule(s))",
+            Untrusted::path(f),
+            custody::export::EVAL_CASE_FORMAT,
+            case["expected_behaviour"].as_array().map_or(0, Vec::len)
+        );
+    }
     Ok(0)
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-const SCHEMAS: [&str; 10] = [
+const SCHEMAS: [&str; 11] = [
     "analysis.v1.schema.json",
     "analysis.v2.schema.json",
     "manifest.v1.schema.json",
@@ -24,6 +24,7 @@ const SCHEMAS: [&str; 10] = [
     "keygen.v1.schema.json",
     "extract.v1.schema.json",
     "timeline.v1.schema.json",
+    "eval-case.v1.schema.json",
 ];
 
 fn load(name: &str) -> Value {
