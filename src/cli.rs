@@ -433,6 +433,10 @@ pub struct ListArgs {
     /// A pinned signer public key (repeatable). Default: the local default key.
     #[arg(long, value_name = "PUB")]
     pub trusted_key: Vec<PathBuf>,
+    /// Read only the ledger: do not verify each bundle to show its category, seeds, side
+    /// effect, files and note (on S3 that reads every bundle).
+    #[arg(long)]
+    pub ledger_only: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -163,9 +163,82 @@ fn cmd_list(a: cli::ListArgs) -> Result<u8> {
             verify::check_ledger_entry(e, prev, &trust)
         })
         .collect();
-    output::list(&store, &entries, &findings, &trust, a.json)?;
-    let failed = findings.iter().flatten().any(|f| f.level == verify::Level::Error);
+    let details: Vec<Option<serde_json::Value>> = if a.ledger_only {
+        vec![None; entries.len()]
+    } else {
+        entries.iter().map(|e| bundle_details(&rt, &store, &entries, e, &trust)).collect::<Result<_>>()?
+    };
+    output::list(&store, &entries, &findings, &details, &trust, a.json)?;
+    let failed = findings.iter().flatten().any(|f| f.level == verify::Level::Error)
+        || details.iter().flatten().any(|d| d["verified"] != true);
     Ok(if failed { 1 } else { 0 })
+}
+
+/// What tells one bundle of a ledger entry from another: the bundle is verified (bound to the
+/// entry's digest), then its category, seeds, side effect, files, first note, and the
+/// supplement links of the ledger. `None` for an entry that cannot be read.
+fn bundle_details(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    entries: &[custody::store::ledger::StoredEntry],
+    e: &custody::store::ledger::StoredEntry,
+    trust: &Trust,
+) -> Result<Option<serde_json::Value>> {
+    use serde_json::json;
+    let Ok((_, le)) = &e.parsed else { return Ok(None) };
+    let supplements: Vec<String> = entries
+        .iter()
+        .filter_map(|o| o.parsed.as_ref().ok())
+        .filter(|(_, o)| o.supplement_of.as_ref() == Some(&le.bundle))
+        .map(|(_, o)| o.bundle.to_string())
+        .collect();
+    let links = json!({"supplement_of": le.supplement_of.as_ref().map(|b| b.to_string()), "supplements": supplements});
+    let Some(fetched) = rt.block_on(store.fetch_bundle(&le.bundle))? else {
+        return Ok(Some(json!({"verified": false, "problem": "the bundle is missing from the store", "links": links})));
+    };
+    let mut opts = verify::Options { expected_digest: Some(le.bundle.clone()), ..verify::Options::default() };
+    opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+    let (report, manifest) = verify::verify_file(fetched.path(), trust, &opts)
+        .with_context(|| format!("cannot read bundle {}", le.bundle))?;
+    let Some(m) = manifest.filter(|_| report.intact()) else {
+        let failed: Vec<&str> =
+            report.checks.iter().filter(|c| c.status == verify::report::CheckStatus::Fail).map(|c| c.name).collect();
+        return Ok(Some(json!({
+            "verified": false,
+            "problem": format!("the bundle did not verify ({}): `custody verify --store URL {}` lists the findings", failed.join(", "), le.bundle),
+            "links": links,
+        })));
+    };
+    let a = m.analysis.as_ref();
+    let seeds: Vec<String> = a
+        .and_then(|a| a["seeds"].as_array())
+        .map(|s| {
+            s.iter()
+                .map(|s| match s["ident"].as_str() {
+                    Some(i) => format!("{i}={}", s["value"].as_str().unwrap_or("")),
+                    None => s["value"].as_str().unwrap_or("").to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(json!({
+        "verified": true,
+        "category": m.incident.category,
+        "side_effect": m.incident.side_effect.as_str(),
+        "analysis_side_effect": a.and_then(|a| a["side_effect"]["status"].as_str()),
+        "seeds": seeds,
+        "files": m.entries.len(),
+        "evidence_bytes": m.entries.iter().map(|e| e.size).fold(0u64, u64::saturating_add),
+        // The responder's first note (custody's own analysis notes follow the same prefix).
+        "note": m
+            .incident
+            .notes
+            .iter()
+            .find(|n| !n.starts_with("custody analysis:"))
+            .or(m.incident.notes.first())
+            .map(|n| n.lines().next().unwrap_or("").to_string()),
+        "links": links,
+    })))
 }
 
 /// Store options: `--store-config FILE` (else $CUSTODY_STORE_CONFIG), overridden by flags.

@@ -683,3 +683,74 @@ fn export_eval_case_is_one_documented_json_line() {
         }
     }
 }
+
+// ---- list ----
+
+/// Two bundles of one store are told apart by `list` (category, seeds, side effect, files,
+/// size, the responder's note); a bundle that no longer verifies is named and exits 1;
+/// `--ledger-only` reads no bundle.
+#[test]
+fn list_tells_the_bundles_of_a_store_apart() {
+    let home = tempfile::tempdir().unwrap();
+    let refund = incident("duplicate-refund-poisoned-payout").display().to_string();
+    let ticket = incident("duplicate-ticket").display().to_string();
+    let a = preserve(
+        home.path(),
+        &[
+            "--incident-dir",
+            &refund,
+            "--trace-id",
+            "c3a1f07e9b5d42e8a6f01d9b7e4c2a58",
+            "--category",
+            "unauthorized_side_effect",
+            "--note",
+            "first look\nsecond line",
+        ],
+    );
+    let b = preserve(
+        home.path(),
+        &["--incident-dir", &ticket, "--trace-id", "4bf92f3577b34da6a3ce929d0e0e4736", "--note", "ticket retry"],
+    );
+    let store = home.path().join("store").display().to_string();
+    let r = custody(home.path(), &["list", "--store", &store, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_valid("list.v1.schema.json", &j);
+    let d: Vec<&Value> = j["entries"].as_array().unwrap().iter().map(|e| &e["details"]).collect();
+    assert_eq!(d[0]["verified"], true);
+    assert_eq!(d[0]["category"], "unauthorized_side_effect");
+    assert_eq!(d[0]["seeds"], serde_json::json!(["trace_id=c3a1f07e9b5d42e8a6f01d9b7e4c2a58"]));
+    assert_eq!(d[0]["note"], "first look", "the first line of the responder's note");
+    assert_eq!(d[0]["side_effect"], "happened");
+    assert_eq!(d[0]["files"], a.out["files"]);
+    assert_eq!(d[1]["category"], Value::Null);
+    assert_eq!(d[1]["seeds"], serde_json::json!(["trace_id=4bf92f3577b34da6a3ce929d0e0e4736"]));
+    assert_eq!(d[1]["note"], "ticket retry");
+    assert_ne!(d[0]["evidence_bytes"], d[1]["evidence_bytes"]);
+    assert_eq!(d[0]["links"], serde_json::json!({"supplement_of": null, "supplements": []}));
+
+    let h = custody(home.path(), &["list", "--store", &store]);
+    assert_eq!(h.code, 0);
+    assert!(h.stdout.contains("unauthorized_side_effect · side effect happened · analysis: happened · seeds trace_id=c3a1f07e9b5d42e8a6f01d9b7e4c2a58 · 19 file(s)"), "{}", h.stdout);
+    assert!(h.stdout.contains("note \"ticket retry\""), "{}", h.stdout);
+
+    // A stored bundle changed: named, not described, exit 1; --ledger-only does not see it.
+    let mut bytes = std::fs::read(&b.bundle).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    let mut perm = std::fs::metadata(&b.bundle).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&b.bundle, perm).unwrap();
+    std::fs::write(&b.bundle, bytes).unwrap();
+    let r = custody(home.path(), &["list", "--store", &store, "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let j = r.json();
+    assert_valid("list.v1.schema.json", &j);
+    assert_eq!(j["entries"][1]["details"]["verified"], false);
+    assert!(j["entries"][1]["details"]["problem"].as_str().unwrap().starts_with("the bundle did not verify"));
+    assert_eq!(j["entries"][0]["details"]["verified"], true);
+    let l = custody(home.path(), &["list", "--store", &store, "--ledger-only", "--json"]);
+    assert_eq!(l.code, 0);
+    assert!(l.json()["entries"][1].get("details").is_none());
+}
