@@ -47,6 +47,39 @@ pub enum Command {
     /// Print a signed checkpoint of the store's ledger head (JSON) to keep somewhere else;
     /// `verify --store URL --all --checkpoint FILE` later detects a rollback or fork.
     Checkpoint(CheckpointArgs),
+    /// Print the shell completion script for bash, zsh or fish (e.g. `custody completions bash >
+    /// ~/.local/share/bash-completion/completions/custody`).
+    Completions(CompletionsArgs),
+    /// Print the man page custody(1) (roff), or with --dir write it and one page per command.
+    Man(ManArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells `completions` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    /// bash (bash-completion).
+    Bash,
+    /// zsh (a `#compdef` file for a directory of `$fpath`).
+    Zsh,
+    /// fish (a file for `~/.config/fish/completions/`).
+    Fish,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write custody.1 and custody-COMMAND.1 for every command into the existing directory DIR
+    /// instead of printing custody.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Object-store settings: the standard environment variables (AWS_ENDPOINT / AWS_ENDPOINT_URL,

@@ -140,6 +140,18 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Extract(a) => cmd_extract(a),
         Command::Timeline(a) => cmd_timeline(a),
         Command::Export(a) => cmd_export(a),
+        Command::Completions(a) => {
+            let shell = match a.shell {
+                cli::Shell::Bash => clap_complete::Shell::Bash,
+                cli::Shell::Zsh => clap_complete::Shell::Zsh,
+                cli::Shell::Fish => clap_complete::Shell::Fish,
+            };
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command(), "custody", &mut out);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            Ok(0)
+        }
+        Command::Man(a) => cmd_man(a),
         Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
@@ -742,6 +754,24 @@ fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
             custody::export::EVAL_CASE_FORMAT,
             case["expected_behaviour"].as_array().map_or(0, Vec::len)
         );
+    }
+    Ok(0)
+}
+
+/// custody(1) from the same clap command as the parser (its help texts, the format list).
+fn cmd_man(a: cli::ManArgs) -> Result<u8> {
+    let cmd = command();
+    match &a.dir {
+        Some(dir) => {
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("cannot write man pages into {}", Untrusted::path(dir)))?;
+            println!("wrote custody.1 and one page per command into {}", Untrusted::path(dir));
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+        }
     }
     Ok(0)
 }

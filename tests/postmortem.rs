@@ -754,3 +754,70 @@ fn list_tells_the_bundles_of_a_store_apart() {
     assert_eq!(l.code, 0);
     assert!(l.json()["entries"][1].get("details").is_none());
 }
+
+// ---- What people expect of a CLI they install ----
+
+/// The README's install line, run as written into a temporary root (`--root`), installs a
+/// custody that runs, completes and has a man page. It shares this build's target directory,
+/// so cargo reuses what `cargo test --release` just built when it is fresh (it checks and
+/// rebuilds whatever is not) instead of building everything again.
+#[test]
+fn readme_install_line_installs_a_working_custody_into_a_temporary_root() {
+    let repo = crate::collector_util::repo();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cargo install "))
+        .expect("the README has an install line");
+    assert_eq!(line, "cargo install --locked --path .");
+    let root = tempfile::tempdir().unwrap();
+    // target/release/deps/tests-… → target
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+    let mut words = line.split_whitespace();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| words.next().unwrap().to_string());
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let out = Command::new(cargo)
+        .args(&args)
+        .arg("--root")
+        .arg(root.path())
+        .current_dir(&repo)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("run cargo install");
+    assert!(out.status.success(), "cargo install failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let bin = root.path().join("bin/custody");
+    let v = Command::new(&bin).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("custody {}", env!("CARGO_PKG_VERSION")));
+
+    // Completions: bash loads them; zsh and fish get their own formats; every command is there.
+    let bash = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source <('{}' completions bash) && complete -p custody", bin.display()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("-F _custody custody"), "{bash:?}");
+    let comp =
+        |sh: &str| String::from_utf8(Command::new(&bin).args(["completions", sh]).output().unwrap().stdout).unwrap();
+    let (zsh, fish) = (comp("zsh"), comp("fish"));
+    assert!(zsh.starts_with("#compdef custody"));
+    for c in ["timeline", "export", "list", "verify", "completions", "man"] {
+        assert!(fish.contains(&format!("-a \"{c}\"")), "fish completes {c}");
+        assert!(zsh.contains(&format!("'{c}:")), "zsh completes {c}");
+    }
+    assert!(fish.contains("tool_call"), "the --kind values are completed");
+
+    // The man page renders (man -l) and documents the commands and their options.
+    let page = root.path().join("custody.1");
+    std::fs::write(&page, Command::new(&bin).arg("man").output().unwrap().stdout).unwrap();
+    let shown =
+        Command::new("man").arg("-l").arg(&page).env("MANPAGER", "cat").env("MANWIDTH", "100").output().unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success() && text.contains("custody(1)") && text.contains("timeline"), "{text}");
+    let dir = root.path().join("man1");
+    std::fs::create_dir(&dir).unwrap();
+    assert!(Command::new(&bin).args(["man", "--dir"]).arg(&dir).status().unwrap().success());
+    let t = std::fs::read_to_string(dir.join("custody-timeline.1")).unwrap();
+    assert!(t.contains("\\-\\-since") && t.contains("\\-\\-html"), "{t}");
+}
