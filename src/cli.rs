@@ -38,6 +38,9 @@ pub enum Command {
     /// Verify a bundle, then write its incident in other tools' formats: OTLP/JSON traces and
     /// logs with provenance (--otlp DIR), an eval case (--eval-case FILE).
     Export(ExportArgs),
+    /// Search the analyses of every bundle in a store for a destination host, a memory record,
+    /// a principal or a session: which other sessions and rollout waves touched it.
+    Search(SearchArgs),
     /// List a store's ledger, oldest first, checking each entry's signature, signer and link
     /// (exit 1 when one does not check out).
     List(ListArgs),
@@ -52,6 +55,36 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page custody(1) (roff), or with --dir write it and one page per command.
     Man(ManArgs),
+}
+
+/// `search`: exactly one query.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("query").required(true).multiple(false))]
+pub struct SearchArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Egress requests to this host (without case, port or trailing dot).
+    #[arg(long, value_name = "HOST", group = "query")]
+    pub host: Option<String>,
+    /// Events reading or writing this memory record.
+    #[arg(long, value_name = "ID", group = "query")]
+    pub memory_id: Option<String>,
+    /// Events that ran as this principal (or name it as their tool principal).
+    #[arg(long, value_name = "PRINCIPAL", group = "query")]
+    pub principal: Option<String>,
+    /// Events carrying this session id.
+    #[arg(long, value_name = "SESSION_ID", group = "query")]
+    pub session: Option<String>,
+    /// Print JSON (schemas/search.v1.schema.json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `completions`.

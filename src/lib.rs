@@ -32,6 +32,7 @@ pub mod keys;
 pub mod preserve;
 pub mod progress;
 pub mod read;
+pub mod search;
 pub mod store;
 pub mod timeline;
 pub mod unfinished;

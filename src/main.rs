@@ -140,6 +140,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Extract(a) => cmd_extract(a),
         Command::Timeline(a) => cmd_timeline(a),
         Command::Export(a) => cmd_export(a),
+        Command::Search(a) => cmd_search(a),
         Command::Completions(a) => {
             let shell = match a.shell {
                 cli::Shell::Bash => clap_complete::Shell::Bash,
@@ -208,7 +209,7 @@ fn bundle_details(
     let Some(fetched) = rt.block_on(store.fetch_bundle(&le.bundle))? else {
         return Ok(Some(json!({"verified": false, "problem": "the bundle is missing from the store", "links": links})));
     };
-    let mut opts = verify::Options { expected_digest: Some(le.bundle.clone()), ..verify::Options::default() };
+    let mut opts = verify::Options { expected_digest: Some(le.bundle), ..verify::Options::default() };
     opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
     let (report, manifest) = verify::verify_file(fetched.path(), trust, &opts)
         .with_context(|| format!("cannot read bundle {}", le.bundle))?;
@@ -774,4 +775,90 @@ fn cmd_man(a: cli::ManArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// `search`: every bundle of the ledger is fetched and verified in full (bound to its entry's
+/// digest), then its typed analysis is searched. A bundle that cannot be searched is listed
+/// with why, and the command exits 1 (a bundle that does not verify is a finding).
+fn cmd_search(a: cli::SearchArgs) -> Result<u8> {
+    use custody::collect::analysis::{Analysis, ANALYSIS_FORMAT_V2};
+    use custody::search::Query;
+    use serde_json::json;
+    let query = match (&a.host, &a.memory_id, &a.principal, &a.session) {
+        (Some(h), ..) => Query::Host(h.clone()),
+        (_, Some(m), ..) => Query::MemoryId(m.clone()),
+        (_, _, Some(p), _) => Query::Principal(p.clone()),
+        (.., Some(s)) => Query::Session(s.clone()),
+        _ => bail!("give one of --host, --memory-id, --principal, --session"),
+    };
+    let trust = trust_from(&a.trusted_key)?;
+    let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
+    let rt = runtime()?;
+    let entries = rt.block_on(custody::store::ledger::load_all(&store))?;
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let mut searched = 0u64;
+    for e in &entries {
+        let le = match &e.parsed {
+            Ok((_, le)) => le,
+            Err(_) => {
+                skipped.push(json!({"position": e.position, "bundle": null, "why": "the ledger entry cannot be read (custody list says why)"}));
+                continue;
+            }
+        };
+        let skip = |why: String| json!({"position": e.position, "bundle": le.bundle.to_string(), "why": why});
+        let Some(fetched) = rt.block_on(store.fetch_bundle(&le.bundle))? else {
+            skipped.push(skip("the bundle is missing from the store".into()));
+            continue;
+        };
+        let mut opts = verify::Options { expected_digest: Some(le.bundle), ..verify::Options::default() };
+        opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+        let (report, manifest) = verify::verify_file(fetched.path(), &trust, &opts)
+            .with_context(|| format!("cannot read bundle {}", le.bundle))?;
+        let Some(m) = manifest.filter(|_| report.intact()) else {
+            skipped.push(skip(format!(
+                "it did not verify: `custody verify --store URL {}` lists the findings",
+                le.bundle
+            )));
+            continue;
+        };
+        let Some(doc) = m.analysis.as_ref().filter(|d| d["format"].as_str() == Some(ANALYSIS_FORMAT_V2)) else {
+            skipped.push(skip(format!("it has no {ANALYSIS_FORMAT_V2} analysis (sealed with --no-analyze, or older)")));
+            continue;
+        };
+        let analysis = match Analysis::deserialize(doc) {
+            Ok(x) => x,
+            Err(err) => {
+                skipped.push(skip(format!("its analysis.json does not match {ANALYSIS_FORMAT_V2}: {err}")));
+                continue;
+            }
+        };
+        searched += 1;
+        if let Some(h) = custody::search::search(&analysis, &query) {
+            found.push(json!({
+                "position": e.position, "bundle": le.bundle.to_string(), "sealed_at": m.sealed_at,
+                "category": m.incident.category, "session": h.session, "deployment": h.deployment,
+                "wave": h.wave, "events": h.events,
+            }));
+        }
+    }
+    let distinct = |key: &str| -> Vec<String> {
+        let set: std::collections::BTreeSet<String> =
+            found.iter().filter_map(|f| f[key].as_str().map(String::from)).collect();
+        set.into_iter().collect()
+    };
+    let doc = json!({
+        "format": "custody-search/v1",
+        "store": store.url(),
+        "query": {"by": query.name(), "value": query.value()},
+        "checked": "each bundle: its ledger entry's digest, signature by a pinned key, every blob and analysis.json",
+        "bundles": entries.len(),
+        "searched": searched,
+        "not_searched": skipped,
+        "matches": found,
+        "sessions": distinct("session"),
+        "waves": distinct("wave"),
+    });
+    output::search(&doc, a.json)?;
+    Ok(if doc["not_searched"].as_array().is_some_and(|s| !s.is_empty()) { 1 } else { 0 })
 }

@@ -821,3 +821,93 @@ fn readme_install_line_installs_a_working_custody_into_a_temporary_root() {
     let t = std::fs::read_to_string(dir.join("custody-timeline.1")).unwrap();
     assert!(t.contains("\\-\\-since") && t.contains("\\-\\-html"), "{t}");
 }
+
+// ---- search ----
+
+/// `search` over a store of three bundles (the refund incident sealed twice, the ticket
+/// incident once): the destination, the principal, the memory record and the session are
+/// found in exactly the bundles whose analyses hold them, with their session and rollout
+/// wave; a bundle that no longer verifies is not searched, named, and exits 1.
+#[test]
+fn search_finds_which_bundles_sessions_and_waves_touched_a_value() {
+    let home = tempfile::tempdir().unwrap();
+    let refund = incident("duplicate-refund-poisoned-payout").display().to_string();
+    let ticket = incident("duplicate-ticket").display().to_string();
+    let seed = ["--trace-id", "c3a1f07e9b5d42e8a6f01d9b7e4c2a58"];
+    let a = preserve(home.path(), &[&["--incident-dir", refund.as_str()][..], &seed].concat());
+    let b = preserve(home.path(), &[&["--incident-dir", refund.as_str(), "--note", "again"][..], &seed].concat());
+    let t = preserve(home.path(), &["--incident-dir", &ticket, "--trace-id", "4bf92f3577b34da6a3ce929d0e0e4736"]);
+    let store = home.path().join("store").display().to_string();
+    let search = |by: &str, v: &str| {
+        let r = custody(home.path(), &["search", "--store", &store, by, v, "--json"]);
+        let j = r.json();
+        assert_valid("search.v1.schema.json", &j);
+        (r.code, j)
+    };
+    let bundles = |j: &Value| -> Vec<String> {
+        j["matches"].as_array().unwrap().iter().map(|m| m["bundle"].as_str().unwrap().to_string()).collect()
+    };
+
+    let (code, j) = search("--host", "API.Payrail.example:443");
+    assert_eq!(code, 0);
+    assert_eq!((j["bundles"].as_u64(), j["searched"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(bundles(&j), [a.out["bundle"].as_str().unwrap(), b.out["bundle"].as_str().unwrap()]);
+    let m = &j["matches"][0];
+    assert_eq!(
+        (m["session"].as_str(), m["wave"].as_str(), m["deployment"].as_str()),
+        (Some("sess_01JEQ7Z4K8M2X9V3B6N5C1T0WA"), Some("2"), Some("run-7f3c2a91"))
+    );
+    let ev: Vec<&str> = m["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let want: Vec<&str> = a
+        .a()
+        .events
+        .iter()
+        .filter(|e| e.kind == custody::collect::analysis::EventKind::EgressRequest)
+        .map(|e| e.id.as_str())
+        .collect();
+    assert_eq!(ev, want);
+    assert_eq!(
+        j["sessions"],
+        serde_json::json!(["sess_01JEQ7Z4K8M2X9V3B6N5C1T0WA"]),
+        "one session: a single run, sealed twice"
+    );
+    assert_eq!(j["waves"], serde_json::json!(["2"]));
+
+    let (_, j) = search("--host", "crm.internal");
+    assert_eq!(bundles(&j), [t.out["bundle"].as_str().unwrap()]);
+    let (_, j) = search("--principal", "arn:aws:iam::284739101456:role/refund-tools-prod");
+    assert_eq!(bundles(&j).len(), 2);
+    let (_, j) = search("--memory-id", "4e7a1c9d-8b2f-4a63-b5e0-c1d9f7a2e684");
+    assert_eq!(bundles(&j).len(), 2);
+    assert!(j["matches"][0]["events"].as_array().unwrap().iter().any(|e| e["kind"] == "memory_write"));
+    let (_, j) = search("--session", "sess_nobody");
+    assert!(j["matches"].as_array().unwrap().is_empty());
+
+    let h = custody(home.path(), &["search", "--store", &store, "--host", "api.payrail.example"]);
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    assert!(h.stdout.contains("host api.payrail.example: 2 of 3 bundle(s) searched"), "{}", h.stdout);
+    assert!(
+        h.stdout.contains("session sess_01JEQ7Z4K8M2X9V3B6N5C1T0WA · deployment run-7f3c2a91 · wave 2"),
+        "{}",
+        h.stdout
+    );
+    let none = custody(home.path(), &["search", "--store", &store]);
+    assert_eq!(none.code, 2, "a query is required");
+    let two = custody(home.path(), &["search", "--store", &store, "--host", "a", "--session", "b"]);
+    assert_eq!(two.code, 2, "one query at a time");
+
+    // A bundle changed in the store: not searched, named, exit 1; the others still are.
+    let mut bytes = std::fs::read(&b.bundle).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    let mut perm = std::fs::metadata(&b.bundle).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&b.bundle, perm).unwrap();
+    std::fs::write(&b.bundle, bytes).unwrap();
+    let (code, j) = search("--host", "api.payrail.example");
+    assert_eq!(code, 1);
+    assert_eq!(bundles(&j), [a.out["bundle"].as_str().unwrap()]);
+    assert_eq!(j["not_searched"][0]["bundle"], b.out["bundle"]);
+    assert!(j["not_searched"][0]["why"].as_str().unwrap().starts_with("it did not verify"));
+}

@@ -848,3 +848,71 @@ fn list_details(d: &Value) -> String {
     }
     parts.join(" · ")
 }
+
+/// `search`: per bundle that matched, its chain and matching events; then the sessions and
+/// waves they span, and what could not be searched.
+pub fn search(doc: &Value, json: bool) -> Result<()> {
+    if json {
+        return print_json(doc);
+    }
+    let q = &doc["query"];
+    printed(|out| {
+        let matches = doc["matches"].as_array().map(Vec::as_slice).unwrap_or_default();
+        writeln!(
+            out,
+            "{} {}: {} of {} bundle(s) searched in {} ({})",
+            u(q["by"].as_str().unwrap_or("")),
+            u(q["value"].as_str().unwrap_or("")),
+            matches.len(),
+            doc["searched"],
+            u(doc["store"].as_str().unwrap_or("")),
+            u(doc["checked"].as_str().unwrap_or(""))
+        )?;
+        for m in matches {
+            let s = |k: &str| m[k].as_str().map(|v| u(v).to_string()).unwrap_or_else(|| "?".into());
+            writeln!(
+                out,
+                "  #{} {}  session {} · deployment {} · wave {} · {}",
+                m["position"],
+                s("bundle"),
+                s("session"),
+                s("deployment"),
+                s("wave"),
+                m["category"].as_str().unwrap_or("no category")
+            )?;
+            for e in m["events"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let f = |k: &str| e[k].as_str().map(|v| u(v).to_string());
+                writeln!(
+                    out,
+                    "      {:<5} {:<24} {:<15} {}{}",
+                    f("event").unwrap_or_default(),
+                    f("at").unwrap_or_else(|| "(no time)".into()),
+                    f("kind").unwrap_or_default(),
+                    f("target").unwrap_or_default(),
+                    f("principal").map(|p| format!(" as {p}")).unwrap_or_default()
+                )?;
+            }
+        }
+        let list = |k: &str| -> String {
+            let v: Vec<String> =
+                doc[k].as_array().into_iter().flatten().filter_map(|x| x.as_str()).map(|x| u(x).to_string()).collect();
+            if v.is_empty() {
+                "none known".into()
+            } else {
+                v.join(", ")
+            }
+        };
+        writeln!(out, "sessions   {}", list("sessions"))?;
+        writeln!(out, "waves      {}", list("waves"))?;
+        for s in doc["not_searched"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            writeln!(
+                out,
+                "NOT SEARCHED #{} {}: {}",
+                s["position"],
+                u(s["bundle"].as_str().unwrap_or("?")),
+                u(s["why"].as_str().unwrap_or(""))
+            )?;
+        }
+        Ok(())
+    })
+}
