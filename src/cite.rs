@@ -29,6 +29,9 @@ use crate::read::archive::{read_archive, BlobVisitor, Limits};
 pub const MAX_DECODED: u64 = 512 << 20;
 /// Largest compressed file held to resolve citations into its decoded stream.
 pub const MAX_HELD: u64 = 512 << 20;
+/// Most bytes copied out for all citations of one call together (a hostile analysis may cite
+/// one large range many times).
+pub const MAX_RESOLVED: u64 = 1 << 30;
 
 /// Why citations could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,9 @@ pub enum CiteError {
     /// A cited blob was not found in the archive, or its bytes no longer have its digest.
     #[error("blob {0} is missing from the archive or changed since verification: verify the bundle again")]
     Changed(String),
+    /// The cited ranges together are larger than [`MAX_RESOLVED`].
+    #[error("the cited records add up to more than {0} bytes: resolve fewer citations at once (filter the timeline)")]
+    TooMuch(u64),
     /// The decoded stream is larger than custody decodes to resolve a citation.
     #[error("{path}: its decoded stream is larger than the {limit} bytes read to resolve citations into it")]
     TooLarge {
@@ -103,6 +109,10 @@ pub fn resolve(bundle: &Path, manifest: &Manifest, citations: &[&Citation]) -> R
         } else {
             w.raw.push(i);
         }
+    }
+    let total = citations.iter().fold(0u64, |t, c| t.saturating_add(c.len));
+    if total > MAX_RESOLVED {
+        return Err(CiteError::TooMuch(MAX_RESOLVED));
     }
     let mut out: Vec<Vec<u8>> = vec![Vec::new(); citations.len()];
     if wanted.is_empty() {

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use custody::collect::analysis::{HopStatus, OutcomeStatus};
-use custody::timeline::html::short_citation;
+use custody::timeline::html::{node_label, short_citation};
 use custody::timeline::Timeline;
 use custody::untrusted::untrusted as u;
 
@@ -29,9 +29,9 @@ pub(super) fn print(out: &mut impl Write, t: &Timeline) -> io::Result<()> {
         .nodes
         .iter()
         .map(|n| match (&n.value, n.status) {
-            (Some(v), _) => format!("{} {}", n.name.as_str(), u(v)),
-            (None, HopStatus::Conflict) => format!("{} CONFLICT", n.name.as_str()),
-            (None, _) => format!("{} ?", n.name.as_str()),
+            (Some(v), _) => format!("{} {}", node_label(n.name), u(v)),
+            (None, HopStatus::Conflict) => format!("{} CONFLICT", node_label(n.name)),
+            (None, _) => format!("{} ?", node_label(n.name)),
         })
         .collect();
     writeln!(out, "chain      {}", chain.join(" → "))?;

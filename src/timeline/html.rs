@@ -159,7 +159,7 @@ pub fn render(t: &Timeline) -> String {
             "<li class=\"{}\" data-node=\"{}\">{} <code>{}</code></li>",
             name(&n.status),
             n.name.as_str(),
-            n.name.as_str(),
+            node_label(n.name),
             match (&n.value, n.status) {
                 (Some(v), _) => h(v),
                 (None, HopStatus::Conflict) => format!("conflict: {}", h(&n.conflicts.join(", "))),
@@ -300,4 +300,13 @@ fn event(o: &mut String, e: &Event, open: bool, records: Option<&[Record]>) {
         }
     }
     o.push_str("</details></li>\n");
+}
+
+/// A chain node's label: the `bundle` node is the policy/config bundle revision (bundle_id),
+/// not the evidence bundle.
+pub fn node_label(n: crate::collect::analysis::NodeName) -> &'static str {
+    match n {
+        crate::collect::analysis::NodeName::Bundle => "policy/config bundle",
+        n => n.as_str(),
+    }
 }
