@@ -32,6 +32,15 @@ pub enum Command {
     Show(ShowArgs),
     /// Verify a bundle, then write its original evidence files under a directory.
     Extract(ExtractArgs),
+    /// Verify a bundle, then print the incident's events in time order, one line each (or
+    /// --json, or an HTML report with --html FILE).
+    Timeline(TimelineArgs),
+    /// Verify a bundle, then write its incident in other tools' formats: OTLP/JSON traces and
+    /// logs with provenance (--otlp DIR), an eval case (--eval-case FILE).
+    Export(ExportArgs),
+    /// Search the analyses of every bundle in a store for a destination host, a memory record,
+    /// a principal or a session: which other sessions and rollout waves touched it.
+    Search(SearchArgs),
     /// List a store's ledger, oldest first, checking each entry's signature, signer and link
     /// (exit 1 when one does not check out).
     List(ListArgs),
@@ -41,6 +50,69 @@ pub enum Command {
     /// Print a signed checkpoint of the store's ledger head (JSON) to keep somewhere else;
     /// `verify --store URL --all --checkpoint FILE` later detects a rollback or fork.
     Checkpoint(CheckpointArgs),
+    /// Print the shell completion script for bash, zsh or fish (e.g. `custody completions bash >
+    /// ~/.local/share/bash-completion/completions/custody`).
+    Completions(CompletionsArgs),
+    /// Print the man page custody(1) (roff), or with --dir write it and one page per command.
+    Man(ManArgs),
+}
+
+/// `search`: exactly one query.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("query").required(true).multiple(false))]
+pub struct SearchArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Egress requests to this host (without case, port or trailing dot).
+    #[arg(long, value_name = "HOST", group = "query")]
+    pub host: Option<String>,
+    /// Events reading or writing this memory record.
+    #[arg(long, value_name = "ID", group = "query")]
+    pub memory_id: Option<String>,
+    /// Events that ran as this principal (or name it as their tool principal).
+    #[arg(long, value_name = "PRINCIPAL", group = "query")]
+    pub principal: Option<String>,
+    /// Events carrying this session id.
+    #[arg(long, value_name = "SESSION_ID", group = "query")]
+    pub session: Option<String>,
+    /// Print JSON (schemas/search.v1.schema.json).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells `completions` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    /// bash (bash-completion).
+    Bash,
+    /// zsh (a `#compdef` file for a directory of `$fpath`).
+    Zsh,
+    /// fish (a file for `~/.config/fish/completions/`).
+    Fish,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write custody.1 and custody-COMMAND.1 for every command into the existing directory DIR
+    /// instead of printing custody.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Object-store settings: the standard environment variables (AWS_ENDPOINT / AWS_ENDPOINT_URL,
@@ -334,6 +406,67 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
+/// `timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// A bundle file; with --store, a bundle digest.
+    #[arg(value_name = "BUNDLE_FILE|DIGEST")]
+    pub target: String,
+    /// Read the bundle from this store.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Keep only events of this kind (repeatable).
+    #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(custody::collect::analysis::EventKind::ALL.map(|k| k.as_str())))]
+    pub kind: Vec<String>,
+    /// Keep only the events carrying this session id, and the events directly related to
+    /// them (a call's policy decision, approval, egress request).
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: Option<String>,
+    /// Keep only events at or after this time (RFC 3339, e.g. 2026-12-03T09:15:00Z); events
+    /// with no time are then left out (and counted).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Keep only events at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Print JSON (schemas/timeline.v1.schema.json).
+    #[arg(long)]
+    pub json: bool,
+    /// With --json: add the exact sealed bytes of every record each event cites.
+    #[arg(long, requires = "json")]
+    pub records: bool,
+    /// Also write a self-contained HTML report to FILE (it must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// `export`: one command for every export format (at least one output).
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("outputs").required(true).multiple(true))]
+pub struct ExportArgs {
+    /// A bundle file; with --store, a bundle digest.
+    #[arg(value_name = "BUNDLE_FILE|DIGEST")]
+    pub target: String,
+    /// Read the bundle from this store.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// A pinned signer public key (repeatable). Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Write the incident as OTLP/JSON into the new directory DIR: traces.json (one span per
+    /// timed event) and logs.json (one log record per cited record, its exact sealed bytes),
+    /// each with its provenance as attributes.
+    #[arg(long, value_name = "DIR", group = "outputs")]
+    pub otlp: Option<PathBuf>,
+    /// Write the incident as one eval case (custody-eval-case/v1, one JSON line) to the new
+    /// file FILE.
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub eval_case: Option<PathBuf>,
+}
+
 /// `extract`.
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
@@ -366,6 +499,10 @@ pub struct ListArgs {
     /// A pinned signer public key (repeatable). Default: the local default key.
     #[arg(long, value_name = "PUB")]
     pub trusted_key: Vec<PathBuf>,
+    /// Read only the ledger: do not verify each bundle to show its category, seeds, side
+    /// effect, files and note (on S3 that reads every bundle).
+    #[arg(long)]
+    pub ledger_only: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -22,15 +22,19 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+pub mod cite;
 pub mod clock;
 pub mod collect;
 pub mod digest;
+pub mod export;
 pub mod extract;
 pub mod keys;
 pub mod preserve;
 pub mod progress;
 pub mod read;
+pub mod search;
 pub mod store;
+pub mod timeline;
 pub mod unfinished;
 pub mod untrusted;
 pub mod verify;

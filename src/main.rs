@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize as _;
 
 use custody::bundle::manifest::{Category, IdentName, SideEffect};
 use custody::clock::Clock;
@@ -137,6 +138,21 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => cmd_verify(a),
         Command::Show(a) => cmd_show(a),
         Command::Extract(a) => cmd_extract(a),
+        Command::Timeline(a) => cmd_timeline(a),
+        Command::Export(a) => cmd_export(a),
+        Command::Search(a) => cmd_search(a),
+        Command::Completions(a) => {
+            let shell = match a.shell {
+                cli::Shell::Bash => clap_complete::Shell::Bash,
+                cli::Shell::Zsh => clap_complete::Shell::Zsh,
+                cli::Shell::Fish => clap_complete::Shell::Fish,
+            };
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command(), "custody", &mut out);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            Ok(0)
+        }
+        Command::Man(a) => cmd_man(a),
         Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
@@ -160,9 +176,82 @@ fn cmd_list(a: cli::ListArgs) -> Result<u8> {
             verify::check_ledger_entry(e, prev, &trust)
         })
         .collect();
-    output::list(&store, &entries, &findings, &trust, a.json)?;
-    let failed = findings.iter().flatten().any(|f| f.level == verify::Level::Error);
+    let details: Vec<Option<serde_json::Value>> = if a.ledger_only {
+        vec![None; entries.len()]
+    } else {
+        entries.iter().map(|e| bundle_details(&rt, &store, &entries, e, &trust)).collect::<Result<_>>()?
+    };
+    output::list(&store, &entries, &findings, &details, &trust, a.json)?;
+    let failed = findings.iter().flatten().any(|f| f.level == verify::Level::Error)
+        || details.iter().flatten().any(|d| d["verified"] != true);
     Ok(if failed { 1 } else { 0 })
+}
+
+/// What tells one bundle of a ledger entry from another: the bundle is verified (bound to the
+/// entry's digest), then its category, seeds, side effect, files, first note, and the
+/// supplement links of the ledger. `None` for an entry that cannot be read.
+fn bundle_details(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    entries: &[custody::store::ledger::StoredEntry],
+    e: &custody::store::ledger::StoredEntry,
+    trust: &Trust,
+) -> Result<Option<serde_json::Value>> {
+    use serde_json::json;
+    let Ok((_, le)) = &e.parsed else { return Ok(None) };
+    let supplements: Vec<String> = entries
+        .iter()
+        .filter_map(|o| o.parsed.as_ref().ok())
+        .filter(|(_, o)| o.supplement_of.as_ref() == Some(&le.bundle))
+        .map(|(_, o)| o.bundle.to_string())
+        .collect();
+    let links = json!({"supplement_of": le.supplement_of.as_ref().map(|b| b.to_string()), "supplements": supplements});
+    let Some(fetched) = rt.block_on(store.fetch_bundle(&le.bundle))? else {
+        return Ok(Some(json!({"verified": false, "problem": "the bundle is missing from the store", "links": links})));
+    };
+    let mut opts = verify::Options { expected_digest: Some(le.bundle), ..verify::Options::default() };
+    opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+    let (report, manifest) = verify::verify_file(fetched.path(), trust, &opts)
+        .with_context(|| format!("cannot read bundle {}", le.bundle))?;
+    let Some(m) = manifest.filter(|_| report.intact()) else {
+        let failed: Vec<&str> =
+            report.checks.iter().filter(|c| c.status == verify::report::CheckStatus::Fail).map(|c| c.name).collect();
+        return Ok(Some(json!({
+            "verified": false,
+            "problem": format!("the bundle did not verify ({}): `custody verify --store URL {}` lists the findings", failed.join(", "), le.bundle),
+            "links": links,
+        })));
+    };
+    let a = m.analysis.as_ref();
+    let seeds: Vec<String> = a
+        .and_then(|a| a["seeds"].as_array())
+        .map(|s| {
+            s.iter()
+                .map(|s| match s["ident"].as_str() {
+                    Some(i) => format!("{i}={}", s["value"].as_str().unwrap_or("")),
+                    None => s["value"].as_str().unwrap_or("").to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(json!({
+        "verified": true,
+        "category": m.incident.category,
+        "side_effect": m.incident.side_effect.as_str(),
+        "analysis_side_effect": a.and_then(|a| a["side_effect"]["status"].as_str()),
+        "seeds": seeds,
+        "files": m.entries.len(),
+        "evidence_bytes": m.entries.iter().map(|e| e.size).fold(0u64, u64::saturating_add),
+        // The responder's first note (custody's own analysis notes follow the same prefix).
+        "note": m
+            .incident
+            .notes
+            .iter()
+            .find(|n| !n.starts_with("custody analysis:"))
+            .or(m.incident.notes.first())
+            .map(|n| n.lines().next().unwrap_or("").to_string()),
+        "links": links,
+    })))
 }
 
 /// Store options: `--store-config FILE` (else $CUSTODY_STORE_CONFIG), overridden by flags.
@@ -520,4 +609,256 @@ fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
     let done = custody::extract::extract(&path, m, &a.to, &verify::Options::default().limits)?;
     output::extracted(&a.to, &report, &done, a.json)?;
     Ok(0)
+}
+
+/// A verified bundle's file and its typed `custody-analysis/v2` (show's bound on its size).
+/// The bundle is verified first; one that does not verify is refused (exit 1, the report on
+/// standard error), as extract refuses.
+struct Analysed {
+    report: verify::Report,
+    manifest: custody::bundle::manifest::Manifest,
+    analysis: custody::collect::analysis::Analysis,
+    target: Target,
+}
+
+fn verified_analysis(
+    rt: &tokio::runtime::Runtime,
+    target: Target,
+    trust: &Trust,
+    what: &str,
+) -> Result<Option<Analysed>> {
+    use custody::collect::analysis::Analysis;
+    let mut opts = verify::Options::default();
+    opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+    let Verified { report, manifest } = verify_target_with(rt, &target, trust, &opts)?;
+    let (Some(manifest), true) = (manifest, report.intact()) else {
+        eprint!("{}", report.to_human());
+        eprintln!("custody: refusing to {what}: the bundle did not verify (nothing was written)");
+        return Ok(None);
+    };
+    let Some(doc) = &manifest.analysis else {
+        bail!(
+            "the bundle has no readable analysis.json (sealed with --no-analyze, or above the {} MiB read): {what} reads the sealed analysis",
+            SHOW_MAX_ANALYSIS >> 20
+        )
+    };
+    if doc["format"].as_str() != Some(custody::collect::analysis::ANALYSIS_FORMAT_V2) {
+        bail!(
+            "the bundle's analysis is {}, not {}: {what} reads the typed events of {}",
+            u(doc["format"].as_str().unwrap_or("of no known format")),
+            custody::collect::analysis::ANALYSIS_FORMAT_V2,
+            custody::collect::analysis::ANALYSIS_FORMAT_V2
+        );
+    }
+    let analysis =
+        Analysis::deserialize(doc).context("the bundle's analysis.json does not match custody-analysis/v2")?;
+    Ok(Some(Analysed { report, manifest, analysis, target }))
+}
+
+/// The bundle file of a verified target: the file itself, or a fresh copy fetched from the
+/// store (the blobs are hashed again while they are read).
+fn bundle_file(rt: &tokio::runtime::Runtime, t: &Target) -> Result<(PathBuf, Option<custody::store::Fetched>)> {
+    match t {
+        Target::File(p) => Ok((p.clone(), None)),
+        Target::Stored(store, id) => match rt.block_on(store.fetch_bundle(id))? {
+            Some(f) => Ok((f.path().to_path_buf(), Some(f))),
+            None => bail!("bundle {id} disappeared from {} after verification", store.url()),
+        },
+    }
+}
+
+fn rfc3339(flag: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .with_context(|| format!("{flag} `{}` is not an RFC 3339 time (e.g. 2026-12-03T09:15:00Z)", u(s)))
+    })
+    .transpose()
+}
+
+/// Creates `p` (it must not exist) and writes `bytes`.
+fn write_new(p: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .with_context(|| format!("cannot create {what} {} (it must not exist)", Untrusted::path(p)))?;
+    f.write_all(bytes).with_context(|| format!("cannot write {}", Untrusted::path(p)))?;
+    f.sync_all().with_context(|| format!("cannot sync {}", Untrusted::path(p)))?;
+    Ok(())
+}
+
+fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
+    use custody::collect::analysis::EventKind;
+    let filter = custody::timeline::Filter {
+        kinds: a.kind.iter().filter_map(|k| EventKind::ALL.into_iter().find(|e| e.as_str() == k)).collect(),
+        session: a.session.clone(),
+        since: rfc3339("--since", a.since.as_deref())?,
+        until: rfc3339("--until", a.until.as_deref())?,
+    };
+    let trust = trust_from(&a.trusted_key)?;
+    let rt = runtime()?;
+    let Some(v) = verified_analysis(&rt, target(&a.target, a.store.as_deref())?, &trust, "show a timeline")? else {
+        return Ok(1);
+    };
+    let digest = v.report.subject.bundle.clone().unwrap_or_default();
+    let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &filter);
+    if a.records || a.html.is_some() {
+        let (path, _fetched) = bundle_file(&rt, &v.target)?;
+        t.attach_records(&path, &v.manifest).context("cannot read the cited records")?;
+    }
+    if let Some(p) = &a.html {
+        write_new(p, custody::timeline::html::render(&t).as_bytes(), "HTML report")?;
+        eprintln!("custody: wrote the HTML report {}", Untrusted::path(p));
+    }
+    if !a.records {
+        t.records = None;
+    }
+    output::timeline(&t, a.json)?;
+    Ok(0)
+}
+
+fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
+    let trust = trust_from(&a.trusted_key)?;
+    let rt = runtime()?;
+    let Some(v) = verified_analysis(&rt, target(&a.target, a.store.as_deref())?, &trust, "export")? else {
+        return Ok(1);
+    };
+    let digest = v.report.subject.bundle.clone().unwrap_or_default();
+    let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &Default::default());
+    let (path, _fetched) = bundle_file(&rt, &v.target)?;
+    t.attach_records(&path, &v.manifest).context("cannot read the cited records")?;
+    if let Some(dir) = &a.otlp {
+        let (traces, logs) = custody::export::otlp(&t);
+        std::fs::create_dir(dir).with_context(|| {
+            format!("cannot create the OTLP directory {} (it must not exist)", Untrusted::path(dir))
+        })?;
+        write_new(&dir.join("traces.json"), &serde_json::to_vec(&traces)?, "OTLP traces")?;
+        write_new(&dir.join("logs.json"), &serde_json::to_vec(&logs)?, "OTLP logs")?;
+        let spans = traces["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().map_or(0, Vec::len);
+        let records = logs["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().map_or(0, Vec::len);
+        println!(
+            "wrote {} ({spans} span(s), one per event with a time) and {} ({records} log record(s), one per cited record)",
+            Untrusted::path(&dir.join("traces.json")),
+            Untrusted::path(&dir.join("logs.json"))
+        );
+    }
+    if let Some(f) = &a.eval_case {
+        let case = custody::export::eval_case(&t, &v.analysis.memory.read_after_write);
+        let mut line = serde_json::to_vec(&case)?;
+        line.push(b'\n');
+        write_new(f, &line, "eval case")?;
+        println!(
+            "wrote {} (one eval case, {}, {} expected-behaviour rule(s))",
+            Untrusted::path(f),
+            custody::export::EVAL_CASE_FORMAT,
+            case["expected_behaviour"].as_array().map_or(0, Vec::len)
+        );
+    }
+    Ok(0)
+}
+
+/// custody(1) from the same clap command as the parser (its help texts, the format list).
+fn cmd_man(a: cli::ManArgs) -> Result<u8> {
+    let cmd = command();
+    match &a.dir {
+        Some(dir) => {
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("cannot write man pages into {}", Untrusted::path(dir)))?;
+            println!("wrote custody.1 and one page per command into {}", Untrusted::path(dir));
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `search`: every bundle of the ledger is fetched and verified in full (bound to its entry's
+/// digest), then its typed analysis is searched. A bundle that cannot be searched is listed
+/// with why, and the command exits 1 (a bundle that does not verify is a finding).
+fn cmd_search(a: cli::SearchArgs) -> Result<u8> {
+    use custody::collect::analysis::{Analysis, ANALYSIS_FORMAT_V2};
+    use custody::search::Query;
+    use serde_json::json;
+    let query = match (&a.host, &a.memory_id, &a.principal, &a.session) {
+        (Some(h), ..) => Query::Host(h.clone()),
+        (_, Some(m), ..) => Query::MemoryId(m.clone()),
+        (_, _, Some(p), _) => Query::Principal(p.clone()),
+        (.., Some(s)) => Query::Session(s.clone()),
+        _ => bail!("give one of --host, --memory-id, --principal, --session"),
+    };
+    let trust = trust_from(&a.trusted_key)?;
+    let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
+    let rt = runtime()?;
+    let entries = rt.block_on(custody::store::ledger::load_all(&store))?;
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let mut searched = 0u64;
+    for e in &entries {
+        let le = match &e.parsed {
+            Ok((_, le)) => le,
+            Err(_) => {
+                skipped.push(json!({"position": e.position, "bundle": null, "why": "the ledger entry cannot be read (custody list says why)"}));
+                continue;
+            }
+        };
+        let skip = |why: String| json!({"position": e.position, "bundle": le.bundle.to_string(), "why": why});
+        let Some(fetched) = rt.block_on(store.fetch_bundle(&le.bundle))? else {
+            skipped.push(skip("the bundle is missing from the store".into()));
+            continue;
+        };
+        let mut opts = verify::Options { expected_digest: Some(le.bundle), ..verify::Options::default() };
+        opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
+        let (report, manifest) = verify::verify_file(fetched.path(), &trust, &opts)
+            .with_context(|| format!("cannot read bundle {}", le.bundle))?;
+        let Some(m) = manifest.filter(|_| report.intact()) else {
+            skipped.push(skip(format!(
+                "it did not verify: `custody verify --store URL {}` lists the findings",
+                le.bundle
+            )));
+            continue;
+        };
+        let Some(doc) = m.analysis.as_ref().filter(|d| d["format"].as_str() == Some(ANALYSIS_FORMAT_V2)) else {
+            skipped.push(skip(format!("it has no {ANALYSIS_FORMAT_V2} analysis (sealed with --no-analyze, or older)")));
+            continue;
+        };
+        let analysis = match Analysis::deserialize(doc) {
+            Ok(x) => x,
+            Err(err) => {
+                skipped.push(skip(format!("its analysis.json does not match {ANALYSIS_FORMAT_V2}: {err}")));
+                continue;
+            }
+        };
+        searched += 1;
+        if let Some(h) = custody::search::search(&analysis, &query) {
+            found.push(json!({
+                "position": e.position, "bundle": le.bundle.to_string(), "sealed_at": m.sealed_at,
+                "category": m.incident.category, "session": h.session, "deployment": h.deployment,
+                "wave": h.wave, "events": h.events,
+            }));
+        }
+    }
+    let distinct = |key: &str| -> Vec<String> {
+        let set: std::collections::BTreeSet<String> =
+            found.iter().filter_map(|f| f[key].as_str().map(String::from)).collect();
+        set.into_iter().collect()
+    };
+    let doc = json!({
+        "format": "custody-search/v1",
+        "store": store.url(),
+        "query": {"by": query.name(), "value": query.value()},
+        "checked": "each bundle: its ledger entry's digest, signature by a pinned key, every blob and analysis.json",
+        "bundles": entries.len(),
+        "searched": searched,
+        "not_searched": skipped,
+        "matches": found,
+        "sessions": distinct("session"),
+        "waves": distinct("wave"),
+    });
+    output::search(&doc, a.json)?;
+    Ok(if doc["not_searched"].as_array().is_some_and(|s| !s.is_empty()) { 1 } else { 0 })
 }

@@ -104,6 +104,10 @@ impl<'a> Untrusted<'a> {
     pub fn os(s: &'a OsStr) -> Self {
         Untrusted(s.as_encoded_bytes())
     }
+    /// Bytes that may not be UTF-8 (a cited record): invalid bytes are written as `\xHH`.
+    pub fn bytes(b: &'a [u8]) -> Self {
+        Untrusted(b)
+    }
     fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
         for chunk in self.0.utf8_chunks() {
             let valid = chunk.valid();

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-const SCHEMAS: [&str; 9] = [
+const SCHEMAS: [&str; 12] = [
     "analysis.v1.schema.json",
     "analysis.v2.schema.json",
     "manifest.v1.schema.json",
@@ -23,6 +23,9 @@ const SCHEMAS: [&str; 9] = [
     "list.v1.schema.json",
     "keygen.v1.schema.json",
     "extract.v1.schema.json",
+    "timeline.v1.schema.json",
+    "eval-case.v1.schema.json",
+    "search.v1.schema.json",
 ];
 
 fn load(name: &str) -> Value {

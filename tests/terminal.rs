@@ -228,3 +228,31 @@ fn regression_list_printed_a_hostile_ledger_entry_raw() {
     assert!(text.contains("INVALID ENTRY"), "{text}");
     assert!(text.contains(&escaped(&HOSTILE.chars().take(40).collect::<String>())), "{text}");
 }
+
+/// `timeline` quotes every value of the hostile incident (tool, principal, session, file name)
+/// on its lines: escaped, nothing painted.
+#[test]
+fn timeline_of_hostile_evidence_paints_nothing() {
+    let env = Env::new();
+    let inc = hostile_incident(&env);
+    let args: Vec<&OsStr> = vec![
+        "preserve".as_ref(),
+        "--quiet".as_ref(),
+        "--incident-dir".as_ref(),
+        inc.as_os_str(),
+        "--trace-id".as_ref(),
+        TRACE.as_ref(),
+    ];
+    let (code, t) = on_a_terminal(&env, &args);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&t));
+    let j = env.run(&["list", "--json"]);
+    let digest = j.json()["entries"][0]["bundle"].as_str().unwrap().to_string();
+    let store = env.store();
+    let (code, t) = on_a_terminal(&env, &["timeline".as_ref(), "--store".as_ref(), store.as_os_str(), digest.as_ref()]);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&t));
+    assert_nothing_paints("timeline", &t);
+    let text = String::from_utf8_lossy(&t);
+    assert!(text.contains(&escaped(&format!("tool-{HOSTILE}"))), "the tool is shown, escaped:\n{text}");
+    let file = format!("logs/x{}.jsonl", HOSTILE.replace('\\', "\u{ff3c}"));
+    assert!(text.contains(&escaped(&file)), "the cited file is named, escaped:\n{text}");
+}

@@ -9,6 +9,7 @@
 //! line break of custody's own). JSON strings carry the same characters as `\uXXXX`.
 
 mod analysis;
+mod timeline;
 
 use std::io::{BufWriter, StdoutLock, Write};
 use std::path::Path;
@@ -641,13 +642,15 @@ pub fn list(
     store: &Store,
     entries: &[StoredEntry],
     findings: &[Vec<Finding>],
+    details: &[Option<Value>],
     trust: &Trust,
     json: bool,
 ) -> Result<()> {
     let rows: Vec<Value> = entries
         .iter()
         .zip(findings)
-        .map(|(e, fs)| {
+        .zip(details)
+        .map(|((e, fs), d)| {
             let problems: Vec<&str> =
                 fs.iter().filter(|f| f.level == Level::Error).map(|f| f.message.as_str()).collect();
             let mut row = match &e.parsed {
@@ -662,6 +665,9 @@ pub fn list(
             };
             if !problems.is_empty() {
                 row["problem"] = problems.join("; ").into();
+            }
+            if let (Some(d), true) = (d, row.get("bundle").is_some()) {
+                row["details"] = d.clone();
             }
             row
         })
@@ -688,6 +694,9 @@ pub fn list(
                     u(r["location"].as_str().unwrap_or("")),
                     if r["adopted"] == true { "  (adopted)" } else { "" }
                 )?;
+                if let Some(d) = r.get("details") {
+                    writeln!(out, "         {}", list_details(d))?;
+                }
             } else {
                 writeln!(out, "  #{:<5} INVALID ENTRY: {}", r["position"], u(r["problem"].as_str().unwrap_or("")))?;
             }
@@ -790,6 +799,119 @@ pub fn repaired(store: &Store, done: &[custody::preserve::Adoption], json: bool)
                 Ok(p) => writeln!(out, "adopted {} at ledger position {p}", d.bundle)?,
                 Err(why) => writeln!(out, "NOT adopted {}: {}", d.bundle, u(why))?,
             }
+        }
+        Ok(())
+    })
+}
+
+/// `timeline`: the human lines, or the document as JSON.
+pub fn timeline(t: &custody::timeline::Timeline, json: bool) -> Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(t)?);
+    }
+    printed(|out| timeline::print(out, t))
+}
+
+/// `list`: one bundle's details on one line (values escaped).
+fn list_details(d: &Value) -> String {
+    let links = &d["links"];
+    let mut parts = Vec::new();
+    if d["verified"] != true {
+        parts.push(format!("NOT VERIFIED: {}", u(d["problem"].as_str().unwrap_or(""))));
+    } else {
+        parts.push(d["category"].as_str().unwrap_or("no category").to_string());
+        parts.push(format!("side effect {}", u(d["side_effect"].as_str().unwrap_or("?"))));
+        if let Some(s) = d["analysis_side_effect"].as_str() {
+            parts.push(format!("analysis: {}", u(s)));
+        }
+        let seeds: Vec<String> =
+            d["seeds"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).map(|s| u(s).to_string()).collect();
+        parts.push(if seeds.is_empty() { "no seed".into() } else { format!("seeds {}", seeds.join(" ")) });
+        parts.push(format!(
+            "{} file(s), {}",
+            d["files"].as_u64().unwrap_or(0),
+            human_size(d["evidence_bytes"].as_u64().unwrap_or(0))
+        ));
+        if let Some(n) = d["note"].as_str() {
+            const SHOWN: usize = 100;
+            let short: String = n.chars().take(SHOWN).collect();
+            let more = if n.chars().count() > SHOWN { "…" } else { "" };
+            parts.push(format!("note \"{}{more}\"", u(&short)));
+        }
+    }
+    if let Some(s) = links["supplement_of"].as_str() {
+        parts.push(format!("supplement of {}", u(s)));
+    }
+    if let Some(s) = links["supplements"].as_array().filter(|s| !s.is_empty()) {
+        let v: Vec<String> = s.iter().filter_map(|x| x.as_str()).map(|x| u(x).to_string()).collect();
+        parts.push(format!("supplemented by {}", v.join(", ")));
+    }
+    parts.join(" · ")
+}
+
+/// `search`: per bundle that matched, its chain and matching events; then the sessions and
+/// waves they span, and what could not be searched.
+pub fn search(doc: &Value, json: bool) -> Result<()> {
+    if json {
+        return print_json(doc);
+    }
+    let q = &doc["query"];
+    printed(|out| {
+        let matches = doc["matches"].as_array().map(Vec::as_slice).unwrap_or_default();
+        writeln!(
+            out,
+            "{} {}: {} of {} bundle(s) searched in {} ({})",
+            u(q["by"].as_str().unwrap_or("")),
+            u(q["value"].as_str().unwrap_or("")),
+            matches.len(),
+            doc["searched"],
+            u(doc["store"].as_str().unwrap_or("")),
+            u(doc["checked"].as_str().unwrap_or(""))
+        )?;
+        for m in matches {
+            let s = |k: &str| m[k].as_str().map(|v| u(v).to_string()).unwrap_or_else(|| "?".into());
+            writeln!(
+                out,
+                "  #{} {}  session {} · deployment {} · wave {} · {}",
+                m["position"],
+                s("bundle"),
+                s("session"),
+                s("deployment"),
+                s("wave"),
+                m["category"].as_str().unwrap_or("no category")
+            )?;
+            for e in m["events"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let f = |k: &str| e[k].as_str().map(|v| u(v).to_string());
+                writeln!(
+                    out,
+                    "      {:<5} {:<24} {:<15} {}{}",
+                    f("event").unwrap_or_default(),
+                    f("at").unwrap_or_else(|| "(no time)".into()),
+                    f("kind").unwrap_or_default(),
+                    f("target").unwrap_or_default(),
+                    f("principal").map(|p| format!(" as {p}")).unwrap_or_default()
+                )?;
+            }
+        }
+        let list = |k: &str| -> String {
+            let v: Vec<String> =
+                doc[k].as_array().into_iter().flatten().filter_map(|x| x.as_str()).map(|x| u(x).to_string()).collect();
+            if v.is_empty() {
+                "none known".into()
+            } else {
+                v.join(", ")
+            }
+        };
+        writeln!(out, "sessions   {}", list("sessions"))?;
+        writeln!(out, "waves      {}", list("waves"))?;
+        for s in doc["not_searched"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            writeln!(
+                out,
+                "NOT SEARCHED #{} {}: {}",
+                s["position"],
+                u(s["bundle"].as_str().unwrap_or("?")),
+                u(s["why"].as_str().unwrap_or(""))
+            )?;
         }
         Ok(())
     })
