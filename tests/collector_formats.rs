@@ -48,7 +48,7 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 42] = [
+    let table: [(&str, &str, &str); 44] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
@@ -87,6 +87,8 @@ fn every_format_fixture_is_detected_by_its_content() {
         ("otlp/protojson-dump-base64-ids.json", "otlp", "traces"),
         ("otlp/traces-agent-run.otlp.json", "otlp", "traces"),
         ("permit/audit_logs-larkspur-prod-20261216T1400-1430.json", "opa", "policy"),
+        ("servicenow/sc_req_item-RITM0041873.json", "servicenow", "approvals"),
+        ("servicenow/sysapproval_approver-RITM0041873.json", "servicenow", "approvals"),
         ("slack-block-actions/interactivity-post-body.txt", "slack_block_actions", "approvals"),
         ("slack-block-actions/received-payloads.jsonl", "slack_block_actions", "approvals"),
         ("squid/access-combined.log", "combined_log", "egress"),
@@ -507,6 +509,33 @@ fn bot_framework_card_and_invoke_are_the_approval_request_and_decision() {
         ident(a, IdentName::SessionId)
     );
     assert!(subjects(&p).is_empty(), "{:?}", subjects(&p));
+}
+
+/// ServiceNow (`display_value=all`): the requested item asking for approval is the request,
+/// the approver row that approved the decision (by its approver, at `sys_updated_on`'s UTC
+/// `value`), the rows made moot are no event; the reference's number is the approval id; a
+/// `sys_user` reference is no subject.
+#[test]
+fn servicenow_group_approval_is_one_request_and_one_decision() {
+    let p = run(
+        &[
+            ("servicenow/sc_req_item-RITM0041873.json", "snow/ritm.json"),
+            ("servicenow/sysapproval_approver-RITM0041873.json", "snow/approvers.json"),
+        ],
+        &["--seed", "RITM0041873"],
+    )
+    .1;
+    let a = p.a();
+    let req = events(a, EventKind::ApprovalRequest);
+    let dec = events(a, EventKind::ApprovalDecision);
+    assert_eq!((req.len(), dec.len()), (1, 1), "{req:?} {dec:?}");
+    assert_eq!(start(req[0]), Some("2026-12-16T14:05:25Z"));
+    assert_eq!(detail_of(dec[0], "approver"), Some("Dana Whitfield"));
+    assert_eq!(start(dec[0]), Some("2026-12-16T14:19:02Z"), "the UTC value, not the Chicago display value");
+    assert_eq!(ident_value(a, IdentName::ApprovalId), (IdentStatus::Found, Some("RITM0041873")));
+    assert!(subjects(&p).is_empty(), "{:?}", subjects(&p));
+    let checked = a.checklist.iter().find(|c| c.item == "approval_path").expect("approval_path");
+    assert!(checked.detail.contains("1 decision(s) (approved)"), "{}", checked.detail);
 }
 
 // ---- Memory ----

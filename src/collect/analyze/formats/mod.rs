@@ -90,7 +90,7 @@ pub(crate) trait FormatDef: Sync {
 /// Every format, in detection priority: the first whose `detect` says yes wins. Specific
 /// formats come before the general ones they would also match (an OPA decision log line is
 /// JSON Lines too); `jsonl`, `json`, `text_log` and `opaque` come last.
-pub(crate) static REGISTRY: [&dyn FormatDef; 31] = [
+pub(crate) static REGISTRY: [&dyn FormatDef; 32] = [
     &otlp::Otlp,
     &agents::RunState,
     &agents::Tracing,
@@ -103,6 +103,7 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 31] = [
     &opa::Cerbos,
     &people::SlackActions,
     &people::BotActivity,
+    &people::ServiceNow,
     &logs::Datadog,
     &logs::CloudWatch,
     &logs::Loki,

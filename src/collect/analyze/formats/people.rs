@@ -274,3 +274,176 @@ fn approval_keys(ev: &mut Ev, b: &ItemBuilder<'_>, data: &Value, m: &FieldMappin
         }
     }
 }
+
+/// ServiceNow Table API records (`{"result": [...]}` or `{"result": {...}}`), also with
+/// `sysparm_display_value=all` (every field `{"display_value", "value"[, "link"]}`).
+pub(crate) struct ServiceNow;
+
+impl FormatDef for ServiceNow {
+    fn name(&self) -> &'static str {
+        "servicenow"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["snow", "servicenow-table"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("approvals")
+    }
+    fn what(&self) -> &'static str {
+        "ServiceNow Table API approval records (sysapproval_approver rows, requested items; display_value=all wrappers)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        // The approval tables: approver rows, and requested items (a change request is read
+        // generically: its evidence kind is not approvals).
+        let snow = |k: &super::Keys| {
+            k.has("sys_id") && (k.has("sysapproval") || (k.has("approval") && (k.has("cat_item") || k.has("request"))))
+        };
+        h.inner("result").is_some_and(snow)
+            || (h.has("result")
+                && h.mentions("sys_id")
+                && h.mentions("display_value")
+                && (h.mentions("sysapproval") || h.mentions("cat_item")))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v.get("result") {
+            Some(Value::Array(list)) => list.iter().for_each(|r| out.push(snow_record(r, m))),
+            Some(r @ Value::Object(_)) => out.push(snow_record(r, m)),
+            _ => super::generic::read_value(v, m, out),
+        }
+    }
+}
+
+/// A `{"display_value", "value"[, "link"]}` wrapper: (value, display value).
+fn snow_wrapper(x: &Value) -> Option<(&Value, Option<&str>)> {
+    let o = x.as_object()?;
+    let plain = o.keys().all(|k| matches!(k.as_str(), "display_value" | "value" | "link"));
+    (plain && o.contains_key("value")).then(|| (&o["value"], o.get("display_value").and_then(Value::as_str)))
+}
+
+/// A ServiceNow date-time `value` (`2026-12-16 14:19:02`): UTC, written without a zone (its
+/// `display_value` is the viewer's local time, never used).
+fn snow_time(v: &Value, key: &str) -> Option<Time> {
+    let raw = v.get(key).map(|x| snow_wrapper(x).map_or(x, |(val, _)| val)).and_then(Value::as_str)?;
+    Time::parse(&format!("{}Z", raw.trim().replacen(' ', "T", 1))).or_else(|| Time::parse(raw))
+}
+
+/// One record, read with every wrapper unwrapped to its `value` (the display values kept as
+/// id-like values, so a reference is found by its number too: `sysapproval` →
+/// `RITM0041873`). An approver row (`sysapproval_approver`: `approver`, `sysapproval`,
+/// `state`) is an approval decision (`approved`/`rejected`) or request (`requested`) about
+/// its task, the task's number being the approval id; rows made moot (`not_required`,
+/// `cancelled`) are no event. A task that asks for an approval (a requested item with
+/// `approval`) is the approval request, its number the approval id. Anything else is read
+/// generically.
+fn snow_record(r: &Value, m: &FieldMapping) -> Item {
+    let Some(o) = r.as_object() else { return super::generic::generic_item(r, m) };
+    let mut view = serde_json::Map::new();
+    let mut displays: Vec<(String, String)> = Vec::new();
+    let mut wrapped: Vec<String> = Vec::new();
+    for (k, x) in o {
+        match snow_wrapper(x) {
+            Some((val, disp)) => {
+                view.insert(k.clone(), val.clone());
+                wrapped.push(k.clone());
+                if let Some(d) = disp.filter(|d| Some(*d) != val.as_str()) {
+                    displays.push((k.clone(), d.to_string()));
+                }
+            }
+            None => {
+                view.insert(k.clone(), x.clone());
+            }
+        }
+    }
+    let view = Value::Object(view);
+    let display = |k: &str| displays.iter().find(|(x, _)| x == k).map(|(_, d)| d.clone());
+    let value = |k: &str| first(&view, &[k]);
+    let approver_row = ["approver", "sysapproval", "state"].iter().all(|k| view.get(*k).is_some());
+    let asks = !approver_row && view.get("number").is_some() && view.get("approval").is_some();
+    let mut it = if approver_row || asks {
+        let mut b = ItemBuilder::new(m);
+        b.walk("", &view);
+        b.finish()
+    } else {
+        super::generic::generic_item(&view, m)
+    };
+    // A reference field's value is a `sys_id` (`requested_for` → a `sys_user` record, here
+    // often the agent's own service user): not whom the agent acted for.
+    it.fields.retain(|f| f.role != Role::Subject);
+    // Paths as in the file (`state.value`).
+    for f in it.fields.iter_mut() {
+        let head = f.path.split(['.', '{', '~']).next().unwrap_or("");
+        if wrapped.iter().any(|w| w == head) {
+            f.path = format!("{head}.value{}", &f.path[head.len()..]);
+        }
+    }
+    let mut extra = ItemBuilder::new(m);
+    for (k, d) in &displays {
+        extra.token(d, &format!("{k}.display_value"));
+    }
+    let task = if approver_row { display("sysapproval") } else { value("number") };
+    if approver_row || asks {
+        if let Some(t) = &task {
+            extra.field(
+                Role::Ident(IdentName::ApprovalId),
+                t,
+                if approver_row { "sysapproval.display_value" } else { "number.value" },
+            );
+        }
+    }
+    let extra = extra.finish();
+    for f in extra.fields {
+        if !it.fields.iter().any(|x| x.role == f.role && x.value == f.value) {
+            it.fields.push(f);
+        }
+    }
+    for t in extra.tokens {
+        if !it.tokens.iter().any(|x| x.0 == t.0) {
+            it.tokens.push(t);
+        }
+    }
+    if approver_row {
+        let state = value("state").unwrap_or_default();
+        let decision = match state.as_str() {
+            "approved" => Some("approved"),
+            "rejected" => Some("rejected"),
+            "requested" => Some("pending"),
+            _ => None,
+        };
+        if let (Some(decision), Some(t)) = (decision, &task) {
+            let kind = if decision == "pending" { EventKind::ApprovalRequest } else { EventKind::ApprovalDecision };
+            let mut ev = Ev::new(kind, Side::Server);
+            ev.start = if decision == "pending" {
+                snow_time(r, "sys_created_on")
+            } else {
+                snow_time(r, "sys_updated_on").or_else(|| snow_time(r, "sys_created_on"))
+            };
+            ev.key(Role::Ident(IdentName::ApprovalId), t);
+            ev.detail("decision", decision);
+            if let Some(a) = display("approver").or_else(|| value("approver")) {
+                ev.detail("approver", a.clone());
+                ev.principal = Some(a);
+            }
+            if let Some(g) = display("group") {
+                ev.detail("group", g);
+            }
+            if let Some(c) = value("comments") {
+                ev.detail("reason", super::super::item::bounded(c));
+            }
+            it.time = it.time.or_else(|| ev.start.clone());
+            it.evidence.push(ev);
+        }
+    } else if asks {
+        if let Some(t) = &task {
+            let mut ev = Ev::new(EventKind::ApprovalRequest, Side::Server);
+            ev.start = snow_time(r, "opened_at").or_else(|| snow_time(r, "sys_created_on"));
+            ev.key(Role::Ident(IdentName::ApprovalId), t);
+            ev.detail("decision", "pending");
+            if let Some(d) = value("short_description") {
+                ev.detail("description", d);
+            }
+            it.time = it.time.or_else(|| ev.start.clone());
+            it.evidence.push(ev);
+        }
+    }
+    it
+}
