@@ -23,6 +23,7 @@ mod interop;
 mod ledger_audit;
 mod roundtrip;
 mod s3;
+mod s3_stream;
 mod schemas;
 mod sealing_pipeline;
 mod store_attacks;
