@@ -113,7 +113,7 @@ if [ "$S3" = 1 ]; then
   C1="$WORK/corpus-${MIB}m"
   corpus "$C1" "$MIB"
   warm "$C1"
-  IN1=$(du -sb "$C1" | cut -f1)
+  IN1=$(du -sbL "$C1" | cut -f1)
   rm -f "$WORK"/*.times
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
