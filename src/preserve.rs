@@ -561,6 +561,11 @@ pub async fn preserve(
     store_notes.extend(left);
     plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
+    // The store's identity is created (or read) now, before the bundle is stored: the append
+    // then finds it known. Same requests either way; but listing a bucket's versions costs
+    // moto a deep copy of every object in it, so listings are best done while it holds no
+    // bundle of this run (docs/performance.md).
+    ledger::ensure_store_id(store, clock.now()).await?;
     phases.mark("adopt+head");
     // One shared list of the planned files: the reader, the writer and every retry use it
     // (each copy of 100 000 planned files was ~30 MB and 400 000 allocations).
