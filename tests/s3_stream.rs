@@ -2,11 +2,13 @@
 //! sealed into a multipart upload under a provisional key, then copied create-only to its
 //! name. An interrupted stream leaves nothing readable and nothing in the ledger; a part
 //! corrupted on the way is refused by its checksum; two writers racing one bundle end with one
-//! object; a refused conditional completion confirms what is there and never overwrites it.
+//! object; a refused conditional completion confirms what is there and never overwrites it;
+//! a name already taken is found before the provisional upload is completed.
 
 use std::io::{BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -214,15 +216,21 @@ fn payload(seed: u64) -> (Arc<Vec<u8>>, BundleId) {
     (Arc::new(data), id)
 }
 
-/// Holds every final completion (`POST …/bundles/…?uploadId=`) until `n` have arrived (or
-/// 20 s passed): both writers have checked the name free, copied their parts and now complete.
+/// The completion of the copy that writes a streamed bundle under its name
+/// (`POST …/bundles/…?uploadId=`).
+fn is_final_completion(req: &crate::store_util::RequestHead) -> bool {
+    req.method == "POST" && req.target.contains("/bundles/") && req.target.contains("uploadId=")
+}
+
+/// Holds every final completion ([`is_final_completion`]) until `n` have arrived (or 20 s
+/// passed): both writers have checked the name free, copied their parts and now complete.
 /// They are then let go 1.5 s apart: moto checks `If-None-Match` and completes without a lock
 /// (its server is threaded), so completions let go at the same instant can both succeed
 /// there; S3's conditional completion is atomic.
 fn hold_completions(n: usize) -> impl Fn(&crate::store_util::RequestHead) -> bool + Send + Sync {
     let gate = Arc::new((Mutex::new(0usize), Condvar::new()));
     move |req| {
-        if !(req.method == "POST" && req.target.contains("/bundles/") && req.target.contains("uploadId=")) {
+        if !is_final_completion(req) {
             return false;
         }
         let (m, cv) = &*gate;
@@ -275,12 +283,16 @@ async fn s3_stream_refused_conditional_completion_confirms_the_existing_object_a
     let moto = Moto::start();
     moto.create_bucket("taken", true);
     // Just before the final completion, another writer puts an object under the bundle's
-    // name: `plant` says with which bytes.
+    // name: `plant` says with which bytes. The provisional uploads' completions are counted.
     let plant: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
-    let p2 = plant.clone();
+    let provisional_completions = Arc::new(AtomicUsize::new(0));
+    let (p2, c2) = (plant.clone(), provisional_completions.clone());
     let addr = moto.addr;
     let proxy = FaultProxy::start(moto.addr, move |req, _| {
-        if req.method == "POST" && req.target.contains("/bundles/") && req.target.contains("uploadId=") {
+        if req.method == "POST" && req.target.contains("/uploads/") && req.target.contains("uploadId=") {
+            c2.fetch_add(1, Ordering::SeqCst);
+        }
+        if is_final_completion(req) {
             let path = req.target.split('?').next().unwrap().to_string();
             let body = p2.lock().unwrap().clone();
             let (s, _, _) = raw_http(addr, "PUT", &path, &[], &body).unwrap();
@@ -313,4 +325,15 @@ async fn s3_stream_refused_conditional_completion_confirms_the_existing_object_a
     assert_eq!(done.outcome, PutOutcome::AlreadyPresent);
     assert_eq!(versions(&moto, "taken", &key).len(), 1);
     assert!(incomplete_uploads(&moto, "taken").is_empty());
+
+    // Streamed once more: the name is found taken before the provisional upload is completed,
+    // so it never becomes an object; already present.
+    let before = provisional_completions.load(Ordering::SeqCst);
+    let up = stream(&store, data.clone()).await;
+    let done = store.put_streamed(up, &id, data.len() as u64).await.unwrap();
+    assert_eq!(done.outcome, PutOutcome::AlreadyPresent);
+    assert_eq!(provisional_completions.load(Ordering::SeqCst), before, "a provisional upload was completed");
+    assert!(versions(&moto, "taken", "ev/uploads/").is_empty());
+    assert!(incomplete_uploads(&moto, "taken").is_empty(), "the unneeded upload was not aborted");
+    assert_eq!(versions(&moto, "taken", &key).len(), 1);
 }

@@ -2,11 +2,14 @@
 //!
 //! **Keys.** A multipart upload's key is fixed when it starts, and a bundle's name (its
 //! digest) is known only when sealing ends. So a bundle larger than one part is uploaded in
-//! one stream to a *provisional* key, `uploads/<32 random hex>.partial`, with no lock headers,
-//! and made final by a server-side copy: a second multipart upload of
+//! one stream to a *provisional* key, `uploads/<start>-<32 random hex>.partial`, with no lock
+//! headers, and made final by a server-side copy: a second multipart upload of
 //! `bundles/<hex>.tar.zst` whose parts are `UploadPartCopy` ranges of the provisional object
 //! (pinned by version and ETag), completed with `If-None-Match: *` where the server honours
-//! it ([`Store::completes_conditionally`]). The provisional object is then deleted. Readers
+//! it ([`Store::completes_conditionally`]). The name is checked free before the provisional
+//! upload is completed, and the provisional object is deleted right after the copy, before
+//! the copy's versions are read. Not one `CopyObject` with `If-None-Match: *`: moto (5.2.1)
+//! ignores the condition on a copy and writes over an existing object. Readers
 //! only ever look under `bundles/` and `ledger/`: nothing under `uploads/` is a bundle, so an
 //! interrupted run leaves nothing a reader could take for one, and a bundle appears under
 //! its name only complete (a completion is atomic). A bundle that fits in one part is held in
@@ -14,9 +17,10 @@
 //!
 //! Why a copy and not a key that is not the digest plus an index object: the bundle's name
 //! stays its content's digest, so every reader, the verifier's key rules and stores written
-//! before this are unchanged; the cost is a server-side copy (no bytes through custody) and,
-//! where the bucket's default retention locks every write, a provisional object that cannot
-//! be deleted until its retention ends (reported, never an error; docs/storage.md).
+//! before this are unchanged; the cost is a server-side copy (no bytes through custody; on
+//! moto, which copies in Python, ~6 s per 288 MiB, docs/performance.md)
+//! and, where the bucket's default retention locks every write, a provisional object that
+//! cannot be deleted until its retention ends (reported, never an error; docs/storage.md).
 //!
 //! **Memory.** Parts are [`PART_SIZE`] bytes (doubling every 1000 parts, S3 allows 10 000),
 //! at most [`PARTS_IN_FLIGHT`] uploading, one queued and one being filled: about 40 MiB for
@@ -181,6 +185,14 @@ pub struct StreamPut {
     pub notes: Vec<String>,
 }
 
+/// What [`Store::copy_to_name`] did.
+enum Copied {
+    /// Another writer had stored the bundle under its name first (its bytes confirmed).
+    Existing(PutOutcome),
+    /// The copy created the name (`version`, when the server named one).
+    Created { version: Option<String> },
+}
+
 impl Store {
     /// Does a preserve into this store seal straight into it ([`Store::start_stream`])? S3
     /// stores; the others seal into a staging file first ([`Store::put_bundle`]).
@@ -205,9 +217,35 @@ impl Store {
     /// Store a streamed bundle under its name, create-only: `id` and `size` are what the seal
     /// says it wrote. An identical bundle already there is a success; the provisional
     /// object is deleted whatever happens.
+    ///
+    /// The order keeps the bucket small while it is listed: the name is checked before the
+    /// provisional upload is completed (an incomplete upload's parts are not objects), and the
+    /// provisional object is deleted right after the copy, before the copy's version history
+    /// is read. Listing a bucket's versions costs moto a deep copy of every object in it
+    /// (docs/performance.md); on S3 the requests are the same ones, in another order.
     pub async fn put_streamed(&self, upload: StreamUpload, id: &BundleId, size: u64) -> Result<StreamPut, StoreError> {
         let key = bundle_key(id);
         let admin = self.admin.clone().ok_or(StoreError::NotStreaming)?;
+        // Checked while the last parts may still be uploading. A bundle stored since is
+        // caught by the conditional completion, or by the first-version check after it.
+        let taken = match self.reads_history().await {
+            true => self.object(&key).await.map(|o| o.is_some()),
+            false => self.head(&key).await.map(|h| h.is_some()),
+        };
+        match taken {
+            Ok(false) => {}
+            Ok(true) => {
+                // Nothing of this run is kept: the upload is aborted before it becomes an
+                // object (its own error, if it failed, no longer matters).
+                let _ = upload.abandon().await;
+                let outcome = self.confirm_existing_bundle(&key, id).await?;
+                return Ok(StreamPut { outcome, notes: Vec::new() });
+            }
+            Err(e) => {
+                let _ = upload.abandon().await;
+                return Err(e);
+            }
+        }
         match upload.finish().await? {
             Uploaded::Small(bytes) => {
                 if bytes.len() as u64 != size {
@@ -217,7 +255,8 @@ impl Store {
                         got: format!("{} bytes streamed, {size} sealed", bytes.len()),
                     });
                 }
-                let outcome = match self.create(&key, bytes).await? {
+                // The name was just listed free: its versions are read after writing only.
+                let outcome = match self.create_listed(&key, bytes).await? {
                     PutOutcome::Taken => self.confirm_existing_bundle(&key, id).await?,
                     o => o,
                 };
@@ -228,7 +267,7 @@ impl Store {
                 if std::env::var_os("CUSTODY_TEST_PAUSE").is_some_and(|v| v == "provisional") {
                     tokio::task::spawn_blocking(|| crate::test_pause("provisional")).await.ok();
                 }
-                let r = self.finalise(&admin, &p, &key, id, size).await;
+                let copied = self.copy_to_name(&admin, &p, &key, id, size).await;
                 let mut notes = Vec::new();
                 match admin.delete_object(&p.key, p.version.as_deref()).await {
                     Ok(true) => {}
@@ -242,21 +281,26 @@ impl Store {
                         crate::error_text(&e)
                     )),
                 }
-                r.map(|outcome| StreamPut { outcome, notes })
+                let outcome = match copied? {
+                    Copied::Existing(outcome) => outcome,
+                    Copied::Created { version } => self.after_multipart(&key, id, version.as_deref()).await?,
+                };
+                Ok(StreamPut { outcome, notes })
             }
         }
     }
 
     /// Copy the provisional object `p` to `key` create-only, after reading it back where the
-    /// server does not verify checksums; then lock it as asked.
-    async fn finalise(
+    /// server does not verify checksums. The caller deletes `p`, then checks and locks the
+    /// copy ([`Store::after_multipart`]).
+    async fn copy_to_name(
         &self,
         admin: &S3Admin,
         p: &Provisional,
         key: &str,
         id: &BundleId,
         size: u64,
-    ) -> Result<PutOutcome, StoreError> {
+    ) -> Result<Copied, StoreError> {
         if p.size != size {
             return Err(StoreError::Corrupted {
                 key: p.key.clone(),
@@ -268,14 +312,20 @@ impl Store {
         if !self.server_verifies_checksums().await {
             self.read_back(&p.key, id.digest(), p.version.as_deref()).await?;
         }
-        let taken = match self.reads_history().await {
-            true => self.object(key).await?.is_some(),
-            false => self.head(key).await?.is_some(),
-        };
-        if taken {
-            return self.confirm_existing_bundle(key, id).await;
-        }
         let create_only = self.completes_conditionally().await;
+        if !create_only {
+            // Nothing but this check guards an unconditional completion: done again just
+            // before the copy, so the window another writer's object could be replaced in
+            // stays as short as before (the check before the provisional completion is long
+            // past).
+            let taken = match self.reads_history().await {
+                true => self.object(key).await?.is_some(),
+                false => self.head(key).await?.is_some(),
+            };
+            if taken {
+                return self.confirm_existing_bundle(key, id).await.map(Copied::Existing);
+            }
+        }
         let headers = lock::write_headers(self.retention.as_ref(), self.legal_hold, self.opened_at);
         let upload = admin.create_upload(key, headers).await?;
         let mut parts: Vec<Part> = Vec::new();
@@ -299,7 +349,7 @@ impl Store {
                 // Another writer stored an object under this name first: it is this bundle
                 // only if its bytes say so; it is never overwritten.
                 let _ = admin.abort_upload(key, &upload).await;
-                return self.confirm_existing_bundle(key, id).await;
+                return self.confirm_existing_bundle(key, id).await.map(Copied::Existing);
             }
             Err(e) => {
                 let _ = admin.abort_upload(key, &upload).await;
@@ -309,14 +359,10 @@ impl Store {
         // A one-part copy's server-computed checksum is the SHA-256 of the whole object.
         if let [only] = parts.as_slice() {
             if let Some(c) = &only.checksum {
-                use base64::Engine as _;
-                let want = base64::engine::general_purpose::STANDARD.encode(id.digest().0);
-                if *c != want {
-                    return Err(StoreError::Corrupted { key: key.into(), sent: want, got: c.clone() });
-                }
+                check_whole_checksum(key, id, c)?;
             }
         }
-        self.after_multipart(key, id, version.as_deref()).await
+        Ok(Copied::Created { version })
     }
 
     /// Does the server honour `If-None-Match: *` on `CompleteMultipartUpload`? Probed once
@@ -387,6 +433,16 @@ impl Store {
             }
         }
         (removed, kept)
+    }
+}
+
+/// A server-computed SHA-256 of the whole object at `key` (base64) must be bundle `id`'s digest.
+fn check_whole_checksum(key: &str, id: &BundleId, got: &str) -> Result<(), StoreError> {
+    use base64::Engine as _;
+    let want = base64::engine::general_purpose::STANDARD.encode(id.digest().0);
+    match got == want {
+        true => Ok(()),
+        false => Err(StoreError::Corrupted { key: key.into(), sent: want, got: got.into() }),
     }
 }
 
