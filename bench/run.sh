@@ -17,7 +17,14 @@
 #   ledger     10k entries    custody verify --store --all --quick   (goal: < 5 s), and without --quick
 #   big        4 GiB corpus   peak RSS of preserve and verify (with --big; goal: <= 128 MiB)
 #
-# usage: bench/run.sh [--runs N] [--mib N] [--big] [--work DIR] [--keep]
+# With --s3, only the object-storage rows, against a local moto_server restarted before every
+# timed command (so no run pays for an earlier run's objects in moto's memory):
+#   s3-pres    1 GiB corpus   custody preserve --store s3://… --no-analyze --retention 1
+#                             vs  tar -cf - DIR | zstd -3 -T0 | boto3 upload_fileobj (from stdin)
+#   s3-verify  the same       custody verify --store s3://… DIGEST
+#                             vs  boto3 download_fileobj (to stdout) | zstd -dc | openssl dgst -sha256
+#
+# usage: bench/run.sh [--runs N] [--mib N] [--big] [--s3] [--work DIR] [--keep]
 # Corpora and stores live in --work (default ${TMPDIR:-/tmp}/custody-bench), never in the repo;
 # they are reused between invocations (delete the directory to regenerate). Timings are
 # machine- and load-dependent: record `nproc`, the CPU and `uptime` with the numbers.
@@ -26,14 +33,16 @@ set -euo pipefail
 RUNS=3
 MIB=1024
 BIG=0
+S3=0
 WORK="${TMPDIR:-/tmp}/custody-bench"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
     --mib) MIB="$2"; shift 2 ;;
     --big) BIG=1; shift ;;
+    --s3) S3=1; shift ;;
     --work) WORK="$2"; shift 2 ;;
-    *) echo "usage: bench/run.sh [--runs N] [--mib N] [--big] [--work DIR]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--runs N] [--mib N] [--big] [--s3] [--work DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -96,6 +105,62 @@ echo "tools:   $(zstd --version | head -1 | sed 's/\*//g'); $(tar --version | he
 echo "load:    $(uptime | sed 's/.*load average/load average/')  (before)"
 echo "runs:    $RUNS per target, alternating custody / baseline"
 echo
+
+# --- S3 (moto): preserve straight into object storage, and verify from it ------------------
+if [ "$S3" = 1 ]; then
+  command -v moto_server >/dev/null || { echo "bench: --s3 needs moto_server (pip install 'moto[server]')" >&2; exit 2; }
+  python3 -c 'import boto3' || { echo "bench: --s3 needs boto3 (pip install boto3)" >&2; exit 2; }
+  C1="$WORK/corpus-${MIB}m"
+  corpus "$C1" "$MIB"
+  warm "$C1"
+  IN1=$(du -sbL "$C1" | cut -f1)
+  rm -f "$WORK"/*.times
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ENDPOINT="http://127.0.0.1:$PORT" AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ALLOW_HTTP=true
+  MOTO=
+  moto_restart() { # a fresh, empty moto with an Object Lock bucket `bench`
+    [ -n "$MOTO" ] && { kill "$MOTO" 2>/dev/null || true; wait "$MOTO" 2>/dev/null || true; }
+    moto_server -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
+    MOTO=$!
+    python3 - <<'PY'
+import time, boto3
+s3 = boto3.client("s3")
+for _ in range(100):
+    try:
+        s3.create_bucket(Bucket="bench", ObjectLockEnabledForBucket=True)
+        break
+    except Exception:
+        time.sleep(0.1)
+PY
+  }
+  trap '[ -n "$MOTO" ] && kill "$MOTO" 2>/dev/null' EXIT
+  UPLOAD='import sys, boto3; boto3.client("s3").upload_fileobj(sys.stdin.buffer, "bench", "base.tar.zst")'
+  DOWNLOAD='import sys, boto3; boto3.client("s3").download_fileobj("bench", "base.tar.zst", sys.stdout.buffer)'
+  for i in $(seq "$RUNS"); do
+    moto_restart
+    run s3preserve "$BIN" preserve $Q --store s3://bench/ev --incident-dir "$C1" --no-analyze --retention 1
+    moto_restart
+    run s3pipe bash -c "tar -cf - -C '$C1' . | zstd -3 -T0 -q | python3 -c '$UPLOAD'"
+  done
+  # verify: one store holding the custody bundle and the pipeline's object.
+  moto_restart
+  "$BIN" preserve $Q --store s3://bench/ev --incident-dir "$C1" --no-analyze --retention 1 >/dev/null 2>&1
+  tar -cf - -C "$C1" . | zstd -3 -T0 -q | python3 -c "$UPLOAD"
+  DIGEST=$(python3 -c 'import boto3; print([o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="bench", Prefix="ev/bundles/")["Contents"]][0].split("/")[-1].split(".")[0])')
+  PUB="$CUSTODY_HOME/keys/default.key.pub"
+  for i in $(seq "$RUNS"); do
+    run s3verify "$BIN" verify $Q --store s3://bench/ev "sha256:$DIGEST" --trusted-key "$PUB"
+    run s3unzstdsha bash -c "python3 -c '$DOWNLOAD' | zstd -dc | openssl dgst -sha256"
+  done
+  row s3-pres s3preserve s3pipe "$IN1" 1.2
+  row s3-verify s3verify s3unzstdsha "$IN1" 1.0
+  echo "target    | custody: median wall, throughput, peak RSS, median CPU | baseline: the same              | wall ratio"
+  for r in "${ROWS[@]}"; do echo "$r"; done
+  echo "(s3-pres goal: <= 1.2x where the server does not verify checksums and custody reads the upload back, as on moto; <= 1.0x on a verifying server)"
+  echo "load:    $(uptime | sed 's/.*load average/load average/')  (after)"
+  exit 0
+fi
 
 # --- 1 GiB corpus: preserve and verify ------------------------------------------------------
 C1="$WORK/corpus-${MIB}m"

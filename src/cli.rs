@@ -191,6 +191,11 @@ pub struct StoreRepairArgs {
     /// Only adopt bundles older than SECS seconds.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub min_age: u64,
+    /// Abort the incomplete S3 uploads, and delete the provisional objects under `uploads/`,
+    /// that interrupted preserves left and that are older than SECS seconds (younger ones may
+    /// belong to a preserve still running).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub uploads_min_age: u64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

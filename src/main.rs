@@ -412,6 +412,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     progress.finish();
     let done = done.context("preserve failed")?;
     output::swept(&done.swept);
+    output::store_notes(&done.store_notes);
     output::adoptions(&done.adopted);
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
     // The process exits now: freeing the manifest entry by entry would only delay it (~30 ms
@@ -532,6 +533,9 @@ fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
     let key = load_or_create_key(a.key.as_deref())?;
     let rt = runtime()?;
     output::swept(&store.sweep_staging(custody::store::STALE_STAGING));
+    let (removed, left) = rt.block_on(store.sweep_uploads(std::time::Duration::from_secs(a.uploads_min_age)));
+    output::store_notes(&removed);
+    output::store_notes(&left);
     let done = rt.block_on(custody::preserve::adopt_unreferenced(
         &store,
         &key,

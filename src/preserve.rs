@@ -46,6 +46,12 @@ pub enum PreserveError {
         /// Why.
         source: Box<StoreError>,
     },
+    /// Streaming the bundle into the store failed while it was being sealed (its upload was
+    /// aborted).
+    #[error(
+        "the bundle was NOT stored (its upload failed while it was being sealed) and nothing was written to the ledger"
+    )]
+    StreamFailed(#[source] StoreError),
     /// The bundle is stored, but its ledger entry could not be written.
     #[error("the bundle {bundle} IS stored at {location}, but its ledger entry was NOT written (run `custody store repair` on this store to record it)")]
     NotRecorded {
@@ -181,6 +187,18 @@ pub struct Preserved {
     /// Staging files that killed runs left in a local store, removed before this preserve
     /// ([`Store::sweep_staging`]).
     pub swept: Vec<PathBuf>,
+    /// What storing the bundle left that a reader should know of (a provisional upload the
+    /// server would not delete, [`crate::store::stream`]), and what earlier interrupted
+    /// uploads were cleaned up.
+    pub store_notes: Vec<String>,
+}
+
+/// Where a bundle is sealed to.
+enum Target {
+    /// A staging file, stored once sealed ([`Store::put_bundle`]).
+    Staged(crate::unfinished::TrackedTemp),
+    /// A multipart upload fed while sealing ([`Store::put_streamed`]).
+    Streamed(crate::store::stream::StreamUpload),
 }
 
 /// What happened to one unreferenced bundle.
@@ -539,8 +557,15 @@ pub async fn preserve(
         None => Vec::new(),
     };
     let swept = store.sweep_staging(crate::store::STALE_STAGING);
+    let (mut store_notes, left) = store.sweep_uploads(crate::store::STALE_STAGING).await;
+    store_notes.extend(left);
     plan.events.extend(mapping_events);
     let head = ledger::head(store).await?;
+    // The store's identity is created (or read) now, before the bundle is stored: the append
+    // then finds it known. Same requests either way; but listing a bucket's versions costs
+    // moto a deep copy of every object in it, so listings are best done while it holds no
+    // bundle of this run (docs/performance.md).
+    ledger::ensure_store_id(store, clock.now()).await?;
     phases.mark("adopt+head");
     // One shared list of the planned files: the reader, the writer and every retry use it
     // (each copy of 100 000 planned files was ~30 MB and 400 000 allocations).
@@ -587,16 +612,24 @@ pub async fn preserve(
         },
     };
     let mut attempt = 0;
-    let (sealed, staged): (Sealed, crate::unfinished::TrackedTemp) = loop {
+    let (sealed, target): (Sealed, Target) = loop {
         attempt += 1;
-        // Registered for removal if the run is interrupted (a `TrackedTemp`).
-        let staged = store.staging_file()?;
+        // A local store's bundle goes to a staging file first, registered for removal if the
+        // run is interrupted (a `TrackedTemp`); an S3 store's straight into a multipart
+        // upload, part by part as it is sealed ([`crate::store::stream`]).
+        let (out, target): (Box<dyn std::io::Write + Send>, Target) = if store.streams() {
+            let (w, upload) = store.start_stream()?;
+            (Box::new(w), Target::Streamed(upload))
+        } else {
+            let staged = store.staging_file()?;
+            let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
+                op: "cannot open staging file",
+                path: staged.path().into(),
+                source,
+            })?);
+            (Box::new(out), Target::Staged(staged))
+        };
         crate::test_pause("sealing");
-        let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
-            op: "cannot open staging file",
-            path: staged.path().into(),
-            source,
-        })?);
         let input_files = files.clone();
         let events = plan.events.clone();
         let (incident, na, link, key2, clock2) =
@@ -623,24 +656,37 @@ pub async fn preserve(
             Ok::<_, PreserveError>(seal_with_progress(input, out, &progress))
         })
         .await??;
-        match r {
-            Ok(s) => break (s, staged),
-            Err(SealError::Changed(paths)) if attempt < 3 => {
+        let e = match (r, target) {
+            (Ok(s), target) => break (s, target),
+            (Err(e), Target::Streamed(upload)) => match upload.abandon().await {
+                // The upload failed first: the seal only lost its output.
+                Some(upload_error) => return Err(PreserveError::StreamFailed(upload_error)),
+                None => e,
+            },
+            (Err(e), Target::Staged(_)) => e,
+        };
+        match e {
+            SealError::Changed(paths) if attempt < 3 => {
                 files = files
                     .iter()
                     .map(|f| PlannedFile { snapshot: f.snapshot || paths.contains(&f.rel_path), ..f.clone() })
                     .collect();
             }
-            Err(e) => return Err(e.into()),
+            e => return Err(e.into()),
         }
     };
     req.progress.finish();
     phases.mark("seal");
     drop(plan.stdin_spool);
-    let outcome = store
-        .put_bundle(staged, &sealed.id)
-        .await
-        .map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source: Box::new(source) })?;
+    let stored = match target {
+        Target::Staged(staged) => store.put_bundle(staged, &sealed.id).await.map(|o| (o, Vec::new())),
+        Target::Streamed(upload) => {
+            store.put_streamed(upload, &sealed.id, sealed.size).await.map(|p| (p.outcome, p.notes))
+        }
+    };
+    let (outcome, notes) =
+        stored.map_err(|source| PreserveError::BundleNotStored { bundle: sealed.id, source: Box::new(source) })?;
+    store_notes.extend(notes);
     phases.mark("store");
     let location = store.location(&crate::store::bundle_key(&sealed.id));
     crate::test_pause("after-bundle");
@@ -668,6 +714,7 @@ pub async fn preserve(
                 analysis_summary: sealed.analysis_summary,
                 adopted,
                 swept,
+                store_notes,
             });
         }
     }
@@ -696,6 +743,7 @@ pub async fn preserve(
         analysis_summary: sealed.analysis_summary,
         adopted,
         swept,
+        store_notes,
     })
 }
 

@@ -293,6 +293,11 @@ fn s3_store_init_detects_whether_the_server_verifies_checksums() {
     let o =
         run(home.path(), &Moto::env(&moto.endpoint), &["store", "init", "s3://probe/ev", "--retention", "1", "--json"]);
     assert!(detail(&o).contains("does not verify uploads"), "{}", text(&o));
+    // moto honours If-None-Match on CompleteMultipartUpload: store init says so.
+    let complete = json(&o)["checks"].as_array().unwrap().iter().find(|c| c["name"] == "conditional_complete").cloned();
+    let complete = complete.unwrap_or_else(|| panic!("no conditional_complete check: {}", text(&o)));
+    assert_eq!(complete["status"], "kept", "{complete}");
+    assert!(complete["detail"].as_str().unwrap().contains("refused to complete"), "{complete}");
     // A server that refuses the wrong part (as AWS does, with BadDigest): no read-back.
     let gets = Arc::new(Mutex::new(0usize));
     let g2 = gets.clone();

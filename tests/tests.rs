@@ -24,6 +24,7 @@ mod ledger_audit;
 mod postmortem;
 mod roundtrip;
 mod s3;
+mod s3_stream;
 mod schemas;
 mod sealing_pipeline;
 mod store_attacks;

@@ -745,6 +745,13 @@ pub fn swept(paths: &[std::path::PathBuf]) {
     }
 }
 
+/// What storing a bundle (or sweeping interrupted uploads) left or removed (on stderr).
+pub fn store_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("custody: {}", u(n));
+    }
+}
+
 /// `store init`.
 pub fn store_checks(store: &Store, checks: &[custody::store::inspect::StoreCheck], json: bool) -> Result<()> {
     use custody::store::inspect::Promise;

@@ -162,6 +162,23 @@ pub async fn inspect(store: &Store) -> Result<Vec<StoreCheck>, StoreError> {
             )),
             Err(e) => out.push(check("checksums", false, format!("cannot probe whether the server verifies upload checksums: {e}"))),
         }
+        match admin.probe_conditional_complete().await {
+            Ok(super::multipart::ConditionalProbe::Honoured) => out.push(check(
+                "conditional_complete",
+                true,
+                "the server refused to complete a multipart upload over an existing object (If-None-Match: *): a streamed bundle is stored under its name create-only",
+            )),
+            Ok(super::multipart::ConditionalProbe::NotHonoured(status)) => out.push(check(
+                "conditional_complete",
+                true,
+                format!("the server completed a multipart upload over an existing object despite If-None-Match: * (HTTP {status}): custody checks a bundle's name just before completing; two writers racing the same bundle can both complete, the second as a later version of identical bytes (docs/storage.md)"),
+            )),
+            Err(e) => out.push(check(
+                "conditional_complete",
+                false,
+                format!("cannot probe whether the server completes multipart uploads create-only: {}", crate::error_text(&e)),
+            )),
+        }
     } else {
         let why = match store.backend() {
             Backend::Local => "local store: files are made read-only (0444), but the owner or root can still delete them; use S3 with Object Lock for retention",

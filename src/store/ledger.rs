@@ -265,8 +265,14 @@ pub async fn ensure_store_id(store: &Store, now: DateTime<Utc>) -> Result<StoreI
             problem: format!("cannot draw a random store id: {e}"),
         })?;
         let file = StoreFile { format: STORE_FORMAT.into(), store_id: id, created_at: now };
-        match store.create(STORE_FILE, file.to_bytes()).await? {
-            PutOutcome::Created | PutOutcome::AlreadyPresent => return Ok(id),
+        let bytes = file.to_bytes();
+        match store.create(STORE_FILE, bytes.clone()).await? {
+            PutOutcome::Created | PutOutcome::AlreadyPresent => {
+                // Written create-only and checked to be the key's first version: kept as a
+                // re-read would find it, so the append that follows does not list it again.
+                store.keep_identity(&Identity { file: Some(parse_store_file(&bytes)), history: None });
+                return Ok(id);
+            }
             PutOutcome::Taken => continue,
         }
     }

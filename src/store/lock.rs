@@ -293,6 +293,8 @@ pub struct S3Admin {
     /// `https://endpoint/bucket/` (path style) or `https://bucket.s3.region.amazonaws.com/`.
     base: url::Url,
     prefix: String,
+    /// The bucket's name (for `x-amz-copy-source`).
+    bucket: String,
 }
 
 impl S3Admin {
@@ -313,7 +315,12 @@ impl S3Admin {
         let base = url::Url::parse(&base).map_err(|_| LockError::Request { url: base.clone() })?;
         let prefix = prefix.trim_matches('/');
         let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-        Ok(S3Admin { http, credentials, region: region.into(), base, prefix })
+        Ok(S3Admin { http, credentials, region: region.into(), base, prefix, bucket: bucket.into() })
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
     }
 
     /// The full object key of a store-relative key.
@@ -357,11 +364,11 @@ impl S3Admin {
         url: url::Url,
         limit: usize,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
-        self.send_attempts(op, http::Method::GET, url, Bytes::new(), HeaderMap::new(), 4, limit).await
+        self.send_attempts(op, http::Method::GET, url, Bytes::new(), HeaderMap::new(), 4, limit, None).await
     }
 
     /// Send one signed request with a body and extra headers (same retries).
-    async fn send_body(
+    pub(crate) async fn send_body(
         &self,
         op: &'static str,
         method: http::Method,
@@ -369,13 +376,15 @@ impl S3Admin {
         body: Bytes,
         extra: HeaderMap,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
-        self.send_attempts(op, method, url, body, extra, 4, MAX_ANSWER).await
+        self.send_attempts(op, method, url, body, extra, 4, MAX_ANSWER, None).await
     }
 
     /// Send one signed request, at most `attempts` times on transport errors (a body cut
-    /// short included) and 5xx; an answer above `limit` bytes is refused.
+    /// short included) and 5xx; an answer above `limit` bytes is refused. `digest`: the
+    /// SHA-256 of `body` when the caller has it (a part: it is hashed once, for its checksum
+    /// header and the signature alike).
     #[allow(clippy::too_many_arguments)]
-    async fn send_attempts(
+    pub(crate) async fn send_attempts(
         &self,
         op: &'static str,
         method: http::Method,
@@ -384,6 +393,7 @@ impl S3Admin {
         extra: HeaderMap,
         attempts: u32,
         limit: usize,
+        digest: Option<&[u8]>,
     ) -> Result<(u16, HeaderMap, Bytes), LockError> {
         use futures::StreamExt as _;
         let cred = self.credentials.get_credential().await.map_err(LockError::Credentials)?;
@@ -397,7 +407,7 @@ impl S3Admin {
                 .map_err(|_| LockError::Request { url: url.to_string() })?;
             req.headers_mut().extend(extra.clone());
             AwsAuthorizer::new(&cred, "s3", &self.region)
-                .try_authorize(&mut req, None)
+                .try_authorize(&mut req, digest)
                 .map_err(|source| LockError::Sign { url: url.to_string(), source })?;
             match self.http.execute(req).await {
                 Ok(resp) => {
@@ -536,8 +546,9 @@ impl S3Admin {
         }
         // Once: a server that fails such a part with a 5xx will not change its mind.
         let body = Bytes::from_static(b"custody checksum probe");
-        let sent =
-            self.send_attempts("PUT part (checksum probe)", http::Method::PUT, part, body, h, 1, MAX_ANSWER).await;
+        let sent = self
+            .send_attempts("PUT part (checksum probe)", http::Method::PUT, part, body, h, 1, MAX_ANSWER, None)
+            .await;
         let abort = self.url_for(Some(key), Some(&format!("uploadId={id}")))?;
         let _ = self.send("DELETE ?uploadId", http::Method::DELETE, abort).await;
         Ok(match sent? {

@@ -22,7 +22,9 @@ pub mod config;
 pub mod inspect;
 pub mod ledger;
 pub mod lock;
+pub mod multipart;
 pub mod raw;
+pub mod stream;
 pub mod versions;
 
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -156,6 +158,27 @@ pub enum StoreError {
         /// Digest of what was read back (or `absent`).
         got: String,
     },
+    /// A server that verifies upload checksums refused a part of a streamed bundle: its bytes
+    /// were corrupted on the way.
+    #[error("the server refused part {part} of the upload to `{key}`: its bytes did not match the SHA-256 checksum sent with them ({why}), so they were corrupted on the way; the upload was aborted and nothing was stored under the bundle's name; run the preserve again")]
+    ChecksumRefused {
+        /// The provisional key.
+        key: String,
+        /// The part number.
+        part: u32,
+        /// The server's answer.
+        why: String,
+    },
+    /// A streamed upload was abandoned because the seal failed (never shown: the seal's
+    /// error is).
+    #[error("the upload was abandoned because sealing failed")]
+    Abandoned,
+    /// The upload task died.
+    #[error("internal error: the upload task failed")]
+    UploadTask,
+    /// Streaming asked of a store that does not stream ([`Store::streams`]).
+    #[error("this store does not take streamed bundles (only S3 stores do)")]
+    NotStreaming,
     /// A local store opened to read (verify, show, extract, list…) does not exist. Reading
     /// never creates a store: a mistyped path would otherwise read as an empty, intact one.
     #[error("store directory {} does not exist: check the store path (--store or $CUSTODY_STORE); only `custody preserve` and `custody store init` create a store", path.display())]
@@ -276,6 +299,11 @@ pub struct Store {
     azure: Option<Arc<raw::AzureRaw>>,
     retention: Option<Retention>,
     single_put_limit: u64,
+    /// The size of a streamed bundle's parts ([`stream::PART_SIZE`]).
+    part_size: usize,
+    /// Whether the server honours `If-None-Match: *` on multipart completion: probed once
+    /// per store handle, when first needed.
+    conditional_complete: Arc<std::sync::OnceLock<bool>>,
     /// Whether the server verifies upload checksums: probed once per store handle.
     verifies_checksums: Arc<std::sync::OnceLock<bool>>,
     legal_hold: bool,
@@ -559,6 +587,8 @@ impl Store {
             azure: None,
             retention: None,
             single_put_limit: SINGLE_PUT_LIMIT,
+            part_size: stream::PART_SIZE,
+            conditional_complete: Arc::new(std::sync::OnceLock::new()),
             verifies_checksums: Arc::new(std::sync::OnceLock::new()),
             legal_hold: false,
             opened_at: chrono::Utc::now(),
@@ -568,9 +598,12 @@ impl Store {
         }
     }
 
-    /// Bundles larger than `bytes` are uploaded in parts (default [`SINGLE_PUT_LIMIT`]).
+    /// Bundles larger than `bytes` are uploaded in parts (default [`SINGLE_PUT_LIMIT`]); a
+    /// streamed bundle's parts are then `bytes` large (at least S3's 5 MiB, default
+    /// [`stream::PART_SIZE`]), and one that fits in a part is one PUT.
     pub fn with_single_put_limit(mut self, bytes: u64) -> Store {
         self.single_put_limit = bytes.max(1);
+        self.part_size = usize::try_from(bytes).unwrap_or(usize::MAX).clamp(stream::MIN_PART_SIZE, 5 << 30);
         self
     }
 
@@ -964,6 +997,12 @@ impl Store {
         if !self.server_verifies_checksums().await {
             self.read_back(key, id.digest(), version).await?;
         }
+        self.after_multipart(key, id, version).await
+    }
+
+    /// After a multipart upload of bundle `id` created `key` (its `version`, when the server
+    /// named it): it must be the key's first version, and locked as asked.
+    async fn after_multipart(&self, key: &str, id: &BundleId, version: Option<&str>) -> Result<PutOutcome, StoreError> {
         // Another writer (or an attacker) may have put a version there first: the first
         // version is the bundle, and it must be this one.
         if self.reads_history().await {

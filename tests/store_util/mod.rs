@@ -182,6 +182,12 @@ pub enum Action {
     /// Forward it, and add to the answer an `x-amz-checksum-sha256` echo that is not the one
     /// sent (a server saying it stored other bytes).
     WrongChecksumEcho,
+    /// Read the whole body first and check it against its `x-amz-checksum-sha256`, as AWS
+    /// does: a mismatch is answered 400 BadDigest and not forwarded, a match is forwarded.
+    /// (Put this proxy behind one that corrupts, and moto behaves like a verifying server.)
+    VerifyChecksum,
+    /// Forward it with a byte of its body flipped at `n` bytes into the body.
+    CorruptAt(usize),
 }
 
 /// The first line and headers of a request, as seen by the proxy.
@@ -234,6 +240,13 @@ impl FaultProxy {
             }
         });
         FaultProxy { endpoint: format!("http://{addr}"), stop, seen, faults, addr }
+    }
+}
+
+impl FaultProxy {
+    /// Its address (to chain another proxy in front of it).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
@@ -307,6 +320,14 @@ fn handle(
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
         }
+        Action::VerifyChecksum => verify_then_forward(client, upstream, head, split, &text),
+        Action::CorruptAt(at) => {
+            let mut body = read_body(&mut client, &head[split..], &text)?;
+            if let Some(b) = body.get_mut(at) {
+                *b ^= 0x01;
+            }
+            forward_whole(client, upstream, &head[..split], &body)
+        }
         Action::Forward
         | Action::ForwardThen503
         | Action::CorruptBody
@@ -367,6 +388,66 @@ fn handle(
             Ok(())
         }
     }
+}
+
+/// The rest of a request's body (by its Content-Length), after `got` that came with the head.
+fn read_body(client: &mut TcpStream, got: &[u8], head: &str) -> std::io::Result<Vec<u8>> {
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = got.to_vec();
+    let mut buf = vec![0u8; 1 << 16];
+    while body.len() < len {
+        let n = client.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Ok(body)
+}
+
+/// Send a request head and body upstream and its answer back.
+fn forward_whole(mut client: TcpStream, upstream: SocketAddr, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(head)?;
+    up.write_all(body)?;
+    let _ = std::io::copy(&mut up, &mut client);
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// [`Action::VerifyChecksum`].
+fn verify_then_forward(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    head: Vec<u8>,
+    split: usize,
+    text: &str,
+) -> std::io::Result<()> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let body = read_body(&mut client, &head[split..], text)?;
+    let sent = text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("x-amz-checksum-sha256").then(|| v.trim().to_string())
+    });
+    if let Some(sent) = sent {
+        let got = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body));
+        if got != sent {
+            let msg = "<Error><Code>BadDigest</Code><Message>The SHA256 you specified did not match the calculated checksum (proxy)</Message></Error>";
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
+                msg.len()
+            );
+            client.write_all(answer.as_bytes())?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+    }
+    forward_whole(client, upstream, &head[..split], &body)
 }
 
 /// The `custody` binary.
