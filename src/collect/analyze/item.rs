@@ -233,6 +233,23 @@ fn id_like(s: &str) -> bool {
         && (s.bytes().any(|b| b.is_ascii_digit()) || s.bytes().any(|b| matches!(b, b'-' | b'_' | b'@' | b'.' | b':')))
 }
 
+impl Item {
+    /// Takes the fields and id-like values of `other` (read from the same record) that this
+    /// item does not hold yet.
+    pub(crate) fn absorb(&mut self, other: Item) {
+        for f in other.fields {
+            if !self.fields.iter().any(|x| x.role == f.role && x.value == f.value) {
+                self.fields.push(f);
+            }
+        }
+        for t in other.tokens {
+            if !self.tokens.iter().any(|x| x.0 == t.0) {
+                self.tokens.push(t);
+            }
+        }
+    }
+}
+
 /// Builds an [`Item`].
 pub(crate) struct ItemBuilder<'m> {
     pub(crate) item: Item,

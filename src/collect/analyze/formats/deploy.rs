@@ -238,15 +238,7 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
         let o = outcome_of(&s);
         ev.outcome = OutcomeEv { code: Some(s), ..o };
     }
-    for (key, role) in
-        [("change", IdentName::ChangeId), ("wave", IdentName::RolloutWave), ("bundle", IdentName::BundleId)]
-    {
-        let vals: Vec<String> =
-            b.item.fields.iter().filter(|f| f.role == Role::Ident(role)).map(|f| f.value.clone()).collect();
-        if !vals.is_empty() {
-            ev.detail(key, vals.join(","));
-        }
-    }
+    chain_details(&b, &mut ev);
     if let Some(env) = first(v, &["environment", "env", "cluster", "region"]) {
         ev.detail("environment", env);
     }
@@ -347,6 +339,13 @@ fn github_deployment(v: &Value, m: &FieldMapping) -> Item {
             }
         }
     }
+    chain_details(&b, &mut ev);
+    b.evidence(ev);
+    b.finish()
+}
+
+/// A deploy event's `change`, `wave` and `bundle` details: the values its record holds.
+fn chain_details(b: &ItemBuilder<'_>, ev: &mut Ev) {
     for (key, role) in
         [("change", IdentName::ChangeId), ("wave", IdentName::RolloutWave), ("bundle", IdentName::BundleId)]
     {
@@ -356,6 +355,4 @@ fn github_deployment(v: &Value, m: &FieldMapping) -> Item {
             ev.detail(key, vals.join(","));
         }
     }
-    b.evidence(ev);
-    b.finish()
 }

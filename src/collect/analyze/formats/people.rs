@@ -391,16 +391,7 @@ fn snow_record(r: &Value, m: &FieldMapping) -> Item {
         }
     }
     let extra = extra.finish();
-    for f in extra.fields {
-        if !it.fields.iter().any(|x| x.role == f.role && x.value == f.value) {
-            it.fields.push(f);
-        }
-    }
-    for t in extra.tokens {
-        if !it.tokens.iter().any(|x| x.0 == t.0) {
-            it.tokens.push(t);
-        }
-    }
+    it.absorb(extra);
     if approver_row {
         let state = value("state").unwrap_or_default();
         let decision = match state.as_str() {

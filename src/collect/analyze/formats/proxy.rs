@@ -441,16 +441,7 @@ fn envoy_json(v: &Value, m: &FieldMapping) -> Item {
     let mut b = ItemBuilder::new(m);
     b.walk("", v);
     let extra = b.finish();
-    for f in extra.fields {
-        if !it.fields.iter().any(|x| x.role == f.role && x.value == f.value) {
-            it.fields.push(f);
-        }
-    }
-    for t in extra.tokens {
-        if !it.tokens.iter().any(|x| x.0 == t.0) {
-            it.tokens.push(t);
-        }
-    }
+    it.absorb(extra);
     if let (Some(ev), Some(c)) = (it.evidence.first_mut(), s(&["upstream_cluster"])) {
         ev.detail("upstream_cluster", c);
     }
@@ -528,16 +519,7 @@ fn kong(v: &Value, m: &FieldMapping) -> Item {
     let mut b = ItemBuilder::new(m);
     b.walk("", v);
     let extra = b.finish();
-    for f in extra.fields {
-        if !it.fields.iter().any(|x| x.role == f.role && x.value == f.value) {
-            it.fields.push(f);
-        }
-    }
-    for t in extra.tokens {
-        if !it.tokens.iter().any(|x| x.0 == t.0) {
-            it.tokens.push(t);
-        }
-    }
+    it.absorb(extra);
     if let Some(ev) = it.evidence.first_mut() {
         if let Some(r) = s(&["route.name", "service.name"]) {
             ev.detail("route", r);
