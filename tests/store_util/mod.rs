@@ -23,6 +23,7 @@ pub const SECRET: &str = "custody-test-secret";
 pub const REGION: &str = "us-east-1";
 
 static ENV: Once = Once::new();
+static MOTO_IMPORTS: Once = Once::new();
 
 /// Library use of S3 stores reads credentials from the environment: set test ones once.
 pub fn set_aws_env() {
@@ -50,21 +51,39 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Start `moto_server -H 127.0.0.1 -p PORT` and wait until it answers. Panics with
-    /// install instructions when `moto_server` is not on PATH: this tier is never skipped.
+    /// Start moto's server (`moto_atomic.py -H 127.0.0.1 -p PORT`) and wait until it answers.
+    /// Panics with install instructions when `python3` cannot import moto: this tier is never
+    /// skipped.
     pub fn start() -> Moto {
         set_aws_env();
+        MOTO_IMPORTS.call_once(|| {
+            let ok = Command::new("python3")
+                .args(["-c", "import moto.server, moto.s3.responses"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "`python3 -c 'import moto.server'` failed: the S3 test tier needs moto for python3.\n\
+                 Install it with:  python3 -m pip install 'moto[server]'\n\
+                 (.ci/run does this; the S3 tests are never skipped)"
+            );
+        });
         for _ in 0..5 {
             let port = free_port();
-            let child = match Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // moto's own entry point behind a wrapper that makes conditional writes atomic,
+            // as they are on AWS (see the script's docstring).
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/store_util/moto_atomic.py");
+            let child = match Command::new("python3")
+                .args([script, "-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
             {
                 Ok(c) => c,
                 Err(e) => panic!(
-                    "cannot start `moto_server` ({e}): the S3 test tier needs it on PATH.\n\
+                    "cannot start moto ({e}): the S3 test tier needs `python3` with moto installed.\n\
                      Install it with:  python3 -m pip install 'moto[server]'\n\
                      (.ci/run does this; the S3 tests are never skipped)"
                 ),
