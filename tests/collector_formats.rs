@@ -48,7 +48,7 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 44] = [
+    let table: [(&str, &str, &str); 46] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
@@ -73,11 +73,13 @@ fn every_format_fixture_is_detected_by_its_content() {
         ),
         ("github-deployments/repos-brightwater-oncall-copilot-deployments.json", "github_deployments", "deploy"),
         ("k8s-audit/audit.log", "k8s_audit", "cluster"),
+        ("kong/credit-replay.json.log", "kong", "egress"),
         ("kong/file-log.json.log", "kong", "egress"),
         ("langfuse/get-trace-full.json", "langfuse", "traces"),
         ("langfuse/list-traces-by-session.json", "langfuse", "traces"),
         ("langsmith/list-runs.jsonl", "langsmith", "traces"),
         ("langsmith/read-run-tree.json", "langsmith", "traces"),
+        ("langsmith/retried-tool-node.jsonl", "langsmith", "traces"),
         ("mem0/add-results.jsonl", "mem0", "memory"),
         ("mem0/get-all.json", "mem0", "memory"),
         ("mem0/history-2f9a7c31-0b8e-4d65-a1f4-7e3c9d2b6a05.json", "mem0", "memory"),
@@ -752,6 +754,58 @@ fn kong_file_log_destination_is_the_service_and_499_is_unknown() {
     assert_eq!(outcome(upload), Some(OutcomeStatus::Unknown));
     assert!(upload.outcome.as_ref().and_then(|o| o.reason.as_deref()).is_some_and(|r| r.contains("499")));
     assert!(detail_of(reqs[0], "upstream").is_some_and(|u| u.starts_with("198.51.100.")), "{:?}", reqs[0].detail);
+}
+
+/// A LangGraph tool node that timed out and was resumed in a new trace of the same thread:
+/// LangSmith logs two `apply_bill_credit` runs. The failed one returned no ToolMessage, so it
+/// has no call id; the retry carries the model's. The egress gateway (Kong) saw attempt 1 end
+/// in a 504 and attempt 2 answered `201` with `Idempotent-Replayed: true`. Before: the two runs
+/// merged into one call through the model's request (6 calls counted for 4), and attempt 1
+/// stayed "unknown" although the replay proves the server had applied it.
+#[test]
+fn regression_a_retried_tool_node_merged_into_one_call_and_a_replay_did_not_settle_the_timed_out_attempt() {
+    const CALL: &str = "toolu_01HqV8cR3nWk2Lp5Tz9Ya6Xe";
+    const KEY: &str = "credit-acct_77Q2-INV-88120";
+    let (_, p) = run(
+        &[
+            ("langsmith/retried-tool-node.jsonl", "langsmith/runs.jsonl"),
+            ("kong/credit-replay.json.log", "gateway/file-log.json.log"),
+        ],
+        &["--session-id", "thr_7Wq2Lm9Kd4"],
+    );
+    let a = p.a();
+    let calls = events(a, EventKind::ToolCall);
+    let got: Vec<(Option<&str>, Option<&str>, Option<OutcomeStatus>, bool)> = calls
+        .iter()
+        .map(|e| (e.target.as_deref(), id_of(e, "call_id"), outcome(e), e.outcome.as_ref().is_some_and(|o| o.replayed)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("apply_bill_credit"), Some(CALL), Some(OutcomeStatus::Succeeded), false),
+            (Some("send_sms"), Some("toolu_01Ns4Jt7Bx2Vc9Qm5Rk8Wd3E"), Some(OutcomeStatus::Succeeded), false),
+            (Some("apply_bill_credit"), Some(CALL), Some(OutcomeStatus::Succeeded), true),
+        ],
+        "{:#?}",
+        calls
+    );
+    let why = calls[0].outcome.as_ref().and_then(|o| o.reason.as_deref()).unwrap_or_default();
+    assert!(why.contains("replay") && why.contains(&calls[2].id), "{why}");
+    // Each gateway request belongs to the attempt it was made in (by time), not to the first
+    // call with that call id.
+    let reqs = events(a, EventKind::EgressRequest);
+    assert_eq!(reqs.len(), 2);
+    for (req, call) in reqs.iter().zip([calls[0], calls[2]]) {
+        assert!(
+            req.related.iter().any(|r| r.event == call.id && r.relation == "request_of"),
+            "{} should be the request of {}: {:?}",
+            req.id,
+            call.id,
+            req.related
+        );
+    }
+    let credit = a.actions.iter().find(|x| x.idempotency_key.as_deref() == Some(KEY)).expect("the credit action");
+    assert_eq!((credit.attempts.len(), credit.took_effect, credit.duplicate), (2, 1, false), "{credit:?}");
 }
 
 /// Datadog: each log of a Logs API page is a record read as the application logged it; an MCP

@@ -117,6 +117,9 @@ struct Merge {
     /// Sources per component root (for the one-record-per-file rule of time merges).
     sources: HashMap<u32, Vec<u32>>,
     rules: HashMap<u32, BTreeSet<MergeRule>>,
+    /// Span ids of the runs (of run-based trace exports) per component root: a component
+    /// holding one run never takes in another run of the same call id.
+    runs: HashMap<u32, Vec<u32>>,
 }
 
 /// Roles of which an event has at most one value: two different ones are two events.
@@ -185,6 +188,13 @@ impl Merge {
         }
         let sb = self.sources.remove(&rb).unwrap_or_default();
         self.sources.entry(ra).or_default().extend(sb);
+        let rb_runs = self.runs.remove(&rb).unwrap_or_default();
+        let ra_runs = self.runs.entry(ra).or_default();
+        for r in rb_runs {
+            if !ra_runs.contains(&r) {
+                ra_runs.push(r);
+            }
+        }
         let rl = self.rules.remove(&rb).unwrap_or_default();
         let e = self.rules.entry(ra).or_default();
         e.extend(rl);
@@ -336,8 +346,27 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
         }
     }
     let n = items.len();
-    let mut m =
-        Merge { parent: (0..n as u32).collect(), keys: HashMap::new(), sources: HashMap::new(), rules: HashMap::new() };
+    let mut m = Merge {
+        parent: (0..n as u32).collect(),
+        keys: HashMap::new(),
+        sources: HashMap::new(),
+        rules: HashMap::new(),
+        runs: HashMap::new(),
+    };
+    // A run of a run-based trace export (LangSmith, Langfuse, the Agents SDK's): its span id.
+    let run_span = |e: u32, rid: u32| -> Option<u32> {
+        let x = &an.evs[e as usize];
+        let src = an.records[rid as usize].source as usize;
+        let run_based =
+            an.sources.get(src).is_some_and(|s| matches!(s.format.name(), "langsmith" | "langfuse" | "agents_tracing"));
+        if x.sub || !run_based {
+            return None;
+        }
+        an.ev_keys[x.keys.0 as usize..x.keys.1 as usize]
+            .iter()
+            .find(|(r, _)| *r == Role::Link(LinkKey::SpanId))
+            .map(|(_, v)| *v)
+    };
     let decision_of = |e: u32| -> u32 {
         let ev = &an.evs[e as usize];
         an.ev_detail[ev.detail.0 as usize..ev.detail.1 as usize]
@@ -357,6 +386,9 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
             an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize].iter().filter(|(r, _)| singular(*r)).copied().collect();
         m.keys.insert(i as u32, keys);
         m.sources.insert(i as u32, vec![an.records[rid as usize].source]);
+        if let Some(span) = run_span(e, rid) {
+            m.runs.insert(i as u32, vec![span]);
+        }
     }
     // 0. A function span (no call id) and the tool call its generation asked for (a part
     // with the call id): same trace, kind, tool and arguments, paired in time order.
@@ -380,23 +412,15 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
                             an.records[items[j as usize].1 as usize].source == an.records[items[i].1 as usize].source;
                         // Two runs of one call id, each its own run in one run-based trace export
                         // (LangSmith, Langfuse, the Agents SDK's), are two executions: a graph
-                        // node retried keeps the model's call id. (Log records of one call
-                        // logged in several spans are one call.)
-                        let runs = |k: usize| {
-                            let src = an.records[items[k].1 as usize].source as usize;
-                            an.sources
-                                .get(src)
-                                .is_some_and(|x| matches!(x.format.name(), "langsmith" | "langfuse" | "agents_tracing"))
-                        };
-                        let two_runs = rule == MergeRule::CallId && same_file && runs(i) && {
-                            let span = |k: usize| {
-                                let x = &an.evs[items[k].0 as usize];
-                                an.ev_keys[x.keys.0 as usize..x.keys.1 as usize]
-                                    .iter()
-                                    .find(|(r, _)| *r == Role::Link(LinkKey::SpanId))
-                                    .map(|(_, v)| *v)
-                            };
-                            matches!((span(j as usize), span(i)), (Some(a), Some(b)) if a != b)
+                        // node retried keeps the model's call id. That holds of the components:
+                        // a run paired with the model's request (rule 0) is not merged, through
+                        // the request, with the retry's run. (Log records of one call logged in
+                        // several spans are one call.)
+                        let two_runs = rule == MergeRule::CallId && same_file && {
+                            let root = m.find(j);
+                            let (mine, theirs) =
+                                (m.runs.get(&(i as u32)).cloned().unwrap_or_default(), m.runs.get(&root));
+                            !mine.is_empty() && theirs.is_some_and(|t| t.iter().any(|s| !mine.contains(s)))
                         };
                         let parts_of_one_span = rule == MergeRule::ParentSpan && same_file;
                         if !(parts_of_one_span || two_runs) {
@@ -592,13 +616,17 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     events
 }
 
-/// Pairs each function span that carries no call id with the call its generation asked for
-/// (`requested`: a part with the model's call id), when both are of one trace and kind and
-/// name one tool with the same arguments (`args_sha`): the n-th span with the first call not
-/// yet paired that was asked for no later than the span started (a retry with the same
-/// arguments is a second request, paired with the second span). The span's event then
-/// carries the call id, and the tool's own records of that call (an MCP server's log lines)
-/// merge into it by call id.
+/// Pairs each tool run that carries no call id (an Agents SDK function span, a LangSmith tool
+/// run that failed) with the call its model call asked for (`requested`: a part with the
+/// model's call id), when both name one tool with the same arguments (`args_sha`): the n-th
+/// run with the first call not yet paired that was asked for no later than the run started
+/// (a retry with the same arguments is a second request, paired with the second run). Runs
+/// are paired within their trace first, then within their session (LangGraph resumes an
+/// interrupted graph in a new trace of the same thread). Last, a run whose arguments match no
+/// request is paired by the tool's name alone when its session holds exactly one such run and
+/// one such request left (arguments the app rewrote, a URL it signed). The run's event then
+/// carries the call id, and the tool's own records of that call (an MCP server's log lines, a
+/// gateway's header) merge into it or relate to it by call id.
 fn pair_requested_calls(an: &Analyzer, items: &[(u32, u32)], m: &mut Merge) {
     let detail = |e: u32, key: &str| -> u32 {
         let ev = &an.evs[e as usize];
@@ -611,49 +639,80 @@ fn pair_requested_calls(an: &Analyzer, items: &[(u32, u32)], m: &mut Merge) {
         let ev = &an.evs[e as usize];
         an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize].iter().any(|(r, _)| *r == Role::Link(LinkKey::CallId))
     };
-    let trace_of = |rid: u32| {
-        an.fields_of(rid).iter().find(|f| f.role == Role::Ident(IdentName::TraceId)).map_or(NONE, |f| f.canon)
+    let ident_of = |rid: u32, name: IdentName| {
+        an.fields_of(rid).iter().find(|f| f.role == Role::Ident(name)).map_or(NONE, |f| f.canon)
     };
     let time = |e: u32| an.time_of(an.evs[e as usize].start).and_then(|t| t.nanos());
+    // (trace or session, kind, tool, args digest or NONE for the name-only pass)
     type Key = (u32, EventKind, String, u32);
-    let mut spans: HashMap<Key, Vec<(i128, u32)>> = HashMap::new();
-    let mut asked: HashMap<Key, Vec<(i128, u32)>> = HashMap::new();
+    struct Cand {
+        t: i128,
+        i: u32,
+        rid: u32,
+        sha: u32,
+    }
+    let mut runs: Vec<(EventKind, String, Cand)> = Vec::new();
+    let mut asked: Vec<(EventKind, String, Cand)> = Vec::new();
     for (i, &(e, rid)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         if !matches!(ev.kind, EventKind::ToolCall | EventKind::MemoryRead | EventKind::MemoryWrite) {
             continue;
         }
-        let sha = detail(e, "args_sha");
         let Some(target) = an.strings.get_opt(ev.target) else { continue };
+        let sha = detail(e, "args_sha");
         if sha == NONE {
             continue;
         }
-        let key = (trace_of(rid), ev.kind, target.to_ascii_lowercase(), sha);
-        let t = time(e).unwrap_or(i128::MIN);
+        let side = Cand { t: time(e).unwrap_or(i128::MIN), i: i as u32, rid, sha };
         if ev.sub && detail(e, "requested") != NONE && has_call(e) {
-            asked.entry(key).or_default().push((t, i as u32));
+            asked.push((ev.kind, target.to_ascii_lowercase(), side));
         } else if !ev.sub && !has_call(e) {
-            spans.entry(key).or_default().push((t, i as u32));
+            runs.push((ev.kind, target.to_ascii_lowercase(), side));
         }
     }
-    // One second of skew between the generation's end and the span's start is allowed.
+    // One second of skew between the model call's end and the run's start is allowed.
     const SKEW: i128 = 1_000_000_000;
-    let mut keys: Vec<&Key> = spans.keys().collect();
-    keys.sort();
-    for key in keys {
-        let (Some(list), Some(calls)) = (spans.get(key), asked.get(key)) else { continue };
-        let mut list = list.clone();
-        let mut calls = calls.clone();
-        list.sort_unstable();
-        calls.sort_unstable();
-        let mut used = vec![false; calls.len()];
-        for (t, span) in list {
-            let pick = calls.iter().enumerate().find(|(j, (ct, _))| {
-                !used[*j] && (*ct == i128::MIN || t == i128::MIN || *ct <= t.saturating_add(SKEW))
-            });
-            if let Some((j, &(_, call))) = pick {
-                used[j] = true;
-                m.union(call, span, MergeRule::CallId);
+    let mut run_done = vec![false; runs.len()];
+    let mut asked_done = vec![false; asked.len()];
+    for (scope, by_sha) in [(IdentName::TraceId, true), (IdentName::SessionId, true), (IdentName::SessionId, false)] {
+        let key = |k: EventKind, tool: &str, s: &Cand| -> Option<Key> {
+            let g = ident_of(s.rid, scope);
+            (g != NONE).then(|| (g, k, tool.to_string(), if by_sha { s.sha } else { NONE }))
+        };
+        let mut run_groups: HashMap<Key, Vec<usize>> = HashMap::new();
+        let mut ask_groups: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (j, (k, tool, s)) in runs.iter().enumerate() {
+            if let Some(key) = key(*k, tool, s).filter(|_| !run_done[j]) {
+                run_groups.entry(key).or_default().push(j);
+            }
+        }
+        for (j, (k, tool, s)) in asked.iter().enumerate() {
+            if let Some(key) = key(*k, tool, s).filter(|_| !asked_done[j]) {
+                ask_groups.entry(key).or_default().push(j);
+            }
+        }
+        let mut keys: Vec<&Key> = run_groups.keys().collect();
+        keys.sort();
+        for key in keys {
+            let (Some(list), Some(calls)) = (run_groups.get(key), ask_groups.get(key)) else { continue };
+            if !by_sha && (list.len() != 1 || calls.len() != 1) {
+                continue;
+            }
+            let mut list = list.clone();
+            let mut calls = calls.clone();
+            list.sort_unstable_by_key(|j| (runs[*j].2.t, *j));
+            calls.sort_unstable_by_key(|j| (asked[*j].2.t, *j));
+            for j in list {
+                let t = runs[j].2.t;
+                let pick = calls.iter().copied().find(|c| {
+                    let ct = asked[*c].2.t;
+                    !asked_done[*c] && (ct == i128::MIN || t == i128::MIN || ct <= t.saturating_add(SKEW))
+                });
+                if let Some(c) = pick {
+                    asked_done[c] = true;
+                    run_done[j] = true;
+                    m.union(asked[c].2.i, runs[j].2.i, MergeRule::CallId);
+                }
             }
         }
     }
@@ -886,7 +945,9 @@ fn resolve_status(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<S
 /// Relates events, then settles outcomes that depend on relations and marks writes.
 fn relate(an: &Analyzer, events: &mut [EventC]) {
     let mut by_span: HashMap<u32, usize> = HashMap::new();
-    let mut by_call: HashMap<u32, usize> = HashMap::new();
+    // Every call with a call id, in time order: one call id can name several attempts (a
+    // graph node re-run keeps the model's call id).
+    let mut by_call: HashMap<u32, Vec<usize>> = HashMap::new();
     let mut by_request: HashMap<u32, usize> = HashMap::new();
     let mut by_approval: HashMap<u32, Vec<usize>> = HashMap::new();
     // Egress requests by request id, for the policy decisions (ext_authz) that allowed them.
@@ -902,7 +963,7 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
                 by_span.entry(s).or_insert(i);
             }
             for &c in e.id_values("call_id") {
-                by_call.entry(c).or_insert(i);
+                by_call.entry(c).or_default().push(i);
             }
             for &r in e.id_values("request_id") {
                 by_request.entry(r).or_insert(i);
@@ -914,12 +975,24 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             }
         }
     }
+    let nanos = |e: &EventC| an.time_of(e.start).and_then(|t| t.nanos());
+    // The attempt a record of call `c` at time `at` belongs to: the last attempt that started
+    // no later than it (one second of skew), else the first.
+    let call_at = |c: &u32, at: Option<i128>| -> Option<usize> {
+        let list = by_call.get(c)?;
+        let at = at.map(|t| t.saturating_add(1_000_000_000));
+        list.iter()
+            .rev()
+            .find(|j| matches!((at, events.get(**j).and_then(nanos)), (Some(a), Some(s)) if s <= a))
+            .or_else(|| list.first())
+            .copied()
+    };
     let mut rel: Vec<(usize, usize, &'static str, &'static str)> = Vec::new();
     for (i, e) in events.iter().enumerate() {
         match e.kind {
             EventKind::EgressRequest => {
                 let parent = e.id_values("parent_span_id").iter().find_map(|p| by_span.get(p)).copied();
-                let call = e.id_values("call_id").iter().find_map(|c| by_call.get(c)).copied();
+                let call = e.id_values("call_id").iter().find_map(|c| call_at(c, nanos(e)));
                 let req = e.id_values("request_id").iter().find_map(|r| by_request.get(r)).copied();
                 if let Some(t) = parent.or(call).or(req).filter(|t| *t != i) {
                     rel.push((i, t, "request_of", "made_request"));
@@ -927,7 +1000,7 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             }
             EventKind::ApprovalRequest | EventKind::ApprovalDecision | EventKind::PolicyDecision => {
                 let name = if e.kind == EventKind::PolicyDecision { "decision_for" } else { "approval_for" };
-                if let Some(t) = e.id_values("call_id").iter().find_map(|c| by_call.get(c)).copied() {
+                if let Some(t) = e.id_values("call_id").iter().find_map(|c| call_at(c, nanos(e))) {
                     rel.push((i, t, name, if e.kind == EventKind::PolicyDecision { "decided_by" } else { "approval" }));
                 }
                 if e.kind == EventKind::PolicyDecision {
@@ -1015,7 +1088,9 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
                 e.evs.iter().any(|x| an.evs[*x as usize].side == Side::Server && an.evs[*x as usize].status.is_some());
             let method = e.operation;
             let writes = method != NONE && write_method(an.strings.get(method));
-            (server && writes).then(|| {
+            // A replay is the server's own answer, whoever logged it (a gateway passes the
+            // server's `Idempotent-Replayed` header through).
+            ((server || e.replayed) && writes).then(|| {
                 let rid = e.id_values("request_id").first().map(|r| an.strings.get(*r).to_string()).unwrap_or_default();
                 let code = e
                     .outcome
@@ -1100,6 +1175,46 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
         if e.write && e.outcome.is_none() {
             e.outcome = Some((OutcomeStatus::Unknown, Some("no response recorded".into()), Vec::new()));
         }
+    }
+    replay_settles_the_attempt_before(&mut events[..], &by_key);
+}
+
+/// A server that answers a retry with a replay of a stored success (`Idempotent-Replayed:
+/// true`, Stripe's and Paywell's convention) had applied an earlier attempt with the same
+/// idempotency key: a replay is only ever of a result the server stored, and a stored 2xx is
+/// an applied request. When exactly one earlier attempt of the key has an unknown outcome (a
+/// gateway timeout, a client that gave up) and none before it succeeded, that attempt took
+/// effect. With several unknown attempts before the replay, which one was applied cannot be
+/// told: they stay unknown.
+fn replay_settles_the_attempt_before(events: &mut [EventC], by_key: &HashMap<u32, Vec<usize>>) {
+    let mut settle: Vec<(usize, usize)> = Vec::new();
+    for list in by_key.values() {
+        let Some(pos) = list.iter().position(|i| events.get(*i).is_some_and(|e| e.replayed)) else { continue };
+        let before = &list[..pos];
+        let status = |i: &usize| events.get(*i).and_then(|e| e.outcome.as_ref()).map(|o| o.0);
+        let unknown: Vec<usize> =
+            before.iter().copied().filter(|i| status(i) == Some(OutcomeStatus::Unknown)).collect();
+        let applied = before.iter().any(|i| status(i) == Some(OutcomeStatus::Succeeded));
+        if let ([one], false) = (unknown.as_slice(), applied) {
+            settle.push((*one, list[pos]));
+        }
+    }
+    for (i, replay) in settle {
+        let Some(e) = events.get_mut(i) else { continue };
+        let Some((st, reason, codes)) = e.outcome.take() else { continue };
+        if st != OutcomeStatus::Unknown {
+            e.outcome = Some((st, reason, codes));
+            continue;
+        }
+        let seen = reason.unwrap_or_else(|| "no response recorded".into());
+        e.outcome = Some((
+            OutcomeStatus::Succeeded,
+            Some(format!(
+                "the caller saw {seen}, but a later attempt with the same idempotency key (event {}) was answered with a replay of the stored result: this attempt took effect",
+                super::report::event_id(replay as u32)
+            )),
+            codes,
+        ));
     }
 }
 

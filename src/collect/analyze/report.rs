@@ -218,7 +218,7 @@ impl Report {
     }
 }
 
-fn event_id(i: u32) -> String {
+pub(crate) fn event_id(i: u32) -> String {
     format!("e{}", i + 1)
 }
 

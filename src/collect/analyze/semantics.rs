@@ -249,6 +249,12 @@ fn role_by_suffix(n: &str) -> Option<Role> {
             return role_of_name(h);
         }
     }
+    // A custom request header naming the tool call a request was made for
+    // (`X-Larkspur-Tool-Call`, `x-acme-tool-call-id`): a call id. Only as a header (`x_…`): a
+    // bare `last_tool_call` may hold a tool's name.
+    if n.starts_with("x_") && (n.ends_with("_tool_call") || n.ends_with("_tool_call_id")) {
+        return Some(Role::Link(L::CallId));
+    }
     // A key naming what something replaced (`previous_deployment_id`, `old_bundle_revision`)
     // holds a prior value, not the incident's: descriptive.
     if superseded(n) {

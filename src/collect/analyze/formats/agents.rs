@@ -522,21 +522,9 @@ fn requested_calls(data: Option<&Value>, at: Option<Time>) -> Vec<Ev> {
     let mut out = Vec::new();
     let Some(outputs) = data.and_then(|d| d.get("output")).and_then(Value::as_array) else { return out };
     let mut push = |id: Option<String>, name: Option<String>, args: Option<&Value>| {
-        let (Some(id), Some(name)) = (id, name) else { return };
-        if out.len() >= 64 {
-            return;
+        if out.len() < 64 {
+            out.extend(requested_call(id, name, args, at.clone()));
         }
-        let k = memory_tool_kind(&name).unwrap_or(EventKind::ToolCall);
-        let mut ev = Ev::new(k, Side::Client);
-        ev.sub = true;
-        ev.start = at.clone();
-        ev.target = Some(bounded(name));
-        ev.key(Role::Link(LinkKey::CallId), &id);
-        ev.detail("requested", "true");
-        if let Some(a) = args {
-            ev.detail(ARGS_SHA, call_signature(a));
-        }
-        out.push(ev);
     };
     for o in outputs.iter().take(64) {
         for tc in o.get("tool_calls").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default().iter().take(64) {
@@ -547,6 +535,28 @@ fn requested_calls(data: Option<&Value>, at: Option<Time>) -> Vec<Ev> {
         }
     }
     out
+}
+
+/// One tool call a model asked for: a part of the tool call (asking is not doing) with the
+/// model's call id, the tool's name and its arguments' digest, at `at` (the model call's end).
+pub(crate) fn requested_call(
+    id: Option<String>,
+    name: Option<String>,
+    args: Option<&Value>,
+    at: Option<Time>,
+) -> Option<Ev> {
+    let (id, name) = (id?, name?);
+    let k = memory_tool_kind(&name).unwrap_or(EventKind::ToolCall);
+    let mut ev = Ev::new(k, Side::Client);
+    ev.sub = true;
+    ev.start = at;
+    ev.target = Some(bounded(name));
+    ev.key(Role::Link(LinkKey::CallId), &id);
+    ev.detail("requested", "true");
+    if let Some(a) = args {
+        ev.detail(ARGS_SHA, call_signature(a));
+    }
+    Some(ev)
 }
 
 /// `8-4-4-4-12` hex digits.

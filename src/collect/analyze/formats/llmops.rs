@@ -103,6 +103,11 @@ fn run(v: &Value, m: &FieldMapping) -> Item {
                 ],
             ) {
                 ev.key(Role::Link(LinkKey::CallId), &c);
+            } else if let Some(input) = v.get("inputs").filter(|i| i.as_object().is_some_and(|o| !o.is_empty())) {
+                // A run that failed returned no ToolMessage, so no call id: the model run that
+                // asked for the call has it, with the same tool and arguments (paired by the
+                // event builder, like an Agents SDK function span).
+                ev.detail(super::agents::ARGS_SHA, super::agents::call_signature(input));
             }
             if k != EventKind::ToolCall {
                 let mut ids = Vec::new();
@@ -119,6 +124,14 @@ fn run(v: &Value, m: &FieldMapping) -> Item {
             ev
         }
         Some("llm" | "embedding") => {
+            for call in asked_for(v, end.clone().or_else(|| start.clone())) {
+                b.field(
+                    Role::Link(LinkKey::CallId),
+                    call.key_of(Role::Link(LinkKey::CallId)).unwrap_or(""),
+                    ASKED_PATH,
+                );
+                b.evidence(call);
+            }
             let mut ev = Ev::new(EventKind::ModelCall, Side::Client);
             ev.target = first(
                 v,
@@ -155,6 +168,46 @@ fn run(v: &Value, m: &FieldMapping) -> Item {
     }
     b.evidence(ev);
     b.finish()
+}
+
+/// Where an LLM run's requested call ids are (LangChain's serialised `AIMessage`).
+const ASKED_PATH: &str = "outputs.generations.message.kwargs.tool_calls.id";
+
+/// The tool calls an LLM run asked for: `outputs.generations[][].message` (serialised with
+/// `kwargs`, or plain), its `tool_calls[]` (`{name, args, id}`) or, from OpenAI models,
+/// `additional_kwargs.tool_calls[]` (`{id, function: {name, arguments}}`). Each is a part of
+/// its tool call, like a generation's in the Agents SDK (`agents::requested_call`).
+fn asked_for(v: &Value, at: Option<Time>) -> Vec<Ev> {
+    let mut out = Vec::new();
+    let gens = v.pointer("/outputs/generations").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for g in gens.iter().flat_map(|g| g.as_array().map(Vec::as_slice).unwrap_or_default()).take(16) {
+        let Some(msg) = g.get("message") else { continue };
+        let body = msg.get("kwargs").unwrap_or(msg);
+        let mut calls: Vec<(Option<String>, Option<String>, Option<&Value>)> = Vec::new();
+        for tc in
+            body.get("tool_calls").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default().iter().take(64)
+        {
+            calls.push((first(tc, &["id"]), first(tc, &["name"]), tc.get("args")));
+        }
+        if calls.is_empty() {
+            for tc in body
+                .pointer("/additional_kwargs/tool_calls")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .take(64)
+            {
+                calls.push((first(tc, &["id"]), first(tc, &["function.name"]), tc.pointer("/function/arguments")));
+            }
+        }
+        for (id, name, args) in calls {
+            if out.len() < 64 {
+                out.extend(super::agents::requested_call(id, name, args, at.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// `error` (or an error status) reads as its message; `success`, or an end without an

@@ -9,7 +9,7 @@
 //! the first `X-Forwarded-For` address) is the agent's source address, which joins lines that
 //! carry no id to the incident by time window.
 
-use super::super::item::{bounded, first, outcome_of, Ev, ItemBuilder, OutcomeEv, Side};
+use super::super::item::{bounded, first, outcome_of, scalar, Ev, ItemBuilder, OutcomeEv, Side};
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{LinkKey, Role};
 use super::super::values::Time;
@@ -527,8 +527,26 @@ fn kong(v: &Value, m: &FieldMapping) -> Item {
         if let Some(u) = s(&["upstream_status"]) {
             ev.detail("upstream_status", u);
         }
+        mark_replay(ev, v.pointer("/response/headers"));
     }
     it
+}
+
+/// A 2xx answer carrying `Idempotent-Replayed: true` (Stripe's header, which other payment
+/// APIs copy) is the server's stored result of an earlier request with the same idempotency
+/// key, replayed: no new effect. `Original-Request` (Stripe) names that earlier request.
+pub(crate) fn mark_replay(ev: &mut Ev, headers: Option<&Value>) {
+    let Some(h) = headers.and_then(Value::as_object) else { return };
+    let get = |name: &str| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| scalar(v));
+    let replayed = get("idempotent-replayed").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !replayed || ev.outcome.status != Some(OutcomeStatus::Succeeded) {
+        return;
+    }
+    ev.outcome.replayed = true;
+    ev.outcome.reason = Some("idempotent replay (Idempotent-Replayed: true): no new effect".into());
+    if let Some(o) = get("original-request") {
+        ev.detail("original_request", o);
+    }
 }
 
 /// Squid's native access.log.
