@@ -48,7 +48,7 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 46] = [
+    let table: [(&str, &str, &str); 49] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
@@ -73,6 +73,7 @@ fn every_format_fixture_is_detected_by_its_content() {
         ),
         ("github-deployments/repos-brightwater-oncall-copilot-deployments.json", "github_deployments", "deploy"),
         ("k8s-audit/audit.log", "k8s_audit", "cluster"),
+        ("jira-sm/request-FIN-2291-approval.json", "jira_approvals", "approvals"),
         ("kong/credit-replay.json.log", "kong", "egress"),
         ("kong/file-log.json.log", "kong", "egress"),
         ("langfuse/get-trace-full.json", "langfuse", "traces"),
@@ -93,10 +94,12 @@ fn every_format_fixture_is_detected_by_its_content() {
         ("servicenow/sysapproval_approver-RITM0041873.json", "servicenow", "approvals"),
         ("slack-block-actions/interactivity-post-body.txt", "slack_block_actions", "approvals"),
         ("slack-block-actions/received-payloads.jsonl", "slack_block_actions", "approvals"),
+        ("spinnaker/billingagent-executions.json", "spinnaker", "deploy"),
         ("squid/access-combined.log", "combined_log", "egress"),
         ("squid/access.log", "squid", "egress"),
         ("temporal/history-short-enums-notify.json", "temporal", "logs"),
         ("temporal/workflow-show-refund-idem-2c7e9a41f0b35d86.json", "temporal", "logs"),
+        ("traefik/access.log", "traefik", "egress"),
         ("vector-store/chroma-collection-get.json", "vector_store", "memory"),
         ("vector-store/qdrant-scroll-points.json", "vector_store", "memory"),
     ];

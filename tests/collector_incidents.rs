@@ -9,8 +9,13 @@ use custody::collect::analysis::{Analysis, HopStatus, IdentStatus, Mode, NodeNam
 use custody::collect::analyze::IdentName;
 use serde_json::Value;
 
-const INCIDENTS: [&str; 4] =
-    ["duplicate-ticket", "duplicate-refund-poisoned-payout", "procurement-po-retry", "oncall-copilot-rotation-exfil"];
+const INCIDENTS: [&str; 5] = [
+    "duplicate-ticket",
+    "duplicate-refund-poisoned-payout",
+    "procurement-po-retry",
+    "oncall-copilot-rotation-exfil",
+    "billing-credit-replay",
+];
 
 fn expected(name: &str) -> Value {
     let p = repo().join("fixtures/incidents").join(format!("{name}.expected.json"));
@@ -66,6 +71,34 @@ fn procurement_po_retry_analysis_equals_its_expected_file() {
 #[test]
 fn oncall_copilot_rotation_exfil_analysis_equals_its_expected_file() {
     assert_projection_equals_expected("oncall-copilot-rotation-exfil");
+}
+
+/// Written by a tester from the formats' documentation and run before any fix: the MCP tool
+/// server's ReplicaSet (its spans are in the incident's trace) was taken as the deployment,
+/// giving the tool server's change; the agent's Spinnaker server group was not read from its pod
+/// name; the retried credit's first attempt stayed unknown though Traefik logged the replay;
+/// the Jira approval and the Spinnaker execution were not read.
+#[test]
+fn regression_billing_credit_replay_took_the_tool_servers_deployment_and_missed_the_replay() {
+    assert_projection_equals_expected("billing-credit-replay");
+    let p = preserve_incident("billing-credit-replay");
+    let a = p.a();
+    let calls = events(a, custody::collect::analysis::EventKind::ToolCall);
+    let credit: Vec<(Option<&str>, Option<custody::collect::analysis::OutcomeStatus>, bool)> = calls
+        .iter()
+        .filter(|e| e.target.as_deref() == Some("issue_credit"))
+        .map(|e| (id_of(e, "call_id"), outcome(e), e.outcome.as_ref().is_some_and(|o| o.replayed)))
+        .collect();
+    use custody::collect::analysis::OutcomeStatus::Succeeded;
+    assert_eq!(credit.len(), 2, "{credit:?}");
+    assert_eq!((credit[0].1, credit[0].2), (Some(Succeeded), false), "attempt 1 took effect: {credit:?}");
+    assert_eq!((credit[1].1, credit[1].2), (Some(Succeeded), true), "attempt 2 was a replay: {credit:?}");
+    let decision = events(a, custody::collect::analysis::EventKind::ApprovalDecision);
+    assert_eq!(decision.len(), 1);
+    assert_eq!(
+        (detail_of(decision[0], "decision"), detail_of(decision[0], "approver")),
+        (Some("approved"), Some("m.okafor@acme.example"))
+    );
 }
 
 /// The projection compares whole documents: a value it does not expect is a difference too.

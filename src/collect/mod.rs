@@ -34,12 +34,14 @@ pub(crate) fn folder_kind(name: &str) -> Option<&'static str> {
     let f = name.to_ascii_lowercase();
     Some(match f.as_str() {
         "traces" | "otel" | "otlp" | "tracing" | "spans" | "langfuse" | "langsmith" | "openai-agents"
-        | "agents-sdk" => "traces",
+        | "agents-sdk" | "otelcol" | "otel-collector" | "opentelemetry" | "jaeger" | "tempo" => "traces",
         "policy" | "opa" | "policies" | "decisions" | "cerbos" | "authz" | "policy-decisions" => "policy",
-        "approvals" | "slack" | "approval" => "approvals",
+        "approvals" | "slack" | "approval" | "jira" | "jira-sm" | "servicenow" | "pagerduty" | "teams" => "approvals",
         "memory" | "mem0" | "memories" | "openmemory" | "qdrant" | "chroma" | "pinecone" | "weaviate"
         | "vector-store" => "memory",
-        "egress" | "proxy" | "squid" | "envoy" | "istio" | "gateway" => "egress",
+        "egress" | "proxy" | "squid" | "envoy" | "istio" | "gateway" | "traefik" | "kong" | "nginx" | "haproxy" => {
+            "egress"
+        }
         "logs" | "datadog" | "cloudwatch" | "loki" | "splunk" | "elastic" | "elasticsearch" | "app-logs" => "logs",
         "deploy" | "cd" | "ci" | "pipeline" | "pipelines" | "argo" | "argocd" | "argo-rollouts" | "deployments"
         | "releases" | "changes" | "github" | "spinnaker" | "flux" => "deploy",

@@ -663,7 +663,8 @@ impl<'m> ItemBuilder<'m> {
 }
 
 /// The ReplicaSet of a Kubernetes pod, from the pod's name (`<replicaset>-<5 characters>`,
-/// the ReplicaSet being `<workload>-<pod-template-hash>`): only for fields that name a pod.
+/// the ReplicaSet being `<workload>-<pod-template-hash>`, or a Spinnaker server group
+/// `<cluster>-v<3 digits>`, which carries no hash): only for fields that name a pod.
 pub(crate) fn pod_replicaset(key: &str, pod: &str) -> Option<String> {
     let k = super::semantics::norm_key(key);
     if !matches!(k.as_ref(), "k8s_pod_name" | "pod_name" | "pod" | "kubernetes_pod_name" | "k8s_pod") {
@@ -672,7 +673,9 @@ pub(crate) fn pod_replicaset(key: &str, pod: &str) -> Option<String> {
     let (rs, suffix) = pod.rsplit_once('-')?;
     let (_, hash) = rs.rsplit_once('-')?;
     let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    (suffix.len() == 5 && alnum(suffix) && (6..=10).contains(&hash.len()) && alnum(hash)).then(|| rs.to_string())
+    let hashed = (6..=10).contains(&hash.len()) && alnum(hash);
+    let versioned = hash.len() == 4 && hash.starts_with('v') && hash.bytes().skip(1).all(|b| b.is_ascii_digit());
+    (suffix.len() == 5 && alnum(suffix) && (hashed || versioned)).then(|| rs.to_string())
 }
 
 /// `a` + `.` + `b` (or `b` alone).

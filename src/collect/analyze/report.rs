@@ -298,12 +298,7 @@ fn tiers(an: &mut Analyzer) {
             .iter()
             .all(|f| !matches!(f.role, Role::Ident(IdentName::SessionId)) || own_session.contains(&f.canon))
     };
-    let deploy: Vec<u32> = an
-        .hops
-        .iter()
-        .filter(|(_, r)| matches!(r, Role::Link(LinkKey::DeploymentId | LinkKey::Workload)))
-        .map(|(c, _)| *c)
-        .collect();
+    let deploy = own_deployment_hops(an);
     let got = mark(an, &deploy, Tier::Chain, &infra);
     let mut changes: Vec<u32> =
         an.hops.iter().filter(|(_, r)| **r == Role::Ident(IdentName::ChangeId)).map(|(c, _)| *c).collect();
@@ -755,9 +750,13 @@ pub(crate) fn human_size(n: u64) -> String {
     }
 }
 
-/// The deployment ids of the incident's records that also hold its session (all of its
-/// records when the session is unknown or none of them names a deployment).
+/// The deployment ids of the incident's records that also name its agent, else its session.
+/// Only when no record of the incident names either are all of its records' deployments
+/// taken.
 fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: usize) -> Vec<Acc> {
+    // Whether a linked record names the agent or the session (then only such records name
+    // the deployment that served the incident).
+    let mut named = false;
     // A deployment id (`deployment.id`, a CD run) when one is recorded, else the workload
     // (the ReplicaSet the pod belonged to).
     for role in [Role::Link(LinkKey::DeploymentId), Role::Link(LinkKey::Workload)] {
@@ -767,21 +766,18 @@ fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, max
         }
         // The records of the incident's agent, else of its session, name the deployment that
         // served it (a trace crosses services, each with its own deployment: the API that
-        // started a workflow is not the agent that ran it).
+        // started a workflow is not the agent that ran it, and the MCP server the agent called
+        // has pods and releases of its own).
         for (ident, value) in [(IdentName::AgentId, agent), (IdentName::SessionId, session)] {
             let Some(c) = value.and_then(|s| an.strings.lookup(&super::values::canon(s))) else { continue };
-            let own: HashSet<u32> = an
-                .records
-                .iter()
-                .enumerate()
-                .filter(|(i, r)| {
-                    r.tier == Tier::Linked
-                        && an.fields_of(*i as u32).iter().any(|f| f.role == Role::Ident(ident) && f.canon == c)
-                })
-                .flat_map(|(i, _)| {
-                    an.fields_of(i as u32).iter().filter(|f| f.role == role).map(|f| f.canon).collect::<Vec<_>>()
-                })
-                .collect();
+            let mut own: HashSet<u32> = HashSet::new();
+            for (i, _) in an.records.iter().enumerate().filter(|(_, r)| r.tier == Tier::Linked) {
+                let fields = an.fields_of(i as u32);
+                if fields.iter().any(|f| f.role == Role::Ident(ident) && f.canon == c) {
+                    named = true;
+                    own.extend(fields.iter().filter(|f| f.role == role).map(|f| f.canon));
+                }
+            }
             if !own.is_empty() {
                 return all
                     .into_iter()
@@ -791,9 +787,36 @@ fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, max
                     .collect();
             }
         }
-        return all;
+        // Records of the agent or the session exist but name no deployment of this kind: another
+        // service's deployment in the same trace is not theirs.
+        if !named {
+            return all;
+        }
     }
     Vec::new()
+}
+
+/// The deployment ids and workloads that may be the incident's (for the chain tier): those
+/// named by its records that name an agent or a session, when there are such records (a tool
+/// server's pods in the same trace are not the agent's deployment); else every one its records
+/// name.
+fn own_deployment_hops(an: &Analyzer) -> Vec<u32> {
+    let deploy_role = |r: Role| matches!(r, Role::Link(LinkKey::DeploymentId | LinkKey::Workload));
+    let all: Vec<u32> = an.hops.iter().filter(|(_, r)| deploy_role(**r)).map(|(c, _)| *c).collect();
+    let mut named = false;
+    let mut own: HashSet<u32> = HashSet::new();
+    for (i, _) in an.records.iter().enumerate().filter(|(_, r)| r.tier == Tier::Linked) {
+        let fields = an.fields_of(i as u32);
+        if fields.iter().any(|f| matches!(f.role, Role::Ident(IdentName::AgentId | IdentName::SessionId))) {
+            named = true;
+            own.extend(fields.iter().filter(|f| deploy_role(f.role)).map(|f| f.canon));
+        }
+    }
+    if named {
+        all.into_iter().filter(|c| own.contains(c)).collect()
+    } else {
+        all
+    }
 }
 
 /// One identifier from the evidence (no seed for it).

@@ -176,7 +176,7 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         | "tool_service_account"
         | "principal_id"
         | "authorizer_principal_id" => Role::Ident(I::ToolPrincipal),
-        "approval_id" | "approvalid" | "approval_request_id" => Role::Ident(I::ApprovalId),
+        "approval_id" | "approvalid" | "approval_request_id" | "approval_key" => Role::Ident(I::ApprovalId),
         "bundle_id"
         | "bundle_revision"
         | "policy_bundle_revision"

@@ -13,6 +13,7 @@
 use super::super::item::{bounded, first, outcome_of, scalar, Ev, ItemBuilder, OutcomeEv, Side};
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{norm_key, LinkKey, Role};
+use super::super::values::Time;
 use super::generic::TIME_FIELDS;
 use super::{FormatDef, Head, Item};
 use crate::bundle::manifest::IdentName;
@@ -355,4 +356,66 @@ fn chain_details(b: &ItemBuilder<'_>, ev: &mut Ev) {
             ev.detail(key, vals.join(","));
         }
     }
+}
+
+/// Spinnaker (Orca) pipeline executions (`GET /applications/{app}/pipelines`,
+/// `GET /pipelines/{id}`): one execution per object, or an array of them.
+pub(crate) struct Spinnaker;
+
+impl FormatDef for Spinnaker {
+    fn name(&self) -> &'static str {
+        "spinnaker"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["spinnaker-executions", "orca"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("deploy")
+    }
+    fn what(&self) -> &'static str {
+        "Spinnaker pipeline executions (Orca): id, application, trigger (user, parameters), stages, status"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.has("pipelineConfigId") && h.has("stages") && (h.has("trigger") || h.has("application"))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(execution(e, m))),
+            _ => out.push(execution(v, m)),
+        }
+    }
+}
+
+/// One execution: a deploy event keyed by the execution id, for the application, by the user
+/// who triggered it, with the change, wave and bundle its trigger parameters and manifests
+/// name (read by the semantics table; `previous_…` parameters are superseded). `SUCCEEDED`
+/// succeeded, `TERMINAL` failed; a running, paused or cancelled execution states no outcome of
+/// the deployment.
+fn execution(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    let Some(id) = first(v, &["id"]) else { return b.finish() };
+    b.field(Role::Link(LinkKey::DeploymentId), &id, "id");
+    let mut ev = Ev::new(EventKind::Deploy, Side::Server);
+    ev.start = v.get("startTime").and_then(Time::of_json).or_else(|| v.get("buildTime").and_then(Time::of_json));
+    ev.end = v.get("endTime").and_then(Time::of_json);
+    ev.key(Role::Link(LinkKey::DeploymentId), &id);
+    ev.target = first(v, &["application"]);
+    ev.operation = first(v, &["name"]);
+    ev.principal = first(v, &["trigger.user", "authentication.user"]).filter(|u| u != "anonymous");
+    if let Some(st) = first(v, &["status"]) {
+        let status = match st.as_str() {
+            "SUCCEEDED" => Some(OutcomeStatus::Succeeded),
+            "TERMINAL" | "FAILED_CONTINUE" => Some(OutcomeStatus::Failed),
+            _ => None,
+        };
+        if let Some(status) = status {
+            ev.outcome = OutcomeEv { status: Some(status), code: Some(st), reason: None, replayed: false };
+        }
+    }
+    chain_details(&b, &mut ev);
+    let mut it = b.finish();
+    it.time = it.time.clone().or_else(|| ev.start.clone());
+    it.evidence.push(ev);
+    it
 }

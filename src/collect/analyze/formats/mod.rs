@@ -90,7 +90,7 @@ pub(crate) trait FormatDef: Sync {
 /// Every format, in detection priority: the first whose `detect` says yes wins. Specific
 /// formats come before the general ones they would also match (an OPA decision log line is
 /// JSON Lines too); `jsonl`, `json`, `text_log` and `opaque` come last.
-pub(crate) static REGISTRY: [&dyn FormatDef; 32] = [
+pub(crate) static REGISTRY: [&dyn FormatDef; 35] = [
     &otlp::Otlp,
     &agents::RunState,
     &agents::Tracing,
@@ -104,6 +104,7 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 32] = [
     &people::SlackActions,
     &people::BotActivity,
     &people::ServiceNow,
+    &people::JiraApprovals,
     &logs::Datadog,
     &logs::CloudWatch,
     &logs::Loki,
@@ -112,7 +113,9 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 32] = [
     &deploy::Argo,
     &deploy::CdPipeline,
     &deploy::GithubDeployments,
+    &deploy::Spinnaker,
     &proxy::Kong,
+    &proxy::Traefik,
     &proxy::EnvoyJson,
     &people::Approvals,
     &proxy::EnvoyText,

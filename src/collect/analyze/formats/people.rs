@@ -438,3 +438,133 @@ fn snow_record(r: &Value, m: &FieldMapping) -> Item {
     }
     it
 }
+
+/// Jira Service Management approvals (`GET /rest/servicedeskapi/request/{key}/approval`): a
+/// page of approval steps of one customer request.
+pub(crate) struct JiraApprovals;
+
+impl FormatDef for JiraApprovals {
+    fn name(&self) -> &'static str {
+        "jira_approvals"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["jira-sm", "jira-approvals", "servicedesk-approvals"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("approvals")
+    }
+    fn what(&self) -> &'static str {
+        "Jira Service Management request approvals (servicedeskapi): finalDecision, approvers[].approverDecision, createdDate, completedDate"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        let step = |k: &super::Keys| k.has("finalDecision") && (k.has("approvers") || k.has("canAnswerApproval"));
+        step_or_page(h, step)
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        // The request's key is in the page's own link; a step's link names the request by
+        // its numeric id.
+        let key = first(v, &["_links.self"]).and_then(|u| jira_request_key(&u));
+        match v.get("values") {
+            Some(Value::Array(list)) => list.iter().for_each(|r| out.push(jira_step(r, key.as_deref(), m))),
+            _ => out.push(jira_step(v, key.as_deref(), m)),
+        }
+    }
+}
+
+fn step_or_page(h: &Head<'_>, step: impl Fn(&super::Keys) -> bool) -> bool {
+    h.obj().is_some_and(&step) || h.inner("values").is_some_and(&step)
+}
+
+/// `…/request/FIN-2291/approval` → `FIN-2291`.
+fn jira_request_key(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("/request/")?;
+    let (key, tail) = rest.split_once('/')?;
+    (tail.starts_with("approval")
+        && !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then(|| key.to_string())
+}
+
+/// A Jira date object (`{"iso8601", "jira", "epochMillis", "friendly"}`): its instant.
+fn jira_time(v: &Value, key: &str) -> Option<Time> {
+    let d = v.get(key)?;
+    d.get("epochMillis").and_then(Time::of_json).or_else(|| {
+        first(d, &["jira", "iso8601"]).and_then(|s| {
+            // `+0000` without a colon.
+            let fixed = match s.len().checked_sub(5).and_then(|i| s.get(i..).map(|z| (i, z))) {
+                Some((i, z))
+                    if (z.starts_with('+') || z.starts_with('-')) && z[1..].bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    format!("{}{}:{}", &s[..i], &z[..3], &z[3..])
+                }
+                _ => s.clone(),
+            };
+            Time::parse(&fixed)
+        })
+    })
+}
+
+/// One approval step: its decision once decided (`finalDecision` at `completedDate`, by the
+/// approvers who answered; `createdDate` kept as `requested_at`), else the pending request
+/// (`createdDate`) — the agent's side records its own request. The approval id is the
+/// request's key.
+fn jira_step(r: &Value, key: Option<&str>, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    b.walk("", r);
+    if let Some(k) = key {
+        b.field(Role::Ident(IdentName::ApprovalId), k, "_links.self(page)");
+    }
+    let mut it = b.finish();
+    let Some(id) = key.map(str::to_string).or_else(|| first(r, &["_links.self"])) else { return it };
+    let decision = first(r, &["finalDecision"]).and_then(|d| decision_word(&d)).filter(|d| *d != "pending");
+    let step = first(r, &["id"]);
+    let name = first(r, &["name"]);
+    let Some(decision) = decision else {
+        // Still pending: the request.
+        let mut asked = Ev::new(EventKind::ApprovalRequest, Side::Server);
+        asked.start = jira_time(r, "createdDate");
+        asked.key(Role::Ident(IdentName::ApprovalId), &id);
+        asked.detail("decision", "pending");
+        if let Some(n) = name {
+            asked.detail("description", n);
+        }
+        if let Some(s) = step {
+            asked.detail("step", s);
+        }
+        it.time = asked.start.clone();
+        it.evidence.push(asked);
+        return it;
+    };
+    {
+        let mut ev = Ev::new(EventKind::ApprovalDecision, Side::Server);
+        ev.start = jira_time(r, "completedDate");
+        it.time = ev.start.clone();
+        ev.key(Role::Ident(IdentName::ApprovalId), &id);
+        ev.detail("decision", decision);
+        if let Some(t) = jira_time(r, "createdDate") {
+            ev.detail("requested_at", t.text.clone());
+        }
+        if let Some(n) = name {
+            ev.detail("description", n);
+        }
+        if let Some(s) = step {
+            ev.detail("step", s);
+        }
+        let answered: Vec<String> = r
+            .get("approvers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|a| first(a, &["approverDecision"]).is_some_and(|d| d != "pending"))
+            .filter_map(|a| first(a, &["approver.emailAddress", "approver.displayName", "approver.accountId"]))
+            .take(16)
+            .collect();
+        if !answered.is_empty() {
+            ev.detail("approver", answered.join(", "));
+            ev.principal = answered.first().cloned();
+        }
+        it.evidence.push(ev);
+    }
+    it
+}

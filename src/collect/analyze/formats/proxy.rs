@@ -549,6 +549,90 @@ pub(crate) fn mark_replay(ev: &mut Ev, headers: Option<&Value>) {
     }
 }
 
+/// Traefik's JSON access log (`accessLog.format: json`): one object per request.
+pub(crate) struct Traefik;
+
+impl FormatDef for Traefik {
+    fn name(&self) -> &'static str {
+        "traefik"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["traefik-json", "traefik-access-log"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("egress")
+    }
+    fn what(&self) -> &'static str {
+        "Traefik JSON access log: RequestHost, RequestMethod, DownstreamStatus, OriginStatus, StartUTC, Duration (ns), request_/origin_ headers"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        h.has("DownstreamStatus") && h.has("RequestMethod") && (h.has("StartUTC") || h.has("OriginStatus"))
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(traefik(e, m))),
+            _ => out.push(traefik(v, m)),
+        }
+    }
+}
+
+/// One Traefik access-log entry. The destination is the host the caller asked for
+/// (`RequestHost`: for an egress gateway, the external API) and the network path the service
+/// Traefik forwarded to (`ServiceAddr`); the status is what the caller got
+/// (`DownstreamStatus`: a `499` when it hung up, with `OriginStatus` `0`, no answer yet), the
+/// origin's kept as the detail `origin_status`. `Duration` is nanoseconds. Headers are
+/// flattened into `request_<Name>` and, for the response, `origin_<Name>` (`downstream_<Name>`
+/// as sent back): read by the semantics table, and `origin_Idempotent-Replayed` marks a replay.
+fn traefik(v: &Value, m: &FieldMapping) -> Item {
+    let s = |keys: &[&str]| first(v, keys);
+    let time = s(&["StartUTC", "StartLocal"]);
+    let dur = v.get("Duration").and_then(Value::as_u64).map(|ns| format!("{}", ns / 1_000_000));
+    let rid = s(&["request_X-Request-Id", "request_X-Request-ID", "request_x-request-id"]);
+    let mut it = item(
+        Line {
+            time: time.as_deref(),
+            time_is_end: false,
+            method: s(&["RequestMethod"]).as_deref(),
+            path: s(&["RequestPath"]).as_deref(),
+            code: s(&["DownstreamStatus"]).as_deref(),
+            flags: None,
+            bytes_out: s(&["RequestContentSize"]).as_deref(),
+            bytes_in: s(&["DownstreamContentSize"]).as_deref(),
+            duration_ms: dur.as_deref(),
+            source: s(&["ClientHost"]).as_deref(),
+            user_agent: s(&["request_User-Agent"]).as_deref(),
+            request_id: rid.as_deref(),
+            host: s(&["RequestHost", "RequestAddr"]).as_deref(),
+            upstream: s(&["ServiceAddr", "ServiceURL"]).as_deref(),
+            user: s(&["ClientUsername"]).as_deref().filter(|u| *u != "-"),
+        },
+        m,
+        "",
+    );
+    let mut b = ItemBuilder::new(m);
+    b.walk("", v);
+    let extra = b.finish();
+    it.absorb(extra);
+    if let Some(ev) = it.evidence.first_mut() {
+        if let Some(r) = s(&["RouterName", "ServiceName"]) {
+            ev.detail("route", r);
+        }
+        if let Some(o) = s(&["OriginStatus"]) {
+            ev.detail("origin_status", o);
+        }
+        // The origin's response headers, by their names.
+        let origin: serde_json::Map<String, Value> = v
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, x)| Some((k.strip_prefix("origin_")?.to_string(), x.clone())))
+            .take(64)
+            .collect();
+        mark_replay(ev, Some(&Value::Object(origin)));
+    }
+    it
+}
+
 /// Squid's native access.log.
 pub(crate) struct Squid;
 
