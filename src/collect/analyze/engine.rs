@@ -579,7 +579,9 @@ impl Analyzer {
                         matches!(
                             f.role,
                             Role::Ident(IdentName::ChangeId)
-                                | Role::Link(LinkKey::DeploymentId | LinkKey::Owner | LinkKey::Workload)
+                                | Role::Link(
+                                    LinkKey::DeploymentId | LinkKey::Owner | LinkKey::Workload | LinkKey::ReleaseTarget
+                                )
                         )
                     });
                 // A re-readable file's hop and chain records are kept whatever the pending
@@ -765,7 +767,7 @@ impl Analyzer {
                 }
                 if matches!(
                     f.role,
-                    Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload)
+                    Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload | LinkKey::ReleaseTarget)
                         | Role::Ident(IdentName::ChangeId)
                 ) && strong(self.strings.get(f.canon))
                     && !self.hops.contains_key(&f.canon)
