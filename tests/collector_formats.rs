@@ -817,6 +817,7 @@ fn gcp_logging_reads_the_payload_not_the_wrapper() {
     assert_eq!(ident_value(a, IdentName::TraceId), (IdentStatus::Given, Some(TRACE)));
     assert_eq!(ident(a, IdentName::TraceId).values.len(), 1);
     assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident(a, IdentName::SessionId).values.len(), 1, "conv_91b3e0d27f5a is the other request's");
     let mut fields = ident(a, IdentName::SessionId).values[0].fields.clone();
     fields.sort();
     assert_eq!(fields, ["jsonPayload.session_id", "textPayload~session_id"]);

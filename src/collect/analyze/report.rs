@@ -862,7 +862,7 @@ fn rollouts_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: 
                     by.len() - 1
                 }
             };
-            let a = &mut by[i];
+            let Some(a) = by.get_mut(i) else { continue };
             a.records += 1;
             if !a.fields.contains(&f.path) {
                 a.fields.push(f.path);
@@ -882,30 +882,42 @@ fn rollouts_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: 
 fn via_release_target(an: &Analyzer, session: &str, deployment: &str) -> Option<(String, Vec<Citation>)> {
     let cs = an.strings.lookup(&super::values::canon(session))?;
     let cd = an.strings.lookup(&super::values::canon(deployment))?;
-    let in_view = |rid: usize| matches!(an.records[rid].tier, Tier::Linked | Tier::Chain);
-    let pair = |rid: usize| {
+    let in_view = |rid: usize| an.records.get(rid).is_some_and(|r| matches!(r.tier, Tier::Linked | Tier::Chain));
+    let pairs = |rid: usize| {
         an.fields_of(rid as u32)
             .iter()
             .filter(|f| f.role == Role::Link(LinkKey::ReleaseTarget))
-            .map(|f| (f.canon, f.value, f.path))
-            .collect::<Vec<_>>()
+            .copied()
+            .collect::<Vec<Fld>>()
     };
-    for (a, _) in an.records.iter().enumerate().filter(|(i, _)| in_view(*i)) {
-        if !an.values_of(a as u32).any(|c| c == cs) {
+    // One pass for the pairs the session's records name (the first record naming each), one
+    // for a record of the deployment naming one of them: linear in the records, however many
+    // lines of the session carry the pod labels.
+    let mut of_session: HashMap<u32, (usize, Fld)> = HashMap::new();
+    for rid in (0..an.records.len()).filter(|&i| in_view(i)) {
+        let ps = pairs(rid);
+        if ps.is_empty() || !an.values_of(rid as u32).any(|c| c == cs) {
             continue;
         }
-        for (pc, pv, pp) in pair(a) {
-            let b = an.records.iter().enumerate().find(|(i, _)| {
-                in_view(*i) && *i != a && pair(*i).iter().any(|x| x.0 == pc) && an.values_of(*i as u32).any(|c| c == cd)
-            });
-            if let Some((b, _)) = b {
-                let path = an.fields_of(b as u32).iter().find(|f| f.canon == cd).map(|f| f.path);
-                return Some((
-                    an.strings.get(pv).to_string(),
-                    vec![cite(an, a as u32, Some(pp)), cite(an, b as u32, path)],
-                ));
-            }
+        for f in ps {
+            of_session.entry(f.canon).or_insert((rid, f));
         }
+    }
+    if of_session.is_empty() {
+        return None;
+    }
+    for rid in (0..an.records.len()).filter(|&i| in_view(i)) {
+        let Some((a, f)) = pairs(rid).iter().find_map(|p| of_session.get(&p.canon).filter(|(a, _)| *a != rid)) else {
+            continue;
+        };
+        if !an.values_of(rid as u32).any(|c| c == cd) {
+            continue;
+        }
+        let path = an.fields_of(rid as u32).iter().find(|x| x.canon == cd).map(|x| x.path);
+        return Some((
+            an.strings.get(f.value).to_string(),
+            vec![cite(an, *a as u32, Some(f.path)), cite(an, rid as u32, path)],
+        ));
     }
     None
 }
