@@ -1023,6 +1023,45 @@ fn cloud_deploy_rollout_of_the_release_to_the_target_closes_the_chain() {
     assert_eq!(ident_value(a, IdentName::ApprovalId).1, None, "a deploy approval is no approval id");
 }
 
+/// A rollouts export larger than the pre-filter's threshold, one rollout per line: the line of
+/// the incident's rollout names the release and the target apart (never the pair), and is
+/// still read and taken as the deployment.
+#[test]
+fn cloud_deploy_rollout_found_in_a_large_jsonl_export() {
+    let rollouts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format_fixture("cloud-deploy/rollouts.json")).expect("read"))
+            .expect("json");
+    let mut body = String::new();
+    // 6000 rollouts of other releases (~2 MiB), then the fixture's two.
+    for i in 0..6000 {
+        let mut r = rollouts[1].clone();
+        let rel = format!("rel-20261001-{i:07x}");
+        r["name"] = format!(
+            "projects/acme-agents-prod/locations/europe-west1/deliveryPipelines/billing-agent/releases/{rel}/rollouts/{rel}-to-prod-wave-2-0001"
+        )
+        .into();
+        r["targetId"] = "prod-wave-2".into();
+        body.push_str(&serde_json::to_string(&r).expect("json"));
+        body.push('\n');
+    }
+    for r in rollouts.as_array().expect("array") {
+        body.push_str(&serde_json::to_string(r).expect("json"));
+        body.push('\n');
+    }
+    assert!(body.len() > 2 << 20, "{}", body.len());
+    let dir = IncidentDir::new();
+    dir.copy(&format_fixture("gcp-logging/billing-agent-gke-20261121T1400Z.json"), "gcp/app.json")
+        .copy(&format_fixture("cloud-deploy/releases.json"), "deploy/releases.json")
+        .copy(&format_fixture("cloud-deploy/targets.json"), "deploy/targets.json")
+        .write("deploy/rollouts.jsonl", body);
+    let p = preserve_dir(&dir, &["--trace-id", TRACE]);
+    let a = p.a();
+    let node = |n: NodeName| a.chain.nodes.iter().find(|x| x.name == n).expect("node").clone();
+    assert_eq!(node(NodeName::Deployment).value.as_deref(), Some(ROLLOUT_WAVE_2));
+    assert_eq!(node(NodeName::Change).value.as_deref(), Some("CHG-20931"));
+    assert_eq!(node(NodeName::Wave).value.as_deref(), Some("2"));
+}
+
 // ---- Deployments ----
 
 /// A generic CD pipeline log: the run whose id the services report as `deployment.id`

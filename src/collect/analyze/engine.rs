@@ -908,14 +908,22 @@ impl Analyzer {
                 continue;
             }
             let v = self.strings.get(c);
+            // A release/target pair (`<release>/<target>`) is never written as such: a rollout's
+            // line names the release (in its `name`) and the target apart. The release finds it.
+            let v = match role {
+                Role::Link(LinkKey::ReleaseTarget) => v.rsplit_once('/').map_or(v, |(release, _)| release),
+                _ => v,
+            };
             if v.is_empty() || values.contains_key(v) {
                 continue;
             }
             if values.len() >= max {
                 return None;
             }
-            let raws: Vec<&str> =
-                self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect();
+            let raws: Vec<&str> = match role {
+                Role::Link(LinkKey::ReleaseTarget) => Vec::new(),
+                _ => self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect(),
+            };
             values.insert(v.to_string(), needle_forms(v, &raws));
         }
         let chain = chain_set.into_iter().filter(|v| values.contains_key(v)).collect();
