@@ -382,7 +382,8 @@ fn audit_entry(e: &Value, m: &FieldMapping) -> Item {
         ev.key(Role::Link(LinkKey::EventId), &id);
         ev.detail("operation", id);
     }
-    let code = pp.pointer("/status/code").and_then(Value::as_i64);
+    // An int32 in proto3 JSON, which some exporters write as a string.
+    let code = pp.pointer("/status/code").and_then(|c| c.as_i64().or_else(|| c.as_str()?.trim().parse().ok()));
     ev.outcome = match code {
         _ if op_first && !op_last && code.is_none() => OutcomeEv::default(),
         None | Some(0) => OutcomeEv {
@@ -450,5 +451,35 @@ mod tests {
         assert_eq!(canonical_resource("projects/_/buckets/b1"), "gs://b1");
         assert_eq!(canonical_resource("projects/p/secrets/s"), "projects/p/secrets/s");
         assert_eq!(trace_of("projects/p/traces/7d3f1c9a2b4e48f0a1c6e5d20b9f8a31"), "7d3f1c9a2b4e48f0a1c6e5d20b9f8a31");
+    }
+
+    /// Status codes by `google.rpc.Code`, written as a number or a string; an operation's
+    /// first entry without a status has no outcome yet.
+    #[test]
+    fn audit_status_codes() {
+        let m = FieldMapping::default();
+        let status = |st: Value, op: Value| {
+            let e = serde_json::json!({
+                "insertId": "x1", "logName": "projects/p/logs/cloudaudit.googleapis.com%2Factivity",
+                "operation": op,
+                "protoPayload": {"@type": AUDIT_TYPE, "methodName": "m", "serviceName": "s", "status": st},
+            });
+            let it = entry(&e, &m);
+            let ev = it.evidence.first().cloned().expect("an event");
+            (ev.outcome.status, ev.outcome.code)
+        };
+        let none = Value::Null;
+        assert_eq!(status(serde_json::json!({"code": "4"}), none.clone()).0, Some(OutcomeStatus::Unknown));
+        assert_eq!(status(serde_json::json!({"code": 14}), none.clone()).0, Some(OutcomeStatus::Unknown));
+        assert_eq!(
+            status(serde_json::json!({"code": 7, "message": "denied"}), none.clone()),
+            (Some(OutcomeStatus::Failed), Some("7 PERMISSION_DENIED".into()))
+        );
+        assert_eq!(status(serde_json::json!({}), none.clone()).0, Some(OutcomeStatus::Succeeded));
+        assert_eq!(status(Value::Null, serde_json::json!({"id": "op-1", "first": true})).0, None);
+        assert_eq!(
+            status(Value::Null, serde_json::json!({"id": "op-1", "first": true, "last": true})).0,
+            Some(OutcomeStatus::Succeeded)
+        );
     }
 }
