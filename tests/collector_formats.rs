@@ -928,7 +928,8 @@ fn gcp_audit_calls_principals_outcomes_and_operations() {
     assert_eq!(calls[2].merged_by, [MergeRule::AuditId], "operation first + last");
     assert_eq!(start(calls[2]), Some("2026-11-21T14:03:46.532140Z"));
     assert_eq!(ident_value(a, IdentName::ToolPrincipal), (IdentStatus::Found, Some(GCP_TOOL_SA)));
-    assert_eq!(detail_of(calls[1], "source_address"), Some("10.52.3.17"));
+    assert_eq!(detail_of(calls[1], "caller_ip"), Some("10.52.3.17"), "descriptive: no source address");
+    assert_eq!(detail_of(calls[1], "source_address"), None);
 
     // alice@example.com (a person reading a bucket's policy) is the call's principal, never a
     // tool principal.

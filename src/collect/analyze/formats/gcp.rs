@@ -364,8 +364,11 @@ fn audit_entry(e: &Value, m: &FieldMapping) -> Item {
     if let Some(l) = first(e, &["logName"]).as_deref().and_then(audit_log) {
         ev.detail("audit_log", l.to_string());
     }
+    // Descriptive, not a source address to join proxy lines by: for calls Google services
+    // make on a caller's behalf it is `private` or a Google-internal address, and a pod's
+    // address seen by an API is not the address a proxy sees.
     if let Some(ip) = first(pp, &["requestMetadata.callerIp"]) {
-        ev.detail("source_address", ip);
+        ev.detail("caller_ip", ip);
     }
     if let Some(ua) = first(pp, &["requestMetadata.callerSuppliedUserAgent"]) {
         ev.detail("user_agent", ua);
