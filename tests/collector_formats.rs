@@ -48,7 +48,7 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 49] = [
+    let table: [(&str, &str, &str); 55] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
@@ -60,12 +60,18 @@ fn every_format_fixture_is_detected_by_its_content() {
         ("cerbos/cerbos-audit-decisions.log", "cerbos", "policy"),
         ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1345Z_Qm9XpL2vN7cR4tYw.json.gz", "cloudtrail", "cloud"),
         ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1405Z_kT3vQ9mZ2xR7pL4w.json.gz", "cloudtrail", "cloud"),
+        ("cloud-deploy/releases.json", "cloud_deploy", "deploy"),
+        ("cloud-deploy/rollouts.json", "cloud_deploy", "deploy"),
+        ("cloud-deploy/targets.json", "cloud_deploy", "deploy"),
         ("cloudwatch-logs/filter-log-events.json", "cloudwatch_logs", "logs"),
         ("cloudwatch-logs/loki-query-range.json", "loki", "logs"),
         ("datadog-logs/logs-events-20261214T1735Z-1805Z.page-2.json", "datadog_logs", "logs"),
         ("envoy/envoy-default-format.log", "envoy_text", "egress"),
         ("envoy/istio-proxy-json.log", "envoy_json", "egress"),
         ("envoy/istio-proxy-text.log", "istio_text", "egress"),
+        ("gcp-audit/cloudaudit-20261121T1400Z.json", "gcp_audit", "cloud"),
+        ("gcp-logging/billing-agent-gke-20261121T1400Z.json", "gcp_logging", "logs"),
+        ("gcp-logging/requests_2026-11-21_14-00-00_14-59-59_S0.json", "gcp_logging", "logs"),
         (
             "github-deployments/repos-brightwater-oncall-copilot-deployments-1874392051-statuses.json",
             "github_deployments",
@@ -844,6 +850,274 @@ fn datadog_logs_an_mcp_servers_lines_are_its_view_of_the_call() {
         session.values[0].fields
     );
     assert_eq!(subjects(&p), ["E10472"], "usr.id");
+}
+
+// ---- Google Cloud ----
+
+const GCP_TOOL_SA: &str = "billing-agent-tools@acme-agents-prod.iam.gserviceaccount.com";
+const GCP_RUNTIME_SA: &str = "billing-agent@acme-agents-prod.iam.gserviceaccount.com";
+const GCS_OBJECT: &str = "gs://acme-billing-exports/refunds/2026-11-21/idem-2c7e9a41f0b35d86.json";
+const ROLLOUT_WAVE_2: &str = "rel-20261121-3c9e41f-to-prod-wave-2-0001";
+
+/// Cloud Logging (`gcloud logging read --format=json`, newest first): `trace` is the trace
+/// id (the other request's trace in the same file is not followed), `jsonPayload` is read as
+/// the application's log (tool calls, the end user a subject), `textPayload` as key=value
+/// text; the wrapper's metadata (pod name, project, cluster labels) is no field of the
+/// application's, the container's own `httpRequest` is no egress request, and `severity:
+/// ERROR` is no outcome.
+#[test]
+fn gcp_logging_reads_the_payload_not_the_wrapper() {
+    let p = one("gcp-logging/billing-agent-gke-20261121T1400Z.json");
+    let a = p.a();
+    assert_eq!(a.sources[0].format, "gcp_logging");
+    assert_eq!(a.sources[0].incident_records, 1, "one document");
+    assert_eq!(ident_value(a, IdentName::TraceId), (IdentStatus::Given, Some(TRACE)));
+    assert_eq!(ident(a, IdentName::TraceId).values.len(), 1);
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+    assert_eq!(ident(a, IdentName::SessionId).values.len(), 1, "conv_91b3e0d27f5a is the other request's");
+    let mut fields = ident(a, IdentName::SessionId).values[0].fields.clone();
+    fields.sort();
+    assert_eq!(fields, ["jsonPayload.session_id", "textPayload~session_id"]);
+    assert_eq!(ident_value(a, IdentName::IdempotencyKey), (IdentStatus::Found, Some(IDEM)));
+    assert_eq!(subjects(&p), [CUSTOMER], "enduser_id is whom the agent acted for");
+    // No principal: nothing in an application's log entry names who a call ran as.
+    assert_eq!(ident_value(a, IdentName::ToolPrincipal).1, None);
+    let calls: Vec<(Option<&str>, Option<&str>, Option<OutcomeStatus>)> =
+        events(a, EventKind::ToolCall).iter().map(|e| (e.target.as_deref(), id_of(e, "call_id"), outcome(e))).collect();
+    assert_eq!(
+        calls,
+        [
+            (Some("lookup_invoice"), Some(LOOKUP_CALL), Some(OutcomeStatus::Succeeded)),
+            (Some("issue_refund"), Some(REFUND_CALL), Some(OutcomeStatus::Unknown)),
+        ]
+    );
+    // The container logged the turn it served (with severity ERROR and status 200): its own
+    // server view, not an egress request, and nothing failed.
+    assert_eq!(count(a, EventKind::EgressRequest), 0);
+    assert!(a.events.iter().all(|e| outcome(e) != Some(OutcomeStatus::Failed)), "{:?}", a.events);
+    // Pod and project labels of the wrapper are not the application's workload or deployment.
+    let node = a.chain.nodes.iter().find(|x| x.name == NodeName::Deployment).expect("node");
+    assert_eq!((node.status, node.value.as_deref()), (HopStatus::Missing, None));
+}
+
+/// A load balancer's request log (a Log Router sink's hourly JSON Lines object) is the
+/// proxy's view of the agent's egress: the timed-out attempt (504 after 30 s) is unknown, the
+/// retry's 201 succeeded although its entry says `severity: ERROR`; the other trace's request
+/// is not the incident's.
+#[test]
+fn gcp_load_balancer_requests_are_egress_and_severity_is_no_outcome() {
+    let (_, p) = run(
+        &[
+            ("gcp-logging/billing-agent-gke-20261121T1400Z.json", "gcp/app.json"),
+            ("gcp-logging/requests_2026-11-21_14-00-00_14-59-59_S0.json", "gcp/requests/14-00-00_14-59-59_S0.json"),
+        ],
+        &["--trace-id", TRACE],
+    );
+    let a = p.a();
+    let got: Vec<(Option<&str>, Option<&str>, Option<&str>, Option<OutcomeStatus>, Option<&str>)> =
+        events(a, EventKind::EgressRequest)
+            .iter()
+            .map(|e| (e.target.as_deref(), start(e), end(e), outcome(e), detail_of(e, "source_address")))
+            .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some("payments.example.com"),
+                Some("2026-11-21T14:02:43.114205Z"),
+                Some("2026-11-21T14:03:13.116322Z"),
+                Some(OutcomeStatus::Unknown),
+                Some("34.76.18.202")
+            ),
+            (
+                Some("payments.example.com"),
+                Some("2026-11-21T14:03:45.120776Z"),
+                Some("2026-11-21T14:03:45.604678Z"),
+                Some(OutcomeStatus::Succeeded),
+                Some("34.76.18.202")
+            ),
+        ]
+    );
+    let s = a.sources.iter().find(|s| s.path.ends_with("S0.json")).expect("sink file");
+    assert_eq!((s.format.as_str(), s.incident_records), ("gcp_logging", 2));
+}
+
+/// Cloud Audit Logs: each entry a cloud API call whose principal is the service account it ran
+/// as (a tool principal), impersonated by the agent's runtime account (the actor); status
+/// code 4 (DEADLINE_EXCEEDED) leaves the outcome unknown; the first and last entries of one
+/// long-running operation are one event; a Cloud Storage object is named `gs://B/O`; a
+/// person's call is no tool principal's.
+#[test]
+fn gcp_audit_calls_principals_outcomes_and_operations() {
+    let p = one_with("gcp-audit/cloudaudit-20261121T1400Z.json", &["--seed", GCP_TOOL_SA]);
+    let a = p.a();
+    let calls = events(a, EventKind::CloudApiCall);
+    let got: Vec<(Option<&str>, Option<&str>, Option<OutcomeStatus>, Option<&str>, usize)> = calls
+        .iter()
+        .map(|e| {
+            (e.operation.as_deref(), e.target.as_deref(), outcome(e), detail_of(e, "audit_log"), e.citations.len())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some("google.cloud.secretmanager.v1.SecretManagerService.AccessSecretVersion"),
+                Some("projects/412305876093/secrets/payments-api-key/versions/latest"),
+                Some(OutcomeStatus::Unknown),
+                Some("data_access"),
+                1
+            ),
+            (Some("storage.objects.create"), Some(GCS_OBJECT), Some(OutcomeStatus::Succeeded), Some("data_access"), 1),
+            (
+                Some("v1.compute.instances.setMetadata"),
+                Some("projects/acme-agents-prod/zones/europe-west1-b/instances/agent-sandbox-7"),
+                Some(OutcomeStatus::Succeeded),
+                Some("activity"),
+                2
+            ),
+        ]
+    );
+    assert!(calls.iter().all(|e| e.principal.as_deref() == Some(GCP_TOOL_SA)));
+    assert!(calls.iter().all(|e| e.actor.as_deref() == Some(GCP_RUNTIME_SA)));
+    let o = calls[0].outcome.as_ref().expect("outcome");
+    assert_eq!(o.codes, ["4 DEADLINE_EXCEEDED"]);
+    assert_eq!(calls[2].merged_by, [MergeRule::AuditId], "operation first + last");
+    assert_eq!(start(calls[2]), Some("2026-11-21T14:03:46.532140Z"));
+    assert_eq!(ident_value(a, IdentName::ToolPrincipal), (IdentStatus::Found, Some(GCP_TOOL_SA)));
+    assert_eq!(detail_of(calls[1], "caller_ip"), Some("10.52.3.17"), "descriptive: no source address");
+    assert_eq!(detail_of(calls[1], "source_address"), None);
+
+    // alice@example.com (a person reading a bucket's policy) is the call's principal, never a
+    // tool principal.
+    let p = one_with("gcp-audit/cloudaudit-20261121T1400Z.json", &["--seed", "alice@example.com"]);
+    let calls = events(p.a(), EventKind::CloudApiCall);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].principal.as_deref(), calls[0].target.as_deref()),
+        (Some("alice@example.com"), Some("gs://acme-billing-exports"))
+    );
+    assert!(ident(p.a(), IdentName::ToolPrincipal).values.is_empty());
+}
+
+/// The object the agent exported, named `gs://B/O` in its log and
+/// `projects/_/buckets/B/objects/O` in the audit log, is one value: searching for it finds
+/// both.
+#[test]
+fn gcs_object_is_one_target_in_app_and_audit_logs() {
+    let (_, p) = run(
+        &[
+            ("gcp-logging/billing-agent-gke-20261121T1400Z.json", "gcp/app.json"),
+            ("gcp-audit/cloudaudit-20261121T1400Z.json", "gcp/audit.json"),
+        ],
+        &["--seed", GCS_OBJECT],
+    );
+    let a = p.a();
+    let calls = events(a, EventKind::CloudApiCall);
+    assert_eq!(
+        calls.iter().map(|e| (e.operation.as_deref(), e.target.as_deref())).collect::<Vec<_>>(),
+        [(Some("storage.objects.create"), Some(GCS_OBJECT))]
+    );
+    let app = a.sources.iter().find(|s| s.path == "gcp/app.json").expect("app log");
+    assert_eq!(app.incident_records, 1, "the app's entries naming the object (one document)");
+    assert_eq!(ident_value(a, IdentName::SessionId), (IdentStatus::Found, Some(SESSION)));
+}
+
+/// Cloud Deploy: the pod labels Cloud Deploy sets (`release-id`, `target-id`) name the
+/// rollout of that release to that target — the deployment, not the wave-1 rollout of the
+/// same release; its release's annotations and labels name the change (`CHG-20931`, written
+/// lower-case in a label), its deploy parameters the bundle, its target's labels the wave.
+/// The rollout's `approvalState` is a deploy approval, not the agent's approval id.
+#[test]
+fn cloud_deploy_rollout_of_the_release_to_the_target_closes_the_chain() {
+    let (_, p) = run(
+        &[
+            ("gcp-logging/billing-agent-gke-20261121T1400Z.json", "gcp/app.json"),
+            ("cloud-deploy/releases.json", "deploy/releases.json"),
+            ("cloud-deploy/rollouts.json", "deploy/rollouts.json"),
+            ("cloud-deploy/targets.json", "deploy/targets.json"),
+        ],
+        &["--trace-id", TRACE],
+    );
+    let a = p.a();
+    let node = |n: NodeName| a.chain.nodes.iter().find(|x| x.name == n).expect("node").clone();
+    let nodes: Vec<(NodeName, Option<String>)> = a.chain.nodes.iter().map(|n| (n.name, n.value.clone())).collect();
+    assert_eq!(node(NodeName::Deployment).value.as_deref(), Some(ROLLOUT_WAVE_2), "{nodes:?}");
+    assert_eq!(node(NodeName::Change).value.as_deref(), Some("CHG-20931"));
+    assert_eq!(node(NodeName::Wave).value.as_deref(), Some("2"));
+    assert_eq!(node(NodeName::Bundle).value.as_deref(), Some("rev-2026.11.21-3c9e41f"));
+    for hop in &a.chain.hops {
+        assert_eq!(hop.status, HopStatus::Linked, "{:?} → {:?}: {}", hop.from, hop.to, hop.why);
+    }
+    let hop = |f: NodeName| a.chain.hops.iter().find(|h| h.from == f).expect("hop");
+    let cited = |f: NodeName| hop(f).citations.iter().map(|c| c.path.as_str()).collect::<Vec<_>>();
+    assert_eq!(cited(NodeName::Session), ["gcp/app.json", "deploy/rollouts.json"]);
+    assert_eq!(cited(NodeName::Deployment)[..2], ["deploy/rollouts.json", "deploy/releases.json"]);
+    let wave_hop = a.chain.hops.iter().find(|h| h.from == NodeName::Change).expect("change → wave");
+    assert_eq!(
+        wave_hop.citations.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+        ["deploy/releases.json", "deploy/rollouts.json", "deploy/targets.json"]
+    );
+    let changes: Vec<&str> = ident(a, IdentName::ChangeId).values.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(changes.len(), 1, "CHG-20870 is the previous release's: {changes:?}");
+    // `labels.acme-change-id` (chg-20931) is the same value, in the same record.
+    assert_eq!(ident(a, IdentName::ChangeId).values[0].fields, ["annotations.acme.io/change-id"]);
+    let waves: Vec<&str> = ident(a, IdentName::RolloutWave).values.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(waves, ["2"], "the release's target snapshots hold wave 1 too: not read");
+    // One deploy event: the wave-2 rollout, on the chain.
+    let deploys = events(a, EventKind::Deploy);
+    let got: Vec<(Option<&str>, Option<&str>, Option<OutcomeStatus>, Option<&str>, Tie)> = deploys
+        .iter()
+        .map(|e| (id_of(e, "deployment_id"), e.target.as_deref(), outcome(e), detail_of(e, "deploy_approval"), e.tie))
+        .collect();
+    assert_eq!(
+        got,
+        [(Some(ROLLOUT_WAVE_2), Some("prod-wave-2"), Some(OutcomeStatus::Succeeded), Some("APPROVED"), Tie::Chain)]
+    );
+    assert_eq!(
+        (start(deploys[0]), end(deploys[0])),
+        (Some("2026-11-21T13:40:02.118093Z"), Some("2026-11-21T13:52:30.774001Z"))
+    );
+    assert_eq!(ident_value(a, IdentName::ApprovalId).1, None, "a deploy approval is no approval id");
+}
+
+/// A rollouts export larger than the pre-filter's threshold, one rollout per line: the line of
+/// the incident's rollout names the release and the target apart (never the pair), and is
+/// still read and taken as the deployment.
+#[test]
+fn cloud_deploy_rollout_found_in_a_large_jsonl_export() {
+    let rollouts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format_fixture("cloud-deploy/rollouts.json")).expect("read"))
+            .expect("json");
+    let mut body = String::new();
+    // 6000 rollouts of other releases (~2 MiB), then the fixture's two.
+    for i in 0..6000 {
+        let mut r = rollouts[1].clone();
+        let rel = format!("rel-20261001-{i:07x}");
+        r["name"] = format!(
+            "projects/acme-agents-prod/locations/europe-west1/deliveryPipelines/billing-agent/releases/{rel}/rollouts/{rel}-to-prod-wave-2-0001"
+        )
+        .into();
+        r["targetId"] = "prod-wave-2".into();
+        body.push_str(&serde_json::to_string(&r).expect("json"));
+        body.push('\n');
+    }
+    for r in rollouts.as_array().expect("array") {
+        body.push_str(&serde_json::to_string(r).expect("json"));
+        body.push('\n');
+    }
+    assert!(body.len() > 2 << 20, "{}", body.len());
+    let dir = IncidentDir::new();
+    dir.copy(&format_fixture("gcp-logging/billing-agent-gke-20261121T1400Z.json"), "gcp/app.json")
+        .copy(&format_fixture("cloud-deploy/releases.json"), "deploy/releases.json")
+        .copy(&format_fixture("cloud-deploy/targets.json"), "deploy/targets.json")
+        .write("deploy/rollouts.jsonl", body);
+    let p = preserve_dir(&dir, &["--trace-id", TRACE]);
+    let a = p.a();
+    let node = |n: NodeName| a.chain.nodes.iter().find(|x| x.name == n).expect("node").clone();
+    assert_eq!(node(NodeName::Deployment).value.as_deref(), Some(ROLLOUT_WAVE_2));
+    assert_eq!(node(NodeName::Change).value.as_deref(), Some("CHG-20931"));
+    assert_eq!(node(NodeName::Wave).value.as_deref(), Some("2"));
 }
 
 // ---- Deployments ----

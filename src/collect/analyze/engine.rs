@@ -579,7 +579,9 @@ impl Analyzer {
                         matches!(
                             f.role,
                             Role::Ident(IdentName::ChangeId)
-                                | Role::Link(LinkKey::DeploymentId | LinkKey::Owner | LinkKey::Workload)
+                                | Role::Link(
+                                    LinkKey::DeploymentId | LinkKey::Owner | LinkKey::Workload | LinkKey::ReleaseTarget
+                                )
                         )
                     });
                 // A re-readable file's hop and chain records are kept whatever the pending
@@ -765,7 +767,7 @@ impl Analyzer {
                 }
                 if matches!(
                     f.role,
-                    Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload)
+                    Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload | LinkKey::ReleaseTarget)
                         | Role::Ident(IdentName::ChangeId)
                 ) && strong(self.strings.get(f.canon))
                     && !self.hops.contains_key(&f.canon)
@@ -906,14 +908,22 @@ impl Analyzer {
                 continue;
             }
             let v = self.strings.get(c);
+            // A release/target pair (`<release>/<target>`) is never written as such: a rollout's
+            // line names the release (in its `name`) and the target apart. The release finds it.
+            let v = match role {
+                Role::Link(LinkKey::ReleaseTarget) => v.rsplit_once('/').map_or(v, |(release, _)| release),
+                _ => v,
+            };
             if v.is_empty() || values.contains_key(v) {
                 continue;
             }
             if values.len() >= max {
                 return None;
             }
-            let raws: Vec<&str> =
-                self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect();
+            let raws: Vec<&str> = match role {
+                Role::Link(LinkKey::ReleaseTarget) => Vec::new(),
+                _ => self.raw_forms.get(&c).into_iter().flatten().take(3).map(|r| self.strings.get(*r)).collect(),
+            };
             values.insert(v.to_string(), needle_forms(v, &raws));
         }
         let chain = chain_set.into_iter().filter(|v| values.contains_key(v)).collect();

@@ -300,6 +300,17 @@ fn tiers(an: &mut Analyzer) {
     };
     let deploy = own_deployment_hops(an);
     let got = mark(an, &deploy, Tier::Chain, &infra);
+    // The deployment ids of the rollouts reached that way are the incident's deployments too
+    // (the other rollouts of their release are not).
+    let mut deploy_set: HashSet<u32> = deploy.iter().copied().collect();
+    for &rid in &got {
+        let fields = an.fields_of(rid);
+        if fields.iter().any(|f| f.role == Role::Link(LinkKey::ReleaseTarget) && deploy_set.contains(&f.canon)) {
+            let ids: Vec<u32> =
+                fields.iter().filter(|f| f.role == Role::Link(LinkKey::DeploymentId)).map(|f| f.canon).collect();
+            deploy_set.extend(ids);
+        }
+    }
     let mut changes: Vec<u32> =
         an.hops.iter().filter(|(_, r)| **r == Role::Ident(IdentName::ChangeId)).map(|(c, _)| *c).collect();
     for rid in got {
@@ -310,7 +321,6 @@ fn tiers(an: &mut Analyzer) {
         }
     }
     // A change's records, but not other deployments of the same change (its other waves).
-    let deploy_set: HashSet<u32> = deploy.iter().copied().collect();
     let chain_ok = move |an: &Analyzer, rid: u32| {
         let fields = an.fields_of(rid);
         let other_run =
@@ -757,9 +767,17 @@ fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, max
     // Whether a linked record names the agent or the session (then only such records name
     // the deployment that served the incident).
     let mut named = false;
-    // A deployment id (`deployment.id`, a CD run) when one is recorded, else the workload
-    // (the ReplicaSet the pod belonged to).
-    for role in [Role::Link(LinkKey::DeploymentId), Role::Link(LinkKey::Workload)] {
+    // A deployment id (`deployment.id`, a CD run) when one is recorded, else the rollout of
+    // the release to the target the pod labels name (Cloud Deploy), else the workload (the
+    // ReplicaSet the pod belonged to).
+    for role in [Role::Link(LinkKey::DeploymentId), Role::Link(LinkKey::ReleaseTarget), Role::Link(LinkKey::Workload)] {
+        if role == Role::Link(LinkKey::ReleaseTarget) {
+            let rollouts = rollouts_of(an, session, agent, maxc);
+            if !rollouts.is_empty() {
+                return rollouts;
+            }
+            continue;
+        }
         let all = collect(an, role, &[Tier::Linked], maxc);
         if all.is_empty() {
             continue;
@@ -796,12 +814,14 @@ fn deployments_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, max
     Vec::new()
 }
 
-/// The deployment ids and workloads that may be the incident's (for the chain tier): those
+/// The deployment ids, workloads and release/target pairs that may be the incident's (for
+/// the chain tier): those
 /// named by its records that name an agent or a session, when there are such records (a tool
 /// server's pods in the same trace are not the agent's deployment); else every one its records
 /// name.
 fn own_deployment_hops(an: &Analyzer) -> Vec<u32> {
-    let deploy_role = |r: Role| matches!(r, Role::Link(LinkKey::DeploymentId | LinkKey::Workload));
+    let deploy_role =
+        |r: Role| matches!(r, Role::Link(LinkKey::DeploymentId | LinkKey::Workload | LinkKey::ReleaseTarget));
     let all: Vec<u32> = an.hops.iter().filter(|(_, r)| deploy_role(**r)).map(|(c, _)| *c).collect();
     let mut named = false;
     let mut own: HashSet<u32> = HashSet::new();
@@ -817,6 +837,164 @@ fn own_deployment_hops(an: &Analyzer) -> Vec<u32> {
     } else {
         all
     }
+}
+
+/// The deployments (rollout ids) of the chain's records that name a release/target pair the
+/// incident's records name: of the records of its agent, else of its session, else of all
+/// of them (as [`deployments_of`] chooses).
+fn rollouts_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: usize) -> Vec<Acc> {
+    let role = Role::Link(LinkKey::ReleaseTarget);
+    let pairs_where = |keep: &dyn Fn(&[Fld]) -> bool| -> HashSet<u32> {
+        an.records
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| r.tier == Tier::Linked && keep(an.fields_of(*i as u32)))
+            .flat_map(|(i, _)| {
+                an.fields_of(i as u32).iter().filter(|f| f.role == role).map(|f| f.canon).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let mut pairs = HashSet::new();
+    for (ident, value) in [(IdentName::AgentId, agent), (IdentName::SessionId, session)] {
+        let Some(c) = value.and_then(|s| an.strings.lookup(&super::values::canon(s))) else { continue };
+        pairs = pairs_where(&|fs: &[Fld]| fs.iter().any(|f| f.role == Role::Ident(ident) && f.canon == c));
+        if !pairs.is_empty() {
+            break;
+        }
+    }
+    // Only when no record of the incident names an agent or a session do all its records'
+    // pairs count (as for the other deployments: a tool server's pods are not the agent's).
+    let named = an.records.iter().enumerate().any(|(i, r)| {
+        r.tier == Tier::Linked
+            && an
+                .fields_of(i as u32)
+                .iter()
+                .any(|f| matches!(f.role, Role::Ident(IdentName::AgentId | IdentName::SessionId)))
+    });
+    if pairs.is_empty() && !named {
+        pairs = pairs_where(&|_| true);
+    }
+    let mut by: Vec<Acc> = Vec::new();
+    for (rid, r) in an.records.iter().enumerate() {
+        if r.tier != Tier::Chain {
+            continue;
+        }
+        let fields = an.fields_of(rid as u32);
+        if !fields.iter().any(|f| f.role == role && pairs.contains(&f.canon)) {
+            continue;
+        }
+        for f in fields.iter().filter(|f| f.role == Role::Link(LinkKey::DeploymentId)) {
+            let i = match by
+                .iter()
+                .position(|a| an.strings.lookup(&super::values::canon(an.strings.get(a.value))) == Some(f.canon))
+            {
+                Some(i) => i,
+                None => {
+                    by.push(Acc { value: f.value, records: 0, fields: Vec::new(), cites: Vec::new(), omitted: 0 });
+                    by.len() - 1
+                }
+            };
+            let Some(a) = by.get_mut(i) else { continue };
+            a.records += 1;
+            if !a.fields.contains(&f.path) {
+                a.fields.push(f.path);
+            }
+            if a.cites.len() < maxc {
+                a.cites.push((rid as u32, f.path));
+            } else {
+                a.omitted += 1;
+            }
+        }
+    }
+    by
+}
+
+/// Records (of the incident or its chain) that show the session naming a release/target
+/// pair and the deployment (a rollout) naming the same pair: `(pair, citations)`.
+fn via_release_target(an: &Analyzer, session: &str, deployment: &str) -> Option<(String, Vec<Citation>)> {
+    let cs = an.strings.lookup(&super::values::canon(session))?;
+    let cd = an.strings.lookup(&super::values::canon(deployment))?;
+    let in_view = |rid: usize| an.records.get(rid).is_some_and(|r| matches!(r.tier, Tier::Linked | Tier::Chain));
+    let pairs = |rid: usize| {
+        an.fields_of(rid as u32)
+            .iter()
+            .filter(|f| f.role == Role::Link(LinkKey::ReleaseTarget))
+            .copied()
+            .collect::<Vec<Fld>>()
+    };
+    // One pass for the pairs the session's records name (the first record naming each), one
+    // for a record of the deployment naming one of them: linear in the records, however many
+    // lines of the session carry the pod labels.
+    let mut of_session: HashMap<u32, (usize, Fld)> = HashMap::new();
+    for rid in (0..an.records.len()).filter(|&i| in_view(i)) {
+        let ps = pairs(rid);
+        if ps.is_empty() || !an.values_of(rid as u32).any(|c| c == cs) {
+            continue;
+        }
+        for f in ps {
+            of_session.entry(f.canon).or_insert((rid, f));
+        }
+    }
+    if of_session.is_empty() {
+        return None;
+    }
+    for rid in (0..an.records.len()).filter(|&i| in_view(i)) {
+        let Some((a, f)) = pairs(rid).iter().find_map(|p| of_session.get(&p.canon).filter(|(a, _)| *a != rid)) else {
+            continue;
+        };
+        if !an.values_of(rid as u32).any(|c| c == cd) {
+            continue;
+        }
+        let path = an.fields_of(rid as u32).iter().find(|x| x.canon == cd).map(|x| x.path);
+        return Some((
+            an.strings.get(f.value).to_string(),
+            vec![cite(an, *a as u32, Some(f.path)), cite(an, rid as u32, path)],
+        ));
+    }
+    None
+}
+
+/// Records that show `x` and `y` through the deployment's owners: each value in a record of
+/// the deployment or of an object that owns it (a Cloud Deploy rollout's release and target,
+/// a ReplicaSet's Rollout), when no one record shows both. Citations: the record of `x`, the
+/// deployment's, the record of `y`.
+fn via_owner(an: &Analyzer, deployment: &str, x: &str, y: &str) -> Vec<Citation> {
+    let lookup = |v: &str| an.strings.lookup(&super::values::canon(v));
+    let (Some(cd), Some(cx), Some(cy)) = (lookup(deployment), lookup(x), lookup(y)) else { return Vec::new() };
+    let in_view = |rid: usize| matches!(an.records[rid].tier, Tier::Linked | Tier::Chain);
+    let dep: Vec<u32> = (0..an.records.len())
+        .filter(|&i| in_view(i) && an.fields_of(i as u32).iter().any(|f| f.canon == cd))
+        .map(|i| i as u32)
+        .collect();
+    let owners: HashSet<u32> = dep
+        .iter()
+        .flat_map(|&r| an.fields_of(r).iter().filter(|f| f.role == Role::Link(LinkKey::Owner)).map(|f| f.canon))
+        .collect();
+    if owners.is_empty() {
+        return Vec::new();
+    }
+    let of = |c: u32| {
+        (0..an.records.len()).find(|&i| {
+            in_view(i)
+                && an.values_of(i as u32).any(|v| v == c)
+                && an
+                    .fields_of(i as u32)
+                    .iter()
+                    .any(|f| f.canon == cd || (f.role == Role::Link(LinkKey::Owner) && owners.contains(&f.canon)))
+        })
+    };
+    let (Some(rx), Some(ry), Some(&rd)) = (of(cx), of(cy), dep.first()) else { return Vec::new() };
+    let mut out: Vec<Citation> = Vec::new();
+    let mut seen: Vec<usize> = Vec::new();
+    for (r, c) in [(rx, cx), (rd as usize, cd), (ry, cy)] {
+        if seen.contains(&r) {
+            continue;
+        }
+        seen.push(r);
+        let path = an.fields_of(r as u32).iter().find(|f| f.canon == c).map(|f| f.path);
+        out.push(cite(an, r as u32, path));
+    }
+    out
 }
 
 /// One identifier from the evidence (no seed for it).
@@ -1116,11 +1294,39 @@ fn chain(an: &Analyzer, ids: &[IdentifierFinding], deployments: &[Acc], ctx: &Re
                         (session_linked && !c.is_empty()).then(|| (t.clone(), c))
                     })
                     .flatten();
+                // A session's pod labels name the release and target it was launched by, and
+                // the rollout of that release to that target names them too (Cloud Deploy).
+                let via_pair = (cites.is_empty() && via_trace.is_none() && from == NodeName::Session)
+                    .then(|| via_release_target(an, x, y))
+                    .flatten();
+                // The deployment's owners hold what it rolled out (a rollout's release holds the
+                // change and bundle, its target the wave).
+                let dep = node(NodeName::Deployment).filter(|d| d.status == HopStatus::Linked).and_then(|d| d.value);
+                let via_owners = match (&dep, cites.is_empty() && from != NodeName::Trace && from != NodeName::Session)
+                {
+                    (Some(d), true) => via_owner(an, d, x, y),
+                    _ => Vec::new(),
+                };
                 if let Some((t, c)) = via_trace {
                     hop(
                         HopStatus::Linked,
                         format!("{x} → {y}: the session's trace {t} was served by it ({} record(s) show the trace and the deployment)", c.len()),
                         c,
+                    )
+                } else if let Some((p, c)) = via_pair {
+                    hop(
+                        HopStatus::Linked,
+                        format!("{x} → {y}: the session's records name release/target {p}, which {y} rolled out"),
+                        c,
+                    )
+                } else if !via_owners.is_empty() {
+                    hop(
+                        HopStatus::Linked,
+                        format!(
+                            "{x} → {y}: shown by the records of the deployment {} and of what owns it (its release, its target)",
+                            dep.as_deref().unwrap_or_default()
+                        ),
+                        via_owners,
                     )
                 } else if cites.is_empty() {
                     hop(

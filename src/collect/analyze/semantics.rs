@@ -56,6 +56,11 @@ pub enum LinkKey {
     /// An audit or event id (CloudTrail `eventID`, Kubernetes `auditID`): one recorded
     /// event, whatever stages or copies of it were logged. Set by those formats only.
     EventId,
+    /// A release rolled out to a target (`<release>/<target>`, Google Cloud Deploy): an
+    /// application log names the release and target its pod was launched by (the pod
+    /// labels Cloud Deploy sets), a rollout record names both; that rollout is the
+    /// deployment that served the log. Set by the `gcp_logging` and `cloud_deploy` formats.
+    ReleaseTarget,
 }
 
 impl LinkKey {
@@ -74,6 +79,7 @@ impl LinkKey {
             LinkKey::EventId => "event_id",
             LinkKey::Workload => "workload",
             LinkKey::Owner => "owner",
+            LinkKey::ReleaseTarget => "release_target",
         }
     }
 }

@@ -358,6 +358,168 @@ fn chain_details(b: &ItemBuilder<'_>, ev: &mut Ev) {
     }
 }
 
+/// Google Cloud Deploy resources as `gcloud deploy releases|rollouts|targets list
+/// --format=json` saves them (a JSON array; `describe` gives one object).
+pub(crate) struct CloudDeploy;
+
+/// What a Cloud Deploy resource name names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeployResource {
+    Release,
+    Rollout,
+    Target,
+}
+
+/// `projects/P/locations/L/deliveryPipelines/DP/releases/R[/rollouts/ID]` or
+/// `projects/P/locations/L/targets/T`: the kind, the pipeline, the release and the last id.
+fn deploy_resource(name: &str) -> Option<(DeployResource, Option<&str>, Option<&str>, &str)> {
+    let parts: Vec<&str> = name.split('/').collect();
+    let seg = |k: &str| parts.iter().position(|p| *p == k).and_then(|i| parts.get(i + 1)).copied();
+    if parts.first() != Some(&"projects") || !parts.contains(&"locations") {
+        return None;
+    }
+    let pipeline = seg("deliveryPipelines");
+    let release = seg("releases");
+    match (seg("rollouts"), release, seg("targets")) {
+        (Some(id), Some(_), _) if parts.len() == 10 => Some((DeployResource::Rollout, pipeline, release, id)),
+        (None, Some(r), _) if parts.len() == 8 => Some((DeployResource::Release, pipeline, release, r)),
+        (None, None, Some(t)) if parts.len() == 6 => Some((DeployResource::Target, None, None, t)),
+        _ => None,
+    }
+    .filter(|(_, _, _, id)| !id.is_empty())
+}
+
+impl FormatDef for CloudDeploy {
+    fn name(&self) -> &'static str {
+        "cloud_deploy"
+    }
+    fn spellings(&self) -> &'static [&'static str] {
+        &["google-cloud-deploy", "gcloud-deploy", "clouddeploy"]
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("deploy")
+    }
+    fn what(&self) -> &'static str {
+        "Google Cloud Deploy releases, rollouts and targets (gcloud deploy … list --format=json)"
+    }
+    fn detect(&self, h: &Head<'_>) -> bool {
+        let in_text = h.text.contains("\"projects/")
+            && (h.text.contains("/deliveryPipelines/") || h.text.contains("/locations/"))
+            && (h.text.contains("/releases/") || h.text.contains("/targets/"));
+        // A rollout's name is longer than the strings detection keeps: then the head's text
+        // says what it names.
+        let named = match h.str_of("name") {
+            Some(n) => deploy_resource(n).is_some(),
+            None => h.has("name") && in_text,
+        };
+        named && h.has("uid") && (h.has("createTime") || h.has("targetId"))
+            // A pretty-printed list larger than the head.
+            || (h.obj().is_none() && h.mentions("uid") && h.mentions("etag") && in_text)
+    }
+    fn read_json(&self, v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+        match v {
+            Value::Array(list) => list.iter().for_each(|e| out.push(cloud_deploy(e, m))),
+            // The REST list responses: `{"releases": […]}`, `{"rollouts": […]}`, `{"targets": […]}`.
+            Value::Object(o)
+                if ["releases", "rollouts", "targets"].iter().any(|k| o.get(*k).is_some_and(Value::is_array)) =>
+            {
+                for k in ["releases", "rollouts", "targets"] {
+                    for e in o.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+                        out.push(cloud_deploy(e, m));
+                    }
+                }
+            }
+            _ => out.push(cloud_deploy(v, m)),
+        }
+    }
+}
+
+/// One Cloud Deploy resource. A rollout is a `deploy` event whose deployment id is the
+/// rollout id; it names its release and target (owners: the release's and the target's
+/// records are the deployment's history) and the release/target pair an application's pod
+/// labels name. A release carries the change and bundle values (its `annotations`, `labels`,
+/// `deployParameters`, read by the semantics table), a target its wave (`labels`,
+/// `deployParameters`). The release's snapshots of every target of the pipeline are not read
+/// for values: they hold the other waves too.
+fn cloud_deploy(v: &Value, m: &FieldMapping) -> Item {
+    let mut b = ItemBuilder::new(m);
+    let name = first(v, &["name"]).unwrap_or_default();
+    let Some((kind, pipeline, release, id)) = deploy_resource(&name) else {
+        return super::generic::generic_item(v, m);
+    };
+    for (k, x) in v.as_object().into_iter().flatten() {
+        // Copies of the pipeline and of all its targets (with the other waves' labels), and
+        // per-target render results: not read. They name every target, so as searchable values
+        // they would make every release a record of every target's rollout.
+        if !matches!(k.as_str(), "targetSnapshots" | "deliveryPipelineSnapshot" | "targetRenders" | "targetArtifacts") {
+            b.walk_field(k, k, x);
+        }
+    }
+    let start = b.time_from(v, &["deployStartTime", "createTime", "enqueueTime"]);
+    match kind {
+        DeployResource::Release | DeployResource::Target => {
+            // The release's or target's own records join the deployment through its id.
+            b.field(Role::Link(LinkKey::Owner), id, "name");
+            if let Some(p) = pipeline {
+                b.token(p, "name");
+            }
+            b.finish()
+        }
+        DeployResource::Rollout => {
+            let release = release.unwrap_or_default();
+            let target = first(v, &["targetId"]);
+            b.field(Role::Link(LinkKey::DeploymentId), id, "name");
+            b.field(Role::Link(LinkKey::Owner), release, "name");
+            if let Some(t) = &target {
+                b.field(Role::Link(LinkKey::Owner), t, "targetId");
+                b.field(Role::Link(LinkKey::ReleaseTarget), &format!("{release}/{t}"), "targetId");
+            }
+            let mut ev = Ev::new(EventKind::Deploy, Side::Server);
+            ev.start = start;
+            ev.end = v.get("deployEndTime").and_then(super::super::values::Time::of_json);
+            ev.key(Role::Link(LinkKey::DeploymentId), id);
+            ev.target = target;
+            ev.operation = Some("rollout".into());
+            ev.detail("release", release.to_string());
+            if let Some(p) = pipeline {
+                ev.detail("pipeline", p.to_string());
+            }
+            // A deploy approval (`approvalState`: who may roll out to a protected target), not
+            // an agent's approval id.
+            if let Some(a) = first(v, &["approvalState"]) {
+                ev.detail("deploy_approval", a);
+            }
+            if let Some(s) = first(v, &["state"]) {
+                let mut o = match s.as_str() {
+                    "SUCCEEDED" => outcome_of("succeeded"),
+                    // Not rolled out: rejected, or stopped before it deployed.
+                    "FAILED" | "APPROVAL_REJECTED" => OutcomeEv {
+                        status: Some(OutcomeStatus::Failed),
+                        reason: Some("rollout failed".into()),
+                        ..OutcomeEv::default()
+                    },
+                    // Cancelled or halted midway: some of it may be live.
+                    "CANCELLED" | "CANCELLING" | "HALTED" => OutcomeEv {
+                        status: Some(OutcomeStatus::Unknown),
+                        reason: Some("stopped midway: part of it may be deployed".into()),
+                        ..OutcomeEv::default()
+                    },
+                    // Pending, in progress: no outcome yet.
+                    _ => OutcomeEv::default(),
+                };
+                if let Some(f) = first(v, &["failureReason"]) {
+                    o.reason = Some(f);
+                }
+                o.code = Some(s);
+                ev.outcome = o;
+            }
+            chain_details(&b, &mut ev);
+            b.evidence(ev);
+            b.finish()
+        }
+    }
+}
+
 /// Spinnaker (Orca) pipeline executions (`GET /applications/{app}/pipelines`,
 /// `GET /pipelines/{id}`): one execution per object, or an array of them.
 pub(crate) struct Spinnaker;

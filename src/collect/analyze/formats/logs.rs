@@ -20,7 +20,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 /// A log message read: its fields, and the event it describes when it is a record.
-fn message(b: &mut ItemBuilder<'_>, path: &str, msg: &str) {
+pub(crate) fn message(b: &mut ItemBuilder<'_>, path: &str, msg: &str) {
     b.walk_field(path, path, &Value::String(msg.to_string()));
     let t = msg.trim();
     if t.starts_with('{') {

@@ -12,6 +12,7 @@
 mod agents;
 mod cloud;
 mod deploy;
+mod gcp;
 mod generic;
 mod llmops;
 mod logs;
@@ -90,7 +91,7 @@ pub(crate) trait FormatDef: Sync {
 /// Every format, in detection priority: the first whose `detect` says yes wins. Specific
 /// formats come before the general ones they would also match (an OPA decision log line is
 /// JSON Lines too); `jsonl`, `json`, `text_log` and `opaque` come last.
-pub(crate) static REGISTRY: [&dyn FormatDef; 35] = [
+pub(crate) static REGISTRY: [&dyn FormatDef; 38] = [
     &otlp::Otlp,
     &agents::RunState,
     &agents::Tracing,
@@ -99,6 +100,8 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 35] = [
     &logs::Temporal,
     &cloud::CloudTrail,
     &cloud::K8sAudit,
+    &gcp::GcpAudit,
+    &gcp::GcpLogging,
     &opa::Opa,
     &opa::Cerbos,
     &people::SlackActions,
@@ -114,6 +117,7 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 35] = [
     &deploy::CdPipeline,
     &deploy::GithubDeployments,
     &deploy::Spinnaker,
+    &deploy::CloudDeploy,
     &proxy::Kong,
     &proxy::Traefik,
     &proxy::EnvoyJson,
