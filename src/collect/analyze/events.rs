@@ -418,8 +418,14 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
                         // several spans are one call.)
                         let two_runs = rule == MergeRule::CallId && same_file && {
                             let root = m.find(j);
+                            // `i` may be merged already (paired with its request by rule 0):
+                            // its runs are its component's.
+                            let mine_root = m.find(i as u32);
+                            if mine_root == root {
+                                continue;
+                            }
                             let (mine, theirs) =
-                                (m.runs.get(&(i as u32)).cloned().unwrap_or_default(), m.runs.get(&root));
+                                (m.runs.get(&mine_root).cloned().unwrap_or_default(), m.runs.get(&root));
                             !mine.is_empty() && theirs.is_some_and(|t| t.iter().any(|s| !mine.contains(s)))
                         };
                         let parts_of_one_span = rule == MergeRule::ParentSpan && same_file;
@@ -702,13 +708,15 @@ fn pair_requested_calls(an: &Analyzer, items: &[(u32, u32)], m: &mut Merge) {
             let mut calls = calls.clone();
             list.sort_unstable_by_key(|j| (runs[*j].2.t, *j));
             calls.sort_unstable_by_key(|j| (asked[*j].2.t, *j));
+            // Both in time order: the first request not yet paired is the only candidate (a
+            // later one was asked later still), so one cursor pairs them in linear time.
+            let mut next = 0usize;
             for j in list {
                 let t = runs[j].2.t;
-                let pick = calls.iter().copied().find(|c| {
-                    let ct = asked[*c].2.t;
-                    !asked_done[*c] && (ct == i128::MIN || t == i128::MIN || ct <= t.saturating_add(SKEW))
-                });
-                if let Some(c) = pick {
+                let Some(&c) = calls.get(next) else { break };
+                let ct = asked[c].2.t;
+                if ct == i128::MIN || t == i128::MIN || ct <= t.saturating_add(SKEW) {
+                    next += 1;
                     asked_done[c] = true;
                     run_done[j] = true;
                     m.union(asked[c].2.i, runs[j].2.i, MergeRule::CallId);
@@ -987,6 +995,17 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             .or_else(|| list.first())
             .copied()
     };
+    // The attempt a decision or approval about call `c` at time `at` is for: a decision comes
+    // before what it allows, so the first attempt that started no earlier than one second
+    // before it (the run resumed after a human approved), else the last one.
+    let call_after = |c: &u32, at: Option<i128>| -> Option<usize> {
+        let list = by_call.get(c)?;
+        let at = at.map(|t| t.saturating_sub(1_000_000_000));
+        list.iter()
+            .find(|j| matches!((at, events.get(**j).and_then(nanos)), (Some(a), Some(s)) if s >= a))
+            .or_else(|| list.last())
+            .copied()
+    };
     let mut rel: Vec<(usize, usize, &'static str, &'static str)> = Vec::new();
     for (i, e) in events.iter().enumerate() {
         match e.kind {
@@ -1000,7 +1019,7 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
             }
             EventKind::ApprovalRequest | EventKind::ApprovalDecision | EventKind::PolicyDecision => {
                 let name = if e.kind == EventKind::PolicyDecision { "decision_for" } else { "approval_for" };
-                if let Some(t) = e.id_values("call_id").iter().find_map(|c| call_at(c, nanos(e))) {
+                if let Some(t) = e.id_values("call_id").iter().find_map(|c| call_after(c, nanos(e))) {
                     rel.push((i, t, name, if e.kind == EventKind::PolicyDecision { "decided_by" } else { "approval" }));
                 }
                 if e.kind == EventKind::PolicyDecision {
@@ -1182,21 +1201,43 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
 /// A server that answers a retry with a replay of a stored success (`Idempotent-Replayed:
 /// true`, Stripe's and Paywell's convention) had applied an earlier attempt with the same
 /// idempotency key: a replay is only ever of a result the server stored, and a stored 2xx is
-/// an applied request. When exactly one earlier attempt of the key has an unknown outcome (a
-/// gateway timeout, a client that gave up) and none before it succeeded, that attempt took
-/// effect. With several unknown attempts before the replay, which one was applied cannot be
-/// told: they stay unknown.
+/// an applied request. When exactly one earlier attempt of the key (of the same session) has an
+/// unknown outcome (a gateway timeout, a client that gave up) and none before it succeeded,
+/// that attempt took effect. With several unknown attempts before the replay, which one was
+/// applied cannot be told: they stay unknown. The replay must be a request's (the answer the
+/// attempt's own HTTP request got), not a tool's message.
 fn replay_settles_the_attempt_before(events: &mut [EventC], by_key: &HashMap<u32, Vec<usize>>) {
+    // Only a server's answer proves the replay (a request it answered with a replay of the
+    // stored result, `Idempotent-Replayed`): a tool's "already processed" may be anyone's
+    // earlier action.
+    let proven = |i: usize| {
+        events.get(i).is_some_and(|e| {
+            e.replayed
+                && e.related
+                    .iter()
+                    .any(|(x, r)| *r == "made_request" && events.get(*x as usize).is_some_and(|q| q.replayed))
+        })
+    };
+    // Attempts of one conversation: a key reused by another session is not this action.
+    let same_session = |a: usize, b: usize| match (events.get(a), events.get(b)) {
+        (Some(x), Some(y)) => {
+            let (sx, sy) = (x.id_values("session_id"), y.id_values("session_id"));
+            sx.is_empty() || sy.is_empty() || sx.iter().any(|v| sy.contains(v))
+        }
+        _ => false,
+    };
     let mut settle: Vec<(usize, usize)> = Vec::new();
     for list in by_key.values() {
-        let Some(pos) = list.iter().position(|i| events.get(*i).is_some_and(|e| e.replayed)) else { continue };
-        let before = &list[..pos];
+        let Some(pos) = list.iter().position(|i| proven(*i)) else { continue };
+        let replay = list[pos];
+        let before: Vec<usize> = list[..pos].iter().copied().filter(|i| same_session(*i, replay)).collect();
+        let before = before.as_slice();
         let status = |i: &usize| events.get(*i).and_then(|e| e.outcome.as_ref()).map(|o| o.0);
         let unknown: Vec<usize> =
             before.iter().copied().filter(|i| status(i) == Some(OutcomeStatus::Unknown)).collect();
         let applied = before.iter().any(|i| status(i) == Some(OutcomeStatus::Succeeded));
         if let ([one], false) = (unknown.as_slice(), applied) {
-            settle.push((*one, list[pos]));
+            settle.push((*one, replay));
         }
     }
     for (i, replay) in settle {

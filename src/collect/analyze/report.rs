@@ -823,15 +823,22 @@ fn own_deployment_hops(an: &Analyzer) -> Vec<u32> {
     let deploy_role =
         |r: Role| matches!(r, Role::Link(LinkKey::DeploymentId | LinkKey::Workload | LinkKey::ReleaseTarget));
     let all: Vec<u32> = an.hops.iter().filter(|(_, r)| deploy_role(**r)).map(|(c, _)| *c).collect();
+    // As `deployments_of` chooses: the agent's records first (a tool server that got the
+    // session in its baggage logs it next to its own pod), else the session's.
     let mut named = false;
-    let mut own: HashSet<u32> = HashSet::new();
+    let (mut by_agent, mut by_session): (HashSet<u32>, HashSet<u32>) = (HashSet::new(), HashSet::new());
     for (i, _) in an.records.iter().enumerate().filter(|(_, r)| r.tier == Tier::Linked) {
         let fields = an.fields_of(i as u32);
-        if fields.iter().any(|f| matches!(f.role, Role::Ident(IdentName::AgentId | IdentName::SessionId))) {
+        let deployments = fields.iter().filter(|f| deploy_role(f.role)).map(|f| f.canon);
+        if fields.iter().any(|f| f.role == Role::Ident(IdentName::AgentId)) {
             named = true;
-            own.extend(fields.iter().filter(|f| deploy_role(f.role)).map(|f| f.canon));
+            by_agent.extend(deployments);
+        } else if fields.iter().any(|f| f.role == Role::Ident(IdentName::SessionId)) {
+            named = true;
+            by_session.extend(deployments);
         }
     }
+    let own = if by_agent.is_empty() { by_session } else { by_agent };
     if named {
         all.into_iter().filter(|c| own.contains(c)).collect()
     } else {
@@ -875,6 +882,9 @@ fn rollouts_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: 
         pairs = pairs_where(&|_| true);
     }
     let mut by: Vec<Acc> = Vec::new();
+    // Each rollout id's place in `by`, by its canonical value: one lookup per field, however
+    // many rollouts an export holds.
+    let mut at: HashMap<u32, usize> = HashMap::new();
     for (rid, r) in an.records.iter().enumerate() {
         if r.tier != Tier::Chain {
             continue;
@@ -884,19 +894,13 @@ fn rollouts_of(an: &Analyzer, session: Option<&str>, agent: Option<&str>, maxc: 
             continue;
         }
         for f in fields.iter().filter(|f| f.role == Role::Link(LinkKey::DeploymentId)) {
-            let i = match by
-                .iter()
-                .position(|a| an.strings.lookup(&super::values::canon(an.strings.get(a.value))) == Some(f.canon))
-            {
-                Some(i) => i,
-                None => {
-                    by.push(Acc { value: f.value, records: 0, fields: Vec::new(), cites: Vec::new(), omitted: 0 });
-                    by.len() - 1
-                }
-            };
+            let i = *at.entry(f.canon).or_insert_with(|| {
+                by.push(Acc { value: f.value, records: 0, fields: Vec::new(), cites: Vec::new(), omitted: 0 });
+                by.len() - 1
+            });
             let Some(a) = by.get_mut(i) else { continue };
             a.records += 1;
-            if !a.fields.contains(&f.path) {
+            if a.fields.len() < 10 && !a.fields.contains(&f.path) {
                 a.fields.push(f.path);
             }
             if a.cites.len() < maxc {

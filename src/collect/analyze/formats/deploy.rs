@@ -555,7 +555,19 @@ impl FormatDef for Spinnaker {
 /// the deployment.
 fn execution(v: &Value, m: &FieldMapping) -> Item {
     let mut b = ItemBuilder::new(m);
-    b.walk("", v);
+    // A pipeline triggered by another embeds that whole execution (`trigger.parentExecution`,
+    // maybe another application's): its parameters are not this execution's.
+    for (k, x) in v.as_object().into_iter().flatten() {
+        if k == "trigger" {
+            for (tk, tx) in x.as_object().into_iter().flatten() {
+                if tk != "parentExecution" {
+                    b.walk_field(&format!("trigger.{tk}"), tk, tx);
+                }
+            }
+        } else {
+            b.walk_field(k, k, x);
+        }
+    }
     let Some(id) = first(v, &["id"]) else { return b.finish() };
     b.field(Role::Link(LinkKey::DeploymentId), &id, "id");
     let mut ev = Ev::new(EventKind::Deploy, Side::Server);
@@ -564,15 +576,32 @@ fn execution(v: &Value, m: &FieldMapping) -> Item {
     ev.key(Role::Link(LinkKey::DeploymentId), &id);
     ev.target = first(v, &["application"]);
     ev.operation = first(v, &["name"]);
-    ev.principal = first(v, &["trigger.user", "authentication.user"]).filter(|u| u != "anonymous");
+    // Automatic triggers record `[anonymous]`.
+    ev.principal = first(v, &["trigger.user", "authentication.user"])
+        .filter(|u| !matches!(u.trim_matches(['[', ']']), "anonymous" | ""));
+    // A stage that deployed and succeeded: a pipeline failing after it (a verify or canary
+    // stage) left that deployment in place.
+    let deployed = v.get("stages").and_then(Value::as_array).is_some_and(|st| {
+        st.iter().take(1024).any(|x| {
+            first(x, &["type"]).is_some_and(|t| t.to_ascii_lowercase().contains("deploy"))
+                && first(x, &["status"]).as_deref() == Some("SUCCEEDED")
+        })
+    });
     if let Some(st) = first(v, &["status"]) {
-        let status = match st.as_str() {
-            "SUCCEEDED" => Some(OutcomeStatus::Succeeded),
-            "TERMINAL" | "FAILED_CONTINUE" => Some(OutcomeStatus::Failed),
+        let outcome = match st.as_str() {
+            "SUCCEEDED" => Some((OutcomeStatus::Succeeded, None)),
+            "TERMINAL" | "FAILED_CONTINUE" if deployed => Some((
+                OutcomeStatus::Unknown,
+                Some("the pipeline failed after a deploy stage succeeded: partly deployed"),
+            )),
+            "TERMINAL" | "FAILED_CONTINUE" => {
+                Some((OutcomeStatus::Failed, Some("the pipeline failed before deploying")))
+            }
             _ => None,
         };
-        if let Some(status) = status {
-            ev.outcome = OutcomeEv { status: Some(status), code: Some(st), reason: None, replayed: false };
+        if let Some((status, reason)) = outcome {
+            ev.outcome =
+                OutcomeEv { status: Some(status), code: Some(st), reason: reason.map(str::to_string), replayed: false };
         }
     }
     chain_details(&b, &mut ev);

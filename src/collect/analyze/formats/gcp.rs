@@ -398,6 +398,9 @@ fn audit_entry(e: &Value, m: &FieldMapping) -> Item {
         Some(c) => {
             let msg = first(pp, &["status.message"]).unwrap_or_default();
             let mut o = outcome_of(&msg);
+            // The status code decides; the message's words only explain (a "duplicate
+            // request" message on an error is no replay).
+            o.replayed = false;
             o.code = Some(format!("{c} {}", rpc_code_name(c)));
             // CANCELLED, DEADLINE_EXCEEDED and UNAVAILABLE: the server may have applied the
             // call before the caller stopped waiting or the answer was lost.

@@ -556,7 +556,9 @@ fn jira_step(r: &Value, key: Option<&str>, m: &FieldMapping) -> Item {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|a| first(a, &["approverDecision"]).is_some_and(|d| d != "pending"))
+            // Those who decided as the step did (on a step needing one of two, the other may
+            // have declined).
+            .filter(|a| first(a, &["approverDecision"]).and_then(|d| decision_word(&d)) == Some(decision))
             .filter_map(|a| first(a, &["approver.emailAddress", "approver.displayName", "approver.accountId"]))
             .take(16)
             .collect();
