@@ -817,6 +817,37 @@ fn regression_a_retried_tool_node_merged_into_one_call_and_a_replay_did_not_sett
     assert_eq!((credit.attempts.len(), credit.took_effect, credit.duplicate), (2, 1, false), "{credit:?}");
 }
 
+/// A tool's own "already processed" answer is no proof that the server applied the earlier
+/// attempt (someone else may have): only a replay that the attempt's HTTP request got settles
+/// the timed-out attempt before it. Before: the first attempt was declared "took effect".
+#[test]
+fn regression_a_tools_already_processed_message_settled_the_timed_out_attempt() {
+    let dir = IncidentDir::new();
+    let log: String = [
+        serde_json::json!({"ts": "2026-11-21T14:03:42Z", "session_id": SESSION, "trace_id": TRACE, "tool": "issue_refund",
+            "call_id": "call_A1", "idempotency_key": "idem-q1", "timeout": true}),
+        serde_json::json!({"ts": "2026-11-21T14:04:30Z", "session_id": SESSION, "trace_id": TRACE, "tool": "issue_refund",
+            "call_id": "call_A2", "idempotency_key": "idem-q1", "response": {"status": "already processed"}}),
+    ]
+    .iter()
+    .map(|v| format!("{v}\n"))
+    .collect();
+    dir.write("logs/tool_calls.jsonl", log);
+    let p = preserve_dir(&dir, &["--trace-id", TRACE]);
+    let calls = events(p.a(), EventKind::ToolCall);
+    let got: Vec<(Option<&str>, Option<OutcomeStatus>, bool)> = calls
+        .iter()
+        .map(|e| (id_of(e, "call_id"), outcome(e), e.outcome.as_ref().is_some_and(|o| o.replayed)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("call_A1"), Some(OutcomeStatus::Unknown), false),
+            (Some("call_A2"), Some(OutcomeStatus::Succeeded), true)
+        ]
+    );
+}
+
 /// Datadog: each log of a Logs API page is a record read as the application logged it; an MCP
 /// server's lines of one call (named by the call id in `_meta`) are one tool call seen by the
 /// server; a read timeout after the body was sent is unknown, not failed; the log's level and
