@@ -70,6 +70,13 @@ const MAX_MANIFEST_SOURCES: usize = 20;
 const MAX_NEEDLE_VALUES: usize = 4096;
 /// Most large files kept open for re-reading; later ones are parsed whole.
 const MAX_KEPT_FILES: usize = 256;
+/// Bytes of kept large files that may be re-read while the sealer still has files to seal (an
+/// eager re-read), over the whole run. Values linked by a later file (the session a tool-call log
+/// names) are usually searched for in the files scanned before it: re-read then, the work
+/// overlaps the sealing instead of running alone after the last file, with one core idle. The
+/// budget bounds what eager passes can add when many files each link a few new values (every
+/// pass re-reads a whole file); what it does not cover waits for the final re-read.
+const EAGER_REREAD_BYTES: u64 = 256 * 1024 * 1024;
 /// Record problems named one by one in the journal note (all are in `analysis.problems`).
 const MAX_NOTED_PROBLEMS: usize = 50;
 /// Without a seed, records are parsed (to count candidate values and infer a seed) up to this
@@ -781,6 +788,10 @@ struct Worker {
     budget: Option<u64>,
     /// Without a seed: some records were only checked (the budget ran out).
     exhausted: bool,
+    /// What is left of [`EAGER_REREAD_BYTES`].
+    eager_left: u64,
+    /// The [`Analyzer::link_generation`] of the last eager re-read.
+    eager_generation: u64,
 }
 
 impl Worker {
@@ -915,63 +926,91 @@ impl Worker {
     /// nothing new is linked.
     fn reread(&mut self) {
         while !self.cancel.load(Ordering::Relaxed) {
-            let now = self.needles();
-            let mut again = false;
-            for k in self.kept.iter_mut() {
-                let now = needles_for(now.clone(), k.format);
-                let now_values: Option<(BTreeSet<String>, BTreeSet<String>)> = now.as_ref().map(searched);
-                let want = match &now_values {
-                    Some((v, _)) if v.is_subset(&k.values) => continue,
-                    Some((v, _)) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
-                    None => None,
-                };
-                again = true;
-                self.an.rereads += 1;
-                let old = k.seen.clone();
-                let mut filter = NeedleFilter {
-                    want: match (&now, &want) {
-                        (Some(n), Some(w)) => matcher(n, Some(w)),
-                        _ => None,
-                    },
-                    seen: now.as_ref().and_then(|n| matcher(n, Some(&old))),
-                    first_pass: false,
-                };
-                let reader = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
-                let mut input = Xxh3Reader::new(reader);
-                let id = k.source;
-                // Parsed whole (too many values to search for): nothing is left to re-read, so
-                // every record is kept (within the pending budget).
-                self.an.set_rereadable(id, now.is_some());
-                let an = &mut self.an;
-                let _ =
-                    scan_filtered(k.format, &mut input, &self.mapping, &self.limits, Some(&mut filter), &mut |rec| {
-                        // Problems were reported on the first pass.
-                        if rec.problem.is_none() {
-                            an.push(id, rec)
-                        }
-                    });
-                // What the re-read saw must be what was sealed.
-                if !input.ends_as_sealed(k.sealed_xxh3) {
-                    if !self.cancel.load(Ordering::Relaxed) {
-                        self.changed.push(k.path.clone());
-                    }
-                    k.done = true;
-                    continue;
-                }
-                match now_values {
-                    Some((v, seen)) => {
-                        k.values = v;
-                        k.seen = seen;
-                    }
-                    // Every line was parsed: nothing is left to re-read.
-                    None => k.done = true,
-                }
-            }
-            self.kept.retain(|k| !k.done);
-            if !again {
+            if !self.reread_pass(None) {
                 break;
             }
         }
+    }
+
+    /// While files are still being sealed: one re-read pass over the kept files that have values
+    /// to catch up on, within what is left of [`EAGER_REREAD_BYTES`]. Skipped when nothing was
+    /// linked since the last pass.
+    fn eager_reread(&mut self) {
+        if self.kept.is_empty() || self.eager_left == 0 || self.an.link_generation() == self.eager_generation {
+            return;
+        }
+        self.eager_generation = self.an.link_generation();
+        let mut left = self.eager_left;
+        self.reread_pass(Some(&mut left));
+        self.eager_left = left;
+    }
+
+    /// One re-read of every kept file with values it was not searched for; with a budget, only
+    /// the files that fit in it (each re-read takes its size). Whether any file was re-read.
+    fn reread_pass(&mut self, mut budget: Option<&mut u64>) -> bool {
+        let now = self.needles();
+        let mut again = false;
+        for k in self.kept.iter_mut() {
+            if self.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = needles_for(now.clone(), k.format);
+            let now_values: Option<(BTreeSet<String>, BTreeSet<String>)> = now.as_ref().map(searched);
+            let want = match &now_values {
+                Some((v, _)) if v.is_subset(&k.values) => continue,
+                Some((v, _)) => Some(v.difference(&k.values).cloned().collect::<BTreeSet<_>>()),
+                None => None,
+            };
+            if let Some(left) = budget.as_deref_mut() {
+                // Parsed whole (no pre-filter left) is for the final pass only.
+                if want.is_none() || k.size > *left {
+                    continue;
+                }
+                *left -= k.size;
+            }
+            again = true;
+            self.an.rereads += 1;
+            let old = k.seen.clone();
+            let mut filter = NeedleFilter {
+                want: match (&now, &want) {
+                    (Some(n), Some(w)) => matcher(n, Some(w)),
+                    _ => None,
+                },
+                seen: now.as_ref().and_then(|n| matcher(n, Some(&old))),
+                first_pass: false,
+            };
+            let reader = PositionalReader { file: &k.file, pos: 0, limit: k.size, cancel: self.cancel.clone() };
+            let mut input = Xxh3Reader::new(reader);
+            let id = k.source;
+            // Parsed whole (too many values to search for): nothing is left to re-read, so
+            // every record is kept (within the pending budget).
+            self.an.set_rereadable(id, now.is_some());
+            let an = &mut self.an;
+            let _ = scan_filtered(k.format, &mut input, &self.mapping, &self.limits, Some(&mut filter), &mut |rec| {
+                // Problems were reported on the first pass.
+                if rec.problem.is_none() {
+                    an.push(id, rec)
+                }
+            });
+            // What the re-read saw must be what was sealed.
+            if !input.ends_as_sealed(k.sealed_xxh3) {
+                if !self.cancel.load(Ordering::Relaxed) {
+                    self.changed.push(k.path.clone());
+                }
+                k.done = true;
+                continue;
+            }
+            match now_values {
+                Some((v, seen)) => {
+                    k.values = v;
+                    k.seen = seen;
+                }
+                // Every line was parsed: nothing is left to re-read.
+                None => k.done = true,
+            }
+        }
+        self.kept.retain(|k| !k.done);
+        again
     }
 }
 
@@ -1000,6 +1039,8 @@ fn scan_worker(
         seen: Vec::new(),
         budget,
         exhausted: false,
+        eager_left: EAGER_REREAD_BYTES,
+        eager_generation: 0,
     };
     let mut stray = None;
     while let Some(job) = stray.take().or_else(|| rx.recv().ok()) {
@@ -1045,6 +1086,9 @@ fn scan_worker(
                         sealed_xxh3,
                         path: meta.path,
                     });
+                }
+                if w.an.has_seeds() {
+                    w.eager_reread();
                 }
             }
             // Bytes of a file whose hand-over failed (never sent as a `File`): nothing to scan.

@@ -138,14 +138,71 @@ impl Ev {
     }
 }
 
+/// Entries a [`RoleCache`] holds before it starts again.
+const ROLE_CACHE_ENTRIES: usize = 4096;
+/// The longest (path, parent, key) a [`RoleCache`] remembers: a longer one (hostile or
+/// machine-generated keys) is worked out each time, so the cache's memory stays bounded.
+const ROLE_CACHE_KEY: usize = 512;
+
+thread_local! {
+    static ROLES: std::cell::RefCell<RoleCache> = std::cell::RefCell::new(RoleCache::default());
+}
+
+/// The role of a field is a function of the mapping and the field's (path, parent, key): a
+/// memo of it, for the mapping it was filled under.
+#[derive(Default)]
+struct RoleCache {
+    mapping: Option<FieldMapping>,
+    roles: std::collections::HashMap<String, Option<Role>>,
+    /// The lookup key being built (reused: a lookup allocates nothing).
+    key: String,
+}
+
+impl RoleCache {
+    fn role(
+        &mut self,
+        mapping: &FieldMapping,
+        path: &str,
+        parent: Option<&str>,
+        key: &str,
+        work_out: impl FnOnce() -> Option<Role>,
+    ) -> Option<Role> {
+        if path.len() + parent.map_or(0, str::len) + key.len() > ROLE_CACHE_KEY {
+            return work_out();
+        }
+        if self.mapping.as_ref() != Some(mapping) {
+            self.mapping = Some(mapping.clone());
+            self.roles.clear();
+        }
+        // Lengths first, so that no two (path, parent, key) triples share a key whatever
+        // bytes they hold.
+        use std::fmt::Write as _;
+        self.key.clear();
+        let _ = write!(self.key, "{}:{}:{}:", path.len(), parent.map_or(-1, |p| p.len() as i64), key.len());
+        self.key.push_str(path);
+        self.key.push_str(parent.unwrap_or(""));
+        self.key.push_str(key);
+        if let Some(r) = self.roles.get(self.key.as_str()) {
+            return *r;
+        }
+        let r = work_out();
+        if self.roles.len() >= ROLE_CACHE_ENTRIES {
+            self.roles.clear();
+        }
+        self.roles.insert(self.key.clone(), r);
+        r
+    }
+}
+
 /// What one record yields.
 #[derive(Debug, Default)]
 pub(crate) struct Item {
     /// The record's time (its start, for a span).
     pub(crate) time: Option<Time>,
     pub(crate) fields: Vec<Field>,
-    /// Id-like values anywhere in the record, in canonical form, with where they were.
-    pub(crate) tokens: Vec<(String, String)>,
+    /// Id-like values anywhere in the record, in canonical form. (Where each was is not kept:
+    /// nothing reads it, and it cost an allocation per value.)
+    pub(crate) tokens: Vec<String>,
     pub(crate) evidence: Vec<Ev>,
     /// The span id, for citing one span of an OTLP batch line.
     pub(crate) span_id: Option<String>,
@@ -243,7 +300,7 @@ impl Item {
             }
         }
         for t in other.tokens {
-            if !self.tokens.iter().any(|x| x.0 == t.0) {
+            if !self.tokens.contains(&t) {
                 self.tokens.push(t);
             }
         }
@@ -350,24 +407,24 @@ impl<'m> ItemBuilder<'m> {
             raw: raw.map(|r| bounded(r.to_string())),
             path: bounded(path.to_string()),
         });
-        self.token(value, path);
+        self.token(value);
     }
 
     /// Records an id-like value for value-driven matching.
-    pub(crate) fn token(&mut self, raw: &str, path: &str) {
+    pub(crate) fn token(&mut self, raw: &str) {
         let s = raw.trim();
         if !id_like(s) {
             return;
         }
         let c = canon(s);
-        if self.item.tokens.iter().any(|(t, _)| *t == c) {
+        if self.item.tokens.contains(&c) {
             return;
         }
         if self.item.tokens.len() >= MAX_TOKENS {
             self.item.truncated = true;
             return;
         }
-        self.item.tokens.push((c, bounded(path.to_string())));
+        self.item.tokens.push(c);
     }
 
     /// The value of a role already recorded for this item.
@@ -384,8 +441,16 @@ impl<'m> ItemBuilder<'m> {
     }
 
     /// The role of a field by the user's mapping (exact dotted paths) first, then the
-    /// semantics table (unless the mapping turns the defaults off).
+    /// semantics table (unless the mapping turns the defaults off). Remembered per thread
+    /// (see [`RoleCache`]): the records of one file repeat the same few dozen paths.
     fn role(&self, path: &str, parent: Option<&str>, key: &str) -> Option<Role> {
+        ROLES.with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) => cache.role(self.mapping, path, parent, key, || self.role_uncached(path, parent, key)),
+            Err(_) => self.role_uncached(path, parent, key),
+        })
+    }
+
+    fn role_uncached(&self, path: &str, parent: Option<&str>, key: &str) -> Option<Role> {
         if let Some(ident) = self.mapping.ident_for_path(path) {
             return Some(Role::Ident(ident));
         }
@@ -534,7 +599,7 @@ impl<'m> ItemBuilder<'m> {
                     if let Some(role) = self.role(path, parent, key) {
                         self.field(role, &s, path);
                     }
-                    self.token(&s, path);
+                    self.token(&s);
                 }
             }
             Value::Array(list) => {
@@ -551,7 +616,7 @@ impl<'m> ItemBuilder<'m> {
                         }
                         Value::Number(_) => {
                             if let Some(s) = scalar(child) {
-                                self.token(&s, path);
+                                self.token(&s);
                             }
                         }
                         _ => self.walk_at(path, Some(key), child, depth + 1, embedded),
@@ -566,7 +631,7 @@ impl<'m> ItemBuilder<'m> {
     /// A string value: kept as a token; opened when it holds JSON; read when it holds a
     /// traceparent, `key=value` pairs or a URL query.
     fn string(&mut self, path: &str, s: &str, embedded: u8) {
-        self.token(s, path);
+        self.token(s);
         let t = s.trim();
         if t.is_empty() {
             return;
@@ -624,7 +689,7 @@ impl<'m> ItemBuilder<'m> {
             // A path-like word also stands for its parts (`Rollout/procure-agent`).
             if word.contains('/') && !word.contains("://") {
                 for seg in word.split('/').filter(|s| s.len() >= 4) {
-                    self.token(seg, path);
+                    self.token(seg);
                 }
             }
             if let Some((k, v)) = word.split_once('=').or_else(|| word.split_once(':').filter(|(k, _)| k.len() > 2)) {
@@ -634,14 +699,14 @@ impl<'m> ItemBuilder<'m> {
                     if let Some(role) = self.role(&p, None, k) {
                         self.field(role, v, &p);
                     }
-                    self.token(v, &p);
+                    self.token(v);
                     continue;
                 }
             }
             if traceparent(word).is_some() {
                 self.field(Role::TraceParent, word, path);
             }
-            self.token(word, path);
+            self.token(word);
         }
     }
 
@@ -656,7 +721,7 @@ impl<'m> ItemBuilder<'m> {
                 if let Some(role) = self.role(&p, None, k) {
                     self.field(role, &v, &p);
                 }
-                self.token(&v, &p);
+                self.token(&v);
             }
         }
     }

@@ -1504,12 +1504,13 @@ fn memory(an: &Analyzer, events: &[EventC]) -> MemorySummary {
     };
     let mut read = Vec::new();
     let mut written = Vec::new();
+    let (mut read_set, mut written_set) = (HashSet::new(), HashSet::new());
     let mut writer: HashMap<String, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         match e.kind {
             EventKind::MemoryRead if e.tie == Tie::Linked => {
                 for id in ids_of(e) {
-                    if !read.contains(&id) {
+                    if read_set.insert(id.clone()) {
                         read.push(id);
                     }
                 }
@@ -1517,7 +1518,7 @@ fn memory(an: &Analyzer, events: &[EventC]) -> MemorySummary {
             EventKind::MemoryWrite => {
                 for id in ids_of(e) {
                     writer.entry(id.clone()).or_insert(i);
-                    if e.tie == Tie::Linked && !written.contains(&id) {
+                    if e.tie == Tie::Linked && written_set.insert(id.clone()) {
                         written.push(id);
                     }
                 }
@@ -1525,25 +1526,30 @@ fn memory(an: &Analyzer, events: &[EventC]) -> MemorySummary {
             _ => {}
         }
     }
+    // The records holding each read id (its first five), in one walk over the records rather
+    // than one per id.
+    let mut wanted: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (k, id) in read.iter().enumerate() {
+        if let Some(c) = an.strings.lookup(&super::values::canon(id)) {
+            wanted.entry(c).or_default().push(k);
+        }
+    }
+    let mut holders: Vec<Vec<u32>> = vec![Vec::new(); read.len()];
+    if !wanted.is_empty() {
+        for rid in 0..an.records.len() {
+            let rid = rid as u32;
+            for f in an.fields_of(rid).iter().filter(|f| f.role == Role::Link(LinkKey::MemoryId)) {
+                for k in wanted.get(&f.canon).into_iter().flatten() {
+                    if let Some(h) = holders.get_mut(*k).filter(|h| h.len() < 5 && h.last() != Some(&rid)) {
+                        h.push(rid);
+                    }
+                }
+            }
+        }
+    }
     let mut read_after_write = Vec::new();
-    for id in &read {
-        let content: Vec<Citation> = an
-            .strings
-            .lookup(&super::values::canon(id))
-            .map(|c| {
-                an.records
-                    .iter()
-                    .enumerate()
-                    .filter(|(rid, _)| {
-                        an.fields_of(*rid as u32)
-                            .iter()
-                            .any(|f| f.role == Role::Link(LinkKey::MemoryId) && f.canon == c)
-                    })
-                    .take(5)
-                    .map(|(rid, _)| cite(an, rid as u32, None))
-                    .collect()
-            })
-            .unwrap_or_default();
+    for (id, held) in read.iter().zip(&holders) {
+        let content: Vec<Citation> = held.iter().map(|rid| cite(an, *rid, None)).collect();
         let written_by = writer.get(id).map(|i| event_id(*i as u32));
         if written_by.is_some() || !content.is_empty() {
             read_after_write.push(MemoryProvenance { memory_id: id.clone(), written_by, content });

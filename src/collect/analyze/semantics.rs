@@ -329,7 +329,8 @@ pub(crate) fn transport_session(n: &str) -> bool {
     ];
     let Some(head) = n.strip_suffix("session_id").or_else(|| n.strip_suffix("sessionid")) else { return false };
     let head = head.trim_end_matches('_');
-    PROTOCOLS.iter().any(|p| head == *p || head.ends_with(&format!("_{p}"))) || matches!(n, "jsessionid" | "phpsessid")
+    PROTOCOLS.iter().any(|p| head == *p || head.strip_suffix(p).is_some_and(|h| h.ends_with('_')))
+        || matches!(n, "jsessionid" | "phpsessid")
 }
 
 /// Whether a key names what was in force before (`previous_opa_bundles`, `prev_wave`,

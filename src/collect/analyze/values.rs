@@ -22,6 +22,9 @@ fn is_hex(s: &str) -> bool {
 
 /// `8-4-4-4-12` hex with hyphens → the 32 hex digits.
 fn unhyphenate_uuid(s: &str) -> Option<String> {
+    if s.len() != 36 {
+        return None;
+    }
     let parts: Vec<&str> = s.split('-').collect();
     if parts.len() == 5 && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| is_hex(p)) {
         return Some(parts.concat());
@@ -31,7 +34,13 @@ fn unhyphenate_uuid(s: &str) -> Option<String> {
 
 /// The trace id part of a W3C `traceparent` (`version-traceid-parentid-flags`).
 pub(crate) fn traceparent(s: &str) -> Option<(String, String)> {
-    let p: Vec<&str> = s.trim().split('-').collect();
+    let s = s.trim();
+    // `vv-<32>-<16>-ff` is 55 bytes at least (a later version may append fields): most values
+    // are shorter and need no split.
+    if s.len() < 55 {
+        return None;
+    }
+    let p: Vec<&str> = s.split('-').collect();
     if p.len() < 4 {
         return None;
     }

@@ -61,7 +61,7 @@ impl FormatDef for Argo {
         let mut b = ItemBuilder::new(m);
         b.text("line", line);
         for tok in b.finish().tokens {
-            if !it.tokens.iter().any(|x| x.0 == tok.0) {
+            if !it.tokens.contains(&tok) {
                 it.tokens.push(tok);
             }
         }
@@ -461,7 +461,7 @@ fn cloud_deploy(v: &Value, m: &FieldMapping) -> Item {
             // The release's or target's own records join the deployment through its id.
             b.field(Role::Link(LinkKey::Owner), id, "name");
             if let Some(p) = pipeline {
-                b.token(p, "name");
+                b.token(p);
             }
             b.finish()
         }

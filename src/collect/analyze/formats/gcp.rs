@@ -146,7 +146,7 @@ fn envelope(b: &mut ItemBuilder<'_>, e: &Value) -> Option<Time> {
     let start = b.time_from(e, &["timestamp", "receiveTimestamp"]);
     if let Some(t) = e.get("trace").and_then(Value::as_str) {
         if b.field(Role::Ident(IdentName::TraceId), trace_of(t), "trace").is_none() {
-            b.token(t, "trace");
+            b.token(t);
         }
     }
     if let Some(s) = e.get("spanId").and_then(Value::as_str) {
@@ -171,14 +171,14 @@ fn envelope(b: &mut ItemBuilder<'_>, e: &Value) -> Option<Time> {
     // Where it was logged: the project, cluster, namespace, pod, container. Descriptive (a
     // pod name here is the logging pod, not a workload the record is about), but searchable.
     if let Some(rl) = e.pointer("/resource/labels").and_then(Value::as_object) {
-        for (k, x) in rl {
+        for x in rl.values() {
             if let Some(s) = x.as_str() {
-                b.token(s, &format!("resource.labels.{k}"));
+                b.token(s);
             }
         }
     }
     if let Some(id) = e.get("insertId").and_then(Value::as_str) {
-        b.token(id, "insertId");
+        b.token(id);
     }
     start
 }
@@ -337,7 +337,7 @@ fn audit_entry(e: &Value, m: &FieldMapping) -> Item {
         if p.ends_with(".gserviceaccount.com") {
             b.field(Role::Ident(IdentName::ToolPrincipal), p, "protoPayload.authenticationInfo.principalEmail");
         } else {
-            b.token(p, "protoPayload.authenticationInfo.principalEmail");
+            b.token(p);
         }
         ev.principal = Some(p.clone());
     }
@@ -349,13 +349,13 @@ fn audit_entry(e: &Value, m: &FieldMapping) -> Item {
         }
     }
     if let Some(s) = first(pp, &["authenticationInfo.principalSubject"]) {
-        b.token(&s, "protoPayload.authenticationInfo.principalSubject");
+        b.token(&s);
     }
     let service = first(pp, &["serviceName"]);
     ev.operation = first(pp, &["methodName"]);
     let resource = first(pp, &["resourceName"]).map(|r| canonical_resource(&r));
     if let Some(r) = &resource {
-        b.token(r, "protoPayload.resourceName");
+        b.token(r);
     }
     ev.target = resource.or_else(|| service.clone());
     if let Some(s) = service {

@@ -152,7 +152,7 @@ fn run(v: &Value, m: &FieldMapping) -> Item {
         }
         _ => {
             if let Some(p) = v.get("session_id").and_then(Value::as_str) {
-                b.token(p, "session_id");
+                b.token(p);
             }
             return b.finish();
         }

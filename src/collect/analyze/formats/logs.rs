@@ -79,7 +79,7 @@ impl FormatDef for CloudWatch {
                 }
             }
             if let Some(g) = &group {
-                b.token(g, "logGroup");
+                b.token(g);
             }
             if let Some(t) = e.get("timestamp").and_then(Time::of_json) {
                 b.time(Some(t));
@@ -362,7 +362,7 @@ impl FormatDef for TextLog {
             let mut b = ItemBuilder::new(m);
             b.text("line", t);
             for tok in b.finish().tokens {
-                if !it.tokens.iter().any(|x| x.0 == tok.0) {
+                if !it.tokens.contains(&tok) {
                     it.tokens.push(tok);
                 }
             }
@@ -539,9 +539,6 @@ fn datadog_log(e: &Value, m: &FieldMapping) -> Item {
     };
     for f in it.fields.iter_mut() {
         f.path = fix(&f.path);
-    }
-    for t in it.tokens.iter_mut() {
-        t.1 = fix(&t.1);
     }
     let server = at(&view, "mcp.method.name").is_some()
         && ["network.client.ip", "client.address", "network.peer.address"].iter().any(|p| at(&view, p).is_some());

@@ -106,9 +106,9 @@ fn platform_event(e: &Value, m: &FieldMapping) -> Item {
             b.field(Role::Link(LinkKey::MemoryId), &id, "results.id");
             ids.push(id);
         }
-        for (k, x) in r.as_object().into_iter().flatten() {
+        for x in r.as_object().into_iter().flat_map(|o| o.values()) {
             if let Some(s) = super::super::item::scalar(x) {
-                b.token(&s, &format!("results.{k}"));
+                b.token(&s);
             }
         }
     }

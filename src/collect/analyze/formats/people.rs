@@ -377,8 +377,8 @@ fn snow_record(r: &Value, m: &FieldMapping) -> Item {
         }
     }
     let mut extra = ItemBuilder::new(m);
-    for (k, d) in &displays {
-        extra.token(d, &format!("{k}.display_value"));
+    for (_, d) in &displays {
+        extra.token(d);
     }
     let task = if approver_row { display("sysapproval") } else { value("number") };
     if approver_row || asks {
