@@ -852,7 +852,10 @@ fn cmd_analyze(a: cli::AnalyzeArgs) -> Result<u8> {
         formats.push(f.parse()?);
     }
     let trust = trust_from(&a.trusted_key)?;
-    let store = open_existing_store_with(Some(url), &a.config)?;
+    // A store that does not exist is an error (never created for a digest it cannot hold);
+    // an existing one is then opened to write, which makes its staging directory if missing.
+    open_existing_store_with(Some(url), &a.config)?;
+    let store = open_store_with(Some(url), &a.config)?;
     let rt = runtime()?;
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
     let req = AnalyzeRequest {
