@@ -63,6 +63,7 @@ fn main() -> Result<()> {
             level: 3,
             workers: 0,
             observer: None,
+            supplement_of: None,
         };
         let mut bytes = Vec::new();
         let sealed = seal(input, &mut bytes)?;

@@ -38,6 +38,10 @@ pub enum Command {
     /// Verify a bundle, then write its incident in other tools' formats: OTLP/JSON traces and
     /// logs with provenance (--otlp DIR), an eval case (--eval-case FILE).
     Export(ExportArgs),
+    /// Verify a stored bundle, analyze its sealed evidence again (other seeds, another field
+    /// mapping) and seal the result as a small supplement bundle in the same store and ledger,
+    /// linked to the original (nothing is collected again).
+    Analyze(Box<AnalyzeArgs>),
     /// Search the analyses of every bundle in a store for a destination host, a memory record,
     /// a principal or a session: which other sessions and rollout waves touched it.
     Search(SearchArgs),
@@ -216,6 +220,75 @@ pub struct CheckpointArgs {
     /// Also write the checkpoint to FILE (create-only).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The original evidence bundle's digest (sha256:<hex> or <hex>) in the store given with
+    /// --store (the supplement is sealed into that store and recorded in its ledger).
+    #[arg(value_name = "DIGEST")]
+    pub target: String,
+    /// The store holding the bundle, where the supplement goes (required: a supplement is
+    /// recorded in the ledger next to its original).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// Signing key for the supplement. Default: as for preserve.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// A pinned signer public key the original must verify with (repeatable). Default: the
+    /// local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// The trace id to search from (the forms preserve accepts).
+    #[arg(long, value_name = "ID")]
+    pub trace_id: Option<String>,
+    /// A value to search from that is no identifier (repeatable), as for preserve.
+    #[arg(long, value_name = "VALUE")]
+    pub seed: Vec<String>,
+    /// Session / conversation id.
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// Agent id.
+    #[arg(long, value_name = "ID")]
+    pub agent_id: Option<String>,
+    /// The principal the tool calls ran as.
+    #[arg(long, value_name = "ID")]
+    pub tool_principal: Option<String>,
+    /// The approval that gated (or should have gated) the action.
+    #[arg(long, value_name = "ID")]
+    pub approval_id: Option<String>,
+    /// The agent's deployed config/policy bundle revision.
+    #[arg(long, value_name = "ID")]
+    pub bundle_id: Option<String>,
+    /// The change that deployed it.
+    #[arg(long, value_name = "ID")]
+    pub change_id: Option<String>,
+    /// The rollout wave.
+    #[arg(long, value_name = "W")]
+    pub rollout_wave: Option<String>,
+    /// The idempotency key of the side-effecting call.
+    #[arg(long, value_name = "K")]
+    pub idempotency_key: Option<String>,
+    /// Merge window for records without a shared id, in milliseconds (as for preserve).
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub merge_window: u64,
+    /// Scan SELECTOR as FORMAT instead of detecting it (repeatable), as for preserve.
+    #[arg(long = "format", value_name = "SELECTOR=FORMAT")]
+    pub formats: Vec<String>,
+    /// Field-mapping file (TOML, or JSON if named *.json); its bytes are sealed in the
+    /// supplement. Default: the mapping the original's analysis used.
+    #[arg(long, value_name = "FILE")]
+    pub field_map: Option<PathBuf>,
+    /// A responder note (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Vec<String>,
+    /// Print a JSON document instead of text (schemas/analyze.v1.schema.json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keygen`.

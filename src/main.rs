@@ -141,6 +141,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Timeline(a) => cmd_timeline(a),
         Command::Export(a) => cmd_export(a),
         Command::Search(a) => cmd_search(a),
+        Command::Analyze(a) => cmd_analyze(*a),
         Command::Completions(a) => {
             let shell = match a.shell {
                 cli::Shell::Bash => clap_complete::Shell::Bash,
@@ -582,8 +583,10 @@ fn cmd_show(a: cli::ShowArgs) -> Result<u8> {
     // show prints the analysis too: keep analysis.json's bytes (checked against the manifest).
     let mut opts = verify::Options::default();
     opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
-    let v = verify_target_with(&rt, &target(&a.target, a.store.as_deref())?, &trust, &opts)?;
-    output::show(&v.report, v.manifest.as_ref(), a.json)?;
+    let t = target(&a.target, a.store.as_deref())?;
+    let v = verify_target_with(&rt, &t, &trust, &opts)?;
+    let supplements = supplements_of_target(&rt, &t, &trust)?;
+    output::show(&v.report, v.manifest.as_ref(), &supplements, a.store.as_deref(), a.json)?;
     // show verifies, so it keeps verify's contract: 1 for a bundle that did not verify (an
     // untrusted signer too), even though it still shows what the manifest says.
     Ok(if v.report.intact() { 0 } else { 1 })
@@ -671,6 +674,52 @@ fn bundle_file(rt: &tokio::runtime::Runtime, t: &Target) -> Result<(PathBuf, Opt
     }
 }
 
+/// The supplements of a target: looked up in its store's ledger (the latest one verified to
+/// read its seeds); a bundle file has no ledger to look them up in, and says so.
+fn supplements_of_target(
+    rt: &tokio::runtime::Runtime,
+    t: &Target,
+    trust: &Trust,
+) -> Result<custody::analyze::Supplements> {
+    match t {
+        Target::File(_) => Ok(custody::analyze::Supplements::not_looked_up()),
+        Target::Stored(store, id) => rt
+            .block_on(async {
+                let entries = custody::store::ledger::load_all(store).await?;
+                custody::analyze::supplements_of(store, &entries, id, trust).await
+            })
+            .context("cannot look up the bundle's supplements in the store's ledger"),
+    }
+}
+
+/// The bundle file holding the records a verified analysis cites, with its verified
+/// manifest: the bundle itself, or for a supplement the original it re-analysed (verified in
+/// the same store: a supplement holds no evidence).
+fn records_bundle(
+    rt: &tokio::runtime::Runtime,
+    v: &Analysed,
+    trust: &Trust,
+) -> Result<(PathBuf, Option<custody::store::Fetched>, custody::bundle::manifest::Manifest)> {
+    let Some(s) = &v.manifest.supplement_of else {
+        let (path, fetched) = bundle_file(rt, &v.target)?;
+        return Ok((path, fetched, v.manifest.clone()));
+    };
+    let Target::Stored(store, _) = &v.target else {
+        bail!(
+            "this bundle is a supplement of {}: the records its analysis cites are in that bundle; give --store URL and the supplement's digest to read them from there",
+            s.bundle
+        )
+    };
+    let original = Target::Stored(store.clone(), s.bundle);
+    let Verified { report, manifest } = verify_target(rt, &original, trust)?;
+    let (Some(m), true) = (manifest, report.intact()) else {
+        eprint!("{}", report.to_human());
+        bail!("the original {} of this supplement did not verify: its records are not read", s.bundle);
+    };
+    let (path, fetched) = bundle_file(rt, &original)?;
+    Ok((path, fetched, m))
+}
+
 fn rfc3339(flag: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
     v.map(|s| {
         chrono::DateTime::parse_from_rfc3339(s)
@@ -708,9 +757,10 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
     };
     let digest = v.report.subject.bundle.clone().unwrap_or_default();
     let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &filter);
+    t.supplements = supplements_of_target(&rt, &v.target, &trust)?;
     if a.records || a.html.is_some() {
-        let (path, _fetched) = bundle_file(&rt, &v.target)?;
-        t.attach_records(&path, &v.manifest).context("cannot read the cited records")?;
+        let (path, _fetched, manifest) = records_bundle(&rt, &v, &trust)?;
+        t.attach_records(&path, &manifest).context("cannot read the cited records")?;
     }
     if let Some(p) = &a.html {
         write_new(p, custody::timeline::html::render(&t).as_bytes(), "HTML report")?;
@@ -719,7 +769,7 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
     if !a.records {
         t.records = None;
     }
-    output::timeline(&t, a.json)?;
+    output::timeline(&t, a.store.as_deref(), a.json)?;
     Ok(0)
 }
 
@@ -731,8 +781,8 @@ fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
     };
     let digest = v.report.subject.bundle.clone().unwrap_or_default();
     let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &Default::default());
-    let (path, _fetched) = bundle_file(&rt, &v.target)?;
-    t.attach_records(&path, &v.manifest).context("cannot read the cited records")?;
+    let (path, _fetched, manifest) = records_bundle(&rt, &v, &trust)?;
+    t.attach_records(&path, &manifest).context("cannot read the cited records")?;
     if let Some(dir) = &a.otlp {
         let (traces, logs) = custody::export::otlp(&t);
         std::fs::create_dir(dir).with_context(|| {
@@ -761,6 +811,76 @@ fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// `analyze`: verify the original in its store, analyze its sealed evidence again and seal
+/// the supplement into the same store and ledger ([`custody::analyze`]).
+fn cmd_analyze(a: cli::AnalyzeArgs) -> Result<u8> {
+    use custody::analyze::{AnalyzeError, AnalyzeRequest};
+    use custody::collect::analysis::SeedOrigin;
+    use custody::collect::analyze::normalize_seed;
+    let Some(url) = a.store.as_deref() else {
+        bail!(
+            "analyze needs --store URL: the bundle is read from the store, and the supplement is sealed into it and recorded in its ledger next to the original (a bundle file alone has no ledger)"
+        )
+    };
+    let original = Sha256::parse(&a.target)
+        .map(BundleId)
+        .with_context(|| format!("`{}` must be a bundle digest (sha256:<hex> or <hex>) in the store", u(&a.target)))?;
+    let ids = [
+        (IdentName::TraceId, &a.trace_id),
+        (IdentName::SessionId, &a.session_id),
+        (IdentName::AgentId, &a.agent_id),
+        (IdentName::ToolPrincipal, &a.tool_principal),
+        (IdentName::ApprovalId, &a.approval_id),
+        (IdentName::BundleId, &a.bundle_id),
+        (IdentName::ChangeId, &a.change_id),
+        (IdentName::RolloutWave, &a.rollout_wave),
+        (IdentName::IdempotencyKey, &a.idempotency_key),
+    ];
+    let identifiers: Vec<(IdentName, String)> =
+        ids.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v.clone()))).collect();
+    // Refused before the store is touched, as preserve does.
+    for (n, v) in &identifiers {
+        normalize_seed(Some(*n), v, SeedOrigin::Flag)?;
+    }
+    for v in &a.seed {
+        normalize_seed(None, v, SeedOrigin::Flag)?;
+    }
+    let mut formats = Vec::new();
+    for f in &a.formats {
+        formats.push(f.parse()?);
+    }
+    let trust = trust_from(&a.trusted_key)?;
+    // A store that does not exist is an error (never created for a digest it cannot hold);
+    // an existing one is then opened to write, which makes its staging directory if missing.
+    open_existing_store_with(Some(url), &a.config)?;
+    let store = open_store_with(Some(url), &a.config)?;
+    let rt = runtime()?;
+    let key = Arc::new(load_or_create_key(a.key.as_deref())?);
+    let req = AnalyzeRequest {
+        original,
+        identifiers,
+        seeds: a.seed.clone(),
+        merge_window_ms: Some(a.merge_window),
+        formats,
+        field_map: a.field_map.clone(),
+        notes: a.note.clone(),
+        level: 3,
+    };
+    match rt.block_on(custody::analyze::analyze(&store, key.clone(), &trust, req, Clock::from_env())) {
+        Ok(done) => {
+            output::analyzed(&store, &done, &key, a.json)?;
+            Ok(0)
+        }
+        Err(AnalyzeError::NotIntact { bundle, failed, report }) => {
+            // As extract: the report, then the refusal; exit 1 like every command that verifies.
+            eprint!("{}", report.to_human());
+            eprintln!("custody: refusing to analyze {bundle}: it did not verify ({}); nothing was written", u(&failed));
+            Ok(1)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("analyze failed")),
+    }
 }
 
 /// custody(1) from the same clap command as the parser (its help texts, the format list).

@@ -316,7 +316,14 @@ pub async fn adopt_unreferenced(
             out.push(Adoption { bundle: id, result: Err(refused.unwrap_or_else(|| "no manifest".into())) });
             continue;
         };
-        let new = ledger::NewEntry { bundle: id, bundle_size: c.size, sealed_at: m.sealed_at, adopted: true };
+        // An adopted supplement keeps its link: its ledger entry names what its manifest signs.
+        let new = ledger::NewEntry {
+            bundle: id,
+            bundle_size: c.size,
+            sealed_at: m.sealed_at,
+            adopted: true,
+            supplement_of: m.supplement_of.as_ref().map(|s| s.bundle),
+        };
         let a = ledger::append_entry(store, &new, key, || clock.now(), Some(0)).await?;
         // Later adoptions in this run go after it.
         next = next.max(a.position.checked_add(1));
@@ -652,6 +659,7 @@ pub async fn preserve(
                 level,
                 workers,
                 observer: observer.as_mut().map(|o| o as &mut dyn crate::bundle::write::Observer),
+                supplement_of: None,
             };
             Ok::<_, PreserveError>(seal_with_progress(input, out, &progress))
         })
@@ -725,6 +733,7 @@ pub async fn preserve(
         bundle_size: sealed.size,
         sealed_at: sealed.manifest.sealed_at,
         adopted: false,
+        supplement_of: None,
     };
     let appended = ledger::append_entry(store, &new, &key, || clock.now(), Some(since)).await.map_err(|source| {
         PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source: Box::new(source) }

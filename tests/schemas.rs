@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-const SCHEMAS: [&str; 12] = [
+const SCHEMAS: [&str; 13] = [
     "analysis.v1.schema.json",
     "analysis.v2.schema.json",
     "manifest.v1.schema.json",
@@ -26,6 +26,7 @@ const SCHEMAS: [&str; 12] = [
     "timeline.v1.schema.json",
     "eval-case.v1.schema.json",
     "search.v1.schema.json",
+    "analyze.v1.schema.json",
 ];
 
 fn load(name: &str) -> Value {

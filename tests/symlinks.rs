@@ -382,6 +382,7 @@ fn follow_symlinks_a_target_swapped_after_the_check_is_never_read() {
             level: 1,
             workers: 0,
             observer: None,
+            supplement_of: None,
         };
         let mut bytes = Vec::new();
         let sealed = seal(input, &mut bytes).expect("seal");

@@ -30,6 +30,7 @@ mod sealing_pipeline;
 mod store_attacks;
 mod store_util;
 mod store_versions;
+mod supplement;
 mod symlinks;
 mod tamper;
 mod tamper_matrix;

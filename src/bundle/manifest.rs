@@ -92,7 +92,26 @@ pub struct Manifest {
     /// v2 only: the analysis member (identifiers' sources, linkage, index), by digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis_ref: Option<AnalysisRef>,
+    /// v2, supplements only (`custody analyze`): the evidence bundle this one re-analyses.
+    /// Signed with the manifest, so the link does not rest on the ledger alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplement_of: Option<SupplementOf>,
 }
+
+/// A supplement's signed link to the evidence bundle it re-analyses (`docs/format.md` §3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SupplementOf {
+    /// The original's bundle digest (bare hex, like every digest in the manifest).
+    pub bundle: BundleId,
+    /// The original manifest's `sealed_at`.
+    pub sealed_at: DateTime<Utc>,
+}
+
+/// The entry path of a supplement's record of what was done (seeds, field map, original).
+pub const SUPPLEMENT_RECORD: &str = "supplement/analyze.json";
+/// The evidence kind of a supplement's own entries.
+pub const SUPPLEMENT_KIND: &str = "supplement";
 
 /// Incident facts supplied by the responder or derived from the evidence.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

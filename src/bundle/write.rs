@@ -154,6 +154,8 @@ pub struct SealInput<'a> {
     pub workers: u32,
     /// Called with each collected file's entry and bytes, for the analysis (optional).
     pub observer: Option<&'a mut dyn Observer>,
+    /// A supplement's signed link to the bundle it re-analyses (`custody analyze`).
+    pub supplement_of: Option<crate::bundle::manifest::SupplementOf>,
 }
 
 /// Sees each collected file once, as the sealer reads it (used by the collector's analysis).
@@ -1414,6 +1416,7 @@ fn write_all<W: Write>(
         sealed_at: finished_at,
         analysis: None,
         analysis_ref,
+        supplement_of: input.supplement_of.clone(),
     };
     let t_manifest = tail_started.elapsed();
     metadata_level(&mut enc, input.workers).map_err(SealError::Output)?;
@@ -1573,6 +1576,9 @@ fn manifest_pieces<'a>(m: &Manifest, entries_json: &'a [u8], journal_json: &'a [
     if let Some(a) = &m.analysis_ref {
         field(&mut tail, "analysis_ref", a);
     }
+    if let Some(s) = &m.supplement_of {
+        field(&mut tail, "supplement_of", s);
+    }
     tail.extend_from_slice(b"}\n");
     ManifestPieces { head, entries: entries_json, middle, journal: journal_json, tail }
 }
@@ -1720,6 +1726,7 @@ mod tests {
             level: 3,
             workers: 2,
             observer: None,
+            supplement_of: None,
         }
     }
 
@@ -2065,6 +2072,10 @@ mod tests {
             sealed_at: at,
             analysis: None,
             analysis_ref: Some(AnalysisRef { member: ANALYSIS_MEMBER.into(), sha256: Sha256::of(b"a"), size: 9 }),
+            supplement_of: Some(crate::bundle::manifest::SupplementOf {
+                bundle: BundleId(Sha256::of(b"o")),
+                sealed_at: at,
+            }),
         };
         let journal_json = journal_json.unwrap();
         let pieces = manifest_pieces(&manifest, &entries_json, &journal_json);

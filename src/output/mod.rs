@@ -20,6 +20,7 @@ use serde::Serialize as _;
 use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{json, Value};
 
+use custody::analyze::Supplements;
 use custody::bundle::manifest::{EventKind, Manifest, Status};
 use custody::collect::analysis::{Analysis, EvidenceProblem, ANALYSIS_FORMAT_V2};
 
@@ -537,11 +538,23 @@ pub fn report(r: &Report, json: bool) -> Result<()> {
     printed(|out| write!(out, "{}", r.to_human()))
 }
 
-pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
+pub fn show(
+    r: &Report,
+    m: Option<&Manifest>,
+    supplements: &Supplements,
+    store: Option<&str>,
+    json: bool,
+) -> Result<()> {
     if json {
-        return print_json(
-            &json!({"bundle": r.subject.bundle, "verdict": r.verdict, "manifest": m, "problems": m.map(problems), "verification": r}),
-        );
+        return print_json(&json!({
+            "bundle": r.subject.bundle,
+            "verdict": r.verdict,
+            "manifest": m,
+            "problems": m.map(problems),
+            "verification": r,
+            "supplement_of": m.and_then(|m| m.supplement_of.as_ref()).map(|s| s.bundle.to_string()),
+            "supplements": supplements,
+        }));
     }
     let Some(m) = m else {
         return printed(|out| write!(out, "{}", r.to_human()));
@@ -581,6 +594,7 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
         if let Some(l) = &r.ledger {
             writeln!(out, "           recorded at position {} of {}", l.position, l.length)?;
         }
+        print_supplement_links(out, m.supplement_of.as_ref(), supplements, store)?;
         writeln!(out, "category   {}", m.incident.category.map(|c| c.as_str()).unwrap_or("(not given)"))?;
         writeln!(out, "side effect {}", m.incident.side_effect.as_str())?;
         for n in &m.incident.notes {
@@ -632,6 +646,142 @@ pub fn show(r: &Report, m: Option<&Manifest>, json: bool) -> Result<()> {
             }
             (None, _, None) => writeln!(out, "analysis   none (sealed with --no-analyze)"),
         }
+    })
+}
+
+/// The supplement lines of `show` and `timeline`: which bundle this one re-analyses, and its
+/// latest supplement (or why supplements were not looked up). Values escaped.
+pub(crate) fn print_supplement_links(
+    out: &mut impl Write,
+    of: Option<&custody::bundle::manifest::SupplementOf>,
+    s: &Supplements,
+    store: Option<&str>,
+) -> std::io::Result<()> {
+    let store = u(store.unwrap_or("URL")).to_string();
+    if let Some(o) = of {
+        writeln!(
+            out,
+            "supplement of {} (sealed {}): this bundle is a re-analysis of that one's evidence, which stays there; see it with `custody show --store {store} {}`",
+            o.bundle, o.sealed_at, o.bundle
+        )?;
+    }
+    if !s.looked_up {
+        return writeln!(out, "supplements {}", u(s.note.as_deref().unwrap_or(custody::analyze::NOT_LOOKED_UP)));
+    }
+    let Some(l) = &s.latest else { return writeln!(out, "supplements none") };
+    let seeds = if l.seeds.is_empty() {
+        "no seed".to_string()
+    } else {
+        format!("seeds {}", l.seeds.iter().map(|x| u(x).to_string()).collect::<Vec<_>>().join(" "))
+    };
+    let state = match (&l.verified, &l.problem) {
+        (true, _) => seeds,
+        (false, p) => format!("NOT VERIFIED: {}", u(p.as_deref().unwrap_or("?"))),
+    };
+    writeln!(
+        out,
+        "supplements {} (latest {} at position {}, sealed {}, {state}); view it with `custody show --store {store} {}` or `custody timeline --store {store} {}`",
+        s.count,
+        u(&l.bundle),
+        l.position,
+        l.sealed_at,
+        u(&l.bundle),
+        u(&l.bundle)
+    )
+}
+
+/// `analyze`: the supplement sealed, what it re-analysed with, and how the identifiers
+/// changed from the original's.
+pub fn analyzed(store: &Store, d: &custody::analyze::Supplemented, key: &SecretKey, json: bool) -> Result<()> {
+    let a = d.analysis_summary.as_ref();
+    for s in a.map(|a| a.seeds.as_slice()).unwrap_or_default() {
+        if s.records == 0 {
+            eprintln!(
+                "custody: WARNING: the seed {} {} matched no record of the evidence: nothing was linked from it; check the value",
+                s.ident.map(|i| i.as_str()).unwrap_or("value"),
+                u(&s.value)
+            );
+        }
+    }
+    let before = &d.original.incident.identifiers;
+    let changes: Vec<Value> = d
+        .manifest
+        .incident
+        .identifiers
+        .iter()
+        .map(|i| {
+            let was = before.iter().find(|b| b.name == i.name).and_then(|b| b.value.clone());
+            json!({"name": i.name, "before": was, "after": i.value})
+        })
+        .collect();
+    if json {
+        return print_json(&json!({
+            "bundle": d.bundle.to_string(),
+            "supplement_of": d.record.supplement_of.bundle.to_string(),
+            "location": d.location,
+            "store": store.url(),
+            "size": d.size,
+            "evidence_bytes": d.evidence_bytes,
+            "ledger": {"position": d.position, "entry": d.entry.to_string(), "supplement_of": d.record.supplement_of.bundle.to_string()},
+            "signer": {"keyid": key.id().to_string(), "public_key": pub_path_for(&key.path).display().to_string()},
+            "sealed_at": d.manifest.sealed_at,
+            "record": d.record,
+            "identifiers": changes,
+            "checklist": a.map(|a| &a.checklist),
+            "analysis": a,
+        }));
+    }
+    printed(|out| {
+        writeln!(out, "sealed   supplement {}", d.bundle)?;
+        writeln!(
+            out,
+            "of       {} (verified; its evidence re-read from the store, not collected again)",
+            d.record.supplement_of.bundle
+        )?;
+        writeln!(out, "stored   {}", u(&d.location))?;
+        writeln!(
+            out,
+            "ledger   position {} (entry {}), supplement_of {}",
+            d.position, d.entry, d.record.supplement_of.bundle
+        )?;
+        writeln!(out, "signer   {} ({})", key.id(), Untrusted::path(&pub_path_for(&key.path)))?;
+        let seeds: Vec<String> = d
+            .record
+            .seeds
+            .iter()
+            .map(|s| match s.ident {
+                Some(i) => format!("{}={}", i.as_str(), u(&s.value)),
+                None => u(&s.value).to_string(),
+            })
+            .collect();
+        writeln!(out, "seeds    {}", if seeds.is_empty() { "none".to_string() } else { seeds.join(" ") })?;
+        let fm = &d.record.field_map;
+        writeln!(
+            out,
+            "mapping  {}{}",
+            fm.origin,
+            fm.path.as_deref().map(|p| format!(" ({})", u(p))).unwrap_or_default()
+        )?;
+        writeln!(out, "evidence {} file(s), {} re-analysed", d.original.entries.len(), human_size(d.evidence_bytes))?;
+        writeln!(out, "identifiers (original → supplement):")?;
+        for c in &changes {
+            let v = |x: &Value| x.as_str().map(|s| u(s).to_string()).unwrap_or_else(|| "-".into());
+            let (b, a) = (v(&c["before"]), v(&c["after"]));
+            writeln!(
+                out,
+                "  {:<16} {b} → {a}{}",
+                c["name"].as_str().unwrap_or(""),
+                if b == a { "" } else { "  (changed)" }
+            )?;
+        }
+        writeln!(
+            out,
+            "see it with `custody show --store {} {}`; the original now lists it (`custody show --store {} {}`)",
+            u(store.url()),
+            d.bundle,
+            u(store.url()),
+            d.record.supplement_of.bundle
+        )
     })
 }
 
@@ -812,11 +962,11 @@ pub fn repaired(store: &Store, done: &[custody::preserve::Adoption], json: bool)
 }
 
 /// `timeline`: the human lines, or the document as JSON.
-pub fn timeline(t: &custody::timeline::Timeline, json: bool) -> Result<()> {
+pub fn timeline(t: &custody::timeline::Timeline, store: Option<&str>, json: bool) -> Result<()> {
     if json {
         return print_json(&serde_json::to_value(t)?);
     }
-    printed(|out| timeline::print(out, t))
+    printed(|out| timeline::print(out, t, store))
 }
 
 /// `list`: one bundle's details on one line (values escaped).

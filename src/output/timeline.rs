@@ -22,8 +22,17 @@ const LINE_IDS: [&str; 8] = [
     "deployment_id",
 ];
 
-pub(super) fn print(out: &mut impl Write, t: &Timeline) -> io::Result<()> {
+pub(super) fn print(out: &mut impl Write, t: &Timeline, store: Option<&str>) -> io::Result<()> {
     writeln!(out, "evidence bundle {} (verified intact), sealed {}", u(&t.bundle), t.sealed_at.to_rfc3339())?;
+    let of = t.supplement_of.as_deref();
+    if let Some(o) = of {
+        writeln!(
+            out,
+            "supplement of {}: these events are a re-analysis of that bundle's evidence (the records they cite are there)",
+            u(o)
+        )?;
+    }
+    super::print_supplement_links(out, None, &t.supplements, store)?;
     let chain: Vec<String> = t
         .chain
         .nodes

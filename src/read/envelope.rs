@@ -297,6 +297,9 @@ impl CheckedManifest {
             FORMAT_V1 if m.analysis_ref.is_some() => {
                 return Err(ParseError::FieldNotInFormat { field: "analysis_ref", format: FORMAT_V1 })
             }
+            FORMAT_V1 if m.supplement_of.is_some() => {
+                return Err(ParseError::FieldNotInFormat { field: "supplement_of", format: FORMAT_V1 })
+            }
             FORMAT_V2 if m.analysis.is_some() => {
                 return Err(ParseError::FieldNotInFormat { field: "analysis", format: FORMAT_V2 })
             }
@@ -312,6 +315,9 @@ impl CheckedManifest {
         check_year("collector.started_at", &m.collector.started_at)?;
         check_year("collector.finished_at", &m.collector.finished_at)?;
         check_year("sealed_at", &m.sealed_at)?;
+        if let Some(s) = &m.supplement_of {
+            check_year("supplement_of.sealed_at", &s.sealed_at)?;
+        }
         for e in &m.entries {
             check_entry_path(&e.path)
                 .map_err(|reason| ParseError::EntryPath { path: e.path.chars().take(200).collect(), reason })?;

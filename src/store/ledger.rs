@@ -293,6 +293,8 @@ pub struct NewEntry {
     pub sealed_at: DateTime<Utc>,
     /// Recorded by adoption (not by the preserve that sealed it).
     pub adopted: bool,
+    /// The evidence bundle this one supplements (`custody analyze`), named by the entry too.
+    pub supplement_of: Option<BundleId>,
 }
 
 /// Append a record for `bundle` at the head. Retries on the new head after losing a race.
@@ -329,7 +331,7 @@ pub async fn append_unique(
     now: impl Fn() -> DateTime<Utc>,
     since: Option<u64>,
 ) -> Result<Appended, StoreError> {
-    let new = NewEntry { bundle: *bundle, bundle_size, sealed_at, adopted: false };
+    let new = NewEntry { bundle: *bundle, bundle_size, sealed_at, adopted: false, supplement_of: None };
     append_entry(store, &new, key, now, since).await
 }
 
@@ -374,7 +376,7 @@ pub async fn append_entry(
             adopted: Some(new.adopted),
             timestamp: None,
             signed_by: None,
-            supplement_of: None,
+            supplement_of: new.supplement_of,
         };
         let env = dsse::sign(entry.payload_type(), &entry.to_payload(), key);
         let bytes = dsse::to_bytes(&env);

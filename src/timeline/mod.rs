@@ -142,6 +142,12 @@ pub struct Timeline {
     pub left_out: LeftOut,
     /// The events kept, in the analysis' (time) order, exactly as the analysis wrote them.
     pub events: Vec<Event>,
+    /// The evidence bundle this one supplements (`custody analyze`), as its signed manifest
+    /// names it (`sha256:<hex>`); its cited records are in that bundle.
+    pub supplement_of: Option<String>,
+    /// This bundle's supplements, as its store's ledger records them (not looked up for a
+    /// bundle file).
+    pub supplements: crate::analyze::Supplements,
     /// With [`Timeline::attach_records`]: `records[i][j]` is the sealed bytes of
     /// `events[i].citations[j]`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -223,6 +229,8 @@ impl Timeline {
             events_omitted: analysis.events_omitted,
             left_out,
             events,
+            supplement_of: manifest.supplement_of.as_ref().map(|s| s.bundle.to_string()),
+            supplements: crate::analyze::Supplements::not_looked_up(),
             records: None,
         }
     }

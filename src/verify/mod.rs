@@ -129,7 +129,14 @@ pub fn verify_file(
     let mut ran = c.ran.clone();
     ran.retain(|n| *n != "ledger");
     let mut details = c.details.clone();
-    details.push(("ledger", "not checked: pass --store URL DIGEST to check the bundle's ledger position".into()));
+    details.push((
+        "ledger",
+        match c.manifest.as_ref().and_then(|m| m.supplement_of.as_ref()) {
+            // The signed link is only checked against the ledger (docs/format.md §6.4 P4).
+            Some(s) => format!("not checked: pass --store URL DIGEST to check the bundle's ledger position, and its link as a supplement of {}", s.bundle),
+            None => "not checked: pass --store URL DIGEST to check the bundle's ledger position".into(),
+        },
+    ));
     let mut r = Report::build(subject, c.findings, &ran, &report::BUNDLE_CHECKS, &details);
     r.signer = c.signer;
     Ok((r, c.manifest))

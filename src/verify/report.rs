@@ -89,6 +89,11 @@ pub enum FindingKind {
     /// An entry carries something this version of custody cannot check (a timestamp token,
     /// a supplement link): reported, not failed.
     LedgerNotChecked,
+    /// An entry's `supplement_of` names no bundle recorded before it (a forward reference, a
+    /// bundle of another ledger, its own bundle) or a supplement.
+    SupplementOfUnknown,
+    /// A bundle's signed `supplement_of` and its ledger entry's disagree.
+    SupplementMismatch,
     EmptyStore,
     // anchor (checkpoint)
     CheckpointInvalid,
@@ -142,6 +147,8 @@ impl FindingKind {
             | StoreIdMismatch
             | LedgerFormatDowngrade
             | LedgerNotChecked
+            | SupplementOfUnknown
+            | SupplementMismatch
             | EmptyStore => "ledger",
             CheckpointInvalid | Rollback => "anchor",
             RetentionMissing => "retention",

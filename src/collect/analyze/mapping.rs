@@ -100,6 +100,12 @@ impl FieldMapping {
     /// following links: a parse error quotes the text it read, so it must read only the file
     /// that was checked).
     pub fn load_file(file: std::fs::File, path: &Path) -> Result<Self, MappingError> {
+        Self::load_file_bytes(file, path).map(|(m, _)| m)
+    }
+
+    /// [`FieldMapping::load_file`], also returning the exact bytes parsed (`custody analyze`
+    /// seals them, so the mapping recorded is the mapping used, even if the file changes).
+    pub fn load_file_bytes(file: std::fs::File, path: &Path) -> Result<(Self, Vec<u8>), MappingError> {
         use std::io::Read;
         let shown = path.display().to_string();
         let meta = file.metadata().map_err(|source| MappingError::Read { path: shown.clone(), source })?;
@@ -115,7 +121,7 @@ impl FieldMapping {
         }
         let is_json = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let parsed = if is_json { Self::from_json_str(&text) } else { Self::from_toml_str(&text) };
-        parsed.map_err(|e| MappingError::Invalid { path: shown, source: Box::new(e) })
+        parsed.map(|m| (m, text.into_bytes())).map_err(|e| MappingError::Invalid { path: shown, source: Box::new(e) })
     }
 
     /// The identifier a field holds by the user's mapping: an exact dotted path (numeric

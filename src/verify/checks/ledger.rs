@@ -1,5 +1,5 @@
 //! The ledger checks, for a bundle verified in a store and for a whole-ledger audit
-//! (`docs/format.md` §6.4 lists them as L1–L8, P1–P3 and A1; each rule is one function or one
+//! (`docs/format.md` §6.4 lists them as L1–L9, P1–P4 and A1; each rule is one function or one
 //! branch here; V1–V2 are in [`super::versions`]):
 //!
 //! * [`check_chain`]: the whole chain from position 1 — positions contiguous, every entry a
@@ -197,6 +197,7 @@ pub(crate) fn check_chain(view: &LedgerView, trust: &Trust, fs: &mut Findings) {
             }
         }
     }
+    check_supplement_targets(view, fs);
 }
 
 /// One entry: its shape, position, signature and trust, its link to the object before it
@@ -300,12 +301,27 @@ pub(crate) fn check_entry(
             "the entry names an RFC 3161 timestamp token, which this version of custody does not check",
         );
     }
-    if le.supplement_of.is_some() {
-        fs.warn(
-            FindingKind::LedgerNotChecked,
-            here(),
-            "the entry records a supplement, which this version of custody does not check",
-        );
+}
+
+/// L9: every entry's `supplement_of` names a bundle first recorded at an earlier position,
+/// by an entry that is no supplement itself (custody writes a supplement only of a bundle
+/// already in the ledger, and never of a supplement).
+fn check_supplement_targets(view: &LedgerView, fs: &mut Findings) {
+    for e in &view.entries {
+        let Some(le) = e.entry() else { continue };
+        let Some(of) = le.supplement_of else { continue };
+        let first = view.recording(&of).first().copied();
+        let problem = match first.and_then(|f| f.entry().map(|x| (f.position, x))) {
+            None => format!("the entry records a supplement of bundle {of}, which no entry of this ledger records: a bundle of another ledger, or a forged link"),
+            Some((p, _)) if p >= e.position => format!(
+                "the entry records a supplement of bundle {of}, which is first recorded at position {p}, not before this entry: a supplement is sealed only of a bundle already in the ledger (a forward reference)"
+            ),
+            Some((p, x)) if x.supplement_of.is_some() => format!(
+                "the entry records a supplement of bundle {of} (position {p}), which is itself a supplement: custody re-analyses only original evidence bundles"
+            ),
+            Some(_) => continue,
+        };
+        fs.error(FindingKind::SupplementOfUnknown, Location::LedgerEntry(e.position), problem);
     }
 }
 
@@ -361,7 +377,54 @@ pub(crate) fn check_placement(
         }
     }
     check_link(view, me.position, le.adopted(), m, max_skew, fs);
+    check_supplement_link(view, me.position, le.supplement_of, m, fs);
     Some(info)
+}
+
+/// P4: the supplement link the bundle signs (`supplement_of` in its manifest) is the one its
+/// ledger entry records, and names the original's sealing time as the ledger has it.
+fn check_supplement_link(
+    view: &LedgerView,
+    position: u64,
+    recorded: Option<BundleId>,
+    m: &Manifest,
+    fs: &mut Findings,
+) {
+    let here = Location::LedgerEntry(position);
+    let signed = m.supplement_of.as_ref();
+    match (signed.map(|s| s.bundle), recorded) {
+        (None, None) => {}
+        (Some(s), Some(r)) if s == r => {}
+        (Some(s), None) => fs.error(
+            FindingKind::SupplementMismatch,
+            here,
+            format!("the bundle is a supplement of {s} (its signed manifest says so), but its ledger entry records no supplement: the ledger hides the link"),
+        ),
+        (None, Some(r)) => fs.error(
+            FindingKind::SupplementMismatch,
+            here,
+            format!("the ledger entry records the bundle as a supplement of {r}, but the bundle's signed manifest names no original: the link is the ledger's alone"),
+        ),
+        (Some(s), Some(r)) => fs.error(
+            FindingKind::SupplementMismatch,
+            here,
+            format!("the ledger entry records the bundle as a supplement of {r}, but the bundle's signed manifest names {s}"),
+        ),
+    }
+    let Some(s) = signed else { return };
+    let original = view.recording(&s.bundle).first().and_then(|e| e.entry().map(|x| (e.position, x.sealed_at)));
+    if let Some((p, sealed_at)) = original {
+        if sealed_at != s.sealed_at {
+            fs.error(
+                FindingKind::SupplementMismatch,
+                MANIFEST_MEMBER,
+                format!(
+                    "the manifest says its original {} was sealed at {}, but the ledger records it (position {p}) as sealed at {sealed_at}",
+                    s.bundle, s.sealed_at
+                ),
+            );
+        }
+    }
 }
 
 /// How a bundle's `ledger_prev` fits the position it sits at (or would be appended at).
