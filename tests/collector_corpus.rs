@@ -250,6 +250,50 @@ fn prefilter_rereads_lines_skipped_before_their_session_was_linked() {
     assert_eq!(plain.problems.len(), 1);
 }
 
+/// A large file that links the session makes the files read before it be re-read while later
+/// files are still coming (the eager re-read), and a file sealed after it is read with the new
+/// values from the start: the result still equals parsing every line, and a malformed line of
+/// the re-read file is reported once.
+#[test]
+fn a_large_file_linking_the_session_rereads_earlier_files_before_the_last_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut big = calls_of_background_sessions_and_a_late_one(",\"tool_principal\":\"svc@p\"");
+    big.push_str("{\"session_id\": broken\n");
+    std::fs::create_dir(dir.path().join("logs")).expect("mkdir");
+    std::fs::write(dir.path().join("logs/a-calls.jsonl"), &big).expect("write");
+    // The link sits in the middle of a large file of other sessions' records.
+    let mut link = two_mib_of_session("0123456789abcdef0123456789abcdef", "sess-other");
+    link.push_str(&format!("{{\"trace_id\":\"{TRACE}\",\"session_id\":\"sess-late\"}}\n"));
+    link.push_str(&two_mib_of_session("fedcba9876543210fedcba9876543210", "sess-other-2"));
+    std::fs::write(dir.path().join("logs/b-link.jsonl"), &link).expect("write");
+    // Sealed after the link: the late session's approvals, and its calls again.
+    let mut later = String::new();
+    let mut n = 0;
+    while later.len() < (2 << 20) {
+        n += 1;
+        if n % 500 == 3 {
+            later.push_str(&format!(
+                "{{\"session_id\":\"sess-late\",\"approval_id\":\"apr-{n}\",\"decision\":\"approved\"}}\n"
+            ));
+        } else {
+            later.push_str(&format!("{{\"session_id\":\"bg-{}\",\"note\":\"{}\"}}\n", n % 40, "y".repeat(90)));
+        }
+    }
+    std::fs::write(dir.path().join("logs/c-later.jsonl"), &later).expect("write");
+    let observed = observe_dir(dir.path(), TRACE);
+    let plain = plain_dir(dir.path(), TRACE);
+    let (o, p) = (essence(&observed), essence(&plain));
+    assert_eq!(o.0, p.0, "identifiers");
+    assert_eq!(o.1, p.1, "events per kind");
+    assert_eq!(o.2, p.2, "cited records");
+    let late_calls = (0..).map(|k| k * 1000 + 7).take_while(|n| *n <= big.lines().count()).count() as u64;
+    assert_eq!(count(&observed, EventKind::ToolCall), late_calls, "every create_ticket of sess-late");
+    assert_eq!(ident_value(&observed, IdentName::SessionId), (IdentStatus::Found, Some("sess-late")));
+    assert!(o.2.iter().any(|(path, _, _)| path == "logs/c-later.jsonl"), "the later file's records are cited");
+    assert_eq!(observed.problems.len(), 1, "{:?}", observed.problems);
+    assert_eq!(observed.problems[0].path, "logs/a-calls.jsonl");
+}
+
 /// 2 MiB of records of `trace` and `session`.
 fn two_mib_of_session(trace: &str, session: &str) -> String {
     let mut text = String::new();
