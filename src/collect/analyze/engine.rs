@@ -21,7 +21,12 @@ use super::types::{Problem, Record};
 use super::values::{canon, needles as needle_forms, Time, Zone};
 use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, OutcomeStatus, Seed, SeedOrigin};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+/// The analyzer's maps are keyed by interned ids, roles and strings of the evidence: aHash
+/// (randomly keyed, like std's SipHash, so hostile evidence cannot choose collisions) hashes
+/// them several times faster.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::sync::Arc;
 
 /// An absent interned string or time.
@@ -83,7 +88,7 @@ const MAX_ADDRESS_NEEDLES: usize = 16;
 pub(crate) struct Interner {
     /// aHash, randomly keyed like std's SipHash (hostile evidence cannot pick colliding
     /// strings) but several times faster on the short ids every record interns.
-    map: HashMap<Arc<str>, u32, ahash::RandomState>,
+    map: HashMap<Arc<str>, u32>,
     strings: Vec<Arc<str>>,
     /// Estimated allocation cost of the strings and their map entries.
     pub(crate) bytes: usize,
@@ -383,12 +388,12 @@ impl Analyzer {
             pending_limit_reported: false,
             lines_seen: 0,
             state_limit_reported: false,
-            linked: HashMap::new(),
-            raw_forms: HashMap::new(),
-            postings: HashMap::new(),
-            per_role: HashMap::new(),
+            linked: HashMap::default(),
+            raw_forms: HashMap::default(),
+            postings: HashMap::default(),
+            per_role: HashMap::default(),
             limit_hit: HashSet::new(),
-            hops: HashMap::new(),
+            hops: HashMap::default(),
             generation: 0,
             rereads: 0,
         };

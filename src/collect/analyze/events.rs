@@ -22,7 +22,11 @@ use super::item::Side;
 use super::semantics::{LinkKey, Role};
 use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, MergeRule, OutcomeStatus, Tie};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// The maps of this module are keyed by interned ids and short keys: aHash (randomly keyed,
+/// like std's SipHash) hashes them several times faster.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// An outcome, compact: the status, why, and the status codes as written (interned).
 pub(crate) type OutcomeC = (OutcomeStatus, Option<String>, Vec<u32>);
@@ -348,10 +352,10 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     let n = items.len();
     let mut m = Merge {
         parent: (0..n as u32).collect(),
-        keys: HashMap::new(),
-        sources: HashMap::new(),
-        rules: HashMap::new(),
-        runs: HashMap::new(),
+        keys: HashMap::default(),
+        sources: HashMap::default(),
+        rules: HashMap::default(),
+        runs: HashMap::default(),
     };
     // A run of a run-based trace export (LangSmith, Langfuse, the Agents SDK's): its span id.
     let run_span = |e: u32, rid: u32| -> Option<u32> {
@@ -394,7 +398,7 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     // with the call id): same trace, kind, tool and arguments, paired in time order.
     pair_requested_calls(an, &items, &mut m);
     // 1. By id.
-    let mut first_of: HashMap<(EventKind, Role, u32, u32), u32> = HashMap::new();
+    let mut first_of: HashMap<(EventKind, Role, u32, u32), u32> = HashMap::default();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         let dec = if matches!(ev.kind, EventKind::ApprovalDecision) { decision_of(e) } else { NONE };
@@ -442,7 +446,7 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     }
     // Parts of an action (internal calls, messages, their servers and consumers) join the
     // action of their parent span, transitively.
-    let mut by_span: HashMap<u32, u32> = HashMap::new();
+    let mut by_span: HashMap<u32, u32> = HashMap::default();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
@@ -453,7 +457,7 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     }
     // Parts named by a request id (a function's log lines of one invocation) join the
     // evidence of that request.
-    let mut by_request: HashMap<u32, u32> = HashMap::new();
+    let mut by_request: HashMap<u32, u32> = HashMap::default();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         if ev.sub {
@@ -489,7 +493,7 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     // A span of the same kind under another is the same action (a generation under its model
     // activity, an activity under its tool span), except attempts: when several attempts run
     // under one call, each is its own event and the call belongs to the first.
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::default();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         for &(r, v) in &an.ev_keys[ev.keys.0 as usize..ev.keys.1 as usize] {
@@ -526,7 +530,7 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
     let window = i128::from(an.limits.merge_window_ms) * 1_000_000;
     // (start, end, item) per (kind, target).
     type Spans = Vec<(i128, i128, u32)>;
-    let mut groups: HashMap<(EventKind, String), Spans> = HashMap::new();
+    let mut groups: HashMap<(EventKind, String), Spans> = HashMap::default();
     for (i, &(e, _)) in items.iter().enumerate() {
         let ev = &an.evs[e as usize];
         let timed = matches!(
@@ -685,8 +689,8 @@ fn pair_requested_calls(an: &Analyzer, items: &[(u32, u32)], m: &mut Merge) {
             let g = ident_of(s.rid, scope);
             (g != NONE).then(|| (g, k, tool.to_string(), if by_sha { s.sha } else { NONE }))
         };
-        let mut run_groups: HashMap<Key, Vec<usize>> = HashMap::new();
-        let mut ask_groups: HashMap<Key, Vec<usize>> = HashMap::new();
+        let mut run_groups: HashMap<Key, Vec<usize>> = HashMap::default();
+        let mut ask_groups: HashMap<Key, Vec<usize>> = HashMap::default();
         for (j, (k, tool, s)) in runs.iter().enumerate() {
             if let Some(key) = key(*k, tool, s).filter(|_| !run_done[j]) {
                 run_groups.entry(key).or_default().push(j);
@@ -732,7 +736,7 @@ fn pair_requested_calls(an: &Analyzer, items: &[(u32, u32)], m: &mut Merge) {
 fn in_effect(an: &Analyzer, events: &mut Vec<EventC>) {
     let t = |e: &EventC| an.time_of(e.start).and_then(|t| t.nanos());
     let Some(begin) = events.iter().filter(|e| e.tie == Tie::Linked).filter_map(t).min() else { return };
-    let mut keep: HashMap<(EventKind, u32), (i128, usize)> = HashMap::new();
+    let mut keep: HashMap<(EventKind, u32), (i128, usize)> = HashMap::default();
     for (i, e) in events.iter().enumerate() {
         if e.tie != Tie::Chain || !matches!(e.kind, EventKind::Deploy | EventKind::Rollout) {
             continue;
@@ -952,14 +956,14 @@ fn resolve_status(an: &Analyzer, evs: &[u32]) -> Option<(OutcomeStatus, Option<S
 
 /// Relates events, then settles outcomes that depend on relations and marks writes.
 fn relate(an: &Analyzer, events: &mut [EventC]) {
-    let mut by_span: HashMap<u32, usize> = HashMap::new();
+    let mut by_span: HashMap<u32, usize> = HashMap::default();
     // Every call with a call id, in time order: one call id can name several attempts (a
     // graph node re-run keeps the model's call id).
-    let mut by_call: HashMap<u32, Vec<usize>> = HashMap::new();
-    let mut by_request: HashMap<u32, usize> = HashMap::new();
-    let mut by_approval: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut by_call: HashMap<u32, Vec<usize>> = HashMap::default();
+    let mut by_request: HashMap<u32, usize> = HashMap::default();
+    let mut by_approval: HashMap<u32, Vec<usize>> = HashMap::default();
     // Egress requests by request id, for the policy decisions (ext_authz) that allowed them.
-    let mut egress_by_request: HashMap<u32, usize> = HashMap::new();
+    let mut egress_by_request: HashMap<u32, usize> = HashMap::default();
     for (i, e) in events.iter().enumerate() {
         if e.kind == EventKind::EgressRequest {
             for &r in e.id_values("request_id") {
@@ -1066,7 +1070,7 @@ fn relate(an: &Analyzer, events: &mut [EventC]) {
         }
     }
     // Attempts of one logical action.
-    let mut by_key: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut by_key: HashMap<u32, Vec<usize>> = HashMap::default();
     for (i, e) in events.iter().enumerate() {
         if e.kind == EventKind::ToolCall {
             for &k in e.id_values("idempotency_key") {
