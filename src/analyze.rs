@@ -7,11 +7,13 @@
 //! directory it was collected from — each one hashed as it is read and checked against the
 //! verified manifest (an object swapped since verification is refused), and fed to the same
 //! analysis observer `preserve` runs ([`crate::collect::observe::AnalysisObserver`]), in the
-//! manifest's order, as the sealer feeds it. The supplement is then sealed by the same sealer,
+//! manifest's order, as the sealer feeds it. Only then is the ledger head read and the
+//! supplement sealed (its `ledger_prev` is the head right before its seal starts, as for
+//! preserve, however long the feed took). The supplement is sealed by the same sealer,
 //! its analysis written by that observer as its `analysis.json`, its only entries the record of
 //! what was done ([`SUPPLEMENT_RECORD`]) and the field-mapping file's exact bytes, its manifest
 //! naming the original (`supplement_of`, signed), and its ledger entry naming the original too
-//! (`custody-ledger/v2` `supplement_of`). `docs/format.md` §3.4 and §6.4 (rule L9, P4) say
+//! (`custody-ledger/v2` `supplement_of`). `docs/format.md` §3b and §6.4 (rule L9, P4) say
 //! what a verifier checks of the two links.
 //!
 //! Blobs are spooled to temporary files (registered for removal if the run is interrupted):
@@ -125,7 +127,7 @@ pub enum AnalyzeError {
         source: Box<StoreError>,
     },
     /// A thread died.
-    #[error("internal error: the sealing task failed")]
+    #[error("internal error: a task of analyze (reading, analysing or sealing) stopped unexpectedly; nothing was written to the ledger: run analyze again")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -150,7 +152,7 @@ pub struct AnalyzeRequest {
     pub level: i32,
 }
 
-/// The record of what was done, sealed as [`SUPPLEMENT_RECORD`] (`docs/format.md` §3.4).
+/// The record of what was done, sealed as [`SUPPLEMENT_RECORD`] (`docs/format.md` §3b).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SupplementRecord {
@@ -444,6 +446,22 @@ pub async fn analyze(
     let incident = incident_for(&seeds, original.incident.category, notes);
     let supplement_of = SupplementOf { bundle: req.original, sealed_at: original.sealed_at };
 
+    // The whole original evidence is fed to the analysis first, in a task of its own: it can
+    // take far longer than the allowed clock skew. The ledger head is read only afterwards,
+    // right before the seal starts (as preserve does), so the supplement's `ledger_prev` and its
+    // `collector.started_at` are close in time: were the head read before the feed and another
+    // preserve appended meanwhile, rule P3 would judge the link stale and this correct
+    // supplement would fail verify for good.
+    let evidence_bytes = spool.bytes;
+    let bundle = req.original;
+    let (inner, original) = tokio::task::spawn_blocking(move || -> Result<_, AnalyzeError> {
+        let mut inner = AnalysisObserver::start(config, &seeds).map_err(AnalyzeError::Thread)?;
+        spool.feed(&original.entries, &mut inner).map_err(|(what, source)| AnalyzeError::Read { bundle, what, source })?;
+        drop(spool);
+        Ok((inner, original))
+    })
+    .await??;
+
     let head = ledger::head(store).await?;
     ledger::ensure_store_id(store, clock.now()).await?;
     let (out, target): (Box<dyn Write + Send>, Target) = if store.streams() {
@@ -460,14 +478,7 @@ pub async fn analyze(
     };
     let link = head.as_ref().map(|h| h.link());
     let (key2, clock2, level) = (key.clone(), clock.clone(), req.level);
-    let evidence_bytes = spool.bytes;
-    let sealed = tokio::task::spawn_blocking(move || -> Result<_, AnalyzeError> {
-        let mut inner = AnalysisObserver::start(config, &seeds).map_err(AnalyzeError::Thread)?;
-        spool.feed(&original.entries, &mut inner).map_err(|(what, source)| AnalyzeError::Read {
-            bundle: supplement_of.bundle,
-            what,
-            source,
-        })?;
+    let joined = tokio::task::spawn_blocking(move || {
         let mut observer = Replayed(inner);
         let input = SealInput {
             files,
@@ -482,20 +493,24 @@ pub async fn analyze(
             observer: Some(&mut observer),
             supplement_of: Some(supplement_of),
         };
-        let r = seal_with_progress(input, out, &crate::progress::Progress::disabled());
-        drop(spool);
-        Ok((r, original))
+        seal_with_progress(input, out, &crate::progress::Progress::disabled())
     })
-    .await??;
+    .await;
     drop(temps);
-    let (r, original) = sealed;
-    let sealed = match (r, target) {
-        (Ok(s), target) => (s, target),
-        (Err(e), Target::Streamed(upload)) => match upload.abandon().await {
+    // Whatever went wrong, a started upload is abandoned (aborted), never left to complete.
+    let sealed = match (joined, target) {
+        (Ok(Ok(s)), target) => (s, target),
+        (Ok(Err(e)), Target::Streamed(upload)) => match upload.abandon().await {
             Some(upload_error) => return Err(AnalyzeError::StreamFailed(upload_error)),
             None => return Err(e.into()),
         },
-        (Err(e), Target::Staged(_)) => return Err(e.into()),
+        (Ok(Err(e)), Target::Staged(_)) => return Err(e.into()),
+        (Err(join), Target::Streamed(upload)) => {
+            // The task's failure is the error to report; the upload's own is only its consequence.
+            let _ = upload.abandon().await;
+            return Err(join.into());
+        }
+        (Err(join), Target::Staged(_)) => return Err(join.into()),
     };
     let (sealed, target) = sealed;
     let stored = match target {
