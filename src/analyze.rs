@@ -82,6 +82,19 @@ pub enum AnalyzeError {
     /// The `--field-map` file is unusable.
     #[error("the field mapping cannot be used (fix the file, or leave out --field-map)")]
     Mapping(#[from] MappingError),
+    /// No `--field-map` was given and the original's analysis, which records the mapping to
+    /// reuse, could not be read: guessing the built-in names could silently analyse with
+    /// another mapping than the original's.
+    #[error("cannot reuse the field mapping of {bundle}: {what}; give the mapping to use with --field-map FILE")]
+    OriginalMapping {
+        /// The original.
+        bundle: BundleId,
+        /// Why its analysis was not read.
+        what: String,
+        /// The parse error, if one.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
     /// A seed is not a value of its kind.
     #[error("{0} (fix the value, or leave the flag out)")]
     Seed(#[from] SeedError),
@@ -281,13 +294,12 @@ pub async fn analyze(
     }
     let position = report.ledger.as_ref().map(|l| l.position);
 
-    // The mapping: the file given, else the one the original's analysis recorded, else the
-    // built-in names.
-    let original_analysis: Option<Analysis> = original
-        .analysis
-        .as_ref()
-        .filter(|a| a["format"].as_str() == Some(crate::collect::analysis::ANALYSIS_FORMAT_V2))
-        .and_then(|a| Analysis::deserialize(a).ok());
+    // The mapping: the file given, else the one the original's analysis recorded, else (only
+    // when the original has no v2 analysis at all) the built-in names.
+    let original_analysis: Option<Analysis> = match &flag_map {
+        Some(_) => None,
+        None => original_analysis(&req.original, original.analysis.as_ref(), original.analysis_ref.as_ref())?,
+    };
     let map_ext = |p: &std::path::Path| {
         if p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json")) {
             ".json"
@@ -548,6 +560,38 @@ pub async fn analyze(
         analysis_summary: sealed.analysis_summary,
         evidence_bytes,
     })
+}
+
+/// The original's `custody-analysis/v2` analysis, whose field mapping analyze reuses when no
+/// `--field-map` is given: `kept` is its verified manifest's `analysis` (what verify kept, up to
+/// [`MAX_ORIGINAL_ANALYSIS`]), `sealed` its `analysis_ref`. `None` only when the original truly has no v2 analysis (sealed
+/// with `--no-analyze`, or a v1 analysis): then the built-in names are the mapping. A v2
+/// analysis that was not kept (too large) or does not parse is an error: the mapping it
+/// recorded is unknown, and the built-in names could differ from it without anyone noticing.
+fn original_analysis(
+    bundle: &BundleId,
+    kept: Option<&serde_json::Value>,
+    sealed: Option<&crate::bundle::manifest::AnalysisRef>,
+) -> Result<Option<Analysis>, AnalyzeError> {
+    let refuse = |what: String, source| AnalyzeError::OriginalMapping { bundle: *bundle, what, source };
+    match (kept, sealed) {
+        (None, None) => Ok(None),
+        (None, Some(r)) => Err(refuse(
+            format!(
+                "its analysis.json ({} bytes) was not read (above the {} MiB read, or beyond the parse bound)",
+                r.size,
+                MAX_ORIGINAL_ANALYSIS >> 20
+            ),
+            None,
+        )),
+        (Some(a), _) if a["format"].as_str() != Some(crate::collect::analysis::ANALYSIS_FORMAT_V2) => Ok(None),
+        (Some(a), _) => Analysis::deserialize(a).map(Some).map_err(|e| {
+            refuse(
+                format!("its analysis.json does not match {}", crate::collect::analysis::ANALYSIS_FORMAT_V2),
+                Some(e),
+            )
+        }),
+    }
 }
 
 /// What a reader of an evidence bundle learns of its supplements (`show`, `timeline`).
@@ -893,5 +937,27 @@ mod tests {
         let mut extra = v;
         extra["more"] = serde_json::json!(1);
         assert!(serde_json::from_value::<SupplementRecord>(extra).is_err());
+    }
+
+    /// Without --field-map, the built-in names are used only when the original has no v2
+    /// analysis; one that was not read or does not parse is refused, never guessed.
+    #[test]
+    fn the_original_mapping_falls_back_only_when_there_is_no_v2_analysis() {
+        let id = BundleId(Sha256::of(b"o"));
+        let v2 = crate::collect::analysis::ANALYSIS_FORMAT_V2;
+        let sealed = crate::bundle::manifest::AnalysisRef {
+            member: crate::bundle::manifest::ANALYSIS_MEMBER.into(),
+            sha256: Sha256::of(b"a"),
+            size: 40 << 20,
+        };
+        assert!(original_analysis(&id, None, None).unwrap().is_none(), "sealed with --no-analyze");
+        let v1 = serde_json::json!({"format": "custody-analysis/v1"});
+        assert!(original_analysis(&id, Some(&v1), None).unwrap().is_none(), "a v1 analysis");
+        let too_large = original_analysis(&id, None, Some(&sealed)).unwrap_err();
+        assert!(matches!(too_large, AnalyzeError::OriginalMapping { .. }), "{too_large}");
+        assert!(too_large.to_string().contains("--field-map FILE"), "{too_large}");
+        let not_v2 = serde_json::json!({"format": v2, "x": 1});
+        let bad = original_analysis(&id, Some(&not_v2), Some(&sealed)).unwrap_err();
+        assert!(matches!(bad, AnalyzeError::OriginalMapping { source: Some(_), .. }), "{bad}");
     }
 }
