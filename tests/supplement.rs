@@ -187,6 +187,8 @@ fn analyze_with_another_seed_seals_a_linked_supplement_and_every_reader_names_th
     assert_valid("list.v1.schema.json", &lj);
     assert_eq!(lj["entries"][0]["details"]["links"]["supplements"], serde_json::json!([sd]));
     assert_eq!(lj["entries"][1]["details"]["links"]["supplement_of"], od);
+    assert_eq!(lj["entries"][1]["details"]["links"]["signed"], true, "the verified manifest signs the same link");
+    assert_eq!(lj["entries"][0]["details"]["links"]["signed"], true);
     assert_eq!(lj["entries"][1]["details"]["seeds"], serde_json::json!([format!("trace_id={TRACE}")]));
     let lh = custody(home.path(), &["list", "--store", &st]);
     assert!(lh.stdout.contains(&format!("supplemented by {sd}")), "{}", lh.stdout);
@@ -333,6 +335,15 @@ fn hostile_supplement_links_are_failures() {
             }
             assert!(errors.iter().all(|e| e.starts_with("supplement_")), "{what}: only the link is wrong: {errors:?}");
         }
+        // list compares the entry's link with the one the verified bundle signs.
+        let l = custody(home.path(), &["list", "--store", &st, "--json"]);
+        assert_eq!(l.code, 1, "{what}: list\n{}", l.stdout);
+        let lj = l.json();
+        assert_valid("list.v1.schema.json", &lj);
+        assert_eq!(lj["entries"][2]["details"]["links"]["signed"], false, "{what}");
+        assert_eq!(lj["entries"][2]["details"]["links"]["manifest_supplement_of"], od, "{what}");
+        let lh = custody(home.path(), &["list", "--store", &st]);
+        assert!(lh.stdout.contains("SUPPLEMENT LINK MISMATCH"), "{what}: {}", lh.stdout);
     }
     // Put back, the store verifies again.
     std::fs::write(store.join(entry_key(3)), good).unwrap();

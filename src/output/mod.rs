@@ -996,12 +996,22 @@ fn list_details(d: &Value) -> String {
             parts.push(format!("note \"{}{more}\"", u(&short)));
         }
     }
-    if let Some(s) = links["supplement_of"].as_str() {
-        parts.push(format!("supplement of {}", u(s)));
+    // The ledger's link is said as a fact only when the verified manifest signs the same one.
+    let name = |v: &Value| v.as_str().map(|s| u(s).to_string()).unwrap_or_else(|| "no original".into());
+    match (links["supplement_of"].as_str(), &links["signed"]) {
+        (Some(s), Value::Bool(true)) => parts.push(format!("supplement of {}", u(s))),
+        (_, Value::Bool(false)) => parts.push(format!(
+            "SUPPLEMENT LINK MISMATCH: the ledger entry says supplement of {}, the signed manifest {} (`custody verify --store URL DIGEST` reports it)",
+            name(&links["supplement_of"]),
+            name(&links["manifest_supplement_of"])
+        )),
+        (Some(s), _) => parts.push(format!("supplement of {} (the ledger's claim: the bundle did not verify)", u(s))),
+        (None, _) => {}
     }
     if let Some(s) = links["supplements"].as_array().filter(|s| !s.is_empty()) {
         let v: Vec<String> = s.iter().filter_map(|x| x.as_str()).map(|x| u(x).to_string()).collect();
-        parts.push(format!("supplemented by {}", v.join(", ")));
+        // Other entries' claims: each supplement's own line says whether it signs the link.
+        parts.push(format!("supplemented by {} (per the ledger)", v.join(", ")));
     }
     parts.join(" · ")
 }
