@@ -43,13 +43,13 @@ fn main() -> ExitCode {
 fn command() -> clap::Command {
     use clap::CommandFactory;
     let formats = custody::collect::analyze::Format::help();
-    Cli::command().mut_subcommand("preserve", |c| {
-        c.mut_arg("formats", |a| {
-            a.long_help(format!(
-                "Scan SELECTOR as FORMAT instead of detecting it (repeatable). SELECTOR is a bundle path (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is one of:\n{formats}"
-            ))
-        })
-    })
+    let help = format!(
+        "Scan SELECTOR as FORMAT instead of detecting it (repeatable). SELECTOR is a bundle path (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is one of:\n{formats}"
+    );
+    // analyze takes the same overrides (its SELECTOR names the original's paths).
+    Cli::command()
+        .mut_subcommand("preserve", |c| c.mut_arg("formats", |a| a.long_help(help.clone())))
+        .mut_subcommand("analyze", |c| c.mut_arg("formats", |a| a.long_help(help.clone())))
 }
 
 fn main_inner() -> ExitCode {
