@@ -601,7 +601,8 @@ pub struct Supplements {
     pub looked_up: bool,
     /// Why not, when not.
     pub note: Option<String>,
-    /// How many supplements the ledger records of this bundle.
+    /// How many supplements the ledger records of this bundle, counting only entries that
+    /// are valid and signed by a pinned key with a good signature (rules L3–L6 of one entry).
     pub count: u64,
     /// The latest one (the highest position).
     pub latest: Option<LatestSupplement>,
@@ -614,8 +615,9 @@ pub struct LatestSupplement {
     pub bundle: String,
     /// Its ledger position.
     pub position: u64,
-    /// When it was sealed (its ledger entry's `sealed_at`).
-    pub sealed_at: chrono::DateTime<chrono::Utc>,
+    /// When it was sealed, as its verified manifest says; `None` when it did not verify (the
+    /// ledger's word alone is not shown as a fact).
+    pub sealed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its seeds (`ident=value`, or the value of a `--seed`), read from its analysis once it
     /// verified; empty when it did not.
     pub seeds: Vec<String>,
@@ -635,9 +637,10 @@ impl Supplements {
     }
 }
 
-/// The supplements the ledger `entries` record of `bundle`, the latest verified in `store`
-/// with `trust` to read its seeds. Entries that cannot be read are passed over (the ledger
-/// checks report them).
+/// The supplements the ledger `entries` (sorted by position) record of `bundle`, the latest
+/// verified in `store` with `trust` to read its seeds. Only entries that are valid and signed
+/// by a pinned key with a good signature count ([`crate::verify::check_ledger_entry`]): an
+/// entry anyone could have written names no supplement here (the ledger checks report it).
 pub async fn supplements_of(
     store: &Store,
     entries: &[crate::read::ledger::StoredEntry],
@@ -646,8 +649,13 @@ pub async fn supplements_of(
 ) -> Result<Supplements, StoreError> {
     let of: Vec<(u64, &crate::read::ledger::LedgerEntry)> = entries
         .iter()
-        .filter_map(|e| e.entry().map(|x| (e.position, x)))
-        .filter(|(_, x)| x.supplement_of.as_ref() == Some(bundle))
+        .enumerate()
+        .filter_map(|(i, e)| e.entry().filter(|x| x.supplement_of.as_ref() == Some(bundle)).map(|x| (i, e, x)))
+        .filter(|(i, e, _)| {
+            let prev = i.checked_sub(1).map(|j| &entries[j]).filter(|p| e.position.checked_sub(1) == Some(p.position));
+            !crate::verify::check_ledger_entry(e, prev, trust).iter().any(|f| f.level == crate::verify::Level::Error)
+        })
+        .map(|(_, e, x)| (e.position, x))
         .collect();
     let Some(&(position, last)) = of.last() else {
         return Ok(Supplements { looked_up: true, note: None, count: 0, latest: None });
@@ -655,7 +663,7 @@ pub async fn supplements_of(
     let mut latest = LatestSupplement {
         bundle: last.bundle.to_string(),
         position,
-        sealed_at: last.sealed_at,
+        sealed_at: None,
         seeds: Vec::new(),
         verified: false,
         problem: None,
@@ -675,6 +683,7 @@ pub async fn supplements_of(
             match checked {
                 Ok((r, Some(m))) if r.intact() && m.supplement_of.as_ref().map(|s| s.bundle) == Some(*bundle) => {
                     latest.verified = true;
+                    latest.sealed_at = Some(m.sealed_at);
                     latest.seeds = seeds_of(&m);
                 }
                 Ok((r, Some(_))) if r.intact() => {

@@ -142,6 +142,8 @@ fn analyze_with_another_seed_seals_a_linked_supplement_and_every_reader_names_th
     assert_eq!((latest["bundle"].as_str(), latest["position"].as_u64()), (Some(sd.as_str()), Some(2)));
     assert_eq!(latest["seeds"], serde_json::json!([format!("trace_id={TRACE}")]));
     assert_eq!(latest["verified"], true);
+    let latest_sealed: chrono::DateTime<chrono::Utc> = serde_json::from_value(latest["sealed_at"].clone()).unwrap();
+    assert_eq!(latest_sealed, m.sealed_at, "the sealing time its verified manifest gives");
     let human = custody(home.path(), &["show", "--store", &st, &od]);
     assert!(human.stdout.contains(&format!("supplements 1 (latest {sd} at position 2")), "{}", human.stdout);
     assert!(human.stdout.contains(&format!("custody show --store {st} {sd}")), "{}", human.stdout);

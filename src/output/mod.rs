@@ -674,17 +674,17 @@ pub(crate) fn print_supplement_links(
     } else {
         format!("seeds {}", l.seeds.iter().map(|x| u(x).to_string()).collect::<Vec<_>>().join(" "))
     };
-    let state = match (&l.verified, &l.problem) {
-        (true, _) => seeds,
-        (false, p) => format!("NOT VERIFIED: {}", u(p.as_deref().unwrap_or("?"))),
+    let state = match (&l.verified, &l.problem, &l.sealed_at) {
+        (true, _, Some(at)) => format!("sealed {at}, {seeds}"),
+        (true, _, None) => seeds,
+        (false, p, _) => format!("NOT VERIFIED: {}", u(p.as_deref().unwrap_or("?"))),
     };
     writeln!(
         out,
-        "supplements {} (latest {} at position {}, sealed {}, {state}); view it with `custody show --store {store} {}` or `custody timeline --store {store} {}`",
+        "supplements {} (latest {} at position {}, {state}); view it with `custody show --store {store} {}` or `custody timeline --store {store} {}`",
         s.count,
         u(&l.bundle),
         l.position,
-        l.sealed_at,
         u(&l.bundle),
         u(&l.bundle)
     )
