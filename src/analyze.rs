@@ -468,7 +468,11 @@ pub async fn analyze(
     let bundle = req.original;
     let (inner, original) = tokio::task::spawn_blocking(move || -> Result<_, AnalyzeError> {
         let mut inner = AnalysisObserver::start(config, &seeds).map_err(AnalyzeError::Thread)?;
-        spool.feed(&original.entries, &mut inner).map_err(|(what, source)| AnalyzeError::Read { bundle, what, source })?;
+        spool.feed(&original.entries, &mut inner).map_err(|(what, source)| AnalyzeError::Read {
+            bundle,
+            what,
+            source,
+        })?;
         drop(spool);
         Ok((inner, original))
     })

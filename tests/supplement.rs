@@ -420,10 +420,8 @@ fn exports_and_html_of_a_supplement_name_the_original_as_the_records_bundle() {
         let tag = if analysis.is_some() { "sup" } else { "orig" };
         let otlp = out.join(format!("{tag}-otlp"));
         let case = out.join(format!("{tag}-case.jsonl"));
-        let e = custody(
-            home.path(),
-            &["export", "--store", &st, digest, "--otlp", &s(&otlp), "--eval-case", &s(&case)],
-        );
+        let e =
+            custody(home.path(), &["export", "--store", &st, digest, "--otlp", &s(&otlp), "--eval-case", &s(&case)]);
         assert_eq!(e.code, 0, "{}", e.stderr);
 
         let logs: Value = serde_json::from_slice(&std::fs::read(otlp.join("logs.json")).unwrap()).unwrap();
@@ -434,7 +432,8 @@ fn exports_and_html_of_a_supplement_name_the_original_as_the_records_bundle() {
         if analysis.is_some() {
             assert!(!records.is_empty() && !spans.is_empty(), "{tag}: nothing exported");
         }
-        let resources = [&logs["resourceLogs"][0]["resource"]["attributes"], &traces["resourceSpans"][0]["resource"]["attributes"]];
+        let resources =
+            [&logs["resourceLogs"][0]["resource"]["attributes"], &traces["resourceSpans"][0]["resource"]["attributes"]];
         for attrs in resources.into_iter().chain(records.iter().chain(spans).map(|x| &x["attributes"])) {
             assert_eq!(otlp_attr(attrs, "custody.bundle.digest"), Some(records_in.as_str()), "{tag}: {attrs}");
             assert_eq!(otlp_attr(attrs, "custody.analysis.bundle"), analysis.map(String::as_str), "{tag}: {attrs}");
