@@ -997,11 +997,12 @@ fn list_details(d: &Value) -> String {
         }
     }
     // The ledger's link is said as a fact only when the verified manifest signs the same one.
-    let name = |v: &Value| v.as_str().map(|s| u(s).to_string()).unwrap_or_else(|| "no original".into());
+    let name =
+        |v: &Value| v.as_str().map(|s| format!("supplement of {}", u(s))).unwrap_or_else(|| "no supplement".into());
     match (links["supplement_of"].as_str(), &links["signed"]) {
         (Some(s), Value::Bool(true)) => parts.push(format!("supplement of {}", u(s))),
         (_, Value::Bool(false)) => parts.push(format!(
-            "SUPPLEMENT LINK MISMATCH: the ledger entry says supplement of {}, the signed manifest {} (`custody verify --store URL DIGEST` reports it)",
+            "SUPPLEMENT LINK MISMATCH: the ledger entry says {}, the signed manifest says {} (`custody verify --store URL DIGEST` reports it)",
             name(&links["supplement_of"]),
             name(&links["manifest_supplement_of"])
         )),
