@@ -7,11 +7,13 @@
 //! directory it was collected from — each one hashed as it is read and checked against the
 //! verified manifest (an object swapped since verification is refused), and fed to the same
 //! analysis observer `preserve` runs ([`crate::collect::observe::AnalysisObserver`]), in the
-//! manifest's order, as the sealer feeds it. The supplement is then sealed by the same sealer,
+//! manifest's order, as the sealer feeds it. Only then is the ledger head read and the
+//! supplement sealed (its `ledger_prev` is the head right before its seal starts, as for
+//! preserve, however long the feed took). The supplement is sealed by the same sealer,
 //! its analysis written by that observer as its `analysis.json`, its only entries the record of
 //! what was done ([`SUPPLEMENT_RECORD`]) and the field-mapping file's exact bytes, its manifest
 //! naming the original (`supplement_of`, signed), and its ledger entry naming the original too
-//! (`custody-ledger/v2` `supplement_of`). `docs/format.md` §3.4 and §6.4 (rule L9, P4) say
+//! (`custody-ledger/v2` `supplement_of`). `docs/format.md` §3b and §6.4 (rule L9, P4) say
 //! what a verifier checks of the two links.
 //!
 //! Blobs are spooled to temporary files (registered for removal if the run is interrupted):
@@ -80,6 +82,19 @@ pub enum AnalyzeError {
     /// The `--field-map` file is unusable.
     #[error("the field mapping cannot be used (fix the file, or leave out --field-map)")]
     Mapping(#[from] MappingError),
+    /// No `--field-map` was given and the original's analysis, which records the mapping to
+    /// reuse, could not be read: guessing the built-in names could silently analyse with
+    /// another mapping than the original's.
+    #[error("cannot reuse the field mapping of {bundle}: {what}; give the mapping to use with --field-map FILE")]
+    OriginalMapping {
+        /// The original.
+        bundle: BundleId,
+        /// Why its analysis was not read.
+        what: String,
+        /// The parse error, if one.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
     /// A seed is not a value of its kind.
     #[error("{0} (fix the value, or leave the flag out)")]
     Seed(#[from] SeedError),
@@ -125,7 +140,7 @@ pub enum AnalyzeError {
         source: Box<StoreError>,
     },
     /// A thread died.
-    #[error("internal error: the sealing task failed")]
+    #[error("internal error: a task of analyze (reading, analysing or sealing) stopped unexpectedly; nothing was written to the ledger: run analyze again")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -150,7 +165,7 @@ pub struct AnalyzeRequest {
     pub level: i32,
 }
 
-/// The record of what was done, sealed as [`SUPPLEMENT_RECORD`] (`docs/format.md` §3.4).
+/// The record of what was done, sealed as [`SUPPLEMENT_RECORD`] (`docs/format.md` §3b).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SupplementRecord {
@@ -279,13 +294,12 @@ pub async fn analyze(
     }
     let position = report.ledger.as_ref().map(|l| l.position);
 
-    // The mapping: the file given, else the one the original's analysis recorded, else the
-    // built-in names.
-    let original_analysis: Option<Analysis> = original
-        .analysis
-        .as_ref()
-        .filter(|a| a["format"].as_str() == Some(crate::collect::analysis::ANALYSIS_FORMAT_V2))
-        .and_then(|a| Analysis::deserialize(a).ok());
+    // The mapping: the file given, else the one the original's analysis recorded, else (only
+    // when the original has no v2 analysis at all) the built-in names.
+    let original_analysis: Option<Analysis> = match &flag_map {
+        Some(_) => None,
+        None => original_analysis(&req.original, original.analysis.as_ref(), original.analysis_ref.as_ref())?,
+    };
     let map_ext = |p: &std::path::Path| {
         if p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json")) {
             ".json"
@@ -444,6 +458,26 @@ pub async fn analyze(
     let incident = incident_for(&seeds, original.incident.category, notes);
     let supplement_of = SupplementOf { bundle: req.original, sealed_at: original.sealed_at };
 
+    // The whole original evidence is fed to the analysis first, in a task of its own: it can
+    // take far longer than the allowed clock skew. The ledger head is read only afterwards,
+    // right before the seal starts (as preserve does), so the supplement's `ledger_prev` and its
+    // `collector.started_at` are close in time: were the head read before the feed and another
+    // preserve appended meanwhile, rule P3 would judge the link stale and this correct
+    // supplement would fail verify for good.
+    let evidence_bytes = spool.bytes;
+    let bundle = req.original;
+    let (inner, original) = tokio::task::spawn_blocking(move || -> Result<_, AnalyzeError> {
+        let mut inner = AnalysisObserver::start(config, &seeds).map_err(AnalyzeError::Thread)?;
+        spool.feed(&original.entries, &mut inner).map_err(|(what, source)| AnalyzeError::Read {
+            bundle,
+            what,
+            source,
+        })?;
+        drop(spool);
+        Ok((inner, original))
+    })
+    .await??;
+
     let head = ledger::head(store).await?;
     ledger::ensure_store_id(store, clock.now()).await?;
     let (out, target): (Box<dyn Write + Send>, Target) = if store.streams() {
@@ -460,14 +494,7 @@ pub async fn analyze(
     };
     let link = head.as_ref().map(|h| h.link());
     let (key2, clock2, level) = (key.clone(), clock.clone(), req.level);
-    let evidence_bytes = spool.bytes;
-    let sealed = tokio::task::spawn_blocking(move || -> Result<_, AnalyzeError> {
-        let mut inner = AnalysisObserver::start(config, &seeds).map_err(AnalyzeError::Thread)?;
-        spool.feed(&original.entries, &mut inner).map_err(|(what, source)| AnalyzeError::Read {
-            bundle: supplement_of.bundle,
-            what,
-            source,
-        })?;
+    let joined = tokio::task::spawn_blocking(move || {
         let mut observer = Replayed(inner);
         let input = SealInput {
             files,
@@ -482,20 +509,24 @@ pub async fn analyze(
             observer: Some(&mut observer),
             supplement_of: Some(supplement_of),
         };
-        let r = seal_with_progress(input, out, &crate::progress::Progress::disabled());
-        drop(spool);
-        Ok((r, original))
+        seal_with_progress(input, out, &crate::progress::Progress::disabled())
     })
-    .await??;
+    .await;
     drop(temps);
-    let (r, original) = sealed;
-    let sealed = match (r, target) {
-        (Ok(s), target) => (s, target),
-        (Err(e), Target::Streamed(upload)) => match upload.abandon().await {
+    // Whatever went wrong, a started upload is abandoned (aborted), never left to complete.
+    let sealed = match (joined, target) {
+        (Ok(Ok(s)), target) => (s, target),
+        (Ok(Err(e)), Target::Streamed(upload)) => match upload.abandon().await {
             Some(upload_error) => return Err(AnalyzeError::StreamFailed(upload_error)),
             None => return Err(e.into()),
         },
-        (Err(e), Target::Staged(_)) => return Err(e.into()),
+        (Ok(Err(e)), Target::Staged(_)) => return Err(e.into()),
+        (Err(join), Target::Streamed(upload)) => {
+            // The task's failure is the error to report; the upload's own is only its consequence.
+            let _ = upload.abandon().await;
+            return Err(join.into());
+        }
+        (Err(join), Target::Staged(_)) => return Err(join.into()),
     };
     let (sealed, target) = sealed;
     let stored = match target {
@@ -535,6 +566,38 @@ pub async fn analyze(
     })
 }
 
+/// The original's `custody-analysis/v2` analysis, whose field mapping analyze reuses when no
+/// `--field-map` is given: `kept` is its verified manifest's `analysis` (what verify kept, up to
+/// [`MAX_ORIGINAL_ANALYSIS`]), `sealed` its `analysis_ref`. `None` only when the original truly has no v2 analysis (sealed
+/// with `--no-analyze`, or a v1 analysis): then the built-in names are the mapping. A v2
+/// analysis that was not kept (too large) or does not parse is an error: the mapping it
+/// recorded is unknown, and the built-in names could differ from it without anyone noticing.
+fn original_analysis(
+    bundle: &BundleId,
+    kept: Option<&serde_json::Value>,
+    sealed: Option<&crate::bundle::manifest::AnalysisRef>,
+) -> Result<Option<Analysis>, AnalyzeError> {
+    let refuse = |what: String, source| AnalyzeError::OriginalMapping { bundle: *bundle, what, source };
+    match (kept, sealed) {
+        (None, None) => Ok(None),
+        (None, Some(r)) => Err(refuse(
+            format!(
+                "its analysis.json ({} bytes) was not read (above the {} MiB read, or beyond the parse bound)",
+                r.size,
+                MAX_ORIGINAL_ANALYSIS >> 20
+            ),
+            None,
+        )),
+        (Some(a), _) if a["format"].as_str() != Some(crate::collect::analysis::ANALYSIS_FORMAT_V2) => Ok(None),
+        (Some(a), _) => Analysis::deserialize(a).map(Some).map_err(|e| {
+            refuse(
+                format!("its analysis.json does not match {}", crate::collect::analysis::ANALYSIS_FORMAT_V2),
+                Some(e),
+            )
+        }),
+    }
+}
+
 /// What a reader of an evidence bundle learns of its supplements (`show`, `timeline`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Supplements {
@@ -542,7 +605,8 @@ pub struct Supplements {
     pub looked_up: bool,
     /// Why not, when not.
     pub note: Option<String>,
-    /// How many supplements the ledger records of this bundle.
+    /// How many supplements the ledger records of this bundle, counting only entries that
+    /// are valid and signed by a pinned key with a good signature (rules L3–L6 of one entry).
     pub count: u64,
     /// The latest one (the highest position).
     pub latest: Option<LatestSupplement>,
@@ -555,8 +619,9 @@ pub struct LatestSupplement {
     pub bundle: String,
     /// Its ledger position.
     pub position: u64,
-    /// When it was sealed (its ledger entry's `sealed_at`).
-    pub sealed_at: chrono::DateTime<chrono::Utc>,
+    /// When it was sealed, as its verified manifest says; `None` when it did not verify (the
+    /// ledger's word alone is not shown as a fact).
+    pub sealed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its seeds (`ident=value`, or the value of a `--seed`), read from its analysis once it
     /// verified; empty when it did not.
     pub seeds: Vec<String>,
@@ -576,9 +641,10 @@ impl Supplements {
     }
 }
 
-/// The supplements the ledger `entries` record of `bundle`, the latest verified in `store`
-/// with `trust` to read its seeds. Entries that cannot be read are passed over (the ledger
-/// checks report them).
+/// The supplements the ledger `entries` (sorted by position) record of `bundle`, the latest
+/// verified in `store` with `trust` to read its seeds. Only entries that are valid and signed
+/// by a pinned key with a good signature count ([`crate::verify::check_ledger_entry`]): an
+/// entry anyone could have written names no supplement here (the ledger checks report it).
 pub async fn supplements_of(
     store: &Store,
     entries: &[crate::read::ledger::StoredEntry],
@@ -587,8 +653,13 @@ pub async fn supplements_of(
 ) -> Result<Supplements, StoreError> {
     let of: Vec<(u64, &crate::read::ledger::LedgerEntry)> = entries
         .iter()
-        .filter_map(|e| e.entry().map(|x| (e.position, x)))
-        .filter(|(_, x)| x.supplement_of.as_ref() == Some(bundle))
+        .enumerate()
+        .filter_map(|(i, e)| e.entry().filter(|x| x.supplement_of.as_ref() == Some(bundle)).map(|x| (i, e, x)))
+        .filter(|(i, e, _)| {
+            let prev = i.checked_sub(1).map(|j| &entries[j]).filter(|p| e.position.checked_sub(1) == Some(p.position));
+            !crate::verify::check_ledger_entry(e, prev, trust).iter().any(|f| f.level == crate::verify::Level::Error)
+        })
+        .map(|(_, e, x)| (e.position, x))
         .collect();
     let Some(&(position, last)) = of.last() else {
         return Ok(Supplements { looked_up: true, note: None, count: 0, latest: None });
@@ -596,7 +667,7 @@ pub async fn supplements_of(
     let mut latest = LatestSupplement {
         bundle: last.bundle.to_string(),
         position,
-        sealed_at: last.sealed_at,
+        sealed_at: None,
         seeds: Vec::new(),
         verified: false,
         problem: None,
@@ -616,6 +687,7 @@ pub async fn supplements_of(
             match checked {
                 Ok((r, Some(m))) if r.intact() && m.supplement_of.as_ref().map(|s| s.bundle) == Some(*bundle) => {
                     latest.verified = true;
+                    latest.sealed_at = Some(m.sealed_at);
                     latest.seeds = seeds_of(&m);
                 }
                 Ok((r, Some(_))) if r.intact() => {
@@ -878,5 +950,27 @@ mod tests {
         let mut extra = v;
         extra["more"] = serde_json::json!(1);
         assert!(serde_json::from_value::<SupplementRecord>(extra).is_err());
+    }
+
+    /// Without --field-map, the built-in names are used only when the original has no v2
+    /// analysis; one that was not read or does not parse is refused, never guessed.
+    #[test]
+    fn the_original_mapping_falls_back_only_when_there_is_no_v2_analysis() {
+        let id = BundleId(Sha256::of(b"o"));
+        let v2 = crate::collect::analysis::ANALYSIS_FORMAT_V2;
+        let sealed = crate::bundle::manifest::AnalysisRef {
+            member: crate::bundle::manifest::ANALYSIS_MEMBER.into(),
+            sha256: Sha256::of(b"a"),
+            size: 40 << 20,
+        };
+        assert!(original_analysis(&id, None, None).unwrap().is_none(), "sealed with --no-analyze");
+        let v1 = serde_json::json!({"format": "custody-analysis/v1"});
+        assert!(original_analysis(&id, Some(&v1), None).unwrap().is_none(), "a v1 analysis");
+        let too_large = original_analysis(&id, None, Some(&sealed)).unwrap_err();
+        assert!(matches!(too_large, AnalyzeError::OriginalMapping { .. }), "{too_large}");
+        assert!(too_large.to_string().contains("--field-map FILE"), "{too_large}");
+        let not_v2 = serde_json::json!({"format": v2, "x": 1});
+        let bad = original_analysis(&id, Some(&not_v2), Some(&sealed)).unwrap_err();
+        assert!(matches!(bad, AnalyzeError::OriginalMapping { source: Some(_), .. }), "{bad}");
     }
 }

@@ -3,7 +3,8 @@
 //! - [`otlp`]: OTLP/JSON (`ExportTraceServiceRequest` and `ExportLogsServiceRequest`, the
 //!   OpenTelemetry protocol's JSON encoding) that a collector's `otlpjsonfile` receiver, Jaeger
 //!   or Tempo accept: one span per timed event, one log record per cited record, each carrying
-//!   its provenance (the bundle digest, the sealed path, its digest, offset and length).
+//!   its provenance (the digest of the bundle holding the record — for a supplement, the
+//!   original — the sealed path, its digest, offset and length).
 //! - [`eval_case`]: the incident as one eval case (`custody-eval-case/v1`, one JSON line) for
 //!   eval datasets and rollout gates.
 //!
@@ -23,8 +24,12 @@ pub const EVAL_CASE_FORMAT: &str = "custody-eval-case/v1";
 
 /// Attribute names of the provenance every span and log record carries.
 pub mod attr {
-    /// The evidence bundle's digest (`sha256:<hex>`).
+    /// The digest (`sha256:<hex>`) of the evidence bundle holding the cited records (their
+    /// path, digest and offset point into it): for a supplement, the original it re-analysed.
     pub const BUNDLE: &str = "custody.bundle.digest";
+    /// For a supplement only: its own digest, the bundle whose sealed `analysis.json` the
+    /// events come from (`custody analyze`). Absent for an ordinary evidence bundle.
+    pub const ANALYSIS_BUNDLE: &str = "custody.analysis.bundle";
     /// The event's id in the analysis (`e12`).
     pub const EVENT: &str = "custody.event.id";
     /// The event's kind.
@@ -93,17 +98,27 @@ fn span_ids(t: &Timeline, e: &Event, used: &mut BTreeSet<String>) -> (String, St
     (trace, span)
 }
 
+/// The bundle attributes: the one holding the records, and for a supplement the supplement
+/// whose analysis the events come from (its records are the original's: it holds no evidence).
+fn bundle_attrs(t: &Timeline) -> Vec<Value> {
+    let mut a = vec![kv(attr::BUNDLE, s(t.records_bundle()))];
+    if t.supplement_of.is_some() {
+        a.push(kv(attr::ANALYSIS_BUNDLE, s(&t.bundle)));
+    }
+    a
+}
+
 /// The provenance attributes of one record.
 fn record_attrs(t: &Timeline, e: &Event, c: &crate::collect::analysis::Citation) -> Vec<Value> {
-    let mut a = vec![
-        kv(attr::BUNDLE, s(&t.bundle)),
+    let mut a = bundle_attrs(t);
+    a.extend([
         kv(attr::EVENT, s(&e.id)),
         kv(attr::KIND, s(e.kind.as_str())),
         kv(attr::PATH, s(&c.path)),
         kv(attr::SHA256, s(&c.sha256)),
         kv(attr::OFFSET, json!({ "intValue": c.offset.to_string() })),
         kv(attr::LENGTH, json!({ "intValue": c.len.to_string() })),
-    ];
+    ]);
     if let Some(l) = c.line {
         a.push(kv(attr::LINE, json!({ "intValue": l.to_string() })));
     }
@@ -145,8 +160,8 @@ pub fn otlp(t: &Timeline) -> (Value, Value) {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let mut a =
-                vec![kv(attr::BUNDLE, s(&t.bundle)), kv(attr::EVENT, s(&e.id)), kv(attr::KIND, s(e.kind.as_str()))];
+            let mut a = bundle_attrs(t);
+            a.extend([kv(attr::EVENT, s(&e.id)), kv(attr::KIND, s(e.kind.as_str()))]);
             for (k, v) in [
                 ("custody.actor", &e.actor),
                 ("custody.principal", &e.principal),
@@ -208,10 +223,9 @@ pub fn otlp(t: &Timeline) -> (Value, Value) {
             logs.push(rec);
         }
     }
-    let resource = json!({ "attributes": [
-        kv("service.name", s("custody-incident")),
-        kv(attr::BUNDLE, s(&t.bundle)),
-    ]});
+    let mut resource_attrs = vec![kv("service.name", s("custody-incident"))];
+    resource_attrs.extend(bundle_attrs(t));
+    let resource = json!({ "attributes": resource_attrs });
     let scope = json!({ "name": "custody", "version": env!("CARGO_PKG_VERSION") });
     let traces =
         json!({ "resourceSpans": [{ "resource": resource, "scopeSpans": [{ "scope": scope, "spans": spans }] }] });
@@ -243,7 +257,10 @@ fn case_event(t: &Timeline, i: usize, e: &Event) -> Value {
 }
 
 /// The incident as one eval case (`custody-eval-case/v1`; docs/postmortem.md has the shape).
-/// `t` (unfiltered) must have its records attached.
+/// `t` (unfiltered) must have its records attached. `id` is the analysed bundle's digest;
+/// `provenance.bundle` and `sealed_at` name the bundle holding the records — for a supplement
+/// the original, the supplement itself then named by `provenance.analysis_bundle` and
+/// `analysis_sealed_at`.
 ///
 /// The risky path starts at the first write that went wrong (a duplicated attempt, an
 /// unknown or failed outcome), else at the first write. `inputs` are the model calls before it,
@@ -324,10 +341,20 @@ pub fn eval_case(t: &Timeline, read_after_write: &[crate::collect::analysis::Mem
     }
     let ids: BTreeMap<&str, Option<&str>> =
         t.identifiers.iter().map(|i| (i.name.as_str(), i.value.as_deref())).collect();
+    // The records' provenance names the bundle they are in (a supplement's are the
+    // original's); a supplement is named apart, as the source of the analysis.
+    let mut provenance = json!({
+        "bundle": t.records_bundle(), "sealed_at": t.records_sealed_at(),
+        "analysis_format": crate::collect::analysis::ANALYSIS_FORMAT_V2,
+    });
+    if t.supplement_of.is_some() {
+        provenance["analysis_bundle"] = json!(t.bundle);
+        provenance["analysis_sealed_at"] = json!(t.sealed_at);
+    }
     json!({
         "format": EVAL_CASE_FORMAT,
         "id": t.bundle,
-        "provenance": { "bundle": t.bundle, "sealed_at": t.sealed_at, "analysis_format": crate::collect::analysis::ANALYSIS_FORMAT_V2 },
+        "provenance": provenance,
         "triage_category": t.category,
         "identifiers": ids,
         "risky_event": risky.map(|i| t.events[i].id.clone()),

@@ -255,6 +255,11 @@ mod tests {
             })),
             Box::new(crate::preserve::PreserveError::Thread(io(20))),
             Box::new(crate::preserve::PreserveError::Task(join_err)),
+            Box::new(crate::analyze::AnalyzeError::OriginalMapping {
+                bundle: crate::digest::BundleId(crate::digest::Sha256([1; 32])),
+                what: "its analysis.json does not match custody-analysis/v2".into(),
+                source: Some(json_err()),
+            }),
         ];
         for e in &cases {
             let top = e.to_string();

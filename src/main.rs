@@ -43,13 +43,13 @@ fn main() -> ExitCode {
 fn command() -> clap::Command {
     use clap::CommandFactory;
     let formats = custody::collect::analyze::Format::help();
-    Cli::command().mut_subcommand("preserve", |c| {
-        c.mut_arg("formats", |a| {
-            a.long_help(format!(
-                "Scan SELECTOR as FORMAT instead of detecting it (repeatable). SELECTOR is a bundle path (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is one of:\n{formats}"
-            ))
-        })
-    })
+    let help = format!(
+        "Scan SELECTOR as FORMAT instead of detecting it (repeatable). SELECTOR is a bundle path (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is one of:\n{formats}"
+    );
+    // analyze takes the same overrides (its SELECTOR names the original's paths).
+    Cli::command()
+        .mut_subcommand("preserve", |c| c.mut_arg("formats", |a| a.long_help(help.clone())))
+        .mut_subcommand("analyze", |c| c.mut_arg("formats", |a| a.long_help(help.clone())))
 }
 
 fn main_inner() -> ExitCode {
@@ -180,33 +180,41 @@ fn cmd_list(a: cli::ListArgs) -> Result<u8> {
     let details: Vec<Option<serde_json::Value>> = if a.ledger_only {
         vec![None; entries.len()]
     } else {
-        entries.iter().map(|e| bundle_details(&rt, &store, &entries, e, &trust)).collect::<Result<_>>()?
+        // The ledger's supplement links, by original, gathered once (not a scan per entry).
+        let mut supplements: std::collections::HashMap<BundleId, Vec<String>> = Default::default();
+        for (_, le) in entries.iter().filter_map(|e| e.parsed.as_ref().ok()) {
+            if let Some(of) = le.supplement_of {
+                supplements.entry(of).or_default().push(le.bundle.to_string());
+            }
+        }
+        entries.iter().map(|e| bundle_details(&rt, &store, &supplements, e, &trust)).collect::<Result<_>>()?
     };
     output::list(&store, &entries, &findings, &details, &trust, a.json)?;
     let failed = findings.iter().flatten().any(|f| f.level == verify::Level::Error)
-        || details.iter().flatten().any(|d| d["verified"] != true);
+        || details.iter().flatten().any(|d| d["verified"] != true || d["links"]["signed"] == false);
     Ok(if failed { 1 } else { 0 })
 }
 
 /// What tells one bundle of a ledger entry from another: the bundle is verified (bound to the
 /// entry's digest), then its category, seeds, side effect, files, first note, and the
-/// supplement links of the ledger. `None` for an entry that cannot be read.
+/// supplement links of the ledger (`supplements`: the ledger's links, by original), with
+/// whether the verified manifest signs the same link as the entry. `None` for an entry that
+/// cannot be read.
 fn bundle_details(
     rt: &tokio::runtime::Runtime,
     store: &Store,
-    entries: &[custody::store::ledger::StoredEntry],
+    supplements: &std::collections::HashMap<BundleId, Vec<String>>,
     e: &custody::store::ledger::StoredEntry,
     trust: &Trust,
 ) -> Result<Option<serde_json::Value>> {
     use serde_json::json;
     let Ok((_, le)) = &e.parsed else { return Ok(None) };
-    let supplements: Vec<String> = entries
-        .iter()
-        .filter_map(|o| o.parsed.as_ref().ok())
-        .filter(|(_, o)| o.supplement_of.as_ref() == Some(&le.bundle))
-        .map(|(_, o)| o.bundle.to_string())
-        .collect();
-    let links = json!({"supplement_of": le.supplement_of.as_ref().map(|b| b.to_string()), "supplements": supplements});
+    // `signed`: null until the bundle verified (the link is then the ledger's claim alone).
+    let mut links = json!({
+        "supplement_of": le.supplement_of.as_ref().map(|b| b.to_string()),
+        "supplements": supplements.get(&le.bundle).cloned().unwrap_or_default(),
+        "signed": null,
+    });
     let Some(fetched) = rt.block_on(store.fetch_bundle(&le.bundle))? else {
         return Ok(Some(json!({"verified": false, "problem": "the bundle is missing from the store", "links": links})));
     };
@@ -223,6 +231,11 @@ fn bundle_details(
             "links": links,
         })));
     };
+    // The manifest is read here anyway: the link the ledger records is compared with the one
+    // the bundle signs (what verify's P4 checks), so `list` does not print the ledger's word
+    // as a fact.
+    links["signed"] = json!(m.supplement_of.as_ref().map(|s| s.bundle) == le.supplement_of);
+    links["manifest_supplement_of"] = json!(m.supplement_of.as_ref().map(|s| s.bundle.to_string()));
     let a = m.analysis.as_ref();
     let seeds: Vec<String> = a
         .and_then(|a| a["seeds"].as_array())

@@ -30,6 +30,25 @@ fn help_and_version_exit_0() {
     assert!(v.stdout.contains(env!("CARGO_PKG_VERSION")));
 }
 
+/// `analyze --format` takes the same overrides as preserve: its help lists the same formats.
+#[test]
+fn analyze_help_lists_the_formats_as_preserve_help_does() {
+    let env = Env::new();
+    let list = |cmd: &str| {
+        let h = env.run(&[cmd, "--help"]);
+        h.expect(0);
+        let after = h.stdout.split("FORMAT is one of:").nth(1).map(str::to_string);
+        after.unwrap_or_else(|| panic!("{cmd} --help lists no format:\n{}", h.stdout))
+    };
+    for cmd in ["preserve", "analyze"] {
+        let text = list(cmd);
+        for line in custody::collect::analyze::Format::help().lines() {
+            let name = line.split([':', ' ']).next().unwrap_or_default();
+            assert!(text.contains(name), "{cmd} --help lacks the format `{name}`:\n{text}");
+        }
+    }
+}
+
 #[test]
 fn usage_errors_exit_2_with_a_reason() {
     let env = Env::new();

@@ -727,7 +727,10 @@ fn list_tells_the_bundles_of_a_store_apart() {
     assert_eq!(d[1]["seeds"], serde_json::json!(["trace_id=4bf92f3577b34da6a3ce929d0e0e4736"]));
     assert_eq!(d[1]["note"], "ticket retry");
     assert_ne!(d[0]["evidence_bytes"], d[1]["evidence_bytes"]);
-    assert_eq!(d[0]["links"], serde_json::json!({"supplement_of": null, "supplements": []}));
+    assert_eq!(
+        d[0]["links"],
+        serde_json::json!({"supplement_of": null, "supplements": [], "signed": true, "manifest_supplement_of": null})
+    );
 
     let h = custody(home.path(), &["list", "--store", &store]);
     assert_eq!(h.code, 0);

@@ -142,6 +142,8 @@ fn analyze_with_another_seed_seals_a_linked_supplement_and_every_reader_names_th
     assert_eq!((latest["bundle"].as_str(), latest["position"].as_u64()), (Some(sd.as_str()), Some(2)));
     assert_eq!(latest["seeds"], serde_json::json!([format!("trace_id={TRACE}")]));
     assert_eq!(latest["verified"], true);
+    let latest_sealed: chrono::DateTime<chrono::Utc> = serde_json::from_value(latest["sealed_at"].clone()).unwrap();
+    assert_eq!(latest_sealed, m.sealed_at, "the sealing time its verified manifest gives");
     let human = custody(home.path(), &["show", "--store", &st, &od]);
     assert!(human.stdout.contains(&format!("supplements 1 (latest {sd} at position 2")), "{}", human.stdout);
     assert!(human.stdout.contains(&format!("custody show --store {st} {sd}")), "{}", human.stdout);
@@ -187,6 +189,8 @@ fn analyze_with_another_seed_seals_a_linked_supplement_and_every_reader_names_th
     assert_valid("list.v1.schema.json", &lj);
     assert_eq!(lj["entries"][0]["details"]["links"]["supplements"], serde_json::json!([sd]));
     assert_eq!(lj["entries"][1]["details"]["links"]["supplement_of"], od);
+    assert_eq!(lj["entries"][1]["details"]["links"]["signed"], true, "the verified manifest signs the same link");
+    assert_eq!(lj["entries"][0]["details"]["links"]["signed"], true);
     assert_eq!(lj["entries"][1]["details"]["seeds"], serde_json::json!([format!("trace_id={TRACE}")]));
     let lh = custody(home.path(), &["list", "--store", &st]);
     assert!(lh.stdout.contains(&format!("supplemented by {sd}")), "{}", lh.stdout);
@@ -333,6 +337,15 @@ fn hostile_supplement_links_are_failures() {
             }
             assert!(errors.iter().all(|e| e.starts_with("supplement_")), "{what}: only the link is wrong: {errors:?}");
         }
+        // list compares the entry's link with the one the verified bundle signs.
+        let l = custody(home.path(), &["list", "--store", &st, "--json"]);
+        assert_eq!(l.code, 1, "{what}: list\n{}", l.stdout);
+        let lj = l.json();
+        assert_valid("list.v1.schema.json", &lj);
+        assert_eq!(lj["entries"][2]["details"]["links"]["signed"], false, "{what}");
+        assert_eq!(lj["entries"][2]["details"]["links"]["manifest_supplement_of"], od, "{what}");
+        let lh = custody(home.path(), &["list", "--store", &st]);
+        assert!(lh.stdout.contains("SUPPLEMENT LINK MISMATCH"), "{what}: {}", lh.stdout);
     }
     // Put back, the store verifies again.
     std::fs::write(store.join(entry_key(3)), good).unwrap();
@@ -379,4 +392,77 @@ fn a_pre_supplement_store_keeps_verifying_and_takes_a_supplement() {
         &["show", "--store", &st, &od, "--trusted-key", &old_pub, "--trusted-key", &new_pub, "--json"],
     );
     assert_eq!(sh.json()["supplements"]["count"], 1);
+}
+
+/// The attribute `key` of an OTLP attribute list, as a string.
+fn otlp_attr<'a>(attrs: &'a Value, key: &str) -> Option<&'a str> {
+    attrs.as_array()?.iter().find(|a| a["key"] == key)?["value"]["stringValue"].as_str()
+}
+
+/// `export` (OTLP and eval case) and the HTML report of a supplement name the original as the
+/// bundle holding the records (their path, sha256 and offset point into it), and the
+/// supplement apart as the analysis' source; of the original, nothing names a supplement.
+#[test]
+fn exports_and_html_of_a_supplement_name_the_original_as_the_records_bundle() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = s(&incident("duplicate-ticket"));
+    let orig = preserve(home.path(), &["--incident-dir", &dir]);
+    let od = orig.out["bundle"].as_str().unwrap().to_string();
+    let r = analyze(home.path(), &od, &["--trace-id", TRACE, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sd = r.json()["bundle"].as_str().unwrap().to_string();
+    let original_sealed = manifest(&orig.bundle).sealed_at;
+    let st = store_of(home.path());
+    let out = home.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+
+    for (digest, records_in, analysis) in [(&sd, &od, Some(&sd)), (&od, &od, None)] {
+        let tag = if analysis.is_some() { "sup" } else { "orig" };
+        let otlp = out.join(format!("{tag}-otlp"));
+        let case = out.join(format!("{tag}-case.jsonl"));
+        let e =
+            custody(home.path(), &["export", "--store", &st, digest, "--otlp", &s(&otlp), "--eval-case", &s(&case)]);
+        assert_eq!(e.code, 0, "{}", e.stderr);
+
+        let logs: Value = serde_json::from_slice(&std::fs::read(otlp.join("logs.json")).unwrap()).unwrap();
+        let traces: Value = serde_json::from_slice(&std::fs::read(otlp.join("traces.json")).unwrap()).unwrap();
+        let records = logs["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array().unwrap();
+        let spans = traces["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap();
+        // (The original, preserved with no seed, may have nothing to export but its resource.)
+        if analysis.is_some() {
+            assert!(!records.is_empty() && !spans.is_empty(), "{tag}: nothing exported");
+        }
+        let resources =
+            [&logs["resourceLogs"][0]["resource"]["attributes"], &traces["resourceSpans"][0]["resource"]["attributes"]];
+        for attrs in resources.into_iter().chain(records.iter().chain(spans).map(|x| &x["attributes"])) {
+            assert_eq!(otlp_attr(attrs, "custody.bundle.digest"), Some(records_in.as_str()), "{tag}: {attrs}");
+            assert_eq!(otlp_attr(attrs, "custody.analysis.bundle"), analysis.map(String::as_str), "{tag}: {attrs}");
+        }
+
+        let c: Value = serde_json::from_slice(&std::fs::read(&case).unwrap()).unwrap();
+        assert_valid("eval-case.v1.schema.json", &c);
+        assert_eq!(c["id"], *digest);
+        let p = &c["provenance"];
+        assert_eq!(p["bundle"], *records_in);
+        let sealed: chrono::DateTime<chrono::Utc> = serde_json::from_value(p["sealed_at"].clone()).unwrap();
+        assert_eq!(sealed, original_sealed, "{tag}: the records' bundle's sealing time");
+        assert_eq!(p["analysis_bundle"].as_str(), analysis.map(String::as_str), "{tag}: {p}");
+        assert_eq!(p.get("analysis_sealed_at").is_some(), analysis.is_some(), "{tag}: {p}");
+
+        let html = out.join(format!("{tag}.html"));
+        let t = custody(home.path(), &["timeline", "--store", &st, digest, "--html", &s(&html)]);
+        assert_eq!(t.code, 0, "{}", t.stderr);
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(page.contains(&format!("<code id=\"bundle\">{records_in}</code>")), "{tag}: {page}");
+        match analysis {
+            Some(sd) => {
+                assert!(
+                    page.contains(&format!("Analysis from supplement <code id=\"analysis-bundle\">{sd}</code>")),
+                    "{page}"
+                );
+                assert!(page.contains(&format!("in {od}.</p></footer>")), "{page}");
+            }
+            None => assert!(!page.contains("analysis-bundle"), "{page}"),
+        }
+    }
 }

@@ -674,17 +674,17 @@ pub(crate) fn print_supplement_links(
     } else {
         format!("seeds {}", l.seeds.iter().map(|x| u(x).to_string()).collect::<Vec<_>>().join(" "))
     };
-    let state = match (&l.verified, &l.problem) {
-        (true, _) => seeds,
-        (false, p) => format!("NOT VERIFIED: {}", u(p.as_deref().unwrap_or("?"))),
+    let state = match (&l.verified, &l.problem, &l.sealed_at) {
+        (true, _, Some(at)) => format!("sealed {at}, {seeds}"),
+        (true, _, None) => seeds,
+        (false, p, _) => format!("NOT VERIFIED: {}", u(p.as_deref().unwrap_or("?"))),
     };
     writeln!(
         out,
-        "supplements {} (latest {} at position {}, sealed {}, {state}); view it with `custody show --store {store} {}` or `custody timeline --store {store} {}`",
+        "supplements {} (latest {} at position {}, {state}); view it with `custody show --store {store} {}` or `custody timeline --store {store} {}`",
         s.count,
         u(&l.bundle),
         l.position,
-        l.sealed_at,
         u(&l.bundle),
         u(&l.bundle)
     )
@@ -996,12 +996,23 @@ fn list_details(d: &Value) -> String {
             parts.push(format!("note \"{}{more}\"", u(&short)));
         }
     }
-    if let Some(s) = links["supplement_of"].as_str() {
-        parts.push(format!("supplement of {}", u(s)));
+    // The ledger's link is said as a fact only when the verified manifest signs the same one.
+    let name =
+        |v: &Value| v.as_str().map(|s| format!("supplement of {}", u(s))).unwrap_or_else(|| "no supplement".into());
+    match (links["supplement_of"].as_str(), &links["signed"]) {
+        (Some(s), Value::Bool(true)) => parts.push(format!("supplement of {}", u(s))),
+        (_, Value::Bool(false)) => parts.push(format!(
+            "SUPPLEMENT LINK MISMATCH: the ledger entry says {}, the signed manifest says {} (`custody verify --store URL DIGEST` reports it)",
+            name(&links["supplement_of"]),
+            name(&links["manifest_supplement_of"])
+        )),
+        (Some(s), _) => parts.push(format!("supplement of {} (the ledger's claim: the bundle did not verify)", u(s))),
+        (None, _) => {}
     }
     if let Some(s) = links["supplements"].as_array().filter(|s| !s.is_empty()) {
         let v: Vec<String> = s.iter().filter_map(|x| x.as_str()).map(|x| u(x).to_string()).collect();
-        parts.push(format!("supplemented by {}", v.join(", ")));
+        // Other entries' claims: each supplement's own line says whether it signs the link.
+        parts.push(format!("supplemented by {} (per the ledger)", v.join(", ")));
     }
     parts.join(" · ")
 }

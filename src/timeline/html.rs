@@ -123,13 +123,25 @@ pub fn render(t: &Timeline) -> String {
         esc(&csp),
         h(&t.bundle)
     );
-    let _ = write!(
-        o,
-        "<header><h1>Incident timeline</h1><p>Evidence bundle <code id=\"bundle\">{}</code>, sealed {}, verified intact before this report was made. Category: {}.</p>",
-        h(&t.bundle),
-        t.sealed_at.to_rfc3339(),
-        t.category.map(|c| c.as_str()).unwrap_or("(not given)")
-    );
+    // `#bundle` is always the bundle holding the records shown: for a supplement, the original
+    // (a supplement holds no evidence), the supplement being named apart as the analysis' source.
+    let category = t.category.map(|c| c.as_str()).unwrap_or("(not given)");
+    let _ = match &t.supplement_of {
+        None => write!(
+            o,
+            "<header><h1>Incident timeline</h1><p>Evidence bundle <code id=\"bundle\">{}</code>, sealed {}, verified intact before this report was made. Category: {category}.</p>",
+            h(&t.bundle),
+            t.sealed_at.to_rfc3339(),
+        ),
+        Some(original) => write!(
+            o,
+            "<header><h1>Incident timeline</h1><p>Analysis from supplement <code id=\"analysis-bundle\">{}</code> (sealed {}) of evidence bundle <code id=\"bundle\">{}</code> (sealed {}), which holds the records shown; both verified intact before this report was made. Category: {category}.</p>",
+            h(&t.bundle),
+            t.sealed_at.to_rfc3339(),
+            h(original),
+            t.records_sealed_at().to_rfc3339(),
+        ),
+    };
     for n in &t.notes {
         let _ = write!(o, "<p>Note: {}</p>", h(n));
     }
@@ -237,7 +249,20 @@ pub fn render(t: &Timeline) -> String {
         let open = e.write && (unknown || dup.contains(e.id.as_str()));
         event(&mut o, e, open, t.records.as_ref().and_then(|r| r.get(i)).map(Vec::as_slice));
     }
-    o.push_str("</ol></section>\n<footer><p>Made by custody from the sealed analysis.json of the bundle above; every record shown is the exact sealed bytes its citation names.</p></footer>\n</body></html>\n");
+    o.push_str("</ol></section>\n<footer><p>");
+    match &t.supplement_of {
+        None => o.push_str("Made by custody from the sealed analysis.json of the bundle above; every record shown is the exact sealed bytes its citation names."),
+        Some(original) => {
+            let _ = write!(
+                o,
+                "Made by custody from the sealed analysis.json of supplement {} of evidence bundle {}; every record shown is the exact sealed bytes its citation names in {}.",
+                h(&t.bundle),
+                h(original),
+                h(original)
+            );
+        }
+    }
+    o.push_str("</p></footer>\n</body></html>\n");
     o
 }
 

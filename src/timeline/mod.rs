@@ -145,6 +145,10 @@ pub struct Timeline {
     /// The evidence bundle this one supplements (`custody analyze`), as its signed manifest
     /// names it (`sha256:<hex>`); its cited records are in that bundle.
     pub supplement_of: Option<String>,
+    /// That original's `sealed_at`, as the signed manifest names it (not in the JSON: the
+    /// exports give it as the sealing time of the bundle their records are in).
+    #[serde(skip)]
+    pub supplement_of_sealed_at: Option<DateTime<Utc>>,
     /// This bundle's supplements, as its store's ledger records them (not looked up for a
     /// bundle file).
     pub supplements: crate::analyze::Supplements,
@@ -230,9 +234,22 @@ impl Timeline {
             left_out,
             events,
             supplement_of: manifest.supplement_of.as_ref().map(|s| s.bundle.to_string()),
+            supplement_of_sealed_at: manifest.supplement_of.as_ref().map(|s| s.sealed_at),
             supplements: crate::analyze::Supplements::not_looked_up(),
             records: None,
         }
+    }
+
+    /// The bundle (`sha256:<hex>`) holding the records the events cite, where their paths,
+    /// digests and offsets point: for a supplement the original it re-analysed (a supplement
+    /// holds no evidence), else this bundle.
+    pub fn records_bundle(&self) -> &str {
+        self.supplement_of.as_deref().unwrap_or(&self.bundle)
+    }
+
+    /// When [`Timeline::records_bundle`] was sealed.
+    pub fn records_sealed_at(&self) -> DateTime<Utc> {
+        self.supplement_of_sealed_at.unwrap_or(self.sealed_at)
     }
 
     /// Read the sealed bytes of every record the kept events cite from the verified bundle

@@ -86,8 +86,8 @@ pub enum FindingKind {
     StoreIdMismatch,
     /// A `custody-ledger/v1` entry after a v2 one (an older custody appended it).
     LedgerFormatDowngrade,
-    /// An entry carries something this version of custody cannot check (a timestamp token,
-    /// a supplement link): reported, not failed.
+    /// An entry carries something this version of custody does not check (an RFC 3161
+    /// timestamp token): reported, not failed. (A supplement link is checked: L9, P4.)
     LedgerNotChecked,
     /// An entry's `supplement_of` names no bundle recorded before it (a forward reference, a
     /// bundle of another ledger, its own bundle) or a supplement.
