@@ -663,7 +663,20 @@ pub async fn preserve(
             };
             Ok::<_, PreserveError>(seal_with_progress(input, out, &progress))
         })
-        .await??;
+        .await
+        .map_err(PreserveError::from)
+        .and_then(|started| started);
+        // The analysis could not start (or the task died): a started multipart upload is
+        // aborted now, not left for the next preserve's clean-up.
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                if let Target::Streamed(upload) = target {
+                    let _ = upload.abandon().await;
+                }
+                return Err(e);
+            }
+        };
         let e = match (r, target) {
             (Ok(s), target) => break (s, target),
             (Err(e), Target::Streamed(upload)) => match upload.abandon().await {
