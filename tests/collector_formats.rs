@@ -817,6 +817,40 @@ fn regression_a_retried_tool_node_merged_into_one_call_and_a_replay_did_not_sett
     assert_eq!((credit.attempts.len(), credit.took_effect, credit.duplicate), (2, 1, false), "{credit:?}");
 }
 
+/// A policy decision about a call that was retried belongs to the attempt it allowed: a
+/// decision comes before what it allows, so it is for the first attempt that started no
+/// earlier than a second before it (the resumed one here), not for the attempt that was running
+/// at its time (the timed-out one, which started 83 s earlier).
+#[test]
+fn a_decision_about_a_retried_call_is_for_the_attempt_after_it() {
+    const CALL: &str = "toolu_01HqV8cR3nWk2Lp5Tz9Ya6Xe";
+    let list = vec![
+        (format_fixture("langsmith/retried-tool-node.jsonl"), "langsmith/runs.jsonl"),
+        (format_fixture("kong/credit-replay.json.log"), "gateway/file-log.json.log"),
+    ];
+    let dir = IncidentDir::of(&list);
+    let decision = serde_json::json!({
+        "decision_id": "0f6e2b1c-4d8a-4b7e-9c3f-2a1d5e8b7c60",
+        "timestamp": "2026-11-21T16:21:28.000Z",
+        "path": "agent/tools/allow",
+        "input": {"tool": "apply_bill_credit", "tool_call_id": CALL, "session_id": "thr_7Wq2Lm9Kd4"},
+        "result": true
+    });
+    dir.write("opa/decisions.jsonl", format!("{decision}\n"));
+    let p = preserve_dir(&dir, &["--session-id", "thr_7Wq2Lm9Kd4"]);
+    let a = p.a();
+    let calls: Vec<_> = events(a, EventKind::ToolCall)
+        .into_iter()
+        .filter(|e| e.target.as_deref() == Some("apply_bill_credit"))
+        .collect();
+    assert_eq!(calls.len(), 2, "two attempts: {calls:#?}");
+    let decisions = events(a, EventKind::PolicyDecision);
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    let for_ = |call: &str| decisions[0].related.iter().any(|r| r.event == call && r.relation == "decision_for");
+    assert!(for_(&calls[1].id), "the decision is for the resumed attempt: {:?}", decisions[0].related);
+    assert!(!for_(&calls[0].id), "not for the timed-out attempt: {:?}", decisions[0].related);
+}
+
 /// A tool's own "already processed" answer is no proof that the server applied the earlier
 /// attempt (someone else may have): only a replay that the attempt's HTTP request got settles
 /// the timed-out attempt before it. Before: the first attempt was declared "took effect".
