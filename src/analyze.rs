@@ -42,6 +42,7 @@ use crate::collect::analyze::{normalize_seed, AnalyzerLimits, FieldMapping, Mapp
 use crate::collect::observe::{AnalysisObserver, FormatOverride, ObserveConfig};
 use crate::digest::{BundleId, EntryId, Sha256};
 use crate::keys::SecretKey;
+use crate::preserve::Target;
 use crate::read::archive::{read_archive, BlobVisitor};
 use crate::store::{ledger, PutOutcome, Store, StoreError};
 use crate::unfinished::TrackedTemp;
@@ -480,18 +481,7 @@ pub async fn analyze(
 
     let head = ledger::head(store).await?;
     ledger::ensure_store_id(store, clock.now()).await?;
-    let (out, target): (Box<dyn Write + Send>, Target) = if store.streams() {
-        let (w, upload) = store.start_stream()?;
-        (Box::new(w), Target::Streamed(upload))
-    } else {
-        let staged = store.staging_file()?;
-        let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
-            op: "cannot open staging file",
-            path: staged.path().into(),
-            source,
-        })?);
-        (Box::new(out), Target::Staged(staged))
-    };
+    let (out, target) = Target::open(store)?;
     let link = head.as_ref().map(|h| h.link());
     let (key2, clock2, level) = (key.clone(), clock.clone(), req.level);
     let joined = tokio::task::spawn_blocking(move || {
@@ -720,12 +710,6 @@ pub fn seeds_of(m: &Manifest) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Where the supplement is sealed to (as preserve: a staging file, or a multipart upload).
-enum Target {
-    Staged(TrackedTemp),
-    Streamed(crate::store::stream::StreamUpload),
 }
 
 /// The supplement's incident: the seeds given as identifiers, the original's category, the

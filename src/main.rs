@@ -237,17 +237,7 @@ fn bundle_details(
     links["signed"] = json!(m.supplement_of.as_ref().map(|s| s.bundle) == le.supplement_of);
     links["manifest_supplement_of"] = json!(m.supplement_of.as_ref().map(|s| s.bundle.to_string()));
     let a = m.analysis.as_ref();
-    let seeds: Vec<String> = a
-        .and_then(|a| a["seeds"].as_array())
-        .map(|s| {
-            s.iter()
-                .map(|s| match s["ident"].as_str() {
-                    Some(i) => format!("{i}={}", s["value"].as_str().unwrap_or("")),
-                    None => s["value"].as_str().unwrap_or("").to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let seeds = custody::analyze::seeds_of(&m);
     Ok(Some(json!({
         "verified": true,
         "category": m.incident.category,

@@ -194,11 +194,30 @@ pub struct Preserved {
 }
 
 /// Where a bundle is sealed to.
-enum Target {
+pub(crate) enum Target {
     /// A staging file, stored once sealed ([`Store::put_bundle`]).
     Staged(crate::unfinished::TrackedTemp),
     /// A multipart upload fed while sealing ([`Store::put_streamed`]).
     Streamed(crate::store::stream::StreamUpload),
+}
+
+impl Target {
+    /// The sealer's output for `store` and where it goes: a local store's bundle is sealed to a
+    /// staging file removed if the run is interrupted; an S3 store's straight into a multipart
+    /// upload, part by part as it is sealed ([`crate::store::stream`]).
+    pub(crate) fn open(store: &Store) -> Result<(Box<dyn std::io::Write + Send>, Target), StoreError> {
+        if store.streams() {
+            let (w, upload) = store.start_stream()?;
+            return Ok((Box::new(w), Target::Streamed(upload)));
+        }
+        let staged = store.staging_file()?;
+        let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
+            op: "cannot open staging file",
+            path: staged.path().into(),
+            source,
+        })?);
+        Ok((Box::new(out), Target::Staged(staged)))
+    }
 }
 
 /// What happened to one unreferenced bundle.
@@ -621,21 +640,7 @@ pub async fn preserve(
     let mut attempt = 0;
     let (sealed, target): (Sealed, Target) = loop {
         attempt += 1;
-        // A local store's bundle goes to a staging file first, registered for removal if the
-        // run is interrupted (a `TrackedTemp`); an S3 store's straight into a multipart
-        // upload, part by part as it is sealed ([`crate::store::stream`]).
-        let (out, target): (Box<dyn std::io::Write + Send>, Target) = if store.streams() {
-            let (w, upload) = store.start_stream()?;
-            (Box::new(w), Target::Streamed(upload))
-        } else {
-            let staged = store.staging_file()?;
-            let out = store.staging_writer(staged.reopen().map_err(|source| StoreError::Io {
-                op: "cannot open staging file",
-                path: staged.path().into(),
-                source,
-            })?);
-            (Box::new(out), Target::Staged(staged))
-        };
+        let (out, target) = Target::open(store)?;
         crate::test_pause("sealing");
         let input_files = files.clone();
         let events = plan.events.clone();
