@@ -6,7 +6,7 @@
 //! is written. Its blobs are then read again from the store's object — never from the incident
 //! directory it was collected from — each one hashed as it is read and checked against the
 //! verified manifest (an object swapped since verification is refused), and fed to the same
-//! analysis observer `preserve` runs ([`crate::collect::observe::AnalysisObserver`]), in the
+//! analysis observer `preserve` runs (`crate::collect::observe::AnalysisObserver`), in the
 //! manifest's order, as the sealer feeds it. Only then is the ledger head read and the
 //! supplement sealed (its `ledger_prev` is the head right before its seal starts, as for
 //! preserve, however long the feed took). The supplement is sealed by the same sealer,
@@ -18,7 +18,7 @@
 //!
 //! Blobs are spooled to temporary files (registered for removal if the run is interrupted):
 //! small ones one after the other in one file, each large one (above
-//! [`crate::bundle::write::SMALL_FILE`]) in its own, because the observer re-reads a large
+//! `crate::bundle::write::SMALL_FILE`) in its own, because the observer re-reads a large
 //! file by position. The disk this takes is the original's evidence bytes; the memory, one
 //! small file at a time.
 
@@ -58,6 +58,7 @@ const MAX_ORIGINAL_ANALYSIS: u64 = 32 << 20;
 
 /// Why an analyze failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AnalyzeError {
     /// The store failed.
     #[error(transparent)]
@@ -499,7 +500,7 @@ pub async fn analyze(
             observer: Some(&mut observer),
             supplement_of: Some(supplement_of),
         };
-        seal_with_progress(input, out, &crate::progress::Progress::disabled())
+        seal_with_progress(input, out, &crate::progress::Meter::none())
     })
     .await;
     drop(temps);

@@ -70,7 +70,7 @@ pub enum CiteError {
     /// A cited blob was not found in the archive, or its bytes no longer have its digest.
     #[error("blob {0} is missing from the archive or changed since verification: verify the bundle again")]
     Changed(String),
-    /// The cited ranges together are larger than [`MAX_RESOLVED`].
+    /// The cited ranges together are larger than `MAX_RESOLVED`.
     #[error("the cited records add up to more than {0} bytes: resolve fewer citations at once (filter the timeline)")]
     TooMuch(u64),
     /// The decoded stream is larger than custody decodes to resolve a citation.
@@ -80,6 +80,14 @@ pub enum CiteError {
         path: String,
         /// The bound.
         limit: u64,
+    },
+    /// The records were to be read from another bundle than the one whose analysis cites them.
+    #[error("the records are in {wanted}, not in {given}: open {wanted} to read them (a supplement's records are in its original)")]
+    OtherBundle {
+        /// The bundle the citations point into.
+        wanted: String,
+        /// The bundle given.
+        given: String,
     },
     /// The file cited in its decoded stream could not be decoded.
     #[error("{path}: cannot decode it as the analysis did")]

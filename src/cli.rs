@@ -497,7 +497,7 @@ pub struct TimelineArgs {
     #[arg(long, value_name = "PUB")]
     pub trusted_key: Vec<PathBuf>,
     /// Keep only events of this kind (repeatable).
-    #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(custody::collect::analysis::EventKind::ALL.map(|k| k.as_str())))]
+    #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(custody::analysis::EventKind::ALL.map(|k| k.as_str())))]
     pub kind: Vec<String>,
     /// Keep only the events carrying this session id, and the events directly related to
     /// them (a call's policy decision, approval, egress request).

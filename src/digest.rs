@@ -17,6 +17,7 @@ use sha2::Digest as _;
 
 /// Why a digest string could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DigestError {
     /// Not 64 hex digits (after an optional `sha256:` prefix).
     #[error("`{0}` is not a SHA-256 digest: expected 64 hex digits, optionally prefixed with `sha256:`")]

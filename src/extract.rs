@@ -1,6 +1,7 @@
 //! `extract`: write a verified bundle's evidence files under a directory.
 //!
-//! The caller verifies first; extraction then re-reads the archive and streams each blob to a
+//! [`extract`] takes a [`VerifiedBundle`] (only a successful verification makes one);
+//! extraction then re-reads the archive and streams each blob to a
 //! temporary file inside the target, checks its SHA-256 again (the file may have changed since
 //! verification), and links it to every entry path that names it.
 //!
@@ -11,7 +12,7 @@
 //! `O_CREAT | O_EXCL` for the temporary files), never by resolving a path again. A directory on
 //! the way that is a symbolic link or not a directory is refused; a name that exists is never
 //! overwritten; a linked file that is not the one extract wrote is refused. Entry paths must
-//! pass [`check_entry_path`] (relative, no `.` or `..`), checked before anything is created.
+//! pass `check_entry_path` (relative, no `.` or `..`), checked before anything is created.
 //!
 //! An extract that refuses or fails leaves nothing behind: into an existing directory it
 //! first looks up every path (relative to the directory, without following links) and
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::manifest::Manifest;
 use crate::read::archive::Limits;
+use crate::VerifiedBundle;
 
 /// Extraction errors.
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +97,22 @@ pub struct Extracted {
     pub bytes: u64,
 }
 
-/// Extract the blobs of a (previously verified) bundle read from `bundle` into `dir`.
-/// Nothing is written if any of the files is already there (extract never overwrites), and
-/// nothing is left behind if it fails (see the module documentation).
+/// Extract the files of a verified bundle into `dir` (made if missing). Nothing is written if
+/// any of the files is already there (extract never overwrites), and nothing is left behind
+/// if it fails (see the module documentation).
+pub fn extract(bundle: &VerifiedBundle, dir: &Path) -> Result<Extracted, ExtractError> {
+    extract_file(bundle.path(), bundle.manifest(), dir, &Limits::default())
+}
+
+/// [`extract`] from a bundle file and the manifest it was verified with (the blobs are hashed
+/// again; the entry paths are checked again, whatever the manifest's origin).
 #[cfg(unix)]
-pub fn extract(bundle: &Path, manifest: &Manifest, dir: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
+pub(crate) fn extract_file(
+    bundle: &Path,
+    manifest: &Manifest,
+    dir: &Path,
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
     for e in &manifest.entries {
         crate::read::envelope::check_entry_path(&e.path).map_err(|_| ExtractError::BadEntryPath(e.path.clone()))?;
     }
@@ -127,7 +140,12 @@ pub fn extract(bundle: &Path, manifest: &Manifest, dir: &Path, limits: &Limits) 
 
 /// On platforms without `openat`: refuses, writing nothing.
 #[cfg(not(unix))]
-pub fn extract(_bundle: &Path, _manifest: &Manifest, _dir: &Path, _limits: &Limits) -> Result<Extracted, ExtractError> {
+pub(crate) fn extract_file(
+    _bundle: &Path,
+    _manifest: &Manifest,
+    _dir: &Path,
+    _limits: &Limits,
+) -> Result<Extracted, ExtractError> {
     Err(ExtractError::Unsupported)
 }
 

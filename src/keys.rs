@@ -21,6 +21,7 @@ use crate::digest::Sha256;
 
 /// Errors while reading, writing or using keys.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The key file could not be read.
     #[error("cannot read key file {path}")]

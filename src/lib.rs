@@ -2,8 +2,34 @@
 //! bundle, and prove later — offline, with pinned keys — that nothing was altered, removed,
 //! reordered or replayed.
 //!
-//! The data walks one way: sources → [`collect`] (plan) → [`bundle::write`] (seal) →
-//! [`store`] (write-once + ledger) → later [`read`] (untrusted bytes) → [`verify`].
+//! # For tooling: reading sealed evidence
+//!
+//! [`Bundle::open`] (a file) or [`Bundle::open_in_store`] (by digest, with its ledger
+//! position) verifies a bundle in full and gives a [`VerifiedBundle`] — the only way to its
+//! [`manifest`], identifiers, typed [`analysis`] and events, its files
+//! ([`VerifiedBundle::copy_file`]) and the exact bytes each event cites
+//! ([`VerifiedBundle::resolve`]). [`timeline::Timeline::of`] orders and filters the events;
+//! [`export`] writes them as OTLP or an eval case. `examples/timeline.rs` prints a timeline
+//! with this API alone.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use custody::{keys::PublicKey, verify::Trust, Bundle};
+//!
+//! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/library");
+//! let trust = Trust::new(vec![PublicKey::load(&dir.join("signer.pub"))?]);
+//! let bundle = Bundle::open(dir.join("incident.tar.zst"), &trust)?;
+//! for e in bundle.events() {
+//!     println!("{:?} {} {:?}", e.kind, e.target.as_deref().unwrap_or("-"), e.outcome.as_ref().map(|o| o.status));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Preserving and verifying
+//!
+//! The data walks one way: sources → collect (plan) → seal → [`store`] (write-once + ledger)
+//! → later [`verify`]. [`preserve::preserve`] does the first three; the verifier reads every
+//! byte as untrusted.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,22 +43,41 @@
 //! assert!(report.intact());
 //! # Ok(()) }
 //! ```
+//!
+//! The library never draws on a terminal: long operations report to a
+//! [`progress::Progress`], and timings are `tracing` events of target [`TIMING`]. What is not
+//! in these docs is internal (`pub(crate)`; custody's own tests reach it through the
+//! `internals` feature, which is no API).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Declares one of custody's internal modules: `pub(crate)`, and — only with the `internals`
+/// feature, which custody's own integration tests turn on — `pub` under the same path and
+/// hidden from the docs. What a tool may rely on is what `cargo doc` shows without it.
+macro_rules! internal_mod {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$meta])*
+        #[cfg(not(feature = "internals"))]
+        // Some internals exist for custody's tests (`scan`, `seal`, the Merkle inclusion
+        // proof, …): unused without the feature, as they were unseen when they were `pub`.
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
+
 pub mod analyze;
-pub mod bundle;
-pub mod cite;
 pub mod clock;
-pub mod collect;
 pub mod digest;
 pub mod export;
 pub mod extract;
 pub mod keys;
 pub mod preserve;
 pub mod progress;
-pub mod read;
 pub mod search;
 pub mod store;
 pub mod timeline;
@@ -40,10 +85,59 @@ pub mod unfinished;
 pub mod untrusted;
 pub mod verify;
 
+mod open;
+
+internal_mod!(bundle);
+internal_mod!(cite);
+internal_mod!(collect);
+internal_mod!(read);
+
+pub use cite::CiteError;
+pub use open::{BlobError, Bundle, NoAnalysis, OpenError, VerifiedBundle, MAX_ANALYSIS};
+
+/// Entry points into custody's internals for its own tests (with the `internals` feature):
+/// not an API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    use std::path::Path;
+
+    /// `extract` from a bundle file and a manifest that need not have been verified (the
+    /// extract tests' defence-in-depth cases).
+    pub fn extract_file(
+        bundle: &Path,
+        manifest: &crate::manifest::Manifest,
+        dir: &Path,
+        limits: &crate::read::archive::Limits,
+    ) -> Result<crate::extract::Extracted, crate::extract::ExtractError> {
+        crate::extract::extract_file(bundle, manifest, dir, limits)
+    }
+}
+
+/// The typed analysis of an incident (`analysis.json`, format `custody-analysis/v2`): its
+/// identifiers, the chain, and its events, each citing the sealed records that describe it.
+/// [`VerifiedBundle::analysis`] reads it from a verified bundle; `schemas/analysis.v2.schema.json`
+/// is its JSON Schema.
+pub mod analysis {
+    pub use crate::collect::analysis::*;
+}
+
+/// A bundle's signed manifest (`custody-bundle/v2`): what was sealed — the incident, its
+/// identifiers and completeness, every file with its SHA-256 — and when.
+/// [`VerifiedBundle::manifest`] gives the verified one.
+pub mod manifest {
+    pub use crate::bundle::manifest::*;
+}
+
 #[cfg(test)]
 mod test_readers;
 
 use std::path::PathBuf;
+
+/// The `tracing` target of custody's timing events (phases of a preserve, the sealer's and
+/// the analysis' waits and memory): for a subscriber that wants them. The binary prints them
+/// on stderr with `CUSTODY_TIMINGS=1`.
+pub const TIMING: &str = "custody::timing";
 
 /// custody's home: `$CUSTODY_HOME`, else `$XDG_DATA_HOME/custody`, else
 /// `~/.local/share/custody`. Holds the default key (`keys/default.key`) and the default

@@ -13,15 +13,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize as _;
 
-use custody::bundle::manifest::{Category, IdentName, SideEffect};
 use custody::clock::Clock;
 use custody::digest::{BundleId, Sha256};
 use custody::keys::{pub_path_for, PublicKey, SecretKey};
+use custody::manifest::{Category, IdentName, SideEffect};
 use custody::preserve::{preserve, PreserveRequest};
 use custody::store::config::StoreOptions;
 use custody::store::Store;
 use custody::untrusted::{untrusted as u, Untrusted};
 use custody::verify::{self, Trust};
+use custody::{Bundle, OpenError, VerifiedBundle};
 
 use cli::{Cli, Command};
 
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
 /// format registry, so a new format needs no edit here).
 fn command() -> clap::Command {
     use clap::CommandFactory;
-    let formats = custody::collect::analyze::Format::help();
+    let formats = custody::preserve::Format::help();
     let help = format!(
         "Scan SELECTOR as FORMAT instead of detecting it (repeatable). SELECTOR is a bundle path (logs/tool_calls.jsonl), a folder (logs) or an evidence kind; FORMAT is one of:\n{formats}"
     );
@@ -63,6 +64,7 @@ fn main_inner() -> ExitCode {
         }
     };
     exit_cleanly_when_interrupted();
+    print_timings_if_asked();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -73,6 +75,19 @@ fn main_inner() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// With `CUSTODY_TIMINGS=1`, the library's timing events ([`custody::TIMING`]: the phases of
+/// a preserve, the sealer's and the analysis' waits and memory) on stderr, for the benchmark
+/// notes in docs/performance.md.
+fn print_timings_if_asked() {
+    if !std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
+        return;
+    }
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let only_timings = tracing_subscriber::filter::Targets::new().with_target(custody::TIMING, tracing::Level::INFO);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_level(false);
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(fmt).with(only_timings));
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the files this run was still writing (a bundle's
@@ -296,7 +311,7 @@ fn open_store_by(
 ) -> Result<Store> {
     let url = url.map(String::from).unwrap_or_else(custody::default_store_url);
     let opts = store_options(c)?;
-    open(&url, &opts).with_context(|| format!("cannot open store {}", custody::store::address::redact(&url)))
+    open(&url, &opts).with_context(|| format!("cannot open store {}", custody::store::redact(&url)))
 }
 
 /// Load the signing key, creating the default one on first use.
@@ -371,8 +386,8 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     // A seed that cannot be a value of its kind is refused before the store is touched
     // (preserve checks them again, with the spec's).
     {
-        use custody::collect::analysis::SeedOrigin;
-        use custody::collect::analyze::normalize_seed;
+        use custody::analysis::SeedOrigin;
+        use custody::preserve::normalize_seed;
         for (n, v) in &identifiers {
             normalize_seed(Some(*n), v, SeedOrigin::Flag)?;
         }
@@ -390,7 +405,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         eprintln!("custody: {}", u(&p.describe(store.legal_hold())));
     }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
-    let progress = custody::progress::Progress::stderr("preserve", 0, 0, a.quiet);
+    let progress = output::progress::stderr("preserve", 0, 0, a.quiet);
     let req = PreserveRequest {
         incident_dir: a.incident_dir.clone(),
         sources,
@@ -457,11 +472,7 @@ fn target_with(t: &str, store: Option<&str>, config: &cli::StoreConfigArgs) -> R
 /// A verified target: the report and the manifest if it parsed.
 struct Verified {
     report: verify::Report,
-    manifest: Option<custody::bundle::manifest::Manifest>,
-}
-
-fn verify_target(rt: &tokio::runtime::Runtime, t: &Target, trust: &Trust) -> Result<Verified> {
-    verify_target_with(rt, t, trust, &verify::Options::default())
+    manifest: Option<custody::manifest::Manifest>,
 }
 
 fn verify_target_with(
@@ -499,7 +510,7 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
         (Some(t), None) => std::fs::metadata(t).map(|m| m.len()).unwrap_or(0),
         _ => 0,
     };
-    let meter = custody::progress::Progress::stderr("verify", total, 0, a.quiet).install_global();
+    let meter = output::progress::stderr("verify", total, 0, a.quiet).install_global();
     let cp = match &a.checkpoint {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read checkpoint {}", p.display()))?),
         None => None,
@@ -599,82 +610,55 @@ fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
     let t = target(&a.target, a.store.as_deref())?;
-    let Verified { report, manifest } = verify_target(&rt, &t, &trust)?;
-    let (Some(m), true) = (&manifest, report.intact()) else {
-        eprint!("{}", report.to_human());
-        eprintln!("custody: refusing to extract: the bundle did not verify (nothing was written)");
-        return Ok(1);
-    };
-    // Only extract needs the bytes again (verify/show do not fetch twice). Extraction
-    // re-hashes every blob, so an object swapped since verification writes nothing.
-    let fetched = match &t {
-        Target::File(_) => None,
-        Target::Stored(store, id) => rt.block_on(store.fetch_bundle(id))?,
-    };
-    let path = match (&t, &fetched) {
-        (Target::File(p), _) => p.clone(),
-        (Target::Stored(..), Some(f)) => f.path().to_path_buf(),
-        (Target::Stored(store, id), None) => bail!("bundle {id} disappeared from {} after verification", store.url()),
-    };
-    let done = custody::extract::extract(&path, m, &a.to, &verify::Options::default().limits)?;
-    output::extracted(&a.to, &report, &done, a.json)?;
+    // Only the files are wanted: the analysis is verified (its digest), not parsed.
+    let opts = verify::Options::default();
+    let Some(bundle) = open_target(&rt, &t, &trust, &opts, "extract")? else { return Ok(1) };
+    // Extraction re-hashes every blob, so a bundle file swapped since verification writes
+    // nothing.
+    let done = bundle.extract(&a.to)?;
+    output::extracted(&a.to, bundle.report(), &done, a.json)?;
     Ok(0)
 }
 
-/// A verified bundle's file and its typed `custody-analysis/v2` (show's bound on its size).
-/// The bundle is verified first; one that does not verify is refused (exit 1, the report on
-/// standard error), as extract refuses.
-struct Analysed {
-    report: verify::Report,
-    manifest: custody::bundle::manifest::Manifest,
-    analysis: custody::collect::analysis::Analysis,
-    target: Target,
+/// Opens (verifies) a target: a bundle that does not verify is refused, its report on
+/// standard error, `None` (exit 1, as every command that verifies).
+fn open_target(
+    rt: &tokio::runtime::Runtime,
+    t: &Target,
+    trust: &Trust,
+    opts: &verify::Options,
+    what: &str,
+) -> Result<Option<VerifiedBundle>> {
+    let opened = match t {
+        Target::File(p) => Bundle::open_with(p, trust, opts),
+        Target::Stored(store, id) => rt.block_on(Bundle::open_in_store_with(store, id, trust, opts)),
+    };
+    match opened {
+        Ok(b) => Ok(Some(b)),
+        Err(OpenError::NotIntact { report, .. }) => {
+            eprint!("{}", report.to_human());
+            eprintln!("custody: refusing to {what}: the bundle did not verify (nothing was written)");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
+/// A verified target with its typed `custody-analysis/v2` (show's bound on its size), or
+/// `None` when it did not verify (refused as by [`open_target`]).
 fn verified_analysis(
     rt: &tokio::runtime::Runtime,
-    target: Target,
+    t: &Target,
     trust: &Trust,
     what: &str,
-) -> Result<Option<Analysed>> {
-    use custody::collect::analysis::Analysis;
+) -> Result<Option<VerifiedBundle>> {
     let mut opts = verify::Options::default();
     opts.limits.keep_analysis = SHOW_MAX_ANALYSIS;
-    let Verified { report, manifest } = verify_target_with(rt, &target, trust, &opts)?;
-    let (Some(manifest), true) = (manifest, report.intact()) else {
-        eprint!("{}", report.to_human());
-        eprintln!("custody: refusing to {what}: the bundle did not verify (nothing was written)");
-        return Ok(None);
-    };
-    let Some(doc) = &manifest.analysis else {
-        bail!(
-            "the bundle has no readable analysis.json (sealed with --no-analyze, or above the {} MiB read): {what} reads the sealed analysis",
-            SHOW_MAX_ANALYSIS >> 20
-        )
-    };
-    if doc["format"].as_str() != Some(custody::collect::analysis::ANALYSIS_FORMAT_V2) {
-        bail!(
-            "the bundle's analysis is {}, not {}: {what} reads the typed events of {}",
-            u(doc["format"].as_str().unwrap_or("of no known format")),
-            custody::collect::analysis::ANALYSIS_FORMAT_V2,
-            custody::collect::analysis::ANALYSIS_FORMAT_V2
-        );
+    let Some(b) = open_target(rt, t, trust, &opts, what)? else { return Ok(None) };
+    if let Err(why) = b.analysis() {
+        return Err(anyhow::Error::new(why).context(format!("{what} reads the sealed typed analysis")));
     }
-    let analysis =
-        Analysis::deserialize(doc).context("the bundle's analysis.json does not match custody-analysis/v2")?;
-    Ok(Some(Analysed { report, manifest, analysis, target }))
-}
-
-/// The bundle file of a verified target: the file itself, or a fresh copy fetched from the
-/// store (the blobs are hashed again while they are read).
-fn bundle_file(rt: &tokio::runtime::Runtime, t: &Target) -> Result<(PathBuf, Option<custody::store::Fetched>)> {
-    match t {
-        Target::File(p) => Ok((p.clone(), None)),
-        Target::Stored(store, id) => match rt.block_on(store.fetch_bundle(id))? {
-            Some(f) => Ok((f.path().to_path_buf(), Some(f))),
-            None => bail!("bundle {id} disappeared from {} after verification", store.url()),
-        },
-    }
+    Ok(Some(b))
 }
 
 /// The supplements of a target: looked up in its store's ledger (the latest one verified to
@@ -695,32 +679,36 @@ fn supplements_of_target(
     }
 }
 
-/// The bundle file holding the records a verified analysis cites, with its verified
-/// manifest: the bundle itself, or for a supplement the original it re-analysed (verified in
-/// the same store: a supplement holds no evidence).
-fn records_bundle(
+/// Attaches the records a verified timeline's events cite: from the bundle itself, or for a
+/// supplement from the original it re-analysed (verified in the same store: a supplement
+/// holds no evidence).
+fn attach_records(
     rt: &tokio::runtime::Runtime,
-    v: &Analysed,
+    t: &mut custody::timeline::Timeline,
+    b: &VerifiedBundle,
+    target: &Target,
     trust: &Trust,
-) -> Result<(PathBuf, Option<custody::store::Fetched>, custody::bundle::manifest::Manifest)> {
-    let Some(s) = &v.manifest.supplement_of else {
-        let (path, fetched) = bundle_file(rt, &v.target)?;
-        return Ok((path, fetched, v.manifest.clone()));
+) -> Result<()> {
+    let Some(s) = b.supplement_of() else {
+        return t.attach_records(b).context("cannot read the cited records");
     };
-    let Target::Stored(store, _) = &v.target else {
+    let Target::Stored(store, _) = target else {
         bail!(
             "this bundle is a supplement of {}: the records its analysis cites are in that bundle; give --store URL and the supplement's digest to read them from there",
             s.bundle
         )
     };
-    let original = Target::Stored(store.clone(), s.bundle);
-    let Verified { report, manifest } = verify_target(rt, &original, trust)?;
-    let (Some(m), true) = (manifest, report.intact()) else {
-        eprint!("{}", report.to_human());
-        bail!("the original {} of this supplement did not verify: its records are not read", s.bundle);
+    // Only its files are read: its analysis is verified (its digest), not parsed.
+    let opts = verify::Options::default();
+    let original = match rt.block_on(Bundle::open_in_store_with(store, &s.bundle, trust, &opts)) {
+        Ok(o) => o,
+        Err(OpenError::NotIntact { report, .. }) => {
+            eprint!("{}", report.to_human());
+            bail!("the original {} of this supplement did not verify: its records are not read", s.bundle);
+        }
+        Err(e) => return Err(e.into()),
     };
-    let (path, fetched) = bundle_file(rt, &original)?;
-    Ok((path, fetched, m))
+    t.attach_records(&original).context("cannot read the cited records")
 }
 
 fn rfc3339(flag: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
@@ -746,7 +734,7 @@ fn write_new(p: &Path, bytes: &[u8], what: &str) -> Result<()> {
 }
 
 fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
-    use custody::collect::analysis::EventKind;
+    use custody::analysis::EventKind;
     let filter = custody::timeline::Filter {
         kinds: a.kind.iter().filter_map(|k| EventKind::ALL.into_iter().find(|e| e.as_str() == k)).collect(),
         session: a.session.clone(),
@@ -755,15 +743,14 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
     };
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
-    let Some(v) = verified_analysis(&rt, target(&a.target, a.store.as_deref())?, &trust, "show a timeline")? else {
+    let target = target(&a.target, a.store.as_deref())?;
+    let Some(v) = verified_analysis(&rt, &target, &trust, "show a timeline")? else {
         return Ok(1);
     };
-    let digest = v.report.subject.bundle.clone().unwrap_or_default();
-    let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &filter);
-    t.supplements = supplements_of_target(&rt, &v.target, &trust)?;
+    let mut t = custody::timeline::Timeline::of(&v, &filter)?;
+    t.supplements = supplements_of_target(&rt, &target, &trust)?;
     if a.records || a.html.is_some() {
-        let (path, _fetched, manifest) = records_bundle(&rt, &v, &trust)?;
-        t.attach_records(&path, &manifest).context("cannot read the cited records")?;
+        attach_records(&rt, &mut t, &v, &target, &trust)?;
     }
     if let Some(p) = &a.html {
         write_new(p, custody::timeline::html::render(&t).as_bytes(), "HTML report")?;
@@ -779,13 +766,12 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
 fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
     let rt = runtime()?;
-    let Some(v) = verified_analysis(&rt, target(&a.target, a.store.as_deref())?, &trust, "export")? else {
+    let target = target(&a.target, a.store.as_deref())?;
+    let Some(v) = verified_analysis(&rt, &target, &trust, "export")? else {
         return Ok(1);
     };
-    let digest = v.report.subject.bundle.clone().unwrap_or_default();
-    let mut t = custody::timeline::Timeline::build(&digest, &v.manifest, &v.analysis, &Default::default());
-    let (path, _fetched, manifest) = records_bundle(&rt, &v, &trust)?;
-    t.attach_records(&path, &manifest).context("cannot read the cited records")?;
+    let mut t = custody::timeline::Timeline::of(&v, &Default::default())?;
+    attach_records(&rt, &mut t, &v, &target, &trust)?;
     if let Some(dir) = &a.otlp {
         let (traces, logs) = custody::export::otlp(&t);
         std::fs::create_dir(dir).with_context(|| {
@@ -802,7 +788,7 @@ fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
         );
     }
     if let Some(f) = &a.eval_case {
-        let case = custody::export::eval_case(&t, &v.analysis.memory.read_after_write);
+        let case = custody::export::eval_case(&t, &v.analysis()?.memory.read_after_write);
         let mut line = serde_json::to_vec(&case)?;
         line.push(b'\n');
         write_new(f, &line, "eval case")?;
@@ -819,9 +805,9 @@ fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
 /// `analyze`: verify the original in its store, analyze its sealed evidence again and seal
 /// the supplement into the same store and ledger ([`custody::analyze`]).
 fn cmd_analyze(a: cli::AnalyzeArgs) -> Result<u8> {
+    use custody::analysis::SeedOrigin;
     use custody::analyze::{AnalyzeError, AnalyzeRequest};
-    use custody::collect::analysis::SeedOrigin;
-    use custody::collect::analyze::normalize_seed;
+    use custody::preserve::normalize_seed;
     let Some(url) = a.store.as_deref() else {
         bail!(
             "analyze needs --store URL: the bundle is read from the store, and the supplement is sealed into it and recorded in its ledger next to the original (a bundle file alone has no ledger)"
@@ -908,7 +894,7 @@ fn cmd_man(a: cli::ManArgs) -> Result<u8> {
 /// digest), then its typed analysis is searched. A bundle that cannot be searched is listed
 /// with why, and the command exits 1 (a bundle that does not verify is a finding).
 fn cmd_search(a: cli::SearchArgs) -> Result<u8> {
-    use custody::collect::analysis::{Analysis, ANALYSIS_FORMAT_V2};
+    use custody::analysis::{Analysis, ANALYSIS_FORMAT_V2};
     use custody::search::Query;
     use serde_json::json;
     let query = match (&a.host, &a.memory_id, &a.principal, &a.session) {

@@ -16,18 +16,26 @@ use crate::bundle::write::{seal_with_progress, SealError, SealInput, Sealed};
 use crate::bundle::write::{PlanEvent, PlannedFile};
 use crate::clock::Clock;
 use crate::collect::analysis::{EvidenceProblem, MappingInfo, Seed, SeedOrigin};
-use crate::collect::analyze::{normalize_seed, FieldMapping, MappingError, SeedError};
+use crate::collect::analyze::{FieldMapping, MappingError};
 use crate::collect::links::Secrets;
-use crate::collect::observe::{AnalysisObserver, FormatOverride, ObserveConfig};
+use crate::collect::observe::{AnalysisObserver, ObserveConfig};
 use crate::collect::spec::{Spec, SpecError};
-use crate::collect::{self, CollectError, SourceSpec};
+use crate::collect::{self, CollectError};
 use crate::digest::{BundleId, EntryId};
 use crate::keys::SecretKey;
 use crate::store::ledger;
 use crate::store::{PutOutcome, Store, StoreError};
 
+/// What a preserve's inputs are built from: a source (`--source KIND=PATH`), a format
+/// override (`--format SELECTOR=FORMAT`; [`Format::help`] lists the formats), and a seed
+/// checked before anything is read ([`normalize_seed`]).
+pub use crate::collect::analyze::{normalize_seed, Format, SeedError};
+pub use crate::collect::observe::FormatOverride;
+pub use crate::collect::SourceSpec;
+
 /// Why a preserve failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PreserveError {
     /// Planning failed.
     #[error(transparent)]
@@ -106,7 +114,7 @@ pub struct PreserveRequest {
     pub not_applicable: Vec<String>,
     /// Follow symbolic links — never to custody's signing key, its directory or custody's
     /// home, never into `/proc`, `/sys` or `/dev`, never out of the incident directory and the
-    /// named sources ([`crate::collect::links`]).
+    /// named sources (`crate::collect::links`).
     pub follow_symlinks: bool,
     /// zstd level.
     pub level: i32,
@@ -124,7 +132,7 @@ pub struct PreserveRequest {
     /// Run the analysis (identifiers, linkage, index) while sealing (`--no-analyze` turns it off).
     pub analyze: bool,
     /// Progress meter (disabled by default).
-    pub progress: crate::progress::Progress,
+    pub progress: crate::progress::Meter,
 }
 
 /// Default grace period before a preserve adopts someone else's unreferenced bundle.
@@ -150,7 +158,7 @@ impl Default for PreserveRequest {
             field_map: None,
             spec: None,
             analyze: true,
-            progress: crate::progress::Progress::disabled(),
+            progress: crate::progress::Meter::none(),
         }
     }
 }
@@ -188,7 +196,7 @@ pub struct Preserved {
     /// ([`Store::sweep_staging`]).
     pub swept: Vec<PathBuf>,
     /// What storing the bundle left that a reader should know of (a provisional upload the
-    /// server would not delete, [`crate::store::stream`]), and what earlier interrupted
+    /// server would not delete, `crate::store::stream`), and what earlier interrupted
     /// uploads were cleaned up.
     pub store_notes: Vec<String>,
 }
@@ -235,7 +243,7 @@ pub struct Adoption {
 ///
 /// * it verifies with `key`'s public key, and its bytes hash to its name;
 /// * its `ledger_prev` fits the position it would take, by the verifier's own race rule
-///   ([`crate::verify::checks::ledger::judge_link`]): the head it names is this ledger's entry
+///   (`crate::verify::checks::ledger::judge_link`): the head it names is this ledger's entry
 ///   at that position, appended no later than its collection started, and every entry after
 ///   that head was appended after its collection started (a bundle sealed against another
 ///   ledger, or against an older head of this one, does not fit);
@@ -596,7 +604,7 @@ pub async fn preserve(
     // One shared list of the planned files: the reader, the writer and every retry use it
     // (each copy of 100 000 planned files was ~30 MB and 400 000 allocations).
     let mut files: Arc<[PlannedFile]> = std::mem::take(&mut plan.files).into();
-    if req.progress.is_enabled() {
+    if req.progress.is_on() {
         req.progress.add_totals(0, files.len() as u64);
         // The byte total takes an `lstat` per file (~0.1 s for 100 000 files): counted on
         // the side while the seal starts, not before it (the meter shows no percentage
@@ -774,22 +782,20 @@ pub async fn preserve(
     })
 }
 
-/// With `CUSTODY_TIMINGS=1`, the wall time of each phase of a preserve on stderr (for the
-/// benchmark notes in docs/performance.md; nothing else reads it).
+/// The wall time of each phase of a preserve, as `tracing` events of target
+/// [`crate::TIMING`] (the binary prints them with `CUSTODY_TIMINGS=1`, for the benchmark
+/// notes in docs/performance.md).
 struct Phases {
-    on: bool,
     last: std::time::Instant,
 }
 
 impl Phases {
     fn new() -> Self {
-        Phases { on: std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1"), last: std::time::Instant::now() }
+        Phases { last: std::time::Instant::now() }
     }
     fn mark(&mut self, phase: &str) {
-        if self.on {
-            let now = std::time::Instant::now();
-            eprintln!("custody: timing {phase:<10} {:>8.3} s", (now - self.last).as_secs_f64());
-            self.last = now;
-        }
+        let now = std::time::Instant::now();
+        tracing::info!(target: crate::TIMING, phase, seconds = (now - self.last).as_secs_f64(), "preserve phase");
+        self.last = now;
     }
 }

@@ -106,7 +106,7 @@ impl Unfinished {
         Self::register(Tracked::Path(path.to_path_buf()))
     }
 
-    /// Registers `rel` under the open directory `base` (see [`remove_under`]); `dir`: it is a
+    /// Registers `rel` under the open directory `base` (see `remove_under`); `dir`: it is a
     /// directory, removed if empty. `shown` names it in messages.
     #[cfg(unix)]
     pub fn track_under(base: &std::sync::Arc<rustix::fd::OwnedFd>, rel: &Path, dir: bool, shown: &Path) -> Unfinished {

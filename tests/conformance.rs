@@ -56,6 +56,7 @@ async fn conformance(label: &str, make: impl Fn(&str) -> Store) {
             PutOutcome::Created => winners.push(i),
             PutOutcome::Taken => {}
             PutOutcome::AlreadyPresent => panic!("{label}: writer {i} found its own bytes it never wrote"),
+            other => panic!("{label}: writer {i}: {other:?}"),
         }
     }
     assert_eq!(winners.len(), 1, "{label}: create-only race had winners {winners:?}");

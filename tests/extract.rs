@@ -80,7 +80,7 @@ fn library_extract_checks_paths_itself() {
     for bad in ["../escape.md", abs.to_str().unwrap(), "a/../../escape2.md", "./x.md"] {
         let mut man = man0.clone();
         rename_entry(&mut man, "attachments/responder-notes.md", bad);
-        let r = custody::extract::extract(&m.bundle, &man, &to, &limits);
+        let r = custody::internals::extract_file(&m.bundle, &man, &to, &limits);
         assert!(matches!(r, Err(custody::extract::ExtractError::BadEntryPath(_))), "{bad}: {r:?}");
     }
     assert!(!root.join("escape.md").exists());
@@ -244,17 +244,17 @@ fn a_failure_while_writing_removes_every_file_and_directory_extract_made() {
     rename_entry(&mut man, "logs/tool_calls.jsonl", "attachments/responder-notes.md/deep/tool_calls.jsonl");
     let limits = custody::read::archive::Limits::default();
     let to = env.path("new/target");
-    let r = custody::extract::extract(&m.bundle, &man, &to, &limits);
+    let r = custody::internals::extract_file(&m.bundle, &man, &to, &limits);
     assert!(r.is_err(), "{r:?}");
     assert!(!env.path("new").exists(), "the target and its parent, made by extract, are removed: {r:?}");
     // Into an existing (empty) directory: it stays, empty.
     let to = env.path("existing");
     fs::create_dir(&to).unwrap();
-    let r = custody::extract::extract(&m.bundle, &man, &to, &limits);
+    let r = custody::internals::extract_file(&m.bundle, &man, &to, &limits);
     assert!(r.is_err(), "{r:?}");
     assert_eq!(fs::read_dir(&to).unwrap().count(), 0, "{r:?}");
     // The same bundle, paths untouched: extracts.
-    let done = custody::extract::extract(&m.bundle, &man0, &to, &limits).unwrap();
+    let done = custody::internals::extract_file(&m.bundle, &man0, &to, &limits).unwrap();
     assert_eq!(done.files.len(), files_under(&fixture_dir()).len());
 }
 
@@ -326,7 +326,7 @@ fn regression_a_racing_writer_swapping_new_directories_for_symlinks_got_a_file_w
                 n
             })
         };
-        let r = custody::extract::extract(&bundle, &man, &to, &limits);
+        let r = custody::internals::extract_file(&bundle, &man, &to, &limits);
         stop.store(true, Ordering::Relaxed);
         swaps += racer.join().unwrap();
         let escaped: Vec<_> =

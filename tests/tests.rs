@@ -21,6 +21,7 @@ mod extract;
 mod hostile;
 mod interop;
 mod ledger_audit;
+mod library;
 mod postmortem;
 mod roundtrip;
 mod s3;

@@ -80,7 +80,7 @@ pub struct Manifest {
     pub completeness: Completeness,
     /// The custody journal: every collection event, hash-chained.
     pub journal: Vec<JournalEvent>,
-    /// RFC 6962 Merkle tree head over `entries` (see [`crate::bundle::merkle`]).
+    /// RFC 6962 Merkle tree head over `entries` (see `crate::bundle::merkle`).
     pub merkle_root: Sha256,
     /// The ledger head this store had when the bundle was sealed (`null`: empty ledger or no store).
     pub ledger_prev: Option<LedgerLink>,
@@ -130,6 +130,7 @@ pub struct Incident {
 /// The identifiers every incident record should carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum IdentName {
     /// OTLP trace id.
     TraceId,
@@ -236,6 +237,7 @@ impl fmt::Display for IdentName {
 /// Whether something on the checklist is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Status {
     /// Found, with its source.
     Present,
@@ -295,6 +297,7 @@ pub struct ConflictingValue {
 /// Triage taxonomy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Category {
     /// A policy was bypassed.
     PolicyBypass,
@@ -366,6 +369,7 @@ impl fmt::Display for Category {
 /// Did the side effect happen? `unknown` is a first-class answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum SideEffect {
     /// It happened.
     Happened,
@@ -476,6 +480,7 @@ pub struct CheckItem {
 /// Journal event kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// A file was read and sealed.
     Collected,

@@ -54,7 +54,7 @@ use super::merkle;
 use crate::clock::Clock;
 use crate::digest::{BundleId, Hasher, HashingWriter, Sha256};
 use crate::keys::SecretKey;
-use crate::progress::Progress;
+use crate::progress::Meter;
 
 /// Files up to this size are read into memory once; larger ones are read twice from the
 /// page cache (hash pass, then copy pass).
@@ -348,14 +348,14 @@ impl Item {
 
 /// Seal `input` into `out`, streaming. Returns the bundle id and manifest.
 pub fn seal<W: Write + Send>(input: SealInput<'_>, out: W) -> Result<Sealed, SealError> {
-    seal_with_progress(input, out, &Progress::disabled())
+    seal_with_progress(input, out, &Meter::none())
 }
 
 /// [`seal`], counting collected files and bytes on `progress`.
 pub fn seal_with_progress<W: Write + Send>(
     mut input: SealInput<'_>,
     out: W,
-    progress: &Progress,
+    progress: &Meter,
 ) -> Result<Sealed, SealError> {
     let clock = input.clock;
     let started_at = clock.now();
@@ -1142,7 +1142,7 @@ fn write_all<W: Write>(
     out: W,
     started_at: DateTime<Utc>,
     mtime: u64,
-    progress: &Progress,
+    progress: &Meter,
 ) -> Result<Sealed, SealError> {
     let clock = input.clock;
     let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
@@ -1181,9 +1181,8 @@ fn write_all<W: Write>(
     let mut copy_buf = vec![0u8; READ_BUF];
     let mut input_bytes = 0u64;
 
-    // With CUSTODY_TIMINGS=1: how long the writer waited for the reader (a large file cannot be
-    // written before it is fully hashed), for docs/performance.md.
-    let timings = std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1");
+    // How long the writer waited for the reader (a large file cannot be written before it is
+    // fully hashed): a timing event for docs/performance.md.
     let mut waited = std::time::Duration::ZERO;
     let recv = |waited: &mut std::time::Duration| {
         let t = std::time::Instant::now();
@@ -1332,9 +1331,7 @@ fn write_all<W: Write>(
             let _ = reader.spare.try_send(batch_data);
         }
     }
-    if timings {
-        eprintln!("custody: timing seal: the writer waited {:.3} s for the reader", waited.as_secs_f64());
-    }
+    tracing::info!(target: crate::TIMING, seconds = waited.as_secs_f64(), "seal: the writer waited for the reader");
     let tail_started = std::time::Instant::now();
     if !changed.is_empty() {
         return Err(SealError::Changed(changed));
@@ -1437,16 +1434,16 @@ fn write_all<W: Write>(
     let hashed = enc.inner.finish().map_err(SealError::Output)?;
     let (mut bw, digest, size) = hashed.finish();
     bw.flush().map_err(SealError::Output)?;
-    if timings {
-        let tail = tail_started.elapsed().as_secs_f64();
-        eprintln!(
-            "custody: timing seal: end {tail:.3} s (analysis {:.3}, checklist+merkle {:.3}, manifest+envelope {:.3}, zstd end {:.3})",
-            t_analysis.as_secs_f64(),
-            (t_manifest - t_analysis).as_secs_f64(),
-            (t_envelope - t_manifest).as_secs_f64(),
-            tail - t_envelope.as_secs_f64()
-        );
-    }
+    let tail = tail_started.elapsed().as_secs_f64();
+    tracing::info!(
+        target: crate::TIMING,
+        seconds = tail,
+        analysis = t_analysis.as_secs_f64(),
+        checklist_merkle = (t_manifest - t_analysis).as_secs_f64(),
+        manifest_envelope = (t_envelope - t_manifest).as_secs_f64(),
+        zstd_end = tail - t_envelope.as_secs_f64(),
+        "seal: the end after the last file"
+    );
     Ok(Sealed { id: BundleId(digest), size, manifest, analysis_summary, input_bytes })
 }
 
@@ -1753,7 +1750,7 @@ mod tests {
             drop(tx);
             let mut input = test_input(files.clone(), &clock, &key);
             let reader = FromReader { batches: rx, spare };
-            match write_all(&mut input, &files, reader, io::sink(), at, 0, &Progress::disabled()) {
+            match write_all(&mut input, &files, reader, io::sink(), at, 0, &Meter::none()) {
                 Err(SealError::ReaderPanicked) => {}
                 other => panic!("misdirected {misdirected}: expected ReaderPanicked, got {other:?}"),
             }

@@ -44,7 +44,7 @@ pub struct Analysis {
     pub subjects: Vec<ValueFinding>,
     /// trace → session → deployment → change → wave, and the bundle the deployment carried.
     pub chain: Chain,
-    /// The incident's events, in time order (first [`Limits::max_events`]).
+    /// The incident's events, in time order (first `Limits::max_events`).
     pub events: Vec<Event>,
     /// Events not listed (counted in `event_counts`).
     pub events_omitted: u64,
@@ -160,6 +160,7 @@ impl Analysis {
 /// How the evidence was searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Mode {
     /// From the responder's seeds.
     Search,
@@ -173,6 +174,7 @@ pub enum Mode {
 /// Where a seed came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SeedOrigin {
     /// A flag (`--trace-id`, `--seed`…).
     Flag,
@@ -225,6 +227,7 @@ impl Default for MappingInfo {
 /// What is known of one identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum IdentStatus {
     /// Given by the responder (flag or spec).
     Given,
@@ -399,6 +402,7 @@ pub struct KindCount {
 /// An outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OutcomeStatus {
     /// It took effect.
     Succeeded,
@@ -427,6 +431,7 @@ pub struct Outcome {
 /// How records were merged into one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MergeRule {
     /// The same tool call id.
     CallId,
@@ -454,6 +459,7 @@ pub enum MergeRule {
 /// How an event is tied to the incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Tie {
     /// A record of it holds a linked value (the trace, the session, an approval…).
     Linked,
@@ -648,6 +654,7 @@ pub struct Chain {
 /// The names of the chain's nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum NodeName {
     /// The trace.
     Trace,
@@ -694,6 +701,7 @@ pub struct ChainNode {
 /// Whether a hop (or node) is established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum HopStatus {
     /// A record shows both ends.
     Linked,
@@ -844,3 +852,30 @@ pub struct Stats {
     /// were more than the pre-filter's budget (then they join only records read anyway).
     pub join_keys_searched: bool,
 }
+
+/// `ALL` (every variant, in declaration order: the schema's enum order) for the model's closed
+/// lists, and an exhaustive match that stops the build when a variant is added to the enum
+/// but not to its list (the schema test compares each list with its schema enum).
+macro_rules! every_variant {
+    ($t:ident: $($v:ident),+ $(,)?) => {
+        impl $t {
+            /// Every variant, in declaration order (the order of its schema enum).
+            pub const ALL: [$t; every_variant!(@count $($v)+)] = [$($t::$v),+];
+        }
+        const _: fn($t) = |x| match x {
+            $($t::$v)|+ => {}
+        };
+    };
+    (@count) => { 0 };
+    (@count $h:ident $($rest:ident)*) => { 1 + every_variant!(@count $($rest)*) };
+}
+
+every_variant!(Mode: Search, Inferred, Candidates);
+every_variant!(SeedOrigin: Flag, Spec, Inferred);
+every_variant!(IdentStatus: Given, Found, Inferred, Conflict, Unknown, NotObserved, NotApplicable);
+every_variant!(OutcomeStatus: Succeeded, Failed, Unknown);
+every_variant!(MergeRule: CallId, SpanId, ParentSpan, RequestId, DecisionId, ApprovalId, AuditId, RunId, MemoryId, TimeWindow);
+every_variant!(Tie: Linked, Chain, Joined, TimeAndAddress);
+every_variant!(NodeName: Trace, Session, Deployment, Change, Wave, Bundle);
+every_variant!(HopStatus: Linked, Missing, Conflict, NotApplicable);
+every_variant!(Zone: Utc, Offset, None, Unparsed);

@@ -54,6 +54,7 @@ pub(crate) fn folder_kind(name: &str) -> Option<&'static str> {
 
 /// Errors that stop planning.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CollectError {
     /// A `--source` argument is not `KIND=PATH`.
     #[error(

@@ -96,6 +96,7 @@ pub struct FormatOverride {
 
 /// Error parsing a `--format` argument.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatOverrideError {
     /// Not `SELECTOR=FORMAT`.
     #[error("--format `{0}` is not SELECTOR=FORMAT (for example logs/tool_calls.jsonl=jsonl or egress=envoy)")]
@@ -420,25 +421,26 @@ impl Observer for AnalysisObserver {
             candidates,
             mode: None,
         };
-        if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
-            eprintln!("custody: timing analysis state: {}; {}", an.memory_report(), rss());
+        if tracing::enabled!(target: crate::TIMING, tracing::Level::INFO) {
+            tracing::info!(target: crate::TIMING, state = an.memory_report(), rss = rss(), "analysis state");
         }
         let report = Report::build(an, ctx);
         let built = t.elapsed();
-        if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
-            eprintln!("custody: timing analysis report built: {}", rss());
+        if tracing::enabled!(target: crate::TIMING, tracing::Level::INFO) {
+            tracing::info!(target: crate::TIMING, rss = rss(), "analysis report built");
         }
         let head = report.head();
         apply(head, incident, &mut self.why_missing);
         self.kinds = Some(report.evidence_kinds());
         serde_json::to_writer(&mut *out, &report)?;
-        if std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1") {
-            eprintln!(
-                "custody: timing analysis: waited {:.3} s for the scan, report {:.3} s, write {:.3} s; {}",
-                joined.as_secs_f64(),
-                (built - joined).as_secs_f64(),
-                (t.elapsed() - built).as_secs_f64(),
-                rss()
+        if tracing::enabled!(target: crate::TIMING, tracing::Level::INFO) {
+            tracing::info!(
+                target: crate::TIMING,
+                waited_for_scan = joined.as_secs_f64(),
+                report = (built - joined).as_secs_f64(),
+                write = (t.elapsed() - built).as_secs_f64(),
+                rss = rss(),
+                "analysis written"
             );
         }
         let summary = report.summary();
@@ -1098,7 +1100,6 @@ fn scan_worker(
             Job::End { .. } => {}
         }
     }
-    let timings = std::env::var_os("CUSTODY_TIMINGS").is_some_and(|v| v == "1");
     let t = std::time::Instant::now();
     let mut candidates = Vec::new();
     if w.an.has_seeds() {
@@ -1124,14 +1125,13 @@ fn scan_worker(
             }
         }
     }
-    if timings {
-        eprintln!(
-            "custody: timing analysis after the last file: re-read {:.3} s; {} large file(s) partly read from disk ({} bytes) because the analysis lagged",
-            t.elapsed().as_secs_f64(),
-            w.switched.0,
-            w.switched.1
-        );
-    }
+    tracing::info!(
+        target: crate::TIMING,
+        reread = t.elapsed().as_secs_f64(),
+        lagged_files = w.switched.0,
+        lagged_bytes_read_from_disk = w.switched.1,
+        "analysis after the last file"
+    );
     ScanOutput { an: w.an, changed: w.changed, seen: w.seen, candidates }
 }
 

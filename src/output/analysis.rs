@@ -9,12 +9,12 @@
 
 use std::io::{self, Write};
 
-use custody::bundle::manifest::Status;
-use custody::collect::analysis::{
+use custody::analysis::{
     Action, Analysis, AnalysisSummary, Candidates, Chain, Citation, EgressHost, Event, EventKind, EvidenceProblem,
     HopStatus, IdentStatus, IdentifierFinding, KindCount, LinkCheck, MemorySummary, Mode, OutcomeStatus, Seed,
     SeedOrigin, SideEffectVerdict, SourceSummary, Stats, Tie, Time, ValueFinding, Zone,
 };
+use custody::manifest::Status;
 use custody::untrusted::untrusted as u;
 use std::collections::BTreeMap;
 
@@ -173,7 +173,7 @@ fn time(t: &Option<Time>) -> String {
         Some(t) => match t.zone {
             Zone::None => format!("{} (no zone written, read as UTC)", u(&t.at)),
             Zone::Unparsed => format!("{} (not understood as a time)", u(&t.at)),
-            Zone::Utc | Zone::Offset => u(&t.at).to_string(),
+            _ => u(&t.at).to_string(),
         },
     }
 }
@@ -203,12 +203,11 @@ pub(super) fn print(out: &mut impl Write, v: &View, d: Detail, all: &str) -> io:
 }
 
 fn seeds(out: &mut impl Write, v: &View) -> io::Result<()> {
-    match v.mode {
-        Mode::Candidates => writeln!(
+    if v.mode == Mode::Candidates {
+        writeln!(
             out,
             "seed       NONE given and none could be inferred (the evidence holds more than one trace and session, or none): nothing was linked; the values below are candidates, not findings"
-        )?,
-        Mode::Inferred | Mode::Search => {}
+        )?;
     }
     for s in v.seeds {
         let name = s.ident.map(|i| i.as_str()).unwrap_or("value");
@@ -216,6 +215,7 @@ fn seeds(out: &mut impl Write, v: &View) -> io::Result<()> {
             SeedOrigin::Flag => "given",
             SeedOrigin::Spec => "given in the spec",
             SeedOrigin::Inferred => "INFERRED: the only one in the evidence, no seed was given",
+            _ => "of an origin this custody does not know",
         };
         let norm = match (&s.given, &s.normalised) {
             (Some(g), Some(n)) => format!(", given as {} ({})", u(g), u(n)),
@@ -317,6 +317,7 @@ fn identifiers(out: &mut impl Write, v: &View, d: Detail) -> io::Result<()> {
                 u(&i.why)
             )?,
             IdentStatus::NotApplicable => writeln!(out, "  {name:<16} not applicable (declared)")?,
+            _ => writeln!(out, "  {name:<16} NOT UNDERSTOOD by this custody — {}", u(&i.why))?,
         }
     }
     Ok(())
@@ -342,15 +343,15 @@ fn chain(out: &mut impl Write, v: &View, d: Detail) -> io::Result<()> {
     if v.chain.nodes.is_empty() {
         return Ok(());
     }
-    let node = |n: &custody::collect::analysis::ChainNode| match (n.status, &n.value) {
+    let node = |n: &custody::analysis::ChainNode| match (n.status, &n.value) {
         (HopStatus::Conflict, _) => format!("{} CONFLICT({})", n.name.as_str(), u(&n.conflicts.join(" | "))),
         (HopStatus::NotApplicable, _) => format!("{} n/a", n.name.as_str()),
         (_, Some(val)) => format!("{} {}", n.name.as_str(), u(val)),
         (_, None) => format!("{} ?", n.name.as_str()),
     };
     let main: Vec<String> =
-        v.chain.nodes.iter().filter(|n| n.name != custody::collect::analysis::NodeName::Bundle).map(node).collect();
-    let bundle = v.chain.nodes.iter().find(|n| n.name == custody::collect::analysis::NodeName::Bundle).map(node);
+        v.chain.nodes.iter().filter(|n| n.name != custody::analysis::NodeName::Bundle).map(node).collect();
+    let bundle = v.chain.nodes.iter().find(|n| n.name == custody::analysis::NodeName::Bundle).map(node);
     writeln!(
         out,
         "chain      {}{}",
@@ -370,6 +371,7 @@ fn chain(out: &mut impl Write, v: &View, d: Detail) -> io::Result<()> {
             HopStatus::Missing => writeln!(out, "  {hop:<22} MISSING: {}", u(&h.why))?,
             HopStatus::Conflict => writeln!(out, "  {hop:<22} CONFLICT (not ticked): {}", u(&h.why))?,
             HopStatus::NotApplicable => writeln!(out, "  {hop:<22} not applicable")?,
+            _ => writeln!(out, "  {hop:<22} NOT UNDERSTOOD by this custody: {}", u(&h.why))?,
         }
     }
     Ok(())
@@ -532,7 +534,7 @@ fn timeline(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
                 OutcomeStatus::Succeeded if o.replayed => "succeeded (replayed: no new effect)",
                 OutcomeStatus::Succeeded => "succeeded",
                 OutcomeStatus::Failed => "failed",
-                OutcomeStatus::Unknown => "UNKNOWN",
+                _ => "UNKNOWN",
             };
             line.push_str(&format!(" → {st}"));
             if let Some(r) = &o.reason {
@@ -544,7 +546,7 @@ fn timeline(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
                 Tie::Chain => " [on the chain]",
                 Tie::Joined => " [joined by id]",
                 Tie::TimeAndAddress => " [PROBABLE: time and source address]",
-                Tie::Linked => "",
+                _ => "",
             });
         }
         writeln!(out, "{line}")?;
@@ -604,7 +606,7 @@ pub(super) fn print_checklist(out: &mut impl Write, v: &View, d: Detail) -> io::
         let (mark, word) = match i.status {
             Status::Present => ("[x]", ""),
             Status::NotApplicable => ("[-]", "n/a: "),
-            Status::Missing => ("[ ]", "NO: "),
+            _ => ("[ ]", "NO: "),
         };
         writeln!(out, "  {mark} {:<22} {word}{}", u(&i.item), u(&i.detail))?;
     }

@@ -9,6 +9,7 @@
 //! line break of custody's own). JSON strings carry the same characters as `\uXXXX`.
 
 mod analysis;
+pub mod progress;
 mod timeline;
 
 use std::io::{BufWriter, StdoutLock, Write};
@@ -20,9 +21,9 @@ use serde::Serialize as _;
 use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::{json, Value};
 
+use custody::analysis::{Analysis, EvidenceProblem, ANALYSIS_FORMAT_V2};
 use custody::analyze::Supplements;
-use custody::bundle::manifest::{EventKind, Manifest, Status};
-use custody::collect::analysis::{Analysis, EvidenceProblem, ANALYSIS_FORMAT_V2};
+use custody::manifest::{EventKind, Manifest, Status};
 
 use analysis::{Detail, View};
 use custody::keys::{pub_path_for, SecretKey};
@@ -261,10 +262,8 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
         let warning = view.as_ref().and_then(|v| v.side_effect_warning());
         let detail = view.as_ref().map(|v| v.side_effect().detail.as_str());
         match (m.incident.side_effect, warning, detail) {
-            (custody::bundle::manifest::SideEffect::Unknown, Some(w), _) => {
-                writeln!(out, "side effect: UNKNOWN — {}", u(w))?
-            }
-            (custody::bundle::manifest::SideEffect::Unknown, None, _) => {
+            (custody::manifest::SideEffect::Unknown, Some(w), _) => writeln!(out, "side effect: UNKNOWN — {}", u(w))?,
+            (custody::manifest::SideEffect::Unknown, None, _) => {
                 writeln!(out, "side effect: UNKNOWN — do not repeat the action until its outcome is established")?
             }
             (s, w, d) => {
@@ -302,13 +301,13 @@ fn print_completeness(out: &mut impl Write, m: &Manifest, d: Detail, seedless: b
         }
         let mark = match i.status {
             Status::Present => "[x]",
-            Status::Missing => "[ ]",
             Status::NotApplicable => "[-]",
+            _ => "[ ]",
         };
         let word = match i.status {
             Status::Present => "",
-            Status::Missing => "MISSING: ",
             Status::NotApplicable => "n/a: ",
+            _ => "MISSING: ",
         };
         writeln!(out, "  {mark} {:<10} {:<16} {word}{}", u(&i.group), u(&i.item), u(&i.detail))?;
     }
@@ -353,7 +352,7 @@ fn evidence_problems_v1(a: &Value) -> Vec<EvidenceProblem> {
 fn print_identifiers(out: &mut impl Write, m: &Manifest, max_sources: usize) -> std::io::Result<()> {
     writeln!(out, "identifiers:")?;
     for id in &m.incident.identifiers {
-        let src = |sources: &[custody::bundle::manifest::IdentSource]| {
+        let src = |sources: &[custody::manifest::IdentSource]| {
             let mut v: Vec<String> = sources
                 .iter()
                 .take(max_sources)
@@ -653,7 +652,7 @@ pub fn show(
 /// latest supplement (or why supplements were not looked up). Values escaped.
 pub(crate) fn print_supplement_links(
     out: &mut impl Write,
-    of: Option<&custody::bundle::manifest::SupplementOf>,
+    of: Option<&custody::manifest::SupplementOf>,
     s: &Supplements,
     store: Option<&str>,
 ) -> std::io::Result<()> {
@@ -920,6 +919,7 @@ pub fn store_checks(store: &Store, checks: &[custody::store::inspect::StoreCheck
                 Promise::Kept => "  ok  ",
                 Promise::Broken => " FAIL ",
                 Promise::NotApplicable => "  n/a ",
+                _ => " ??? ",
             };
             writeln!(out, "[{tag}] {:<19} {}", c.name, u(&c.detail))?;
         }

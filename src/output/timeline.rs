@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use custody::collect::analysis::{HopStatus, OutcomeStatus};
+use custody::analysis::{HopStatus, OutcomeStatus};
 use custody::timeline::html::{node_label, short_citation};
 use custody::timeline::Timeline;
 use custody::untrusted::untrusted as u;
@@ -89,7 +89,7 @@ pub(super) fn print(out: &mut impl Write, t: &Timeline, store: Option<&str>) -> 
                 OutcomeStatus::Succeeded if o.replayed => " → succeeded (replayed)",
                 OutcomeStatus::Succeeded => " → succeeded",
                 OutcomeStatus::Failed => " → failed",
-                OutcomeStatus::Unknown => " → UNKNOWN",
+                _ => " → UNKNOWN",
             });
         }
         let ids: Vec<String> = LINE_IDS

@@ -71,6 +71,7 @@ pub fn parse(bytes: &[u8]) -> Result<(CheckedEnvelope, Checkpoint), CheckpointIn
 
 /// How the ledger compares with a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Comparison {
     /// The checkpointed entry is still at its position (the ledger may have grown).
     Consistent,

@@ -132,6 +132,7 @@ pub fn parse_store_file(bytes: &[u8]) -> Result<StoreFile, EntryProblem> {
 /// The role of the key that signed an entry (v2, optional; for separate ledger keys).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum KeyRole {
     /// The collector's key, the one that signs bundles (the default when absent).
     Collector,
@@ -260,6 +261,7 @@ impl StoredEntry {
 
 /// Why a stored ledger object (or `store.json`) cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum EntryProblem {
     /// Envelope invalid.
     #[error("envelope: {0}")]

@@ -1,5 +1,5 @@
 //! Taking a ledger checkpoint ([`take`]); the format and its parser live in
-//! [`crate::read::checkpoint`] (re-exported here).
+//! `crate::read::checkpoint` (re-exported here).
 
 use chrono::{DateTime, Utc};
 
@@ -14,6 +14,7 @@ pub use crate::read::checkpoint::{
 
 /// Checkpoint errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// The store failed.
     #[error(transparent)]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The config file cannot be read.
     #[error("cannot read store config {path}")]
@@ -48,6 +49,7 @@ pub enum ConfigError {
 /// S3 Object Lock retention mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum LockMode {
     /// Nobody, not even the account root, can delete or shorten the retention before it ends.
     Compliance,

@@ -14,6 +14,7 @@ use super::{Backend, PutOutcome, RetentionState, Store, StoreError};
 /// Outcome of one promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Promise {
     /// Kept.
     Kept,

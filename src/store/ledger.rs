@@ -9,12 +9,12 @@
 //! are not part of the chain: the writer never builds on them, the verifier reports them.
 //!
 //! In a versioned store (S3 with versioning) every key is read at its first version, the one
-//! written create-only ([`super::versions`]): a position is taken as soon as its key holds any
+//! written create-only (`super::versions`): a position is taken as soon as its key holds any
 //! version or delete marker, the head is the first version at the last position (a key that holds
 //! only delete markers is an object of zero bytes: it stays in the chain and is reported), and a
 //! delete marker over the head neither hides it from a writer nor frees its position.
 //!
-//! The formats and their parser are in [`crate::read::ledger`] (re-exported here).
+//! The formats and their parser are in `crate::read::ledger` (re-exported here).
 
 use chrono::{DateTime, Utc};
 

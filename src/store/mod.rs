@@ -6,26 +6,28 @@
 //! local store, files end up read-only (mode 0444) and bundles are written to a staging file
 //! in the store first, then hard-linked into place, so a partial bundle is never visible.
 //!
-//! Remote store URLs are parsed and normalised once ([`address`]). S3 stores
+//! Remote store URLs are parsed and normalised once (`address`). S3 stores
 //! (`s3://bucket/prefix`) are configured by the standard `AWS_*` environment variables plus
 //! [`config::StoreOptions`] (a config file and command-line overrides); every request is
 //! retried with exponential backoff on transient errors, and with a retention every write
-//! carries S3 Object Lock headers ([`lock`]). Azure Blob stores (`az://container/prefix`) are
+//! carries S3 Object Lock headers (`lock`). Azure Blob stores (`az://container/prefix`) are
 //! configured by the standard `AZURE_*` variables (`AZURE_STORAGE_USE_EMULATOR` and
-//! `AZURITE_BLOB_STORAGE_URL` for the Azurite emulator). Listings use raw keys ([`raw`]).
+//! `AZURITE_BLOB_STORAGE_URL` for the Azurite emulator). Listings use raw keys (`raw`).
 //!
 //! This is the only module that knows `object_store`.
 
-pub mod address;
+internal_mod!(address);
 pub mod checkpoint;
 pub mod config;
 pub mod inspect;
 pub mod ledger;
-pub mod lock;
-pub mod multipart;
-pub mod raw;
-pub mod stream;
-pub mod versions;
+internal_mod!(lock);
+internal_mod!(multipart);
+internal_mod!(raw);
+internal_mod!(stream);
+internal_mod!(versions);
+
+pub use address::redact;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
@@ -45,6 +47,7 @@ use versions::{ObjectListing, ReadAt, StoredObject};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The URL cannot be used.
     #[error("store URL `{url}` is not usable: {reason}")]
@@ -190,6 +193,7 @@ pub enum StoreError {
 
 /// The outcome of a create-only write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PutOutcome {
     /// The object was created.
     Created,
@@ -227,6 +231,7 @@ pub const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(36
 
 /// Which kind of backend a store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// A local directory.
     Local,
@@ -242,6 +247,7 @@ pub enum Backend {
 
 /// An S3 bucket's versioning, as `GetBucketVersioning` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Versioning {
     /// Every write adds a version; nothing is overwritten or deleted without a trace. (A
     /// bucket with Object Lock is always versioned.)
@@ -279,6 +285,7 @@ impl Versioning {
 
 /// What a store can say about an object's retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RetentionState {
     /// The backend has no object lock (local, memory, or not S3): the reason.
     Unsupported(&'static str),
@@ -318,6 +325,7 @@ pub struct Store {
 }
 
 /// Where a bundle fetched from a store can be read.
+#[non_exhaustive]
 pub enum Fetched {
     /// A file in the local store.
     Local(PathBuf),
@@ -600,7 +608,7 @@ impl Store {
 
     /// Bundles larger than `bytes` are uploaded in parts (default [`SINGLE_PUT_LIMIT`]); a
     /// streamed bundle's parts are then `bytes` large (at least S3's 5 MiB, default
-    /// [`stream::PART_SIZE`]), and one that fits in a part is one PUT.
+    /// `stream::PART_SIZE`), and one that fits in a part is one PUT.
     pub fn with_single_put_limit(mut self, bytes: u64) -> Store {
         self.single_put_limit = bytes.max(1);
         self.part_size = usize::try_from(bytes).unwrap_or(usize::MAX).clamp(stream::MIN_PART_SIZE, 5 << 30);
@@ -709,16 +717,16 @@ impl Store {
     }
 
     /// Is this store read from its version history, every key at its first version
-    /// ([`versions`])? S3 stores whose bucket ever had versioning (or whose status cannot be
+    /// (`versions`)? S3 stores whose bucket ever had versioning (or whose status cannot be
     /// read).
     pub async fn reads_history(&self) -> bool {
         self.versioning().await.is_some_and(|v| v.has_history())
     }
 
     /// Every key under `prefix`, sorted, each as a reader takes it: in a versioned store at its
-    /// first version, with its later versions and delete markers ([`versions`]); elsewhere the
+    /// first version, with its later versions and delete markers (`versions`); elsewhere the
     /// current objects. Keys for which `wanted` is false (junk) are kept up to
-    /// [`versions::MAX_OTHER_KEYS`] and counted beyond.
+    /// `versions::MAX_OTHER_KEYS` and counted beyond.
     pub async fn list_objects(
         &self,
         prefix: &str,
@@ -1135,7 +1143,7 @@ impl Store {
 
     /// Whether the server verifies the SHA-256 checksum sent with every upload. S3: asked once
     /// per store handle with a deliberately wrong checksum on a part of a multipart upload that
-    /// is then aborted ([`S3Admin::probe_checksums`]; nothing is stored). Azure: no (custody
+    /// is then aborted (`S3Admin::probe_checksums`; nothing is stored). Azure: no (custody
     /// sends no checksum Azure checks). Local and memory stores have no network to corrupt data.
     pub async fn server_verifies_checksums(&self) -> bool {
         match (&self.admin, self.backend) {
@@ -1220,7 +1228,7 @@ impl Store {
 
     /// Every object under `prefix` with its raw key (relative to the store), size and time,
     /// sorted by key. Keys are never parsed here: a key no valid object would have (`ledger//x`,
-    /// a control character) is listed like any other, for the caller to report ([`raw`]).
+    /// a control character) is listed like any other, for the caller to report (`raw`).
     pub async fn list_raw(&self, prefix: &str) -> Result<Vec<raw::Listed>, StoreError> {
         if let Some(a) = &self.admin {
             return Ok(a.list_raw(prefix).await?);

@@ -366,7 +366,7 @@ impl Store {
     }
 
     /// Does the server honour `If-None-Match: *` on `CompleteMultipartUpload`? Probed once
-    /// per store handle ([`S3Admin::probe_conditional_complete`]); where it does not (or the
+    /// per store handle (`S3Admin::probe_conditional_complete`); where it does not (or the
     /// probe fails), the key is checked just before completing: two writers racing the same
     /// bundle can then both complete, and the second writes a later version of identical
     /// bytes (docs/storage.md).

@@ -7,14 +7,13 @@
 //! identifiers, the chain trace → session → deployment → change → wave and the policy/config
 //! bundle revision, the checklist, the side-effect verdict). Filters only leave events out, and
 //! the document says how many each filter left out. With [`Timeline::attach_records`] each
-//! event also carries the exact sealed bytes of every record it cites ([`crate::cite`]).
+//! event also carries the exact sealed bytes of every record it cites (`crate::cite`).
 //!
 //! The HTML report ([`html`]) renders the same document.
 
 pub mod html;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -172,9 +171,16 @@ fn has_session(e: &Event, s: &str) -> bool {
 }
 
 impl Timeline {
+    /// The timeline of a verified bundle's typed analysis, filtered by `filter` (the records
+    /// are not attached: [`Timeline::attach_records`]).
+    pub fn of(bundle: &crate::VerifiedBundle, filter: &Filter) -> Result<Timeline, crate::NoAnalysis> {
+        let analysis = bundle.analysis()?;
+        Ok(Timeline::build(&bundle.digest().to_string(), bundle.manifest(), analysis, filter))
+    }
+
     /// The timeline of `analysis`, the verified analysis of the bundle `bundle` (its digest)
     /// whose verified manifest is `manifest`, filtered by `filter`.
-    pub fn build(bundle: &str, manifest: &Manifest, analysis: &Analysis, filter: &Filter) -> Timeline {
+    pub(crate) fn build(bundle: &str, manifest: &Manifest, analysis: &Analysis, filter: &Filter) -> Timeline {
         let mut left_out = LeftOut::default();
         let session_ids: BTreeSet<&str> = match &filter.session {
             Some(s) => {
@@ -252,12 +258,19 @@ impl Timeline {
         self.supplement_of_sealed_at.unwrap_or(self.sealed_at)
     }
 
-    /// Read the sealed bytes of every record the kept events cite from the verified bundle
-    /// file `bundle_file` (whose verified manifest is `manifest`) into their `records`.
-    pub fn attach_records(&mut self, bundle_file: &Path, manifest: &Manifest) -> Result<(), crate::cite::CiteError> {
+    /// Read the sealed bytes of every record the kept events cite into their `records`, from
+    /// `records`: the verified bundle [`Timeline::records_bundle`] names (this bundle, or for a
+    /// supplement the original it re-analysed).
+    pub fn attach_records(&mut self, records: &crate::VerifiedBundle) -> Result<(), crate::cite::CiteError> {
+        if records.digest().to_string() != self.records_bundle() {
+            return Err(crate::cite::CiteError::OtherBundle {
+                wanted: self.records_bundle().to_string(),
+                given: records.digest().to_string(),
+            });
+        }
         let all: Vec<&crate::collect::analysis::Citation> =
             self.events.iter().flat_map(|e| e.citations.iter()).collect();
-        let bytes = crate::cite::resolve(bundle_file, manifest, &all)?;
+        let bytes = records.resolve(&all)?;
         let mut it = bytes.into_iter();
         let records = self
             .events

@@ -3,14 +3,14 @@
 //!
 //! [`check_bundle`] (in `bundle.rs`) is a short orchestrator over small checks (`checks/`:
 //! archive, envelope, signature, analysis, contents, ledger), each adding to one
-//! [`findings::Findings`] collector whose findings carry a typed [`Location`]. The archive is
-//! read by [`crate::read::archive`] (bounded, strict) and the envelope, manifest, ledger
-//! entries and checkpoints are parsed into checked types by [`crate::read`] before any crypto.
+//! `findings::Findings` collector whose findings carry a typed [`Location`]. The archive is
+//! read by `crate::read::archive` (bounded, strict) and the envelope, manifest, ledger
+//! entries and checkpoints are parsed into checked types by `crate::read` before any crypto.
 //! [`verify_in_store`] and [`verify_all`] (in `store.rs`) add the ledger checks.
 
 mod bundle;
 pub(crate) mod checks;
-pub mod findings;
+internal_mod!(findings);
 pub mod report;
 mod store;
 

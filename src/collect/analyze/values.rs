@@ -203,6 +203,7 @@ pub(crate) fn needles(canonical: &str, raw_forms: &[&str]) -> Vec<Vec<u8>> {
 /// Whether a time was written with a zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Zone {
     /// UTC (`Z`, `+00:00`) or an epoch number.
     Utc,

@@ -132,7 +132,7 @@ pub(crate) static REGISTRY: [&dyn FormatDef; 38] = [
     &generic::Opaque,
 ];
 
-/// A recognised input format (a handle into [`REGISTRY`]).
+/// A recognised input format (a handle into `REGISTRY`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Format(u8);
 
