@@ -69,7 +69,8 @@ fn run(bundle: &str, key: &str) -> Result<(), Box<dyn std::error::Error>> {
             .map(|r| String::from_utf8_lossy(&r.raw()).chars().take(60).collect::<String>())
             .unwrap_or_default();
         println!(
-            "{at}  {:<17} {:<20} {:<28} {:<9} [{}] {}  {}",
+            "{}  {:<17} {:<20} {:<28} {:<9} [{}] {}  {}",
+            untrusted(at),
             e.kind.as_str(),
             untrusted(e.principal.as_deref().unwrap_or("-")),
             untrusted(e.target.as_deref().unwrap_or("-")),

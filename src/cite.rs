@@ -102,6 +102,16 @@ pub enum CiteError {
 /// The bytes of each citation, in the order given (`out[i]` for `citations[i]`), read from the
 /// verified bundle file `bundle` whose manifest is `manifest`.
 pub fn resolve(bundle: &Path, manifest: &Manifest, citations: &[&Citation]) -> Result<Vec<Vec<u8>>, CiteError> {
+    resolve_with(bundle, manifest, citations, &Limits::default())
+}
+
+/// [`resolve`], reading the archive under `limits` (those it was verified under).
+pub fn resolve_with(
+    bundle: &Path,
+    manifest: &Manifest,
+    citations: &[&Citation],
+    limits: &Limits,
+) -> Result<Vec<Vec<u8>>, CiteError> {
     // Each citation must name a file of the manifest, by path and digest.
     let mut wanted: HashMap<Sha256, Wanted> = HashMap::new();
     for (i, c) in citations.iter().enumerate() {
@@ -137,7 +147,7 @@ pub fn resolve(bundle: &Path, manifest: &Manifest, citations: &[&Citation]) -> R
         done: HashMap::new(),
         too_large: None,
     };
-    read_archive(std::io::BufReader::new(file), &Limits::default(), Some(&mut v));
+    read_archive(std::io::BufReader::new(file), limits, Some(&mut v));
     if let Some(p) = v.too_large.take() {
         return Err(CiteError::TooLarge { path: p, limit: MAX_HELD });
     }

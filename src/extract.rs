@@ -101,7 +101,7 @@ pub struct Extracted {
 /// any of the files is already there (extract never overwrites), and nothing is left behind
 /// if it fails (see the module documentation).
 pub fn extract(bundle: &VerifiedBundle, dir: &Path) -> Result<Extracted, ExtractError> {
-    extract_file(bundle.path(), bundle.manifest(), dir, &Limits::default())
+    extract_file(bundle.path(), bundle.manifest(), dir, bundle.limits())
 }
 
 /// [`extract`] from a bundle file and the manifest it was verified with (the blobs are hashed

@@ -349,6 +349,15 @@ mod tests {
             })),
             Box::new(crate::preserve::PreserveError::Thread(io(20))),
             Box::new(crate::preserve::PreserveError::Task(join_err)),
+            Box::new(crate::OpenError::Read { path: p(), source: io(22) }),
+            Box::new(crate::OpenError::Store {
+                bundle: crate::digest::BundleId(crate::digest::Sha256([1; 32])),
+                source: Box::new(StoreError::Io { op: "cannot create", path: p(), source: io(23) }),
+            }),
+            Box::new(crate::BlobError::Read { path: p(), source: io(24) }),
+            Box::new(crate::BlobError::Write { path: "logs/x.jsonl".into(), source: io(25) }),
+            Box::new(crate::CiteError::Open { path: p(), source: io(26) }),
+            Box::new(crate::CiteError::Decode { path: "logs/x.jsonl.gz".into(), source: io(27) }),
             Box::new(crate::analyze::AnalyzeError::OriginalMapping {
                 bundle: crate::digest::BundleId(crate::digest::Sha256([1; 32])),
                 what: "its analysis.json does not match custody-analysis/v2".into(),

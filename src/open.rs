@@ -63,8 +63,13 @@ pub enum OpenError {
     },
     /// The bundle verified in the store but disappeared before its copy for reading was
     /// fetched.
-    #[error("bundle {0} disappeared from the store after it was verified: verify it again (`custody verify --store URL --all` reports deleted bundles)")]
-    Disappeared(BundleId),
+    #[error("bundle {bundle} disappeared from {store} after it was verified: verify it again (`custody verify --store URL --all` reports deleted bundles)")]
+    Disappeared {
+        /// The bundle.
+        bundle: BundleId,
+        /// The store (credentials redacted).
+        store: String,
+    },
 }
 
 /// Why a bundle's typed analysis is not available ([`VerifiedBundle::analysis`]).
@@ -73,13 +78,13 @@ pub enum OpenError {
 pub enum NoAnalysis {
     /// Sealed without one (`preserve --no-analyze`), or larger than the bound it was opened
     /// with ([`MAX_ANALYSIS`] by default).
-    #[error("the bundle has no analysis.json that was read (sealed with --no-analyze, or larger than the {limit} bytes read)")]
+    #[error("the bundle has no analysis.json that was read (sealed with --no-analyze, or larger than the {} MiB read); `custody analyze DIGEST --store URL` analyses its sealed evidence", limit >> 20)]
     NotRead {
         /// The bound it was opened with.
         limit: u64,
     },
     /// An older format (`custody-analysis/v1`, embedded in the manifest), read as JSON only.
-    #[error("the bundle's analysis is {0}, not {ANALYSIS_FORMAT_V2}: only its JSON is available (VerifiedBundle::manifest().analysis)")]
+    #[error("the bundle's analysis is {0}, not {ANALYSIS_FORMAT_V2}: only its JSON is available (the manifest's `analysis`); `custody analyze DIGEST --store URL` seals a {ANALYSIS_FORMAT_V2} re-analysis")]
     OtherFormat(String),
     /// Its digest verified, but it does not parse as the typed model.
     #[error("the bundle's analysis.json does not match {ANALYSIS_FORMAT_V2}: {0}")]
@@ -156,6 +161,8 @@ pub struct VerifiedBundle {
     manifest: Manifest,
     analysis: Result<Analysis, NoAnalysis>,
     source: Source,
+    /// The archive limits it verified under: its bytes are read again under the same ones.
+    limits: Limits,
 }
 
 impl Bundle {
@@ -166,8 +173,11 @@ impl Bundle {
         Bundle::open_with(path, trust, &default_options())
     }
 
-    /// [`Bundle::open`] with verification options: an expected digest, the allowed clock
-    /// skew, archive limits (`limits.keep_analysis` is the largest `analysis.json` parsed).
+    /// [`Bundle::open`] with verification options, used as given: an expected digest, the
+    /// allowed clock skew, archive limits (also for every later read of the bundle).
+    /// `limits.keep_analysis` is the largest `analysis.json` parsed — 0 in
+    /// `Options::default()`, which reads no analysis: set it to [`MAX_ANALYSIS`] (what
+    /// [`Bundle::open`] uses) to read one.
     pub fn open_with(path: impl AsRef<Path>, trust: &Trust, opts: &Options) -> Result<VerifiedBundle, OpenError> {
         let path = path.as_ref();
         let (report, manifest) = crate::verify::verify_file(path, trust, opts)
@@ -197,7 +207,11 @@ impl Bundle {
         if !report.intact() || manifest.is_none() {
             return Err(not_intact(report));
         }
-        let fetched = store.fetch_bundle(id).await.map_err(store_err)?.ok_or(OpenError::Disappeared(*id))?;
+        let fetched = store
+            .fetch_bundle(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| OpenError::Disappeared { bundle: *id, store: crate::store::redact(store.url()) })?;
         VerifiedBundle::new(report, manifest, opts, Source::Stored(fetched))
     }
 }
@@ -236,8 +250,13 @@ impl VerifiedBundle {
         let (Some(manifest), Some(digest), true) = (manifest, digest, report.intact()) else {
             return Err(not_intact(report));
         };
+        let mut manifest = manifest;
         let analysis = typed_analysis(&manifest, opts.limits.keep_analysis);
-        Ok(VerifiedBundle { digest, report, manifest, analysis, source })
+        if analysis.is_ok() {
+            // Held once: as the typed model, not also as its JSON.
+            manifest.analysis = None;
+        }
+        Ok(VerifiedBundle { digest, report, manifest, analysis, source, limits: opts.limits.clone() })
     }
 
     /// The bundle digest: the SHA-256 of the bundle file's bytes, its name in a store.
@@ -250,7 +269,9 @@ impl VerifiedBundle {
         &self.report
     }
 
-    /// The verified manifest.
+    /// The verified manifest. Its `analysis` JSON is empty when the typed analysis was read
+    /// ([`VerifiedBundle::analysis`] holds it, once); it holds a `custody-analysis/v1`
+    /// document of an older bundle.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -278,6 +299,11 @@ impl VerifiedBundle {
         self.manifest.supplement_of.as_ref()
     }
 
+    /// The archive limits it was verified under (every read uses them again).
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The bundle file its bytes are read from again (a temporary copy for a bundle opened in
     /// a remote store).
     pub fn path(&self) -> &Path {
@@ -288,7 +314,8 @@ impl VerifiedBundle {
     }
 
     /// Streams the sealed file `path` (as the manifest names it) into `out`, hashing it again
-    /// on the way, and returns its size. If its bytes no longer have the verified digest
+    /// on the way, and returns its size. Each call reads (decompresses) the archive from its
+    /// start to its end; to read every file, [`VerifiedBundle::extract`] reads it once. If its bytes no longer have the verified digest
     /// (the bundle file was replaced since it was opened), the call fails with
     /// [`BlobError::Changed`] after the bytes were written: discard them.
     ///
@@ -309,7 +336,7 @@ impl VerifiedBundle {
         let file =
             std::fs::File::open(self.path()).map_err(|source| BlobError::Read { path: self.path().into(), source })?;
         let mut v = OneBlob { want: entry.sha256, out, written: 0, state: BlobState::Waiting, error: None };
-        read_archive(std::io::BufReader::new(file), &Limits::default(), Some(&mut v));
+        read_archive(std::io::BufReader::new(file), &self.limits, Some(&mut v));
         if let Some(source) = v.error.take() {
             return Err(BlobError::Write { path: path.into(), source });
         }
@@ -340,7 +367,7 @@ impl VerifiedBundle {
     /// # Ok(()) }
     /// ```
     pub fn resolve(&self, citations: &[&Citation]) -> Result<Vec<Vec<u8>>, CiteError> {
-        crate::cite::resolve(self.path(), &self.manifest, citations)
+        crate::cite::resolve_with(self.path(), &self.manifest, citations, &self.limits)
     }
 
     /// Writes the bundle's files under `dir` (see [`crate::extract`]): nothing is overwritten,
@@ -355,7 +382,8 @@ fn typed_analysis(m: &Manifest, limit: u64) -> Result<Analysis, NoAnalysis> {
     use serde::Deserialize as _;
     let doc = m.analysis.as_ref().ok_or(NoAnalysis::NotRead { limit })?;
     match doc.get("format").and_then(|f| f.as_str()) {
-        Some(ANALYSIS_FORMAT_V2) => Analysis::deserialize(doc).map_err(|e| NoAnalysis::Invalid(e.to_string())),
+        Some(ANALYSIS_FORMAT_V2) => Analysis::deserialize(doc)
+            .map_err(|e| NoAnalysis::Invalid(crate::untrusted::untrusted(&e.to_string()).to_string())),
         other => {
             Err(NoAnalysis::OtherFormat(crate::untrusted::untrusted(other.unwrap_or("of no known format")).to_string()))
         }

@@ -39,8 +39,8 @@ pub trait Progress: Send + Sync {
     fn add_files(&self, n: u64);
     /// The expected totals grew (when they become known piecemeal).
     fn add_totals(&self, _bytes: u64, _files: u64) {}
-    /// The operation ended: stop drawing (called once by [`Meter::finish`], and when a
-    /// global meter is uninstalled).
+    /// The operation ended: stop drawing. Called by [`Meter::finish`] and when a global meter
+    /// is uninstalled; may be called more than once (make it idempotent).
     fn finish(&self) {}
 }
 
@@ -99,6 +99,15 @@ impl Meter {
         }
     }
 
+    /// Whether both report to the same [`Progress`] (or both to none).
+    fn same_as(&self, other: &Meter) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// Install `self` as the process-wide meter until the returned guard is dropped (which
     /// also finishes it).
     pub fn install_global(self) -> GlobalGuard {
@@ -116,9 +125,13 @@ pub struct GlobalGuard(Meter);
 
 impl Drop for GlobalGuard {
     fn drop(&mut self) {
-        GLOBAL_ON.store(false, Ordering::Relaxed);
+        // Only its own meter: another one installed since (by another caller in the process)
+        // stays.
         if let Ok(mut g) = global().write() {
-            *g = None;
+            if g.as_ref().is_some_and(|m| m.same_as(&self.0)) {
+                *g = None;
+                GLOBAL_ON.store(false, Ordering::Relaxed);
+            }
         }
         self.0.finish();
     }
@@ -173,6 +186,19 @@ mod tests {
         none.add_bytes(1);
         none.finish();
         assert!(!none.is_on() && m.is_on());
+    }
+
+    #[test]
+    fn a_guard_uninstalls_only_its_own_global_meter() {
+        let first = Arc::new(Count::default());
+        let second = Arc::new(Count::default());
+        let g1 = Meter::to(first.clone()).install_global();
+        let g2 = Meter::to(second.clone()).install_global();
+        drop(g1);
+        add_global_bytes(5);
+        assert!(second.0.load(Ordering::Relaxed) >= 5, "the second meter stays installed");
+        assert!(first.2.load(Ordering::Relaxed), "the first is finished");
+        drop(g2);
     }
 
     #[test]

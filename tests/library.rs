@@ -116,8 +116,54 @@ fn library_open_refuses_a_bundle_that_does_not_verify() {
     assert!(matches!(e, OpenError::Read { .. }), "{e:?}");
 }
 
-/// The bundle file replaced after it was opened: every read of it fails (the blobs are hashed
-/// again), and extract leaves nothing behind.
+/// The bundle file replaced after it was opened by another valid, signed bundle of the same
+/// paths, one file's bytes different: reading that file, a record cited in it, or extracting
+/// fails (the blobs are found by digest and hashed again); the files that did not change
+/// still read.
+#[test]
+fn library_reads_after_a_valid_bundle_is_swapped_in_are_refused() {
+    let env = crate::util::Env::new();
+    let dir = env.path("incident");
+    for (path, bytes) in files_under(&incident_dir()) {
+        let p = dir.join(&path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let log = dir.join("logs/tool_calls.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.iter().position(|&b| b == b'{').unwrap() + 1;
+    bytes.insert(at, b' ');
+    std::fs::write(&log, &bytes).unwrap();
+    let out = env.run(&["preserve", "--incident-dir", dir.to_str().unwrap(), "--json"]);
+    out.expect(0);
+    let other = PathBuf::from(out.json()["location"].as_str().unwrap());
+
+    let p = copy_of_fixture(env.tmp.path());
+    let b = Bundle::open(&p, &trust()).unwrap();
+    std::fs::remove_file(&p).unwrap();
+    std::fs::copy(&other, &p).unwrap();
+    let e = b.copy_file("logs/tool_calls.jsonl", &mut Vec::new()).unwrap_err();
+    assert!(matches!(e, BlobError::Changed { .. }), "{e:?}");
+    let mut unchanged = Vec::new();
+    b.copy_file("policy/decisions.jsonl", &mut unchanged).unwrap();
+    assert_eq!(unchanged, std::fs::read(incident_dir().join("policy/decisions.jsonl")).unwrap());
+    let cited: Vec<_> = b
+        .events()
+        .iter()
+        .flat_map(|e| e.citations.iter())
+        .filter(|c| c.path == "logs/tool_calls.jsonl")
+        .take(2)
+        .collect();
+    assert!(!cited.is_empty());
+    let e = b.resolve(&cited).unwrap_err();
+    assert!(matches!(e, custody::CiteError::Changed(_)), "{e:?}");
+    let to = env.path("out");
+    assert!(b.extract(&to).is_err());
+    assert!(!to.exists() || files_under(&to).is_empty(), "extract left files behind");
+}
+
+/// The bundle file replaced after it was opened by damaged bytes: every read of it fails,
+/// and extract leaves nothing behind.
 #[test]
 fn library_reads_after_the_bundle_file_is_swapped_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -238,4 +284,24 @@ fn timings_are_tracing_events_the_binary_prints_only_when_asked() {
     // Only custody's timing events: no other crate's logging.
     let events = stderr.lines().filter(|l| l.starts_with("20") && l.contains('Z')).count();
     assert!(events >= 8, "{stderr}");
+}
+
+/// A bundle sealed without an analysis opens, with no events and the reason; `open_with`
+/// default options read no analysis at all.
+#[test]
+fn library_a_bundle_without_analysis_says_why() {
+    let env = crate::util::Env::new();
+    let m = env.preserve_fixture(&["--no-analyze"]);
+    let trust = Trust::new(vec![PublicKey::load(&m.pubkey).unwrap()]);
+    let b = Bundle::open(&m.bundle, &trust).unwrap();
+    assert!(b.events().is_empty());
+    let e = b.analysis().unwrap_err();
+    assert_eq!(e, custody::NoAnalysis::NotRead { limit: custody::MAX_ANALYSIS });
+    assert!(e.to_string().contains("custody analyze"), "{e}");
+    assert!(Timeline::of(&b, &Filter::default()).is_err());
+    let plain = Bundle::open_with(lib_dir().join("incident.tar.zst"), &self::trust(), &Default::default()).unwrap();
+    assert_eq!(plain.analysis().unwrap_err(), custody::NoAnalysis::NotRead { limit: 0 });
+    // Opened with the typed analysis, it is held once.
+    let typed = open();
+    assert!(typed.analysis().is_ok() && typed.manifest().analysis.is_none());
 }

@@ -464,5 +464,16 @@ fn exports_and_html_of_a_supplement_name_the_original_as_the_records_bundle() {
             }
             None => assert!(!page.contains("analysis-bundle"), "{page}"),
         }
+        // The original's report names its latest supplement, as show and timeline do; the
+        // supplement's has none of its own.
+        match analysis {
+            Some(_) => assert!(page.contains("<p id=\"supplements\">Supplements: none in the store's ledger.</p>"), "{page}"),
+            None => assert!(
+                page.contains(&format!(
+                    "<p id=\"supplements\">Supplements: 1 in the store's ledger; the latest, <code id=\"latest-supplement\">{sd}</code> at position 2, sealed "
+                )) && page.contains(&format!("seeds trace_id={TRACE}.</p>")),
+                "{page}"
+            ),
+        }
     }
 }

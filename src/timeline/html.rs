@@ -145,6 +145,30 @@ pub fn render(t: &Timeline) -> String {
     for n in &t.notes {
         let _ = write!(o, "<p>Note: {}</p>", h(n));
     }
+    // Re-analyses of this bundle recorded in the store's ledger (`custody analyze`), as `show`
+    // and `timeline` print them.
+    let sup = &t.supplements;
+    let _ = match (&sup.latest, sup.looked_up) {
+        (_, false) => write!(
+            o,
+            "<p id=\"supplements\">Supplements: {}.</p>",
+            h(sup.note.as_deref().unwrap_or(crate::analyze::NOT_LOOKED_UP))
+        ),
+        (None, true) => write!(o, "<p id=\"supplements\">Supplements: none in the store's ledger.</p>"),
+        (Some(l), true) => write!(
+            o,
+            "<p id=\"supplements\">Supplements: {} in the store's ledger; the latest, <code id=\"latest-supplement\">{}</code> at position {}, {}.</p>",
+            sup.count,
+            h(&l.bundle),
+            l.position,
+            match (l.verified, l.sealed_at, l.problem.as_deref()) {
+                (true, Some(at), _) if l.seeds.is_empty() => format!("sealed {}, no seed", at.to_rfc3339()),
+                (true, Some(at), _) => format!("sealed {}, seeds {}", at.to_rfc3339(), h(&l.seeds.join(" "))),
+                (true, None, _) => "verified".to_string(),
+                (false, _, p) => format!("NOT VERIFIED: {}", h(p.unwrap_or("?"))),
+            }
+        ),
+    };
     o.push_str("</header>\n");
 
     // Identifiers.

@@ -20,6 +20,12 @@ use crate::bundle::manifest::Manifest;
 use crate::digest::{BundleId, Sha256};
 use crate::keys::PublicKey;
 use crate::read::archive::Limits;
+// The raw checker gives the manifest as read whatever the verdict: internal (custody's tests
+// reach it with the `internals` feature); tools verify through `crate::Bundle::open`.
+#[cfg(not(feature = "internals"))]
+pub(crate) use bundle::check_bundle;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub use bundle::{check_bundle, BundleCheck};
 pub use findings::Location;
 pub use report::{Finding, FindingKind, Level, Report, Subject};
@@ -111,7 +117,9 @@ pub fn check_ledger_entry(
     fs.list
 }
 
-/// Verify a bundle file.
+/// Verify a bundle file: the report, and the manifest **as read** — also when the bundle did
+/// not verify (`custody show` prints it, marked as such). Only [`crate::VerifiedBundle`]
+/// guarantees its manifest, analysis and files verified.
 pub fn verify_file(
     path: &std::path::Path,
     trust: &Trust,
