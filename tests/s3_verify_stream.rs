@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use crate::store_util::{json, random_file, raw_http, text, Action, FaultProxy, Moto, RequestHead};
 
-/// The ranges are 8 MiB (`store::ranged::RANGE_SIZE`): the second starts here.
-const SECOND_RANGE: &str = "bytes=8388608-16777215";
+/// The first range is 8 MiB and the second 16 MiB (`store::ranged::plan`).
+const SECOND_RANGE: &str = "bytes=8388608-25165823";
+/// How a request for the second range, or for the rest of it, ends.
+const SECOND_RANGE_END: &str = "-25165823";
 
-/// A store with one bundle of ~24 MiB (four ranges) in bucket `bucket`.
+/// A store with one bundle of ~24 MiB (three ranges: 8 MiB, 16 MiB, the rest) in bucket
+/// `bucket`.
 struct Fixture {
     moto: Moto,
     home: tempfile::TempDir,
@@ -123,7 +126,7 @@ fn s3_verify_streams_a_bundle_from_ranged_gets_without_a_local_copy() {
     // Several ranged GETs, each at the bundle's first version.
     let gets: Vec<RequestHead> = seen.lock().unwrap().iter().filter(|h| bundle_get(h, &f.hex)).cloned().collect();
     let ranges: std::collections::BTreeSet<String> = gets.iter().filter_map(|h| header(h, "range")).collect();
-    assert!(ranges.len() >= 4, "the bundle was not read in ranges: {ranges:?}");
+    assert!(ranges.len() >= 3, "the bundle was not read in ranges: {ranges:?}");
     assert!(ranges.contains(SECOND_RANGE), "{ranges:?}");
     assert!(gets.iter().all(|h| header(h, "range").is_some()), "an unranged GET of the bundle");
     let versions: std::collections::BTreeSet<String> =
@@ -140,7 +143,7 @@ fn s3_verify_streaming_reports_a_bundle_altered_in_the_store() {
     let key = f.key();
     let (s, _, mut body) = raw_http(f.moto.addr, "GET", &format!("/{}/{key}", f.bucket), &[], b"").unwrap();
     assert_eq!(s, 200);
-    // A byte flipped in the third range.
+    // A byte flipped in the second range.
     body[17 << 20] ^= 0x01;
     let (s, _, _) = raw_http(f.moto.addr, "PUT", &format!("/{}/{key}", f.bucket), &[], &body).unwrap();
     assert_eq!(s, 200);
@@ -153,7 +156,7 @@ fn s3_verify_streaming_reports_a_bundle_altered_in_the_store() {
     let kinds = crate::util::finding_kinds(&r);
     assert!(kinds.iter().any(|k| k == "bundle_digest_mismatch"), "{kinds:?}");
     let ranged = seen.lock().unwrap().iter().filter(|h| bundle_get(h, &f.hex) && header(h, "range").is_some()).count();
-    assert!(ranged >= 4, "not read in ranges ({ranged})");
+    assert!(ranged >= 3, "not read in ranges ({ranged})");
 }
 
 /// (c) A range whose answer is cut off (the connection dropped mid-body) or cut short (a body
@@ -168,7 +171,7 @@ fn s3_verify_a_range_cut_short_is_fetched_again_or_reported_as_a_read_error() {
         let h2 = hits.clone();
         let (proxy, _) = recording_proxy(&f.moto, move |r, _| {
             // The second range, or what object_store asks again of it after a cut.
-            if bundle_get(r, &hex) && header(r, "range").is_some_and(|v| v.ends_with("-16777215")) {
+            if bundle_get(r, &hex) && header(r, "range").is_some_and(|v| v.ends_with(SECOND_RANGE_END)) {
                 let mut n = h2.lock().unwrap();
                 *n += 1;
                 if *n == 1 {
@@ -188,7 +191,7 @@ fn s3_verify_a_range_cut_short_is_fetched_again_or_reported_as_a_read_error() {
     for action in [Action::ShortAnswer(1 << 20), Action::CutAnswer(1 << 20)] {
         let hex = f.hex.clone();
         let (proxy, _) = recording_proxy(&f.moto, move |r, _| {
-            if bundle_get(r, &hex) && header(r, "range").is_some_and(|v| v.ends_with("-16777215")) {
+            if bundle_get(r, &hex) && header(r, "range").is_some_and(|v| v.ends_with(SECOND_RANGE_END)) {
                 return action;
             }
             Action::Forward
@@ -196,7 +199,7 @@ fn s3_verify_a_range_cut_short_is_fetched_again_or_reported_as_a_read_error() {
         let o = f.verify(&proxy.endpoint, &[("CUSTODY_STORE_CONFIG", cfg.display().to_string())]);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{action:?}: {t}");
-        assert!(t.contains(&format!("bytes 8388608-16777215 of s3://faults/ev/bundles/{}.tar.zst", f.hex)), "{t}");
+        assert!(t.contains(&format!("bytes 8388608-25165823 of s3://faults/ev/bundles/{}.tar.zst", f.hex)), "{t}");
         assert!(t.contains("NOT verified"), "{t}");
         for altered in ["\"verdict\"", "bundle_digest_mismatch", "archive_corrupt", "altered"] {
             assert!(!t.contains(altered), "a read failure reported as {altered}: {t}");
@@ -243,7 +246,7 @@ fn s3_verify_an_object_overwritten_while_read_is_never_read_as_a_mix() {
             assert_eq!(check(&json(&o), "bundle_digest")["status"], "pass", "{t}");
             let gets: Vec<RequestHead> =
                 seen.lock().unwrap().iter().filter(|h| bundle_get(h, &f.hex)).cloned().collect();
-            assert!(gets.len() >= 4 && gets.iter().all(|h| h.target.contains("versionId=")), "{gets:?}");
+            assert!(gets.len() >= 3 && gets.iter().all(|h| h.target.contains("versionId=")), "{gets:?}");
             // The overwrite is there, and an audit reports it.
             let o = run_in(
                 f.home.path(),
@@ -254,7 +257,7 @@ fn s3_verify_an_object_overwritten_while_read_is_never_read_as_a_mix() {
         } else {
             assert_eq!(o.status.code(), Some(2), "{t}");
             assert!(t.contains("changed while it was being read"), "{t}");
-            assert!(t.contains("bytes 8388608-16777215"), "{t}");
+            assert!(t.contains("bytes 8388608-25165823"), "{t}");
             assert!(!t.contains("\"verdict\"") && !t.contains("bundle_digest_mismatch"), "{t}");
             // Every range after the first was pinned by the first answer's ETag.
             let gets: Vec<RequestHead> =

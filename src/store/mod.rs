@@ -193,8 +193,9 @@ pub enum StoreError {
         /// The backend error.
         source: object_store::Error,
     },
-    /// The store kept answering a range with fewer bytes than asked for.
-    #[error("the store answered a request for bytes {start}-{} of {key} with only {got} bytes, {attempts} time(s): the answers were cut short on the way; the bundle was NOT verified (a failed read says nothing about the bundle's bytes); run the verification again", .end.saturating_sub(1))]
+    /// The store's answers for a range kept ending before its last byte (each asked for the
+    /// rest of the range).
+    #[error("the store's answers for bytes {start}-{} of {key} ended early {attempts} time(s) ({got} bytes of the range arrived): they were cut short on the way; the bundle was NOT verified (a failed read says nothing about the bundle's bytes); run the verification again", .end.saturating_sub(1))]
     RangeShort {
         /// Where the object is.
         key: String,
@@ -202,9 +203,9 @@ pub enum StoreError {
         start: u64,
         /// One past the last.
         end: u64,
-        /// How many bytes the last answer held.
+        /// How many bytes of the range arrived in all.
         got: u64,
-        /// How many times the range was asked for.
+        /// How many times the range (or its rest) was asked for.
         attempts: u32,
     },
     /// The object changed while it was being read in ranges: the store refused a range of the

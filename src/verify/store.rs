@@ -23,11 +23,11 @@ use crate::store::versions::{KeyHistory, ReadAt, StoredObject};
 use crate::store::{bundle_key, Store, StoreError};
 
 /// Bundles `verify --store URL --all` reads and verifies at once from a remote store. Each
-/// holds at most [`crate::store::ranged::RANGES_HELD`] ranges of
-/// [`crate::store::ranged::RANGE_SIZE`] bytes (32 MiB), so the audit's range buffers stay
-/// under 64 MiB; each verification also has its own pipeline (~8 MiB) and manifest. Two keep
-/// a download going while a bundle is verified on a 2-core machine; more would only share the
-/// same cores.
+/// holds at most [`crate::store::ranged::RANGES_IN_FLIGHT`] ranges with at most
+/// [`crate::store::ranged::RANGE_BUFFER`] unread bytes each (32 MiB), so the audit's range
+/// buffers stay under 64 MiB; each verification also has its own pipeline (~8 MiB) and
+/// manifest. Two keep a download going while a bundle is verified on a 2-core machine; more
+/// would only share the same cores.
 const BUNDLES_IN_FLIGHT: usize = 2;
 
 /// Verify a bundle in a store by digest, including the ledger's whole chain and the bundle's
