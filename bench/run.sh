@@ -23,8 +23,11 @@
 #                             vs  tar -cf - DIR | zstd -3 -T0 | boto3 upload_fileobj (from stdin)
 #   s3-verify  the same       custody verify --store s3://… DIGEST
 #                             vs  boto3 download_fileobj (to stdout) | zstd -dc | openssl dgst -sha256
+# --s3-verify runs only the s3-verify row. With CUSTODY_BENCH_OTHER_BIN=/path/to/custody, the
+# s3-verify row also times that build, alternating with the other two (row s3-vfy-o), to
+# compare two builds in the same run.
 #
-# usage: bench/run.sh [--runs N] [--mib N] [--big] [--s3] [--work DIR] [--keep]
+# usage: bench/run.sh [--runs N] [--mib N] [--big] [--s3] [--s3-verify] [--work DIR] [--keep]
 # Corpora and stores live in --work (default ${TMPDIR:-/tmp}/custody-bench), never in the repo;
 # they are reused between invocations (delete the directory to regenerate). Timings are
 # machine- and load-dependent: record `nproc`, the CPU and `uptime` with the numbers.
@@ -34,6 +37,7 @@ RUNS=3
 MIB=1024
 BIG=0
 S3=0
+S3_PRESERVE=1
 WORK="${TMPDIR:-/tmp}/custody-bench"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,8 +45,9 @@ while [ $# -gt 0 ]; do
     --mib) MIB="$2"; shift 2 ;;
     --big) BIG=1; shift ;;
     --s3) S3=1; shift ;;
+    --s3-verify) S3=1; S3_PRESERVE=0; shift ;;
     --work) WORK="$2"; shift 2 ;;
-    *) echo "usage: bench/run.sh [--runs N] [--mib N] [--big] [--s3] [--work DIR]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--runs N] [--mib N] [--big] [--s3] [--s3-verify] [--work DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -138,6 +143,7 @@ PY
   UPLOAD='import sys, boto3; boto3.client("s3").upload_fileobj(sys.stdin.buffer, "bench", "base.tar.zst")'
   DOWNLOAD='import sys, boto3; boto3.client("s3").download_fileobj("bench", "base.tar.zst", sys.stdout.buffer)'
   for i in $(seq "$RUNS"); do
+    [ "$S3_PRESERVE" = 1 ] || break
     moto_restart
     run s3preserve "$BIN" preserve $Q --store s3://bench/ev --incident-dir "$C1" --no-analyze --retention 1
     moto_restart
@@ -149,12 +155,15 @@ PY
   tar -cf - -C "$C1" . | zstd -3 -T0 -q | python3 -c "$UPLOAD"
   DIGEST=$(python3 -c 'import boto3; print([o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="bench", Prefix="ev/bundles/")["Contents"]][0].split("/")[-1].split(".")[0])')
   PUB="$CUSTODY_HOME/keys/default.key.pub"
+  OTHER="${CUSTODY_BENCH_OTHER_BIN:-}"
   for i in $(seq "$RUNS"); do
     run s3verify "$BIN" verify $Q --store s3://bench/ev "sha256:$DIGEST" --trusted-key "$PUB"
+    [ -z "$OTHER" ] || run s3verifyo "$OTHER" verify $Q --store s3://bench/ev "sha256:$DIGEST" --trusted-key "$PUB"
     run s3unzstdsha bash -c "python3 -c '$DOWNLOAD' | zstd -dc | openssl dgst -sha256"
   done
-  row s3-pres s3preserve s3pipe "$IN1" 1.2
+  [ "$S3_PRESERVE" = 0 ] || row s3-pres s3preserve s3pipe "$IN1" 1.2
   row s3-verify s3verify s3unzstdsha "$IN1" 1.0
+  [ -z "$OTHER" ] || row s3-vfy-o s3verifyo s3unzstdsha "$IN1" 1.0
   echo "target    | custody: median wall, throughput, peak RSS, median CPU | baseline: the same              | wall ratio"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo "(s3-pres goal: <= 1.2x where the server does not verify checksums and custody reads the upload back, as on moto; <= 1.0x on a verifying server)"

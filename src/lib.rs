@@ -332,6 +332,7 @@ mod tests {
             Box::new(StoreError::Open { url: "s3://b".into(), source: store_op(13) }),
             Box::new(StoreError::Op { op: "get", key: "k".into(), source: store_op(14) }),
             Box::new(StoreError::Io { op: "cannot create", path: p(), source: io(15) }),
+            Box::new(StoreError::RangeRead { key: "s3://b/k".into(), start: 0, end: 8, source: store_op(21) }),
             Box::new(ConfigError::Read { path: p(), source: io(16) }),
             Box::new(ConfigError::Parse { path: p(), source: json_err() }),
             Box::new(crate::preserve::PreserveError::BundleNotStored {

@@ -26,6 +26,7 @@ mod postmortem;
 mod roundtrip;
 mod s3;
 mod s3_stream;
+mod s3_verify_stream;
 mod schemas;
 mod sealing_pipeline;
 mod store_attacks;

@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod ledger;
 internal_mod!(lock);
 internal_mod!(multipart);
+internal_mod!(ranged);
 internal_mod!(raw);
 internal_mod!(stream);
 internal_mod!(versions);
@@ -182,6 +183,59 @@ pub enum StoreError {
     /// Streaming asked of a store that does not stream ([`Store::streams`]).
     #[error("this store does not take streamed bundles (only S3 stores do)")]
     NotStreaming,
+    /// A range of an object could not be read from the store (after the client's retries of
+    /// each request and `ranged::ATTEMPTS` fetches of the range).
+    #[error("cannot read bytes {start}-{} of {key} from the store: the bundle was NOT verified (a failed read says nothing about the bundle's bytes); check the connection to the store and run the verification again", .end.saturating_sub(1))]
+    RangeRead {
+        /// Where the object is.
+        key: String,
+        /// The first byte asked for.
+        start: u64,
+        /// One past the last.
+        end: u64,
+        /// The backend error.
+        source: object_store::Error,
+    },
+    /// The store's answers for a range kept ending before its last byte (each asked for the
+    /// rest of the range).
+    #[error("the store's answers for bytes {start}-{} of {key} ended early {attempts} time(s) ({got} bytes of the range arrived): they were cut short on the way; the bundle was NOT verified (a failed read says nothing about the bundle's bytes); run the verification again", .end.saturating_sub(1))]
+    RangeShort {
+        /// Where the object is.
+        key: String,
+        /// The first byte asked for.
+        start: u64,
+        /// One past the last.
+        end: u64,
+        /// How many bytes of the range arrived in all.
+        got: u64,
+        /// How many times the range (or its rest) was asked for.
+        attempts: u32,
+    },
+    /// The object changed while it was being read in ranges: the store refused a range of the
+    /// version (or ETag) the first range was read from.
+    #[error("{key} changed while it was being read: the store would not serve bytes {start}-{} of the object read so far ({pinned}), so it was overwritten or deleted during the verification; no bytes of two objects were verified together, and the bundle was NOT verified: run the verification again (`custody verify --store URL --all` reports later versions in a versioned bucket)", .end.saturating_sub(1))]
+    ChangedWhileRead {
+        /// Where the object is.
+        key: String,
+        /// The first byte of the range refused.
+        start: u64,
+        /// One past its last.
+        end: u64,
+        /// What the reads were pinned to (version, ETag, size).
+        pinned: String,
+    },
+    /// The store named neither a version nor an ETag for an object larger than one range, so
+    /// its ranges cannot be pinned to one object.
+    #[error("the store named neither a version nor an ETag for {key} ({size} bytes): custody cannot make sure that every range it reads comes from the same object, so it did not verify it; use a store that sends ETags (every S3, Azure and GCS server does)")]
+    Unpinned {
+        /// Where the object is.
+        key: String,
+        /// Its size.
+        size: u64,
+    },
+    /// A task reading from the store (or the verification it fed) died.
+    #[error("internal error: a task reading a bundle from the store failed")]
+    ReadTask,
     /// A local store opened to read (verify, show, extract, list…) does not exist. Reading
     /// never creates a store: a mistyped path would otherwise read as an empty, intact one.
     #[error("store directory {} does not exist: check the store path (--store or $CUSTODY_STORE); only `custody preserve` and `custody store init` create a store", path.display())]
@@ -1284,6 +1338,20 @@ impl Store {
             return Ok(p.is_file().then_some(Fetched::Local(p)));
         }
         Ok(self.fetch_to_temp(&key, at).await?.map(|(t, _)| Fetched::Temp(t)))
+    }
+
+    /// Bundle `id` as `at` says, opened for reading as it downloads in ranged GETs pinned to
+    /// one object ([`ranged`]); read it from a blocking thread. `size_hint`: its size from the
+    /// listing or HEAD the caller already has. `None` if absent. Remote stores only: a local
+    /// store's bundle is read as the file it is ([`Store::fetch_bundle_at`]).
+    pub(crate) async fn open_bundle_ranged(
+        &self,
+        id: &BundleId,
+        at: &ReadAt,
+        size_hint: Option<u64>,
+    ) -> Result<Option<ranged::RangedReader>, StoreError> {
+        let key = bundle_key(id);
+        ranged::open(self.inner.clone(), &key, &self.location(&key), at, size_hint).await
     }
 
     /// Downloads `key` as `at` says into a temporary file (registered for removal if the run

@@ -1,7 +1,7 @@
 //! The verifier: checks a bundle (and its place in a store's ledger) and collects every
 //! finding instead of stopping at the first.
 //!
-//! [`check_bundle`] (in `bundle.rs`) is a short orchestrator over small checks (`checks/`:
+//! `check_bundle` (in `bundle.rs`) is a short orchestrator over small checks (`checks/`:
 //! archive, envelope, signature, analysis, contents, ledger), each adding to one
 //! `findings::Findings` collector whose findings carry a typed [`Location`]. The archive is
 //! read by `crate::read::archive` (bounded, strict) and the envelope, manifest, ledger

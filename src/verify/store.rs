@@ -7,6 +7,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures::StreamExt as _;
+
 use super::bundle::{check_bundle, BundleCheck};
 use super::checks::ledger::{check_anchor, check_chain, check_placement, check_truncation, LedgerView, NOT_ANCHORED};
 use super::checks::versions::{check_versioning, check_versions};
@@ -16,8 +18,17 @@ use super::{Options, Trust};
 use crate::bundle::manifest::Manifest;
 use crate::digest::{BundleId, Sha256};
 use crate::read::ledger::entry_key;
+use crate::store::ranged::take_failure;
 use crate::store::versions::{KeyHistory, ReadAt, StoredObject};
 use crate::store::{bundle_key, Store, StoreError};
+
+/// Bundles `verify --store URL --all` reads and verifies at once from a remote store. Each
+/// holds at most [`crate::store::ranged::RANGES_IN_FLIGHT`] ranges with at most
+/// [`crate::store::ranged::RANGE_BUFFER`] unread bytes each (32 MiB), so the audit's range
+/// buffers stay under 64 MiB; each verification also has its own pipeline (~8 MiB) and
+/// manifest. Two keep a download going while a bundle is verified on a 2-core machine; more
+/// would only share the same cores.
+const BUNDLES_IN_FLIGHT: usize = 2;
 
 /// Verify a bundle in a store by digest, including the ledger's whole chain and the bundle's
 /// place in it.
@@ -49,12 +60,12 @@ pub async fn verify_in_store_with(
     // In a versioned store, the bundle's first version (the one written create-only).
     let object = store.object(&bundle_key(id)).await?;
     let at = object.as_ref().map(|o| o.at.clone()).unwrap_or(ReadAt::Current);
-    let fetched = match &object {
+    let checked = match &object {
         None if store.reads_history().await => None,
-        _ => store.fetch_bundle_at(id, &at).await?,
+        _ => read_and_check(store, id, &at, object.as_ref().map(|o| o.size), trust, opts).await?,
     };
     let bundle_history = object.as_ref().and_then(|o| o.history.as_deref());
-    let Some(fetched) = fetched else {
+    let Some(c) = checked else {
         let mut fs = Findings::default();
         match &object {
             // Delete markers only: hidden, and nothing left to verify; said by `versions`.
@@ -73,8 +84,6 @@ pub async fn verify_in_store_with(
         let r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
         return Ok((r, None));
     };
-    let c = check_stored(fetched.path(), id, trust, opts)?;
-    drop(fetched);
     let mut fs = Findings { list: c.findings, ran: c.ran, details: c.details };
     check_chain(&view, trust, &mut fs);
     let info = check_placement(&view, id, c.manifest.as_ref(), c.size, opts.max_skew, &mut fs);
@@ -135,16 +144,45 @@ fn anchor(view: &LedgerView, checkpoint: Option<&[u8]>, trust: &Trust, fs: &mut 
     }
 }
 
-/// Check a bundle object read from a store: the bundle checks, and its bytes against its name.
-fn check_stored(
-    path: &std::path::Path,
+/// Read bundle `id` from the store as `at` says and check it ([`check_stored`]); `None` when
+/// the store holds no such object. A local store's bundle is read as the file it is. A
+/// remote one streams: ranged GETs pinned to one object feed the verifier on a blocking thread
+/// ([`crate::store::ranged`]), with no local copy. A read that fails is the error it is, never
+/// findings about the bundle: what the verifier found in a stream cut short is discarded.
+/// `size`: the object's size from the listing or HEAD the caller already has.
+async fn read_and_check(
+    store: &Store,
     id: &BundleId,
+    at: &ReadAt,
+    size: Option<u64>,
     trust: &Trust,
     opts: &Options,
-) -> Result<BundleCheck, StoreError> {
-    let file =
-        std::fs::File::open(path).map_err(|source| StoreError::Io { op: "cannot open", path: path.into(), source })?;
-    let mut c = check_bundle(file, trust, opts, None);
+) -> Result<Option<BundleCheck>, StoreError> {
+    if store.local_root().is_some() {
+        let Some(fetched) = store.fetch_bundle_at(id, at).await? else { return Ok(None) };
+        let path = fetched.path();
+        let file = std::fs::File::open(path).map_err(|source| StoreError::Io {
+            op: "cannot open",
+            path: path.into(),
+            source,
+        })?;
+        return Ok(Some(check_stored(file, id, trust, opts)));
+    }
+    let Some(reader) = store.open_bundle_ranged(id, at, size).await? else { return Ok(None) };
+    let failure = reader.failure();
+    let (trust, opts, id2) = (trust.clone(), opts.clone(), *id);
+    let c = tokio::task::spawn_blocking(move || check_stored(reader, &id2, &trust, &opts))
+        .await
+        .map_err(|_| StoreError::ReadTask)?;
+    match take_failure(&failure) {
+        Some(e) => Err(e),
+        None => Ok(Some(c)),
+    }
+}
+
+/// Check a bundle object read from a store: the bundle checks, and its bytes against its name.
+fn check_stored<R: std::io::Read>(r: R, id: &BundleId, trust: &Trust, opts: &Options) -> BundleCheck {
+    let mut c = check_bundle(r, trust, opts, None);
     if c.digest != *id {
         c.findings.push(Finding {
             level: Level::Error,
@@ -155,7 +193,7 @@ fn check_stored(
     }
     c.ran.push("bundle_digest");
     c.details.push(("bundle_digest", "object bytes hash to the object's name".into()));
-    Ok(c)
+    c
 }
 
 /// Audit a whole ledger: the chain, every bundle present and verified (`read_data = false`
@@ -195,15 +233,30 @@ pub async fn verify_all_with(
     fs.ran("bundles");
     let mut lines = Vec::new();
     let mut recorded: HashSet<BundleId> = HashSet::new();
+    // The recorded bundles are read and verified up to `parallel` at a time (downloads overlap
+    // verification; each has its own bounded range buffers, `store::ranged`), and their results
+    // are taken in ledger order: the report is the one a sequential audit makes. Only the
+    // first `?` in ledger order is returned, as sequentially.
+    let parallel = if store.local_root().is_some() { 1 } else { BUNDLES_IN_FLIGHT };
+    let reads = futures::stream::iter(view.entries.iter().filter_map(|e| e.entry()))
+        .map(|le| {
+            let at = if read_data { at_of(&le.bundle) } else { None };
+            let size = objects.get(&le.bundle).map(|o| o.size);
+            async move {
+                match at {
+                    Some(at) => read_and_check(store, &le.bundle, &at, size, trust, opts).await,
+                    None => Ok(None),
+                }
+            }
+        })
+        .buffered(parallel);
+    let mut reads = std::pin::pin!(reads);
     for e in &view.entries {
         let Some(le) = e.entry() else { continue };
         let first = recorded.insert(le.bundle);
         let (status, errors) = if read_data {
-            let fetched = match at_of(&le.bundle) {
-                Some(at) => store.fetch_bundle_at(&le.bundle, &at).await?,
-                None => None,
-            };
-            match fetched {
+            let checked = reads.next().await.transpose()?.flatten();
+            match checked {
                 None => {
                     fs.error(
                         FindingKind::BundleMissing,
@@ -212,9 +265,7 @@ pub async fn verify_all_with(
                     );
                     ("missing", 1)
                 }
-                Some(fetched) => {
-                    let c = check_stored(fetched.path(), &le.bundle, trust, opts)?;
-                    drop(fetched);
+                Some(c) => {
                     let mut sub = Findings { list: c.findings, ..Findings::default() };
                     // A replay is reported once, by the chain check; the bundle's place is its
                     // first record's.
@@ -296,22 +347,18 @@ pub async fn verify_all_with(
         if recorded.contains(&id) || o.at == ReadAt::NoVersion {
             continue;
         }
-        let verdict = match store.fetch_bundle_at(&id, &o.at).await? {
+        let verdict = match read_and_check(store, &id, &o.at, Some(o.size), trust, opts).await? {
             None => "it disappeared while the audit ran".to_string(),
-            Some(fetched) => {
-                let c = check_stored(fetched.path(), &id, trust, opts)?;
-                drop(fetched);
-                match (c.findings.iter().find(|x| x.level == Level::Error), &c.manifest) {
-                    (None, Some(m)) => {
-                        check_truncation(&view, &id, m, &mut fs);
-                        "it verifies; `custody store repair` adopts it".to_string()
-                    }
-                    (Some(x), _) => {
-                        format!("it does NOT verify ({}: {}); it will not be adopted", x.location, x.message)
-                    }
-                    (None, None) => "it has no readable manifest; it will not be adopted".to_string(),
+            Some(c) => match (c.findings.iter().find(|x| x.level == Level::Error), &c.manifest) {
+                (None, Some(m)) => {
+                    check_truncation(&view, &id, m, &mut fs);
+                    "it verifies; `custody store repair` adopts it".to_string()
                 }
-            }
+                (Some(x), _) => {
+                    format!("it does NOT verify ({}: {}); it will not be adopted", x.location, x.message)
+                }
+                (None, None) => "it has no readable manifest; it will not be adopted".to_string(),
+            },
         };
         fs.warn(
             FindingKind::UnreferencedBundle,

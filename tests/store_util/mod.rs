@@ -207,6 +207,13 @@ pub enum Action {
     VerifyChecksum,
     /// Forward it with a byte of its body flipped at `n` bytes into the body.
     CorruptAt(usize),
+    /// Forward it, pass on the answer's head and the first `n` bytes of its body, then close
+    /// the connection (a connection dropped mid-body: the client sees a body shorter than its
+    /// Content-Length).
+    CutAnswer(usize),
+    /// Forward it, and pass on an answer whose Content-Length is rewritten to `n` with only
+    /// the first `n` bytes of its body (a body cut short that still looks complete).
+    ShortAnswer(usize),
 }
 
 /// The first line and headers of a request, as seen by the proxy.
@@ -340,6 +347,37 @@ fn handle(
             Ok(())
         }
         Action::VerifyChecksum => verify_then_forward(client, upstream, head, split, &text),
+        Action::CutAnswer(n) | Action::ShortAnswer(n) => {
+            let mut up = TcpStream::connect(upstream)?;
+            up.write_all(&head)?;
+            let (answer_head, mut body) = read_answer_head(&mut up)?;
+            let answer_head = match action {
+                Action::ShortAnswer(_) => answer_head
+                    .split_inclusive("\r\n")
+                    .map(|l| {
+                        if l.to_ascii_lowercase().starts_with("content-length:") {
+                            format!("Content-Length: {n}\r\n")
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect(),
+                _ => answer_head,
+            };
+            client.write_all(answer_head.as_bytes())?;
+            let mut buf = vec![0u8; 1 << 16];
+            while body.len() < n {
+                let k = up.read(&mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                body.extend_from_slice(&buf[..k]);
+            }
+            body.truncate(n);
+            client.write_all(&body)?;
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
         Action::CorruptAt(at) => {
             let mut body = read_body(&mut client, &head[split..], &text)?;
             if let Some(b) = body.get_mut(at) {
@@ -426,6 +464,24 @@ fn read_body(client: &mut TcpStream, got: &[u8], head: &str) -> std::io::Result<
         body.extend_from_slice(&buf[..n]);
     }
     Ok(body)
+}
+
+/// An answer's head (status line and headers, with the blank line) and what of its body
+/// came with it.
+fn read_answer_head(up: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let k = up.read(&mut buf)?;
+        if k == 0 {
+            return Ok((String::from_utf8_lossy(&got).into_owned(), Vec::new()));
+        }
+        got.extend_from_slice(&buf[..k]);
+        if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let body = got.split_off(p + 4);
+            return Ok((String::from_utf8_lossy(&got).into_owned(), body));
+        }
+    }
 }
 
 /// Send a request head and body upstream and its answer back.
