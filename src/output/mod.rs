@@ -168,21 +168,6 @@ pub fn keygen(k: &SecretKey, path: &Path, json: bool) -> Result<()> {
     })
 }
 
-fn human_size(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
-
 fn problems(m: &Manifest) -> Vec<Value> {
     m.journal
         .iter()
@@ -242,8 +227,8 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             out,
             "evidence {} file(s), {} → {} in {:.2}s",
             m.entries.len(),
-            human_size(p.input_bytes),
-            human_size(p.size),
+            progress::human_bytes(p.input_bytes),
+            progress::human_bytes(p.size),
             elapsed.as_secs_f64()
         )?;
         // The first of each list; all of them are in `--json` and in the bundle.
@@ -761,7 +746,12 @@ pub fn analyzed(store: &Store, d: &custody::analyze::Supplemented, key: &SecretK
             fm.origin,
             fm.path.as_deref().map(|p| format!(" ({})", u(p))).unwrap_or_default()
         )?;
-        writeln!(out, "evidence {} file(s), {} re-analysed", d.original.entries.len(), human_size(d.evidence_bytes))?;
+        writeln!(
+            out,
+            "evidence {} file(s), {} re-analysed",
+            d.original.entries.len(),
+            progress::human_bytes(d.evidence_bytes)
+        )?;
         writeln!(out, "identifiers (original → supplement):")?;
         for c in &changes {
             let v = |x: &Value| x.as_str().map(|s| u(s).to_string()).unwrap_or_else(|| "-".into());
@@ -987,7 +977,7 @@ fn list_details(d: &Value) -> String {
         parts.push(format!(
             "{} file(s), {}",
             d["files"].as_u64().unwrap_or(0),
-            human_size(d["evidence_bytes"].as_u64().unwrap_or(0))
+            progress::human_bytes(d["evidence_bytes"].as_u64().unwrap_or(0))
         ));
         if let Some(n) = d["note"].as_str() {
             const SHOWN: usize = 100;
