@@ -589,7 +589,8 @@ fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
 /// Largest `analysis.json` that `show` loads to print (the analyzer's lists are capped: a
 /// 100 000-file incident writes ~300 KB). Held with the manifest, it counts in show's memory
 /// bound (docs/format-reader-rules.md); its parsed form shares the manifest's parse bound.
-const SHOW_MAX_ANALYSIS: u64 = 32 << 20;
+/// The library's bound for `Bundle::open`, so `show`, `list`, `search` and `timeline` agree.
+const SHOW_MAX_ANALYSIS: u64 = custody::MAX_ANALYSIS;
 
 fn cmd_show(a: cli::ShowArgs) -> Result<u8> {
     let trust = trust_from(&a.trusted_key)?;
