@@ -1108,27 +1108,11 @@ fn blob_header(template: &tar::Header, sha: &Sha256, size: u64) -> tar::Header {
 
 const BLOB_PREFIX: &[u8] = b"blobs/sha256/";
 
-/// Blob ids already written. A SHA-256 is already uniformly distributed (and cannot be chosen
-/// by whoever supplies the evidence), so its first 8 bytes are the hash: SipHash over 32 bytes
-/// per file is not needed.
-type SeenBlobs = HashSet<Sha256, std::hash::BuildHasherDefault<FirstBytes>>;
-
-#[derive(Default)]
-struct FirstBytes(u64);
-
-impl std::hash::Hasher for FirstBytes {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // `Sha256` hashes as its `[u8; 32]`: a length prefix (usize), then the 32 bytes.
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
-        }
-    }
-}
+/// Blob ids already written, hashed with the standard library's randomly keyed SipHash. Not the
+/// ids' own first bytes: whoever plants evidence files chooses their contents, and can grind
+/// contents whose SHA-256 share low bits until every lookup walks one long probe sequence
+/// (quadratic sealing time). SipHash over 32 bytes costs ~3 ms per 100 000 files.
+type SeenBlobs = HashSet<Sha256>;
 
 /// Name of the manifest member.
 pub const MANIFEST_MEMBER: &str = "manifest.json";
@@ -1172,7 +1156,7 @@ fn write_all<W: Write>(
         journal.push(ev.at, ev.event, ev.path.clone(), None, None, Some(ev.detail.clone()));
     }
     let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
-    let mut written: SeenBlobs = SeenBlobs::with_capacity_and_hasher(files.len(), Default::default());
+    let mut written: SeenBlobs = SeenBlobs::with_capacity(files.len());
     // The Merkle tree, built as the entries are collected (not after the last blob).
     let mut tree = merkle::RootBuilder::default();
     let mut leaf_scratch: Vec<u8> = Vec::with_capacity(256);
@@ -2007,6 +1991,25 @@ mod tests {
         let mut twin = shas[0];
         twin.0[31] ^= 1;
         assert!(seen.insert(twin));
+    }
+
+    /// Issue 19 (structure): the set hashed digests by folding their own bytes, which whoever
+    /// plants the evidence can grind to collide. Two digests that collided under that fold (they
+    /// differ by `x` in bytes 16..24 and by `x` rotated left by 5 bits in bytes 24..32) must hash
+    /// apart now.
+    #[test]
+    fn regression_seen_blobs_hash_is_keyed_not_the_digests_own_bits() {
+        use std::hash::BuildHasher;
+        let a = Sha256::of(b"planted");
+        let mut b = a;
+        let x: u64 = 0x0123_4567_89ab_cdef;
+        let fold = |s: &Sha256, at: usize| u64::from_le_bytes(s.0[at..at + 8].try_into().unwrap());
+        b.0[16..24].copy_from_slice(&(fold(&a, 16) ^ x).to_le_bytes());
+        b.0[24..32].copy_from_slice(&(fold(&a, 24) ^ x.rotate_left(5)).to_le_bytes());
+        let old = |s: &Sha256| (0..4).fold(32u64, |h, i| h.rotate_left(5) ^ fold(s, i * 8));
+        assert_eq!(old(&a), old(&b), "the pair collides under the old fold");
+        let seen = SeenBlobs::default();
+        assert_ne!(seen.hasher().hash_one(a), seen.hasher().hash_one(b));
     }
 
     /// The manifest streamed from its pieces is byte for byte `manifest_to_bytes`, and its
