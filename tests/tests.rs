@@ -13,6 +13,7 @@ mod collector_formats;
 mod collector_incidents;
 mod collector_samples;
 mod collector_seeds;
+mod collector_unseen;
 mod collector_util;
 mod compat;
 mod conformance;

@@ -20,7 +20,8 @@ use crate::digest::{BundleId, Sha256};
 use crate::read::ledger::entry_key;
 use crate::store::ranged::take_failure;
 use crate::store::versions::{KeyHistory, ReadAt, StoredObject};
-use crate::store::{bundle_key, Store, StoreError};
+use crate::store::{bundle_key, Fetched, Store, StoreError};
+use crate::unfinished::TrackedTemp;
 
 /// Bundles `verify --store URL --all` reads and verifies at once from a remote store. Each
 /// holds at most [`crate::store::ranged::RANGES_IN_FLIGHT`] ranges with at most
@@ -49,6 +50,31 @@ pub async fn verify_in_store_with(
     opts: &Options,
     checkpoint: Option<&[u8]>,
 ) -> Result<(Report, Option<Manifest>), StoreError> {
+    let (report, manifest, _) = verify_in_store_inner(store, id, trust, opts, checkpoint, false).await?;
+    Ok((report, manifest))
+}
+
+/// [`verify_in_store`], keeping the bytes it verified: the local store's file, or a temporary
+/// copy of a remote object written as its ranged reads arrive (`None` when there was no
+/// object). A caller that reads the bundle after verifying it (`Bundle::open_in_store`,
+/// `custody analyze`) so downloads it once, and reads the very bytes that verified.
+pub(crate) async fn verify_in_store_keeping(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+) -> Result<(Report, Option<Manifest>, Option<Fetched>), StoreError> {
+    verify_in_store_inner(store, id, trust, opts, None, true).await
+}
+
+async fn verify_in_store_inner(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+    checkpoint: Option<&[u8]>,
+    keep: bool,
+) -> Result<(Report, Option<Manifest>, Option<Fetched>), StoreError> {
     let view = LedgerView::load(store).await?;
     let mut subject = Subject {
         kind: "store".into(),
@@ -62,7 +88,11 @@ pub async fn verify_in_store_with(
     let at = object.as_ref().map(|o| o.at.clone()).unwrap_or(ReadAt::Current);
     let checked = match &object {
         None if store.reads_history().await => None,
-        _ => read_and_check(store, id, &at, object.as_ref().map(|o| o.size), trust, opts).await?,
+        _ => read_and_check(store, id, &at, object.as_ref().map(|o| o.size), trust, opts, keep).await?,
+    };
+    let (checked, kept) = match checked {
+        Some((c, kept)) => (Some(c), kept),
+        None => (None, None),
     };
     let bundle_history = object.as_ref().and_then(|o| o.history.as_deref());
     let Some(c) = checked else {
@@ -82,7 +112,7 @@ pub async fn verify_in_store_with(
             order.push("versions");
         }
         let r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
-        return Ok((r, None));
+        return Ok((r, None, None));
     };
     let mut fs = Findings { list: c.findings, ran: c.ran, details: c.details };
     check_chain(&view, trust, &mut fs);
@@ -117,7 +147,7 @@ pub async fn verify_in_store_with(
         keys.push((entry_key(l.position), view.read_at(l.position)));
     }
     add_retention(store, &keys, &mut r).await;
-    Ok((r, c.manifest))
+    Ok((r, c.manifest, kept))
 }
 
 /// The `versions` check (S3 stores): the bucket's versioning, and every later version and
@@ -147,9 +177,10 @@ fn anchor(view: &LedgerView, checkpoint: Option<&[u8]>, trust: &Trust, fs: &mut 
 /// Read bundle `id` from the store as `at` says and check it ([`check_stored`]); `None` when
 /// the store holds no such object. A local store's bundle is read as the file it is. A
 /// remote one streams: ranged GETs pinned to one object feed the verifier on a blocking thread
-/// ([`crate::store::ranged`]), with no local copy. A read that fails is the error it is, never
-/// findings about the bundle: what the verifier found in a stream cut short is discarded.
-/// `size`: the object's size from the listing or HEAD the caller already has.
+/// ([`crate::store::ranged`]), with no local copy unless `keep` asks for one ([`KeptCopy`]). A
+/// read that fails is the error it is, never findings about the bundle: what the verifier
+/// found in a stream cut short is discarded. `size`: the object's size from the listing or
+/// HEAD the caller already has. With `keep`, also the bytes read (else `None`).
 async fn read_and_check(
     store: &Store,
     id: &BundleId,
@@ -157,7 +188,8 @@ async fn read_and_check(
     size: Option<u64>,
     trust: &Trust,
     opts: &Options,
-) -> Result<Option<BundleCheck>, StoreError> {
+    keep: bool,
+) -> Result<Option<(BundleCheck, Option<Fetched>)>, StoreError> {
     if store.local_root().is_some() {
         let Some(fetched) = store.fetch_bundle_at(id, at).await? else { return Ok(None) };
         let path = fetched.path();
@@ -166,17 +198,67 @@ async fn read_and_check(
             path: path.into(),
             source,
         })?;
-        return Ok(Some(check_stored(file, id, trust, opts)));
+        return Ok(Some((check_stored(file, id, trust, opts), keep.then_some(fetched))));
     }
     let Some(reader) = store.open_bundle_ranged(id, at, size).await? else { return Ok(None) };
     let failure = reader.failure();
+    let copy = match keep {
+        true => {
+            let tmp = crate::unfinished::temp_file(&tempfile::Builder::new(), None).map_err(|source| {
+                StoreError::Io { op: "cannot create temp file in", path: std::env::temp_dir(), source }
+            })?;
+            let file =
+                tmp.reopen().map_err(|source| StoreError::Io { op: "cannot open", path: tmp.path().into(), source })?;
+            Some((tmp, std::io::BufWriter::with_capacity(1 << 20, file)))
+        }
+        false => None,
+    };
     let (trust, opts, id2) = (trust.clone(), opts.clone(), *id);
-    let c = tokio::task::spawn_blocking(move || check_stored(reader, &id2, &trust, &opts))
-        .await
-        .map_err(|_| StoreError::ReadTask)?;
-    match take_failure(&failure) {
-        Some(e) => Err(e),
-        None => Ok(Some(c)),
+    let (c, copy) = tokio::task::spawn_blocking(move || {
+        let mut r = KeptCopy { inner: reader, copy: copy.map(|(tmp, w)| (tmp, w, None)) };
+        let c = check_stored(&mut r, &id2, &trust, &opts);
+        (c, r.finish())
+    })
+    .await
+    .map_err(|_| StoreError::ReadTask)?;
+    if let Some(e) = take_failure(&failure) {
+        return Err(e);
+    }
+    Ok(Some((c, copy?.map(Fetched::Temp))))
+}
+
+/// Passes a bundle's bytes to the verifier and writes each into a temporary file as it goes.
+/// A write that fails stops the copy (not the verification) and is the error of
+/// [`KeptCopy::finish`]: a full disk is an operational error, never a finding about the bundle.
+struct KeptCopy<R> {
+    inner: R,
+    copy: Option<(TrackedTemp, std::io::BufWriter<std::fs::File>, Option<std::io::Error>)>,
+}
+
+impl<R> KeptCopy<R> {
+    /// The copy, flushed; `Ok(None)` when none was asked for.
+    fn finish(self) -> Result<Option<TrackedTemp>, StoreError> {
+        let Some((tmp, mut w, failed)) = self.copy else { return Ok(None) };
+        let io = |source| StoreError::Io { op: "cannot write", path: tmp.path().into(), source };
+        if let Some(e) = failed {
+            return Err(io(e));
+        }
+        use std::io::Write as _;
+        w.flush().map_err(io)?;
+        Ok(Some(tmp))
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for KeptCopy<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some((_, w, failed @ None)) = &mut self.copy {
+            use std::io::Write as _;
+            if let Err(e) = w.write_all(buf.get(..n).unwrap_or_default()) {
+                *failed = Some(e);
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -244,7 +326,9 @@ pub async fn verify_all_with(
             let size = objects.get(&le.bundle).map(|o| o.size);
             async move {
                 match at {
-                    Some(at) => read_and_check(store, &le.bundle, &at, size, trust, opts).await,
+                    Some(at) => read_and_check(store, &le.bundle, &at, size, trust, opts, false)
+                        .await
+                        .map(|c| c.map(|(c, _)| c)),
                     None => Ok(None),
                 }
             }
@@ -347,7 +431,7 @@ pub async fn verify_all_with(
         if recorded.contains(&id) || o.at == ReadAt::NoVersion {
             continue;
         }
-        let verdict = match read_and_check(store, &id, &o.at, Some(o.size), trust, opts).await? {
+        let verdict = match read_and_check(store, &id, &o.at, Some(o.size), trust, opts, false).await?.map(|(c, _)| c) {
             None => "it disappeared while the audit ran".to_string(),
             Some(c) => match (c.findings.iter().find(|x| x.level == Level::Error), &c.manifest) {
                 (None, Some(m)) => {

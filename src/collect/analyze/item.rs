@@ -311,14 +311,77 @@ impl Item {
 pub(crate) struct ItemBuilder<'m> {
     pub(crate) item: Item,
     mapping: &'m FieldMapping,
+    /// Schemas whose names mean something else than the semantics table says, recognised
+    /// by their marker fields while the record is walked ([`Dialects::mark`]).
+    dialects: Dialects,
+}
+
+/// Record schemas that reuse the table's names for something else. What they change is
+/// applied when the record is finished ([`ItemBuilder::finish`]), whatever order its fields
+/// came in.
+#[derive(Default, Clone, Copy)]
+struct Dialects {
+    /// Elastic Common Schema (`ecs.version`, or `agent.type` naming a Beat or the Elastic
+    /// Agent): its `agent.*` fields describe the log shipper that sent the record, not the AI
+    /// agent; `agent.id` is Filebeat's id.
+    ecs: bool,
+    /// Azure Application Insights / Log Analytics telemetry (`operation_Id`, `OperationId`,
+    /// `itemType`, `cloud_RoleName`, `AppRoleName`): its `session_Id` / `SessionId` is the
+    /// client's (browser or app) telemetry session, not the agent's conversation.
+    app_insights: bool,
+}
+
+impl Dialects {
+    /// Notes a string field that marks a dialect.
+    fn mark(&mut self, path: &str, value: &str) {
+        if path.eq_ignore_ascii_case("ecs.version") {
+            self.ecs = true;
+        } else if path == "agent.type" {
+            const SHIPPERS: [&str; 10] = [
+                "filebeat",
+                "metricbeat",
+                "packetbeat",
+                "winlogbeat",
+                "auditbeat",
+                "heartbeat",
+                "functionbeat",
+                "journalbeat",
+                "elastic-agent",
+                "apm-server",
+            ];
+            self.ecs |= SHIPPERS.iter().any(|s| value.eq_ignore_ascii_case(s));
+        } else if matches!(
+            path,
+            "operation_Id" | "operation_ParentId" | "OperationId" | "itemType" | "cloud_RoleName" | "AppRoleName"
+        ) {
+            self.app_insights = true;
+        }
+    }
+
+    /// Whether a classified field of a record in these dialects means something else.
+    fn overrides(&self, f: &Field) -> bool {
+        let last = f.path.rsplit(['.', '/']).next().unwrap_or("");
+        (self.ecs
+            && f.path.starts_with("agent.")
+            && matches!(f.role, Role::Ident(IdentName::AgentId) | Role::Link(LinkKey::AgentName)))
+            || (self.app_insights
+                && f.role == Role::Ident(IdentName::SessionId)
+                && matches!(last, "session_Id" | "SessionId"))
+    }
 }
 
 impl<'m> ItemBuilder<'m> {
     pub(crate) fn new(mapping: &'m FieldMapping) -> Self {
-        ItemBuilder { item: Item::default(), mapping }
+        ItemBuilder { item: Item::default(), mapping, dialects: Dialects::default() }
     }
 
     pub(crate) fn finish(mut self) -> Item {
+        let dialects = self.dialects;
+        if dialects.ecs || dialects.app_insights {
+            // A field the user's mapping names keeps the meaning the user gave it.
+            let mapping = self.mapping;
+            self.item.fields.retain(|f| mapping.ident_for_path(&f.path).is_some() || !dialects.overrides(f));
+        }
         // A bare `wave` is the rollout wave only in a deployment record.
         if self.item.fields.iter().any(|f| f.role == Role::Wave) {
             let deploy = self.item.fields.iter().any(|f| {
@@ -507,6 +570,17 @@ impl<'m> ItemBuilder<'m> {
             {
                 None
             }
+            // Vault's audit log names the caller's auth token `client_token` (under `auth` and
+            // `request`): a credential every request made with it shares, in any session, not
+            // an idempotency token as AWS's `clientToken` request parameter is.
+            Role::Ident(IdentName::IdempotencyKey)
+                if super::semantics::norm_key(key) == "client_token"
+                    && parent.is_some_and(|p| {
+                        matches!(super::semantics::norm_key(p).as_ref(), "auth" | "request" | "response" | "wrap_info")
+                    }) =>
+            {
+                None
+            }
             // A JSON-RPC request id (`jsonrpc.request.id`, MCP's `id`) is a counter per
             // connection (`17`), not a request's identity.
             // A policy engine's "call id" (`cerbos.call_id`, Cerbos' `callId`: its id of one
@@ -573,8 +647,19 @@ impl<'m> ItemBuilder<'m> {
                 }
             }
             Value::Array(list) => {
+                // A list inside a list (`rows: [[…], …]` of a columnar export, Log Analytics
+                // and Application Insights query results): its strings are values too, read
+                // without a role (the column names are elsewhere).
                 for child in list {
-                    self.walk_at(path, parent, child, depth + 1, embedded);
+                    match unwrap_any_value(child) {
+                        Value::String(s) => self.string(path, s, embedded),
+                        n @ Value::Number(_) => {
+                            if let Some(s) = scalar(n) {
+                                self.token(&s);
+                            }
+                        }
+                        other => self.walk_at(path, parent, other, depth + 1, embedded),
+                    }
                 }
             }
             _ => {}
@@ -586,6 +671,7 @@ impl<'m> ItemBuilder<'m> {
         let v = unwrap_any_value(v);
         match v {
             Value::String(s) => {
+                self.dialects.mark(path, s);
                 if let Some(role) = self.role(path, parent, key) {
                     self.field(role, s, path);
                 }
@@ -941,6 +1027,73 @@ mod tests {
 
     fn roles(item: &Item, role: Role) -> Vec<(String, String)> {
         item.fields.iter().filter(|f| f.role == role).map(|f| (f.value.clone(), f.path.clone())).collect()
+    }
+
+    /// Red team, 2026-12-07 (ECS logs shipped by Filebeat): `agent.id` is Filebeat's id and was
+    /// put in CONFLICT with the AI agent's `labels.agent_id`.
+    #[test]
+    fn regression_ecs_agent_fields_are_the_log_shipper() {
+        let item = walked(serde_json::json!({
+            "@timestamp": "2026-12-07T13:55:01.120Z",
+            "ecs": {"version": "8.11.0"},
+            "agent": {"type": "filebeat", "id": "3f5d2a8e-6c41-4b97-a0d2-8e1f7c3b5a96", "name": "ip-10-0-3-7"},
+            "labels": {"agent_id": "invoice-agent"},
+        }));
+        assert_eq!(
+            roles(&item, Role::Ident(IdentName::AgentId)),
+            [("invoice-agent".to_string(), "labels.agent_id".to_string())]
+        );
+        assert!(roles(&item, Role::Link(LinkKey::AgentName)).is_empty(), "{:?}", item.fields);
+        // Outside ECS, `agent.id` is the agent's id.
+        let item = walked(serde_json::json!({"agent": {"id": "invoice-agent"}}));
+        assert_eq!(roles(&item, Role::Ident(IdentName::AgentId)).len(), 1);
+        // Flat dotted ECS keys mark it too (`agent.type` naming a Beat).
+        let item = walked(serde_json::json!({"agent.type": "filebeat", "agent.id": "3f5d2a8e"}));
+        assert!(roles(&item, Role::Ident(IdentName::AgentId)).is_empty(), "{:?}", item.fields);
+    }
+
+    /// Red team, 2026-12-07 (Application Insights): the browser's `session_Id` was followed as
+    /// the agent's session and pulled another conversation in.
+    #[test]
+    fn regression_app_insights_session_is_the_clients() {
+        let item = walked(serde_json::json!({
+            "operation_Id": "4e8d2b6f0a1c47d9b3e5f7a9c1d3e5f7",
+            "session_Id": "q3Fz8Lk2",
+            "customDimensions": {"thread_id": "thr_01JF3K8Q2W7E9R4T6Y1U3I5O7P"},
+        }));
+        assert_eq!(
+            roles(&item, Role::Ident(IdentName::SessionId)),
+            [("thr_01JF3K8Q2W7E9R4T6Y1U3I5O7P".to_string(), "customDimensions.thread_id".to_string())]
+        );
+        let item = walked(serde_json::json!({"OperationId": "4e8d2b6f", "SessionId": "q3Fz8Lk2"}));
+        assert!(roles(&item, Role::Ident(IdentName::SessionId)).is_empty(), "{:?}", item.fields);
+        // Elsewhere a `SessionId` is the session.
+        let item = walked(serde_json::json!({"SessionId": "sess-0799fb3e"}));
+        assert_eq!(roles(&item, Role::Ident(IdentName::SessionId)).len(), 1);
+    }
+
+    /// Red team, 2026-12-07 (Vault audit log): `auth.client_token` was read as an idempotency
+    /// key; AWS's `requestParameters.clientToken` still is one.
+    #[test]
+    fn regression_vault_client_token_is_a_credential() {
+        let item = walked(serde_json::json!({
+            "type": "response",
+            "auth": {"client_token": "hvs.CAESIJ8", "display_name": "kubernetes-payments-mcp"},
+            "request": {"client_token": "hvs.CAESIJ8", "path": "transit/sign/payments"},
+        }));
+        assert!(roles(&item, Role::Ident(IdentName::IdempotencyKey)).is_empty(), "{:?}", item.fields);
+        let item = walked(serde_json::json!({"requestParameters": {"clientToken": "run-7Hq2xP"}}));
+        assert_eq!(roles(&item, Role::Ident(IdentName::IdempotencyKey)).len(), 1);
+    }
+
+    /// Red team, 2026-12-07: a trace id in a columnar export's `rows: [[…]]` was "found in NO
+    /// record".
+    #[test]
+    fn regression_values_in_lists_of_lists_are_read() {
+        let item = walked(serde_json::json!({
+            "tables": [{"columns": [{"name": "operation_Id"}], "rows": [["4E8D2B6F0A1C47D9B3E5F7A9C1D3E5F7", 7]]}]
+        }));
+        assert!(item.tokens.contains(&"4e8d2b6f0a1c47d9b3e5f7a9c1d3e5f7".to_string()), "{:?}", item.tokens);
     }
 
     #[test]

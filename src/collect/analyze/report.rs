@@ -1446,7 +1446,8 @@ fn side_effect(
         })
         .collect::<Vec<_>>();
     let detail = if writes.is_empty() {
-        "no write (a state-changing tool call, cloud API call or cluster change) was seen in the incident".to_string()
+        // Not "no write happened": records custody does not understand may hold writes.
+        "no write (a state-changing tool call, cloud API call or cluster change) of the incident was understood in the records custody could read: writes in records it did not understand are not counted, so this does not show that none happened".to_string()
     } else {
         let mut d = format!("{} write(s): {took} took effect, {failed} failed, {unknown} unknown", writes.len());
         let replayed = writes.iter().filter(|e| e.replayed).count();

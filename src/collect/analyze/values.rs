@@ -135,10 +135,32 @@ pub(crate) fn normalize_span_id(raw: &str) -> Option<String> {
 /// characters.
 pub(crate) fn normalize_plain(raw: &str) -> Option<String> {
     let s = raw.trim();
-    if s.is_empty() || s.len() > MAX_IDENT_LEN || s.chars().any(char::is_control) {
+    if s.is_empty() || s.len() > MAX_IDENT_LEN || s.chars().any(char::is_control) || no_value(s) {
         return None;
     }
     Some(s.to_string())
+}
+
+/// A value that stands for "none" or hides the real one: never an identifier.
+///
+/// * Placeholders: nginx, Apache and Squid log an absent header or variable as `-`; exporters
+///   write `null`, `none`, `n/a`, `(none)`, `<nil>`, `undefined`.
+/// * Redactions: Vault's audit log replaces secrets (its `client_token`, accessors) with
+///   `hmac-sha256:<hex>` — one HMAC per token, shared by every request made with it in any
+///   session, so following it as an identifier pulls unrelated sessions in — and exporters
+///   mask values as `[REDACTED]`, `***`, `<redacted>`.
+pub(crate) fn no_value(s: &str) -> bool {
+    let t = s.trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']'));
+    if t.is_empty() || t.bytes().all(|b| matches!(b, b'-' | b'_' | b'.' | b'*' | b'?' | b'#' | b'x' | b'X')) {
+        return true;
+    }
+    const WORDS: [&str; 12] =
+        ["null", "nil", "none", "n/a", "na", "undefined", "unknown", "unset", "empty", "redacted", "masked", "hidden"];
+    if WORDS.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        return true;
+    }
+    let lower = t.get(..5).map(str::to_ascii_lowercase);
+    lower.as_deref() == Some("hmac-")
 }
 
 /// The form values are compared in: a hex id in any of its forms (UUID, base64,
@@ -276,6 +298,16 @@ impl Time {
             return t.parse::<f64>().ok().filter(|_| t.len() > 8).and_then(Time::from_epoch);
         }
         let norm = t.replacen(',', ".", 1);
+        // `2026-12-07 13:57:58 UTC` (GitLab webhooks, Rails): a zone named after the time.
+        if let Some(naive) = norm.strip_suffix(" UTC").or_else(|| norm.strip_suffix(" GMT")) {
+            for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+                if let Ok(n) = NaiveDateTime::parse_from_str(naive, fmt) {
+                    let utc = n.and_utc();
+                    let nanos = i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos());
+                    return Some(Time { zone: Zone::Utc, ..Time::from_nanos(nanos)? });
+                }
+            }
+        }
         if let Ok(dt) = DateTime::parse_from_rfc3339(&norm) {
             let zone = if dt.offset().local_minus_utc() == 0 { Zone::Utc } else { Zone::Offset };
             let utc = dt.with_timezone(&Utc);
@@ -333,6 +365,20 @@ mod tests {
 
     const T: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
+    /// Red team, 2026-12-07: nginx's `-` for an absent `Idempotency-Key` header was taken as a
+    /// second idempotency key (CONFLICT), and Vault's `hmac-sha256:…` of the MCP server's token
+    /// as one that every session shares.
+    #[test]
+    fn regression_placeholders_and_redactions_are_no_value() {
+        for v in ["-", " - ", "--", "null", "NULL", "(none)", "<nil>", "n/a", "***", "[REDACTED]", "undefined", "xxxx"] {
+            assert_eq!(normalize_plain(v), None, "{v}");
+        }
+        assert_eq!(normalize_plain("hmac-sha256:5f0b2c9e1d7a4b3c"), None);
+        for v in ["crd-7f21c9a04e3b", "idem-1", "wave-2", "sha256:0f3a", "x1", "2"] {
+            assert_eq!(normalize_plain(v).as_deref(), Some(v), "{v}");
+        }
+    }
+
     #[test]
     fn every_form_of_a_trace_id_has_one_canonical_form() {
         for form in [
@@ -379,5 +425,8 @@ mod tests {
         assert_eq!(Time::parse("1795269762336800000").map(|t| t.text), Some("2026-11-21T14:02:42.336800Z".into()));
         assert!(Time::parse("hello").is_none());
         assert!(Time::from_epoch(f64::MAX).is_none());
+        // GitLab's webhook times (red team, 2026-12-07: a deploy event had no start).
+        let t = Time::parse("2026-12-07 13:57:58 UTC").map(|t| (t.text, t.zone));
+        assert_eq!(t, Some(("2026-12-07T13:57:58Z".into(), Zone::Utc)));
     }
 }

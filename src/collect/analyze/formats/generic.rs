@@ -22,9 +22,11 @@ use crate::collect::analysis::{EventKind, OutcomeStatus};
 use serde_json::Value;
 
 /// Time fields read when a format names none, in order.
-pub(crate) const TIME_FIELDS: [&str; 20] = [
+pub(crate) const TIME_FIELDS: [&str; 21] = [
     "timestamp",
     "@timestamp",
+    // Log Analytics' ingestion-side name for the record's time.
+    "TimeGenerated",
     "ts",
     "time",
     "start_time",
@@ -168,8 +170,59 @@ pub(crate) fn collection(v: &Value) -> Option<Vec<&Value>> {
     }
 }
 
+/// The rows of a columnar query result, each as the object its columns name: Azure Log
+/// Analytics and Application Insights query responses (`az monitor … query`, the REST API:
+/// `{"tables": [{"columns": [{"name": …}], "rows": [[…], …]}]}`), Kusto's v1 `Tables` with
+/// `ColumnName`, or one such table alone. `None`: not columnar. Without this a whole result
+/// is one record, so one row's session is "in conflict" with another row's.
+pub(crate) fn columnar(v: &Value) -> Option<Vec<Value>> {
+    fn table_rows(t: &Value, out: &mut Vec<Value>) -> bool {
+        let (Some(Value::Array(cols)), Some(Value::Array(rows))) =
+            (t.get("columns").or_else(|| t.get("Columns")), t.get("rows").or_else(|| t.get("Rows")))
+        else {
+            return false;
+        };
+        let names: Option<Vec<&str>> = cols
+            .iter()
+            .map(|c| match c {
+                Value::String(n) => Some(n.as_str()),
+                Value::Object(o) => o.get("name").or_else(|| o.get("ColumnName")).and_then(Value::as_str),
+                _ => None,
+            })
+            .collect();
+        let Some(names) = names.filter(|n| !n.is_empty()) else { return false };
+        if !rows.iter().all(Value::is_array) {
+            return false;
+        }
+        for row in rows {
+            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
+            // A cell beyond the named columns has no name: kept under its position.
+            let obj: serde_json::Map<String, Value> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (names.get(i).map_or_else(|| format!("column_{i}"), |n| (*n).to_string()), c.clone()))
+                .collect();
+            out.push(Value::Object(obj));
+        }
+        true
+    }
+    let mut out = Vec::new();
+    let tables = v.get("tables").or_else(|| v.get("Tables"));
+    let ok = match tables {
+        Some(Value::Array(ts)) if !ts.is_empty() => ts.iter().all(|t| table_rows(t, &mut out)),
+        _ => table_rows(v, &mut out),
+    };
+    ok.then_some(out)
+}
+
 /// Items of a JSON value read generically (a collection: one per record).
 pub(crate) fn read_value(v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
+    if let Some(rows) = columnar(v) {
+        for row in &rows {
+            out.push(generic_item(row, m));
+        }
+        return;
+    }
     match collection(v) {
         Some(list) => {
             for e in list {
@@ -192,6 +245,8 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
         _ => v,
     };
     b.walk("", v);
+    let bagged = with_bag(v);
+    let v = bagged.as_ref().unwrap_or(v);
     let start = b.time_from(v, &TIME_FIELDS);
     if let Some(ev) = change_record(v, &mut b, start.clone()) {
         b.evidence(ev);
@@ -211,6 +266,35 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
         b.evidence(ev);
     }
     b.finish()
+}
+
+/// Application Insights and Log Analytics keep a record's own attributes in a bag beside the
+/// telemetry columns (`customDimensions`/`Properties`, an object or JSON in a string;
+/// `customMeasurements`/`Measurements`): the event a record describes is read from the bag's
+/// keys as if they were the record's (a column of the same name wins). Its fields were
+/// already classified where they are (`customDimensions{}.gen_ai.tool.name`); `None` for
+/// any other record.
+fn with_bag(v: &Value) -> Option<Value> {
+    let o = v.as_object()?;
+    const MARKERS: [&str; 5] = ["operation_Id", "OperationId", "itemType", "cloud_RoleName", "AppRoleName"];
+    if !MARKERS.iter().any(|k| o.contains_key(*k)) {
+        return None;
+    }
+    let mut out = o.clone();
+    for k in ["customDimensions", "Properties", "customMeasurements", "Measurements"] {
+        let bag = match o.get(k) {
+            Some(Value::Object(b)) => b.clone(),
+            Some(Value::String(t)) => match serde_json::from_str::<Value>(t) {
+                Ok(Value::Object(b)) => b,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        for (bk, bv) in bag {
+            out.entry(bk).or_insert(bv);
+        }
+    }
+    Some(Value::Object(out))
 }
 
 /// A change-management record (a ServiceNow change request: `sys_id` with a `number` such as

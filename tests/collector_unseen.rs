@@ -1,0 +1,97 @@
+//! Incidents in export shapes no other test uses (`fixtures/unseen/`, ground truth in each
+//! `<name>.truth.md`): every identifier the analysis gives a value must be the true one, and the
+//! traps that once produced wrong values (red team, 2026-12-07) must stay defused.
+
+use crate::collector_util::*;
+use custody::collect::analysis::IdentStatus;
+use custody::collect::analyze::IdentName;
+
+/// `preserve` of one `fixtures/unseen/` folder, seeded as the alert gave it.
+fn preserved(folder: &str, traceparent: &str) -> Preserved {
+    let root = repo().join("fixtures/unseen").join(folder);
+    let files: Vec<(std::path::PathBuf, String)> = walk(&root)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&root).expect("under root").display().to_string();
+            (p, rel)
+        })
+        .collect();
+    let list: Vec<(std::path::PathBuf, &str)> = files.iter().map(|(p, r)| (p.clone(), r.as_str())).collect();
+    preserve_dir(&IncidentDir::of(&list), &["--trace-id", traceparent])
+}
+
+/// Every value anywhere in the analysis document, as text.
+fn mentions(p: &Preserved, value: &str) -> bool {
+    serde_json::to_string(p.a()).expect("analysis serializes").contains(value)
+}
+
+#[test]
+fn regression_unseen_invoice_credit_claude_identifiers_are_true_or_unknown() {
+    let p = preserved("invoice-credit-claude", "00-a3c47e91d2b84f60915e7c3d08b2f6a4-7c1e5a9d3b2f4e60-01");
+    let a = p.a();
+    let found = |n| ident_value(a, n);
+    assert_eq!(found(IdentName::TraceId), (IdentStatus::Given, Some("a3c47e91d2b84f60915e7c3d08b2f6a4")));
+    // The Vault HMAC of the MCP server's token was followed as an idempotency key into the
+    // noise session: session, approval and deployment all went to CONFLICT.
+    assert_eq!(found(IdentName::SessionId), (IdentStatus::Found, Some("5b1f0c2e-8a47-4d93-b6e1-3c9a7f20d814")));
+    assert_eq!(found(IdentName::ApprovalId), (IdentStatus::Found, Some("APR-20931")));
+    // nginx's `-` was a second idempotency key.
+    assert_eq!(found(IdentName::IdempotencyKey), (IdentStatus::Found, Some("crd-7f21c9a04e3b")));
+    // Filebeat's `agent.id` was a second agent id.
+    assert_eq!(found(IdentName::AgentId), (IdentStatus::Found, Some("invoice-agent")));
+    assert_eq!(found(IdentName::BundleId), (IdentStatus::Found, Some("ipol-r42-41d0aa7")));
+    assert_eq!(found(IdentName::ChangeId), (IdentStatus::Found, Some("CHG-7731")));
+    // Tolerated by the truth: a conflict naming the MCP server's Vault login beside the real
+    // principal. `payments-mcp` alone would be wrong.
+    let tp = found(IdentName::ToolPrincipal);
+    assert!(
+        tp == (IdentStatus::Found, Some("svc-invoice-agent@lumen-payments")) || tp.0 == IdentStatus::Conflict,
+        "{tp:?}"
+    );
+    // Known gap: the wave is only in GitLab's environment name (`production/wave-2`).
+    let wave = found(IdentName::RolloutWave);
+    assert!(wave == (IdentStatus::Found, Some("2")) || wave.0 == IdentStatus::Unknown, "{wave:?}");
+    // The noise session, its trace, its approval and the Filebeat id are nowhere.
+    for noise in ["e0c39a77-41d2-4b8e-9f06-7a2c5d1e3b94", "1f0e6b2c9d8a47e3b5c4a2918f7d6e05", "APR-20925"] {
+        assert!(!mentions(&p, &format!("\"{noise}\"")), "{noise} is in the analysis");
+    }
+    let agents = &ident(a, IdentName::AgentId).values;
+    assert!(agents.iter().all(|v| v.value != "3f5d2a8e-6c41-4b97-a0d2-8e1f7c3b5a96"), "{agents:?}");
+}
+
+/// Both App Insights shapes: the columnar query result (`tables[].columns`/`rows`, once one
+/// record for every row) and Log Analytics row objects.
+#[test]
+fn regression_unseen_checkout_app_insights_session_is_the_thread_not_the_browser() {
+    for folder in ["checkout-scale-to-zero", "checkout-scale-to-zero-rows"] {
+        let p = preserved(folder, "00-4e8d2b6f0a1c47d9b3e5f7a9c1d3e5f7-9a8b7c6d5e4f3a21-01");
+        let a = p.a();
+        let found = |n| ident_value(a, n);
+        assert_eq!(
+            found(IdentName::SessionId),
+            (IdentStatus::Found, Some("thr_01JF3K8Q2W7E9R4T6Y1U3I5O7P")),
+            "{folder}"
+        );
+        assert_eq!(found(IdentName::AgentId), (IdentStatus::Found, Some("ops-scaler")), "{folder}");
+        assert_eq!(found(IdentName::ToolPrincipal), (IdentStatus::Found, Some("sp-ops-scaler-prod")), "{folder}");
+        assert_eq!(found(IdentName::ApprovalId), (IdentStatus::Found, Some("ap_9f31c2")), "{folder}");
+        assert_eq!(
+            found(IdentName::IdempotencyKey),
+            (IdentStatus::Found, Some("8f14e45f-ceea-467a-9af0-2c1d3e5f7a9b")),
+            "{folder}"
+        );
+        // The browser session and the other run's thread are not the incident's.
+        assert!(!mentions(&p, "\"q3Fz8Lk2\""), "{folder}: the browser session is in the analysis");
+        let sessions = &ident(a, IdentName::SessionId).values;
+        assert!(sessions.iter().all(|v| v.value != "thr_01JF3KB7M4N2C9X5Z8V1L6K3J0"), "{folder}: {sessions:?}");
+        // Known gaps (the truth has them in the Argo Rollout's annotations): unknown, not wrong.
+        for (n, truth) in [
+            (IdentName::BundleId, "opsguard-2026.12.07-r3"),
+            (IdentName::ChangeId, "CR-4471"),
+            (IdentName::RolloutWave, "2"),
+        ] {
+            let v = found(n);
+            assert!(v == (IdentStatus::Found, Some(truth)) || v.0 == IdentStatus::Unknown, "{folder} {n}: {v:?}");
+        }
+    }
+}
