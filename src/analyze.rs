@@ -274,7 +274,9 @@ pub async fn analyze(
     // reuse its mapping.
     let mut opts = crate::verify::Options::default();
     opts.limits.keep_analysis = MAX_ORIGINAL_ANALYSIS;
-    let (report, manifest) = crate::verify::verify_in_store(store, &req.original, trust, &opts).await?;
+    // The bytes verified are kept for reading the blobs below: one download, and the very
+    // object that verified (not a later version or a replacement).
+    let (report, manifest, kept) = crate::verify::verify_in_store_keeping(store, &req.original, trust, &opts).await?;
     let original = match manifest {
         Some(m) if report.intact() => m,
         _ => {
@@ -364,8 +366,9 @@ pub async fn analyze(
         custody_version: env!("CARGO_PKG_VERSION").into(),
     };
 
-    // The original's blobs, read again from the store and checked against its manifest.
-    let Some(fetched) = store.fetch_bundle(&req.original).await? else {
+    // The original's blobs, read again from the bytes that verified and checked against its
+    // manifest.
+    let Some(fetched) = kept else {
         return Err(AnalyzeError::Read {
             bundle: req.original,
             what: "the bundle disappeared from the store after it was verified".into(),

@@ -187,8 +187,8 @@ impl Bundle {
 
     /// Verifies the bundle `id` in `store`: in full, and its ledger entry, its position and
     /// the ledger's whole chain. Its bytes are read again from the store's file (local store)
-    /// or from a temporary copy fetched after verification and removed with the
-    /// [`VerifiedBundle`].
+    /// or, from object storage, from a temporary copy written while they were downloaded and
+    /// verified (one download; removed with the [`VerifiedBundle`]).
     pub async fn open_in_store(store: &Store, id: &BundleId, trust: &Trust) -> Result<VerifiedBundle, OpenError> {
         Bundle::open_in_store_with(store, id, trust, &default_options()).await
     }
@@ -203,15 +203,15 @@ impl Bundle {
         opts: &Options,
     ) -> Result<VerifiedBundle, OpenError> {
         let store_err = |source| OpenError::Store { bundle: *id, source: Box::new(source) };
-        let (report, manifest) = crate::verify::verify_in_store(store, id, trust, opts).await.map_err(store_err)?;
+        // The bytes that verified are kept (a temporary copy written as the ranged reads
+        // arrive): one download, and later reads are of that very object.
+        let (report, manifest, kept) =
+            crate::verify::verify_in_store_keeping(store, id, trust, opts).await.map_err(store_err)?;
         if !report.intact() || manifest.is_none() {
             return Err(not_intact(report));
         }
-        let fetched = store
-            .fetch_bundle(id)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| OpenError::Disappeared { bundle: *id, store: crate::store::redact(store.url()) })?;
+        let fetched =
+            kept.ok_or_else(|| OpenError::Disappeared { bundle: *id, store: crate::store::redact(store.url()) })?;
         VerifiedBundle::new(report, manifest, opts, Source::Stored(fetched))
     }
 }

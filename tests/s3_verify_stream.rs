@@ -333,3 +333,43 @@ fn s3_verify_all_reads_bundles_concurrently_and_reports_in_ledger_order() {
     };
     assert!(at("second asked") < at("first released"), "the second bundle waited for the first: {times:?}");
 }
+
+/// Issue 22: opening a stored bundle (`extract --store`, `Bundle::open_in_store`) verified it
+/// from ranged GETs and then downloaded it again in full to read its files. Now the bytes are
+/// downloaded once: the ranges, which together cover the object exactly, and no other GET of
+/// it; the files come out whole.
+#[test]
+fn regression_s3_extract_downloads_the_bundle_once() {
+    let f = Fixture::new("once", true);
+    let (proxy, seen) = recording_proxy(&f.moto, |_, _| Action::Forward);
+    let mut env = Moto::env(&proxy.endpoint);
+    let to = f.home.path().join("out");
+    let o = run_in(
+        f.home.path(),
+        &env,
+        &["extract", "--store", &url(f.bucket), &f.hex, "--to", to.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let want = std::fs::read(f.home.path().join("big/attachments/heap.bin")).unwrap();
+    assert!(std::fs::read(to.join("attachments/heap.bin")).unwrap() == want, "extracted bytes differ");
+    let gets: Vec<RequestHead> = seen.lock().unwrap().iter().filter(|h| bundle_get(h, &f.hex)).cloned().collect();
+    assert!(gets.iter().all(|h| header(h, "range").is_some()), "an unranged GET of the bundle: a second download");
+    // Each byte of the object requested once.
+    let mut spans: Vec<(u64, u64)> = gets
+        .iter()
+        .filter_map(|h| {
+            let r = header(h, "range")?;
+            let (a, b) = r.strip_prefix("bytes=")?.split_once('-')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    spans.sort();
+    let mut next = 0u64;
+    for (a, b) in &spans {
+        assert_eq!(*a, next, "ranges overlap or leave a gap: {spans:?}");
+        next = b + 1;
+    }
+    let (s, _, body) = raw_http(f.moto.addr, "GET", &format!("/{}/{}", f.bucket, f.key()), &[], b"").unwrap();
+    assert_eq!(s, 200);
+    assert!(next >= body.len() as u64, "the ranges stop at {next} of {}", body.len());
+}

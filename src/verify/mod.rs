@@ -29,6 +29,7 @@ pub(crate) use bundle::check_bundle;
 pub use bundle::{check_bundle, BundleCheck};
 pub use findings::Location;
 pub use report::{Finding, FindingKind, Level, Report, Subject};
+pub(crate) use store::verify_in_store_keeping;
 pub use store::{verify_all, verify_all_with, verify_in_store, verify_in_store_with};
 
 /// Pinned public keys.
