@@ -342,7 +342,7 @@ fn s3_verify_all_reads_bundles_concurrently_and_reports_in_ledger_order() {
 fn regression_s3_extract_downloads_the_bundle_once() {
     let f = Fixture::new("once", true);
     let (proxy, seen) = recording_proxy(&f.moto, |_, _| Action::Forward);
-    let mut env = Moto::env(&proxy.endpoint);
+    let env = Moto::env(&proxy.endpoint);
     let to = f.home.path().join("out");
     let o = run_in(
         f.home.path(),
