@@ -36,12 +36,14 @@ impl Clock {
 }
 
 /// This host's name.
-pub fn host_name() -> String {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn host_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 /// The user running custody.
-pub fn user_name() -> String {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn user_name() -> String {
     std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| {
         #[cfg(unix)]
         {

@@ -70,6 +70,19 @@ macro_rules! internal_mod {
     };
 }
 
+// An item of a public module that no tool may use — a writer (it must go through `preserve`,
+// `analyze` or `adopt_unreferenced`, which keep the ledger protocol), a raw backend handle, a
+// read at a version the caller picks, plumbing — is `pub(crate)` and carries
+//
+//     #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+//
+// the item-level counterpart of `internal_mod!`: `pub`, hidden from the docs, only with the
+// `internals` feature, for custody's own tests; the `visibility` crate is a dependency only
+// then. A `macro_rules!` cannot change the visibility of a method in an impl block (nor leave
+// its body to rustfmt), and an extension trait would not cover free functions and constants.
+// `grep -rn 'visibility::make' src` lists them all; `src/api_guard.rs` stops the build of the
+// binary (without the feature) if one of them becomes public.
+
 pub mod analyze;
 pub mod clock;
 pub mod digest;

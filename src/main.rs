@@ -3,6 +3,10 @@
 
 #![forbid(unsafe_code)]
 
+// Stops this build if the library's hidden writers become public (without `internals`,
+// the feature custody's own tests turn on, this is how a tool sees the library).
+#[cfg(not(feature = "internals"))]
+mod api_guard;
 mod cli;
 mod output;
 

@@ -366,7 +366,8 @@ fn bundle_of_key(key: &str) -> Option<BundleId> {
 }
 
 /// Build the incident section from the responder's input.
-pub fn incident_from(req: &PreserveRequest) -> Incident {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn incident_from(req: &PreserveRequest) -> Incident {
     let identifiers = IdentName::ALL
         .iter()
         .map(|name| {
@@ -400,7 +401,8 @@ pub fn incident_from(req: &PreserveRequest) -> Incident {
 
 /// Fold an incident spec into the request: flags win, the spec fills in what they left out.
 /// Returns the names of the identifiers the spec supplied.
-pub fn apply_spec(req: &mut PreserveRequest) -> Result<Vec<IdentName>, PreserveError> {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn apply_spec(req: &mut PreserveRequest) -> Result<Vec<IdentName>, PreserveError> {
     let Some(path) = req.spec.clone() else { return Ok(Vec::new()) };
     let (spec, _bytes) = Spec::load(&path)?;
     let bad = |what: &str, e: &(dyn std::error::Error + 'static)| {

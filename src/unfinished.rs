@@ -4,18 +4,19 @@
 //! files an extract has written so far (an interrupted extract leaves none, so running it
 //! again into the same directory works).
 //!
-//! Each one is registered by an [`Unfinished`] guard while it is being written; dropping the
+//! Each one is registered by a guard (`Unfinished`) while it is being written; dropping the
 //! guard unregisters it. A file or directory an extract creates is registered by its path
-//! relative to an open directory ([`Unfinished::track_under`]) and removed relative to it,
-//! never through a symbolic link, even if a directory on the way was replaced by one since. A temporary file is made by [`temp_file`] as a [`TrackedTemp`],
-//! which owns both the file and its guard, so the two cannot part: dropping it deletes the
-//! file, then unregisters it. (A file an extract has linked into place, or a stored bundle's
-//! own name, is not the temporary file's name and is never touched by the guard.) A process that is killed by a signal
-//! runs no destructor, so the `custody` binary handles SIGINT, SIGTERM and SIGHUP: it calls
-//! [`remove_all`] and exits. Nothing sealed is ever touched: a bundle is stored under its own
-//! name (`bundles/<sha256>.tar.zst`) by a hard link, and removing the staging name leaves that
-//! link. A run killed with SIGKILL (or a crash) still leaves its staging file; `preserve` and
-//! `store repair` sweep staging files older than [`crate::store::STALE_STAGING`].
+//! relative to an open directory and removed relative to it, never through a symbolic link,
+//! even if a directory on the way was replaced by one since. A temporary file is a
+//! [`TrackedTemp`], which owns both the file and its guard, so the two cannot part: dropping
+//! it deletes the file, then unregisters it. (A file an extract has linked into place, or a
+//! stored bundle's own name, is not the temporary file's name and is never touched by the
+//! guard.) A process that is killed by a signal runs no destructor, so the `custody` binary
+//! handles SIGINT, SIGTERM and SIGHUP: it calls [`remove_all`] and exits. Nothing sealed is
+//! ever touched: a bundle is stored under its own name (`bundles/<sha256>.tar.zst`) by a hard
+//! link, and removing the staging name leaves that link. A run killed with SIGKILL (or a
+//! crash) still leaves its staging file; `preserve` and `store repair` sweep staging files
+//! older than [`crate::store::STALE_STAGING`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,7 +96,8 @@ pub(crate) fn remove_under(base: &rustix::fd::OwnedFd, rel: &Path, dir: bool) ->
 /// A file registered for removal if the process is interrupted, until this guard is dropped.
 #[derive(Debug)]
 #[must_use = "the file is unregistered when the guard is dropped"]
-pub struct Unfinished {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) struct Unfinished {
     /// The registration number (the path is kept once, in the registry).
     id: u64,
 }
@@ -139,7 +141,8 @@ pub struct TrackedTemp {
 
 /// A registered temporary file made by `builder` in `dir` (the system's temporary directory
 /// if `None`).
-pub fn temp_file(builder: &tempfile::Builder<'_, '_>, dir: Option<&Path>) -> std::io::Result<TrackedTemp> {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn temp_file(builder: &tempfile::Builder<'_, '_>, dir: Option<&Path>) -> std::io::Result<TrackedTemp> {
     let file = match dir {
         Some(d) => builder.tempfile_in(d)?,
         None => builder.tempfile()?,

@@ -59,7 +59,8 @@ pub enum LockMode {
 
 impl LockMode {
     /// The S3 header value (`COMPLIANCE` / `GOVERNANCE`).
-    pub fn header_value(&self) -> &'static str {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn header_value(&self) -> &'static str {
         match self {
             LockMode::Compliance => "COMPLIANCE",
             LockMode::Governance => "GOVERNANCE",
@@ -163,7 +164,8 @@ impl StoreOptions {
     }
 
     /// The retry budget.
-    pub fn retry_config(&self) -> object_store::RetryConfig {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn retry_config(&self) -> object_store::RetryConfig {
         object_store::RetryConfig {
             backoff: object_store::BackoffConfig {
                 init_backoff: Duration::from_millis(100),

@@ -41,7 +41,8 @@ fn check(name: &'static str, ok: bool, detail: impl Into<String>) -> StoreCheck 
 
 /// Key of the probe object (the probe is written create-only and, on a locked bucket,
 /// stays until its retention ends: a few bytes per `store init`).
-pub fn probe_key(now: chrono::DateTime<chrono::Utc>) -> String {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn probe_key(now: chrono::DateTime<chrono::Utc>) -> String {
     format!(".custody/probe-{}-{:08x}.txt", now.format("%Y%m%dT%H%M%S%.6fZ"), std::process::id())
 }
 

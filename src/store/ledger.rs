@@ -31,7 +31,8 @@ pub use crate::read::ledger::{
 };
 
 /// How many times an append retries after losing a race.
-pub const MAX_APPEND_ATTEMPTS: usize = 200;
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) const MAX_APPEND_ATTEMPTS: usize = 200;
 
 /// The current head: position, entry id, and the bundle it names.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,7 +245,8 @@ pub async fn read_store_id(store: &Store) -> Result<Option<Result<StoreFile, Ent
 
 /// The store's id, creating `store.json` (create-only) with a fresh random id if the store has
 /// none yet. Two writers racing to create it agree: the loser reads the winner's.
-pub async fn ensure_store_id(store: &Store, now: DateTime<Utc>) -> Result<StoreId, StoreError> {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) async fn ensure_store_id(store: &Store, now: DateTime<Utc>) -> Result<StoreId, StoreError> {
     for _ in 0..3 {
         let identity = read_identity(store).await?;
         match identity.file {
@@ -284,7 +286,8 @@ pub async fn ensure_store_id(store: &Store, now: DateTime<Utc>) -> Result<StoreI
 
 /// What to record, and how.
 #[derive(Debug, Clone)]
-pub struct NewEntry {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) struct NewEntry {
     /// The bundle.
     pub bundle: BundleId,
     /// Its size.
@@ -298,7 +301,10 @@ pub struct NewEntry {
 }
 
 /// Append a record for `bundle` at the head. Retries on the new head after losing a race.
-pub async fn append(
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+// Only custody's tests append this way (through the feature).
+#[allow(dead_code)]
+pub(crate) async fn append(
     store: &Store,
     bundle: &BundleId,
     bundle_size: u64,
@@ -311,7 +317,8 @@ pub async fn append(
 
 /// Where an append put (or found) a bundle's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) struct Appended {
     /// 1-based position.
     pub position: u64,
     /// Entry id.
@@ -322,7 +329,10 @@ pub struct Appended {
 
 /// Append a record for `bundle` (not adopted) unless one already exists after position
 /// `since`; see [`append_entry`].
-pub async fn append_unique(
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+// Only custody's tests append this way (through the feature).
+#[allow(dead_code)]
+pub(crate) async fn append_unique(
     store: &Store,
     bundle: &BundleId,
     bundle_size: u64,
@@ -340,7 +350,8 @@ pub async fn append_unique(
 /// entries appended since the last look are read, so two writers racing to record the same
 /// bundle end with one record: the loser of the race for a position sees the winner's entry
 /// and stops. The first append to a store creates its `store.json`.
-pub async fn append_entry(
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) async fn append_entry(
     store: &Store,
     new: &NewEntry,
     key: &SecretKey,

@@ -180,7 +180,7 @@ pub enum StoreError {
     /// The upload task died.
     #[error("internal error: the upload task failed")]
     UploadTask,
-    /// Streaming asked of a store that does not stream ([`Store::streams`]).
+    /// Streaming asked of a store that does not stream (only S3 stores do).
     #[error("this store does not take streamed bundles (only S3 stores do)")]
     NotStreaming,
     /// A range of an object could not be read from the store (after the client's retries of
@@ -269,7 +269,8 @@ enum CreateMode {
 }
 
 /// Bundles at most this large are uploaded with one create-only PUT.
-pub const SINGLE_PUT_LIMIT: u64 = 64 << 20;
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) const SINGLE_PUT_LIMIT: u64 = 64 << 20;
 
 /// A local store's directory of staging files, and how a staging file is named
 /// (`bundle-<random>.partial`): [`Store::staging_file`] makes them, [`Store::sweep_staging`]
@@ -295,7 +296,7 @@ pub enum Backend {
     S3,
     /// Azure Blob Storage (or Azurite).
     Azure,
-    /// Another `object_store` backend, wrapped by the library user.
+    /// Another `object_store` backend, not opened from a URL (custody's own tests wrap one).
     Other,
 }
 
@@ -639,7 +640,8 @@ impl Store {
     }
 
     /// Wrap any object store (the library entry point for other backends).
-    pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Store {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Store {
         Store {
             url: url.into(),
             inner,
@@ -663,7 +665,10 @@ impl Store {
     /// Bundles larger than `bytes` are uploaded in parts (default [`SINGLE_PUT_LIMIT`]); a
     /// streamed bundle's parts are then `bytes` large (at least S3's 5 MiB, default
     /// `stream::PART_SIZE`), and one that fits in a part is one PUT.
-    pub fn with_single_put_limit(mut self, bytes: u64) -> Store {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    // Only custody's tests shrink the limit (through the feature).
+    #[allow(dead_code)]
+    pub(crate) fn with_single_put_limit(mut self, bytes: u64) -> Store {
         self.single_put_limit = bytes.max(1);
         self.part_size = usize::try_from(bytes).unwrap_or(usize::MAX).clamp(stream::MIN_PART_SIZE, 5 << 30);
         self
@@ -747,7 +752,8 @@ impl Store {
     }
 
     /// The signed side-request client, for S3 stores.
-    pub fn s3_admin(&self) -> Option<&S3Admin> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn s3_admin(&self) -> Option<&S3Admin> {
         self.admin.as_deref()
     }
 
@@ -831,7 +837,8 @@ impl Store {
     }
 
     /// What the server says about the Object Lock retention of `key` as read at `at`.
-    pub async fn object_retention_at(&self, key: &str, at: &ReadAt) -> Result<RetentionState, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn object_retention_at(&self, key: &str, at: &ReadAt) -> Result<RetentionState, StoreError> {
         match (&self.admin, at) {
             (_, ReadAt::NoVersion) => Ok(RetentionState::Absent),
             (Some(a), ReadAt::Version(v)) => Ok(match a.object_retention_at(key, Some(v)).await? {
@@ -868,11 +875,6 @@ impl Store {
     /// The local directory, for local stores.
     pub fn local_root(&self) -> Option<&FsPath> {
         self.local_root.as_deref()
-    }
-
-    /// The underlying object store.
-    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
-        &self.inner
     }
 
     /// A human-readable location of `key`: a file path for local stores, `url/key` otherwise.
@@ -917,7 +919,8 @@ impl Store {
     /// A new staging file for a bundle being written (inside a local store, so that the
     /// final hard link is atomic; the system temp dir otherwise), registered for removal if
     /// the run is interrupted ([`crate::unfinished`]).
-    pub fn staging_file(&self) -> Result<TrackedTemp, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn staging_file(&self) -> Result<TrackedTemp, StoreError> {
         let dir = match &self.local_root {
             Some(r) => r.join(STAGING_DIR),
             None => std::env::temp_dir(),
@@ -928,13 +931,15 @@ impl Store {
 
     /// A writer for a staging file that starts the kernel's write-back as it goes (see
     /// [`SyncAhead`]), so storing the bundle does not wait for the whole file to reach the disk.
-    pub fn staging_writer(&self, file: std::fs::File) -> SyncAhead {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn staging_writer(&self, file: std::fs::File) -> SyncAhead {
         SyncAhead::new(file, SYNC_AHEAD_EVERY)
     }
 
     /// Store a sealed bundle, create-only. `staged` holds exactly the bundle bytes and `id`
     /// is their SHA-256. An existing identical bundle is a success.
-    pub async fn put_bundle(&self, staged: TrackedTemp, id: &BundleId) -> Result<PutOutcome, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn put_bundle(&self, staged: TrackedTemp, id: &BundleId) -> Result<PutOutcome, StoreError> {
         let key = bundle_key(id);
         staged.as_file().sync_all().map_err(|source| StoreError::Io {
             op: "cannot sync",
@@ -1095,13 +1100,15 @@ impl Store {
     ///
     /// On S3, the object is then checked to be locked as [`Store::protection`] says; where the
     /// server does not verify upload checksums, it is first read back and compared.
-    pub async fn create(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn create(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
         self.create_checked(key, data, CreateMode::Full).await
     }
 
     /// [`Store::create`] of a key the caller has just listed and found free (a ledger
     /// append): the key's versions are not read again before writing, only after.
-    pub async fn create_listed(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn create_listed(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
         self.create_checked(key, data, CreateMode::Listed).await
     }
 
@@ -1109,7 +1116,8 @@ impl Store {
     /// lock itself) and without reading the key's versions: the probe must send its
     /// conditional PUT to see whether the server honours `If-None-Match`, not be stopped
     /// before by a listing.
-    pub async fn create_probe(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn create_probe(&self, key: &str, data: Vec<u8>) -> Result<PutOutcome, StoreError> {
         self.create_checked(key, data, CreateMode::Probe).await
     }
 
@@ -1199,7 +1207,8 @@ impl Store {
     /// per store handle with a deliberately wrong checksum on a part of a multipart upload that
     /// is then aborted (`S3Admin::probe_checksums`; nothing is stored). Azure: no (custody
     /// sends no checksum Azure checks). Local and memory stores have no network to corrupt data.
-    pub async fn server_verifies_checksums(&self) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn server_verifies_checksums(&self) -> bool {
         match (&self.admin, self.backend) {
             (Some(a), _) => {
                 if let Some(v) = self.verifies_checksums.get() {
@@ -1251,7 +1260,8 @@ impl Store {
     }
 
     /// Read a small object as `at` says; `None` if it does not exist (or has no version).
-    pub async fn read_small(&self, key: &str, at: &ReadAt, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn read_small(&self, key: &str, at: &ReadAt, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let path = Path::from(key);
         let version = match at {
             ReadAt::Current => None,
@@ -1283,7 +1293,8 @@ impl Store {
     /// Every object under `prefix` with its raw key (relative to the store), size and time,
     /// sorted by key. Keys are never parsed here: a key no valid object would have (`ledger//x`,
     /// a control character) is listed like any other, for the caller to report (`raw`).
-    pub async fn list_raw(&self, prefix: &str) -> Result<Vec<raw::Listed>, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn list_raw(&self, prefix: &str) -> Result<Vec<raw::Listed>, StoreError> {
         if let Some(a) = &self.admin {
             return Ok(a.list_raw(prefix).await?);
         }
@@ -1305,7 +1316,9 @@ impl Store {
         Ok(v)
     }
 
-    /// List raw keys (and sizes) under `prefix`, sorted ([`Store::list_raw`]).
+    /// Every key under `prefix` with its size, sorted by key. Keys are raw (relative to the
+    /// store) and never parsed: a key no valid object would have (`ledger//x`, a control
+    /// character) is listed like any other.
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
         Ok(self.list_raw(prefix).await?.into_iter().map(|l| (l.key, l.size)).collect())
     }
@@ -1331,7 +1344,8 @@ impl Store {
     }
 
     /// [`Store::fetch_bundle`] of the bytes `at` says (from a listing).
-    pub async fn fetch_bundle_at(&self, id: &BundleId, at: &ReadAt) -> Result<Option<Fetched>, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn fetch_bundle_at(&self, id: &BundleId, at: &ReadAt) -> Result<Option<Fetched>, StoreError> {
         let key = bundle_key(id);
         if let Some(root) = &self.local_root {
             let p = root.join(&key);
@@ -1541,14 +1555,16 @@ fn sync_dir(d: &FsPath) {
 }
 
 /// Bytes written to a staging file between two background `fdatasync` calls.
-pub const SYNC_AHEAD_EVERY: u64 = 32 << 20;
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) const SYNC_AHEAD_EVERY: u64 = 32 << 20;
 
 /// Writes to a staging file and, every `every` bytes, asks a background thread to
 /// `fdatasync` a clone of the descriptor (skipped while one is still running), so the data is
 /// written back to the disk while the bundle is still being sealed and the `fsync` before the
 /// create-only link (in [`Store::put_bundle`]) waits for the tail only. Durability is still
 /// decided by that final `fsync`; this only moves disk time off the critical path.
-pub struct SyncAhead {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) struct SyncAhead {
     file: std::fs::File,
     since: u64,
     every: u64,

@@ -196,13 +196,15 @@ enum Copied {
 impl Store {
     /// Does a preserve into this store seal straight into it ([`Store::start_stream`])? S3
     /// stores; the others seal into a staging file first ([`Store::put_bundle`]).
-    pub fn streams(&self) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn streams(&self) -> bool {
         self.admin.is_some()
     }
 
     /// Start streaming a bundle: the writer for the sealer, and the upload it feeds (started
     /// on the current Tokio runtime). Only for stores that [`Store::streams`].
-    pub fn start_stream(&self) -> Result<(StreamWriter, StreamUpload), StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn start_stream(&self) -> Result<(StreamWriter, StreamUpload), StoreError> {
         let admin = self.admin.clone().ok_or(StoreError::NotStreaming)?;
         let base = self.part_size;
         let (tx, rx) = mpsc::channel(1);
@@ -223,7 +225,8 @@ impl Store {
     /// provisional object is deleted right after the copy, before the copy's version history
     /// is read. Listing a bucket's versions costs moto a deep copy of every object in it
     /// (docs/performance.md); on S3 the requests are the same ones, in another order.
-    pub async fn put_streamed(&self, upload: StreamUpload, id: &BundleId, size: u64) -> Result<StreamPut, StoreError> {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn put_streamed(&self, upload: StreamUpload, id: &BundleId, size: u64) -> Result<StreamPut, StoreError> {
         let key = bundle_key(id);
         let admin = self.admin.clone().ok_or(StoreError::NotStreaming)?;
         // Checked while the last parts may still be uploading. A bundle stored since is
@@ -370,7 +373,8 @@ impl Store {
     /// probe fails), the key is checked just before completing: two writers racing the same
     /// bundle can then both complete, and the second writes a later version of identical
     /// bytes (docs/storage.md).
-    pub async fn completes_conditionally(&self) -> bool {
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) async fn completes_conditionally(&self) -> bool {
         let Some(a) = &self.admin else { return false };
         if let Some(v) = self.conditional_complete.get() {
             return *v;

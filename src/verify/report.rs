@@ -321,7 +321,8 @@ pub const BUNDLE_CHECKS: [&str; 10] = [
 impl Report {
     /// Assemble a report from findings; `ran` lists the checks that ran (others are skipped),
     /// `details` gives pass details per check. A finding belongs to its kind's check.
-    pub fn build(
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn build(
         subject: Subject,
         findings: Vec<Finding>,
         ran: &[&'static str],
@@ -332,7 +333,8 @@ impl Report {
     }
 
     /// [`Report::build`], with `check_of` saying which check each finding belongs to.
-    pub fn build_with(
+    #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+    pub(crate) fn build_with(
         subject: Subject,
         findings: Vec<Finding>,
         ran: &[&'static str],
