@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Check a custody bundle without custody: python3's standard library and the zstd CLI.
+"""Check a custody bundle without custody: python3 (3.7 or later: its dicts keep insertion order,
+which the journal hash relies on), its standard library and the zstd CLI.
 
 usage: verify-bundle.py BUNDLE.tar.zst [SIGNER.pub]
 
@@ -188,7 +189,8 @@ def read_archive(path):
         want = canonical_header(name, size, mtime)
         if want != h:
             field = next(f for end, f in FIELDS if want[:end] != h[:end])
-            die("non_canonical", "member %d (%s): header field %s is not what custody writes" % (len(names), text, field))
+            die("non_canonical", "member %d (%s): header field %s is not what custody writes"
+                % (len(names), text, field))
         names.append(text)
         # Blobs are hashed as they stream (a blob can be larger than memory); the rest is kept.
         digest, data, left = hashlib.sha256(), [], size
@@ -342,7 +344,8 @@ def check_entries(entries, names, blobs):
         if e["sha256"] not in blobs:
             fail("blob_missing", "%s: its blob %s is not in the archive" % (p, e["sha256"]))
         elif blobs[e["sha256"]][1] != e["size"]:
-            fail("blob_size_mismatch", "%s: the manifest says %d bytes, the blob has %d" % (p, e["size"], blobs[e["sha256"]][1]))
+            fail("blob_size_mismatch", "%s: the manifest says %d bytes, the blob has %d"
+                 % (p, e["size"], blobs[e["sha256"]][1]))
     named = list(dict.fromkeys(e["sha256"] for e in entries))
     for b in blobs:
         if b not in named:
@@ -350,7 +353,8 @@ def check_entries(entries, names, blobs):
     in_archive = [n[len("blobs/sha256/"):] for n in names if n.startswith("blobs/")]
     if [b for b in in_archive if b in named] != [b for b in named if b in blobs]:
         fail("blob_order", "blob members are not in manifest order")
-    ok("entries", "%d entries, %d blobs: sorted, unique, sizes and digests as named" % (len(entries), len(blobs)), since)
+    ok("entries", "%d entries, %d blobs: sorted, unique, sizes and digests as named"
+       % (len(entries), len(blobs)), since)
 
 
 def check_journal(entries, journal):
@@ -411,7 +415,7 @@ def merkle_root(entries):
 
 def main():
     if len(sys.argv) not in (2, 3):
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        print(next(l for l in __doc__.splitlines() if l.startswith("usage:")), file=sys.stderr)
         sys.exit(2)
     check_frame(sys.argv[1])
     names, blobs, files, mtime = read_archive(sys.argv[1])
