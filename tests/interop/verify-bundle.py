@@ -10,7 +10,7 @@ the standard library cannot check (§7 step 5 does it with openssl), and the che
 custody-only. Findings are named by custody's finding kinds (docs/format.md). With SIGNER.pub
 (a trusted SPKI PEM key) it also checks that the bundle names that key. Prints one line per
 check; exits 0 when all pass, 1 on any finding (each printed as `FAIL <kind>: ...`), 2 on
-usage errors.
+usage errors and unreadable files.
 """
 import base64
 import hashlib
@@ -461,4 +461,8 @@ def main():
     print("OK: all checks passed; the Ed25519 signature is openssl's step (docs/format.md §7)")
 
 
-main()
+try:
+    main()
+except OSError as e:  # no such bundle or key file, or no zstd on PATH
+    print("verify-bundle.py: %s" % e, file=sys.stderr)
+    sys.exit(2)
