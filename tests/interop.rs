@@ -1,9 +1,11 @@
 //! Interop: a bundle can be checked without custody. GNU `tar --zstd` opens it, `zstd -t`
 //! accepts it, `sha256sum` of every blob equals its name and the manifest, and the openssl
 //! recipe of docs/format.md (`tests/interop/openssl-verify.sh`) verifies the DSSE signature;
-//! keys made by `custody keygen` and by `openssl genpkey` work both ways.
+//! keys made by `custody keygen` and by `openssl genpkey` work both ways; and the python3 recipe
+//! (`tests/interop/verify-bundle.py`) checks the rest — archive, journal chain, Merkle root — on
+//! fresh, compat, re-signed inconsistent and corrupt bundles.
 //!
-//! Needs `tar`, `zstd`, `openssl`, `jq`, `sha256sum` on PATH (`.ci/run` installs them).
+//! Needs `tar`, `zstd`, `openssl`, `jq`, `sha256sum`, `python3` on PATH (`.ci/run` installs them).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -154,4 +156,206 @@ fn an_openssl_genpkey_key_signs_bundles_custody_and_openssl_verify() {
     let (code, out) = openssl_recipe(&m.bundle, &p);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Signature Verified Successfully"));
+}
+
+// ---------------------------------------------------------------- the python3 recipe
+
+/// Run `tests/interop/verify-bundle.py BUNDLE PUBKEY`; returns (exit code, stdout + stderr).
+fn python_recipe(bundle: &Path, pubkey: &Path) -> (i32, String) {
+    let script = repo().join("tests/interop/verify-bundle.py");
+    let (code, out, err) = sh(Command::new("python3").arg(script).arg(bundle).arg(pubkey));
+    (code, format!("{}{err}", String::from_utf8_lossy(&out)))
+}
+
+/// The script passed every check, the journal and the Merkle root included.
+#[track_caller]
+fn assert_python_passes(bundle: &Path, pubkey: &Path) {
+    let (code, out) = python_recipe(bundle, pubkey);
+    assert_eq!(code, 0, "the python recipe rejects {}:\n{out}", bundle.display());
+    for check in ["frame", "archive", "statement", "signer", "signer_trusted", "entries", "journal", "merkle"] {
+        assert!(out.contains(&format!("ok   {check}: ")), "no `{check}` line for {}:\n{out}", bundle.display());
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn python_recipe_passes_a_fresh_bundle_and_the_compat_bundles() {
+    tools();
+    require_tool("python3");
+    let (_env, m) = made();
+    assert_python_passes(&m.bundle, &m.pubkey);
+    // Format v1 (pretty manifest as the payload), v2 with a v1 analysis, and the bundles of
+    // the compat stores: every format custody still reads.
+    let compat = repo().join("fixtures/compat");
+    let mut cases = vec![
+        (compat.join("v1-duplicate-ticket-intact.tar.zst"), compat.join("v1-signer.pub")),
+        (compat.join("v2-analysis-v1-duplicate-ticket-intact.tar.zst"), compat.join("v2-analysis-v1-signer.pub")),
+    ];
+    for store in ["v1-ledger", "v2-store-pre-supplement"] {
+        for b in fs::read_dir(compat.join(store).join("store/bundles")).unwrap() {
+            cases.push((b.unwrap().path(), compat.join(store).join("signer.pub")));
+        }
+    }
+    assert_eq!(cases.len(), 5, "{cases:?}");
+    for (bundle, key) in &cases {
+        assert_python_passes(bundle, key);
+    }
+    // Another key than the signer's: refused by name.
+    let (code, out) = python_recipe(&m.bundle, &cases[0].1);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL untrusted_signer: "), "{out}");
+}
+
+/// A copy of `bundle` whose manifest `edit` changed, signed again with the bundle's own key so
+/// that the signature (and the openssl recipe) still passes. With `rechain`, the journal chain
+/// is re-hashed and the Merkle root recomputed after the edit (see `util::reseal`); without,
+/// they are left as `edit` leaves them.
+fn resigned(
+    env: &Env,
+    m: &Made,
+    name: &str,
+    rechain: bool,
+    edit: impl FnOnce(&mut custody::bundle::manifest::Manifest),
+) -> PathBuf {
+    let key = custody::keys::SecretKey::load(&env.key()).unwrap();
+    let members = bundle_members(&m.bundle);
+    let members = if rechain {
+        reseal(&members, &key, edit)
+    } else {
+        let j = member_index(&members, "manifest.json");
+        let mut man: custody::bundle::manifest::Manifest = serde_json::from_slice(&members[j].data).unwrap();
+        edit(&mut man);
+        let (mm, me) = signed_manifest_members(&members[j], &manifest_bytes(&man), &key);
+        let mut out = members.clone();
+        out[j] = mm;
+        out[member_index(&members, "manifest.dsse.json")] = me;
+        out
+    };
+    let path = env.path(name);
+    write_bundle(&path, &members);
+    path
+}
+
+/// Bundles that are internally inconsistent but signed by the trusted key: the openssl recipe
+/// (which checks what the signature binds) accepts each, and custody's verify and the python
+/// recipe both reject each, by the same finding kind, for the journal or the Merkle root.
+#[test]
+fn python_recipe_rejects_re_signed_bundles_with_a_broken_journal_or_merkle_root() {
+    use custody::bundle::journal::event_hash;
+    use custody::bundle::manifest::EventKind;
+    use custody::digest::Sha256;
+    tools();
+    require_tool("python3");
+    let (env, m) = made();
+    let collected = |man: &custody::bundle::manifest::Manifest| {
+        man.journal.iter().position(|e| e.event == EventKind::Collected).expect("a collected event")
+    };
+    let cases: Vec<(&str, PathBuf, &str, &str)> = vec![
+        (
+            // An event rewritten with its own hash recomputed: the next event's prev breaks.
+            "edited event, its hash recomputed",
+            resigned(&env, &m, "relinked.tar.zst", false, |man| {
+                man.journal[0].detail = Some("rewritten history".into());
+                man.journal[0].hash = event_hash(&man.journal[0]);
+            }),
+            "journal_broken",
+            "event 1: prev does not equal the previous event's hash",
+        ),
+        (
+            "edited event, its hash kept",
+            resigned(&env, &m, "rehashed.tar.zst", false, |man| {
+                let last = man.journal.len() - 1;
+                man.journal[last].at += chrono::Duration::seconds(1);
+            }),
+            "journal_broken",
+            "hash does not match the event's content",
+        ),
+        (
+            "a seq skipped, the chain re-hashed",
+            resigned(&env, &m, "seq.tar.zst", true, |man| {
+                for e in man.journal.iter_mut().skip(1) {
+                    e.seq += 1;
+                }
+            }),
+            "journal_broken",
+            "event 1: seq is 2",
+        ),
+        (
+            "a collected event's size changed, the chain re-hashed",
+            resigned(&env, &m, "size.tar.zst", true, |man| {
+                let i = collected(man);
+                man.journal[i].size = man.journal[i].size.map(|s| s + 1);
+            }),
+            "journal_mismatch",
+            "no matching `collected` event in the journal",
+        ),
+        (
+            "a second collected event for one entry, the chain re-hashed",
+            resigned(&env, &m, "twice.tar.zst", true, |man| {
+                let mut dup = man.journal[collected(man)].clone();
+                dup.seq = man.journal.len() as u64;
+                man.journal.push(dup);
+            }),
+            "journal_mismatch",
+            "2 `collected` events; exactly one is allowed",
+        ),
+        (
+            "the Merkle root replaced",
+            resigned(&env, &m, "root.tar.zst", false, |man| man.merkle_root = Sha256::of(b"another tree")),
+            "merkle_mismatch",
+            "differs from the manifest's",
+        ),
+        (
+            // An entry reclassified (its blob, digest and journal event untouched): only the
+            // Merkle leaf, which covers the kind, shows it.
+            "an entry's kind changed, the root kept",
+            resigned(&env, &m, "kind.tar.zst", false, |man| man.entries[0].kind = "other".into()),
+            "merkle_mismatch",
+            "differs from the manifest's",
+        ),
+    ];
+    for (what, bundle, kind, message) in &cases {
+        let (code, out) = openssl_recipe(bundle, &m.pubkey);
+        assert_eq!(code, 0, "{what}: the signature should still verify:\n{out}");
+        let report = env.verify_file(bundle, &m.pubkey);
+        report.expect(1);
+        assert!(report.finding_kinds().iter().any(|k| k == kind), "{what}: custody verify: {}", report.stdout);
+        let (code, out) = python_recipe(bundle, &m.pubkey);
+        assert_eq!(code, 1, "{what}: the python recipe accepted it:\n{out}");
+        assert!(
+            out.contains(&format!("FAIL {kind}: ")) && out.contains(message),
+            "{what}: wanted {kind} ({message}):\n{out}"
+        );
+        assert!(out.contains("ok   signer_trusted: "), "{what}: {out}");
+        let check = kind.split('_').next().unwrap();
+        assert!(!out.contains(&format!("ok   {check}: ")), "{what}: a failed check is not also reported ok:\n{out}");
+    }
+}
+
+/// Every committed corrupt bundle (`fixtures/corrupt/`, see tests/hostile.rs) is rejected by
+/// the python recipe with the finding kind custody reports, except the resource limits that
+/// docs/format.md §7 lists as custody-only.
+#[test]
+fn python_recipe_rejects_every_corrupt_fixture_by_custodys_finding_kind() {
+    require_tool("zstd");
+    require_tool("python3");
+    let dir = repo().join("fixtures/corrupt");
+    let mut n = 0;
+    for e in fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if !path.to_string_lossy().ends_with(".tar.zst") {
+            continue;
+        }
+        n += 1;
+        let sidecar = path.to_string_lossy().replace(".tar.zst", ".expect");
+        let expect = fs::read_to_string(&sidecar).unwrap();
+        let kind = expect.trim().strip_prefix("expect: ").unwrap();
+        let (code, out) = python_recipe(&path, &repo().join("fixtures/compat/v1-signer.pub"));
+        assert_eq!(code, 1, "{}: {out}", path.display());
+        assert!(!out.contains("Traceback"), "{}: {out}", path.display());
+        if kind != "member_too_large" {
+            assert!(out.contains(&format!("FAIL {kind}: ")), "{}: wanted {kind}:\n{out}", path.display());
+        }
+    }
+    assert!(n >= 40, "{n} corrupt fixtures");
 }
