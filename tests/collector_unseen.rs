@@ -3,7 +3,7 @@
 //! traps that once produced wrong values (red team, 2026-12-07) must stay defused.
 
 use crate::collector_util::*;
-use custody::collect::analysis::IdentStatus;
+use custody::collect::analysis::{EventKind, IdentStatus};
 use custody::collect::analyze::IdentName;
 
 /// `preserve` of one `fixtures/unseen/` folder, seeded as the alert gave it.
@@ -57,6 +57,17 @@ fn regression_unseen_invoice_credit_claude_identifiers_are_true_or_unknown() {
     }
     let agents = &ident(a, IdentName::AgentId).values;
     assert!(agents.iter().all(|v| v.value != "3f5d2a8e-6c41-4b97-a0d2-8e1f7c3b5a96"), "{agents:?}");
+    // Splunk HEC's `event` is the record (the approval of APR-20931 was missed inside it), and
+    // nginx's JSON log names its variables (`request_method`, `host`): three egress requests.
+    assert_eq!(count(a, EventKind::ApprovalRequest), 1, "{:?}", counts(a));
+    assert_eq!(count(a, EventKind::ApprovalDecision), 1, "{:?}", counts(a));
+    let egress = events(a, EventKind::EgressRequest);
+    let statuses: Vec<_> = egress.iter().filter_map(|e| e.outcome.as_ref()).flat_map(|o| o.codes.clone()).collect();
+    assert_eq!(egress.len(), 3, "{:?}", counts(a));
+    assert!(egress.iter().all(|e| e.target.as_deref() == Some("api.ledgerly.example")), "{egress:?}");
+    for code in ["504", "201", "499"] {
+        assert!(statuses.iter().any(|c| c == code), "{code} not in {statuses:?}");
+    }
 }
 
 /// Both App Insights shapes: the columnar query result (`tables[].columns`/`rows`, once one

@@ -1410,7 +1410,7 @@ fn side_effect(
     let warning = (!unknown_writes.is_empty()).then(|| {
         let tools: BTreeSet<&str> = unknown_writes.iter().filter_map(|e| an.strings.get_opt(e.target)).collect();
         let keys: BTreeSet<&str> = unknown_writes.iter().flat_map(|e| e.id_values("idempotency_key").iter().map(|k| an.strings.get(*k))).collect();
-        let keys = if keys.is_empty() { "no idempotency key recorded".to_string() } else { format!("idempotency key(s) {}", keys.into_iter().collect::<Vec<_>>().join(", ")) };
+        let keys = if keys.is_empty() { "no idempotency key tied to these writes".to_string() } else { format!("idempotency key(s) {}", keys.into_iter().collect::<Vec<_>>().join(", ")) };
         // Each with why it is unknown (`e29: timeout`): a timeout after the body was sent
         // is not the same doubt as a response nobody recorded.
         let which: Vec<String> = unknown_writes

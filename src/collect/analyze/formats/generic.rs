@@ -245,7 +245,7 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
         _ => v,
     };
     b.walk("", v);
-    let bagged = with_bag(v);
+    let bagged = with_bag(v).or_else(|| hec_event(v));
     let v = bagged.as_ref().unwrap_or(v);
     let start = b.time_from(v, &TIME_FIELDS);
     if let Some(ev) = change_record(v, &mut b, start.clone()) {
@@ -293,6 +293,31 @@ fn with_bag(v: &Value) -> Option<Value> {
         for (bk, bv) in bag {
             out.entry(bk).or_insert(bv);
         }
+    }
+    Some(Value::Object(out))
+}
+
+/// A Splunk HTTP Event Collector event (`{"time": …, "host": …, "sourcetype": …, "event": {…},
+/// "fields": {…}}`, as sent to `/services/collector/event` and as HEC spool files keep it): the
+/// application's record is `event`, its indexed `fields` and the envelope's `time` beside it.
+/// The event it describes is read from that record; its fields were already classified where
+/// they are (`event.approval_id`). `None` for any other record.
+fn hec_event(v: &Value) -> Option<Value> {
+    let o = v.as_object()?;
+    let Some(Value::Object(event)) = o.get("event") else { return None };
+    let envelope = o.contains_key("sourcetype")
+        || (o.contains_key("time") && ["host", "source", "index", "fields"].iter().any(|k| o.contains_key(*k)));
+    if !envelope {
+        return None;
+    }
+    let mut out = event.clone();
+    if let Some(Value::Object(fields)) = o.get("fields") {
+        for (k, x) in fields {
+            out.entry(k.clone()).or_insert_with(|| x.clone());
+        }
+    }
+    if let Some(t) = o.get("time") {
+        out.entry("time".to_string()).or_insert_with(|| t.clone());
     }
     Some(Value::Object(out))
 }
@@ -570,8 +595,25 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
             return Some(ev);
         }
     }
-    let method = first(v, &["method", "http.method", "http.request.method", "request.method", "verb"]);
-    let url = first(v, &["url", "url.full", "uri", "request.url", "host", "authority", "server.address", "upstream"]);
+    // nginx's JSON access logs name the variables (`$request_method`, `$host`, `$request_uri`);
+    // ECS names the destination `url.domain`.
+    let method = first(v, &["method", "http.method", "http.request.method", "request.method", "request_method", "verb"]);
+    let url = first(
+        v,
+        &[
+            "url",
+            "url.full",
+            "url.original",
+            "uri",
+            "request.url",
+            "host",
+            "http_host",
+            "url.domain",
+            "authority",
+            "server.address",
+            "upstream",
+        ],
+    );
     if let (Some(method), Some(url)) = (method, url) {
         if method.chars().all(|c| c.is_ascii_uppercase()) && method.len() <= 10 {
             let mut ev = Ev::new(EventKind::EgressRequest, Side::Proxy);
@@ -581,7 +623,7 @@ pub(crate) fn generic_evidence(v: &Value, b: &ItemBuilder<'_>, start: Option<Tim
             let host = super::proxy::url_host(&url).to_string();
             ev.target = Some(host.clone());
             ev.detail("host", host);
-            if let Some(p) = first(v, &["path", "url.path", "request.path"]) {
+            if let Some(p) = first(v, &["path", "url.path", "request.path", "request_uri"]) {
                 ev.detail("path", p);
             }
             ev.outcome = tool_outcome(v);
