@@ -548,14 +548,21 @@ fn anchor_from(path: &Path, witness_keys: &[PathBuf], required: Option<u32>) -> 
         &mut checkpoint,
     )
     .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let mut witnesses = Vec::new();
+    let mut witnesses: Vec<PublicKey> = Vec::new();
     for p in witness_keys {
-        witnesses.push(PublicKey::load(p).with_context(|| format!("cannot use witness key {}", p.display()))?);
+        let k = PublicKey::load(p).with_context(|| format!("cannot use witness key {}", p.display()))?;
+        // The same key twice is one witness.
+        if !witnesses.iter().any(|w| w.id == k.id) {
+            witnesses.push(k);
+        }
     }
     let required = match required {
         None => witnesses.len(),
         Some(k) if k as usize > witnesses.len() => {
-            bail!("--witnesses {k} asks for more cosignatures than the {} --witness-key given", witnesses.len())
+            bail!(
+                "--witnesses {k} asks for more cosignatures than the {} distinct --witness-key given",
+                witnesses.len()
+            )
         }
         Some(k) => k as usize,
     };

@@ -748,7 +748,9 @@ fn check_cosignatures(note: &Note, anchor: &Anchor, fs: &mut Findings, about: &m
     }
     let mut valid = Vec::new();
     let mut missing = Vec::new();
-    for w in &anchor.witnesses {
+    // A key given twice is one witness: it never counts twice towards `required`.
+    let mut seen = std::collections::HashSet::new();
+    for w in anchor.witnesses.iter().filter(|w| seen.insert(w.id)) {
         let mut ok = None;
         for line in note.lines_of(None, note::COSIGNATURE_V1, &w.key) {
             match note.verify_cosignature(line, &w.key) {
@@ -782,11 +784,11 @@ fn check_cosignatures(note: &Note, anchor: &Anchor, fs: &mut Findings, about: &m
             format!(
                 "{} of the {} witness keys given cosigned the checkpoint, {} required; no valid cosignature by {}",
                 valid.len(),
-                anchor.witnesses.len(),
+                seen.len(),
                 anchor.required,
                 missing.join(", ")
             ),
         );
     }
-    about.push(format!("cosigned by {} of {} witness(es): {}", valid.len(), anchor.witnesses.len(), valid.join(", ")));
+    about.push(format!("cosigned by {} of {} witness(es): {}", valid.len(), seen.len(), valid.join(", ")));
 }
