@@ -51,9 +51,13 @@ pub enum Command {
     /// Set up and maintain a store: `init` checks its promises, `repair` adopts unreferenced bundles.
     #[command(subcommand)]
     Store(StoreCommand),
-    /// Print a signed checkpoint of the store's ledger head (JSON) to keep somewhere else;
-    /// `verify --store URL --all --checkpoint FILE` later detects a rollback or fork.
+    /// Print a signed checkpoint of the store's ledger head (a C2SP signed note) to keep
+    /// somewhere else; `verify --store URL --all --checkpoint FILE` later detects a rollback or
+    /// fork.
     Checkpoint(CheckpointArgs),
+    /// Act as a witness: cosign checkpoints only while they extend each other.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Print the shell completion script for bash, zsh or fish (e.g. `custody completions bash >
     /// ~/.local/share/bash-completion/completions/custody`).
     Completions(CompletionsArgs),
@@ -218,6 +222,50 @@ pub struct CheckpointArgs {
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
     /// Also write the checkpoint to FILE (create-only).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `witness` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Cosign a checkpoint if the store's key signed it and it extends the last one this
+    /// witness cosigned for that store (same entry at the old position, and with --store the
+    /// ledger's chain linking the two); print it with the cosignature appended. Exit 1 when
+    /// refused (a rollback, a fork, another store, a bad signature), 2 on other errors.
+    Cosign(WitnessCosignArgs),
+}
+
+/// `witness cosign`.
+#[derive(Debug, Args)]
+pub struct WitnessCosignArgs {
+    /// The checkpoint file (from `custody checkpoint`, perhaps cosigned by other witnesses).
+    #[arg(value_name = "CHECKPOINT")]
+    pub checkpoint: PathBuf,
+    /// The witness's signing key (its own, not the store's; `custody keygen --out W`).
+    #[arg(long, value_name = "PATH")]
+    pub key: PathBuf,
+    /// The witness's state file: the last head it cosigned for each store, replaced atomically.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Start a new state file (it must not exist): the first cosigning of this witness only.
+    #[arg(long)]
+    pub new_state: bool,
+    /// The store's public key the checkpoint must be signed with (SPKI PEM; repeatable;
+    /// required: a witness pins the keys of the stores it witnesses).
+    #[arg(long, value_name = "PUB", required = true)]
+    pub trusted_key: Vec<PathBuf>,
+    /// The store, read only: check that the checkpoint's entry is in its ledger and chains back
+    /// to the last head cosigned. Needed when the checkpoint moves past that head.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// The key name of the cosignature line. Default: witness/<first 16 hex digits of the key id>.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Write the cosigned checkpoint to FILE (create-only) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
@@ -444,6 +492,14 @@ pub struct VerifyArgs {
     /// ledger). Without one, the ledger's tail is not anchored.
     #[arg(long, value_name = "FILE", requires = "store")]
     pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: a witness's public key (SPKI PEM; repeatable). The checkpoint must
+    /// carry valid cosignatures by --witnesses of them.
+    #[arg(long, value_name = "PUB", requires = "checkpoint")]
+    pub witness_key: Vec<PathBuf>,
+    /// How many of the --witness-key keys must have cosigned the checkpoint. Default: all of
+    /// them.
+    #[arg(long, value_name = "K", requires = "witness_key", value_parser = clap::value_parser!(u32).range(1..))]
+    pub witnesses: Option<u32>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,

@@ -97,6 +97,7 @@ pub mod timeline;
 pub mod unfinished;
 pub mod untrusted;
 pub mod verify;
+pub mod witness;
 
 mod open;
 

@@ -176,6 +176,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
+        Command::Witness(cli::WitnessCommand::Cosign(a)) => cmd_witness_cosign(a),
         Command::List(a) => cmd_list(a),
     }
 }
@@ -516,19 +517,19 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     };
     let meter = output::progress::stderr("verify", total, 0, a.quiet).install_global();
     let cp = match &a.checkpoint {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read checkpoint {}", p.display()))?),
+        Some(p) => Some(anchor_from(p, &a.witness_key, a.witnesses)?),
         None => None,
     };
     let report = if a.all {
         let store = open_existing_store_with(a.store.as_deref(), &a.config)?;
-        rt.block_on(verify::verify_all_with(&store, &trust, &opts, !a.quick, cp.as_deref()))?
+        rt.block_on(verify::verify_all_anchored(&store, &trust, &opts, !a.quick, cp.as_ref()))?
     } else {
         let Some(t) = a.target.as_deref() else {
             bail!("verify needs a BUNDLE_FILE, or --store URL with a DIGEST or --all")
         };
         match target_with(t, a.store.as_deref(), &a.config)? {
             Target::Stored(store, id) => {
-                rt.block_on(verify::verify_in_store_with(&store, &id, &trust, &opts, cp.as_deref()))?.0
+                rt.block_on(verify::verify_in_store_anchored(&store, &id, &trust, &opts, cp.as_ref()))?.0
             }
             file => verify_target_with(&rt, &file, &trust, &opts)?.report,
         }
@@ -536,6 +537,40 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     drop(meter);
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })
+}
+
+/// The checkpoint `verify --checkpoint` compares with, and the witnesses it must carry (all
+/// of them unless `--witnesses K` says how many).
+fn anchor_from(path: &Path, witness_keys: &[PathBuf], required: Option<u32>) -> Result<verify::Anchor> {
+    // Read bounded: a checkpoint is at most 64 KiB; one byte more is enough to refuse it.
+    let mut checkpoint = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?,
+            custody::store::checkpoint::MAX_CHECKPOINT as u64 + 1,
+        ),
+        &mut checkpoint,
+    )
+    .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let mut witnesses: Vec<PublicKey> = Vec::new();
+    for p in witness_keys {
+        let k = PublicKey::load(p).with_context(|| format!("cannot use witness key {}", p.display()))?;
+        // The same key twice is one witness.
+        if !witnesses.iter().any(|w| w.id == k.id) {
+            witnesses.push(k);
+        }
+    }
+    let required = match required {
+        None => witnesses.len(),
+        Some(k) if k as usize > witnesses.len() => {
+            bail!(
+                "--witnesses {k} asks for more cosignatures than the {} distinct --witness-key given",
+                witnesses.len()
+            )
+        }
+        Some(k) => k as usize,
+    };
+    Ok(verify::Anchor { checkpoint, witnesses, required })
 }
 
 fn cmd_store_init(a: cli::StoreInitArgs) -> Result<u8> {
@@ -582,10 +617,86 @@ fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
     }
     std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
     eprintln!(
-        "custody: checkpoint of {} at position {} signed by {}; keep it outside the store and audit later with `custody verify --store URL --all --checkpoint FILE`",
+        "custody: checkpoint of {} (store {}) at position {} signed by {}; keep it outside the store, have witnesses cosign it (`custody witness cosign`), and audit later with `custody verify --store URL --all --checkpoint FILE`",
         u(store.url()),
+        cp.store_id,
         cp.position,
         key.id()
+    );
+    Ok(0)
+}
+
+/// `witness cosign`: exit 1 when the witness refuses the checkpoint, 2 on other errors.
+fn cmd_witness_cosign(a: cli::WitnessCosignArgs) -> Result<u8> {
+    let key = SecretKey::load(&a.key).with_context(|| format!("cannot use witness key {}", a.key.display()))?;
+    let mut trusted = Vec::new();
+    for p in &a.trusted_key {
+        trusted.push(PublicKey::load(p).with_context(|| format!("cannot use trusted key {}", p.display()))?);
+    }
+    if trusted.iter().any(|k| k.id == key.id()) {
+        bail!(
+            "the witness key {} is one of the --trusted-key store keys: a witness is a second party with its own key",
+            key.id()
+        );
+    }
+    let name = a.name.clone().unwrap_or_else(|| custody::witness::default_name(&key.public));
+    if !custody::witness::valid_name(&name) {
+        bail!("--name `{}` is not a key name: non-empty, without spaces or `+`", u(&name));
+    }
+    let bytes = {
+        let mut b = Vec::new();
+        let f = std::fs::File::open(&a.checkpoint)
+            .with_context(|| format!("cannot read checkpoint {}", a.checkpoint.display()))?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(f, custody::store::checkpoint::MAX_CHECKPOINT as u64 + 1),
+            &mut b,
+        )
+        .with_context(|| format!("cannot read checkpoint {}", a.checkpoint.display()))?;
+        b
+    };
+    let store = match &a.store {
+        Some(url) => Some(open_existing_store_with(Some(url), &a.config)?),
+        None => None,
+    };
+    let rt = runtime()?;
+    let witness = custody::witness::Witness { key: &key, name, state: &a.state, new_state: a.new_state };
+    let done =
+        match rt.block_on(custody::witness::cosign(&bytes, &witness, &trusted, store.as_ref(), chrono::Utc::now())) {
+            Ok(d) => d,
+            Err(e) if e.is_refusal() => {
+                eprintln!("custody: witness: {}", u(&custody::error_text(&e)));
+                return Ok(1);
+            }
+            Err(e) => return Err(e.into()),
+        };
+    match &a.out {
+        Some(p) => {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+                .with_context(|| format!("cannot create {} (it must not exist)", p.display()))?;
+            f.write_all(&done.bytes).with_context(|| format!("cannot write {}", p.display()))?;
+            f.sync_all().with_context(|| format!("cannot sync {}", p.display()))?;
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout().lock(), &done.bytes)?,
+    }
+    let since = match &done.previous {
+        None => "the first checkpoint of this store for this witness".to_string(),
+        Some(p) if p.position == done.checkpoint.position => format!("the head it cosigned at {}", p.cosigned_at),
+        Some(p) => format!("extending position {} cosigned at {}", p.position, p.cosigned_at),
+    };
+    eprintln!(
+        "custody: witness {} cosigned the checkpoint of store {} at position {} ({since}; {})",
+        key.id(),
+        done.checkpoint.store_id,
+        done.checkpoint.position,
+        if done.chain_checked {
+            "entry and chain checked in the store"
+        } else {
+            "store not read: give --store to check the entry is in it"
+        }
     );
     Ok(0)
 }

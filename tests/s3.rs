@@ -372,7 +372,7 @@ fn s3_checkpoint_detects_a_rollback_and_a_rewritten_ledger() {
         let o = run(home.path(), &env, &preserve_args(url, &dir, &[]));
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
-    let cp = home.path().join("checkpoint.json");
+    let cp = home.path().join("checkpoint");
     let o = run(home.path(), &env, &["checkpoint", "--store", url, "--out", cp.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let verify_cp = |cp: &Path| {
@@ -411,17 +411,16 @@ fn s3_checkpoint_detects_a_rollback_and_a_rewritten_ledger() {
     let f = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "rollback").expect("fork finding");
     assert!(f["message"].as_str().unwrap().contains("fork"), "{f}");
 
-    // A tampered checkpoint is refused.
-    // Written in custody's canonical envelope form, so only the signature check can refuse it.
-    let mut doc: custody::bundle::dsse::Envelope = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
-    let forged = serde_json::json!({"format":"custody-checkpoint/v1","store":url,"position":1,"entry":null,"bundle":null,"created_at":"2026-01-01T00:00:00Z"});
-    doc.payload =
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_vec(&forged).unwrap());
-    let bad = home.path().join("forged.json");
-    std::fs::write(&bad, custody::bundle::dsse::to_bytes(&doc)).unwrap();
+    // A tampered checkpoint is refused: its note text says position 1, its signature is the
+    // one over position 2.
+    let note = std::fs::read_to_string(&cp).unwrap();
+    let forged = note.replacen("\n2\n", "\n1\n", 1);
+    assert_ne!(forged, note);
+    let bad = home.path().join("forged.checkpoint");
+    std::fs::write(&bad, forged).unwrap();
     let o = verify_cp(&bad);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("signature does not verify"), "{}", text(&o));
+    assert!(text(&o).contains("signature by pinned key") && text(&o).contains("does not verify"), "{}", text(&o));
 }
 
 #[test]

@@ -193,7 +193,7 @@ fn a_ledger_replaced_by_new_versions_is_a_finding_under_compliance() {
     assert_eq!(r["ledger"]["position"], 2, "{r}");
     assert_eq!(kinds(&r), ["later_version".to_string()].into(), "only the replacement is wrong: {r}");
     // A checkpoint taken before the attack still matches (the first versions are the ledger it
-    // anchored); one of the other store fails as a fork: entries name their store's id.
+    // anchored); one of the other store is reported as such: checkpoints name their store's id.
     let all_cp = |cp: &Path| {
         run(
             home.path(),
@@ -208,7 +208,11 @@ fn a_ledger_replaced_by_new_versions_is_a_finding_under_compliance() {
     let o = run(home.path(), &env, &["checkpoint", "--store", "s3://repl/b", "--out", cp_b.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r = report(&all_cp(&cp_b));
-    assert!(findings(&r, "rollback").iter().any(|f| f["message"].as_str().unwrap().contains("fork")), "{r}");
+    assert!(
+        findings(&r, "checkpoint_other_store").iter().any(|f| f["message"].as_str().unwrap().contains("another store")),
+        "{r}"
+    );
+    assert!(findings(&r, "rollback").is_empty(), "not a rollback or fork of this store: {r}");
     // The human report says it, escaped and per key.
     let o = run(home.path(), &env, &["verify", "--store", "s3://repl/a", "--all"]);
     assert_eq!(o.status.code(), Some(1));

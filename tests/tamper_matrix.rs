@@ -5,7 +5,8 @@
 //! at every 1 %, tar members removed/duplicated/reordered/renamed/added, cross-bundle swaps,
 //! ledger replays, deletions, reorders and re-signing, and (issue 18) entries deleted with their
 //! bundles kept, a bundle replayed through adoption, verification by digest of a bundle whose
-//! own entry is intact while an earlier one is not, and stray objects under `ledger/`. Every
+//! own entry is intact while an earlier one is not, and stray objects under `ledger/`; and
+//! (issue 19) a witness asked to cosign a rollback, a fork or another store's head. Every
 //! case must fail verification with an error finding that names the tampered part (or, for the
 //! adoption replay, be refused); the untouched bundle must pass every time.
 //! Run with `--nocapture` to see the matrix size and detection count per row.
@@ -582,4 +583,80 @@ fn tamper_matrix_every_case_is_detected_and_the_untouched_bundle_passes() {
     // (Format v2 made the envelope ~500 bytes; every byte of manifest.json is flipped instead.)
     assert!(size > 25_000, "the matrix is exhaustive ({size} cases)");
     assert_eq!(detected, size, "every tampering must be detected with a finding naming the part");
+}
+
+/// Issue 19, item 2: a witness asked to cosign a rollback or a fork of a head it cosigned
+/// refuses (a refusal, not an error of the run), whatever signs it and whichever store it is
+/// shown; and a refusal leaves its state as it was. The honest next head is cosigned.
+#[test]
+fn tamper_matrix_a_witness_refuses_rollbacks_forks_and_other_stores() {
+    use custody::keys::SecretKey;
+    use custody::store::checkpoint::take;
+    use custody::store::ledger::StoreId;
+    use custody::store::Store;
+    use custody::witness::{cosign, Witness, WitnessError};
+
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let wkey = SecretKey::generate(&dir.path().join("witness")).unwrap();
+    let state = dir.path().join("state.json");
+    let trusted = [w.key.public.clone()];
+    let now = at(T0 + 3600);
+    let all = w.all_bundles();
+    let e = |n: usize| w.entries[n - 1].as_slice();
+    let checkpoint = |s: &Store| w.rt.block_on(take(s, &w.key, now)).unwrap().1;
+    let witness = |new_state| Witness { key: &wkey, name: "witness/matrix".into(), state: &state, new_state };
+    let run = |cp: &[u8], s: Option<&Store>| w.rt.block_on(cosign(cp, &witness(false), &trusted, s, now));
+
+    // The witness cosigns the honest head at position 2.
+    let honest2 = w.store_with(&all, &[(1, e(1)), (2, e(2))]);
+    w.rt.block_on(cosign(&checkpoint(&honest2), &witness(true), &trusted, Some(&honest2), now)).unwrap();
+    let kept = std::fs::read(&state).unwrap();
+
+    // Forged histories, signed by the store's own key.
+    let fork2 = w.entry(&w.key, 2, &w.bundles[2], Some(e(1)), at(T0 + 500));
+    let fork3 = w.entry(&w.key, 3, &w.bundles[1], Some(&fork2), at(T0 + 600));
+    let unlinked3 = w.entry(&w.key, 3, &w.bundles[2], Some(e(1)), at(T0 + 700));
+    let rollback1 = w.store_with(&all, &[(1, e(1))]);
+    let forked2 = w.store_with(&all, &[(1, e(1)), (2, &fork2[..])]);
+    let forked3 = w.store_with(&all, &[(1, e(1)), (2, &fork2[..]), (3, &fork3[..])]);
+    let rewritten = w.store_with(&all, &[(1, e(1)), (2, &fork2[..]), (3, e(3))]);
+    let broken = w.store_with(&all, &[(1, e(1)), (2, e(2)), (3, &unlinked3[..])]);
+    let other = w.bare_store_with(&all, &[(1, e(1)), (2, e(2)), (3, e(3))]);
+    let other_id = custody::store::ledger::StoreFile {
+        format: custody::store::ledger::STORE_FORMAT.into(),
+        store_id: StoreId([0x5a; 16]),
+        created_at: at(T0),
+    };
+    w.rt.block_on(other.create(custody::store::ledger::STORE_FILE, other_id.to_bytes())).unwrap();
+    let honest3_cp = checkpoint(&w.store);
+
+    type Case<'a> = (&'static str, Vec<u8>, Option<&'a Store>, fn(&WitnessError) -> bool);
+    let rolled_back = |x: &WitnessError| matches!(x, WitnessError::Rollback { .. });
+    let forked = |x: &WitnessError| matches!(x, WitnessError::Fork(_));
+    let elsewhere = |x: &WitnessError| matches!(x, WitnessError::OtherStore { .. });
+    let cases: Vec<Case> = vec![
+        ("rollback to position 1 (state only)", checkpoint(&rollback1), None, rolled_back),
+        ("rollback to position 1 (store given)", checkpoint(&rollback1), Some(&rollback1), rolled_back),
+        ("another entry at position 2 (state only)", checkpoint(&forked2), None, forked),
+        ("another entry at position 2 (store given)", checkpoint(&forked2), Some(&forked2), forked),
+        ("a fork grown to position 3", checkpoint(&forked3), Some(&forked3), forked),
+        ("the honest head 3 over a store whose entry 2 was rewritten", honest3_cp.clone(), Some(&rewritten), forked),
+        ("a head 3 that does not link to the cosigned entry 2", checkpoint(&broken), Some(&broken), forked),
+        ("the honest head 3 shown with another store", honest3_cp.clone(), Some(&other), elsewhere),
+    ];
+    let mut row = Row::new("witness asked to cosign a rollback, a fork or another store");
+    for (name, cp, store, expected) in cases {
+        let r = run(&cp, store);
+        let refused = matches!(&r, Err(x) if x.is_refusal() && expected(x));
+        let unchanged = std::fs::read(&state).unwrap() == kept;
+        row.record_refusal(name.into(), refused && unchanged, format!("{:?}, state unchanged: {unchanged}", r.err()));
+    }
+    // The control: the honest next head, with the store, is cosigned.
+    run(&honest3_cp, Some(&w.store)).expect("the honest next head is cosigned");
+    eprintln!("  {:<70} {:>6} cases {:>6} detected", row.name, row.cases, row.detected);
+    for m in &row.misses {
+        eprintln!("    MISSED {m}");
+    }
+    assert_eq!(row.detected, row.cases, "every rollback, fork and other store must be refused: {:?}", row.misses);
 }

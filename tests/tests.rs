@@ -40,3 +40,4 @@ mod tamper_matrix;
 mod terminal;
 mod verify_pipeline;
 mod verify_support;
+mod witness;

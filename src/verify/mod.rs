@@ -30,7 +30,9 @@ pub use bundle::{check_bundle, BundleCheck};
 pub use findings::Location;
 pub use report::{Finding, FindingKind, Level, Report, Subject};
 pub(crate) use store::verify_in_store_keeping;
-pub use store::{verify_all, verify_all_with, verify_in_store, verify_in_store_with};
+pub use store::{
+    verify_all, verify_all_anchored, verify_all_with, verify_in_store, verify_in_store_anchored, verify_in_store_with,
+};
 
 /// Pinned public keys.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +52,30 @@ impl Trust {
     /// Is the set empty?
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+    /// The keys.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+}
+
+/// What `verify --checkpoint` compares a store's ledger with: a checkpoint file's bytes and
+/// the witnesses who must have cosigned it (`docs/format.md` §6.5).
+#[derive(Debug, Clone, Default)]
+pub struct Anchor {
+    /// The checkpoint file's bytes.
+    pub checkpoint: Vec<u8>,
+    /// Witness public keys whose cosignatures count.
+    pub witnesses: Vec<PublicKey>,
+    /// How many of them must have cosigned (0: none required; cosignature lines that match a
+    /// key are still checked).
+    pub required: usize,
+}
+
+impl Anchor {
+    /// A checkpoint with no witness required.
+    pub fn new(checkpoint: &[u8]) -> Anchor {
+        Anchor { checkpoint: checkpoint.to_vec(), witnesses: Vec::new(), required: 0 }
     }
 }
 

@@ -100,6 +100,13 @@ pub enum FindingKind {
     // anchor (checkpoint)
     CheckpointInvalid,
     Rollback,
+    /// The checkpoint names another store (by store id; a legacy one by URL) than the one
+    /// verified.
+    CheckpointOtherStore,
+    /// Fewer witnesses than required cosigned the checkpoint (`--witnesses K`).
+    CosignatureMissing,
+    /// A cosignature line of a given witness key does not verify.
+    CosignatureInvalid,
     // retention (object lock)
     RetentionMissing,
     // versions (a versioned bucket's history)
@@ -152,7 +159,7 @@ impl FindingKind {
             | SupplementOfUnknown
             | SupplementMismatch
             | EmptyStore => "ledger",
-            CheckpointInvalid | Rollback => "anchor",
+            CheckpointInvalid | Rollback | CheckpointOtherStore | CosignatureMissing | CosignatureInvalid => "anchor",
             RetentionMissing => "retention",
             LaterVersion | DeleteMarker | VersioningOff => "versions",
         }

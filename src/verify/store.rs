@@ -14,7 +14,7 @@ use super::checks::ledger::{check_anchor, check_chain, check_placement, check_tr
 use super::checks::versions::{check_versioning, check_versions};
 use super::findings::{Findings, Location};
 use super::report::{self, Finding, FindingKind, Level, Report, Subject};
-use super::{Options, Trust};
+use super::{Anchor, Options, Trust};
 use crate::bundle::manifest::Manifest;
 use crate::digest::{BundleId, Sha256};
 use crate::read::ledger::entry_key;
@@ -50,6 +50,18 @@ pub async fn verify_in_store_with(
     opts: &Options,
     checkpoint: Option<&[u8]>,
 ) -> Result<(Report, Option<Manifest>), StoreError> {
+    let anchor = checkpoint.map(Anchor::new);
+    verify_in_store_anchored(store, id, trust, opts, anchor.as_ref()).await
+}
+
+/// [`verify_in_store`], and compare the ledger with a checkpoint and its cosignatures.
+pub async fn verify_in_store_anchored(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+    opts: &Options,
+    checkpoint: Option<&Anchor>,
+) -> Result<(Report, Option<Manifest>), StoreError> {
     let (report, manifest, _) = verify_in_store_inner(store, id, trust, opts, checkpoint, false).await?;
     Ok((report, manifest))
 }
@@ -72,7 +84,7 @@ async fn verify_in_store_inner(
     id: &BundleId,
     trust: &Trust,
     opts: &Options,
-    checkpoint: Option<&[u8]>,
+    checkpoint: Option<&Anchor>,
     keep: bool,
 ) -> Result<(Report, Option<Manifest>, Option<Fetched>), StoreError> {
     let view = LedgerView::load(store).await?;
@@ -118,7 +130,7 @@ async fn verify_in_store_inner(
     check_chain(&view, trust, &mut fs);
     let info = check_placement(&view, id, c.manifest.as_ref(), c.size, opts.max_skew, &mut fs);
     versions(store, &view, bundle_history, view.entries.len() + 2, &mut fs).await;
-    anchor(&view, checkpoint, trust, &mut fs);
+    anchor(&view, checkpoint, store.url(), trust, &mut fs);
     subject.size = Some(c.size);
     if let Some(i) = &info {
         let others = view.entries.len().saturating_sub(1);
@@ -167,9 +179,9 @@ async fn versions<'a>(
 }
 
 /// The `anchor` check: the checkpoint compared, or the statement that there is none.
-fn anchor(view: &LedgerView, checkpoint: Option<&[u8]>, trust: &Trust, fs: &mut Findings) {
+fn anchor(view: &LedgerView, checkpoint: Option<&Anchor>, url: &str, trust: &Trust, fs: &mut Findings) {
     match checkpoint {
-        Some(bytes) => check_anchor(view, bytes, trust, fs),
+        Some(a) => check_anchor(view, a, url, trust, fs),
         None => fs.detail("anchor", NOT_ANCHORED),
     }
 }
@@ -294,6 +306,19 @@ pub async fn verify_all_with(
     read_data: bool,
     checkpoint: Option<&[u8]>,
 ) -> Result<Report, StoreError> {
+    let anchor = checkpoint.map(Anchor::new);
+    verify_all_anchored(store, trust, opts, read_data, anchor.as_ref()).await
+}
+
+/// [`verify_all_with`], with the witnesses whose cosignatures the checkpoint must carry
+/// ([`Anchor`]).
+pub async fn verify_all_anchored(
+    store: &Store,
+    trust: &Trust,
+    opts: &Options,
+    read_data: bool,
+    checkpoint: Option<&Anchor>,
+) -> Result<Report, StoreError> {
     let view = LedgerView::load(store).await?;
     // Every key under bundles/, each at its first version in a versioned store.
     let listed = store.list_objects("bundles/", &|k| bundle_of_key(k).is_some()).await?;
@@ -311,7 +336,7 @@ pub async fn verify_all_with(
     let bundle_histories =
         listed.objects.iter().filter(|o| bundle_of_key(&o.key).is_some()).filter_map(|o| o.history.as_deref());
     versions(store, &view, bundle_histories, view.entries.len() + listed.objects.len() + 1, &mut fs).await;
-    anchor(&view, checkpoint, trust, &mut fs);
+    anchor(&view, checkpoint, store.url(), trust, &mut fs);
     fs.ran("bundles");
     let mut lines = Vec::new();
     let mut recorded: HashSet<BundleId> = HashSet::new();

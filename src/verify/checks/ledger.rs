@@ -23,14 +23,15 @@ use crate::bundle::dsse::pae;
 use crate::bundle::manifest::{LedgerLink, Manifest};
 use crate::bundle::write::MANIFEST_MEMBER;
 use crate::digest::BundleId;
-use crate::read::checkpoint::{self, Comparison};
+use crate::read::checkpoint::{self, AnyCheckpoint, Comparison};
 use crate::read::ledger::{EntryProblem, StoreFile, StoreId, StoredEntry, STORE_FILE};
+use crate::read::note::{self, Note};
 use crate::store::ledger as store_ledger;
 use crate::store::versions::{KeyHistory, ReadAt};
 use crate::store::{bundle_key, Store, StoreError};
 use crate::verify::findings::{Findings, Location};
 use crate::verify::report::{FindingKind, LedgerInfo};
-use crate::verify::Trust;
+use crate::verify::{Anchor, Trust};
 
 /// The ledger as read from a store, once, for every check.
 #[derive(Debug, Default)]
@@ -600,11 +601,14 @@ pub(crate) fn check_truncation(view: &LedgerView, id: &BundleId, m: &Manifest, f
 /// What an audit without a checkpoint cannot show, said in its `anchor` line.
 pub(crate) const NOT_ANCHORED: &str = "not anchored: the ledger's tail is not anchored, give --checkpoint FILE. Without a checkpoint kept outside the store, deleting the newest entries together with their bundles leaves a shorter ledger that verifies; take one after each preserve with `custody checkpoint --out FILE` and keep it elsewhere";
 
-/// Compare the ledger with a checkpoint's bytes: its signature by a pinned key, then a ledger
-/// shorter than it (rollback) or with another entry at its position (fork).
-pub(crate) fn check_anchor(view: &LedgerView, bytes: &[u8], trust: &Trust, fs: &mut Findings) {
+/// Compare the ledger with a checkpoint: its signature by a pinned key (in a signed note, a
+/// line under the origin's name; in a legacy JSON checkpoint, the envelope's), the store it
+/// names (a note's store id against `store.json`; a legacy checkpoint has only a URL), the
+/// witnesses' cosignatures it must carry, then a ledger shorter than it (rollback) or with
+/// another entry at its position (fork).
+pub(crate) fn check_anchor(view: &LedgerView, anchor: &Anchor, store_url: &str, trust: &Trust, fs: &mut Findings) {
     fs.ran("anchor");
-    let (env, cp) = match checkpoint::parse(bytes) {
+    let any = match checkpoint::parse(&anchor.checkpoint) {
         Ok(x) => x,
         Err(e) => {
             fs.error(
@@ -615,48 +619,176 @@ pub(crate) fn check_anchor(view: &LedgerView, bytes: &[u8], trust: &Trust, fs: &
             return;
         }
     };
-    match trust.find(&env.keyid) {
-        None => fs.error(
-            FindingKind::CheckpointInvalid,
-            Location::Checkpoint,
-            format!("the checkpoint is signed by untrusted key {}; pin it with --trusted-key", env.keyid.hex()),
-        ),
-        Some(k) => {
-            if k.key.verify_strict(&pae(&env.payload_type, &env.payload), &Signature::from_bytes(&env.sig)).is_err() {
+    let (position, entry) = any.head();
+    let taken = any.time();
+    // Said in the pass line: which store, which witnesses.
+    let mut about = Vec::new();
+    let mut legacy_url = None;
+    match &any {
+        AnyCheckpoint::Legacy { env, cp } => {
+            match trust.find(&env.keyid) {
+                None => fs.error(
+                    FindingKind::CheckpointInvalid,
+                    Location::Checkpoint,
+                    format!("the checkpoint is signed by untrusted key {}; pin it with --trusted-key", env.keyid.hex()),
+                ),
+                Some(k) => {
+                    if k.key
+                        .verify_strict(&pae(&env.payload_type, &env.payload), &Signature::from_bytes(&env.sig))
+                        .is_err()
+                    {
+                        fs.error(
+                            FindingKind::CheckpointInvalid,
+                            Location::Checkpoint,
+                            "the checkpoint's signature does not verify",
+                        );
+                    }
+                }
+            }
+            if !anchor.witnesses.is_empty() {
+                fs.error(
+                    FindingKind::CosignatureMissing,
+                    Location::Checkpoint,
+                    "a legacy JSON checkpoint carries no cosignatures: take a signed-note checkpoint (`custody checkpoint`) and have the witnesses cosign it (`custody witness cosign`)",
+                );
+            }
+            about.push(format!(
+                "a legacy JSON checkpoint: it names its store by URL only ({}), which is not compared while the ledger extends it",
+                cp.store.chars().take(200).collect::<String>()
+            ));
+            legacy_url = Some(cp.store.clone());
+        }
+        AnyCheckpoint::Note { note, cp } => {
+            let origin = cp.origin();
+            let mut signed = false;
+            for k in trust.keys() {
+                for line in note.lines_of(Some(&origin), note::ED25519, &k.key) {
+                    if note.verify_ed25519(line, &k.key) {
+                        signed = true;
+                    } else {
+                        fs.error(
+                            FindingKind::CheckpointInvalid,
+                            Location::Checkpoint,
+                            format!("the checkpoint's signature by pinned key {} does not verify: the note was altered after it was signed", k.id),
+                        );
+                    }
+                }
+            }
+            if !signed && !fs.failed("anchor") {
                 fs.error(
                     FindingKind::CheckpointInvalid,
                     Location::Checkpoint,
-                    "the checkpoint's signature does not verify",
+                    format!("the checkpoint has no signature by a pinned key under its origin's name ({origin}); pin the store's signing key with --trusted-key"),
                 );
             }
+            match view.store_id() {
+                Some(ours) if ours != cp.store_id => {
+                    fs.error(
+                        FindingKind::CheckpointOtherStore,
+                        Location::Checkpoint,
+                        format!("the checkpoint is of store {}, but this store is {ours} (store.json): a checkpoint of another store says nothing about this ledger; give this store's checkpoint", cp.store_id),
+                    );
+                    check_cosignatures(note, anchor, fs, &mut about);
+                    return;
+                }
+                Some(_) => about.push(format!("of this store, {}", cp.store_id)),
+                None => fs.warn(
+                    FindingKind::CheckpointOtherStore,
+                    Location::Checkpoint,
+                    format!("the checkpoint is of store {}, but this store has no usable store.json to compare with; compared anyway", cp.store_id),
+                ),
+            }
+            check_cosignatures(note, anchor, fs, &mut about);
         }
     }
-    match checkpoint::compare(&view.entries, &cp) {
+    let about: String = about.iter().map(|a| format!("; {a}")).collect();
+    let other_url = legacy_url.filter(|u| u != store_url);
+    match checkpoint::compare(&view.entries, position, entry) {
         Comparison::Consistent => fs.detail(
             "anchor",
             format!(
-                "the ledger extends the checkpoint taken at {} (position {}); entries after it are not anchored",
-                cp.created_at, cp.position
+                "the ledger extends the checkpoint taken at {taken} (position {position}{about}); entries after it are not anchored"
+            ),
+        ),
+        // A legacy checkpoint names its store by URL only: one of another URL that this ledger
+        // does not extend is most likely of another store (or this one moved, then lost entries).
+        _ if other_url.is_some() => fs.error(
+            FindingKind::CheckpointOtherStore,
+            Location::Checkpoint,
+            format!(
+                "the legacy checkpoint names store {}, not {store_url}, and this ledger does not extend it: a checkpoint of another store, or this store moved and was rolled back or rewritten since; take a new checkpoint",
+                other_url.unwrap_or_default()
             ),
         ),
         Comparison::RolledBack { now } => fs.error(
             FindingKind::Rollback,
-            Location::LedgerEntry(cp.position),
+            Location::LedgerEntry(position),
             format!(
-                "the ledger has {now} entries, but a checkpoint taken at {} recorded {}: entries were removed (a rollback to an older head)",
-                cp.created_at, cp.position
+                "the ledger has {now} entries, but a checkpoint taken at {taken} recorded {position}: entries were removed (a rollback to an older head)"
             ),
         ),
         Comparison::Forked { found } => fs.error(
             FindingKind::Rollback,
-            Location::LedgerEntry(cp.position),
+            Location::LedgerEntry(position),
             format!(
-                "the checkpoint taken at {} recorded entry {} at position {}, but the ledger holds {} there: the ledger was rewritten (a fork)",
-                cp.created_at,
-                cp.entry.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
-                cp.position,
+                "the checkpoint taken at {taken} recorded entry {} at position {position}, but the ledger holds {} there: the ledger was rewritten (a fork)",
+                entry.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
                 found.map(|e| e.to_string()).unwrap_or_else(|| "nothing".into())
             ),
         ),
     }
+}
+
+/// The witnesses' cosignatures on a checkpoint note: every line matching a witness key must
+/// verify (`cosignature_invalid`), and at least `anchor.required` of the keys must have a
+/// valid one (`cosignature_missing`). Lines of other keys are ignored (c2sp.org/signed-note).
+fn check_cosignatures(note: &Note, anchor: &Anchor, fs: &mut Findings, about: &mut Vec<String>) {
+    if anchor.witnesses.is_empty() {
+        return;
+    }
+    let mut valid = Vec::new();
+    let mut missing = Vec::new();
+    // A key given twice is one witness: it never counts twice towards `required`.
+    let mut seen = std::collections::HashSet::new();
+    for w in anchor.witnesses.iter().filter(|w| seen.insert(w.id)) {
+        let mut ok = None;
+        for line in note.lines_of(None, note::COSIGNATURE_V1, &w.key) {
+            match note.verify_cosignature(line, &w.key) {
+                Some(ts) => ok = Some(ts),
+                None => fs.error(
+                    FindingKind::CosignatureInvalid,
+                    Location::Checkpoint,
+                    format!(
+                        "a cosignature line (name `{}`) matches witness key {} but does not verify: the note was altered after it was cosigned, or the line is forged",
+                        line.name.chars().take(64).collect::<String>(),
+                        w.id
+                    ),
+                ),
+            }
+        }
+        match ok {
+            Some(ts) => valid.push(format!(
+                "{} at {}",
+                w.id,
+                chrono::DateTime::from_timestamp(i64::try_from(ts).unwrap_or(i64::MAX), 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| format!("{ts}s"))
+            )),
+            None => missing.push(w.id.to_string()),
+        }
+    }
+    if valid.len() < anchor.required {
+        fs.error(
+            FindingKind::CosignatureMissing,
+            Location::Checkpoint,
+            format!(
+                "{} of the {} witness keys given cosigned the checkpoint, {} required; no valid cosignature by {}",
+                valid.len(),
+                seen.len(),
+                anchor.required,
+                missing.join(", ")
+            ),
+        );
+    }
+    about.push(format!("cosigned by {} of {} witness(es): {}", valid.len(), seen.len(), valid.join(", ")));
 }
