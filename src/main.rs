@@ -517,7 +517,7 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     };
     let meter = output::progress::stderr("verify", total, 0, a.quiet).install_global();
     let cp = match &a.checkpoint {
-        Some(p) => Some(anchor_from(p, &a.witness_key, a.witnesses)?),
+        Some(p) => Some(anchor_from(p, &a.witness_key, a.witnesses, &trust)?),
         None => None,
     };
     let report = if a.all {
@@ -541,7 +541,12 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
 
 /// The checkpoint `verify --checkpoint` compares with, and the witnesses it must carry (all
 /// of them unless `--witnesses K` says how many).
-fn anchor_from(path: &Path, witness_keys: &[PathBuf], required: Option<u32>) -> Result<verify::Anchor> {
+fn anchor_from(
+    path: &Path,
+    witness_keys: &[PathBuf],
+    required: Option<u32>,
+    trust: &verify::Trust,
+) -> Result<verify::Anchor> {
     // Read bounded: a checkpoint is at most 64 KiB; one byte more is enough to refuse it.
     let mut checkpoint = Vec::new();
     std::io::Read::read_to_end(
@@ -555,6 +560,13 @@ fn anchor_from(path: &Path, witness_keys: &[PathBuf], required: Option<u32>) -> 
     let mut witnesses: Vec<PublicKey> = Vec::new();
     for p in witness_keys {
         let k = PublicKey::load(p).with_context(|| format!("cannot use witness key {}", p.display()))?;
+        // A witness is a second party: whoever holds a store key could mint its cosignature.
+        if trust.keys().iter().any(|t| t.id == k.id) {
+            bail!(
+                "witness key {} is also a trusted store key: a cosignature by the signer is no witness; give the witness's own public key",
+                p.display()
+            );
+        }
         // The same key twice is one witness.
         if !witnesses.iter().any(|w| w.id == k.id) {
             witnesses.push(k);

@@ -218,7 +218,7 @@ pub async fn cosign(
     check_store_signature(&note, &origin, trusted)?;
     let wkey = &witness.key.public.key;
     if let Some(l) = note.lines_of(None, note::COSIGNATURE_V1, wkey).next() {
-        return Err(WitnessError::AlreadyCosigned { name: l.name.clone() });
+        return Err(WitnessError::AlreadyCosigned { name: l.name.chars().take(64).collect() });
     }
     let _lock = lock(witness.state)?;
     let mut state = load_state(witness.state, witness.new_state)?;

@@ -140,6 +140,11 @@ fn two_witnesses_with_their_state_files_cosign_and_verify_counts_the_cosignature
     // The same key twice is one witness, not two cosignatures.
     let o = audit(&env, &store, &cp_w1, &["--witness-key", w1p, "--witness-key", w1p, "--witnesses", "2"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
+    // The signer is no witness of itself: its key as a witness key is a usage error.
+    let signer = env.pubkey();
+    let o = audit(&env, &store, &cp_both, &["--witness-key", s(&signer)]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("is also a trusted store key"), "{}", o.stderr);
     // By digest too.
     let digest =
         env.run(&["list", "--store", s(&store), "--json"]).json()["entries"][0]["bundle"].as_str().unwrap().to_string();

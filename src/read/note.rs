@@ -82,7 +82,7 @@ impl Note {
             return Err(NoteInvalid(format!("{} bytes, above the limit of {max}", bytes.len())));
         }
         let s = std::str::from_utf8(bytes).map_err(|e| NoteInvalid(format!("not UTF-8 ({e})")))?;
-        if let Some((i, c)) = s.char_indices().find(|&(_, c)| c < ' ' && c != '\n') {
+        if let Some((i, c)) = s.char_indices().find(|&(_, c)| c.is_control() && c != '\n') {
             return Err(NoteInvalid(format!(
                 "control character U+{:04X} at byte {i}: a signed note holds none but the newline",
                 c as u32

@@ -7,7 +7,7 @@
 
 use super::mapping::FieldMapping;
 use super::semantics::{role_of, superseded, LinkKey, Role};
-use super::values::{canon, normalize_plain, normalize_span_id, normalize_trace_id, traceparent, Time};
+use super::values::{canon, no_value, normalize_plain, normalize_span_id, normalize_trace_id, traceparent, Time};
 use crate::bundle::manifest::IdentName;
 use crate::collect::analysis::{EventKind, OutcomeStatus};
 use serde_json::Value;
@@ -19,7 +19,7 @@ const MAX_FIELDS: usize = 512;
 /// Most id-like values kept per record.
 const MAX_TOKENS: usize = 512;
 /// Longest string looked into for embedded JSON.
-const MAX_EMBEDDED: usize = 256 * 1024;
+pub(crate) const MAX_EMBEDDED: usize = 256 * 1024;
 /// How many levels of JSON-in-a-string are opened.
 const MAX_EMBEDDED_LEVELS: u8 = 3;
 /// Longest rendered descriptive value (a tool name, a status…).
@@ -216,8 +216,8 @@ pub(crate) fn normalize_role(role: Role, raw: &str) -> Option<String> {
     match role {
         Role::Ident(IdentName::TraceId) => normalize_trace_id(raw),
         Role::Link(LinkKey::SpanId | LinkKey::ParentSpanId) => normalize_span_id(raw),
-        Role::Ident(IdentName::BundleId) => normalize_plain(raw).map(|v| bundle_revision(&v)),
-        _ => normalize_plain(raw),
+        Role::Ident(IdentName::BundleId) => normalize_plain(raw).filter(|v| !no_value(v)).map(|v| bundle_revision(&v)),
+        _ => normalize_plain(raw).filter(|v| !no_value(v)),
     }
 }
 
@@ -316,57 +316,69 @@ pub(crate) struct ItemBuilder<'m> {
     dialects: Dialects,
 }
 
-/// Record schemas that reuse the table's names for something else. What they change is
-/// applied when the record is finished ([`ItemBuilder::finish`]), whatever order its fields
-/// came in.
+/// Record schemas that reuse the table's names for something else, recognised from the
+/// record's top-level keys before any field is read ([`Dialects::of`]), so that a field they
+/// re-read is never recorded (recording it and dropping it later would also drop an equal value
+/// from a field that means it: fields are deduplicated by role and value).
 #[derive(Default, Clone, Copy)]
 struct Dialects {
-    /// Elastic Common Schema (`ecs.version`, or `agent.type` naming a Beat or the Elastic
-    /// Agent): its `agent.*` fields describe the log shipper that sent the record, not the AI
-    /// agent; `agent.id` is Filebeat's id.
+    /// Elastic Common Schema (`@timestamp` with `ecs.version`, or `agent.type` naming a Beat or
+    /// the Elastic Agent): its `agent.*` fields describe the log shipper that sent the record,
+    /// not the AI agent; `agent.id` is Filebeat's id.
     ecs: bool,
-    /// Azure Application Insights / Log Analytics telemetry (`operation_Id`, `OperationId`,
-    /// `itemType`, `cloud_RoleName`, `AppRoleName`): its `session_Id` / `SessionId` is the
-    /// client's (browser or app) telemetry session, not the agent's conversation.
+    /// Azure Application Insights / Log Analytics telemetry (`operation_Id`/`OperationId` with
+    /// another of their columns): its top-level `session_Id` / `SessionId` is the client's
+    /// (browser or app) telemetry session, not the agent's conversation.
     app_insights: bool,
 }
 
 impl Dialects {
-    /// Notes a string field that marks a dialect.
-    fn mark(&mut self, path: &str, value: &str) {
-        if path.eq_ignore_ascii_case("ecs.version") {
-            self.ecs = true;
-        } else if path == "agent.type" {
-            const SHIPPERS: [&str; 10] = [
-                "filebeat",
-                "metricbeat",
-                "packetbeat",
-                "winlogbeat",
-                "auditbeat",
-                "heartbeat",
-                "functionbeat",
-                "journalbeat",
-                "elastic-agent",
-                "apm-server",
-            ];
-            self.ecs |= SHIPPERS.iter().any(|s| value.eq_ignore_ascii_case(s));
-        } else if matches!(
-            path,
-            "operation_Id" | "operation_ParentId" | "OperationId" | "itemType" | "cloud_RoleName" | "AppRoleName"
-        ) {
-            self.app_insights = true;
-        }
+    /// The dialects of a record (a top-level object).
+    fn of(v: &Value) -> Dialects {
+        let Value::Object(o) = v else { return Dialects::default() };
+        const SHIPPERS: [&str; 10] = [
+            "filebeat",
+            "metricbeat",
+            "packetbeat",
+            "winlogbeat",
+            "auditbeat",
+            "heartbeat",
+            "functionbeat",
+            "journalbeat",
+            "elastic-agent",
+            "apm-server",
+        ];
+        let agent_type = o.get("agent").and_then(|a| a.get("type")).or_else(|| o.get("agent.type"));
+        let shipper = agent_type.and_then(Value::as_str).is_some_and(|t| SHIPPERS.iter().any(|s| t.eq_ignore_ascii_case(s)));
+        let ecs_version = o.get("ecs").and_then(|e| e.get("version")).or_else(|| o.get("ecs.version")).is_some();
+        let ecs = shipper || (ecs_version && o.contains_key("@timestamp"));
+        const COLUMNS: [&str; 11] = [
+            "itemType",
+            "cloud_RoleName",
+            "cloud_RoleInstance",
+            "AppRoleName",
+            "AppRoleInstance",
+            "operation_ParentId",
+            "operation_Name",
+            "OperationName",
+            "customDimensions",
+            "Properties",
+            "TimeGenerated",
+        ];
+        let app_insights = (o.contains_key("operation_Id") || o.contains_key("OperationId"))
+            && COLUMNS.iter().any(|c| o.contains_key(*c));
+        Dialects { ecs, app_insights }
     }
 
-    /// Whether a classified field of a record in these dialects means something else.
-    fn overrides(&self, f: &Field) -> bool {
-        let last = f.path.rsplit(['.', '/']).next().unwrap_or("");
+    /// Whether a field (its role, at `path`) of a record in these dialects means something
+    /// else, and is not recorded.
+    fn overrides(&self, role: Role, path: &str) -> bool {
         (self.ecs
-            && f.path.starts_with("agent.")
-            && matches!(f.role, Role::Ident(IdentName::AgentId) | Role::Link(LinkKey::AgentName)))
+            && path.starts_with("agent.")
+            && matches!(role, Role::Ident(IdentName::AgentId) | Role::Link(LinkKey::AgentName)))
             || (self.app_insights
-                && f.role == Role::Ident(IdentName::SessionId)
-                && matches!(last, "session_Id" | "SessionId"))
+                && role == Role::Ident(IdentName::SessionId)
+                && matches!(path, "session_Id" | "SessionId"))
     }
 }
 
@@ -376,12 +388,6 @@ impl<'m> ItemBuilder<'m> {
     }
 
     pub(crate) fn finish(mut self) -> Item {
-        let dialects = self.dialects;
-        if dialects.ecs || dialects.app_insights {
-            // A field the user's mapping names keeps the meaning the user gave it.
-            let mapping = self.mapping;
-            self.item.fields.retain(|f| mapping.ident_for_path(&f.path).is_some() || !dialects.overrides(f));
-        }
         // A bare `wave` is the rollout wave only in a deployment record.
         if self.item.fields.iter().any(|f| f.role == Role::Wave) {
             let deploy = self.item.fields.iter().any(|f| {
@@ -619,7 +625,15 @@ impl<'m> ItemBuilder<'m> {
     /// Walks a JSON value: every field classified, every id-like value kept, JSON carried as
     /// a string opened, headers and `key=value` text read.
     pub(crate) fn walk(&mut self, prefix: &str, v: &Value) {
+        if prefix.is_empty() {
+            self.dialects = Dialects::of(v);
+        }
         self.walk_at(prefix, None, v, 0, 0);
+    }
+
+    /// Whether the record walked is Application Insights / Log Analytics telemetry.
+    pub(crate) fn app_insights(&self) -> bool {
+        self.dialects.app_insights
     }
 
     fn walk_at(&mut self, path: &str, parent: Option<&str>, v: &Value, depth: usize, embedded: u8) {
@@ -671,9 +685,11 @@ impl<'m> ItemBuilder<'m> {
         let v = unwrap_any_value(v);
         match v {
             Value::String(s) => {
-                self.dialects.mark(path, s);
                 if let Some(role) = self.role(path, parent, key) {
-                    self.field(role, s, path);
+                    // A field the user's mapping names keeps the meaning the user gave it.
+                    if !self.dialects.overrides(role, path) || self.mapping.ident_for_path(path).is_some() {
+                        self.field(role, s, path);
+                    }
                 }
                 if let Some(rs) = pod_replicaset(key, s) {
                     self.field(Role::Link(LinkKey::Workload), &rs, &format!("{path}→replicaset"));
@@ -1047,6 +1063,20 @@ mod tests {
         // Outside ECS, `agent.id` is the agent's id.
         let item = walked(serde_json::json!({"agent": {"id": "invoice-agent"}}));
         assert_eq!(roles(&item, Role::Ident(IdentName::AgentId)).len(), 1);
+        // The shipper's name equal to the agent's does not hide the agent's own field.
+        let item = walked(serde_json::json!({
+            "@timestamp": "2026-12-07T13:55:01.120Z",
+            "ecs": {"version": "8.11.0"},
+            "agent": {"type": "filebeat", "name": "invoice-agent"},
+            "gen_ai": {"agent": {"name": "invoice-agent"}},
+        }));
+        assert_eq!(
+            roles(&item, Role::Link(LinkKey::AgentName)),
+            [("invoice-agent".to_string(), "gen_ai.agent.name".to_string())]
+        );
+        // Another system's `ecs` (AWS ECS task metadata) without `@timestamp` is no ECS log.
+        let item = walked(serde_json::json!({"ecs": {"version": "4"}, "agent": {"id": "invoice-agent"}}));
+        assert_eq!(roles(&item, Role::Ident(IdentName::AgentId)).len(), 1);
         // Flat dotted ECS keys mark it too (`agent.type` naming a Beat).
         let item = walked(serde_json::json!({"agent.type": "filebeat", "agent.id": "3f5d2a8e"}));
         assert!(roles(&item, Role::Ident(IdentName::AgentId)).is_empty(), "{:?}", item.fields);
@@ -1065,8 +1095,16 @@ mod tests {
             roles(&item, Role::Ident(IdentName::SessionId)),
             [("thr_01JF3K8Q2W7E9R4T6Y1U3I5O7P".to_string(), "customDimensions.thread_id".to_string())]
         );
-        let item = walked(serde_json::json!({"OperationId": "4e8d2b6f", "SessionId": "q3Fz8Lk2"}));
+        let item = walked(serde_json::json!({"OperationId": "4e8d2b6f", "AppRoleName": "api", "SessionId": "q3Fz8Lk2"}));
         assert!(roles(&item, Role::Ident(IdentName::SessionId)).is_empty(), "{:?}", item.fields);
+        // The app's own session in the attribute bag stays the session.
+        let item = walked(serde_json::json!({
+            "OperationId": "4e8d2b6f", "AppRoleName": "api", "Properties": {"SessionId": "sess-0799fb3e"}
+        }));
+        assert_eq!(roles(&item, Role::Ident(IdentName::SessionId)).len(), 1, "{:?}", item.fields);
+        // `itemType` alone (an inventory record) is not telemetry.
+        let item = walked(serde_json::json!({"itemType": "invoice", "SessionId": "sess-1a2b"}));
+        assert_eq!(roles(&item, Role::Ident(IdentName::SessionId)).len(), 1, "{:?}", item.fields);
         // Elsewhere a `SessionId` is the session.
         let item = walked(serde_json::json!({"SessionId": "sess-0799fb3e"}));
         assert_eq!(roles(&item, Role::Ident(IdentName::SessionId)).len(), 1);

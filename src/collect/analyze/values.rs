@@ -135,7 +135,7 @@ pub(crate) fn normalize_span_id(raw: &str) -> Option<String> {
 /// characters.
 pub(crate) fn normalize_plain(raw: &str) -> Option<String> {
     let s = raw.trim();
-    if s.is_empty() || s.len() > MAX_IDENT_LEN || s.chars().any(char::is_control) || no_value(s) {
+    if s.is_empty() || s.len() > MAX_IDENT_LEN || s.chars().any(char::is_control) {
         return None;
     }
     Some(s.to_string())
@@ -150,17 +150,25 @@ pub(crate) fn normalize_plain(raw: &str) -> Option<String> {
 ///   session, so following it as an identifier pulls unrelated sessions in — and exporters
 ///   mask values as `[REDACTED]`, `***`, `<redacted>`.
 pub(crate) fn no_value(s: &str) -> bool {
-    let t = s.trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']'));
-    if t.is_empty() || t.bytes().all(|b| matches!(b, b'-' | b'_' | b'.' | b'*' | b'?' | b'#' | b'x' | b'X')) {
+    let t = s.trim().trim_matches(|c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']'));
+    if t.is_empty() || t.bytes().all(|b| matches!(b, b'-' | b'_' | b'.' | b'*' | b'?')) {
         return true;
     }
-    const WORDS: [&str; 12] =
-        ["null", "nil", "none", "n/a", "na", "undefined", "unknown", "unset", "empty", "redacted", "masked", "hidden"];
+    // A mask of three or more `x`/`#` (`xxxx`, `####`); a lone `x` may be a name.
+    if t.len() >= 3 && t.bytes().all(|b| matches!(b, b'x' | b'X' | b'#')) {
+        return true;
+    }
+    const WORDS: [&str; 11] =
+        ["null", "nil", "none", "n/a", "undefined", "unknown", "unset", "empty", "redacted", "masked", "hidden"];
     if WORDS.iter().any(|w| t.eq_ignore_ascii_case(w)) {
         return true;
     }
-    let lower = t.get(..5).map(str::to_ascii_lowercase);
-    lower.as_deref() == Some("hmac-")
+    // Vault's audit HMAC exactly: `hmac-sha256:` and hex (not any name starting `hmac-`).
+    ["hmac-sha256:", "hmac-sha1:", "hmac-sha512:"].iter().any(|p| {
+        t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+            && t.len() > p.len()
+            && t.bytes().skip(p.len()).all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The form values are compared in: a hex id in any of its forms (UUID, base64,
@@ -371,12 +379,14 @@ mod tests {
     #[test]
     fn regression_placeholders_and_redactions_are_no_value() {
         for v in ["-", " - ", "--", "null", "NULL", "(none)", "<nil>", "n/a", "***", "[REDACTED]", "undefined", "xxxx"] {
-            assert_eq!(normalize_plain(v), None, "{v}");
+            assert!(no_value(v), "{v}");
         }
-        assert_eq!(normalize_plain("hmac-sha256:5f0b2c9e1d7a4b3c"), None);
-        for v in ["crd-7f21c9a04e3b", "idem-1", "wave-2", "sha256:0f3a", "x1", "2"] {
-            assert_eq!(normalize_plain(v).as_deref(), Some(v), "{v}");
+        assert!(no_value("hmac-sha256:5f0b2c9e1d7a4b3c"));
+        for v in ["crd-7f21c9a04e3b", "idem-1", "wave-2", "sha256:0f3a", "x1", "2", "x", "na", "hmac-signer"] {
+            assert!(!no_value(v), "{v}");
         }
+        // Record values only: a value given on the command line is the responder's.
+        assert_eq!(normalize_plain("unknown").as_deref(), Some("unknown"));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! A record matching none of them still links (its identifiers and values are read).
 
-use super::super::item::{at, bounded, first, outcome_of, scalar, Ev, ItemBuilder, OutcomeEv, Side};
+use super::super::item::{at, bounded, first, outcome_of, scalar, Ev, ItemBuilder, OutcomeEv, Side, MAX_EMBEDDED};
 use super::super::mapping::FieldMapping;
 use super::super::semantics::{LinkKey, Role};
 use super::super::values::Time;
@@ -170,18 +170,27 @@ pub(crate) fn collection(v: &Value) -> Option<Vec<&Value>> {
     }
 }
 
-/// The rows of a columnar query result, each as the object its columns name: Azure Log
-/// Analytics and Application Insights query responses (`az monitor … query`, the REST API:
-/// `{"tables": [{"columns": [{"name": …}], "rows": [[…], …]}]}`), Kusto's v1 `Tables` with
-/// `ColumnName`, or one such table alone. `None`: not columnar. Without this a whole result
-/// is one record, so one row's session is "in conflict" with another row's.
-pub(crate) fn columnar(v: &Value) -> Option<Vec<Value>> {
-    fn table_rows(t: &Value, out: &mut Vec<Value>) -> bool {
+/// Most columns, and longest column name, a columnar result may have to be read row by row:
+/// each row is rebuilt as an object holding every name, so names are bounded (a result past
+/// them is read as one document).
+const MAX_COLUMNS: usize = 1024;
+const MAX_COLUMN_NAME: usize = 256;
+
+/// The tables of a columnar query result, as (column names, rows): Azure Log Analytics and
+/// Application Insights query responses (`az monitor … query`, the REST API: `{"tables":
+/// [{"columns": [{"name": …}], "rows": [[…], …]}]}`), Kusto's v1 `Tables` with `ColumnName`,
+/// or one such table alone. `None`: not columnar. Without this a whole result is one record,
+/// so one row's session is "in conflict" with another row's.
+pub(crate) fn columnar(v: &Value) -> Option<Vec<(Vec<&str>, &Vec<Value>)>> {
+    fn table(t: &Value) -> Option<(Vec<&str>, &Vec<Value>)> {
         let (Some(Value::Array(cols)), Some(Value::Array(rows))) =
             (t.get("columns").or_else(|| t.get("Columns")), t.get("rows").or_else(|| t.get("Rows")))
         else {
-            return false;
+            return None;
         };
+        if cols.is_empty() || cols.len() > MAX_COLUMNS || !rows.iter().all(Value::is_array) {
+            return None;
+        }
         let names: Option<Vec<&str>> = cols
             .iter()
             .map(|c| match c {
@@ -189,37 +198,37 @@ pub(crate) fn columnar(v: &Value) -> Option<Vec<Value>> {
                 Value::Object(o) => o.get("name").or_else(|| o.get("ColumnName")).and_then(Value::as_str),
                 _ => None,
             })
+            .map(|n| n.filter(|n| n.len() <= MAX_COLUMN_NAME))
             .collect();
-        let Some(names) = names.filter(|n| !n.is_empty()) else { return false };
-        if !rows.iter().all(Value::is_array) {
-            return false;
-        }
-        for row in rows {
-            let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
-            // A cell beyond the named columns has no name: kept under its position.
-            let obj: serde_json::Map<String, Value> = cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (names.get(i).map_or_else(|| format!("column_{i}"), |n| (*n).to_string()), c.clone()))
-                .collect();
-            out.push(Value::Object(obj));
-        }
-        true
+        Some((names?, rows))
     }
-    let mut out = Vec::new();
-    let tables = v.get("tables").or_else(|| v.get("Tables"));
-    let ok = match tables {
-        Some(Value::Array(ts)) if !ts.is_empty() => ts.iter().all(|t| table_rows(t, &mut out)),
-        _ => table_rows(v, &mut out),
-    };
-    ok.then_some(out)
+    match v.get("tables").or_else(|| v.get("Tables")) {
+        Some(Value::Array(ts)) if !ts.is_empty() => ts.iter().map(table).collect(),
+        _ => table(v).map(|t| vec![t]),
+    }
+}
+
+/// One row of a columnar table as the object its columns name (a cell beyond the named
+/// columns is kept under its position).
+fn row_object(names: &[&str], row: &Value) -> Value {
+    let cells = row.as_array().map(Vec::as_slice).unwrap_or_default();
+    Value::Object(
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (names.get(i).map_or_else(|| format!("column_{i}"), |n| (*n).to_string()), c.clone()))
+            .collect(),
+    )
 }
 
 /// Items of a JSON value read generically (a collection: one per record).
 pub(crate) fn read_value(v: &Value, m: &FieldMapping, out: &mut Vec<Item>) {
-    if let Some(rows) = columnar(v) {
-        for row in &rows {
-            out.push(generic_item(row, m));
+    if let Some(tables) = columnar(v) {
+        // Row by row: only one row's object is held at a time.
+        for (names, rows) in tables {
+            for row in rows {
+                out.push(generic_item(&row_object(&names, row), m));
+            }
         }
         return;
     }
@@ -245,7 +254,7 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
         _ => v,
     };
     b.walk("", v);
-    let bagged = with_bag(v).or_else(|| hec_event(v));
+    let bagged = if b.app_insights() { with_bag(v) } else { None }.or_else(|| hec_event(v));
     let v = bagged.as_ref().unwrap_or(v);
     let start = b.time_from(v, &TIME_FIELDS);
     if let Some(ev) = change_record(v, &mut b, start.clone()) {
@@ -272,19 +281,16 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
 /// telemetry columns (`customDimensions`/`Properties`, an object or JSON in a string;
 /// `customMeasurements`/`Measurements`): the event a record describes is read from the bag's
 /// keys as if they were the record's (a column of the same name wins). Its fields were
-/// already classified where they are (`customDimensions{}.gen_ai.tool.name`); `None` for
-/// any other record.
+/// already classified where they are (`customDimensions{}.gen_ai.tool.name`). Called for
+/// such records only (`ItemBuilder::app_insights`).
 fn with_bag(v: &Value) -> Option<Value> {
     let o = v.as_object()?;
-    const MARKERS: [&str; 5] = ["operation_Id", "OperationId", "itemType", "cloud_RoleName", "AppRoleName"];
-    if !MARKERS.iter().any(|k| o.contains_key(*k)) {
-        return None;
-    }
     let mut out = o.clone();
     for k in ["customDimensions", "Properties", "customMeasurements", "Measurements"] {
         let bag = match o.get(k) {
             Some(Value::Object(b)) => b.clone(),
-            Some(Value::String(t)) => match serde_json::from_str::<Value>(t) {
+            // Bounded as any JSON carried in a string is (`MAX_EMBEDDED`).
+            Some(Value::String(t)) if t.len() <= MAX_EMBEDDED => match serde_json::from_str::<Value>(t) {
                 Ok(Value::Object(b)) => b,
                 _ => continue,
             },
