@@ -297,29 +297,17 @@ async fn check_chain(store: &Store, cp: &NoteCheckpoint, previous: Option<&Cosig
     }
     let entries = ledger::load_all(store).await?;
     let at = |n: u64| entries.binary_search_by_key(&n, |e| e.position).ok().and_then(|i| entries.get(i));
-    match at(cp.position) {
-        Some(e) if e.id == cp.entry => {}
-        found => {
-            return Err(WitnessError::Fork(format!(
-                "the checkpoint records entry {} at position {}, but the store's ledger holds {} there",
-                cp.entry,
-                cp.position,
-                found.map(|e| e.id.to_string()).unwrap_or_else(|| "nothing".into())
-            )))
-        }
-    }
+    // The ledger holds `entry` at `position`, else a fork, said as `whose` entry and `when`.
+    let holds = |position: u64, entry: &EntryId, whose: &str, when: &str| match at(position) {
+        Some(e) if e.id == *entry => Ok(()),
+        found => Err(WitnessError::Fork(format!(
+            "{whose} entry {entry} at position {position}, but the store's ledger holds {} there{when}",
+            found.map(|e| e.id.to_string()).unwrap_or_else(|| "nothing".into())
+        ))),
+    };
+    holds(cp.position, &cp.entry, "the checkpoint records", "")?;
     let Some(p) = previous else { return Ok(()) };
-    match at(p.position) {
-        Some(e) if e.id == p.entry => {}
-        found => {
-            return Err(WitnessError::Fork(format!(
-                "this witness cosigned entry {} at position {}, but the store's ledger holds {} there now",
-                p.entry,
-                p.position,
-                found.map(|e| e.id.to_string()).unwrap_or_else(|| "nothing".into())
-            )))
-        }
-    }
+    holds(p.position, &p.entry, "this witness cosigned", " now")?;
     // Walk back from the new head: each entry names the one before it.
     let mut n = cp.position;
     while n > p.position {

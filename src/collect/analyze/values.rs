@@ -306,39 +306,37 @@ impl Time {
             return t.parse::<f64>().ok().filter(|_| t.len() > 8).and_then(Time::from_epoch);
         }
         let norm = t.replacen(',', ".", 1);
-        // `2026-12-07 13:57:58 UTC` (GitLab webhooks, Rails): a zone named after the time.
-        if let Some(naive) = norm.strip_suffix(" UTC").or_else(|| norm.strip_suffix(" GMT")) {
-            for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-                if let Ok(n) = NaiveDateTime::parse_from_str(naive, fmt) {
-                    let utc = n.and_utc();
-                    let nanos = i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos());
-                    return Some(Time { zone: Zone::Utc, ..Time::from_nanos(nanos)? });
-                }
-            }
-        }
-        if let Ok(dt) = DateTime::parse_from_rfc3339(&norm) {
+        // `2026-12-07 13:57:58 UTC` (GitLab webhooks, Rails): a zone named after a date-time
+        // that otherwise has none.
+        let (norm, named_utc) = match norm.strip_suffix(" UTC").or_else(|| norm.strip_suffix(" GMT")) {
+            Some(n) => (n.to_string(), true),
+            None => (norm, false),
+        };
+        let zoned = |dt: DateTime<chrono::FixedOffset>| {
             let zone = if dt.offset().local_minus_utc() == 0 { Zone::Utc } else { Zone::Offset };
-            let utc = dt.with_timezone(&Utc);
-            let nanos = i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos());
-            return Some(Time { zone, ..Time::from_nanos(nanos)? });
+            Time::at(dt.with_timezone(&Utc), zone)
+        };
+        if let Ok(dt) = DateTime::parse_from_rfc3339(&norm) {
+            return zoned(dt);
         }
         for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
             if let Ok(n) = NaiveDateTime::parse_from_str(&norm, fmt) {
-                let utc = n.and_utc();
-                let nanos = i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos());
-                return Some(Time { zone: Zone::None, ..Time::from_nanos(nanos)? });
+                return Time::at(n.and_utc(), if named_utc { Zone::Utc } else { Zone::None });
             }
         }
         // `2026-11-21 14:02:42 +0000`, `21/Nov/2026:14:02:42 +0000` (common log format).
         for fmt in ["%Y-%m-%d %H:%M:%S%.f %z", "%d/%b/%Y:%H:%M:%S %z"] {
             if let Ok(dt) = DateTime::parse_from_str(&norm, fmt) {
-                let zone = if dt.offset().local_minus_utc() == 0 { Zone::Utc } else { Zone::Offset };
-                let utc = dt.with_timezone(&Utc);
-                let nanos = i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos());
-                return Some(Time { zone, ..Time::from_nanos(nanos)? });
+                return zoned(dt);
             }
         }
         None
+    }
+
+    /// A UTC date-time, marked with how its zone was written.
+    fn at(utc: DateTime<Utc>, zone: Zone) -> Option<Time> {
+        let nanos = i128::from(utc.timestamp()) * 1_000_000_000 + i128::from(utc.timestamp_subsec_nanos());
+        Some(Time { zone, ..Time::from_nanos(nanos)? })
     }
 
     /// Text that looks like a time but is not understood: kept, not ordered.
