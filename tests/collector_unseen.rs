@@ -3,7 +3,7 @@
 //! traps that once produced wrong values (red team, 2026-12-07) must stay defused.
 
 use crate::collector_util::*;
-use custody::collect::analysis::{EventKind, IdentStatus};
+use custody::collect::analysis::{EventKind, IdentStatus, OutcomeStatus};
 use custody::collect::analyze::IdentName;
 
 /// `preserve` of one `fixtures/unseen/` folder, seeded as the alert gave it.
@@ -95,14 +95,50 @@ fn regression_unseen_checkout_app_insights_session_is_the_thread_not_the_browser
         assert!(!mentions(&p, "\"q3Fz8Lk2\""), "{folder}: the browser session is in the analysis");
         let sessions = &ident(a, IdentName::SessionId).values;
         assert!(sessions.iter().all(|v| v.value != "thr_01JF3KB7M4N2C9X5Z8V1L6K3J0"), "{folder}: {sessions:?}");
-        // Known gaps (the truth has them in the Argo Rollout's annotations): unknown, not wrong.
+        // In the Argo Rollout's annotations, reached through the pod that served the trace
+        // (App Insights `cloud_RoleInstance`) and the Rollout's current ReplicaSet (once
+        // unknown: nothing tied the Rollout object to the trace).
         for (n, truth) in [
             (IdentName::BundleId, "opsguard-2026.12.07-r3"),
             (IdentName::ChangeId, "CR-4471"),
             (IdentName::RolloutWave, "2"),
         ] {
-            let v = found(n);
-            assert!(v == (IdentStatus::Found, Some(truth)) || v.0 == IdentStatus::Unknown, "{folder} {n}: {v:?}");
+            assert_eq!(found(n), (IdentStatus::Found, Some(truth)), "{folder} {n}");
         }
+        // The stable ReplicaSet's pods run the previous revision: never the deployment.
+        assert!(!mentions(&p, "ops-scaler-5d4c3b2a19"), "{folder}");
+    }
+}
+
+/// Red team, 2026-12-07: the retried `scale_deployment` (LangGraph's RetryPolicy re-ran the
+/// tool node under the model's call id) was one tool call, not two: Application Insights rows
+/// carry their own span id (`id`/`Id`) and their parent's (`operation_ParentId`/`ParentId`),
+/// and two spans of one call id are two executions. The rows' `resultCode`/`success` are the
+/// outcome (the PagerDuty call was "unknown, no response recorded" beside a 202), and the
+/// HTTP dependency to an outside host is the egress request of the call it was made in.
+#[test]
+fn regression_unseen_checkout_retried_tool_node_is_two_attempts_with_their_outcomes() {
+    for folder in ["checkout-scale-to-zero", "checkout-scale-to-zero-rows"] {
+        let p = preserved(folder, "00-4e8d2b6f0a1c47d9b3e5f7a9c1d3e5f7-9a8b7c6d5e4f3a21-01");
+        let a = p.a();
+        assert_eq!(count(a, EventKind::ToolCall), 4, "{folder}: {:?}", counts(a));
+        assert_eq!(count(a, EventKind::EgressRequest), 1, "{folder}: {:?}", counts(a));
+        let calls = events(a, EventKind::ToolCall);
+        let scale: Vec<_> = calls.iter().filter(|e| e.target.as_deref() == Some("scale_deployment")).collect();
+        assert_eq!(scale.len(), 2, "{folder}: {scale:?}");
+        // Attempt 1 was cancelled by the client after 100 s (it took effect, which only the
+        // ops-api's own event says); attempt 2 got 409. Neither is known from the call's rows.
+        assert!(scale.iter().all(|e| outcome(e) == Some(OutcomeStatus::Unknown)), "{folder}: {scale:?}");
+        let pd = calls.iter().find(|e| e.target.as_deref() == Some("create_pagerduty_incident")).expect("pagerduty");
+        assert_eq!(outcome(pd), Some(OutcomeStatus::Succeeded), "{folder}: {pd:?}");
+        let egress = events(a, EventKind::EgressRequest);
+        assert_eq!(egress[0].target.as_deref(), Some("events.pagerduty.com"), "{folder}: {egress:?}");
+        assert_eq!(outcome(egress[0]), Some(OutcomeStatus::Succeeded), "{folder}: {egress:?}");
+        // The internal ops-api calls are parts of the tool calls, not egress.
+        assert!(!mentions(&p, "\"target\":\"ops-api.shop.svc.cluster.local\""), "{folder}");
+        // One logical action (the idempotency key), two attempts, no duplicate claimed.
+        let action = a.actions.iter().find(|x| x.target.as_deref() == Some("scale_deployment")).expect("action");
+        assert_eq!(action.attempts.len(), 2, "{folder}: {action:?}");
+        assert!(!action.duplicate, "{folder}: {action:?}");
     }
 }

@@ -183,6 +183,8 @@ pub(crate) struct EvC {
     pub(crate) sub: bool,
     pub(crate) replayed: bool,
     pub(crate) attempt: Option<u32>,
+    /// See [`super::item::Ev::own_span`].
+    pub(crate) own_span: bool,
 }
 
 /// How a record belongs to the incident.
@@ -729,6 +731,7 @@ impl Analyzer {
             sub: ev.sub,
             replayed: ev.outcome.replayed,
             attempt: ev.attempt,
+            own_span: ev.own_span,
         };
         self.evs.push(e);
     }

@@ -357,13 +357,14 @@ pub(crate) fn build(an: &Analyzer) -> Vec<EventC> {
         rules: HashMap::default(),
         runs: HashMap::default(),
     };
-    // A run of a run-based trace export (LangSmith, Langfuse, the Agents SDK's): its span id.
+    // A run of a run-based trace export (LangSmith, Langfuse, the Agents SDK's), or a record
+    // that is a span of its own (an Application Insights row): its span id.
     let run_span = |e: u32, rid: u32| -> Option<u32> {
         let x = &an.evs[e as usize];
         let src = an.records[rid as usize].source as usize;
         let run_based =
             an.sources.get(src).is_some_and(|s| matches!(s.format.name(), "langsmith" | "langfuse" | "agents_tracing"));
-        if x.sub || !run_based {
+        if x.sub || !(run_based || x.own_span) {
             return None;
         }
         an.ev_keys[x.keys.0 as usize..x.keys.1 as usize]

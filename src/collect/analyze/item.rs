@@ -90,6 +90,11 @@ pub(crate) struct Ev {
     /// The attempt number, for one execution attempt of a call a runtime retries (a
     /// Temporal activity, `RunActivity:` spans): each attempt is its own event.
     pub(crate) attempt: Option<u32>,
+    /// The record is a span of its own and its span-id key is that span's own id (an
+    /// Application Insights request or dependency row), not the id of a span it was logged
+    /// in: two such records of one call id with different span ids are two executions (a
+    /// retried tool node keeps the model's call id), as two runs of a run-based export are.
+    pub(crate) own_span: bool,
 }
 
 impl Ev {
@@ -109,6 +114,7 @@ impl Ev {
             detail: Vec::new(),
             sub: false,
             attempt: None,
+            own_span: false,
         }
     }
 
@@ -330,6 +336,10 @@ struct Dialects {
     /// another of their columns): its top-level `session_Id` / `SessionId` is the client's
     /// (browser or app) telemetry session, not the agent's conversation.
     app_insights: bool,
+    /// A Kubernetes workload object (`apiVersion` and `metadata` with a `kind` such as
+    /// `Rollout`, `Deployment`, `ReplicaSet`, `Pod`): its `serviceAccountName` is configuration
+    /// (the identity its pods would run as), not the principal of an action.
+    workload: bool,
 }
 
 impl Dialects {
@@ -367,7 +377,12 @@ impl Dialects {
         ];
         let app_insights = (o.contains_key("operation_Id") || o.contains_key("OperationId"))
             && COLUMNS.iter().any(|c| o.contains_key(*c));
-        Dialects { ecs, app_insights }
+        const WORKLOADS: [&str; 9] =
+            ["Rollout", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "PodTemplate"];
+        let workload = o.contains_key("apiVersion")
+            && o.get("metadata").is_some_and(Value::is_object)
+            && o.get("kind").and_then(Value::as_str).is_some_and(|k| WORKLOADS.contains(&k));
+        Dialects { ecs, app_insights, workload }
     }
 
     /// Whether a field (its role, at `path`) of a record in these dialects means something
@@ -379,6 +394,9 @@ impl Dialects {
             || (self.app_insights
                 && role == Role::Ident(IdentName::SessionId)
                 && matches!(path, "session_Id" | "SessionId"))
+            || (self.workload
+                && role == Role::Ident(IdentName::ToolPrincipal)
+                && path.rsplit('.').next().is_some_and(|k| matches!(k, "serviceAccountName" | "serviceAccount")))
     }
 }
 
@@ -834,7 +852,18 @@ impl<'m> ItemBuilder<'m> {
 /// `<cluster>-v<3 digits>`, which carries no hash): only for fields that name a pod.
 pub(crate) fn pod_replicaset(key: &str, pod: &str) -> Option<String> {
     let k = super::semantics::norm_key(key);
-    if !matches!(k.as_ref(), "k8s_pod_name" | "pod_name" | "pod" | "kubernetes_pod_name" | "k8s_pod") {
+    // Application Insights names the instance that sent a record `cloud_RoleInstance`
+    // (`AppRoleInstance` in Log Analytics): on Kubernetes, the pod's name.
+    if !matches!(
+        k.as_ref(),
+        "k8s_pod_name"
+            | "pod_name"
+            | "pod"
+            | "kubernetes_pod_name"
+            | "k8s_pod"
+            | "cloud_role_instance"
+            | "app_role_instance"
+    ) {
         return None;
     }
     let (rs, suffix) = pod.rsplit_once('-')?;

@@ -254,10 +254,15 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
         _ => v,
     };
     b.walk("", v);
+    workload_of_object(v, &mut b);
     let bagged = if b.app_insights() { with_bag(v) } else { None }.or_else(|| hec_event(v));
     let v = bagged.as_ref().unwrap_or(v);
     let start = b.time_from(v, &TIME_FIELDS);
-    if let Some(ev) = change_record(v, &mut b, start.clone()) {
+    let spans = if b.app_insights() { app_insights_spans(v, &mut b) } else { None };
+    let first_ev = b.item.evidence.len();
+    if let Some(ev) = spans.as_ref().and_then(|_| app_insights_http(v, start.clone())) {
+        b.evidence(ev);
+    } else if let Some(ev) = change_record(v, &mut b, start.clone()) {
         b.evidence(ev);
     } else if let Some(ev) = generic_evidence(v, &b, start.clone()) {
         // An approval record that says when it was asked for is the request too.
@@ -271,10 +276,150 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
             b.evidence(req);
         }
         b.evidence(ev);
-    } else if let Some(ev) = request_part(Some(v), &b, start) {
+    } else if let Some(ev) = request_part(Some(v), &b, start.clone()) {
         b.evidence(ev);
     }
+    if let Some((own, parent)) = spans {
+        for ev in b.item.evidence.iter_mut().skip(first_ev) {
+            ev.own_span = true;
+            ev.key(Role::Link(LinkKey::SpanId), &own);
+            if let Some(p) = &parent {
+                ev.key(Role::Link(LinkKey::ParentSpanId), p);
+            }
+            if ev.outcome.status.is_none() {
+                ev.outcome = app_insights_outcome(v).unwrap_or_default();
+            }
+            if ev.end.is_none() {
+                ev.end = app_insights_end(v, start.as_ref());
+            }
+        }
+    }
     b.finish()
+}
+
+/// An Application Insights request or dependency row (`requests`/`dependencies` of a query,
+/// `AppRequests`/`AppDependencies` of Log Analytics) is a span of its own: `id`/`Id` is its
+/// span id and `operation_ParentId`/`ParentId` its parent's, both recorded as such. Returns
+/// them (`None` for a row without an own id). A root request names itself as its parent,
+/// which is no parent.
+fn app_insights_spans(v: &Value, b: &mut ItemBuilder<'_>) -> Option<(String, Option<String>)> {
+    let (own_path, own) = ["id", "Id"].into_iter().find_map(|p| first(v, &[p]).and_then(|s| ai_span_id(&s)).map(|s| (p, s)))?;
+    b.field(Role::Link(LinkKey::SpanId), &own, own_path);
+    let parent = ["operation_ParentId", "ParentId"]
+        .into_iter()
+        .find_map(|p| first(v, &[p]).and_then(|s| ai_span_id(&s)).map(|s| (p, s)))
+        .filter(|(_, s)| *s != own);
+    if let Some((path, p)) = &parent {
+        b.field(Role::Link(LinkKey::ParentSpanId), p, path);
+    }
+    Some((own, parent.map(|(_, p)| p)))
+}
+
+/// A span id as Application Insights writes it: 16 hex digits (W3C), or the legacy
+/// hierarchical request id `|<trace id>.<span id>.` whose last part is the span's.
+fn ai_span_id(raw: &str) -> Option<String> {
+    let t = raw.trim().trim_start_matches('|').trim_end_matches('.');
+    let last = t.rsplit('.').next()?;
+    (!last.is_empty() && last.len() <= 32 && last.bytes().all(|c| c.is_ascii_hexdigit()) && last.bytes().any(|c| c != b'0'))
+        .then(|| last.to_ascii_lowercase())
+}
+
+/// An Application Insights HTTP dependency (`type`/`DependencyType` `HTTP`, named `METHOD
+/// /path`, `target` the host): a request the agent made. To an outside host it is an egress
+/// request of its own; to an internal one (a cluster service, a private address) it is a
+/// part of the tool call it was made in (its parent span), as an OTLP client span is.
+fn app_insights_http(v: &Value, start: Option<Time>) -> Option<Ev> {
+    let kind = first(v, &["type", "DependencyType"])?;
+    if !kind.eq_ignore_ascii_case("http") && !kind.eq_ignore_ascii_case("http (tracked component)") {
+        return None;
+    }
+    let name = first(v, &["name", "Name"])?;
+    let (method, path) = name.split_once(' ')?;
+    if method.is_empty() || method.len() > 10 || !method.bytes().all(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let host = first(v, &["target", "Target"]).map(|t| super::proxy::url_host(&t).to_string())?;
+    let external = !super::proxy::internal_host(&host);
+    let mut ev = Ev::new(
+        if external { EventKind::EgressRequest } else { EventKind::ToolCall },
+        if external { Side::Client } else { Side::Proxy },
+    );
+    ev.sub = !external;
+    ev.start = start;
+    ev.operation = Some(method.to_string());
+    ev.detail("host", host.clone());
+    ev.detail("path", path.trim().to_string());
+    ev.target = Some(host);
+    Some(ev)
+}
+
+/// What an Application Insights row says of its outcome: `resultCode`/`ResultCode` (an HTTP
+/// status; `Canceled` when the caller gave up; `0` for an in-process call) and
+/// `success`/`Success`. A failure without a status may still have taken effect: unknown.
+fn app_insights_outcome(v: &Value) -> Option<OutcomeEv> {
+    let code = first(v, &["resultCode", "ResultCode"]);
+    if let Some(c) = code.as_deref() {
+        if c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(outcome_of(c));
+        }
+        if c.eq_ignore_ascii_case("canceled") || c.eq_ignore_ascii_case("cancelled") {
+            return Some(OutcomeEv {
+                replayed: false,
+                status: Some(OutcomeStatus::Unknown),
+                code: Some(c.to_string()),
+                reason: Some("cancelled by the caller: it may or may not have been applied".into()),
+            });
+        }
+    }
+    let success = ["success", "Success"].iter().filter_map(|p| at(v, p)).find_map(|s| match s {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    })?;
+    Some(OutcomeEv {
+        replayed: false,
+        status: Some(if success { OutcomeStatus::Succeeded } else { OutcomeStatus::Unknown }),
+        code: code.filter(|c| !c.trim().is_empty()),
+        reason: (!success).then(|| "failed as the caller saw it, without a status: it may or may not have been applied".into()),
+    })
+}
+
+/// The end of an Application Insights row: its start plus `duration`/`DurationMs`
+/// (milliseconds).
+fn app_insights_end(v: &Value, start: Option<&Time>) -> Option<Time> {
+    let ms = ["duration", "DurationMs"]
+        .iter()
+        .filter_map(|p| at(v, p))
+        .find_map(|d| d.as_f64().or_else(|| d.as_str().and_then(|s| s.trim().parse().ok())))?;
+    let s = start?.nanos?;
+    if !ms.is_finite() || !(0.0..1e12).contains(&ms) {
+        return None;
+    }
+    Time::from_nanos(s.checked_add((ms * 1e6) as i128)?)
+}
+
+/// The ReplicaSet a Kubernetes object stands for, as a `workload` (the deployment hop a
+/// pod's name leads to, [`super::super::item::pod_replicaset`]): an Argo Rollout's current one
+/// (`metadata.name` + `-` + `status.currentPodHash`; not its stable ReplicaSet, whose pods
+/// run the revision before, which the Rollout's annotations do not describe), or a
+/// ReplicaSet's own name.
+fn workload_of_object(v: &Value, b: &mut ItemBuilder<'_>) {
+    if v.get("apiVersion").is_none() {
+        return;
+    }
+    let name = first(v, &["metadata.name"]);
+    match (v.get("kind").and_then(Value::as_str), name) {
+        (Some("Rollout"), Some(name)) => {
+            if let Some(hash) = first(v, &["status.currentPodHash"]) {
+                b.field(Role::Link(LinkKey::Workload), &format!("{name}-{hash}"), "status.currentPodHash");
+            }
+        }
+        (Some("ReplicaSet"), Some(name)) => {
+            b.field(Role::Link(LinkKey::Workload), &name, "metadata.name");
+        }
+        _ => {}
+    }
 }
 
 /// Application Insights and Log Analytics keep a record's own attributes in a bag beside the
@@ -768,4 +913,73 @@ pub(crate) fn memory_tool_kind(tool: &str) -> Option<EventKind> {
         return Some(EventKind::MemoryRead);
     }
     memory_kind(&t.replace("memory", "").replace("memories", "").replace("mem0", ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(item: &Item, role: Role) -> Vec<String> {
+        item.fields.iter().filter(|f| f.role == role).map(|f| f.value.clone()).collect()
+    }
+
+    /// Red team, 2026-12-07 (checkout-scale-to-zero): the Rollout's change, wave and bundle were
+    /// never reached, because nothing tied the Rollout object to the pod that served the trace.
+    /// Its current ReplicaSet is the hop (the pod's name leads there); the stable one, whose pods
+    /// run the previous revision, is not; the pods' service account is configuration.
+    #[test]
+    fn regression_argo_rollout_object_is_its_current_replicaset_only() {
+        let m = FieldMapping::default();
+        let rollout = serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "ops-scaler", "annotations": {"acme.io/change-id": "CR-4471"}},
+            "spec": {"template": {"spec": {"serviceAccountName": "ops-scaler"}}},
+            "status": {"currentPodHash": "7b9c6d5f84", "stableRS": "5d4c3b2a19"}
+        });
+        let item = generic_item(&rollout, &m);
+        assert_eq!(roles(&item, Role::Link(LinkKey::Workload)), ["ops-scaler-7b9c6d5f84"]);
+        assert!(roles(&item, Role::Ident(IdentName::ToolPrincipal)).is_empty(), "{:?}", item.fields);
+        assert_eq!(roles(&item, Role::Ident(IdentName::ChangeId)), ["CR-4471"]);
+        // Not a Kubernetes object (no apiVersion): a record merely named `kind: Rollout`.
+        let other = serde_json::json!({"kind": "Rollout", "metadata": {"name": "x"}, "status": {"currentPodHash": "7b9c6d5f84"}});
+        assert!(roles(&generic_item(&other, &m), Role::Link(LinkKey::Workload)).is_empty());
+    }
+
+    /// An Application Insights row: its own span and parent, its outcome from `resultCode`
+    /// or `success`, and the pod in `cloud_RoleInstance` as the deployment hop.
+    #[test]
+    fn app_insights_rows_are_spans_with_outcomes() {
+        let m = FieldMapping::default();
+        let row = |code: &str, success: &str| {
+            generic_item(
+                &serde_json::json!({
+                    "timestamp": "2026-12-07T15:10:58.2021Z", "itemType": "dependency",
+                    "name": "execute_tool scale_deployment", "id": "d3e4f5a60718293a",
+                    "operation_Id": "4e8d2b6f0a1c47d9b3e5f7a9c1d3e5f7",
+                    "operation_ParentId": "|4e8d2b6f0a1c47d9b3e5f7a9c1d3e5f7.9a8b7c6d5e4f3a21.",
+                    "success": success, "resultCode": code, "duration": 1500.0, "type": "InProc",
+                    "cloud_RoleInstance": "ops-scaler-7b9c6d5f84-x9k2m",
+                    "customDimensions": "{\"gen_ai.tool.name\":\"scale_deployment\",\"gen_ai.tool.call.id\":\"call_1\"}"
+                }),
+                &m,
+            )
+        };
+        let item = row("409", "False");
+        assert_eq!(roles(&item, Role::Link(LinkKey::SpanId)), ["d3e4f5a60718293a"]);
+        assert_eq!(roles(&item, Role::Link(LinkKey::ParentSpanId)), ["9a8b7c6d5e4f3a21"]);
+        assert_eq!(roles(&item, Role::Link(LinkKey::Workload)), ["ops-scaler-7b9c6d5f84"]);
+        let ev = item.evidence.iter().find(|e| e.kind == EventKind::ToolCall).expect("a tool call");
+        assert!(ev.own_span);
+        assert_eq!(ev.outcome.status, Some(OutcomeStatus::Unknown));
+        assert_eq!(ev.outcome.code.as_deref(), Some("409"));
+        assert!(ev.end.is_some());
+        let ok = row("0", "True");
+        let ev = ok.evidence.iter().find(|e| e.kind == EventKind::ToolCall).expect("a tool call");
+        assert_eq!(ev.outcome.status, Some(OutcomeStatus::Succeeded));
+        let cancelled = row("Canceled", "False");
+        let ev = cancelled.evidence.iter().find(|e| e.kind == EventKind::ToolCall).expect("a tool call");
+        assert_eq!(ev.outcome.status, Some(OutcomeStatus::Unknown));
+        assert_eq!(ai_span_id("|abc.00000000."), None);
+    }
 }
