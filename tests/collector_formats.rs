@@ -48,7 +48,7 @@ fn subjects(p: &Preserved) -> Vec<&str> {
 /// systems, each file's evidence kind comes from its content.
 #[test]
 fn every_format_fixture_is_detected_by_its_content() {
-    let table: [(&str, &str, &str); 55] = [
+    let table: [(&str, &str, &str); 57] = [
         ("agents-runstate/js-pending-pretty.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-decided-2026-11-21T140341Z.json", "agents_run_state", "approvals"),
         ("agents-runstate/python-pending-2026-11-21T140215Z.json", "agents_run_state", "approvals"),
@@ -58,6 +58,8 @@ fn every_format_fixture_is_detected_by_its_content() {
         ("bot-framework/ops-approvals-bot-activity-20261214.jsonl", "bot_framework", "approvals"),
         ("cd-pipeline/agents-deploy.jsonl", "cd_pipeline", "deploy"),
         ("cerbos/cerbos-audit-decisions.log", "cerbos", "policy"),
+        ("claude-code/7d2f0b64-1c3e-4a59-9b8d-2e6f4a1c0d37.jsonl", "claude_transcript", "traces"),
+        ("claude-code/agent-sdk-stream.jsonl", "claude_transcript", "traces"),
         ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1345Z_Qm9XpL2vN7cR4tYw.json.gz", "cloudtrail", "cloud"),
         ("cloudtrail/123456789012_CloudTrail_us-east-1_20261121T1405Z_kT3vQ9mZ2xR7pL4w.json.gz", "cloudtrail", "cloud"),
         ("cloud-deploy/releases.json", "cloud_deploy", "deploy"),
@@ -1460,4 +1462,43 @@ fn temporal_history_base64_payloads_and_activity_attempts() {
     let p = one("temporal/history-short-enums-notify.json");
     assert_eq!(p.a().sources[0].format, "temporal");
     assert_eq!(p.a().seeds[0].records, 1, "the short-enum history holds the trace in its header");
+}
+
+/// Claude Code transcripts and Agent SDK stream-json: `tool_use` blocks are tool calls, the
+/// `tool_result` blocks of later lines their outcomes (merged by the call id), the lines of one
+/// API response one model call, and `requestId` (Anthropic's) joins nothing.
+#[test]
+fn claude_transcript_tool_calls_take_their_results_and_one_response_is_one_model_call() {
+    let p = one_with("claude-code/7d2f0b64-1c3e-4a59-9b8d-2e6f4a1c0d37.jsonl", &["--seed", CUSTOMER]);
+    let a = p.a();
+    assert_eq!(p.a().sources[0].format, "claude_transcript");
+    assert_eq!(count(a, EventKind::ToolCall), 4, "{:?}", counts(a));
+    assert_eq!(count(a, EventKind::ModelCall), 4, "{:?}", counts(a));
+    assert_eq!(
+        ident_value(a, IdentName::SessionId),
+        (IdentStatus::Found, Some("7d2f0b64-1c3e-4a59-9b8d-2e6f4a1c0d37"))
+    );
+    let calls = events(a, EventKind::ToolCall);
+    let refunds: Vec<_> = calls.iter().filter(|e| e.target.as_deref() == Some("issue_refund")).collect();
+    assert_eq!(refunds.len(), 2, "{calls:?}");
+    // The MCP server is a detail; the tool is the name after it.
+    assert_eq!(detail_of(refunds[0], "mcp_server"), Some("billing"));
+    assert_eq!(outcome(refunds[0]), Some(OutcomeStatus::Unknown), "{:?}", refunds[0]);
+    assert!(refunds[1].outcome.as_ref().is_some_and(|o| o.replayed), "{:?}", refunds[1]);
+    assert!(refunds.iter().all(|e| id_of(e, "idempotency_key") == Some(IDEM)), "{refunds:?}");
+    let action = a.actions.iter().find(|x| x.idempotency_key.as_deref() == Some(IDEM)).expect("the refund's action");
+    assert_eq!(action.attempts.len(), 2);
+    assert!(!action.duplicate);
+    assert!(calls.iter().all(|e| id_of(e, "request_id").is_none()), "{calls:?}");
+
+    let p = one_with("claude-code/agent-sdk-stream.jsonl", &["--seed", "idem-77b0c2e9d4a1f635"]);
+    let a = p.a();
+    let calls = events(a, EventKind::ToolCall);
+    assert_eq!(calls.len(), 1, "{:?}", counts(a));
+    // "card_declined: … rejected by the issuer": the caller was refused, nothing applied.
+    assert_eq!(outcome(calls[0]), Some(OutcomeStatus::Failed), "{:?}", calls[0]);
+    assert_eq!(
+        ident_value(a, IdentName::SessionId),
+        (IdentStatus::Found, Some("c41e9a07-5d2b-4f83-a6e0-9b1c7d3f2e58"))
+    );
 }

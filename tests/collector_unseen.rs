@@ -48,9 +48,9 @@ fn regression_unseen_invoice_credit_claude_identifiers_are_true_or_unknown() {
         tp == (IdentStatus::Found, Some("svc-invoice-agent@lumen-payments")) || tp.0 == IdentStatus::Conflict,
         "{tp:?}"
     );
-    // Known gap: the wave is only in GitLab's environment name (`production/wave-2`).
-    let wave = found(IdentName::RolloutWave);
-    assert!(wave == (IdentStatus::Found, Some("2")) || wave.0 == IdentStatus::Unknown, "{wave:?}");
+    // The wave is only in GitLab's environment name (`production/wave-2`) of deployment 88231,
+    // a 5-digit id once too short to follow (not wave 1 or 3: the deployments before and after).
+    assert_eq!(found(IdentName::RolloutWave), (IdentStatus::Found, Some("2")));
     // The noise session, its trace, its approval and the Filebeat id are nowhere.
     for noise in ["e0c39a77-41d2-4b8e-9f06-7a2c5d1e3b94", "1f0e6b2c9d8a47e3b5c4a2918f7d6e05", "APR-20925"] {
         assert!(!mentions(&p, &format!("\"{noise}\"")), "{noise} is in the analysis");
@@ -68,6 +68,38 @@ fn regression_unseen_invoice_credit_claude_identifiers_are_true_or_unknown() {
     for code in ["504", "201", "499"] {
         assert!(statuses.iter().any(|c| c == code), "{code} not in {statuses:?}");
     }
+}
+
+/// Red team, 2026-12-07: the Claude Code transcript was read as generic JSON, so its four tool
+/// calls (`tool_use` blocks, answered by `tool_result` blocks of later lines) were "no tool call
+/// found" and the side effect "no write understood". One response split over several lines
+/// (one per content block) is one model call.
+#[test]
+fn regression_unseen_invoice_claude_transcript_tool_calls_and_outcomes() {
+    let p = preserved("invoice-credit-claude", "00-a3c47e91d2b84f60915e7c3d08b2f6a4-7c1e5a9d3b2f4e60-01");
+    let a = p.a();
+    assert_eq!(count(a, EventKind::ToolCall), 4, "{:?}", counts(a));
+    assert_eq!(count(a, EventKind::ModelCall), 4, "{:?}", counts(a));
+    let calls = events(a, EventKind::ToolCall);
+    let by = |tool: &str| calls.iter().filter(|e| e.target.as_deref() == Some(tool)).collect::<Vec<_>>();
+    assert_eq!(outcome(by("lookup_account")[0]), Some(OutcomeStatus::Succeeded));
+    // The last call has a tool_use and no tool_result: unknown, never succeeded.
+    assert_eq!(outcome(by("void_invoice")[0]), Some(OutcomeStatus::Unknown));
+    let credit = by("issue_credit");
+    assert_eq!(credit.len(), 2, "{credit:?}");
+    // Attempt 1: "MCP error -32001: Request timed out" (unknown); attempt 2: the tool says it
+    // replayed the stored result (a tool's message, not the server's answer: attempt 1 stays
+    // unknown).
+    assert_eq!(outcome(credit[0]), Some(OutcomeStatus::Unknown));
+    assert!(credit[1].outcome.as_ref().is_some_and(|o| o.replayed), "{:?}", credit[1]);
+    let action = a.actions.iter().find(|x| x.target.as_deref() == Some("issue_credit")).expect("action");
+    assert_eq!(action.idempotency_key.as_deref(), Some("crd-7f21c9a04e3b"));
+    assert_eq!(action.attempts.len(), 2, "{action:?}");
+    assert!(!action.duplicate, "{action:?}");
+    // Anthropic's API request id is no request of the agent's: it joins no proxy line.
+    assert!(calls.iter().all(|e| id_of(e, "request_id").is_none()), "{calls:?}");
+    // The noise session's transcript (another file) is not the incident's.
+    assert!(!mentions(&p, "toolu_01N8aQ2wE4rT6yU8iO0pA2sD"));
 }
 
 /// Both App Insights shapes: the columnar query result (`tables[].columns`/`rows`, once one

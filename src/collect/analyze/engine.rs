@@ -294,6 +294,14 @@ pub(crate) fn strong(v: &str) -> bool {
     v.len() >= 4 && !(v.len() <= 5 && v.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// A deployment id too short to follow as a value (GitLab's and Jenkins' 3 to 5 digit
+/// deployment and build numbers, `88231`) is still the deployment hop when a record names it
+/// as a deployment id: it then reaches only records that hold it in a deployment-id field
+/// (never a count, a status or a digit run inside another value), and is no line needle.
+pub(crate) fn weak_deployment(role: Role, v: &str) -> bool {
+    role == Role::Link(LinkKey::DeploymentId) && (3..=5).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Collects records from many sources and computes the incident.
 pub struct Analyzer {
     pub(crate) limits: AnalyzerLimits,
@@ -779,7 +787,7 @@ impl Analyzer {
                     f.role,
                     Role::Link(LinkKey::DeploymentId | LinkKey::MemoryId | LinkKey::Workload | LinkKey::ReleaseTarget)
                         | Role::Ident(IdentName::ChangeId)
-                ) && strong(self.strings.get(f.canon))
+                ) && (strong(self.strings.get(f.canon)) || weak_deployment(f.role, self.strings.get(f.canon)))
                     && !self.hops.contains_key(&f.canon)
                 {
                     new_hops.push((f.canon, f.role));
@@ -911,6 +919,9 @@ impl Analyzer {
             .collect();
         let all = self.linked.iter().map(|(c, r)| (*c, *r)).chain(self.hops.iter().map(|(c, r)| (*c, *r))).chain(chain);
         for (c, role) in all {
+            if weak_deployment(role, self.strings.get(c)) {
+                continue;
+            }
             if join_key(role) && !join_keys
                 || role == Role::Link(LinkKey::MemoryId) && !memory
                 || role == Role::Link(LinkKey::SourceAddress) && !addresses

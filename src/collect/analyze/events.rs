@@ -258,7 +258,7 @@ pub(crate) fn looks_like_write(tool: &str) -> bool {
     let t = tool.to_ascii_lowercase();
     const READS: [&str; 9] = ["get", "read", "search", "list", "lookup", "fetch", "query", "describe", "find"];
     // Verbs that change state somewhere (a record, a cluster, a secret) or move data out.
-    const WRITES: [&str; 52] = [
+    const WRITES: [&str; 59] = [
         "create",
         "update",
         "delete",
@@ -298,6 +298,13 @@ pub(crate) fn looks_like_write(tool: &str) -> bool {
         "drain",
         "cordon",
         "exec",
+        "void",
+        "credit",
+        "debit",
+        "withdraw",
+        "close",
+        "archive",
+        "suspend",
         "execute",
         "run_",
         "push",

@@ -266,7 +266,13 @@ fn tiers(an: &mut Analyzer) {
     let mark = |an: &mut Analyzer, values: &[u32], tier: Tier, filter: &dyn Fn(&Analyzer, u32) -> bool| -> Vec<u32> {
         let mut got = Vec::new();
         for c in values {
+            // A short numeric deployment id reaches only the records naming it as one.
+            let weak = an.hops.get(c).is_some_and(|r| super::engine::weak_deployment(*r, an.strings.get(*c)));
             for &rid in an.postings.get(c).map(Vec::as_slice).unwrap_or_default() {
+                if weak && !an.fields_of(rid).iter().any(|f| f.canon == *c && f.role == Role::Link(LinkKey::DeploymentId))
+                {
+                    continue;
+                }
                 if an.records[rid as usize].tier == Tier::None && filter(an, rid) {
                     got.push(rid);
                 }

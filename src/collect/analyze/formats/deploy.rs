@@ -228,6 +228,9 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
     if let Some((k, r)) = &run {
         b.field(Role::Link(LinkKey::DeploymentId), r, k);
     }
+    if run.is_some() {
+        wave_of_environment(v, &mut b);
+    }
     let start = b.time_from(v, &TIME_FIELDS);
     let Some((_, run)) = run else { return b.finish() };
     let mut ev = Ev::new(EventKind::Deploy, Side::Server);
@@ -266,6 +269,48 @@ fn pipeline(v: &Value, m: &FieldMapping) -> Item {
         b.evidence(r);
     }
     b.finish()
+}
+
+/// The rollout wave a deployment's environment is named after, when no field names it: GitLab
+/// and GitHub environments are often one per wave (`production/wave-2`, `prod-wave2`,
+/// `Wave 3`): a path segment or word `wave` followed by a number gives that number. Only in a
+/// record of one deployment (its run id read), so the wave is that deployment's.
+fn wave_of_environment(v: &Value, b: &mut ItemBuilder<'_>) {
+    if b.value_of(Role::Ident(IdentName::RolloutWave)).is_some() {
+        return;
+    }
+    for key in ["environment", "environment_slug", "environment.name", "original_environment", "env"] {
+        let Some(env) = first(v, &[key]) else { continue };
+        if let Some(n) = wave_number(&env) {
+            b.field(Role::Ident(IdentName::RolloutWave), &n, &format!("{key}→wave"));
+            return;
+        }
+    }
+}
+
+/// `wave` (any case) at the start of a segment (after `/`, `-`, `_`, `.`, a space or the
+/// start), then an optional `-`, `_` or space, then 1 to 3 digits that end the segment.
+fn wave_number(env: &str) -> Option<String> {
+    let lower = env.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let mut from = 0;
+    while let Some(i) = lower.get(from..).and_then(|r| r.find("wave")).map(|i| i + from) {
+        from = i + 4;
+        let starts = i == 0 || bytes.get(i - 1).is_some_and(|c| matches!(c, b'/' | b'-' | b'_' | b'.' | b' ' | b':'));
+        if !starts {
+            continue;
+        }
+        let mut j = i + 4;
+        if bytes.get(j).is_some_and(|c| matches!(c, b'-' | b'_' | b' ')) {
+            j += 1;
+        }
+        let digits = bytes.get(j..).unwrap_or_default().iter().take_while(|c| c.is_ascii_digit()).count();
+        let ends = !bytes.get(j + digits).is_some_and(|c| c.is_ascii_alphanumeric());
+        if (1..=3).contains(&digits) && ends {
+            return lower.get(j..j + digits).map(|d| d.trim_start_matches('0')).map(|d| if d.is_empty() { "0" } else { d }).map(str::to_string);
+        }
+    }
+    None
 }
 
 /// GitHub deployments and deployment statuses (REST API `GET /repos/{owner}/{repo}/deployments`
@@ -316,6 +361,7 @@ fn github_deployment(v: &Value, m: &FieldMapping) -> Item {
     .filter(|id| !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()));
     let Some(id) = id else { return b.finish() };
     b.field(Role::Link(LinkKey::DeploymentId), &id, if status { "deployment_url" } else { "id" });
+    wave_of_environment(v, &mut b);
     let start = b.time_from(v, &["created_at", "updated_at"]);
     let mut ev = Ev::new(EventKind::Deploy, Side::Server);
     ev.start = start;
@@ -609,4 +655,26 @@ fn execution(v: &Value, m: &FieldMapping) -> Item {
     it.time = it.time.clone().or_else(|| ev.start.clone());
     it.evidence.push(ev);
     it
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wave_numbers_are_read_from_environment_names() {
+        for (env, wave) in [
+            ("production/wave-2", Some("2")),
+            ("prod-wave2", Some("2")),
+            ("Wave 3", Some("3")),
+            ("eu.wave_01", Some("1")),
+            ("production", None),
+            ("microwave-2", None),
+            ("wave-2b", None),
+            ("waves-2", None),
+            ("wave-1234", None),
+        ] {
+            assert_eq!(wave_number(env).as_deref(), wave, "{env}");
+        }
+    }
 }

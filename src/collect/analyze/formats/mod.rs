@@ -10,6 +10,7 @@
 //! name is only a hint, used last.
 
 mod agents;
+mod claude;
 mod cloud;
 mod deploy;
 mod gcp;
@@ -91,12 +92,13 @@ pub(crate) trait FormatDef: Sync {
 /// Every format, in detection priority: the first whose `detect` says yes wins. Specific
 /// formats come before the general ones they would also match (an OPA decision log line is
 /// JSON Lines too); `jsonl`, `json`, `text_log` and `opaque` come last.
-pub(crate) static REGISTRY: [&dyn FormatDef; 38] = [
+pub(crate) static REGISTRY: [&dyn FormatDef; 39] = [
     &otlp::Otlp,
     &agents::RunState,
     &agents::Tracing,
     &llmops::LangSmith,
     &llmops::Langfuse,
+    &claude::ClaudeTranscript,
     &logs::Temporal,
     &cloud::CloudTrail,
     &cloud::K8sAudit,
