@@ -96,6 +96,13 @@ fn regression_unseen_invoice_claude_transcript_tool_calls_and_outcomes() {
     assert_eq!(action.idempotency_key.as_deref(), Some("crd-7f21c9a04e3b"));
     assert_eq!(action.attempts.len(), 2, "{action:?}");
     assert!(!action.duplicate, "{action:?}");
+    // Filebeat's lines of the agent's own tool log (`labels.tool_name`, `labels.tool_use_id`,
+    // `event.outcome`) are the same calls, merged by the call id, not more calls.
+    assert!(
+        by("lookup_account")[0].citations.iter().any(|c| c.path.starts_with("elastic-export/")),
+        "{:?}",
+        by("lookup_account")[0]
+    );
     // Anthropic's API request id is no request of the agent's: it joins no proxy line.
     assert!(calls.iter().all(|e| id_of(e, "request_id").is_none()), "{calls:?}");
     // The noise session's transcript (another file) is not the incident's.

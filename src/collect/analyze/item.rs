@@ -649,6 +649,11 @@ impl<'m> ItemBuilder<'m> {
         self.walk_at(prefix, None, v, 0, 0);
     }
 
+    /// Whether the record walked is in the Elastic Common Schema.
+    pub(crate) fn ecs(&self) -> bool {
+        self.dialects.ecs
+    }
+
     /// Whether the record walked is Application Insights / Log Analytics telemetry.
     pub(crate) fn app_insights(&self) -> bool {
         self.dialects.app_insights

@@ -208,7 +208,9 @@ pub(crate) fn role_of_name(n: &str) -> Option<Role> {
         | "dedup_id"
         | "dedupe_id" => Role::Ident(I::IdempotencyKey),
         // Linking values.
-        "call_id" | "tool_call_id" | "gen_ai_tool_call_id" | "function_call_id" | "callid" => Role::Link(L::CallId),
+        "call_id" | "tool_call_id" | "gen_ai_tool_call_id" | "function_call_id" | "callid" | "tool_use_id" => {
+            Role::Link(L::CallId)
+        }
         "span_id" | "spanid" => Role::Link(L::SpanId),
         "parent_span_id" | "parentspanid" | "parent_id_span" => Role::Link(L::ParentSpanId),
         "request_id" | "x_request_id" | "requestid" | "aws_request_id" => Role::Link(L::RequestId),

@@ -255,7 +255,14 @@ pub(crate) fn generic_item(v: &Value, m: &FieldMapping) -> Item {
     };
     b.walk("", v);
     workload_of_object(v, &mut b);
-    let bagged = if b.app_insights() { with_bag(v) } else { None }.or_else(|| hec_event(v));
+    let bagged = if b.app_insights() {
+        with_bag(v)
+    } else if b.ecs() {
+        ecs_labels(v)
+    } else {
+        None
+    }
+    .or_else(|| hec_event(v));
     let v = bagged.as_ref().unwrap_or(v);
     let start = b.time_from(v, &TIME_FIELDS);
     let spans = if b.app_insights() { app_insights_spans(v, &mut b) } else { None };
@@ -443,6 +450,27 @@ fn with_bag(v: &Value) -> Option<Value> {
         };
         for (bk, bv) in bag {
             out.entry(bk).or_insert(bv);
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// An Elastic Common Schema record keeps the application's own fields in `labels` (custom
+/// keywords: `labels.tool_name`, `labels.tool_use_id`) and its verdict in `event.outcome`
+/// (`success`, `failure`, `unknown`): the event is read from the labels as if they were the
+/// record's keys (a top-level key of the same name wins), with `event.outcome` as its
+/// `outcome` (`success`, `failure`; `unknown` says nothing). Their fields were already classified where they are. `None` without labels.
+fn ecs_labels(v: &Value) -> Option<Value> {
+    let o = v.as_object()?;
+    let Some(Value::Object(labels)) = o.get("labels") else { return None };
+    let mut out = o.clone();
+    for (k, x) in labels {
+        out.entry(k.clone()).or_insert_with(|| x.clone());
+    }
+    // `unknown` is ECS's "not recorded" (a start line): no outcome, not an unrecognised one.
+    if let Some(outcome) = v.pointer("/event/outcome").or_else(|| o.get("event.outcome")) {
+        if matches!(outcome.as_str(), Some("success" | "failure")) {
+            out.entry("outcome".to_string()).or_insert_with(|| outcome.clone());
         }
     }
     Some(Value::Object(out))
