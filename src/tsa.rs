@@ -9,7 +9,7 @@
 //! A token is stored as the TSA answered it: a DER `TimeStampResp` (what `openssl ts -reply`
 //! writes and `openssl ts -verify -in` reads), at most [`MAX_TOKEN`] bytes. Every token is
 //! hostile input here: parsed by RustCrypto's strict DER types (no BER, no trailing bytes),
-//! then checked ([`check_token`]): status granted, one CMS signer whose signed attributes bind
+//! then checked (`check_token`): status granted, one CMS signer whose signed attributes bind
 //! the `TSTInfo` (content type and message digest) and the signing certificate (ESSCertID or
 //! ESSCertIDv2), a valid RSA PKCS#1 v1.5 / SHA-256 or ECDSA P-256 / SHA-256 signature, the
 //! signer's extended key usage, its validity at `genTime`, the message imprint, the nonce when
@@ -160,7 +160,8 @@ pub struct Attested {
 }
 
 /// The object key of a bundle's token: `timestamps/<bundle digest hex>.tsr`.
-pub fn token_key(bundle: &BundleId) -> String {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn token_key(bundle: &BundleId) -> String {
     format!("{TIMESTAMP_PREFIX}{}.tsr", bundle.0.hex())
 }
 
@@ -188,6 +189,8 @@ fn sha256_alg() -> spki::AlgorithmIdentifier<Any> {
 /// A fresh positive 8-byte nonce whose DER integer is exactly these bytes.
 fn fresh_nonce() -> [u8; 8] {
     let mut n = [0u8; 8];
+    // Without the OS's randomness the nonce is weaker, not absent: the answer is still checked
+    // against this request's imprint, and a token never fails a preserve.
     let _ = rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut n);
     // Top bit clear (positive) and the next one set (no leading zero byte to strip).
     n[0] = (n[0] & 0x7f) | 0x40;
@@ -199,7 +202,8 @@ fn fresh_nonce() -> [u8; 8] {
 /// [`check_token`] does, nonce included, against no pins (the signer's trust is the
 /// verifier's business): garbage, another message's token or a replayed one is refused.
 /// Returns the response's bytes, as stored.
-pub async fn request_token(url: &str, message: &[u8]) -> Result<(Vec<u8>, Attested), TsaError> {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) async fn request_token(url: &str, message: &[u8]) -> Result<(Vec<u8>, Attested), TsaError> {
     let clipped = || crate::untrusted::untrusted(&url.chars().take(200).collect::<String>()).to_string();
     let parsed = url::Url::parse(url).map_err(|_| TsaError::Url { url: clipped() })?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -351,7 +355,8 @@ pub fn checkpoint_token_path(checkpoint: &std::path::Path) -> std::path::PathBuf
 
 /// The message a checkpoint's token covers: the Ed25519 signature of its first signature line
 /// (the signer's; witnesses' cosignatures follow it), without the 4-byte key ID.
-pub fn checkpoint_signature(note: &[u8]) -> Result<[u8; 64], TokenProblem> {
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn checkpoint_signature(note: &[u8]) -> Result<[u8; 64], TokenProblem> {
     let n = crate::read::note::Note::parse(note, crate::read::checkpoint::MAX_CHECKPOINT)
         .map_err(|e| bad(format!("the checkpoint is not a signed note: {e}")))?;
     let first = n.signatures.first().ok_or_else(|| bad("the checkpoint has no signature line"))?;
@@ -359,7 +364,7 @@ pub fn checkpoint_signature(note: &[u8]) -> Result<[u8; 64], TokenProblem> {
         .map_err(|_| bad("the checkpoint's first signature is not an Ed25519 signature (64 bytes)"))
 }
 
-/// [`request_token`] over a checkpoint's signature ([`checkpoint_signature`]).
+/// A token (checked as `request_token` checks one) over a checkpoint's signature: the Ed25519 signature of its first signature line.
 pub async fn request_checkpoint_token(url: &str, note: &[u8]) -> Result<(Vec<u8>, Attested), TsaError> {
     let sig = checkpoint_signature(note).map_err(|source| TsaError::Bad { url: crate::store::redact(url), source })?;
     request_token(url, &sig).await
@@ -422,7 +427,8 @@ struct EssCertIdV2 {
 /// Check a stored token (`TimeStampResp` DER) over `message`; `nonce` when the caller sent
 /// one. `Ok` when the token is well-formed, granted, signed by the certificate it names and
 /// covers `message`; [`Attested::trusted_as`] then says whether that signer chains to `pins`.
-pub fn check_token(
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn check_token(
     bytes: &[u8],
     message: &[u8],
     nonce: Option<&[u8; 8]>,
@@ -606,9 +612,11 @@ fn verify_signature(
             }
             UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key).verify(msg, sig).is_ok()
         }
-        (k, a) => return Err(bad(format!(
+        (k, a) => {
+            return Err(bad(format!(
             "key type {k} with signature algorithm {a} is not supported (RSA PKCS#1 v1.5 or ECDSA P-256, with SHA-256)"
-        ))),
+        )))
+        }
     };
     if ok {
         Ok(())

@@ -13,6 +13,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 
+use crate::schemas::assert_valid;
 use crate::util::*;
 
 fn s(p: &Path) -> &str {
@@ -235,6 +236,7 @@ fn preserve_stores_and_references_a_token_that_verify_checks_against_the_pinned_
     assert_eq!(e["timestamp"]["key"], format!("timestamps/{}.tsr", hex_of(&digest)), "{e}");
     assert_eq!(e["timestamp"]["sha256"], sha256_hex(&bytes), "{e}");
     assert_eq!(o.json()["timestamp"]["key"], e["timestamp"]["key"], "{}", o.stdout);
+    assert_valid("preserve.v1.schema.json", &o.json());
 
     // Pinned CA: intact, the attested time reported.
     let ca = s(&tsa.ca);
@@ -243,6 +245,7 @@ fn preserve_stores_and_references_a_token_that_verify_checks_against_the_pinned_
     let with_tsa = t0.elapsed().as_secs_f64();
     v.expect(0);
     let r = v.json();
+    assert_valid("verify-report.v1.schema.json", &r);
     assert_eq!(r["timestamp"]["recorded"], true, "{r}");
     assert_eq!(r["timestamp"]["trusted"], true, "{r}");
     assert!(r["timestamp"]["tsa"].as_str().unwrap().contains("custody test TSA"), "{r}");
@@ -251,8 +254,17 @@ fn preserve_stores_and_references_a_token_that_verify_checks_against_the_pinned_
     let t0 = std::time::Instant::now();
     verify(&env, &["--store", s(&store), &digest]).expect(0);
     let without = t0.elapsed().as_secs_f64();
+    // The token fetch alone: the preserve's `tsa` phase (CUSTODY_TIMINGS=1).
+    let fx = fixture_dir();
+    let timed = env
+        .cmd(&["preserve", "--incident-dir", s(&fx), "--note", "timed", "--tsa", &url])
+        .env("CUSTODY_TIMINGS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&timed.stderr).into_owned();
+    let phase = err.lines().find(|l| l.contains("tsa") && l.contains("seconds")).unwrap_or("-").to_string();
     eprintln!(
-        "measure: preserve with TSA {preserve_secs:.3}s; verify with token {with_tsa:.3}s, without pins {without:.3}s"
+        "measure: preserve with TSA {preserve_secs:.3}s (tsa phase: {phase}); verify with token {with_tsa:.3}s, without pins {without:.3}s"
     );
 
     // No pin: still intact, but the token's time is not trusted (a warning).
@@ -275,6 +287,7 @@ fn preserve_stores_and_references_a_token_that_verify_checks_against_the_pinned_
     let v = verify(&env, &["--store", s(&store), "--all", "--trusted-tsa", ca]);
     v.expect(0);
     assert!(v.json()["bundles"][0]["timestamp"].is_string(), "{}", v.stdout);
+    assert_valid("verify-report.v1.schema.json", &v.json());
 
     // The bundle file with its token, away from the store.
     let bundle = store.join(format!("bundles/{}.tar.zst", hex_of(&digest)));
@@ -329,6 +342,7 @@ fn tampered_swapped_and_replaced_tokens_fail() {
     let kinds = v.finding_kinds();
     assert!(kinds.contains(&"timestamp_invalid".to_string()), "{kinds:?}");
     assert!(kinds.contains(&"timestamp_mismatch".to_string()), "{kinds:?}");
+    assert_valid("verify-report.v1.schema.json", &v.json());
 
     // B's token at A's key: another bundle's signature.
     overwrite(&ta, &std::fs::read(&tb).unwrap());
@@ -375,6 +389,7 @@ fn a_sealing_time_set_back_contradicts_the_token() {
     let kinds = v.finding_kinds();
     assert!(kinds.iter().all(|k| k == "time_contradicted"), "{kinds:?}");
     assert!(v.stdout.contains("set back"), "{}", v.stdout);
+    assert_valid("verify-report.v1.schema.json", &v.json());
 }
 
 #[test]

@@ -1465,6 +1465,8 @@ pub fn sign_manifest(manifest_bytes: &[u8], key: &SecretKey) -> Vec<u8> {
 }
 
 /// The signature bytes of an envelope custody just wrote (one signature, standard base64).
+/// Its own serialization always parses; were it not to, the zero bytes returned would make any
+/// token over them fail the imprint check (§6.6 T3), never pass it.
 fn envelope_signature(env_bytes: &[u8]) -> [u8; 64] {
     use base64::Engine as _;
     let env: Option<dsse::Envelope> = serde_json::from_slice(env_bytes).ok();
