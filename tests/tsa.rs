@@ -113,6 +113,8 @@ enum Mode {
     Real,
     /// 200 with bytes that are no TimeStampResp (and a terminal escape in them).
     Garbage,
+    /// Reads the request and never answers.
+    Hang,
 }
 
 /// Start an HTTP responder for `tsa` on a free loopback port; its URL. The thread serves until
@@ -128,6 +130,10 @@ fn serve(tsa: &Tsa, mode: Mode) -> String {
             let (ctype, answer) = match mode {
                 Mode::Real => ("application/timestamp-reply", tsa.reply(&body)),
                 Mode::Garbage => ("application/timestamp-reply", b"\x1b[31mnot a token\x1b[0m".to_vec()),
+                Mode::Hang => {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                    continue;
+                }
             };
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -413,6 +419,17 @@ fn a_tsa_down_or_answering_garbage_does_not_block_preserve_and_timestamp_adds_th
     assert!(!o.stderr.contains('\x1b'), "{:?}", o.stderr);
     assert!(!token_path(&store, &b).exists());
 
+    // A TSA that accepts the request and never answers: the preserve waits at most the
+    // timeout (10 s), then goes on without a token.
+    let hang = serve(&tsa, Mode::Hang);
+    let t0 = std::time::Instant::now();
+    let (o, c) = preserve(&env, &["--tsa", &hang, "--note", "c"]);
+    let waited = t0.elapsed().as_secs_f64();
+    eprintln!("measure: preserve with a TSA that never answers {waited:.3}s");
+    assert!(waited < 30.0, "{waited}");
+    assert!(o.stderr.contains("warning: the bundle has no RFC 3161 timestamp"), "{}", o.stderr);
+    assert!(!token_path(&store, &c).exists());
+
     // A store that requires tokens: both bundles fail for want of one.
     let ca = s(&tsa.ca);
     let v = verify(&env, &["--store", s(&store), &a, "--trusted-tsa", ca, "--require-timestamp"]);
@@ -430,8 +447,8 @@ fn a_tsa_down_or_answering_garbage_does_not_block_preserve_and_timestamp_adds_th
     std::fs::write(&cfg, format!(r#"{{"require_timestamp": true, "tsa": "{url}"}}"#)).unwrap();
     let o = env.run(&["timestamp", "--store", s(&store), "--store-config", s(&cfg)]);
     o.expect(0);
-    assert!(o.stderr.contains("2 token(s) added"), "{}", o.stderr);
-    assert!(token_path(&store, &a).exists() && token_path(&store, &b).exists());
+    assert!(o.stderr.contains("3 token(s) added"), "{}", o.stderr);
+    assert!(token_path(&store, &a).exists() && token_path(&store, &b).exists() && token_path(&store, &c).exists());
     let v = verify(&env, &["--store", s(&store), &a, "--trusted-tsa", ca, "--store-config", s(&cfg)]);
     v.expect(0);
     assert_eq!(v.json()["timestamp"]["recorded"], false, "{}", v.stdout);
