@@ -544,6 +544,8 @@ pub async fn analyze(
         sealed_at: sealed.manifest.sealed_at,
         adopted: false,
         supplement_of: Some(req.original),
+        // A supplement can be timestamped later (`custody timestamp`).
+        timestamp: None,
     };
     let appended = ledger::append_entry(store, &new, &key, || clock.now(), since).await.map_err(not_recorded)?;
     Ok(Supplemented {

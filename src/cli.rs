@@ -51,6 +51,9 @@ pub enum Command {
     /// Set up and maintain a store: `init` checks its promises, `repair` adopts unreferenced bundles.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Obtain RFC 3161 timestamp tokens for the recorded bundles that have none (a TSA was down
+    /// at preserve, or none was configured), stored at timestamps/<bundle digest>.tsr.
+    Timestamp(TimestampArgs),
     /// Print a signed checkpoint of the store's ledger head (a C2SP signed note) to keep
     /// somewhere else; `verify --store URL --all --checkpoint FILE` later detects a rollback or
     /// fork.
@@ -129,7 +132,8 @@ pub struct ManArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreConfigArgs {
     /// A JSON store config file (keys: endpoint, region, allow_http, retention_days, lock_mode,
-    /// legal_hold, max_retries, retry_timeout_secs). Default: $CUSTODY_STORE_CONFIG.
+    /// legal_hold, max_retries, retry_timeout_secs, tsa, require_timestamp). Default:
+    /// $CUSTODY_STORE_CONFIG.
     #[arg(long, value_name = "FILE")]
     pub store_config: Option<PathBuf>,
     /// S3 endpoint URL (MinIO, Ceph RGW, a local test server…); overrides AWS_ENDPOINT.
@@ -224,6 +228,28 @@ pub struct CheckpointArgs {
     /// Also write the checkpoint to FILE (create-only).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Timestamp the checkpoint's signature at this RFC 3161 TSA and write the token to
+    /// FILE.tsr beside --out (create-only). Default: `tsa` in the store config.
+    #[arg(long, value_name = "URL", requires = "out")]
+    pub tsa: Option<String>,
+}
+
+/// `timestamp`.
+#[derive(Debug, Args)]
+pub struct TimestampArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: StoreConfigArgs,
+    /// The TSA URL (RFC 3161 over HTTP). Default: `tsa` in the store config.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
+    /// A pinned signer public key (repeatable): only bundles that verify with one are
+    /// timestamped. Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
 }
 
 /// `witness` subcommands.
@@ -373,6 +399,11 @@ pub struct PreserveArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,
+    /// Timestamp the bundle's signature at this RFC 3161 TSA (HTTP POST); the token is stored at
+    /// timestamps/<bundle digest>.tsr and referenced by the ledger entry. A TSA that fails only
+    /// warns. Default: `tsa` in the store config.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
     /// Adopt unreferenced bundles (of interrupted preserves) older than SECS seconds first.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub adopt_min_age: u64,
@@ -496,6 +527,18 @@ pub struct VerifyArgs {
     /// carry valid cosignatures by --witnesses of them.
     #[arg(long, value_name = "PUB", requires = "checkpoint")]
     pub witness_key: Vec<PathBuf>,
+    /// A pinned RFC 3161 TSA certificate (PEM; repeatable): a bundle's timestamp token must be
+    /// signed by it or by a certificate it issued.
+    #[arg(long, value_name = "CERT")]
+    pub trusted_tsa: Vec<PathBuf>,
+    /// With --store: every bundle verified must have a timestamp token (also `require_timestamp`
+    /// in the store config).
+    #[arg(long, requires = "store")]
+    pub require_timestamp: bool,
+    /// For a bundle file: its RFC 3161 token (timestamps/<digest>.tsr from the store), checked
+    /// against the bundle's signature and --trusted-tsa.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "store")]
+    pub timestamp: Option<PathBuf>,
     /// How many of the --witness-key keys must have cosigned the checkpoint. Default: all of
     /// them.
     #[arg(long, value_name = "K", requires = "witness_key", value_parser = clap::value_parser!(u32).range(1..))]

@@ -94,6 +94,7 @@ pub mod progress;
 pub mod search;
 pub mod store;
 pub mod timeline;
+pub mod tsa;
 pub mod unfinished;
 pub mod untrusted;
 pub mod verify;

@@ -176,6 +176,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Store(cli::StoreCommand::Init(a)) => cmd_store_init(a),
         Command::Store(cli::StoreCommand::Repair(a)) => cmd_store_repair(a),
         Command::Checkpoint(a) => cmd_checkpoint(a),
+        Command::Timestamp(a) => cmd_timestamp(a),
         Command::Witness(cli::WitnessCommand::Cosign(a)) => cmd_witness_cosign(a),
         Command::List(a) => cmd_list(a),
     }
@@ -293,6 +294,8 @@ fn store_options(c: &cli::StoreConfigArgs) -> Result<StoreOptions> {
         legal_hold: c.legal_hold.then_some(true),
         max_retries: c.max_retries,
         retry_timeout_secs: None,
+        tsa: None,
+        require_timestamp: None,
     };
     Ok(base.merged(flags))
 }
@@ -429,6 +432,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         spec: a.spec.clone(),
         analyze: !a.no_analyze,
         progress: progress.clone(),
+        tsa: a.tsa.clone().or(store_options(&a.config)?.tsa),
         ..Default::default()
     };
     let started = std::time::Instant::now();
@@ -438,6 +442,13 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
     output::swept(&done.swept);
     output::store_notes(&done.store_notes);
     output::adoptions(&done.adopted);
+    if let Some(p) = &done.timestamp_problem {
+        // Never fatal: the bundle is sealed, stored and recorded; only its time is unattested.
+        eprintln!(
+            "custody: warning: the bundle has no RFC 3161 timestamp: {}; it is stored and recorded all the same — run `custody timestamp --store URL` when the TSA is back",
+            u(p)
+        );
+    }
     output::preserved(&store, &done, &key, started.elapsed(), a.json)?;
     // The process exits now: freeing the manifest entry by entry would only delay it (~30 ms
     // for 100 000 files).
@@ -510,7 +521,18 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
         )),
         None => None,
     };
-    let opts = verify::Options { max_skew: a.max_skew, expected_digest, ..verify::Options::default() };
+    let timestamp_token = match &a.timestamp {
+        Some(p) => Some(read_bounded(p, custody::tsa::MAX_TOKEN, "timestamp token")?),
+        None => None,
+    };
+    let opts = verify::Options {
+        max_skew: a.max_skew,
+        expected_digest,
+        trusted_tsa: trusted_tsa_from(&a.trusted_tsa)?,
+        require_timestamp: a.require_timestamp || store_options(&a.config)?.require_timestamp == Some(true),
+        timestamp_token,
+        ..verify::Options::default()
+    };
     let total = match (&a.target, &a.store) {
         (Some(t), None) => std::fs::metadata(t).map(|m| m.len()).unwrap_or(0),
         _ => 0,
@@ -537,6 +559,64 @@ fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
     drop(meter);
     output::report(&report, a.json)?;
     Ok(if report.intact() { 0 } else { 1 })
+}
+
+/// The pinned TSA certificates of `--trusted-tsa`.
+fn trusted_tsa_from(paths: &[PathBuf]) -> Result<Vec<custody::tsa::TrustedTsa>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let pem = read_bounded(p, 1 << 20, "TSA certificate")?;
+        let origin = p.display().to_string();
+        out.extend(
+            custody::tsa::TrustedTsa::from_pem(&pem, &origin)
+                .with_context(|| format!("cannot use TSA certificate {}", Untrusted::path(p)))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The bytes of file `p`, refused above `max` bytes.
+fn read_bounded(p: &Path, max: usize, what: &str) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(p).with_context(|| format!("cannot read {what} {}", Untrusted::path(p)))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, max as u64 + 1), &mut bytes)
+        .with_context(|| format!("cannot read {what} {}", Untrusted::path(p)))?;
+    if bytes.len() > max {
+        bail!("{what} {} is larger than {max} bytes", Untrusted::path(p));
+    }
+    Ok(bytes)
+}
+
+/// `timestamp`: exit 1 when a bundle was left without a token.
+fn cmd_timestamp(a: cli::TimestampArgs) -> Result<u8> {
+    let Some(url) = a.tsa.clone().or(store_options(&a.config)?.tsa) else {
+        bail!("no TSA to ask: give --tsa URL, or set `tsa` in the store config");
+    };
+    let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
+    let trust = trust_from(&a.trusted_key)?;
+    let rt = runtime()?;
+    let added = rt.block_on(custody::tsa::add_missing(&store, &url, &trust))?;
+    let mut failed = 0usize;
+    for x in &added {
+        match x {
+            custody::tsa::Added::Stamped { bundle, stamp } => println!(
+                "timestamped {bundle} at {} by {}: {} (added later: the ledger entry does not reference it)",
+                stamp.attested.gen_time,
+                u(&stamp.attested.tsa),
+                u(&stamp.key)
+            ),
+            custody::tsa::Added::Failed { bundle, why } => {
+                failed += 1;
+                eprintln!("custody: {bundle} NOT timestamped: {}", u(why));
+            }
+            _ => {}
+        }
+    }
+    eprintln!(
+        "custody: {} token(s) added, {failed} bundle(s) left without one",
+        added.iter().filter(|x| matches!(x, custody::tsa::Added::Stamped { .. })).count()
+    );
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 /// The checkpoint `verify --checkpoint` compares with, and the witnesses it must carry (all
@@ -582,7 +662,13 @@ fn anchor_from(
         }
         Some(k) => k as usize,
     };
-    Ok(verify::Anchor { checkpoint, witnesses, required })
+    // The checkpoint's RFC 3161 token, where `custody checkpoint --tsa` wrote it.
+    let tsr = custody::tsa::checkpoint_token_path(path);
+    let timestamp = match tsr.is_file() {
+        true => Some(read_bounded(&tsr, custody::tsa::MAX_TOKEN, "checkpoint timestamp token")?),
+        false => None,
+    };
+    Ok(verify::Anchor { checkpoint, witnesses, required, timestamp })
 }
 
 fn cmd_store_init(a: cli::StoreInitArgs) -> Result<u8> {
@@ -626,6 +712,29 @@ fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
             .with_context(|| format!("cannot create checkpoint file {} (it must not exist)", p.display()))?;
         f.write_all(&bytes).with_context(|| format!("cannot write {}", p.display()))?;
         f.sync_all().with_context(|| format!("cannot sync {}", p.display()))?;
+    }
+    let tsa = match &a.tsa {
+        Some(t) => Some(t.clone()),
+        None if a.out.is_some() => store_options(&a.config)?.tsa,
+        None => None,
+    };
+    if let (Some(url), Some(out)) = (tsa, &a.out) {
+        let tsr = custody::tsa::checkpoint_token_path(out);
+        match rt.block_on(custody::tsa::request_checkpoint_token(&url, &bytes)) {
+            Ok((token, attested)) => {
+                write_new(&tsr, &token, "checkpoint timestamp token")?;
+                eprintln!(
+                    "custody: checkpoint timestamped at {} by {}: {}",
+                    attested.gen_time,
+                    u(&attested.tsa),
+                    Untrusted::path(&tsr)
+                );
+            }
+            // The checkpoint itself is written: only its time is unattested.
+            Err(e) => {
+                eprintln!("custody: warning: the checkpoint has no RFC 3161 timestamp: {}", u(&custody::error_text(&e)))
+            }
+        }
     }
     std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
     eprintln!(

@@ -133,6 +133,10 @@ pub struct PreserveRequest {
     pub analyze: bool,
     /// Progress meter (disabled by default).
     pub progress: crate::progress::Meter,
+    /// An RFC 3161 TSA to timestamp the bundle's signature (`--tsa URL`, or `tsa` in the store
+    /// config). A TSA that fails does not fail the preserve: the bundle is recorded without a
+    /// token and [`Preserved::timestamp_problem`] says why.
+    pub tsa: Option<String>,
 }
 
 /// Default grace period before a preserve adopts someone else's unreferenced bundle.
@@ -159,6 +163,7 @@ impl Default for PreserveRequest {
             spec: None,
             analyze: true,
             progress: crate::progress::Meter::none(),
+            tsa: None,
         }
     }
 }
@@ -199,6 +204,10 @@ pub struct Preserved {
     /// server would not delete, `crate::store::stream`), and what earlier interrupted
     /// uploads were cleaned up.
     pub store_notes: Vec<String>,
+    /// The bundle's RFC 3161 token, stored and referenced by its ledger entry.
+    pub timestamp: Option<crate::tsa::Stamp>,
+    /// Why a TSA was asked and the bundle has no token (untrusted text: print escaped).
+    pub timestamp_problem: Option<String>,
 }
 
 /// Where a bundle is sealed to.
@@ -350,6 +359,8 @@ pub async fn adopt_unreferenced(
             sealed_at: m.sealed_at,
             adopted: true,
             supplement_of: m.supplement_of.as_ref().map(|s| s.bundle),
+            // An adopted bundle's token, if any, is found by its key (`custody timestamp`).
+            timestamp: None,
         };
         let a = ledger::append_entry(store, &new, key, || clock.now(), Some(0)).await?;
         // Later adoptions in this run go after it.
@@ -713,6 +724,13 @@ pub async fn preserve(
     };
     req.progress.finish();
     phases.mark("seal");
+    // The token is asked for right after sealing, before the (maybe long) upload: its genTime
+    // then lies within the skew of `sealed_at`, which the verifier holds it to (§6.6, T5).
+    let token = match &req.tsa {
+        Some(url) => Some(crate::tsa::request_token(url, &sealed.signature).await),
+        None => None,
+    };
+    phases.mark("tsa");
     drop(plan.stdin_spool);
     let stored = match target {
         Target::Staged(staged) => store.put_bundle(staged, &sealed.id).await.map(|o| (o, Vec::new())),
@@ -751,9 +769,26 @@ pub async fn preserve(
                 adopted,
                 swept,
                 store_notes,
+                timestamp: None,
+                timestamp_problem: token.is_some().then(|| {
+                    "the identical bundle was already recorded: its entry is not rewritten (`custody timestamp` adds a missing token)".into()
+                }),
             });
         }
     }
+    // The token is stored before the entry that references it; a store failure here only
+    // leaves the bundle without one (as a TSA that is down does).
+    let (timestamp, timestamp_problem) = match token {
+        None => (None, None),
+        Some(Err(e)) => (None, Some(crate::error_text(&e))),
+        Some(Ok((bytes, attested))) => match crate::tsa::store_token(store, &sealed.id, bytes, attested).await {
+            Ok(Some(stamp)) => (Some(stamp), None),
+            Ok(None) => {
+                (None, Some("another token already holds the bundle's token key; it is kept, found by its key".into()))
+            }
+            Err(e) => (None, Some(format!("the token could not be stored: {}", crate::error_text(&e)))),
+        },
+    };
     // Only a writer that adopted this very bundle since we read the head can have recorded it.
     let since = head.as_ref().map(|h| h.position).unwrap_or(0);
     let new = ledger::NewEntry {
@@ -762,6 +797,7 @@ pub async fn preserve(
         sealed_at: sealed.manifest.sealed_at,
         adopted: false,
         supplement_of: None,
+        timestamp: timestamp.as_ref().map(crate::tsa::Stamp::reference),
     };
     let appended = ledger::append_entry(store, &new, &key, || clock.now(), Some(since)).await.map_err(|source| {
         PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source: Box::new(source) }
@@ -781,6 +817,8 @@ pub async fn preserve(
         adopted,
         swept,
         store_notes,
+        timestamp,
+        timestamp_problem,
     })
 }
 

@@ -38,6 +38,7 @@ mod symlinks;
 mod tamper;
 mod tamper_matrix;
 mod terminal;
+mod tsa;
 mod verify_pipeline;
 mod verify_support;
 mod witness;

@@ -283,6 +283,9 @@ pub struct Sealed {
     pub analysis_summary: Option<crate::collect::analysis::AnalysisSummary>,
     /// Total evidence bytes read.
     pub input_bytes: u64,
+    /// The envelope's Ed25519 signature: what an RFC 3161 token over the bundle covers
+    /// (`crate::tsa`).
+    pub signature: [u8; 64],
 }
 
 enum Payload {
@@ -1410,6 +1413,7 @@ fn write_all<W: Write>(
     drop(pieces);
     drop((entries_json, journal_json));
     let env_bytes = sign_statement(manifest_sha256, manifest_size, key);
+    let signature = envelope_signature(&env_bytes);
     enc.member(&template, ENVELOPE_MEMBER, &env_bytes).map_err(SealError::Output)?;
     // End of archive: two zero blocks.
     enc.small(&[0u8; 1024]).map_err(SealError::Output)?;
@@ -1428,7 +1432,7 @@ fn write_all<W: Write>(
         zstd_end = tail - t_envelope.as_secs_f64(),
         "seal: the end after the last file"
     );
-    Ok(Sealed { id: BundleId(digest), size, manifest, analysis_summary, input_bytes })
+    Ok(Sealed { id: BundleId(digest), size, manifest, analysis_summary, input_bytes, signature })
 }
 
 /// zstd level of the members after the blobs (`analysis.json`, `manifest.json`,
@@ -1458,6 +1462,18 @@ fn metadata_level<W: Write>(enc: &mut Staged<zstd::stream::write::Encoder<'_, W>
 /// [`ManifestStatement`] naming the manifest's SHA-256 and size, signed by `key`.
 pub fn sign_manifest(manifest_bytes: &[u8], key: &SecretKey) -> Vec<u8> {
     sign_statement(Sha256::of(manifest_bytes), manifest_bytes.len() as u64, key)
+}
+
+/// The signature bytes of an envelope custody just wrote (one signature, standard base64).
+/// Its own serialization always parses; were it not to, the zero bytes returned would make any
+/// token over them fail the imprint check (§6.6 T3), never pass it.
+fn envelope_signature(env_bytes: &[u8]) -> [u8; 64] {
+    use base64::Engine as _;
+    let env: Option<dsse::Envelope> = serde_json::from_slice(env_bytes).ok();
+    env.and_then(|e| e.signatures.into_iter().next())
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s.sig).ok())
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .unwrap_or([0; 64])
 }
 
 /// [`sign_manifest`] of a manifest with this SHA-256 and size.

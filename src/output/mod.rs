@@ -211,6 +211,12 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             "side_effect_warning": a.and_then(|a| a.side_effect.warning.as_deref()),
             "analysis": a,
             "elapsed_ms": elapsed.as_millis() as u64,
+            "timestamp": p.timestamp.as_ref().map(|t| json!({
+                "key": t.key,
+                "sha256": t.sha256.to_string(),
+                "gen_time": t.attested.gen_time,
+                "tsa": t.attested.tsa,
+            })),
         }));
     }
     printed(|out| {
@@ -222,6 +228,9 @@ pub fn preserved(store: &Store, p: &Preserved, key: &SecretKey, elapsed: Duratio
             if p.outcome == PutOutcome::AlreadyPresent { " (identical bundle already there)" } else { "" }
         )?;
         writeln!(out, "ledger   position {} (entry {})", p.position, p.entry)?;
+        if let Some(t) = &p.timestamp {
+            writeln!(out, "time     {} by {} (RFC 3161 token {})", t.attested.gen_time, u(&t.attested.tsa), u(&t.key))?;
+        }
         writeln!(out, "signer   {} ({})", key.id(), Untrusted::path(&pub_path_for(&key.path)))?;
         writeln!(
             out,

@@ -28,7 +28,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The config file is not valid.
-    #[error("store config {path} is not valid (expected JSON with keys endpoint, region, allow_http, retention_days, lock_mode, legal_hold, max_retries, retry_timeout_secs)")]
+    #[error("store config {path} is not valid (expected JSON with keys endpoint, region, allow_http, retention_days, lock_mode, legal_hold, max_retries, retry_timeout_secs, tsa, require_timestamp)")]
     Parse {
         /// The file.
         path: PathBuf,
@@ -121,6 +121,14 @@ pub struct StoreOptions {
     /// Give up retrying one request after this many seconds; default 180.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_timeout_secs: Option<u64>,
+    /// An RFC 3161 TSA URL: every preserve (and `custody timestamp`, `custody checkpoint`)
+    /// timestamps its signature there unless `--tsa` names another. Set once in the config
+    /// file a team shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa: Option<String>,
+    /// `verify` requires a timestamp token on every bundle it verifies in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_timestamp: Option<bool>,
 }
 
 /// Default retries per request.
@@ -148,7 +156,18 @@ impl StoreOptions {
         macro_rules! take {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
-        take!(endpoint, region, allow_http, retention_days, lock_mode, legal_hold, max_retries, retry_timeout_secs);
+        take!(
+            endpoint,
+            region,
+            allow_http,
+            retention_days,
+            lock_mode,
+            legal_hold,
+            max_retries,
+            retry_timeout_secs,
+            tsa,
+            require_timestamp
+        );
         self
     }
 

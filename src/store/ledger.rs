@@ -298,6 +298,8 @@ pub(crate) struct NewEntry {
     pub adopted: bool,
     /// The evidence bundle this one supplements (`custody analyze`), named by the entry too.
     pub supplement_of: Option<BundleId>,
+    /// The bundle's RFC 3161 token, already stored at its key (`crate::tsa`).
+    pub timestamp: Option<TimestampRef>,
 }
 
 /// Append a record for `bundle` at the head. Retries on the new head after losing a race.
@@ -341,7 +343,8 @@ pub(crate) async fn append_unique(
     now: impl Fn() -> DateTime<Utc>,
     since: Option<u64>,
 ) -> Result<Appended, StoreError> {
-    let new = NewEntry { bundle: *bundle, bundle_size, sealed_at, adopted: false, supplement_of: None };
+    let new =
+        NewEntry { bundle: *bundle, bundle_size, sealed_at, adopted: false, supplement_of: None, timestamp: None };
     append_entry(store, &new, key, now, since).await
 }
 
@@ -385,7 +388,7 @@ pub(crate) async fn append_entry(
             appended_at: now(),
             store_id: Some(store_id),
             adopted: Some(new.adopted),
-            timestamp: None,
+            timestamp: new.timestamp.clone(),
             signed_by: None,
             supplement_of: new.supplement_of,
         };

@@ -32,6 +32,9 @@ pub struct BundleCheck {
     pub digest: BundleId,
     /// Size in bytes.
     pub size: u64,
+    /// The envelope's signature bytes, when the envelope parsed: the message an RFC 3161
+    /// token over this bundle covers (`crate::tsa`).
+    pub signature: Option<[u8; 64]>,
 }
 
 /// Read and check one bundle from `r` (the `.tar.zst` bytes).
@@ -55,6 +58,7 @@ pub fn check_bundle<R: Read>(
         archive::check_mtime(m, scan.mtime, &mut fs);
     }
     envelope::check_binding(&parsed, man_bytes.as_ref(), &mut fs);
+    let signature = parsed.envelope.as_ref().map(|e| e.sig);
     let signer = parsed.envelope.as_ref().map(|e| {
         signature::check(e, parsed.manifest.as_ref(), man_bytes.as_ref(), parsed.payload_is_manifest, trust, &mut fs)
     });
@@ -67,5 +71,5 @@ pub fn check_bundle<R: Read>(
     if let (Some(m), Some(bytes)) = (manifest.as_mut(), analysis_bytes) {
         analysis::attach(m, manifest_cost, bytes, &mut fs);
     }
-    BundleCheck { findings: fs.list, ran: fs.ran, details: fs.details, manifest, signer, digest, size }
+    BundleCheck { findings: fs.list, ran: fs.ran, details: fs.details, manifest, signer, digest, size, signature }
 }

@@ -29,7 +29,7 @@ pub(crate) use bundle::check_bundle;
 pub use bundle::{check_bundle, BundleCheck};
 pub use findings::Location;
 pub use report::{Finding, FindingKind, Level, Report, Subject};
-pub(crate) use store::verify_in_store_keeping;
+pub(crate) use store::{check_stored_bundle, verify_in_store_keeping};
 pub use store::{
     verify_all, verify_all_anchored, verify_all_with, verify_in_store, verify_in_store_anchored, verify_in_store_with,
 };
@@ -70,12 +70,14 @@ pub struct Anchor {
     /// How many of them must have cosigned (0: none required; cosignature lines that match a
     /// key are still checked).
     pub required: usize,
+    /// The checkpoint's RFC 3161 token (`FILE.tsr` beside it, from `custody checkpoint --tsa`).
+    pub timestamp: Option<Vec<u8>>,
 }
 
 impl Anchor {
     /// A checkpoint with no witness required.
     pub fn new(checkpoint: &[u8]) -> Anchor {
-        Anchor { checkpoint: checkpoint.to_vec(), witnesses: Vec::new(), required: 0 }
+        Anchor { checkpoint: checkpoint.to_vec(), witnesses: Vec::new(), required: 0, timestamp: None }
     }
 }
 
@@ -99,11 +101,33 @@ pub struct Options {
     /// bundle verified in a store is always checked against its name; for a bare file this is
     /// the only thing that binds the compressed bytes themselves (see `docs/threat-model.md`).
     pub expected_digest: Option<BundleId>,
+    /// Pinned TSA certificates (`--trusted-tsa`): a bundle's RFC 3161 token must be signed by
+    /// one of them, or by a certificate one of them issued (`docs/format.md` §6.6).
+    pub trusted_tsa: Vec<crate::tsa::TrustedTsa>,
+    /// Every bundle verified in a store must have a timestamp token (`require_timestamp` in
+    /// the store config, or `verify --require-timestamp`).
+    pub require_timestamp: bool,
+    /// For a bundle file: the bytes of its token (`verify FILE --timestamp TOKEN`).
+    pub timestamp_token: Option<Vec<u8>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { limits: Limits::default(), max_skew: Duration::minutes(5), expected_digest: None }
+        Options {
+            limits: Limits::default(),
+            max_skew: Duration::minutes(5),
+            expected_digest: None,
+            trusted_tsa: Vec::new(),
+            require_timestamp: false,
+            timestamp_token: None,
+        }
+    }
+}
+
+impl Options {
+    /// The token policy of the `timestamp` check.
+    pub(crate) fn tsa_policy(&self) -> checks::timestamp::Policy<'_> {
+        checks::timestamp::Policy { pins: &self.trusted_tsa, required: self.require_timestamp, max_skew: self.max_skew }
     }
 }
 
@@ -172,7 +196,19 @@ pub fn verify_file(
             None => "not checked: pass --store URL DIGEST to check the bundle's ledger position".into(),
         },
     ));
-    let mut r = Report::build(subject, c.findings, &ran, &report::BUNDLE_CHECKS, &details);
+    let mut order = report::BUNDLE_CHECKS.to_vec();
+    let mut findings = c.findings;
+    let mut timestamp = None;
+    if let Some(token) = &opts.timestamp_token {
+        let mut fs = findings::Findings { list: findings, ran, details };
+        let sealed_at = c.manifest.as_ref().map(|m| m.sealed_at);
+        timestamp =
+            checks::timestamp::check_file_token(token, c.signature.as_ref(), sealed_at, opts.tsa_policy(), &mut fs);
+        (findings, ran, details) = (fs.list, fs.ran, fs.details);
+        order.push("timestamp");
+    }
+    let mut r = Report::build(subject, findings, &ran, &order, &details);
     r.signer = c.signer;
+    r.timestamp = timestamp;
     Ok((r, c.manifest))
 }

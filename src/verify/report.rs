@@ -88,8 +88,9 @@ pub enum FindingKind {
     StoreIdMismatch,
     /// A `custody-ledger/v1` entry after a v2 one (an older custody appended it).
     LedgerFormatDowngrade,
-    /// An entry carries something this version of custody does not check (an RFC 3161
-    /// timestamp token): reported, not failed. (A supplement link is checked: L9, P4.)
+    /// An entry carries something this version of custody does not check: reported, not
+    /// failed. (None today: a supplement link is checked by L9 and P4, a timestamp token by
+    /// the `timestamp` check; kept for reports of earlier versions.)
     LedgerNotChecked,
     /// An entry's `supplement_of` names no bundle recorded before it (a forward reference, a
     /// bundle of another ledger, its own bundle) or a supplement.
@@ -97,6 +98,20 @@ pub enum FindingKind {
     /// A bundle's signed `supplement_of` and its ledger entry's disagree.
     SupplementMismatch,
     EmptyStore,
+    // timestamp (RFC 3161)
+    /// A bundle's timestamp token does not parse or does not verify (status, CMS signature,
+    /// signed attributes, certificate use, message imprint).
+    TimestampInvalid,
+    /// A token's signer is not a pinned TSA certificate, nor issued by one (an error when
+    /// certificates are pinned, a warning when none is).
+    TimestampUntrusted,
+    /// A ledger entry's token reference names another key, or another object's SHA-256.
+    TimestampMismatch,
+    /// A referenced token is gone, or a bundle has no token where tokens are required.
+    TimestampMissing,
+    /// A self-asserted time (`sealed_at`, `appended_at`) contradicts the token's `genTime`
+    /// beyond the allowed skew.
+    TimeContradicted,
     // anchor (checkpoint)
     CheckpointInvalid,
     Rollback,
@@ -159,6 +174,9 @@ impl FindingKind {
             | SupplementOfUnknown
             | SupplementMismatch
             | EmptyStore => "ledger",
+            TimestampInvalid | TimestampUntrusted | TimestampMismatch | TimestampMissing | TimeContradicted => {
+                "timestamp"
+            }
             CheckpointInvalid | Rollback | CheckpointOtherStore | CosignatureMissing | CosignatureInvalid => "anchor",
             RetentionMissing => "retention",
             LaterVersion | DeleteMarker | VersioningOff => "versions",
@@ -250,6 +268,23 @@ pub struct LedgerInfo {
     pub adopted: bool,
 }
 
+/// A bundle's RFC 3161 timestamp token, as checked.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimestampInfo {
+    /// The token object's key (`timestamps/<bundle digest hex>.tsr`), or `--timestamp`.
+    pub key: String,
+    /// The time the TSA attests (`genTime`, to the second).
+    pub gen_time: DateTime<Utc>,
+    /// The TSA certificate's subject.
+    pub tsa: String,
+    /// The token's serial number (hex).
+    pub serial: String,
+    /// The ledger entry references the token (false: added later, found by its key).
+    pub recorded: bool,
+    /// The TSA is pinned (`--trusted-tsa`), or issued by a pinned certificate.
+    pub trusted: bool,
+}
+
 /// Per-bundle line in a whole-ledger audit.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BundleLine {
@@ -264,6 +299,9 @@ pub struct BundleLine {
     /// The entry says the bundle was adopted.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// The time its timestamp token attests, when it has one that verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<DateTime<Utc>>,
 }
 
 /// Object Lock state of one stored object, as the server reported it (S3 stores).
@@ -303,6 +341,9 @@ pub struct Report {
     pub signer: Option<SignerInfo>,
     /// Ledger position, when verified against a store.
     pub ledger: Option<LedgerInfo>,
+    /// The bundle's timestamp token, when it has one that verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<TimestampInfo>,
     /// Per-bundle results of `--all`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bundles: Vec<BundleLine>,
@@ -378,6 +419,7 @@ impl Report {
             findings,
             signer: None,
             ledger: None,
+            timestamp: None,
             bundles: Vec::new(),
             retention: Vec::new(),
         }
@@ -425,11 +467,26 @@ impl Report {
             let adopted = if l.adopted { ", adopted: recorded by a later preserve or store repair" } else { "" };
             let _ = writeln!(s, "ledger position {} of {} (entry {}{adopted})", l.position, l.length, u(&l.entry));
         }
+        if let Some(t) = &self.timestamp {
+            let _ = writeln!(
+                s,
+                "timestamped at {} by {} ({}{})",
+                t.gen_time,
+                u(&t.tsa),
+                if t.trusted { "pinned TSA" } else { "TSA NOT pinned" },
+                if t.recorded {
+                    ""
+                } else {
+                    "; added later: the signature existed by then, how long before is not attested"
+                }
+            );
+        }
         if !self.bundles.is_empty() {
             let _ = writeln!(s, "bundles:");
             for b in &self.bundles {
                 let adopted = if b.adopted { " (adopted)" } else { "" };
-                let _ = writeln!(s, "  #{:<5} {} {}{adopted}", b.position, u(&b.bundle), u(&b.status));
+                let ts = b.timestamp.map(|t| format!(" timestamped {t}")).unwrap_or_default();
+                let _ = writeln!(s, "  #{:<5} {} {}{adopted}{ts}", b.position, u(&b.bundle), u(&b.status));
             }
         }
         if !self.retention.is_empty() {

@@ -11,6 +11,7 @@ use futures::StreamExt as _;
 
 use super::bundle::{check_bundle, BundleCheck};
 use super::checks::ledger::{check_anchor, check_chain, check_placement, check_truncation, LedgerView, NOT_ANCHORED};
+use super::checks::timestamp::{check as check_timestamp, check_checkpoint_token, load_token};
 use super::checks::versions::{check_versioning, check_versions};
 use super::findings::{Findings, Location};
 use super::report::{self, Finding, FindingKind, Level, Report, Subject};
@@ -129,8 +130,9 @@ async fn verify_in_store_inner(
     let mut fs = Findings { list: c.findings, ran: c.ran, details: c.details };
     check_chain(&view, trust, &mut fs);
     let info = check_placement(&view, id, c.manifest.as_ref(), c.size, opts.max_skew, &mut fs);
+    let timestamp = timestamp_of(store, &view, id, c.signature.as_ref(), opts, &mut fs).await?;
     versions(store, &view, bundle_history, view.entries.len() + 2, &mut fs).await;
-    anchor(&view, checkpoint, store.url(), trust, &mut fs);
+    anchor(&view, checkpoint, store.url(), trust, opts, &mut fs);
     subject.size = Some(c.size);
     if let Some(i) = &info {
         let others = view.entries.len().saturating_sub(1);
@@ -147,6 +149,7 @@ async fn verify_in_store_inner(
     }
     let mut order: Vec<&'static str> = vec!["bundle_digest"];
     order.extend(report::BUNDLE_CHECKS);
+    order.push("timestamp");
     if store.s3_admin().is_some() {
         order.push("versions");
     }
@@ -154,12 +157,30 @@ async fn verify_in_store_inner(
     let mut r = Report::build(subject, fs.list, &fs.ran, &order, &fs.details);
     r.signer = c.signer;
     r.ledger = info;
+    r.timestamp = timestamp;
     let mut keys = vec![(bundle_key(id), at)];
     if let Some(l) = &r.ledger {
         keys.push((entry_key(l.position), view.read_at(l.position)));
     }
     add_retention(store, &keys, &mut r).await;
     Ok((r, c.manifest, kept))
+}
+
+/// The `timestamp` check of bundle `id` at its first record (none when no entry records it):
+/// its token object read from the store and checked against the entry and `signature`.
+async fn timestamp_of(
+    store: &Store,
+    view: &LedgerView,
+    id: &BundleId,
+    signature: Option<&[u8; 64]>,
+    opts: &Options,
+    fs: &mut Findings,
+) -> Result<Option<report::TimestampInfo>, StoreError> {
+    let Some((position, le)) = view.recording(id).first().and_then(|e| e.entry().map(|x| (e.position, x))) else {
+        return Ok(None);
+    };
+    let token = load_token(store, id).await?;
+    Ok(check_timestamp(le, position, &token, signature, opts.tsa_policy(), fs))
 }
 
 /// The `versions` check (S3 stores): the bucket's versioning, and every later version and
@@ -179,11 +200,31 @@ async fn versions<'a>(
 }
 
 /// The `anchor` check: the checkpoint compared, or the statement that there is none.
-fn anchor(view: &LedgerView, checkpoint: Option<&Anchor>, url: &str, trust: &Trust, fs: &mut Findings) {
+fn anchor(view: &LedgerView, checkpoint: Option<&Anchor>, url: &str, trust: &Trust, opts: &Options, fs: &mut Findings) {
     match checkpoint {
-        Some(a) => check_anchor(view, a, url, trust, fs),
+        Some(a) => {
+            check_anchor(view, a, url, trust, fs);
+            if let Some(token) = &a.timestamp {
+                check_checkpoint_token(&a.checkpoint, token, trust, opts.tsa_policy(), fs);
+            }
+        }
         None => fs.detail("anchor", NOT_ANCHORED),
     }
+}
+
+/// Read bundle `id` (its first version) from the store and check it with the bundle checks;
+/// `None` when the store holds no such object.
+pub(crate) async fn check_stored_bundle(
+    store: &Store,
+    id: &BundleId,
+    trust: &Trust,
+) -> Result<Option<BundleCheck>, StoreError> {
+    let Some(o) = store.object(&bundle_key(id)).await? else { return Ok(None) };
+    if o.at == ReadAt::NoVersion {
+        return Ok(None);
+    }
+    let opts = Options::default();
+    Ok(read_and_check(store, id, &o.at, Some(o.size), trust, &opts, false).await?.map(|(c, _)| c))
 }
 
 /// Read bundle `id` from the store as `at` says and check it ([`check_stored`]); `None` when
@@ -336,7 +377,7 @@ pub async fn verify_all_anchored(
     let bundle_histories =
         listed.objects.iter().filter(|o| bundle_of_key(&o.key).is_some()).filter_map(|o| o.history.as_deref());
     versions(store, &view, bundle_histories, view.entries.len() + listed.objects.len() + 1, &mut fs).await;
-    anchor(&view, checkpoint, store.url(), trust, &mut fs);
+    anchor(&view, checkpoint, store.url(), trust, opts, &mut fs);
     fs.ran("bundles");
     let mut lines = Vec::new();
     let mut recorded: HashSet<BundleId> = HashSet::new();
@@ -363,6 +404,7 @@ pub async fn verify_all_anchored(
     for e in &view.entries {
         let Some(le) = e.entry() else { continue };
         let first = recorded.insert(le.bundle);
+        let mut stamped = None;
         let (status, errors) = if read_data {
             let checked = reads.next().await.transpose()?.flatten();
             match checked {
@@ -380,6 +422,7 @@ pub async fn verify_all_anchored(
                     // first record's.
                     if first {
                         check_placement(&view, &le.bundle, c.manifest.as_ref(), c.size, opts.max_skew, &mut sub);
+                        stamped = timestamp_of(store, &view, &le.bundle, c.signature.as_ref(), opts, &mut sub).await?;
                     }
                     let errors = sub.errors();
                     for x in sub.list {
@@ -421,6 +464,7 @@ pub async fn verify_all_anchored(
             status: status.into(),
             errors,
             adopted: le.adopted(),
+            timestamp: stamped.map(|t| t.gen_time),
         });
     }
     // Bundles nobody recorded: a crash between storing a bundle and appending its entry — or

@@ -295,13 +295,7 @@ pub(crate) fn check_entry(
             "a custody-ledger/v1 entry after v2 ones: an older custody appended it (it names no store and says nothing of adoption); upgrade every writer of this store",
         );
     }
-    if le.timestamp.is_some() {
-        fs.warn(
-            FindingKind::LedgerNotChecked,
-            here(),
-            "the entry names an RFC 3161 timestamp token, which this version of custody does not check",
-        );
-    }
+    // A token reference is checked with the bundle's signature, by the `timestamp` check.
 }
 
 /// L9: every entry's `supplement_of` names a bundle first recorded at an earlier position,

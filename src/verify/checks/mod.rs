@@ -8,6 +8,7 @@ pub(crate) mod contents;
 pub(crate) mod envelope;
 pub(crate) mod ledger;
 pub(crate) mod signature;
+pub(crate) mod timestamp;
 pub(crate) mod versions;
 
 use chrono::{DateTime, Duration, Utc};
