@@ -87,7 +87,13 @@ fn main() {
                 conflicts: Vec::new(),
             })
             .collect();
-        let mut inc = Incident { identifiers, category: None, side_effect: SideEffect::Unknown, notes: vec![] };
+        let mut inc = Incident {
+            identifiers,
+            category: None,
+            side_effect: SideEffect::Unknown,
+            notes: vec![],
+            tool_notes: Some(vec![]),
+        };
         let _ = obs.finish(&mut inc, &mut std::io::sink());
         inc.identifiers.iter().map(|i| (i.name.to_string(), format!("{:?}", i.value))).collect()
     };

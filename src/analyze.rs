@@ -100,6 +100,10 @@ pub enum AnalyzeError {
     /// A seed is not a value of its kind.
     #[error("{0} (fix the value, or leave the flag out)")]
     Seed(#[from] SeedError),
+    /// A responder note that begins like custody's own, or a ledger key that is the signing
+    /// key: refused before the store is read.
+    #[error(transparent)]
+    Request(Box<crate::preserve::PreserveError>),
     /// Reading the original's blobs, or spooling them, failed.
     #[error("cannot read the evidence of {bundle}: {what}")]
     Read {
@@ -165,6 +169,8 @@ pub struct AnalyzeRequest {
     pub notes: Vec<String>,
     /// zstd level.
     pub level: i32,
+    /// A separate key for the supplement's ledger entry (`--ledger-key`); `None`: `key`.
+    pub ledger_key: Option<Arc<SecretKey>>,
 }
 
 /// The record of what was done, sealed as [`SUPPLEMENT_RECORD`] (`docs/format.md` §3b).
@@ -253,6 +259,10 @@ pub async fn analyze(
     req: AnalyzeRequest,
     clock: Clock,
 ) -> Result<Supplemented, AnalyzeError> {
+    crate::preserve::check_responder_notes(&req.notes).map_err(|e| AnalyzeError::Request(Box::new(e)))?;
+    if let Some(l) = req.ledger_key.as_ref().filter(|l| l.id() == key.id()) {
+        return Err(AnalyzeError::Request(Box::new(crate::preserve::PreserveError::SameLedgerKey(l.id()))));
+    }
     // Seeds first: one that cannot be a value of its kind stops before the store is read.
     let mut seeds = Vec::new();
     for (name, raw) in &req.identifiers {
@@ -455,12 +465,12 @@ pub async fn analyze(
     files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     let files: Arc<[PlannedFile]> = files.into();
 
-    let mut notes = vec![format!(
+    let mut incident = incident_for(&seeds, original.incident.category, req.notes.clone());
+    // The supplement's origin is custody's note, the first of its own (the analysis' follow).
+    incident.tool_notes = Some(vec![format!(
         "custody analyze: a re-analysis of evidence bundle {} (sealed at {}), read from that bundle after it verified, not collected again; its evidence stays there",
         req.original, original.sealed_at
-    )];
-    notes.extend(req.notes.iter().cloned());
-    let incident = incident_for(&seeds, original.incident.category, notes);
+    )]);
     let supplement_of = SupplementOf { bundle: req.original, sealed_at: original.sealed_at };
 
     // The whole original evidence is fed to the analysis first, in a task of its own: it can
@@ -547,7 +557,8 @@ pub async fn analyze(
         // A supplement can be timestamped later (`custody timestamp`).
         timestamp: None,
     };
-    let appended = ledger::append_entry(store, &new, &key, || clock.now(), since).await.map_err(not_recorded)?;
+    let signer = ledger::LedgerSigner::of(&key, req.ledger_key.as_deref());
+    let appended = ledger::append_entry(store, &new, signer, || clock.now(), since).await.map_err(not_recorded)?;
     Ok(Supplemented {
         bundle: sealed.id,
         size: sealed.size,

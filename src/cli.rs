@@ -78,9 +78,9 @@ pub struct SearchArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,
-    /// A pinned signer public key (repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Egress requests to this host (without case, port or trailing dot).
     #[arg(long, value_name = "HOST", group = "query")]
     pub host: Option<String>,
@@ -96,6 +96,35 @@ pub struct SearchArgs {
     /// Print JSON (schemas/search.v1.schema.json).
     #[arg(long)]
     pub json: bool,
+}
+
+/// The keys a command that verifies trusts (`docs/format.md` §6.7). Without any, the local
+/// default key (every role, at any time).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TrustArgs {
+    /// A pinned public key (SPKI PEM; repeatable), trusted for every role: bundles, ledger
+    /// entries and checkpoints. Default: the local default key.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<PathBuf>,
+    /// A pinned ledger key (SPKI PEM; repeatable): trusted for ledger entries and checkpoints
+    /// only, never for bundles (the key `--ledger-key` signs with).
+    #[arg(long, value_name = "PUB")]
+    pub trusted_ledger_key: Vec<PathBuf>,
+    /// A pinned-keys file (TOML; repeatable): each key with its roles and, optionally, its
+    /// validity (not_before, not_after), so bundles signed before a rotation keep verifying
+    /// and a retired key's new signatures are findings.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+/// A separate key for ledger entries and checkpoints (`docs/format.md` §6.7).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LedgerKeyArg {
+    /// Sign ledger entries (and checkpoints) with this key instead of the signing key, which
+    /// then signs bundles only; entries say `signed_by: ledger`. Verifiers pin it with
+    /// --trusted-ledger-key. Default: $CUSTODY_LEDGER_KEY, else none.
+    #[arg(long, value_name = "PATH", env = "CUSTODY_LEDGER_KEY", hide_env_values = true)]
+    pub ledger_key: Option<PathBuf>,
 }
 
 /// `completions`.
@@ -200,6 +229,9 @@ pub struct StoreRepairArgs {
     /// Signing key: only bundles signed by it are adopted. Default: as for preserve.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ledger: LedgerKeyArg,
     /// Only adopt bundles older than SECS seconds.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub min_age: u64,
@@ -225,6 +257,9 @@ pub struct CheckpointArgs {
     /// Signing key. Default: as for preserve.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ledger: LedgerKeyArg,
     /// Also write the checkpoint to FILE (create-only).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -246,10 +281,9 @@ pub struct TimestampArgs {
     /// The TSA URL (RFC 3161 over HTTP). Default: `tsa` in the store config.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
-    /// A pinned signer public key (repeatable): only bundles that verify with one are
-    /// timestamped. Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    /// The pinned keys: only bundles that verify with one are timestamped.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// `witness` subcommands.
@@ -313,10 +347,12 @@ pub struct AnalyzeArgs {
     /// Signing key for the supplement. Default: as for preserve.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
-    /// A pinned signer public key the original must verify with (repeatable). Default: the
-    /// local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ledger: LedgerKeyArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// The trace id to search from (the forms preserve accepts).
     #[arg(long, value_name = "ID")]
     pub trace_id: Option<String>,
@@ -396,6 +432,9 @@ pub struct PreserveArgs {
     /// created on first use.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ledger: LedgerKeyArg,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,
@@ -546,9 +585,9 @@ pub struct VerifyArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,
-    /// A pinned signer public key (SPKI PEM; repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Allowed clock difference between the sealing host and the ledger's appending host: a
     /// bundle's sealed_at may be later than its own or its successor's ledger time by at most
     /// this (e.g. 30s, 5m, 2h; at most 7d).
@@ -575,9 +614,9 @@ pub struct ShowArgs {
     /// Read the bundle from this store.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
-    /// A pinned signer public key (repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -592,9 +631,9 @@ pub struct TimelineArgs {
     /// Read the bundle from this store.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
-    /// A pinned signer public key (repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Keep only events of this kind (repeatable).
     #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(custody::analysis::EventKind::ALL.map(|k| k.as_str())))]
     pub kind: Vec<String>,
@@ -630,9 +669,9 @@ pub struct ExportArgs {
     /// Read the bundle from this store.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
-    /// A pinned signer public key (repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Write the incident as OTLP/JSON into the new directory DIR: traces.json (one span per
     /// timed event) and logs.json (one log record per cited record, its exact sealed bytes),
     /// each with its provenance as attributes.
@@ -656,9 +695,9 @@ pub struct ExtractArgs {
     /// Directory to write the evidence files into (created if missing; nothing in it is overwritten).
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
-    /// A pinned signer public key (repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -673,9 +712,9 @@ pub struct ListArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: StoreConfigArgs,
-    /// A pinned signer public key (repeatable). Default: the local default key.
-    #[arg(long, value_name = "PUB")]
-    pub trusted_key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trust: TrustArgs,
     /// Read only the ledger: do not verify each bundle to show its category, seeds, side
     /// effect, files and note (on S3 that reads every bundle).
     #[arg(long)]

@@ -137,7 +137,7 @@ pub mod analysis {
     pub use crate::collect::analysis::*;
 }
 
-/// A bundle's signed manifest (`custody-bundle/v2`): what was sealed — the incident, its
+/// A bundle's signed manifest (`custody-bundle/v3`): what was sealed — the incident, its
 /// identifiers and completeness, every file with its SHA-256 — and when.
 /// [`VerifiedBundle::manifest`] gives the verified one.
 pub mod manifest {

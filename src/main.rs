@@ -25,7 +25,7 @@ use custody::preserve::{preserve, PreserveRequest};
 use custody::store::config::StoreOptions;
 use custody::store::Store;
 use custody::untrusted::{untrusted as u, Untrusted};
-use custody::verify::{self, Trust};
+use custody::verify::{self, Pin, Trust};
 use custody::{Bundle, OpenError, VerifiedBundle};
 
 use cli::{Cli, Command};
@@ -185,7 +185,7 @@ fn run(cli: Cli) -> Result<u8> {
 /// `list` checks each entry (signature by a pinned key, position, link to the entry before):
 /// exit 1 when one does not check out, as every command that verifies.
 fn cmd_list(a: cli::ListArgs) -> Result<u8> {
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
     let rt = runtime()?;
     let entries = rt.block_on(custody::store::ledger::load_all(&store))?;
@@ -267,14 +267,9 @@ fn bundle_details(
         "seeds": seeds,
         "files": m.entries.len(),
         "evidence_bytes": m.entries.iter().map(|e| e.size).fold(0u64, u64::saturating_add),
-        // The responder's first note (custody's own analysis notes follow the same prefix).
-        "note": m
-            .incident
-            .notes
-            .iter()
-            .find(|n| !n.starts_with("custody analysis:"))
-            .or(m.incident.notes.first())
-            .map(|n| n.lines().next().unwrap_or("").to_string()),
+        // The responder's first note, never custody's (v3 seals them apart; in older bundles
+        // custody's are told by their prefix).
+        "note": m.incident.notes_by_author().0.first().map(|n| n.lines().next().unwrap_or("").to_string()),
         "links": links,
     })))
 }
@@ -342,21 +337,44 @@ fn load_or_create_key(explicit: Option<&Path>) -> Result<SecretKey> {
     Ok(k)
 }
 
-fn trust_from(paths: &[PathBuf]) -> Result<Trust> {
-    let mut keys = Vec::new();
-    for p in paths {
-        keys.push(PublicKey::load(p).with_context(|| format!("cannot use trusted key {}", p.display()))?);
+/// The pinned keys of a command that verifies: `--trusted-key` (every role),
+/// `--trusted-ledger-key` (ledger entries and checkpoints only), `--trusted-keys FILE` (roles
+/// and validity per key); none of them: the local default key, for every role.
+fn trust_from(t: &cli::TrustArgs) -> Result<Trust> {
+    let mut trust = Trust::default();
+    for p in &t.trusted_key {
+        trust.add(Pin::any(PublicKey::load(p).with_context(|| format!("cannot use trusted key {}", p.display()))?));
     }
-    if keys.is_empty() {
-        let def = pub_path_for(&custody::default_key_path());
-        if def.exists() {
-            keys.push(
-                PublicKey::load(&def)
-                    .with_context(|| format!("cannot use the default public key {}", def.display()))?,
-            );
+    for p in &t.trusted_ledger_key {
+        trust.add(Pin::ledger(
+            PublicKey::load(p).with_context(|| format!("cannot use trusted ledger key {}", p.display()))?,
+        ));
+    }
+    for f in &t.trusted_keys {
+        for pin in Trust::load_file(f)? {
+            trust.add(pin);
         }
     }
-    Ok(Trust::new(keys))
+    if trust.is_empty() {
+        let def = pub_path_for(&custody::default_key_path());
+        if def.exists() {
+            trust.add(Pin::any(
+                PublicKey::load(&def)
+                    .with_context(|| format!("cannot use the default public key {}", def.display()))?,
+            ));
+        }
+    }
+    Ok(trust)
+}
+
+/// The separate ledger key (`--ledger-key`, `$CUSTODY_LEDGER_KEY`), if any. Never created: a
+/// ledger key is made on purpose (`custody keygen`), and kept where the collector is not.
+fn load_ledger_key(a: &cli::LedgerKeyArg) -> Result<Option<SecretKey>> {
+    a.ledger_key
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| SecretKey::load(p).with_context(|| format!("cannot use ledger key {}", p.display())))
+        .transpose()
 }
 
 fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
@@ -413,6 +431,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         eprintln!("custody: {}", u(&p.describe(store.legal_hold())));
     }
     let key = Arc::new(load_or_create_key(a.key.as_deref())?);
+    let ledger_key = load_ledger_key(&a.ledger)?.map(Arc::new);
     let progress = output::progress::stderr("preserve", 0, 0, a.quiet);
     let req = PreserveRequest {
         incident_dir: a.incident_dir.clone(),
@@ -433,6 +452,7 @@ fn cmd_preserve(a: cli::PreserveArgs) -> Result<u8> {
         analyze: !a.no_analyze,
         progress: progress.clone(),
         tsa: a.tsa.clone().or(store_options(&a.config)?.tsa),
+        ledger_key,
         ..Default::default()
     };
     let started = std::time::Instant::now();
@@ -512,7 +532,7 @@ fn verify_target_with(
 }
 
 fn cmd_verify(a: cli::VerifyArgs) -> Result<u8> {
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let rt = runtime()?;
     let expected_digest = match a.expect_digest.as_deref() {
         Some(d) => Some(BundleId(
@@ -593,7 +613,7 @@ fn cmd_timestamp(a: cli::TimestampArgs) -> Result<u8> {
         bail!("no TSA to ask: give --tsa URL, or set `tsa` in the store config");
     };
     let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let rt = runtime()?;
     let added = rt.block_on(custody::tsa::add_missing(&store, &url, &trust))?;
     let mut failed = 0usize;
@@ -683,6 +703,10 @@ fn cmd_store_init(a: cli::StoreInitArgs) -> Result<u8> {
 fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
     let store = open_existing_store_with(Some(&a.url), &a.config)?;
     let key = load_or_create_key(a.key.as_deref())?;
+    let ledger_key = load_ledger_key(&a.ledger)?;
+    if ledger_key.as_ref().is_some_and(|l| l.id() == key.id()) {
+        bail!("--ledger-key is the signing key itself: a separate ledger key must be another key, or leave out --ledger-key");
+    }
     let rt = runtime()?;
     output::swept(&store.sweep_staging(custody::store::STALE_STAGING));
     let (removed, left) = rt.block_on(store.sweep_uploads(std::time::Duration::from_secs(a.uploads_min_age)));
@@ -691,6 +715,7 @@ fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
     let done = rt.block_on(custody::preserve::adopt_unreferenced(
         &store,
         &key,
+        ledger_key.as_ref(),
         std::time::Duration::from_secs(a.min_age),
         &Clock::from_env(),
     ))?;
@@ -700,7 +725,11 @@ fn cmd_store_repair(a: cli::StoreRepairArgs) -> Result<u8> {
 
 fn cmd_checkpoint(a: cli::CheckpointArgs) -> Result<u8> {
     let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
-    let key = load_or_create_key(a.key.as_deref())?;
+    // A checkpoint is the ledger's statement: signed by the ledger key when there is one.
+    let key = match load_ledger_key(&a.ledger)? {
+        Some(k) => k,
+        None => load_or_create_key(a.key.as_deref())?,
+    };
     let rt = runtime()?;
     let (cp, bytes) = rt.block_on(custody::store::checkpoint::take(&store, &key, chrono::Utc::now()))?;
     if let Some(p) = &a.out {
@@ -829,7 +858,7 @@ fn cmd_witness_cosign(a: cli::WitnessCosignArgs) -> Result<u8> {
 const SHOW_MAX_ANALYSIS: u64 = custody::MAX_ANALYSIS;
 
 fn cmd_show(a: cli::ShowArgs) -> Result<u8> {
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let rt = runtime()?;
     // show prints the analysis too: keep analysis.json's bytes (checked against the manifest).
     let mut opts = verify::Options::default();
@@ -844,7 +873,7 @@ fn cmd_show(a: cli::ShowArgs) -> Result<u8> {
 }
 
 fn cmd_extract(a: cli::ExtractArgs) -> Result<u8> {
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let rt = runtime()?;
     let t = target(&a.target, a.store.as_deref())?;
     // Only the files are wanted: the analysis is verified (its digest), not parsed.
@@ -978,7 +1007,7 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
         since: rfc3339("--since", a.since.as_deref())?,
         until: rfc3339("--until", a.until.as_deref())?,
     };
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let rt = runtime()?;
     let target = target(&a.target, a.store.as_deref())?;
     let Some(v) = verified_analysis(&rt, &target, &trust, "show a timeline")? else {
@@ -1001,7 +1030,7 @@ fn cmd_timeline(a: cli::TimelineArgs) -> Result<u8> {
 }
 
 fn cmd_export(a: cli::ExportArgs) -> Result<u8> {
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let rt = runtime()?;
     let target = target(&a.target, a.store.as_deref())?;
     let Some(v) = verified_analysis(&rt, &target, &trust, "export")? else {
@@ -1077,7 +1106,7 @@ fn cmd_analyze(a: cli::AnalyzeArgs) -> Result<u8> {
     for f in &a.formats {
         formats.push(f.parse()?);
     }
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     // A store that does not exist is an error (never created for a digest it cannot hold);
     // an existing one is then opened to write, which makes its staging directory if missing.
     open_existing_store_with(Some(url), &a.config)?;
@@ -1093,6 +1122,7 @@ fn cmd_analyze(a: cli::AnalyzeArgs) -> Result<u8> {
         field_map: a.field_map.clone(),
         notes: a.note.clone(),
         level: 3,
+        ledger_key: load_ledger_key(&a.ledger)?.map(Arc::new),
     };
     match rt.block_on(custody::analyze::analyze(&store, key.clone(), &trust, req, Clock::from_env())) {
         Ok(done) => {
@@ -1141,7 +1171,7 @@ fn cmd_search(a: cli::SearchArgs) -> Result<u8> {
         (.., Some(s)) => Query::Session(s.clone()),
         _ => bail!("give one of --host, --memory-id, --principal, --session"),
     };
-    let trust = trust_from(&a.trusted_key)?;
+    let trust = trust_from(&a.trust)?;
     let store = open_existing_store_with(a.store.store.as_deref(), &a.config)?;
     let rt = runtime()?;
     let entries = rt.block_on(custody::store::ledger::load_all(&store))?;

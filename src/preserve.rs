@@ -23,7 +23,7 @@ use crate::collect::spec::{Spec, SpecError};
 use crate::collect::{self, CollectError};
 use crate::digest::{BundleId, EntryId};
 use crate::keys::SecretKey;
-use crate::store::ledger;
+use crate::store::ledger::{self, LedgerSigner};
 use crate::store::{PutOutcome, Store, StoreError};
 
 /// What a preserve's inputs are built from: a source (`--source KIND=PATH`), a format
@@ -82,6 +82,12 @@ pub enum PreserveError {
     /// A seed is not a value of its kind.
     #[error("{0} (fix the value, or leave the flag out)")]
     Seed(#[from] SeedError),
+    /// A responder note begins like the notes custody writes itself.
+    #[error("the note `{0}` begins like the notes custody writes itself (`custody analysis:`, `custody analyze:`, `custody:`); custody's notes are sealed apart (incident.tool_notes), so reword it")]
+    ToolNote(String),
+    /// The separate ledger key is the signing key itself.
+    #[error("the ledger key {0} is the collector's signing key itself: a separate ledger key must be another key (custody keygen --out LEDGER), or leave out --ledger-key")]
+    SameLedgerKey(crate::keys::KeyId),
     /// The analysis thread could not be started.
     #[error("cannot start the analysis thread")]
     Thread(#[source] std::io::Error),
@@ -137,6 +143,9 @@ pub struct PreserveRequest {
     /// config). A TSA that fails does not fail the preserve: the bundle is recorded without a
     /// token and [`Preserved::timestamp_problem`] says why.
     pub tsa: Option<String>,
+    /// A separate key for the ledger entries (`--ledger-key`): entries then say
+    /// `signed_by: {"role": "ledger"}`; `None`: the signing key signs them too.
+    pub ledger_key: Option<Arc<SecretKey>>,
 }
 
 /// Default grace period before a preserve adopts someone else's unreferenced bundle.
@@ -164,6 +173,7 @@ impl Default for PreserveRequest {
             analyze: true,
             progress: crate::progress::Meter::none(),
             tsa: None,
+            ledger_key: None,
         }
     }
 }
@@ -266,6 +276,7 @@ pub struct Adoption {
 pub async fn adopt_unreferenced(
     store: &Store,
     key: &SecretKey,
+    ledger_key: Option<&SecretKey>,
     min_age: std::time::Duration,
     clock: &Clock,
 ) -> Result<Vec<Adoption>, StoreError> {
@@ -362,7 +373,7 @@ pub async fn adopt_unreferenced(
             // An adopted bundle's token, if any, is found by its key (`custody timestamp`).
             timestamp: None,
         };
-        let a = ledger::append_entry(store, &new, key, || clock.now(), Some(0)).await?;
+        let a = ledger::append_entry(store, &new, LedgerSigner::of(key, ledger_key), || clock.now(), Some(0)).await?;
         // Later adoptions in this run go after it.
         next = next.max(a.position.checked_add(1));
         out.push(Adoption { bundle: id, result: Ok(a.position) });
@@ -374,6 +385,17 @@ pub async fn adopt_unreferenced(
 fn bundle_of_key(key: &str) -> Option<BundleId> {
     let hex = key.strip_prefix("bundles/")?.strip_suffix(".tar.zst")?;
     crate::digest::Sha256::parse_canonical_hex(hex).map(BundleId)
+}
+
+/// Refuse a responder note that begins like custody's own: a v3 manifest keeps them apart,
+/// but a reader of v1 and v2 bundles tells custody's by that prefix, and a note copied from
+/// one bundle into another must not read as the tool's.
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) fn check_responder_notes(notes: &[String]) -> Result<(), PreserveError> {
+    match notes.iter().find(|n| crate::bundle::manifest::looks_like_tool_note(n)) {
+        Some(n) => Err(PreserveError::ToolNote(n.chars().take(80).collect())),
+        None => Ok(()),
+    }
 }
 
 /// Build the incident section from the responder's input.
@@ -407,7 +429,13 @@ pub(crate) fn incident_from(req: &PreserveRequest) -> Incident {
             }
         })
         .collect();
-    Incident { identifiers, category: req.category, side_effect: req.side_effect, notes: req.notes.clone() }
+    Incident {
+        identifiers,
+        category: req.category,
+        side_effect: req.side_effect,
+        notes: req.notes.clone(),
+        tool_notes: Some(Vec::new()),
+    }
 }
 
 /// Fold an incident spec into the request: flags win, the spec fills in what they left out.
@@ -561,6 +589,11 @@ pub async fn preserve(
     let mut phases = Phases::new();
     let field_map_from_flag = req.field_map.is_some();
     let from_spec = apply_spec(&mut req)?;
+    check_responder_notes(&req.notes)?;
+    if let Some(l) = req.ledger_key.as_ref().filter(|l| l.id() == key.id()) {
+        return Err(PreserveError::SameLedgerKey(l.id()));
+    }
+    let ledger_key = req.ledger_key.clone();
     // Seeds are normalised (a traceparent, an upper-case or base64 trace id) before anything
     // is read; one that cannot be a value of its kind stops here (exit 2).
     let mut seeds: Vec<Seed> = Vec::new();
@@ -581,7 +614,6 @@ pub async fn preserve(
     for raw in &req.seeds {
         seeds.push(normalize_seed(None, raw, SeedOrigin::Flag)?);
     }
-    req.notes.extend(seed_notes);
     let mut mapping_events = Vec::new();
     let mapping = if req.analyze {
         choose_mapping(&mut req, field_map_from_flag, &mut mapping_events, &clock)?
@@ -600,7 +632,7 @@ pub async fn preserve(
     };
     phases.mark("plan");
     let adopted = match req.adopt_min_age {
-        Some(age) => adopt_unreferenced(store, &key, age, &clock).await?,
+        Some(age) => adopt_unreferenced(store, &key, ledger_key.as_deref(), age, &clock).await?,
         None => Vec::new(),
     };
     let swept = store.sweep_staging(crate::store::STALE_STAGING);
@@ -629,6 +661,7 @@ pub async fn preserve(
         });
     }
     let mut incident = incident_from(&req);
+    incident.tool_notes = Some(seed_notes);
     for id in incident.identifiers.iter_mut().filter(|i| from_spec.contains(&i.name)) {
         for s in id.sources.iter_mut() {
             s.origin = "spec".into();
@@ -799,7 +832,8 @@ pub async fn preserve(
         supplement_of: None,
         timestamp: timestamp.as_ref().map(crate::tsa::Stamp::reference),
     };
-    let appended = ledger::append_entry(store, &new, &key, || clock.now(), Some(since)).await.map_err(|source| {
+    let signer = LedgerSigner::of(&key, ledger_key.as_deref());
+    let appended = ledger::append_entry(store, &new, signer, || clock.now(), Some(since)).await.map_err(|source| {
         PreserveError::NotRecorded { bundle: sealed.id, location: location.clone(), source: Box::new(source) }
     })?;
     let (position, entry) = (appended.position, appended.entry);

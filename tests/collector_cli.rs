@@ -90,7 +90,7 @@ fn the_manifest_records_the_analysis_its_identifiers_and_the_field_map_used() {
     // The duplicate is a note of the incident and the side effect happened.
     assert_eq!(m["incident"]["side_effect"], "happened");
     assert_eq!(p.out["side_effect"], "happened");
-    let notes = m["incident"]["notes"].as_array().expect("notes");
+    let notes = m["incident"]["tool_notes"].as_array().expect("tool_notes");
     assert!(
         notes.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("custody analysis:")
             && n.contains("DUPLICATE: create_ticket took effect 2 times under idempotency key idem-9b1f4c7a2e6d0358"))),

@@ -116,6 +116,7 @@ fn blank_incident() -> Incident {
         category: None,
         side_effect: SideEffect::Unknown,
         notes: Vec::new(),
+        tool_notes: Some(Vec::new()),
     }
 }
 

@@ -147,7 +147,7 @@ fn a_seed_matching_no_record_is_a_warning_and_an_unticked_item() {
     assert_eq!(json_item.map(|i| i["status"].clone()), Some(serde_json::json!("missing")));
     let manifest: serde_json::Value =
         serde_json::from_slice(&bundle_member(&p.bundle, "manifest.json").expect("manifest")).expect("manifest JSON");
-    let notes = manifest["incident"]["notes"].as_array().expect("notes");
+    let notes = manifest["incident"]["tool_notes"].as_array().expect("tool_notes");
     assert!(
         notes.iter().any(|n| n.as_str()
             == Some(&format!("custody analysis: WARNING: the seed trace_id {none} matched no record of the evidence"))),

@@ -138,3 +138,59 @@ fn the_openssl_recipe_verifies_a_bundle_with_a_v1_analysis() {
     assert_eq!(code, 0, "{}{err}", String::from_utf8_lossy(&out));
     assert!(String::from_utf8_lossy(&out).contains("Signature Verified Successfully"));
 }
+
+/// A format v2 bundle sealed before v3 gave custody's notes their own field: its manifest keeps
+/// them among the responder's notes. It keeps verifying (file, openssl recipe), `show` labels
+/// custody's notes as the tool's by their prefix and says so, and the v3 field may not appear
+/// in it (a v2 manifest with `incident.tool_notes`, re-signed, is `manifest_invalid`).
+#[test]
+fn a_v2_bundle_with_tool_notes_among_the_notes_still_verifies_and_shows_them_apart() {
+    let env = Env::new();
+    let b = repo().join("fixtures/compat/v2-duplicate-ticket-tool-notes.tar.zst");
+    let k = repo().join("fixtures/compat/v2-signer.pub");
+    let out = env.run(&["verify", s(&b), "--trusted-key", s(&k), "--json"]);
+    out.expect(0);
+    assert_eq!(out.json()["verdict"], "intact");
+    let show = env.run(&["show", s(&b), "--trusted-key", s(&k), "--json"]);
+    show.expect(0);
+    let sj = show.json();
+    crate::schemas::assert_valid("show.v1.schema.json", &sj);
+    assert_eq!(sj["manifest"]["format"], "custody-bundle/v2");
+    assert!(sj["manifest"]["incident"].get("tool_notes").is_none());
+    let notes = sj["manifest"]["incident"]["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n == "v2 fixture: responder note"), "{notes:?}");
+    assert!(notes.iter().any(|n| n.as_str().unwrap().starts_with("custody analysis:")), "{notes:?}");
+    let human = env.run(&["show", s(&b), "--trusted-key", s(&k)]);
+    human.expect(0);
+    assert!(human.stdout.contains("note       v2 fixture: responder note"), "{}", human.stdout);
+    assert!(human.stdout.contains("tool note  custody analysis:"), "{}", human.stdout);
+    assert!(human.stdout.contains("told apart by their prefix"), "{}", human.stdout);
+    let tl = env.run(&["timeline", s(&b), "--trusted-key", s(&k), "--json"]);
+    tl.expect(0);
+    let tj = tl.json();
+    crate::schemas::assert_valid("timeline.v1.schema.json", &tj);
+    assert_eq!(tj["notes"], serde_json::json!(["v2 fixture: responder note"]));
+    assert_eq!(tj["tool_notes_by_prefix"], true);
+    // The openssl recipe checks its statement of format v2.
+    require_tool("openssl");
+    require_tool("jq");
+    let (code, o, err) = sh(Command::new("bash").arg(repo().join("tests/interop/openssl-verify.sh")).arg(&b).arg(&k));
+    assert_eq!(code, 0, "{}{err}", String::from_utf8_lossy(&o));
+    // A v2 manifest given the v3 field (and re-signed by a key holder) is not a v2 manifest.
+    let key = custody::keys::SecretKey::generate(&env.path("k.key")).unwrap();
+    let members = bundle_members(&b);
+    let j = member_index(&members, "manifest.json");
+    let mut man: serde_json::Value = serde_json::from_slice(&members[j].data).unwrap();
+    man["incident"]["tool_notes"] = serde_json::json!([]);
+    let bytes = [serde_json::to_vec(&man).unwrap(), b"\n".to_vec()].concat();
+    let (mm, me) = signed_manifest_members(&members[j], &bytes, &key);
+    let mut t = members.clone();
+    t[j] = mm;
+    t[j + 1] = me;
+    let bad = env.path("v2-with-tool-notes.tar.zst");
+    write_bundle(&bad, &t);
+    let out =
+        env.run(&["verify", s(&bad), "--trusted-key", s(&custody::keys::pub_path_for(&env.path("k.key"))), "--json"]);
+    out.expect(1);
+    assert!(out.finding_kinds().contains(&"manifest_invalid".to_string()), "{:?}", out.finding_kinds());
+}

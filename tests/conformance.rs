@@ -152,7 +152,7 @@ async fn conformance(label: &str, make: impl Fn(&str) -> Store) {
     for _ in 0..4 {
         let (s, key) = (s.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
-            custody::preserve::adopt_unreferenced(&s, &key, std::time::Duration::ZERO, &Clock::system()).await
+            custody::preserve::adopt_unreferenced(&s, &key, None, std::time::Duration::ZERO, &Clock::system()).await
         }));
     }
     for t in tasks {
@@ -172,8 +172,9 @@ async fn conformance(label: &str, make: impl Fn(&str) -> Store) {
     let other = SecretKey::generate(&tmp.path().join(format!("other-{label}.key"))).unwrap();
     let s2 = make("adopt-foreign");
     s2.put_bundle(stage(&s2, &bytes).await, &p.bundle).await.unwrap();
-    let done =
-        custody::preserve::adopt_unreferenced(&s2, &other, std::time::Duration::ZERO, &Clock::system()).await.unwrap();
+    let done = custody::preserve::adopt_unreferenced(&s2, &other, None, std::time::Duration::ZERO, &Clock::system())
+        .await
+        .unwrap();
     assert!(matches!(&done[..], [a] if a.result.is_err()), "{label}: {done:?}");
     assert!(ledger::positions(&s2).await.unwrap().is_empty(), "{label}: a foreign bundle was adopted");
 

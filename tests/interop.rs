@@ -184,19 +184,21 @@ fn python_recipe_passes_a_fresh_bundle_and_the_compat_bundles() {
     require_tool("python3");
     let (_env, m) = made();
     assert_python_passes(&m.bundle, &m.pubkey);
-    // Format v1 (pretty manifest as the payload), v2 with a v1 analysis, and the bundles of
+    // Format v1 (pretty manifest as the payload), v2 with a v1 analysis, v2 with custody's
+    // notes among the responder's (before v3), and the bundles of
     // the compat stores: every format custody still reads.
     let compat = repo().join("fixtures/compat");
     let mut cases = vec![
         (compat.join("v1-duplicate-ticket-intact.tar.zst"), compat.join("v1-signer.pub")),
         (compat.join("v2-analysis-v1-duplicate-ticket-intact.tar.zst"), compat.join("v2-analysis-v1-signer.pub")),
+        (compat.join("v2-duplicate-ticket-tool-notes.tar.zst"), compat.join("v2-signer.pub")),
     ];
     for store in ["v1-ledger", "v2-store-pre-supplement"] {
         for b in fs::read_dir(compat.join(store).join("store/bundles")).unwrap() {
             cases.push((b.unwrap().path(), compat.join(store).join("signer.pub")));
         }
     }
-    assert_eq!(cases.len(), 5, "{cases:?}");
+    assert_eq!(cases.len(), 6, "{cases:?}");
     for (bundle, key) in &cases {
         assert_python_passes(bundle, key);
     }

@@ -322,7 +322,13 @@ fn the_manifest_schema_rejects_what_the_reader_rejects() {
         ("an unknown top-level field", Box::new(|v| v["extra"] = json!(true))),
         ("an unknown entry field", Box::new(|v| v["entries"][0]["mode"] = json!(420))),
         ("an unknown journal field", Box::new(|v| v["journal"][0]["who"] = json!("x"))),
-        ("another format", Box::new(|v| v["format"] = json!("custody-bundle/v3"))),
+        ("another format", Box::new(|v| v["format"] = json!("custody-bundle/v4"))),
+        (
+            "a v3 manifest without tool_notes",
+            Box::new(|v| v["incident"].as_object_mut().unwrap().remove("tool_notes").map(|_| ()).unwrap()),
+        ),
+        ("a v2 manifest with tool_notes", Box::new(|v| v["format"] = json!("custody-bundle/v2"))),
+        ("a v1 manifest with tool_notes", Box::new(|v| v["format"] = json!("custody-bundle/v1"))),
         (
             "a v1 manifest naming an analysis member",
             Box::new(|v| {

@@ -102,8 +102,9 @@ fn analyze_with_another_seed_seals_a_linked_supplement_and_every_reader_names_th
     assert_eq!((link.bundle.to_string(), link.sealed_at), (od.clone(), o.sealed_at));
     assert_eq!(m.entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["supplement/analyze.json"]);
     assert_eq!(m.entries[0].kind, "supplement");
-    assert!(m.incident.notes[0].starts_with(&format!("custody analyze: a re-analysis of evidence bundle {od}")));
-    assert!(m.incident.notes.iter().any(|n| n == "second look"));
+    let tool = m.incident.tool_notes.as_ref().expect("v3 tool notes");
+    assert!(tool[0].starts_with(&format!("custody analyze: a re-analysis of evidence bundle {od}")), "{tool:?}");
+    assert_eq!(m.incident.notes, ["second look"], "only the responder's");
     let (_, le) = entry(&store, 2);
     assert_eq!(le.format, "custody-ledger/v2");
     assert_eq!(le.supplement_of.map(|b| b.to_string()), Some(od.clone()));

@@ -552,7 +552,8 @@ fn tamper_matrix_every_case_is_detected_and_the_untouched_bundle_passes() {
     let s = w.store_with(&with_foreign, &all3);
     let clock = custody::clock::Clock::fixed(at(T0 + 7200));
     let done =
-        w.rt.block_on(custody::preserve::adopt_unreferenced(&s, &w.key, std::time::Duration::ZERO, &clock)).unwrap();
+        w.rt.block_on(custody::preserve::adopt_unreferenced(&s, &w.key, None, std::time::Duration::ZERO, &clock))
+            .unwrap();
     let refused = matches!(&done[..], [x] if x.bundle == foreign.id && x.result.is_err());
     row.record_refusal(
         "foreign bundle copied in, then adoption (preserve / store repair)".into(),

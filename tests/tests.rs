@@ -24,6 +24,7 @@ mod interop;
 mod ledger_audit;
 mod library;
 mod postmortem;
+mod roles;
 mod roundtrip;
 mod s3;
 mod s3_stream;

@@ -1,5 +1,7 @@
-//! The manifest: the signed description of one bundle (formats `custody-bundle/v2`, written,
-//! and `custody-bundle/v1`, still read).
+//! The manifest: the signed description of one bundle (formats `custody-bundle/v3`, written,
+//! and `custody-bundle/v2` and `/v1`, still read). v3 differs from v2 only by
+//! `incident.tool_notes`: the notes custody itself writes are kept apart from the responder's,
+//! so neither can pass for the other.
 //!
 //! Field meanings are normative in `docs/format.md`; the JSON schema is
 //! `schemas/manifest.v1.schema.json` (it covers both formats). A v2 manifest is compact JSON;
@@ -17,21 +19,32 @@ use crate::digest::{BundleId, EntryId, Sha256};
 
 /// The format tag of v1 manifests (read, no longer written).
 pub const FORMAT_V1: &str = "custody-bundle/v1";
-/// The format tag of the manifests custody writes.
+/// The format tag of v2 manifests (read, no longer written): tool notes among the responder's.
 pub const FORMAT_V2: &str = "custody-bundle/v2";
+/// The format tag of the manifests custody writes.
+pub const FORMAT_V3: &str = "custody-bundle/v3";
+/// How the tool notes of a v1 or v2 manifest begin (they were written among the responder's
+/// notes); `preserve` and `analyze` refuse a responder note that begins so.
+pub const TOOL_NOTE_PREFIXES: [&str; 3] = ["custody analysis:", "custody analyze:", "custody:"];
+
+/// Does `note` begin like a note custody writes (case and leading blanks aside)?
+pub fn looks_like_tool_note(note: &str) -> bool {
+    let head: String = note.trim_start().chars().take(20).collect::<String>().to_lowercase();
+    TOOL_NOTE_PREFIXES.iter().any(|p| head.starts_with(p))
+}
 /// DSSE payload type of a v1 envelope, whose payload is the manifest itself.
 pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.custody.manifest.v1+json";
 /// DSSE payload type of a v2 envelope, whose payload is a [`ManifestStatement`].
 pub const STATEMENT_PAYLOAD_TYPE: &str = "application/vnd.custody.manifest-statement.v2+json";
 
-/// What a v2 envelope signs: the manifest's digest and size (compact JSON, fields in this
+/// What a v2 or v3 envelope signs: the manifest's digest and size (compact JSON, fields in this
 /// order, no final newline). Signing this instead of the manifest keeps the envelope a few
 /// hundred bytes whatever the number of files, and lets a reader hash the manifest as it
 /// streams instead of holding it twice.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestStatement {
-    /// Always [`FORMAT_V2`].
+    /// The manifest's format: [`FORMAT_V3`] (written) or [`FORMAT_V2`].
     pub format: String,
     /// SHA-256 of `manifest.json`'s exact bytes.
     pub manifest_sha256: Sha256,
@@ -66,7 +79,7 @@ pub struct AnalysisRef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// [`FORMAT_V2`] (written) or [`FORMAT_V1`] (read).
+    /// [`FORMAT_V3`] (written), [`FORMAT_V2`] or [`FORMAT_V1`] (read).
     pub format: String,
     /// What happened and the identifiers that tie it together.
     pub incident: Incident,
@@ -123,8 +136,28 @@ pub struct Incident {
     pub category: Option<Category>,
     /// Whether the side effect happened.
     pub side_effect: SideEffect,
-    /// Free-text responder notes, in the order given.
+    /// Free-text responder notes, in the order given (in v1 and v2, custody's own notes follow
+    /// them, each beginning with one of [`TOOL_NOTE_PREFIXES`]).
     pub notes: Vec<String>,
+    /// v3 (required there, absent before): the notes custody itself wrote — the analysis'
+    /// findings (`custody analysis: …`), a seed's normalisation (`custody: …`), a supplement's
+    /// origin (`custody analyze: …`) — never the responder's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_notes: Option<Vec<String>>,
+}
+
+impl Incident {
+    /// The responder's notes and custody's, apart: in v3 as sealed; in a v1 or v2 manifest,
+    /// custody's are told by their prefix ([`TOOL_NOTE_PREFIXES`]) — the third value says so.
+    pub fn notes_by_author(&self) -> (Vec<&str>, Vec<&str>, bool) {
+        match &self.tool_notes {
+            Some(tool) => (self.notes.iter().map(String::as_str).collect(), tool.iter().map(String::as_str).collect(), false),
+            None => {
+                let (tool, responder): (Vec<&String>, Vec<&String>) = self.notes.iter().partition(|n| looks_like_tool_note(n));
+                (responder.into_iter().map(String::as_str).collect(), tool.into_iter().map(String::as_str).collect(), true)
+            }
+        }
+    }
 }
 
 /// The identifiers every incident record should carry.

@@ -48,7 +48,7 @@ use super::dsse;
 use super::journal::{decimal, json_str, Journal};
 use super::manifest::{
     AnalysisRef, CheckItem, Collector, Completeness, Entry, EventKind, Incident, LedgerLink, Manifest,
-    ManifestStatement, Signer, Status, ANALYSIS_MEMBER, FORMAT_V2, STATEMENT_PAYLOAD_TYPE,
+    ManifestStatement, Signer, Status, ANALYSIS_MEMBER, FORMAT_V2, FORMAT_V3, STATEMENT_PAYLOAD_TYPE,
 };
 use super::merkle;
 use crate::clock::Clock;
@@ -1328,6 +1328,9 @@ fn write_all<W: Write>(
     }
 
     let mut incident = input.incident.clone();
+    // v3: custody's own notes (seed normalisation, a supplement's origin, then the analysis')
+    // have their own field, so no responder note can pass for the tool's or the reverse.
+    incident.tool_notes.get_or_insert_with(Vec::new);
     // The analysis is spooled to an unnamed temporary file (it can be tens of MB), then copied
     // into the archive and hashed on the way, so the digest covers exactly the sealed bytes.
     let mut analysis_ref = None;
@@ -1362,12 +1365,13 @@ fn write_all<W: Write>(
             analysis_summary = summary;
         }
     }
-    // The responder's notes come first; the observer may append its own (self-labelled
-    // "custody analysis: …"), which must not be journaled as the responder's words.
-    let responder_notes = input.incident.notes.len();
-    for (i, note) in incident.notes.iter().enumerate() {
-        let detail = if i < responder_notes { format!("responder note: {note}") } else { note.clone() };
-        journal.push(clock.now(), EventKind::Note, None, None, None, Some(detail));
+    // Journaled in the order sealed: the responder's notes, then custody's (each says what
+    // part of custody wrote it), labelled so the journal never attributes one to the other.
+    for note in &incident.notes {
+        journal.push(clock.now(), EventKind::Note, None, None, None, Some(format!("responder note: {note}")));
+    }
+    for note in incident.tool_notes.iter().flatten() {
+        journal.push(clock.now(), EventKind::Note, None, None, None, Some(note.clone()));
     }
     let t_analysis = tail_started.elapsed();
     let observer = input.observer.as_deref();
@@ -1381,7 +1385,7 @@ fn write_all<W: Write>(
     let (journal, journal_json) = journal.into_parts();
     let journal_json = journal_json.unwrap_or_default();
     let manifest = Manifest {
-        format: FORMAT_V2.into(),
+        format: FORMAT_V3.into(),
         incident,
         collector: Collector {
             tool: "custody".into(),
@@ -1412,7 +1416,7 @@ fn write_all<W: Write>(
         write_member_pieces(&mut enc, &template, MANIFEST_MEMBER, &pieces).map_err(SealError::Output)?;
     drop(pieces);
     drop((entries_json, journal_json));
-    let env_bytes = sign_statement(manifest_sha256, manifest_size, key);
+    let env_bytes = sign_statement(FORMAT_V3, manifest_sha256, manifest_size, key);
     let signature = envelope_signature(&env_bytes);
     enc.member(&template, ENVELOPE_MEMBER, &env_bytes).map_err(SealError::Output)?;
     // End of archive: two zero blocks.
@@ -1460,8 +1464,18 @@ fn metadata_level<W: Write>(enc: &mut Staged<zstd::stream::write::Encoder<'_, W>
 
 /// The bytes of `manifest.dsse.json` for `manifest_bytes`: a DSSE envelope over the
 /// [`ManifestStatement`] naming the manifest's SHA-256 and size, signed by `key`.
+/// The statement names the manifest's own format when it is v2 (re-signing an older manifest,
+/// as tests do), else v3.
 pub fn sign_manifest(manifest_bytes: &[u8], key: &SecretKey) -> Vec<u8> {
-    sign_statement(Sha256::of(manifest_bytes), manifest_bytes.len() as u64, key)
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: String,
+    }
+    let format = match serde_json::from_slice::<Format>(manifest_bytes) {
+        Ok(f) if f.format == FORMAT_V2 => FORMAT_V2,
+        _ => FORMAT_V3,
+    };
+    sign_statement(format, Sha256::of(manifest_bytes), manifest_bytes.len() as u64, key)
 }
 
 /// The signature bytes of an envelope custody just wrote (one signature, standard base64).
@@ -1476,9 +1490,9 @@ fn envelope_signature(env_bytes: &[u8]) -> [u8; 64] {
         .unwrap_or([0; 64])
 }
 
-/// [`sign_manifest`] of a manifest with this SHA-256 and size.
-fn sign_statement(manifest_sha256: Sha256, manifest_size: u64, key: &SecretKey) -> Vec<u8> {
-    let statement = ManifestStatement { format: FORMAT_V2.into(), manifest_sha256, manifest_size };
+/// [`sign_manifest`] of a manifest of `format` with this SHA-256 and size.
+fn sign_statement(format: &str, manifest_sha256: Sha256, manifest_size: u64, key: &SecretKey) -> Vec<u8> {
+    let statement = ManifestStatement { format: format.into(), manifest_sha256, manifest_size };
     dsse::to_bytes(&dsse::sign(STATEMENT_PAYLOAD_TYPE, &statement.to_bytes(), key))
 }
 
@@ -1715,6 +1729,7 @@ mod tests {
                 category: None,
                 side_effect: Default::default(),
                 notes: vec![],
+                tool_notes: None,
             },
             not_applicable: Vec::new(),
             ledger_prev: None,
@@ -2065,7 +2080,7 @@ mod tests {
         });
         let (events, journal_json) = journal.into_parts();
         let manifest = Manifest {
-            format: FORMAT_V2.into(),
+            format: FORMAT_V3.into(),
             completeness: completeness(&incident, &entries, &[], &|_| NOT_ANALYZED.to_string(), None),
             incident,
             collector: Collector {

@@ -1159,7 +1159,7 @@ fn never_seen<'p>(planned: &'p [PlannedFile], seen: &[&str]) -> Vec<&'p PlannedF
 /// Merges the analysis into the manifest's incident: the identifiers (a value given by the
 /// responder stays the value; for a single-valued identifier every other value in the
 /// evidence is listed as a conflict), the side effect when the responder left it unknown,
-/// and the notes the journal records.
+/// and the analysis' notes (to `incident.tool_notes`; the journal records them).
 fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<IdentName, String>) {
     let sources_of = |values: &[super::analysis::ValueFinding], value: &str| -> Vec<IdentSource> {
         values
@@ -1217,26 +1217,28 @@ fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<Ident
             IdentStatus::NotApplicable => {}
         }
     }
+    // custody's notes go to their own field (v3), never among the responder's.
+    let mut tool_notes = incident.tool_notes.take().unwrap_or_default();
     let se = &a.side_effect;
     if se.origin == "evidence" {
         incident.side_effect = se.status;
     }
     if let Some(w) = &se.warning {
-        incident.notes.push(format!("custody analysis: side effect unknown — {w}"));
+        tool_notes.push(format!("custody analysis: side effect unknown — {w}"));
     }
     if se.duplicates > 0 {
-        incident.notes.push(format!("custody analysis: {}", se.detail));
+        tool_notes.push(format!("custody analysis: {}", se.detail));
     }
     for s in &a.seeds {
         if s.records == 0 && s.origin != SeedOrigin::Inferred {
-            incident.notes.push(format!(
+            tool_notes.push(format!(
                 "custody analysis: WARNING: the seed {} {} matched no record of the evidence",
                 s.ident.map_or("value", |i| i.as_str()),
                 s.value
             ));
         }
         if s.origin == SeedOrigin::Inferred {
-            incident.notes.push(format!(
+            tool_notes.push(format!(
                 "custody analysis: no seed was given; the evidence holds exactly one {}, {}, used as an inferred seed",
                 s.ident.map_or("value", |i| i.as_str()),
                 s.value
@@ -1245,7 +1247,7 @@ fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<Ident
     }
     if a.mode == Mode::Candidates {
         let n = |i: IdentName| a.candidates.iter().find(|c| c.name == i).map_or(0, |c| c.distinct);
-        incident.notes.push(format!(
+        tool_notes.push(format!(
             "custody analysis: no seed was given and none could be inferred ({} trace(s), {} session(s) in the evidence): candidates are listed in analysis.candidates; preserve again with --trace-id to search",
             n(IdentName::TraceId),
             n(IdentName::SessionId)
@@ -1263,12 +1265,13 @@ fn apply(a: &Analysis, incident: &mut Incident, why_missing: &mut BTreeMap<Ident
             .collect();
         let total = a.problems.len() + a.problems_omitted as usize;
         let more = total - listed.len();
-        incident.notes.push(format!(
+        tool_notes.push(format!(
             "custody analysis: {total} record problem(s) in the evidence (sealed unchanged; details in analysis.problems): {}{}",
             listed.join("; "),
             if more > 0 { format!("; +{more} more") } else { String::new() }
         ));
     }
+    incident.tool_notes = Some(tool_notes);
     if incident.side_effect == SideEffect::Unknown && se.warning.is_none() && se.writes == 0 {
         // Nothing known either way: the checklist says so.
     }

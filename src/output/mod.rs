@@ -590,8 +590,21 @@ pub fn show(
         print_supplement_links(out, m.supplement_of.as_ref(), supplements, store)?;
         writeln!(out, "category   {}", m.incident.category.map(|c| c.as_str()).unwrap_or("(not given)"))?;
         writeln!(out, "side effect {}", m.incident.side_effect.as_str())?;
-        for n in &m.incident.notes {
+        // Who wrote each note: the responder's, then custody's own (v3 seals them apart; a v1
+        // or v2 manifest keeps custody's among the responder's, told by their prefix).
+        let (responder, tool, by_prefix) = m.incident.notes_by_author();
+        for n in responder {
             writeln!(out, "note       {}", u(n))?;
+        }
+        for n in &tool {
+            writeln!(out, "tool note  {}", u(n))?;
+        }
+        if by_prefix && !tool.is_empty() {
+            writeln!(
+                out,
+                "           (a {} manifest keeps custody's notes among the responder's: told apart by their prefix)",
+                u(&m.format)
+            )?;
         }
         // A v2 analysis is read as the typed model; anything else (older bundles) as JSON.
         let typed: Option<Result<Analysis, String>> = m.analysis.as_ref().and_then(|a| {

@@ -61,6 +61,14 @@ pub enum ParseError {
     /// Unknown format.
     #[error("manifest format is `{0}`; this custody reads `custody-bundle/v1` and `custody-bundle/v2`")]
     Format(String),
+    /// A field that the manifest's format requires is missing.
+    #[error("a `{format}` manifest must have the field `{field}`")]
+    FieldRequired {
+        /// The field.
+        field: &'static str,
+        /// The manifest's format.
+        format: &'static str,
+    },
     /// A field that the manifest's format does not have.
     #[error("a `{format}` manifest has no field `{field}`")]
     FieldNotInFormat {
@@ -292,7 +300,7 @@ impl CheckedManifest {
         // serde_json caps nesting at 128 levels and rejects invalid UTF-8 and overflowing integers.
         let m: Manifest =
             serde_json::from_slice(bytes).map_err(|source| ParseError::Json { what: "manifest", source })?;
-        use crate::bundle::manifest::{FORMAT_V1, FORMAT_V2};
+        use crate::bundle::manifest::{FORMAT_V1, FORMAT_V2, FORMAT_V3};
         match m.format.as_str() {
             FORMAT_V1 if m.analysis_ref.is_some() => {
                 return Err(ParseError::FieldNotInFormat { field: "analysis_ref", format: FORMAT_V1 })
@@ -300,16 +308,23 @@ impl CheckedManifest {
             FORMAT_V1 if m.supplement_of.is_some() => {
                 return Err(ParseError::FieldNotInFormat { field: "supplement_of", format: FORMAT_V1 })
             }
-            FORMAT_V2 if m.analysis.is_some() => {
-                return Err(ParseError::FieldNotInFormat { field: "analysis", format: FORMAT_V2 })
+            FORMAT_V1 if m.incident.tool_notes.is_some() => {
+                return Err(ParseError::FieldNotInFormat { field: "incident.tool_notes", format: FORMAT_V1 })
             }
-            FORMAT_V2 if m.analysis_ref.as_ref().is_some_and(|a| a.member != ANALYSIS_MEMBER) => {
+            FORMAT_V2 if m.incident.tool_notes.is_some() => {
+                return Err(ParseError::FieldNotInFormat { field: "incident.tool_notes", format: FORMAT_V2 })
+            }
+            FORMAT_V3 if m.incident.tool_notes.is_none() => return Err(ParseError::FieldRequired { field: "incident.tool_notes", format: FORMAT_V3 }),
+            f @ (FORMAT_V2 | FORMAT_V3) if m.analysis.is_some() => {
+                return Err(ParseError::FieldNotInFormat { field: "analysis", format: if f == FORMAT_V2 { FORMAT_V2 } else { FORMAT_V3 } })
+            }
+            f @ (FORMAT_V2 | FORMAT_V3) if m.analysis_ref.as_ref().is_some_and(|a| a.member != ANALYSIS_MEMBER) => {
                 return Err(ParseError::FieldNotInFormat {
                     field: "analysis_ref.member other than analysis.json",
-                    format: FORMAT_V2,
+                    format: if f == FORMAT_V2 { FORMAT_V2 } else { FORMAT_V3 },
                 })
             }
-            FORMAT_V1 | FORMAT_V2 => {}
+            FORMAT_V1 | FORMAT_V2 | FORMAT_V3 => {}
             other => return Err(ParseError::Format(other.chars().take(100).collect())),
         }
         check_year("collector.started_at", &m.collector.started_at)?;
@@ -330,8 +345,8 @@ impl CheckedManifest {
     }
 }
 
-/// The statement a v2 envelope signs, parsed strictly: no unknown fields, format
-/// `custody-bundle/v2`, and byte for byte what custody writes (compact JSON, fields in order).
+/// The statement a v2 or v3 envelope signs, parsed strictly: no unknown fields, format
+/// `custody-bundle/v3` or `/v2` (the manifest's, checked by the verifier), and byte for byte what custody writes (compact JSON, fields in order).
 #[derive(Debug, Clone)]
 pub struct CheckedStatement(pub ManifestStatement);
 
@@ -343,8 +358,8 @@ impl TryFrom<&[u8]> for CheckedStatement {
         }
         let st: ManifestStatement =
             serde_json::from_slice(bytes).map_err(|source| ParseError::Json { what: "signed statement", source })?;
-        if st.format != crate::bundle::manifest::FORMAT_V2 {
-            return Err(ParseError::Statement("its format is not `custody-bundle/v2`"));
+        if st.format != crate::bundle::manifest::FORMAT_V2 && st.format != crate::bundle::manifest::FORMAT_V3 {
+            return Err(ParseError::Statement("its format is neither `custody-bundle/v3` nor `custody-bundle/v2`"));
         }
         if st.to_bytes() != bytes {
             return Err(ParseError::Statement("its bytes are not custody's compact serialization"));

@@ -302,6 +302,37 @@ pub(crate) struct NewEntry {
     pub timestamp: Option<TimestampRef>,
 }
 
+/// The key that signs ledger entries (and checkpoints), and the role it signs them in: the
+/// collector's own key (no `--ledger-key`: entries carry no `signed_by`, as before roles) or a
+/// separate ledger key (entries carry `signed_by: {"role": "ledger", "keyid"}`).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
+pub(crate) struct LedgerSigner<'a> {
+    /// The key.
+    pub key: &'a SecretKey,
+    /// [`KeyRole::Collector`] or [`KeyRole::Ledger`].
+    pub role: KeyRole,
+}
+
+impl<'a> LedgerSigner<'a> {
+    /// `ledger` when a separate ledger key is given, else the collector's key.
+    pub fn of(collector: &'a SecretKey, ledger: Option<&'a SecretKey>) -> LedgerSigner<'a> {
+        match ledger {
+            Some(key) => LedgerSigner { key, role: KeyRole::Ledger },
+            None => LedgerSigner { key: collector, role: KeyRole::Collector },
+        }
+    }
+
+    /// What the entry says of its signer: nothing for the collector's key (absent means that
+    /// key, `docs/format.md` §6.2, and keeps the bytes of a one-key store as they were).
+    fn signed_by(&self) -> Option<SignedBy> {
+        match self.role {
+            KeyRole::Ledger => Some(SignedBy { role: KeyRole::Ledger, keyid: self.key.id().0 }),
+            _ => None,
+        }
+    }
+}
+
 /// Append a record for `bundle` at the head. Retries on the new head after losing a race.
 #[cfg_attr(feature = "internals", visibility::make(pub), doc(hidden))]
 // Only custody's tests append this way (through the feature).
@@ -345,7 +376,7 @@ pub(crate) async fn append_unique(
 ) -> Result<Appended, StoreError> {
     let new =
         NewEntry { bundle: *bundle, bundle_size, sealed_at, adopted: false, supplement_of: None, timestamp: None };
-    append_entry(store, &new, key, now, since).await
+    append_entry(store, &new, LedgerSigner::of(key, None), now, since).await
 }
 
 /// Append a `custody-ledger/v2` record for `new.bundle` unless one already exists after
@@ -357,7 +388,7 @@ pub(crate) async fn append_unique(
 pub(crate) async fn append_entry(
     store: &Store,
     new: &NewEntry,
-    key: &SecretKey,
+    signer: LedgerSigner<'_>,
     now: impl Fn() -> DateTime<Utc>,
     since: Option<u64>,
 ) -> Result<Appended, StoreError> {
@@ -389,10 +420,10 @@ pub(crate) async fn append_entry(
             store_id: Some(store_id),
             adopted: Some(new.adopted),
             timestamp: new.timestamp.clone(),
-            signed_by: None,
+            signed_by: signer.signed_by(),
             supplement_of: new.supplement_of,
         };
-        let env = dsse::sign(entry.payload_type(), &entry.to_payload(), key);
+        let env = dsse::sign(entry.payload_type(), &entry.to_payload(), signer.key);
         let bytes = dsse::to_bytes(&env);
         let id = EntryId(Sha256::of(&bytes));
         // The listing above found the position free: versions are read after writing only.

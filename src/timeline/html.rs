@@ -142,8 +142,21 @@ pub fn render(t: &Timeline) -> String {
             t.records_sealed_at().to_rfc3339(),
         ),
     };
+    // The responder's notes and custody's, each labelled by who wrote it.
     for n in &t.notes {
-        let _ = write!(o, "<p>Note: {}</p>", h(n));
+        let _ = write!(o, "<p class=\"note-responder\">Responder's note: {}</p>", h(n));
+    }
+    for n in &t.tool_notes {
+        let _ = write!(
+            o,
+            "<p class=\"note-tool\">custody's note{}: {}</p>",
+            if t.tool_notes_by_prefix {
+                " (told by its prefix: an older bundle keeps it among the responder's)"
+            } else {
+                ""
+            },
+            h(n)
+        );
     }
     // Re-analyses of this bundle recorded in the store's ledger (`custody analyze`), as `show`
     // and `timeline` print them.

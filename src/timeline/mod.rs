@@ -120,6 +120,11 @@ pub struct Timeline {
     pub category: Option<Category>,
     /// The responder's notes.
     pub notes: Vec<String>,
+    /// The notes custody itself wrote (`incident.tool_notes`), shown as the tool's.
+    pub tool_notes: Vec<String>,
+    /// True for a v1 or v2 bundle: its manifest keeps custody's notes among the responder's,
+    /// and they were told apart by their prefix.
+    pub tool_notes_by_prefix: bool,
     /// The filters in force.
     pub filter: FilterEcho,
     /// The identifiers, as the analysis decided them.
@@ -218,12 +223,17 @@ impl Timeline {
             }
             events.push(e.clone());
         }
+        let (responder, tool, tool_notes_by_prefix) = manifest.incident.notes_by_author();
+        let responder_notes: Vec<String> = responder.into_iter().map(String::from).collect();
+        let tool_notes: Vec<String> = tool.into_iter().map(String::from).collect();
         Timeline {
             format: TIMELINE_FORMAT,
             bundle: bundle.to_string(),
             sealed_at: manifest.sealed_at,
             category: manifest.incident.category,
-            notes: manifest.incident.notes.clone(),
+            notes: responder_notes,
+            tool_notes,
+            tool_notes_by_prefix,
             filter: FilterEcho {
                 kinds: filter.kinds.clone(),
                 session: filter.session.clone(),

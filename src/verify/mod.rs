@@ -13,11 +13,12 @@ pub(crate) mod checks;
 internal_mod!(findings);
 pub mod report;
 mod store;
+mod trust;
 
 use chrono::Duration;
 
 use crate::bundle::manifest::Manifest;
-use crate::digest::{BundleId, Sha256};
+use crate::digest::BundleId;
 use crate::keys::PublicKey;
 use crate::read::archive::Limits;
 // The raw checker gives the manifest as read whatever the verdict: internal (custody's tests
@@ -33,31 +34,8 @@ pub(crate) use store::{check_stored_bundle, verify_in_store_keeping};
 pub use store::{
     verify_all, verify_all_anchored, verify_all_with, verify_in_store, verify_in_store_anchored, verify_in_store_with,
 };
-
-/// Pinned public keys.
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    keys: Vec<PublicKey>,
-}
-
-impl Trust {
-    /// Trust exactly these keys.
-    pub fn new(keys: Vec<PublicKey>) -> Self {
-        Trust { keys }
-    }
-    /// The key with this id.
-    pub fn find(&self, id: &Sha256) -> Option<&PublicKey> {
-        self.keys.iter().find(|k| k.id.0 == *id)
-    }
-    /// Is the set empty?
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-    /// The keys.
-    pub fn keys(&self) -> &[PublicKey] {
-        &self.keys
-    }
-}
+pub(crate) use trust::Judged;
+pub use trust::{Pin, Trust, TrustFileError, MAX_PINS, MAX_TRUST_FILE, TRUST_FILE_FORMAT};
 
 /// What `verify --checkpoint` compares a store's ledger with: a checkpoint file's bytes and
 /// the witnesses who must have cosigned it (`docs/format.md` §6.5).

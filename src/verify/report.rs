@@ -65,6 +65,12 @@ pub enum FindingKind {
     BadSignature,
     SignerMismatch,
     UntrustedSigner,
+    /// The bundle's signer is pinned, but not as a collector key (`--trusted-ledger-key`, or
+    /// roles in `--trusted-keys`).
+    SignerRoleMismatch,
+    /// The bundle's signer is pinned as a collector key, but not for the times the manifest
+    /// states (`not_before`/`not_after` in `--trusted-keys`).
+    SignerOutsideValidity,
     // ledger
     LedgerMissing,
     LedgerEntryInvalid,
@@ -73,6 +79,10 @@ pub enum FindingKind {
     LedgerDuplicateBundle,
     LedgerPositionMismatch,
     LedgerUntrustedSigner,
+    /// An entry's signer is pinned, but not as a ledger key.
+    LedgerSignerRoleMismatch,
+    /// An entry's signer is pinned as a ledger key, but not for its `appended_at`.
+    LedgerSignerOutsideValidity,
     LedgerBadSignature,
     LedgerBundleMismatch,
     LedgerLinkMismatch,
@@ -153,7 +163,7 @@ impl FindingKind {
             JournalBroken | JournalMismatch => "journal",
             MerkleMismatch => "merkle",
             BadSignature | SignerMismatch => "signature",
-            UntrustedSigner => "signer_trusted",
+            UntrustedSigner | SignerRoleMismatch | SignerOutsideValidity => "signer_trusted",
             LedgerMissing
             | LedgerEntryInvalid
             | LedgerLinkBroken
@@ -161,6 +171,8 @@ impl FindingKind {
             | LedgerDuplicateBundle
             | LedgerPositionMismatch
             | LedgerUntrustedSigner
+            | LedgerSignerRoleMismatch
+            | LedgerSignerOutsideValidity
             | LedgerBadSignature
             | LedgerBundleMismatch
             | LedgerLinkMismatch

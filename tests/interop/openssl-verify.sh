@@ -25,8 +25,9 @@ T=$(jq -r '.payloadType' manifest.dsse.json)
 jq -r '.payload' manifest.dsse.json | base64 -d > payload.bin
 case "$T" in
   application/vnd.custody.manifest-statement.v2+json)
-    # v2: the payload names manifest.json's SHA-256 and size.
-    [ "$(jq -r .format payload.bin)" = "custody-bundle/v2" ] || { echo "BAD statement format" >&2; exit 1; }
+    # v2 and v3: the payload names manifest.json's format, SHA-256 and size.
+    [ "$(jq -r .format payload.bin)" = "$(jq -r .format manifest.json)" ] || { echo "BAD statement format" >&2; exit 1; }
+    case "$(jq -r .format payload.bin)" in custody-bundle/v2|custody-bundle/v3) ;; *) echo "BAD statement format" >&2; exit 1 ;; esac
     [ "$(jq -r .manifest_sha256 payload.bin)" = "$(sha256sum < manifest.json | cut -d' ' -f1)" ] ||
       { echo "BAD manifest.json: its SHA-256 is not the signed one" >&2; exit 1; }
     [ "$(jq -r .manifest_size payload.bin)" = "$(stat -c %s manifest.json)" ] ||

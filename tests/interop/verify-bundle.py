@@ -5,7 +5,7 @@ which the journal hash relies on), its standard library and the zstd CLI.
 usage: verify-bundle.py BUNDLE.tar.zst [SIGNER.pub]
 
 The recipe of docs/format.md §7, run by tests/interop.rs. It checks what custody's `verify`
-checks of a bundle file (format v2, and v1 of §8) except the Ed25519 signature itself, which
+checks of a bundle file (format v3 and v2, and v1 of §8) except the Ed25519 signature itself, which
 the standard library cannot check (§7 step 5 does it with openssl), and the checks §7 lists as
 custody-only. Findings are named by custody's finding kinds (docs/format.md). With SIGNER.pub
 (a trusted SPKI PEM key) it also checks that the bundle names that key. Prints one line per
@@ -268,15 +268,17 @@ def check_envelope(env_bytes, manifest_bytes, man):
         return fail("envelope_invalid", "non-canonical base64, a signature not of 64 bytes, or a bad keyid")
     if ptype == STATEMENT_TYPE:
         st = strict_json(raw)
-        want = json.dumps({"format": "custody-bundle/v2", "manifest_sha256": st.get("manifest_sha256"),
+        # v2 and v3 sign the same statement; its format is the manifest's.
+        sfmt = st.get("format") if st.get("format") in ("custody-bundle/v2", "custody-bundle/v3") else "custody-bundle/v3"
+        want = json.dumps({"format": sfmt, "manifest_sha256": st.get("manifest_sha256"),
                            "manifest_size": st.get("manifest_size")}, separators=(",", ":"))
         if want.encode() != raw or not HEX64.fullmatch(str(st["manifest_sha256"])) \
                 or type(st["manifest_size"]) is not int:
-            return fail("envelope_invalid", "the statement is not custody's compact statement of custody-bundle/v2")
+            return fail("envelope_invalid", "the statement is not custody's compact statement of custody-bundle/v2 or v3")
         if (st["manifest_sha256"], st["manifest_size"]) != (sha256(manifest_bytes), len(manifest_bytes)):
             return fail("payload_mismatch", "the statement names another manifest.json (SHA-256 or size)")
-        if man and man["format"] != "custody-bundle/v2":
-            return fail("envelope_invalid", "a v2 statement over a %s manifest" % man["format"])
+        if man and man["format"] != sfmt:
+            return fail("envelope_invalid", "a %s statement over a %s manifest" % (sfmt, man["format"]))
         ok("statement", "signs manifest.json's SHA-256 %s and size %d" % (st["manifest_sha256"], len(manifest_bytes)))
     elif ptype == V1_TYPE:
         if raw != manifest_bytes:
@@ -299,9 +301,11 @@ def check_manifest(man, files, names, mtime):
     fmt = man["format"]
     if not set(man) <= MANIFEST_FIELDS:
         fail("manifest_invalid", "unknown fields %s" % ", ".join(sorted(set(man) - MANIFEST_FIELDS)))
-    if fmt not in ("custody-bundle/v1", "custody-bundle/v2") \
-            or (fmt.endswith("v2") and "analysis" in man) \
-            or (fmt.endswith("v1") and ("analysis_ref" in man or "supplement_of" in man)):
+    incident = man.get("incident") if isinstance(man.get("incident"), dict) else {}
+    if fmt not in ("custody-bundle/v1", "custody-bundle/v2", "custody-bundle/v3") \
+            or (fmt[-2:] in ("v2", "v3") and "analysis" in man) \
+            or (fmt.endswith("v1") and ("analysis_ref" in man or "supplement_of" in man)) \
+            or (fmt.endswith("v3") != ("tool_notes" in incident)):
         fail("manifest_invalid", "format %r with the fields of another format" % fmt)
     started = man["collector"]["started_at"]
     if epoch_seconds(started) != mtime:
@@ -421,8 +425,8 @@ def main():
     names, blobs, files, mtime = read_archive(sys.argv[1])
     try:
         man = strict_json(files["manifest.json"])
-        if not isinstance(man, dict) or man.get("format") not in ("custody-bundle/v1", "custody-bundle/v2"):
-            raise ValueError("format is not custody-bundle/v1 or v2")
+        if not isinstance(man, dict) or man.get("format") not in ("custody-bundle/v1", "custody-bundle/v2", "custody-bundle/v3"):
+            raise ValueError("format is not custody-bundle/v1, v2 or v3")
     except (ValueError, RecursionError) as e:
         man = fail("manifest_invalid", "manifest.json: %s" % e)
     try:

@@ -156,6 +156,7 @@ impl Env {
             .env("CUSTODY_HOME", self.home())
             .env_remove("CUSTODY_STORE")
             .env_remove("CUSTODY_KEY")
+            .env_remove("CUSTODY_LEDGER_KEY")
             .env_remove("XDG_DATA_HOME")
             .current_dir(self.tmp.path());
         match self.epoch {

@@ -2,7 +2,9 @@
 //! crypto), and what binds them: a v2 envelope signs a statement naming the manifest's SHA-256
 //! and size, a v1 envelope carries the manifest itself as its payload.
 
-use crate::bundle::manifest::{Manifest, FORMAT_V1, FORMAT_V2, MANIFEST_PAYLOAD_TYPE, STATEMENT_PAYLOAD_TYPE};
+use crate::bundle::manifest::{
+    Manifest, FORMAT_V1, FORMAT_V2, FORMAT_V3, MANIFEST_PAYLOAD_TYPE, STATEMENT_PAYLOAD_TYPE,
+};
 use crate::bundle::write::{ENVELOPE_MEMBER, MANIFEST_MEMBER};
 use crate::digest::Sha256;
 use crate::read::archive::ManifestBytes;
@@ -101,7 +103,8 @@ pub(crate) fn parse(envelope: Option<EnvelopeMember>, man_bytes: Option<&Manifes
 /// What the signature covers is the manifest: v1 signs the manifest itself, v2 a statement of
 /// its digest and size; and the envelope's payload type belongs to the manifest's format.
 pub(crate) fn check_binding(p: &Parsed, man_bytes: Option<&ManifestBytes>, fs: &mut Findings) {
-    let v2 = p.manifest.as_ref().is_some_and(|m| m.format == FORMAT_V2);
+    // v2 and v3 both sign a statement of the manifest's digest (v3 only adds a manifest field).
+    let v2 = p.manifest.as_ref().is_some_and(|m| m.format == FORMAT_V2 || m.format == FORMAT_V3);
     if let (Some(e), Some(b)) = (&p.envelope, man_bytes) {
         let statement = e.payload_type == STATEMENT_PAYLOAD_TYPE;
         if p.manifest.is_some() && statement != v2 {
@@ -111,7 +114,7 @@ pub(crate) fn check_binding(p: &Parsed, man_bytes: Option<&ManifestBytes>, fs: &
                 format!(
                     "the envelope's payload type {} does not belong to a {} manifest (v1 signs the manifest itself, v2 a statement of its SHA-256)",
                     e.payload_type,
-                    if v2 { FORMAT_V2 } else { FORMAT_V1 }
+                    p.manifest.as_ref().map_or(FORMAT_V1, |m| if v2 { m.format.as_str() } else { FORMAT_V1 })
                 ),
             );
         }
@@ -119,6 +122,17 @@ pub(crate) fn check_binding(p: &Parsed, man_bytes: Option<&ManifestBytes>, fs: &
             match CheckedStatement::try_from(e.payload.as_slice()) {
                 Err(x) => fs.error(FindingKind::EnvelopeInvalid, ENVELOPE_MEMBER, crate::error_text(&x)),
                 Ok(CheckedStatement(st)) => {
+                    if let Some(m) = p.manifest.as_ref().filter(|m| m.format != st.format) {
+                        fs.error(
+                            FindingKind::EnvelopeInvalid,
+                            ENVELOPE_MEMBER,
+                            format!(
+                                "the signed statement is of a `{}` manifest, but manifest.json is `{}`",
+                                st.format,
+                                m.format.chars().take(64).collect::<String>()
+                            ),
+                        );
+                    }
                     let sha = p.manifest_sha256.unwrap_or_else(|| b.sha256());
                     let len = b.bytes().len() as u64;
                     if st.manifest_sha256 != sha || st.manifest_size != len {

@@ -24,6 +24,7 @@ use crate::bundle::manifest::{LedgerLink, Manifest};
 use crate::bundle::write::MANIFEST_MEMBER;
 use crate::digest::BundleId;
 use crate::read::checkpoint::{self, AnyCheckpoint, Comparison};
+use crate::read::ledger::KeyRole;
 use crate::read::ledger::{EntryProblem, StoreFile, StoreId, StoredEntry, STORE_FILE};
 use crate::read::note::{self, Note};
 use crate::store::ledger as store_ledger;
@@ -31,7 +32,7 @@ use crate::store::versions::{KeyHistory, ReadAt};
 use crate::store::{bundle_key, Store, StoreError};
 use crate::verify::findings::{Findings, Location};
 use crate::verify::report::{FindingKind, LedgerInfo};
-use crate::verify::{Anchor, Trust};
+use crate::verify::{Anchor, Judged, Trust};
 
 /// The ledger as read from a store, once, for every check.
 #[derive(Debug, Default)]
@@ -230,17 +231,32 @@ pub(crate) fn check_entry(
             format!("the entry says position {}, but is stored at {}", le.position, e.position),
         );
     }
-    match trust.find(&env.keyid) {
+    // An entry is signed by a key pinned for the ledger role, valid at its `appended_at`.
+    let judged = trust.judge(&env.keyid, KeyRole::Ledger, &[("appended_at", le.appended_at)]);
+    match judged.key() {
         None => fs.error(
             FindingKind::LedgerUntrustedSigner,
             here(),
-            format!("signed by untrusted key {}; pin the signer's public key with --trusted-key PUB", env.keyid.hex()),
+            format!("signed by untrusted key {}; pin the signer's public key with --trusted-key PUB (or, for a separate ledger key, --trusted-ledger-key PUB)", env.keyid.hex()),
         ),
         Some(k) => {
             if k.key.verify_strict(&pae(&env.payload_type, &env.payload), &Signature::from_bytes(&env.sig)).is_err() {
                 fs.error(FindingKind::LedgerBadSignature, here(), "the entry's signature does not verify");
             }
         }
+    }
+    match &judged {
+        Judged::WrongRole(_) => fs.error(
+            FindingKind::LedgerSignerRoleMismatch,
+            here(),
+            judged.refusal(KeyRole::Ledger, "ledger entries").unwrap_or_default(),
+        ),
+        Judged::Outside(..) => fs.error(
+            FindingKind::LedgerSignerOutsideValidity,
+            here(),
+            judged.refusal(KeyRole::Ledger, "ledger entries").unwrap_or_default(),
+        ),
+        Judged::Trusted(_) | Judged::Unknown => {}
     }
     if let Some(sb) = &le.signed_by {
         if sb.keyid != env.keyid {
@@ -620,11 +636,15 @@ pub(crate) fn check_anchor(view: &LedgerView, anchor: &Anchor, store_url: &str, 
     let mut legacy_url = None;
     match &any {
         AnyCheckpoint::Legacy { env, cp } => {
-            match trust.find(&env.keyid) {
+            let judged = trust.judge(&env.keyid, KeyRole::Ledger, &[("created_at", cp.created_at)]);
+            if let Some(why) = judged.refusal(KeyRole::Ledger, "checkpoints") {
+                fs.error(FindingKind::CheckpointInvalid, Location::Checkpoint, why);
+            }
+            match judged.key() {
                 None => fs.error(
                     FindingKind::CheckpointInvalid,
                     Location::Checkpoint,
-                    format!("the checkpoint is signed by untrusted key {}; pin it with --trusted-key", env.keyid.hex()),
+                    format!("the checkpoint is signed by untrusted key {}; pin it with --trusted-key (or --trusted-ledger-key)", env.keyid.hex()),
                 ),
                 Some(k) => {
                     if k.key
@@ -658,7 +678,13 @@ pub(crate) fn check_anchor(view: &LedgerView, anchor: &Anchor, store_url: &str, 
             for k in trust.keys() {
                 for line in note.lines_of(Some(&origin), note::ED25519, &k.key) {
                     if note.verify_ed25519(line, &k.key) {
-                        signed = true;
+                        // A checkpoint is the ledger's: signed by a key pinned for that role,
+                        // valid at the note's `time`.
+                        let judged = trust.judge(&k.id.0, KeyRole::Ledger, &[("time", cp.time)]);
+                        match judged.refusal(KeyRole::Ledger, "checkpoints") {
+                            None => signed = true,
+                            Some(why) => fs.error(FindingKind::CheckpointInvalid, Location::Checkpoint, why),
+                        }
                     } else {
                         fs.error(
                             FindingKind::CheckpointInvalid,

@@ -9,9 +9,10 @@ use crate::bundle::write::{ENVELOPE_MEMBER, MANIFEST_MEMBER};
 use crate::keys::PublicKey;
 use crate::read::archive::ManifestBytes;
 use crate::read::envelope::CheckedEnvelope;
+use crate::read::ledger::KeyRole;
 use crate::verify::findings::Findings;
 use crate::verify::report::{FindingKind, SignerInfo};
-use crate::verify::Trust;
+use crate::verify::{Judged, Trust};
 
 /// Check the signature and the signer's trust; returns who signed.
 pub(crate) fn check(
@@ -44,9 +45,19 @@ pub(crate) fn check(
             }
         }
     }
-    let trusted = trust.find(&e.keyid);
+    // A bundle is signed by a collector key, valid (by its pin) at the times the manifest
+    // states: both, because a store's ledger bounds `started_at` (rule P3) where nothing
+    // bounds `sealed_at` but the signer's word.
+    let times: Vec<(&'static str, chrono::DateTime<chrono::Utc>)> = manifest
+        .map(|m| vec![("collector.started_at", m.collector.started_at), ("sealed_at", m.sealed_at)])
+        .unwrap_or_default();
+    let judged = trust.judge(&e.keyid, KeyRole::Collector, &times);
+    let trusted = match &judged {
+        Judged::Trusted(p) => Some(&p.key),
+        _ => None,
+    };
     // An embedded key only says whether the signature is valid; trust comes from pinned keys.
-    let key = trusted.cloned().or_else(|| embedded.filter(|k| k.id.0 == e.keyid));
+    let key = judged.key().cloned().or_else(|| embedded.filter(|k| k.id.0 == e.keyid));
     match key {
         Some(k) => {
             let owned;
@@ -73,9 +84,21 @@ pub(crate) fn check(
             format!("no public key for keyid {} to check the signature with", e.keyid.hex()),
         ),
     }
-    match trusted {
-        Some(k) => fs.detail("signer_trusted", format!("key {} pinned ({})", k.id, k.origin)),
-        None => fs.error(
+    match &judged {
+        Judged::Trusted(p) => {
+            fs.detail("signer_trusted", format!("key {} pinned ({}){}", p.key.id, p.origin, p.validity_note()))
+        }
+        Judged::WrongRole(_) => fs.error(
+            FindingKind::SignerRoleMismatch,
+            ENVELOPE_MEMBER,
+            judged.refusal(KeyRole::Collector, "bundles").unwrap_or_default(),
+        ),
+        Judged::Outside(..) => fs.error(
+            FindingKind::SignerOutsideValidity,
+            ENVELOPE_MEMBER,
+            judged.refusal(KeyRole::Collector, "bundles").unwrap_or_default(),
+        ),
+        Judged::Unknown => fs.error(
             FindingKind::UntrustedSigner,
             ENVELOPE_MEMBER,
             format!("signed by key {}, which is not trusted here; pin the signer's public key with --trusted-key PUB after checking it out of band", e.keyid.hex()),
