@@ -181,3 +181,41 @@ fn regression_unseen_checkout_retried_tool_node_is_two_attempts_with_their_outco
         assert!(!action.duplicate, "{folder}: {action:?}");
     }
 }
+
+/// A 3-5 digit deployment id (GitLab's `88231`) is the deployment hop only where a record names
+/// it as a deployment id: a record holding the same digits elsewhere (an amount, a port, a
+/// count) is not the deployment's, and its change id is not the incident's.
+#[test]
+fn regression_short_deployment_id_reaches_only_deployment_id_fields() {
+    let dir = IncidentDir::new();
+    dir.write(
+        "app/agent.jsonl",
+        concat!(
+            r#"{"ts":"2026-12-07T14:02:00Z","trace_id":"a3c47e91d2b84f60915e7c3d08b2f6a4","session_id":"sess-5b1f0c2e8a47","agent_id":"invoice-agent","gitlab_deployment_id":"88231","msg":"tool call started"}"#,
+            "\n"
+        ),
+    );
+    dir.write(
+        "gitlab/deployment-hooks.jsonl",
+        concat!(
+            r#"{"object_kind":"deployment","status":"success","deployment_id":88231,"environment":"production/wave-2","commit_title":"Raise the credit limit","change_id":"CHG-7731"}"#,
+            "\n",
+            r#"{"object_kind":"deployment","status":"success","deployment_id":88240,"environment":"production/wave-3","change_id":"CHG-7740"}"#,
+            "\n"
+        ),
+    );
+    // The same digits as an amount in a record that also names a change and a run.
+    dir.write(
+        "billing/ledger.jsonl",
+        concat!(
+            r#"{"ts":"2026-12-07T14:05:00Z","amount_cents":88231,"change_id":"CHG-9999","run_id":"run-7f3c2a91","service":"billing"}"#,
+            "\n"
+        ),
+    );
+    let p = preserve_dir(&dir, &["--trace-id", "a3c47e91d2b84f60915e7c3d08b2f6a4"]);
+    let a = p.a();
+    assert_eq!(ident_value(a, IdentName::ChangeId), (IdentStatus::Found, Some("CHG-7731")));
+    assert_eq!(ident_value(a, IdentName::RolloutWave), (IdentStatus::Found, Some("2")));
+    assert!(!mentions(&p, "CHG-9999"), "a record merely holding the digits joined the chain");
+    assert!(!mentions(&p, "CHG-7740"), "the next wave's deployment joined the chain");
+}

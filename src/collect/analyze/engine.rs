@@ -886,7 +886,12 @@ impl Analyzer {
             if role != Role::Link(LinkKey::DeploymentId) {
                 continue;
             }
+            let weak = weak_deployment(role, self.strings.get(c));
             for &rid in self.postings.get(&c).map(Vec::as_slice).unwrap_or_default() {
+                // A short numeric id counts only where a record names it as a deployment id.
+                if weak && !self.fields_of(rid).iter().any(|f| f.canon == c && f.role == role) {
+                    continue;
+                }
                 for f in self.fields_of(rid) {
                     if f.role == Role::Ident(IdentName::ChangeId)
                         && !self.hops.contains_key(&f.canon)

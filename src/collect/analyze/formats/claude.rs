@@ -60,6 +60,9 @@ impl FormatDef for ClaudeTranscript {
 
 /// Keys of a line that are no identifier of the incident: message ids, the API request id.
 const NOT_WALKED: [&str; 5] = ["requestId", "request_id", "uuid", "parentUuid", "leafUuid"];
+/// Content blocks of one line read for tool calls and results (a response has a handful; a
+/// hostile line with more is read up to here, its other blocks only sealed).
+const MAX_BLOCKS: usize = 256;
 
 fn line(v: &Value, m: &FieldMapping) -> Item {
     let mut b = ItemBuilder::new(m);
@@ -69,7 +72,11 @@ fn line(v: &Value, m: &FieldMapping) -> Item {
         }
     }
     let at = b.time_from(v, &["timestamp"]);
-    let blocks = v.pointer("/message/content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let all = v.pointer("/message/content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let blocks = all.get(..all.len().min(MAX_BLOCKS)).unwrap_or_default();
+    if all.len() > MAX_BLOCKS {
+        b.item.truncated = true;
+    }
     match v.get("type").and_then(Value::as_str) {
         Some("assistant") => {
             for block in blocks {
