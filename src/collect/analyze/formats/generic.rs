@@ -395,15 +395,7 @@ fn app_insights_outcome(v: &Value) -> Option<OutcomeEv> {
 /// The end of an Application Insights row: its start plus `duration`/`DurationMs`
 /// (milliseconds).
 fn app_insights_end(v: &Value, start: Option<&Time>) -> Option<Time> {
-    let ms = ["duration", "DurationMs"]
-        .iter()
-        .filter_map(|p| at(v, p))
-        .find_map(|d| d.as_f64().or_else(|| d.as_str().and_then(|s| s.trim().parse().ok())))?;
-    let s = start?.nanos?;
-    if !ms.is_finite() || !(0.0..1e12).contains(&ms) {
-        return None;
-    }
-    Time::from_nanos(s.checked_add((ms * 1e6) as i128)?)
+    after_ms(v, start, &["duration", "DurationMs"])
 }
 
 /// The ReplicaSet a Kubernetes object stands for, as a `workload` (the deployment hop a
@@ -536,7 +528,13 @@ pub(crate) fn end_of(v: &Value, start: Option<&Time>) -> Option<Time> {
     if let Some(t) = END_FIELDS.iter().filter_map(|p| at(v, p)).find_map(Time::of_json) {
         return Some(t);
     }
-    let ms = ["duration_ms", "latency_ms", "durationMs", "elapsed_ms"]
+    after_ms(v, start, &["duration_ms", "latency_ms", "durationMs", "elapsed_ms"])
+}
+
+/// `start` plus the first of `keys` that holds a duration in milliseconds (a number, or one
+/// written as a string), when it is finite and below 10^12 ms.
+fn after_ms(v: &Value, start: Option<&Time>, keys: &[&str]) -> Option<Time> {
+    let ms = keys
         .iter()
         .filter_map(|p| at(v, p))
         .find_map(|d| d.as_f64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))?;
